@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+.PHONY: setup build typecheck lint test test-unit demo bench clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	npx tsc -p tsconfig.json
+
+typecheck: setup
+	npx tsc -p tsconfig.json --noEmit
+
+lint: setup
+	npx eslint src test bench
+
+## Every test: typecheck, lint, then mocha (unit, adapter and lab tests; needs root for netns).
+test: setup
+	npx tsc -p tsconfig.json --noEmit
+	npx eslint src test bench
+	npx mocha
+
+test-unit: setup
+	npx mocha --grep @real --invert
+
+## Brings a two-cluster lab up, waits for the cables, prints `hawser show all` and a ping matrix, tears down.
+demo: setup
+	bin/hawser lab demo $(ARGS)
+
+bench: setup
+	@for b in bench/*/run.ts; do echo "== $$b"; npx tsx $$b || exit 1; done
+
+clean:
+	rm -rf dist

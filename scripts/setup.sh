@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what hawser needs on a Debian 12 machine; quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(wireguard-go wireguard-tools charon-systemd strongswan-swanctl libcharon-extra-plugins
+  libstrongswan-standard-plugins nftables iproute2 iptables ipset iputils-ping tcpdump iperf3 prometheus)
+
+missing=()
+for p in "${DEB_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# kubectl: any kubectl on PATH will do; Debian's kubernetes-client otherwise.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when package-lock.json changed since the last install.
+stamp=node_modules/.hawser-lock-stamp
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  echo "$want" > "$stamp"
+fi

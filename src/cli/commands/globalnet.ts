@@ -1,0 +1,5 @@
+// Placeholder until its issue lands.
+export async function run(_argv: string[]): Promise<number> {
+  process.stderr.write('hawser globalnet: not implemented yet\n');
+  return 1;
+}

@@ -1,0 +1,57 @@
+// The `hawser` executable: one binary, three DaemonSet roles and the operator tools.
+import { ConfigError, ConfigErrors } from '../config/parse.js';
+import { errorMessage } from '../util/errors.js';
+
+export type CommandRunner = (argv: string[]) => Promise<number>;
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<{ run: CommandRunner }>;
+}
+
+// Loaded lazily: a role pulls in only what it needs.
+const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  gateway: { summary: 'run the gateway engine (on submariner.io/gateway=true nodes)', load: () => import('./commands/gateway.js') },
+  'route-agent': { summary: 'run the route agent (every node); --uninstall removes what it installed', load: () => import('./commands/route-agent.js') },
+  globalnet: { summary: 'run Globalnet (gateway nodes, overlapping CIDRs)', load: () => import('./commands/globalnet.js') },
+  apiserver: { summary: 'run the embedded Kubernetes API server', load: () => import('./commands/apiserver.js') },
+  lab: { summary: 'build a netns lab of clusters: lab up|down|status|exec|demo', load: () => import('./commands/lab.js') },
+  show: { summary: 'show all|connections|endpoints|gateways|networks|versions', load: () => import('./commands/show.js') },
+  diagnose: { summary: 'check this node for what commonly breaks cables', load: () => import('./commands/diagnose.js') },
+  version: { summary: 'print the version', load: () => import('./commands/version.js') },
+};
+
+function usage(): string {
+  const lines = ['usage: hawser <command> [options]', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`hawser: unknown command ${JSON.stringify(name)}\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    return await mod.run(rest);
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ConfigErrors) {
+      const errs = err instanceof ConfigErrors ? err.errors : [err];
+      for (const e of errs) process.stderr.write(`hawser ${name}: invalid configuration: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`hawser ${name}: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Roles keep running through their own handles; tools end here.
+if (code !== 0 || !process.env.HAWSER_KEEP_ALIVE) process.exitCode = code;

@@ -1,0 +1,194 @@
+// submariner.io/v1 Endpoint and Cluster: validated once at the edge into typed values, and back to
+// the wire shape Submariner writes (snake_case field names, string-valued backend_config).
+import { isIP } from 'node:net';
+import { parseCidr } from '../config/parse.js';
+
+export const SUBMARINER_GROUP = 'submariner.io';
+export const SUBMARINER_VERSION = 'v1';
+export const CLUSTER_ID_LABEL = 'submariner-io/clusterID';
+
+export type Backend = 'libreswan' | 'wireguard' | 'vxlan';
+
+export interface EndpointSpec {
+  clusterId: string;
+  cableName: string;
+  hostname: string;
+  /** Valid CIDRs only (canonical text); the invalid ones are kept apart so they can be reported. */
+  subnets: string[];
+  invalidSubnets: string[];
+  privateIP: string;
+  publicIP: string;
+  healthCheckIP: string;
+  /** Dual-stack lists; the single fields above are their first IPv4 entries. */
+  privateIPs: string[];
+  publicIPs: string[];
+  healthCheckIPs: string[];
+  natEnabled: boolean;
+  /** As written; `libreswan` and hawser's `ipsec` both mean IPsec. */
+  backend: string;
+  backendConfig: Record<string, string>;
+}
+
+export interface ClusterSpec {
+  clusterId: string;
+  colorCodes: string[];
+  serviceCidrs: string[];
+  clusterCidrs: string[];
+  globalCidrs: string[];
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+type Json = Record<string, unknown>;
+
+function isObj(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Json, k: string): string | undefined {
+  const v = o[k];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function strList(o: Json, k: string): string[] | undefined {
+  const v = o[k];
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) return undefined;
+  return v as string[];
+}
+
+/** Normalizes a backend name: `libreswan`, `ipsec` and `strongswan` are IPsec. */
+export function backendKind(backend: string): Backend | undefined {
+  const b = backend.toLowerCase();
+  if (b === 'libreswan' || b === 'ipsec' || b === 'strongswan') return 'libreswan';
+  if (b === 'wireguard') return 'wireguard';
+  if (b === 'vxlan') return 'vxlan';
+  return undefined;
+}
+
+export function cableName(clusterId: string, privateIP: string): string {
+  return `submariner-cable-${clusterId}-${privateIP.replace(/[.:]/g, '-')}`;
+}
+
+/** Object name of an Endpoint: `<clusterID>-<cable_name>`, DNS-safe. */
+export function endpointObjectName(clusterId: string, cable: string): string {
+  return `${clusterId}-${cable}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+}
+
+function firstV4(list: string[]): string | undefined {
+  return list.find((ip) => isIP(ip) === 4);
+}
+
+export function parseEndpointSpec(spec: unknown): Parsed<EndpointSpec> {
+  if (!isObj(spec)) return { ok: false, error: 'spec is missing or not an object' };
+  const clusterId = str(spec, 'cluster_id');
+  if (!clusterId) return { ok: false, error: 'spec.cluster_id is missing' };
+  const cable = str(spec, 'cable_name');
+  if (!cable) return { ok: false, error: 'spec.cable_name is missing' };
+  const backend = str(spec, 'backend');
+  if (!backend) return { ok: false, error: 'spec.backend is missing' };
+  const subnetsRaw = strList(spec, 'subnets');
+  if (!subnetsRaw) return { ok: false, error: 'spec.subnets is missing or not a list of strings' };
+  const subnets: string[] = [];
+  const invalidSubnets: string[] = [];
+  for (const s of subnetsRaw) {
+    const c = parseCidr(s);
+    if (c) subnets.push(c.text);
+    else invalidSubnets.push(s);
+  }
+  const listOrSingle = (listKey: string, singleKey: string): string[] => {
+    const list = (strList(spec, listKey) ?? []).filter((ip) => isIP(ip) !== 0);
+    const single = str(spec, singleKey);
+    if (single && isIP(single) !== 0 && !list.includes(single)) list.unshift(single);
+    return list;
+  };
+  const privateIPs = listOrSingle('privateIPs', 'private_ip');
+  const publicIPs = listOrSingle('publicIPs', 'public_ip');
+  const healthCheckIPs = listOrSingle('healthCheckIPs', 'healthCheckIP');
+  const privateIP = firstV4(privateIPs) ?? privateIPs[0];
+  if (!privateIP) return { ok: false, error: 'spec has no valid private IP (private_ip or privateIPs)' };
+  const bcRaw = spec.backend_config;
+  const backendConfig: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (bcRaw !== undefined && bcRaw !== null) {
+    if (!isObj(bcRaw)) return { ok: false, error: 'spec.backend_config is not a map of strings' };
+    for (const [k, v] of Object.entries(bcRaw)) {
+      if (typeof v === 'string') backendConfig[k] = v;
+      else if (typeof v === 'number' || typeof v === 'boolean') backendConfig[k] = String(v);
+      else return { ok: false, error: `spec.backend_config.${k} is not a string` };
+    }
+  }
+  const nat = spec.nat_enabled;
+  return {
+    ok: true,
+    value: {
+      clusterId,
+      cableName: cable,
+      hostname: str(spec, 'hostname') ?? '',
+      subnets,
+      invalidSubnets,
+      privateIP,
+      publicIP: firstV4(publicIPs) ?? publicIPs[0] ?? '',
+      healthCheckIP: firstV4(healthCheckIPs) ?? healthCheckIPs[0] ?? '',
+      privateIPs,
+      publicIPs,
+      healthCheckIPs,
+      natEnabled: nat === true || nat === 'true',
+      backend,
+      backendConfig,
+    },
+  };
+}
+
+/** The wire shape, as Submariner writes it (single and dual-stack fields both present). */
+export function endpointSpecToWire(e: EndpointSpec): Json {
+  const out: Json = {
+    cluster_id: e.clusterId,
+    cable_name: e.cableName,
+    hostname: e.hostname,
+    subnets: [...e.subnets],
+    private_ip: e.privateIP,
+    public_ip: e.publicIP,
+    nat_enabled: e.natEnabled,
+    backend: e.backend,
+  };
+  if (e.healthCheckIP) out.healthCheckIP = e.healthCheckIP;
+  if (Object.keys(e.backendConfig).length > 0) out.backend_config = { ...e.backendConfig };
+  if (e.privateIPs.length) out.privateIPs = [...e.privateIPs];
+  if (e.publicIPs.length) out.publicIPs = [...e.publicIPs];
+  if (e.healthCheckIPs.length) out.healthCheckIPs = [...e.healthCheckIPs];
+  return out;
+}
+
+export function parseClusterSpec(spec: unknown): Parsed<ClusterSpec> {
+  if (!isObj(spec)) return { ok: false, error: 'spec is missing or not an object' };
+  const clusterId = str(spec, 'cluster_id');
+  if (!clusterId) return { ok: false, error: 'spec.cluster_id is missing' };
+  return {
+    ok: true,
+    value: {
+      clusterId,
+      colorCodes: strList(spec, 'color_codes') ?? [],
+      serviceCidrs: strList(spec, 'service_cidr') ?? [],
+      clusterCidrs: strList(spec, 'cluster_cidr') ?? [],
+      globalCidrs: strList(spec, 'global_cidr') ?? [],
+    },
+  };
+}
+
+export function clusterSpecToWire(c: ClusterSpec): Json {
+  return {
+    cluster_id: c.clusterId,
+    color_codes: [...c.colorCodes],
+    service_cidr: [...c.serviceCidrs],
+    cluster_cidr: [...c.clusterCidrs],
+    global_cidr: [...c.globalCidrs],
+  };
+}
+
+/** backend_config value with a default; ports parsed as numbers. */
+export function backendPort(e: EndpointSpec, key: string, def: number): number {
+  const v = e.backendConfig[key];
+  if (v === undefined) return def;
+  const n = Number(v);
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : def;
+}
