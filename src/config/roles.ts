@@ -106,11 +106,13 @@ function election(env: Env, c: ErrorCollector, def: ElectionTimings): ElectionTi
 }
 
 /**
- * hawser's default gateway timings: a crashed active gateway is replaced within ~3 s.
- * API cost: one Lease update per retry period per candidate (0.5 s → 2 writes/s for the active one,
- * 2 reads/s per standby). Submariner's are 15 s / 10 s / 2 s with no release.
+ * hawser's default gateway timings: a crashed active gateway's lease expires 2 s after a standby last saw
+ * it renewed, and standbys look every 0.25 s, so takeover starts within ~2.25 s; a graceful shutdown
+ * releases the lease and a standby takes over within one retry period.
+ * API cost per cluster: the active gateway writes the Lease 4 times/s, each standby reads it 4 times/s
+ * (Submariner's 15 s / 10 s / 2 s: 0.5 writes/s and 0.5 reads/s per standby, with ≥ 15 s outages).
  */
-export const GATEWAY_ELECTION_DEFAULTS: ElectionTimings = { leaseDurationMs: 2500, renewDeadlineMs: 2000, retryPeriodMs: 500, releaseOnCancel: true };
+export const GATEWAY_ELECTION_DEFAULTS: ElectionTimings = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 250, releaseOnCancel: true };
 export const SUBMARINER_GATEWAY_ELECTION: ElectionTimings = { leaseDurationMs: 15000, renewDeadlineMs: 10000, retryPeriodMs: 2000, releaseOnCancel: false };
 export const GLOBALNET_ELECTION_DEFAULTS: ElectionTimings = { leaseDurationMs: 20000, renewDeadlineMs: 15000, retryPeriodMs: 2000, releaseOnCancel: true };
 

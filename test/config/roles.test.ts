@@ -41,7 +41,7 @@ describe('config: gateway environment', () => {
     assert.equal(c.metricsPort, 32780);
     assert.equal(c.natEnabled, false);
     assert.deepEqual(c.colorCodes, ['blue']);
-    assert.equal(c.election.leaseDurationMs, 2500);
+    assert.equal(c.election.leaseDurationMs, 2000);
   });
 
   it('accepts several cluster CIDRs and the driver aliases', () => {

@@ -1,0 +1,232 @@
+// Leader election on a coordination.k8s.io/v1 Lease, written against the API (client-node 1.4 has no helper).
+// Expiry is judged from *our* observation of renewals (local monotonic clock), never from the holder's
+// timestamps, so clock skew between nodes cannot shorten or stretch a lease.
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../log/index.js';
+import type { ElectionTimings } from '../config/roles.js';
+import { errorMessage } from '../util/errors.js';
+import { sleep } from '../util/wait.js';
+import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+
+export interface LeaseRecord {
+  holderIdentity: string;
+  leaseDurationSeconds: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions: number;
+}
+
+export type ElectionStep =
+  | { kind: 'create' }
+  | { kind: 'renew' }
+  | { kind: 'acquire'; reason: 'released' | 'expired' }
+  | { kind: 'wait'; holder: string; expiresInMs: number };
+
+export interface Observation {
+  /** The record as last seen, serialized (a change restarts the expiry clock). */
+  fingerprint: string;
+  /** Local monotonic time (ms) when that record was first seen. */
+  seenAtMs: number;
+}
+
+export function fingerprint(r: LeaseRecord): string {
+  return `${r.holderIdentity}|${r.renewTime ?? ''}|${r.leaseTransitions}`;
+}
+
+/**
+ * The pure core: what to do with the Lease as it is now. A foreign lease is expired only when it has not
+ * changed for a whole lease duration of *our* observation (the longer of our configured duration and the
+ * one the holder wrote, so a Submariner gateway's 15 s lease is respected).
+ */
+export function decide(current: LeaseRecord | undefined, obs: Observation | undefined, identity: string, nowMs: number, t: ElectionTimings): ElectionStep {
+  if (!current) return { kind: 'create' };
+  if (current.holderIdentity === identity) return { kind: 'renew' };
+  if (current.holderIdentity === '') return { kind: 'acquire', reason: 'released' };
+  const duration = Math.max(t.leaseDurationMs, current.leaseDurationSeconds * 1000);
+  const seenAt = obs && obs.fingerprint === fingerprint(current) ? obs.seenAtMs : nowMs;
+  const expiresInMs = seenAt + duration - nowMs;
+  if (expiresInMs <= 0) return { kind: 'acquire', reason: 'expired' };
+  return { kind: 'wait', holder: current.holderIdentity, expiresInMs };
+}
+
+/** Kubernetes MicroTime: RFC 3339 with microseconds. */
+export function microTime(d: Date): string {
+  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+function parseRecord(o: KubeObject): LeaseRecord {
+  const spec = (typeof o.spec === 'object' && o.spec !== null ? o.spec : {}) as Record<string, unknown>;
+  return {
+    holderIdentity: typeof spec.holderIdentity === 'string' ? spec.holderIdentity : '',
+    leaseDurationSeconds: typeof spec.leaseDurationSeconds === 'number' ? spec.leaseDurationSeconds : 0,
+    acquireTime: typeof spec.acquireTime === 'string' ? spec.acquireTime : undefined,
+    renewTime: typeof spec.renewTime === 'string' ? spec.renewTime : undefined,
+    leaseTransitions: typeof spec.leaseTransitions === 'number' ? spec.leaseTransitions : 0,
+  };
+}
+
+export interface LeaderElectorOptions {
+  client: RestClient;
+  namespace: string;
+  name: string;
+  identity: string;
+  timings: ElectionTimings;
+  log: Logger;
+  /** Monotonic clock in ms (injectable for tests). */
+  now?: () => number;
+}
+
+/**
+ * Events: `started` (we lead), `stopped` (we no longer lead: fence now), `leader` (identity seen holding).
+ * `isLeader()` is fenced: it turns false as soon as our last successful renewal is older than the renew
+ * deadline, even before the loop notices, so an isolated leader stops acting before anyone can take over.
+ */
+export class LeaderElector extends EventEmitter {
+  private leading = false;
+  private lastRenewStartMs = -Infinity;
+  private obs: Observation | undefined;
+  private abort: AbortController | undefined;
+  private loopDone: Promise<void> | undefined;
+  private currentHolder = '';
+  private readonly now: () => number;
+  private fenceTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: LeaderElectorOptions) {
+    super();
+    this.now = o.now ?? (() => performance.now());
+  }
+
+  get path(): string {
+    return resourcePath('coordination.k8s.io', 'v1', 'leases', this.o.namespace, this.o.name);
+  }
+
+  isLeader(): boolean {
+    return this.leading && this.now() - this.lastRenewStartMs < this.o.timings.renewDeadlineMs;
+  }
+
+  get holder(): string {
+    return this.currentHolder;
+  }
+
+  start(): void {
+    if (this.loopDone) return;
+    this.abort = new AbortController();
+    this.loopDone = this.loop(this.abort.signal);
+  }
+
+  /** Stops the loop; releases the lease if we hold it and release-on-shutdown is configured. */
+  async stop(): Promise<void> {
+    this.abort?.abort();
+    await this.loopDone?.catch(() => undefined);
+    this.loopDone = undefined;
+    const wasLeading = this.leading;
+    this.setLeading(false, 'shutting down');
+    if (wasLeading && this.o.timings.releaseOnCancel) await this.release();
+  }
+
+  private async release(): Promise<void> {
+    try {
+      const cur = await this.o.client.get(this.path);
+      const rec = parseRecord(cur);
+      if (rec.holderIdentity !== this.o.identity) return;
+      await this.o.client.replace(this.path, {
+        ...cur,
+        spec: { ...(cur.spec as object), holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
+      });
+      this.o.log.info({ lease: this.o.name }, 'released the leader lease so a standby can take over at once');
+    } catch (err) {
+      this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'could not release the leader lease; a standby takes over when it expires');
+    }
+  }
+
+  private setLeading(v: boolean, why: string): void {
+    if (v === this.leading) return;
+    this.leading = v;
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    this.fenceTimer = undefined;
+    this.o.log.info({ lease: this.o.name, identity: this.o.identity, leading: v, why }, v ? 'became the leader' : 'stopped leading');
+    this.emit(v ? 'started' : 'stopped');
+  }
+
+  /** Arms a timer that fences us exactly when the renew deadline passes without a renewal. */
+  private armFence(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer);
+    const left = this.lastRenewStartMs + this.o.timings.renewDeadlineMs - this.now();
+    this.fenceTimer = setTimeout(() => {
+      if (this.leading && !this.isLeader()) this.setLeading(false, 'could not renew the lease within the renew deadline');
+    }, Math.max(0, left));
+    this.fenceTimer.unref();
+  }
+
+  private async tryOnce(): Promise<void> {
+    const started = this.now();
+    const existing = await this.o.client.getOrUndefined(this.path);
+    const rec = existing ? parseRecord(existing) : undefined;
+    if (rec) {
+      const fp = fingerprint(rec);
+      if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: started };
+      if (rec.holderIdentity !== this.currentHolder) {
+        this.currentHolder = rec.holderIdentity;
+        this.emit('leader', rec.holderIdentity);
+      }
+    }
+    const step = decide(rec, this.obs, this.o.identity, started, this.o.timings);
+    const nowIso = microTime(new Date());
+    const leaseSeconds = Math.max(1, Math.ceil(this.o.timings.leaseDurationMs / 1000));
+    if (step.kind === 'wait') {
+      if (this.leading) this.setLeading(false, `lease is held by ${step.holder}`);
+      return;
+    }
+    if (step.kind === 'create') {
+      await this.o.client.create(resourcePath('coordination.k8s.io', 'v1', 'leases', this.o.namespace), {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.o.name, namespace: this.o.namespace },
+        spec: { holderIdentity: this.o.identity, leaseDurationSeconds: leaseSeconds, acquireTime: nowIso, renewTime: nowIso, leaseTransitions: 0 },
+      });
+    } else {
+      const cur = existing!;
+      const r = rec!;
+      const acquiring = step.kind === 'acquire';
+      await this.o.client.replace(this.path, {
+        ...cur,
+        // resourceVersion from our read: a concurrent writer makes this a 409 and we lose cleanly.
+        metadata: { ...cur.metadata },
+        spec: {
+          ...(cur.spec as object),
+          holderIdentity: this.o.identity,
+          leaseDurationSeconds: leaseSeconds,
+          acquireTime: acquiring ? nowIso : (r.acquireTime ?? nowIso),
+          renewTime: nowIso,
+          leaseTransitions: acquiring ? r.leaseTransitions + 1 : r.leaseTransitions,
+        },
+      });
+      if (acquiring) this.o.log.info({ lease: this.o.name, previous: r.holderIdentity, reason: step.reason }, 'acquiring the leader lease');
+    }
+    this.lastRenewStartMs = started;
+    if (this.currentHolder !== this.o.identity) {
+      this.currentHolder = this.o.identity;
+      this.emit('leader', this.o.identity);
+    }
+    this.setLeading(true, step.kind);
+    this.armFence();
+  }
+
+  private async loop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.tryOnce();
+      } catch (err) {
+        if (isApiError(err, 409)) this.o.log.debug({ lease: this.o.name }, 'lease changed under us (409)');
+        else this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'leader election API call failed');
+        // Leadership is kept only while renewals succeed: the fence timer ends it at the renew deadline.
+        if (this.leading && !this.isLeader()) this.setLeading(false, 'could not renew the lease');
+      }
+      try {
+        await sleep(this.o.timings.retryPeriodMs, signal);
+      } catch {
+        break;
+      }
+    }
+  }
+}
