@@ -18,10 +18,10 @@ lint: setup
 test: setup
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint src test bench
-	npx mocha
+	npx mocha 'test/**/*.test.ts'
 
 test-unit: setup
-	npx mocha --grep @real --invert
+	npx mocha --grep @real --invert 'test/**/*.test.ts'
 
 ## Brings a two-cluster lab up, waits for the cables, prints `hawser show all` and a ping matrix, tears down.
 demo: setup

@@ -218,4 +218,18 @@ export class CableEngine {
     }
     this.errors.clear();
   }
+
+  /**
+   * Takes the driver's existing cables as applied (a restarted hawser adopts the data path): the next
+   * reconcile keeps the wanted ones (connect is idempotent) and removes the rest.
+   */
+  adopt(observed: readonly ConnectionState[]): void {
+    for (const c of observed) {
+      if (!this.applied.has(c.cableName)) this.applied.set(c.cableName, { endpoint: c.endpoint, fingerprint: `adopted:${c.cableName}` });
+    }
+  }
+
+  get appliedCount(): number {
+    return this.applied.size;
+  }
 }

@@ -104,6 +104,10 @@ export class LeaderElector extends EventEmitter {
     return this.leading && this.now() - this.lastRenewStartMs < this.o.timings.renewDeadlineMs;
   }
 
+  get identity(): string {
+    return this.o.identity;
+  }
+
   get holder(): string {
     return this.currentHolder;
   }

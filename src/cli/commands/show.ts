@@ -1,5 +1,41 @@
-// Placeholder until its issue lands.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('hawser show: not implemented yet\n');
-  return 1;
+// `hawser show all|connections|endpoints|gateways|networks|versions [--kubeconfig F] [-n NS] [-o json|yaml]`
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import { localKubeConfig } from '../../k8s/client.js';
+import { RestClient, resourcePath, isApiError } from '../../k8s/rest.js';
+import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
+import { ALL_SECTIONS, buildShowModel, renderShow, type Section } from '../../show/model.js';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { kubeconfig: { type: 'string' }, namespace: { type: 'string', short: 'n', default: 'submariner-operator' }, output: { type: 'string', short: 'o' } },
+  });
+  const what = positionals[0] ?? 'all';
+  const sections: readonly Section[] = what === 'all' ? ALL_SECTIONS : (ALL_SECTIONS.includes(what as Section) ? [what as Section] : []);
+  if (!sections.length) {
+    process.stderr.write(`hawser show: unknown section ${JSON.stringify(what)}: expected all, ${ALL_SECTIONS.join(', ')}\n`);
+    return 2;
+  }
+  if (values.output && values.output !== 'json' && values.output !== 'yaml') {
+    process.stderr.write('hawser show: -o must be json or yaml\n');
+    return 2;
+  }
+  const client = new RestClient(localKubeConfig(values.kubeconfig));
+  const ns = values.namespace!;
+  const list = async (plural: string) => {
+    try {
+      return (await client.list(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, plural, ns))).items;
+    } catch (err) {
+      if (isApiError(err, 404)) return [];
+      throw err;
+    }
+  };
+  const [gateways, endpoints, clusters, routeAgents] = await Promise.all([list('gateways'), list('endpoints'), list('clusters'), list('routeagents')]);
+  const model = buildShowModel({ gateways, endpoints, clusters, routeAgents });
+  if (values.output === 'json') process.stdout.write(JSON.stringify(model, null, 2) + '\n');
+  else if (values.output === 'yaml') process.stdout.write(stringify(model));
+  else process.stdout.write(renderShow(model, sections));
+  return 0;
 }

@@ -1,0 +1,106 @@
+// The Gateway object (one per gateway node, name = hostname), written as Submariner writes it: no status
+// subresource, `update-timestamp` annotation refreshed every 5 s, stale ones removed by the active gateway.
+import { endpointSpecToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import type { KubeObject } from '../k8s/rest.js';
+import type { ConnectionView } from '../cable-drivers/engine.js';
+
+export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
+export const STALE_GATEWAY_SECONDS = 15;
+
+export interface RttStats {
+  lastNs: number;
+  minNs: number;
+  avgNs: number;
+  maxNs: number;
+  stddevNs: number;
+}
+
+/** Go's time.Duration String() for a duration in nanoseconds (e.g. `412.341µs`, `1.5ms`, `2s`, `1m30s`). */
+export function goDuration(ns: number): string {
+  const n = Math.round(ns);
+  if (n === 0) return '0s';
+  const neg = n < 0;
+  const a = Math.abs(n);
+  const trim = (x: number, digits: number): string => x.toFixed(digits).replace(/\.?0+$/, '');
+  let s: string;
+  if (a < 1e3) s = `${a}ns`;
+  else if (a < 1e6) s = `${trim(a / 1e3, 3)}µs`;
+  else if (a < 1e9) s = `${trim(a / 1e6, 6)}ms`;
+  else {
+    const totalSec = a / 1e9;
+    const h = Math.floor(totalSec / 3600);
+    const m = Math.floor((totalSec - h * 3600) / 60);
+    const sec = totalSec - h * 3600 - m * 60;
+    s = `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${trim(sec, 9)}s`;
+  }
+  return neg ? `-${s}` : s;
+}
+
+export interface ConnectionHealth {
+  rtt?: RttStats;
+  lossPercent?: number;
+  /** Why health checking is off for this connection, if it is. */
+  unavailable?: string;
+}
+
+export interface GatewayStatusInput {
+  hostname: string;
+  namespace: string;
+  haStatus: 'active' | 'passive';
+  localEndpoint: EndpointSpec;
+  connections: readonly ConnectionView[];
+  health: (cableName: string) => ConnectionHealth | undefined;
+  statusFailure: string;
+  version: string;
+  nowSeconds: number;
+}
+
+export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
+  return {
+    apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
+    kind: 'Gateway',
+    metadata: { name: i.hostname, namespace: i.namespace, annotations: { [UPDATE_TIMESTAMP_ANNOTATION]: String(Math.floor(i.nowSeconds)) } },
+    status: {
+      haStatus: i.haStatus,
+      localEndpoint: endpointSpecToWire(i.localEndpoint),
+      statusFailure: i.statusFailure,
+      version: i.version,
+      connections: i.connections.map((c) => {
+        const h = i.health(c.cableName);
+        const conn: Record<string, unknown> = {
+          status: c.status,
+          statusMessage: c.statusMessage,
+          endpoint: endpointSpecToWire(c.endpoint),
+          usingIP: c.usingIP,
+          usingNAT: c.usingNAT,
+        };
+        if (h?.rtt) conn.latencyRTT = { last: goDuration(h.rtt.lastNs), min: goDuration(h.rtt.minNs), average: goDuration(h.rtt.avgNs), max: goDuration(h.rtt.maxNs), stdDev: goDuration(h.rtt.stddevNs) };
+        if (c.rxBytes !== undefined) conn.ReceiveBytes = c.rxBytes;
+        if (c.txBytes !== undefined) conn.TransmitBytes = c.txBytes;
+        if (c.lastHandshakeMs !== undefined) conn.LastChecked = new Date(c.lastHandshakeMs).toISOString();
+        return conn;
+      }),
+    },
+  };
+}
+
+/** Gateways whose update-timestamp is older than 15 s (or missing/unparsable): the active one deletes them. */
+export function staleGateways(objs: readonly KubeObject[], nowSeconds: number, self: string): string[] {
+  return objs
+    .filter((o) => o.metadata.name !== self)
+    .filter((o) => {
+      const ts = Number(o.metadata.annotations?.[UPDATE_TIMESTAMP_ANNOTATION]);
+      return !Number.isFinite(ts) || nowSeconds - ts > STALE_GATEWAY_SECONDS;
+    })
+    .map((o) => o.metadata.name);
+}
+
+/** `All connections (N) are established`-style summary, as `subctl show gateways` prints. */
+export function gatewaySummary(haStatus: string, conns: ReadonlyArray<{ status: string }>, statusFailure: string): string {
+  if (statusFailure) return statusFailure;
+  if (haStatus !== 'active') return 'There are no connections';
+  if (conns.length === 0) return 'There are no connections';
+  const ok = conns.filter((c) => c.status === 'connected').length;
+  if (ok === conns.length) return `All connections (${ok}) are established`;
+  return `${conns.length - ok} connections out of ${conns.length} are not established`;
+}
