@@ -51,6 +51,11 @@ export interface CableDriver {
   disconnect(remote: EndpointSpec): Promise<void>;
   /** The driver's observed connections, from the data path itself (not from memory). */
   connections(): Promise<ConnectionState[]>;
+  /**
+   * Optional: removes cables the data path has but this driver instance never connected (left by a
+   * previous run for remotes that disappeared meanwhile). Called once after the first full reconcile.
+   */
+  sweep?(): Promise<void>;
   /** Removes everything this driver installed (uninstall). */
   cleanup(): Promise<void>;
   /** Stops the driver's own loops without touching the data path (so a restart can adopt it). */

@@ -1,0 +1,170 @@
+import assert from 'node:assert/strict';
+import { formatGoDuration, latencyRTT } from '../../../src/cable-drivers/healthcheck/duration.js';
+import { parsePingLine, pingArgs } from '../../../src/cable-drivers/healthcheck/ping-output.js';
+import { PingStats } from '../../../src/cable-drivers/healthcheck/stats.js';
+import { chooseHealthCheckIP, parseIpAddrJson } from '../../../src/cable-drivers/healthcheck/source-ip.js';
+
+describe('healthcheck: Go duration strings', () => {
+  // Expected values are what Go's time.Duration(n).String() prints.
+  const cases: Array<[number | bigint, string]> = [
+    [0, '0s'],
+    [1, '1ns'],
+    [999, '999ns'],
+    [1000, '1µs'],
+    [1500, '1.5µs'],
+    [412_341, '412.341µs'],
+    [412_341.4, '412.341µs'],
+    [999_999, '999.999µs'],
+    [1_000_000, '1ms'],
+    [1_500_000, '1.5ms'],
+    [1_234_567, '1.234567ms'],
+    [999_999_999, '999.999999ms'],
+    [1_000_000_000, '1s'],
+    [2_000_000_000, '2s'],
+    [1_500_000_001, '1.500000001s'],
+    [60_000_000_000, '1m0s'],
+    [90_500_000_000, '1m30.5s'],
+    [3_600_000_000_000, '1h0m0s'],
+    [3_723_000_000_000, '1h2m3s'],
+    [-1_500_000, '-1.5ms'],
+    [-1, '-1ns'],
+    [9_223_372_036_854_775_807n, '2562047h47m16.854775807s'],
+  ];
+  for (const [ns, want] of cases) it(`${ns} ns -> ${want}`, () => assert.equal(formatGoDuration(ns), want));
+
+  it('truncates like Go instead of rounding', () => {
+    assert.equal(formatGoDuration(1_999_999), '1.999999ms');
+    assert.equal(formatGoDuration(1_000_999), '1.000999ms');
+  });
+
+  it('formats a latencyRTT block', () => {
+    assert.deepEqual(latencyRTT({ lastNs: 412_341, minNs: 1000, avgNs: 1_500_000, maxNs: 2e9, stddevNs: 0 }), {
+      last: '412.341µs', min: '1µs', average: '1.5ms', max: '2s', stdDev: '0s',
+    });
+  });
+});
+
+describe('healthcheck: ping output', () => {
+  const cases: Array<[string, ReturnType<typeof parsePingLine>]> = [
+    ['64 bytes from 10.99.0.2: icmp_seq=1 ttl=64 time=0.455 ms', { kind: 'reply', from: '10.99.0.2', seq: 1, rttNs: 455_000 }],
+    ['64 bytes from 10.99.0.2: icmp_seq=7 ttl=64 time=2052 ms', { kind: 'reply', from: '10.99.0.2', seq: 7, rttNs: 2_052_000_000 }],
+    ['64 bytes from fd00::2: icmp_seq=3 ttl=64 time=12.0 ms', { kind: 'reply', from: 'fd00::2', seq: 3, rttNs: 12_000_000 }],
+    ['no answer yet for icmp_seq=7', { kind: 'no-answer', seq: 7 }],
+    ['From 10.99.0.1 icmp_seq=2 Destination Host Unreachable', { kind: 'error', from: '10.99.0.1', seq: 2, message: 'Destination Host Unreachable' }],
+    ['64 bytes from 10.99.0.2: icmp_seq=1 ttl=64 time=0.051 ms (DUP!)', { kind: 'other', line: '64 bytes from 10.99.0.2: icmp_seq=1 ttl=64 time=0.051 ms (DUP!)' }],
+    ['PING 10.99.0.2 (10.99.0.2) from 10.99.0.1 : 56(84) bytes of data.', { kind: 'other', line: 'PING 10.99.0.2 (10.99.0.2) from 10.99.0.1 : 56(84) bytes of data.' }],
+    ['4 packets transmitted, 0 received, +4 errors, 100% packet loss, time 972ms', { kind: 'other', line: '4 packets transmitted, 0 received, +4 errors, 100% packet loss, time 972ms' }],
+  ];
+  for (const [line, want] of cases) it(line, () => assert.deepEqual(parsePingLine(line), want));
+
+  it('builds the command line', () => {
+    assert.deepEqual(pingArgs({ intervalMs: 1000, sourceIP: '10.1.0.5', targetIP: '10.2.0.7' }), ['-n', '-O', '-i', '1', '-I', '10.1.0.5', '10.2.0.7']);
+    assert.deepEqual(pingArgs({ intervalMs: 100, targetIP: '10.2.0.7' }), ['-n', '-O', '-i', '0.1', '10.2.0.7']);
+  });
+});
+
+describe('healthcheck: statistics window', () => {
+  it('computes RTT statistics (population stddev) and loss over the window', () => {
+    const s = new PingStats(4);
+    s.reply('0:1', 1_000_000);
+    s.lost('0:2');
+    s.reply('0:3', 3_000_000);
+    const snap = s.snapshot(5);
+    assert.deepEqual(snap.rtt, { lastNs: 3_000_000, minNs: 1_000_000, avgNs: 2_000_000, maxNs: 3_000_000, stddevNs: 1_000_000 });
+    assert.equal(Math.round(snap.lossPercent * 100) / 100, 33.33);
+    assert.equal(snap.consecutiveLost, 0);
+    assert.equal(snap.healthy, true);
+  });
+
+  it('slides: old samples leave the window', () => {
+    const s = new PingStats(3);
+    s.lost('0:1');
+    s.lost('0:2');
+    s.reply('0:3', 5);
+    s.reply('0:4', 7);
+    s.reply('0:5', 9);
+    const snap = s.snapshot(5);
+    assert.equal(snap.lossPercent, 0);
+    assert.equal(snap.rtt?.minNs, 5);
+    assert.equal(snap.sent, 5);
+    assert.equal(snap.received, 3);
+  });
+
+  it('counts consecutive losses up to unhealthy; a reply (also a late one) ends the run', () => {
+    const s = new PingStats();
+    s.reply('0:1', 100);
+    for (let i = 2; i <= 6; i++) s.lost(`0:${i}`);
+    assert.equal(s.snapshot(5).consecutiveLost, 5);
+    assert.equal(s.snapshot(5).healthy, false);
+    assert.equal(s.snapshot(6).healthy, true);
+    // The reply for seq 6 arrives late: seq 6 is no longer lost, the run is broken.
+    assert.equal(s.reply('0:6', 2_000_000_000), true);
+    assert.equal(s.snapshot(5).consecutiveLost, 0);
+    assert.equal(s.snapshot(5).rtt?.lastNs, 2_000_000_000);
+  });
+
+  it('ignores duplicates and repeated loss reports; synthetic losses always count', () => {
+    const s = new PingStats();
+    assert.equal(s.reply('0:1', 100), true);
+    assert.equal(s.reply('0:1', 100), false);
+    assert.equal(s.lost('0:2'), true);
+    assert.equal(s.lost('0:2'), false);
+    assert.equal(s.lost(undefined), true);
+    assert.equal(s.lost(undefined), true);
+    assert.equal(s.snapshot(5).consecutiveLost, 3);
+    assert.equal(s.snapshot(5).rtt?.lastNs, 100);
+  });
+
+  it('has no RTT before the first reply', () => {
+    const s = new PingStats();
+    assert.equal(s.snapshot(5).rtt, undefined);
+    assert.equal(s.snapshot(5).healthy, true);
+    assert.equal(s.snapshot(5).lossPercent, 0);
+  });
+});
+
+describe('healthcheck: choosing the source address', () => {
+  const node = [
+    { ifname: 'lo', ip: '127.0.0.1' },
+    { ifname: 'eth0', ip: '192.168.10.5' },
+    { ifname: 'vx-submariner', ip: '240.168.10.5' },
+    { ifname: 'cni0', ip: '10.42.0.1' },
+    { ifname: 'flannel.1', ip: '10.42.0.0' },
+    { ifname: 'eth0', ip: 'fd00:10::5' },
+  ];
+  const cases: Array<[string, typeof node, string[], { ip: string; ifname: string } | RegExp]> = [
+    ['the CNI bridge address in the pod CIDR', node, ['10.42.0.0/16'], { ip: '10.42.0.1', ifname: 'cni0' }],
+    ['several CIDRs: the first address (kernel order) in any of them', node, ['172.16.0.0/16', '10.42.0.0/16'], { ip: '10.42.0.1', ifname: 'cni0' }],
+    ['IPv6 cluster CIDR', node, ['fd00:10::/64'], { ip: 'fd00:10::5', ifname: 'eth0' }],
+    ['loopback only as a last resort', [{ ifname: 'lo', ip: '10.42.9.9' }, { ifname: 'cali1', ip: '10.42.1.1' }], ['10.42.0.0/16'], { ip: '10.42.1.1', ifname: 'cali1' }],
+    ['a pod-CIDR address on loopback is still usable', [{ ifname: 'lo', ip: '10.42.9.9' }], ['10.42.0.0/16'], { ip: '10.42.9.9', ifname: 'lo' }],
+    ['underlay pods (Spiderpool): no address in the pod CIDR', node.filter((a) => !a.ip.startsWith('10.42.')), ['10.42.0.0/16'], /no address on this node is inside the cluster CIDRs \[10\.42\.0\.0\/16\].*Spiderpool.*cables stay up/],
+    ['no cluster CIDR', node, [], /no cluster CIDR is configured/],
+    ['invalid CIDRs are ignored', node, ['nonsense', '10.42.0.0/16'], { ip: '10.42.0.1', ifname: 'cni0' }],
+  ];
+  for (const [name, addrs, cidrs, want] of cases) {
+    it(name, () => {
+      const got = chooseHealthCheckIP(addrs, cidrs);
+      if (want instanceof RegExp) {
+        assert.ok('unavailable' in got, JSON.stringify(got));
+        assert.match(got.unavailable, want);
+      } else {
+        assert.deepEqual(got, want);
+      }
+    });
+  }
+
+  it('accepts parsed Cidr values from the config', () => {
+    assert.deepEqual(chooseHealthCheckIP(node, [{ text: '10.42.0.0/16', address: '10.42.0.0', prefix: 16, family: 4 }]), { ip: '10.42.0.1', ifname: 'cni0' });
+  });
+
+  it('parses `ip -j addr show`, skipping link-local addresses', () => {
+    const json = JSON.stringify([
+      { ifindex: 1, ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', scope: 'host' }] },
+      { ifindex: 2, ifname: 'eth0', addr_info: [{ family: 'inet', local: '192.168.10.5', scope: 'global' }, { family: 'inet6', local: 'fe80::1', scope: 'link' }] },
+      { ifindex: 3, ifname: 'weird' },
+    ]);
+    assert.deepEqual(parseIpAddrJson(json), [{ ifname: 'lo', ip: '127.0.0.1' }, { ifname: 'eth0', ip: '192.168.10.5' }]);
+    assert.throws(() => parseIpAddrJson('not json'), /cannot parse/);
+  });
+});
