@@ -184,7 +184,8 @@ export function gatewayConfigFromEnv(env: Env): GatewayConfig {
 
 export function routeAgentConfigFromEnv(env: Env, opts: { uninstall?: boolean } = {}): RouteAgentConfig {
   const c = new ErrorCollector();
-  const base = common(env, c, 32780, !opts.uninstall);
+  // 32782: the gateway holds 32780 on gateway nodes (both use host networking).
+  const base = common(env, c, 32782, !opts.uninstall);
   const cfg: RouteAgentConfig = { ...base, role: 'route-agent', uninstall: opts.uninstall ?? false };
   c.throwIfAny();
   return cfg;
