@@ -1,0 +1,559 @@
+// rtnetlink adapter: links (incl. VXLAN), addresses, routes, rules, neighbours/FDB as plain typed values.
+// One socket per network namespace: in-process for the current one, a worker process for another one
+// (a netlink socket belongs to the namespace it was opened in, and Node cannot setns()).
+import { isIP } from 'node:net';
+import { AttrStream, FlagsNew, createRtNetlink, ifla, rt, type RtNetlinkSocket, type StreamData } from 'netlink';
+import { HawserError } from '../util/errors.js';
+
+export const AF_INET = 2;
+export const AF_BRIDGE = 7;
+export const AF_INET6 = 10;
+
+export const RT_TABLE_MAIN = 254;
+export const RT_SCOPE_UNIVERSE = 0;
+export const RT_SCOPE_LINK = 253;
+export const RTN_UNICAST = 1;
+export const FR_ACT_TO_TBL = 1;
+const RTNH_F_ONLINK = 4;
+/** Tables above 255 travel in RTA_TABLE only; the header byte then says RT_TABLE_COMPAT. */
+const RT_TABLE_COMPAT = 252;
+
+// ---------- observed values ----------
+
+export interface VxlanInfo {
+  vni: number;
+  port: number;
+  local?: string;
+  learning: boolean;
+  /** ifindex of the underlay device, when pinned. */
+  link?: number;
+}
+
+export interface LinkInfo {
+  index: number;
+  name: string;
+  kind?: string;
+  mtu: number;
+  up: boolean;
+  mac?: string;
+  vxlan?: VxlanInfo;
+}
+
+export interface AddrInfo {
+  ifindex: number;
+  family: 4 | 6;
+  address: string;
+  prefix: number;
+}
+
+export interface RouteInfo {
+  family: 4 | 6;
+  table: number;
+  /** CIDR text; `0.0.0.0/0` for a default route. */
+  dst: string;
+  gateway?: string;
+  oif?: number;
+  prefsrc?: string;
+  protocol: number;
+  scope: number;
+  type: number;
+  onlink: boolean;
+  metric?: number;
+}
+
+export interface RuleInfo {
+  family: 4 | 6;
+  pref: number;
+  table: number;
+  action: number;
+  protocol?: number;
+  src?: string;
+  dst?: string;
+  fwmark?: number;
+  iifname?: string;
+  oifname?: string;
+}
+
+export interface NeighInfo {
+  family: 'bridge' | 'inet' | 'inet6';
+  ifindex: number;
+  mac?: string;
+  /** IP of the neighbour, or for a VXLAN FDB entry the remote VTEP. */
+  dst?: string;
+  permanent: boolean;
+  /** NTF_SELF: the entry lives in the device's own FDB (VXLAN), not a bridge's. */
+  self: boolean;
+}
+
+// ---------- wanted values and operations ----------
+
+export interface VxlanSpec {
+  vni: number;
+  port: number;
+  local?: string;
+  learning?: boolean;
+  /** ifindex of the underlay device. */
+  link?: number;
+}
+
+export interface LinkSpec {
+  name: string;
+  kind: 'vxlan';
+  vxlan: VxlanSpec;
+  mtu?: number;
+  mac?: string;
+  up?: boolean;
+}
+
+export interface RouteSpec {
+  table: number;
+  dst: string;
+  gateway?: string;
+  oif?: number;
+  prefsrc?: string;
+  protocol: number;
+  scope?: number;
+  type?: number;
+  onlink?: boolean;
+  metric?: number;
+}
+
+export interface RuleSpec {
+  pref: number;
+  table: number;
+  protocol?: number;
+  src?: string;
+  dst?: string;
+  family?: 4 | 6;
+}
+
+export interface NeighSpec {
+  family: 'bridge' | 'inet';
+  ifindex: number;
+  mac: string;
+  dst: string;
+}
+
+export type RtnlOp =
+  | { op: 'link-add'; link: LinkSpec }
+  | { op: 'link-set'; index: number; mtu?: number; mac?: string; up?: boolean }
+  | { op: 'link-del'; index: number }
+  | { op: 'addr-add' | 'addr-del'; ifindex: number; address: string; prefix: number }
+  | { op: 'route-add' | 'route-replace' | 'route-del'; route: RouteSpec }
+  | { op: 'rule-add' | 'rule-del'; rule: RuleSpec }
+  /** `neigh-append` adds one more entry for the same MAC (VXLAN all-zero FDB head-end replication). */
+  | { op: 'neigh-add' | 'neigh-replace' | 'neigh-append' | 'neigh-del'; neigh: NeighSpec };
+
+export type OpOutcome = { ok: true } | { ok: false; error: string; errno?: string };
+
+/** The rtnetlink operations hawser uses; one real implementation per namespace kind and fakes in tests. */
+export interface Rtnl {
+  links(): Promise<LinkInfo[]>;
+  addresses(): Promise<AddrInfo[]>;
+  routes(): Promise<RouteInfo[]>;
+  rules(): Promise<RuleInfo[]>;
+  neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]>;
+  /** Runs every op (up to ~200 in flight) and reports each outcome in order; never rejects for one op. */
+  apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]>;
+  close(): Promise<void>;
+}
+
+export class NetlinkError extends HawserError {
+  /** errno name from the kernel, e.g. `EEXIST`, `ENODEV`. */
+  readonly errno: string;
+  constructor(message: string, errno: string, options?: { cause?: unknown }) {
+    super('NETLINK', message, options);
+    this.name = 'NetlinkError';
+    this.errno = errno;
+  }
+}
+
+// ---------- encoding helpers ----------
+
+export function ipToBuffer(ip: string): Buffer {
+  const fam = isIP(ip);
+  if (fam === 4) return Buffer.from(ip.split('.').map(Number));
+  if (fam === 6) {
+    const [head = '', tail = ''] = ip.includes('::') ? ip.split('::') : [ip, ''];
+    const h = head ? head.split(':') : [];
+    const t = tail ? tail.split(':') : [];
+    const groups = ip.includes('::') ? [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t] : h;
+    const b = Buffer.alloc(16);
+    groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+    return b;
+  }
+  throw new HawserError('INVALID', `not an IP address: ${JSON.stringify(ip)}`);
+}
+
+export function bufferToIp(b: Buffer): string {
+  if (b.length === 4) return [...b].join('.');
+  if (b.length === 16) {
+    const groups: number[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
+    // RFC 5952: compress the longest run (>= 2) of zero groups
+    let best = -1;
+    let bestLen = 1;
+    for (let i = 0; i < 8; ) {
+      let j = i;
+      while (j < 8 && groups[j] === 0) j++;
+      if (j - i > bestLen) [best, bestLen] = [i, j - i];
+      i = j === i ? i + 1 : j;
+    }
+    const hex = groups.map((g) => g.toString(16));
+    if (best < 0) return hex.join(':');
+    return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  }
+  return b.toString('hex');
+}
+
+export function macToBuffer(mac: string): Buffer {
+  const parts = mac.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new HawserError('INVALID', `not a MAC address: ${JSON.stringify(mac)}`);
+  }
+  return Buffer.from(parts.map((p) => parseInt(p, 16)));
+}
+
+export function bufferToMac(b: Buffer): string {
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function flatten(data: StreamData): Buffer {
+  const s = new AttrStream();
+  s.emit(data);
+  return Buffer.concat(s.bufs);
+}
+
+function splitCidr(cidr: string): { address: string; prefix: number; family: 4 | 6 } {
+  const i = cidr.lastIndexOf('/');
+  const address = i < 0 ? cidr : cidr.slice(0, i);
+  const fam = isIP(address);
+  if (fam !== 4 && fam !== 6) throw new HawserError('INVALID', `not a CIDR: ${JSON.stringify(cidr)}`);
+  const prefix = i < 0 ? (fam === 4 ? 32 : 128) : Number(cidr.slice(i + 1));
+  return { address, prefix, family: fam };
+}
+
+function enumNumber(mapping: Record<string, string | number>, v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && typeof mapping[v] === 'number') return mapping[v] as number;
+  return 0;
+}
+
+function familyOf(n: number | undefined): 4 | 6 {
+  return n === AF_INET6 ? 6 : 4;
+}
+
+/** Turns the package's `Request rejected: EEXIST` into a NetlinkError carrying the errno name. */
+function translate(err: unknown, what: string): NetlinkError {
+  const msg = err instanceof Error ? err.message : String(err);
+  const m = /Request rejected: (\w+)/.exec(msg);
+  const errno = m?.[1] ?? (err instanceof HawserError && err.code === 'INVALID' ? 'EINVAL' : 'EIO');
+  return new NetlinkError(`${what}: ${m ? errno : msg}`, errno, { cause: err });
+}
+
+export function describeOp(op: RtnlOp): string {
+  switch (op.op) {
+    case 'link-add':
+      return `link add ${op.link.name} type ${op.link.kind}`;
+    case 'link-set':
+      return `link set ifindex ${op.index}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}${op.mac ? ` address ${op.mac}` : ''}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}`;
+    case 'link-del':
+      return `link del ifindex ${op.index}`;
+    case 'addr-add':
+    case 'addr-del':
+      return `address ${op.op === 'addr-add' ? 'add' : 'del'} ${op.address}/${op.prefix} ifindex ${op.ifindex}`;
+    case 'route-add':
+    case 'route-replace':
+    case 'route-del': {
+      const r = op.route;
+      return `route ${op.op.slice(6)} ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.oif ? ` oif ${r.oif}` : ''} table ${r.table}`;
+    }
+    case 'rule-add':
+    case 'rule-del':
+      return `rule ${op.op.slice(5)} pref ${op.rule.pref} lookup ${op.rule.table}`;
+    default:
+      return `${op.neigh.family === 'bridge' ? 'fdb' : 'neigh'} ${op.op.slice(6)} ${op.neigh.mac} dst ${op.neigh.dst} ifindex ${op.neigh.ifindex}`;
+  }
+}
+
+// ---------- in-process implementation ----------
+
+const REQUEST_TIMEOUT_MS = 5000;
+/** The package aborts at >=512 requests in flight on the default buffer; stay well below. */
+export const MAX_IN_FLIGHT = 200;
+
+export class NetlinkRtnl implements Rtnl {
+  private readonly sock: RtNetlinkSocket;
+  /** One dump at a time per socket: the kernel and the package track a single multipart reply. */
+  private dumpQueue: Promise<unknown> = Promise.resolve();
+
+  constructor() {
+    this.sock = createRtNetlink();
+    try {
+      this.sock.socket.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {
+      // the default buffer still works with MAX_IN_FLIGHT requests outstanding
+    }
+  }
+
+  async links(): Promise<LinkInfo[]> {
+    const msgs = await this.dump(() => this.sock.getLinks(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return msgs.map((m): LinkInfo => {
+      const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
+      const link: LinkInfo = {
+        index: m.data.index ?? 0,
+        name: m.attrs.ifname ?? '',
+        mtu: m.attrs.mtu ?? 0,
+        up: m.data.flags?.up === true,
+      };
+      if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
+      if (info?.kind) link.kind = info.kind;
+      if (info?.kind === 'vxlan' && info.data) {
+        const v = ifla.parseVxlan(info.data);
+        link.vxlan = {
+          vni: v.id ?? 0,
+          port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0,
+          learning: v.learning !== 0,
+        };
+        if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
+        if (v.link) link.vxlan.link = v.link;
+      }
+      return link;
+    });
+  }
+
+  async addresses(): Promise<AddrInfo[]> {
+    const msgs = await this.dump(() => this.sock.getAddresses(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const out: AddrInfo[] = [];
+    for (const m of msgs) {
+      const raw = m.attrs.local ?? m.attrs.address;
+      if (!raw) continue;
+      out.push({ ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 });
+    }
+    return out;
+  }
+
+  async routes(): Promise<RouteInfo[]> {
+    const msgs = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return msgs.map((m): RouteInfo => {
+      const family = familyOf(m.data.family);
+      const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
+      const r: RouteInfo = {
+        family,
+        table: m.attrs.table ?? m.data.table ?? 0,
+        dst: `${dst}/${m.data.dstLen ?? 0}`,
+        protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, m.data.protocol),
+        scope: enumNumber(rt.RouteScope as unknown as Record<string, number>, m.data.scope),
+        type: enumNumber(rt.RouteType as unknown as Record<string, number>, m.data.type),
+        onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
+      };
+      if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
+      if (m.attrs.oif) r.oif = m.attrs.oif;
+      if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
+      if (m.attrs.priority) r.metric = m.attrs.priority;
+      return r;
+    });
+  }
+
+  async rules(): Promise<RuleInfo[]> {
+    const msgs = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return msgs.map((m): RuleInfo => {
+      const r: RuleInfo = {
+        family: familyOf(m.data.family),
+        pref: m.attrs.priority ?? 0,
+        table: m.attrs.table ?? m.data.table ?? 0,
+        action: enumNumber(rt.RuleAction as unknown as Record<string, number>, m.data.action),
+      };
+      if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
+      if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
+      if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
+      if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
+      if (m.attrs.iifname) r.iifname = m.attrs.iifname;
+      if (m.attrs.oifname) r.oifname = m.attrs.oifname;
+      return r;
+    });
+  }
+
+  async neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]> {
+    const af = family === 'bridge' ? AF_BRIDGE : AF_INET;
+    const msgs = await this.dump(() => this.sock.getNeighbors({ family: af }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const out: NeighInfo[] = [];
+    for (const m of msgs) {
+      if (m.data.family !== af) continue;
+      const n: NeighInfo = {
+        family,
+        ifindex: m.data.ifindex ?? 0,
+        permanent: m.data.state?.permanent === true,
+        self: m.data.flags?.self === true,
+      };
+      if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
+      if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
+      out.push(n);
+    }
+    return out;
+  }
+
+  private dump<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.dumpQueue.then(fn, fn);
+    this.dumpQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  async apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
+    const results: OpOutcome[] = new Array<OpOutcome>(ops.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < ops.length) {
+        const i = next++;
+        const op = ops[i]!;
+        try {
+          await this.one(op);
+          results[i] = { ok: true };
+        } catch (err) {
+          const e = translate(err, describeOp(op));
+          results[i] = { ok: false, error: e.message, errno: e.errno };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, ops.length) }, worker));
+    return results;
+  }
+
+  /** One operation; throws NetlinkError. */
+  async applyOne(op: RtnlOp): Promise<void> {
+    try {
+      await this.one(op);
+    } catch (err) {
+      throw translate(err, describeOp(op));
+    }
+  }
+
+  private async one(op: RtnlOp): Promise<void> {
+    const o = { timeout: REQUEST_TIMEOUT_MS };
+    switch (op.op) {
+      case 'link-add': {
+        const l = op.link;
+        const vx: ifla.Vxlan = { id: l.vxlan.vni, port: u16be(l.vxlan.port), learning: l.vxlan.learning === false ? 0 : 1 };
+        if (l.vxlan.local) vx.local = ipToBuffer(l.vxlan.local);
+        if (l.vxlan.link) vx.link = l.vxlan.link;
+        const attrs: ifla.LinkAttrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: 'vxlan', data: flatten(ifla.formatVxlan(vx)) })) };
+        if (l.mtu) attrs.mtu = l.mtu;
+        if (l.mac) attrs.address = macToBuffer(l.mac);
+        const data: rt.Link = l.up ? { flags: { up: true }, change: { up: true } } : {};
+        await this.sock.newLink(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        return;
+      }
+      case 'link-set': {
+        const attrs: ifla.LinkAttrs = {};
+        if (op.mtu !== undefined) attrs.mtu = op.mtu;
+        if (op.mac) attrs.address = macToBuffer(op.mac);
+        const data: rt.Link = { index: op.index };
+        if (op.up !== undefined) {
+          data.change = { up: true };
+          data.flags = op.up ? { up: true } : {};
+        }
+        await this.sock.setLink(data, attrs, o);
+        return;
+      }
+      case 'link-del':
+        await this.sock.delLink({ index: op.index }, undefined, o);
+        return;
+      case 'addr-add':
+      case 'addr-del': {
+        const fam = isIP(op.address) === 6 ? AF_INET6 : AF_INET;
+        const a = ipToBuffer(op.address);
+        const data: rt.Address = { family: fam, prefixlen: op.prefix, index: op.ifindex };
+        const attrs: rt.AddressAttrs = { local: a, address: a };
+        if (op.op === 'addr-add') await this.sock.newAddress(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        else await this.sock.delAddress(data, attrs, o);
+        return;
+      }
+      case 'route-add':
+      case 'route-replace':
+      case 'route-del': {
+        const [data, attrs] = routeMessage(op.route);
+        if (op.op === 'route-del') await this.sock.delRoute(data, attrs, o);
+        else {
+          const flags = FlagsNew.CREATE | (op.op === 'route-add' ? FlagsNew.EXCL : FlagsNew.REPLACE);
+          await this.sock.newRoute(data, attrs, { ...o, flags });
+        }
+        return;
+      }
+      case 'rule-add':
+      case 'rule-del': {
+        const r = op.rule;
+        const fam = r.family === 6 ? AF_INET6 : AF_INET;
+        const data: rt.Rule = { family: fam, table: r.table < 256 ? r.table : RT_TABLE_COMPAT, action: FR_ACT_TO_TBL };
+        const attrs: rt.RuleAttrs = { priority: r.pref, table: r.table };
+        if (r.protocol !== undefined) attrs.protocol = r.protocol;
+        if (r.src) {
+          const c = splitCidr(r.src);
+          attrs.src = ipToBuffer(c.address);
+          data.srcLen = c.prefix;
+        }
+        if (r.dst) {
+          const c = splitCidr(r.dst);
+          attrs.dst = ipToBuffer(c.address);
+          data.dstLen = c.prefix;
+        }
+        if (op.op === 'rule-add') await this.sock.newRule(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
+        else await this.sock.delRule(data, attrs, o);
+        return;
+      }
+      default: {
+        const n = op.neigh;
+        const bridge = n.family === 'bridge';
+        const data: rt.Neighbor = { family: bridge ? AF_BRIDGE : AF_INET, ifindex: n.ifindex, state: { permanent: true } };
+        if (bridge) data.flags = { self: true };
+        const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(n.mac), dst: ipToBuffer(n.dst) };
+        if (op.op === 'neigh-del') {
+          await this.sock.delNeighbor(data, attrs, o);
+          return;
+        }
+        const mode = op.op === 'neigh-append' ? FlagsNew.APPEND : op.op === 'neigh-replace' ? FlagsNew.REPLACE : FlagsNew.EXCL;
+        await this.sock.newNeighbor(data, attrs, { ...o, flags: FlagsNew.CREATE | mode });
+        return;
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.sock.socket.close();
+  }
+}
+
+function u16be(n: number): Buffer {
+  const b = Buffer.alloc(2);
+  b.writeUInt16BE(n);
+  return b;
+}
+
+function routeMessage(r: RouteSpec): [rt.Route, rt.RouteAttrs] {
+  const c = splitCidr(r.dst);
+  const data: rt.Route = {
+    family: c.family === 6 ? AF_INET6 : AF_INET,
+    dstLen: c.prefix,
+    table: r.table < 256 ? r.table : RT_TABLE_COMPAT,
+    protocol: r.protocol,
+    scope: r.scope ?? (r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
+    type: r.type ?? RTN_UNICAST,
+  };
+  if (r.onlink) data.flags = { __unknown: RTNH_F_ONLINK };
+  const attrs: rt.RouteAttrs = { table: r.table };
+  if (c.prefix > 0) attrs.dst = ipToBuffer(c.address);
+  if (r.gateway) attrs.gateway = ipToBuffer(r.gateway);
+  if (r.oif) attrs.oif = r.oif;
+  if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
+  if (r.metric) attrs.priority = r.metric;
+  return [data, attrs];
+}
+
+/**
+ * rtnetlink for the current namespace, or (with `netns`) for a named one through a worker process
+ * started with `ip netns exec`. Close it when done.
+ */
+export async function openRtnl(opts: { netns?: string } = {}): Promise<Rtnl> {
+  if (!opts.netns) return new NetlinkRtnl();
+  const { NetnsWorker } = await import('./nsworker.js');
+  return NetnsWorker.rtnl(opts.netns);
+}

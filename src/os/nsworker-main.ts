@@ -1,0 +1,67 @@
+// Entry of the netns worker (see nsworker.ts): runs inside the target namespace, answers one JSON
+// request per line, exits when its stdin closes.
+import { createInterface } from 'node:readline';
+import { errorMessage, isHawserError } from '../util/errors.js';
+import { NetlinkRtnl, type RtnlOp } from './netlink.js';
+import { LocalSysctl } from './sysctl.js';
+import type { WorkerRequest, WorkerResponse } from './nsworker.js';
+
+const rtnl = new NetlinkRtnl();
+const sysctl = new LocalSysctl();
+
+function str(v: unknown): string {
+  if (typeof v !== 'string') throw new Error(`expected a string parameter, got ${typeof v}`);
+  return v;
+}
+
+async function handle(req: WorkerRequest): Promise<unknown> {
+  const p = req.params;
+  switch (req.method) {
+    case 'links':
+      return rtnl.links();
+    case 'addresses':
+      return rtnl.addresses();
+    case 'routes':
+      return rtnl.routes();
+    case 'rules':
+      return rtnl.rules();
+    case 'neighbors': {
+      const fam = str(p[0]);
+      if (fam !== 'bridge' && fam !== 'inet') throw new Error(`neighbors: unknown family ${fam}`);
+      return rtnl.neighbors(fam);
+    }
+    case 'apply':
+      if (!Array.isArray(p[0])) throw new Error('apply: expected an array of operations');
+      // the ops come from the parent process, which built them from the same types
+      return rtnl.apply(p[0] as RtnlOp[]);
+    case 'sysctlGet':
+      return (await sysctl.get(str(p[0]))) ?? null;
+    case 'sysctlSet':
+      await sysctl.set(str(p[0]), str(p[1]));
+      return null;
+    default:
+      throw new Error(`unknown method ${String(req.method)}`);
+  }
+}
+
+function send(res: WorkerResponse): void {
+  process.stdout.write(JSON.stringify(res) + '\n');
+}
+
+const lines = createInterface({ input: process.stdin });
+lines.on('line', (line) => {
+  let req: WorkerRequest;
+  try {
+    req = JSON.parse(line) as WorkerRequest;
+  } catch {
+    return;
+  }
+  handle(req).then(
+    (result) => send({ id: req.id, result }),
+    (err: unknown) => send({ id: req.id, error: { message: errorMessage(err), code: isHawserError(err) ? err.code : undefined } }),
+  );
+});
+lines.on('close', () => {
+  void rtnl.close().finally(() => process.exit(0));
+});
+process.stdout.write(JSON.stringify({ ready: true }) + '\n');

@@ -1,0 +1,297 @@
+// Applies a route agent plan: observe with netlink dumps, diff, write only the difference (adds
+// before deletes), keep going past a failure and report them all. Uninstall removes what is ours by
+// name and tag, with no memory of earlier runs.
+import type { Logger } from '../log/index.js';
+import { logger } from '../log/index.js';
+import { NetlinkRtnl, type LinkInfo, type OpOutcome, type Rtnl } from '../os/netlink.js';
+import { Nft, type NftFamily } from '../os/nft.js';
+import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { readIPv4Cidr, containsIP } from './cidr.js';
+import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
+import { firewallChange } from './firewall.js';
+import { NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan } from './types.js';
+
+/** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
+export interface NftPort {
+  listTable(family: NftFamily, name: string, opts?: { terse?: boolean }): Promise<string | undefined>;
+  run(script: string): Promise<void>;
+  deleteTable(family: NftFamily, name: string): Promise<boolean>;
+}
+
+export interface RouteAgentDataplaneOptions {
+  /** Network namespace to manage (tests, lab); default: this process's namespace. */
+  netns?: string;
+  log?: Logger;
+  /** Seams for tests; by default real adapters for `netns` are opened on first use. */
+  rtnl?: Rtnl;
+  sysctl?: Sysctl;
+  nft?: NftPort;
+}
+
+export class RouteAgentApplyError extends HawserError {
+  readonly report: ApplyReport;
+  constructor(what: string, report: ApplyReport) {
+    const n = report.failures.length;
+    super('NETLINK', `${what}: ${n} failure${n === 1 ? '' : 's'}: ${report.failures.join('; ')}`);
+    this.name = 'RouteAgentApplyError';
+    this.report = report;
+  }
+}
+
+export interface HostFacts {
+  /** The interface holding the node IP, with its MTU (feeds `RouteAgentInput.mtu`). */
+  nodeInterface?: { name: string; mtu: number };
+  /** The interface holding an address from a local cluster CIDR (feeds `RouteAgentInput.cniInterface`). */
+  cniInterface?: { name: string; ip: string };
+}
+
+type Counts = Omit<ApplyReport, 'total' | 'durationMs' | 'failures'>;
+
+function emptyReport(): ApplyReport {
+  return { links: 0, addresses: 0, fdb: 0, neighbors: 0, routes: 0, rules: 0, sysctls: 0, nft: 0, total: 0, durationMs: 0, failures: [] };
+}
+
+interface Adapters {
+  rtnl: Rtnl;
+  sysctl: Sysctl;
+  nft: NftPort;
+}
+
+export class RouteAgentDataplane {
+  private readonly netns: string | undefined;
+  private readonly log: Logger;
+  private adapters: Promise<Adapters> | undefined;
+  private readonly injected: Partial<Adapters>;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: RouteAgentDataplaneOptions = {}) {
+    this.netns = opts.netns;
+    this.log = opts.log ?? logger().child({ component: 'route-agent' });
+    this.injected = { rtnl: opts.rtnl, sysctl: opts.sysctl, nft: opts.nft };
+  }
+
+  /** Makes the kernel match `plan`; resolves with the write counts, rejects with RouteAgentApplyError (carrying them) on any failure. */
+  reconcile(plan: RouteAgentPlan): Promise<ApplyReport> {
+    return this.serial(async () => {
+      const { report } = await this.run(plan, false);
+      if (report.failures.length) throw new RouteAgentApplyError('route agent reconcile', report);
+      return report;
+    });
+  }
+
+  /** Dry run: the writes `reconcile(plan)` would make now, one line each (for `hawser show`/`diagnose`). */
+  pending(plan: RouteAgentPlan): Promise<string[]> {
+    return this.serial(async () => (await this.run(plan, true)).steps);
+  }
+
+  /** Removes vx-submariner, routes and rules carrying our protocol number (147) in any table, and table ip hawser. */
+  uninstall(): Promise<void> {
+    return this.serial(async () => {
+      const report = emptyReport();
+      const t0 = performance.now();
+      const { rtnl, nft } = await this.open();
+      try {
+        if (await nft.deleteTable(NFT_FAMILY, NFT_TABLE)) report.nft++;
+      } catch (err) {
+        report.failures.push(`nft delete table ${NFT_FAMILY} ${NFT_TABLE}: ${errorMessage(err)}`);
+      }
+      try {
+        const link = (await rtnl.links()).find((l) => l.name === VX_SUBMARINER);
+        if (link) await this.stage(rtnl, [[{ kind: 'links', op: { op: 'link-del', index: link.index }, text: `link del ${VX_SUBMARINER}` }]], report);
+        // routes through other devices (the cable) and rules survive the link
+        const [routes, rules] = await Promise.all([rtnl.routes(), rtnl.rules()]);
+        const stage: Stage = [];
+        for (const r of routes) {
+          if (r.protocol !== ROUTE_PROTO) continue;
+          const route = { table: r.table, dst: r.dst, protocol: ROUTE_PROTO, scope: r.scope, type: r.type, ...(r.oif ? { oif: r.oif } : {}), ...(r.gateway ? { gateway: r.gateway } : {}) };
+          stage.push({ kind: 'routes', op: { op: 'route-del', route }, text: `route del ${r.dst} table ${r.table}` });
+        }
+        for (const r of rules) {
+          // by protocol only: the WireGuard driver may hold its own `pref 150 lookup 150` (protocol 119)
+          if (r.protocol !== ROUTE_PROTO) continue;
+          const rule = { pref: r.pref, table: r.table, protocol: ROUTE_PROTO, ...(r.src ? { src: r.src } : {}), ...(r.dst ? { dst: r.dst } : {}) };
+          stage.push({ kind: 'rules', op: { op: 'rule-del', rule }, text: `rule del pref ${r.pref} lookup ${r.table}` });
+        }
+        await this.stage(rtnl, [stage], report);
+      } catch (err) {
+        report.failures.push(`netlink: ${errorMessage(err)}`);
+      }
+      report.durationMs = performance.now() - t0;
+      this.log.info({ writes: report.total, failures: report.failures.length }, 'route agent uninstalled');
+      if (report.failures.length) throw new RouteAgentApplyError('route agent uninstall', report);
+    });
+  }
+
+  /** Facts the planner needs from this host: the node interface's MTU and the CNI interface. */
+  async discoverHost(nodeIP: string, clusterCidrs: readonly string[]): Promise<HostFacts> {
+    const { rtnl } = await this.open();
+    const [links, addrs] = await Promise.all([rtnl.links(), rtnl.addresses()]);
+    const byIndex = new Map(links.map((l) => [l.index, l]));
+    const facts: HostFacts = {};
+    const nodeAddr = addrs.find((a) => a.family === 4 && a.address === nodeIP);
+    const nodeLink = nodeAddr ? byIndex.get(nodeAddr.ifindex) : undefined;
+    if (nodeLink) facts.nodeInterface = { name: nodeLink.name, mtu: nodeLink.mtu };
+    const cidrs = clusterCidrs.map(readIPv4Cidr).flatMap((r) => (r.ok ? [r.cidr] : []));
+    for (const a of addrs) {
+      const l = byIndex.get(a.ifindex);
+      if (a.family !== 4 || !l || l.name === VX_SUBMARINER) continue;
+      if (cidrs.some((c) => containsIP(c, a.address))) {
+        facts.cniInterface = { name: l.name, ip: a.address };
+        break;
+      }
+    }
+    return facts;
+  }
+
+  /** Ends the netns worker, if one was started. */
+  async close(): Promise<void> {
+    if (!this.adapters) return;
+    const a = await this.adapters.catch(() => undefined);
+    this.adapters = undefined;
+    if (!a) return;
+    if (a.rtnl !== this.injected.rtnl) await a.rtnl.close();
+    if (a.sysctl !== this.injected.sysctl) await a.sysctl.close();
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private open(): Promise<Adapters> {
+    this.adapters ??= (async (): Promise<Adapters> => {
+      let { rtnl, sysctl } = this.injected;
+      if ((!rtnl || !sysctl) && this.netns) {
+        const { NetnsWorker } = await import('../os/nsworker.js');
+        const w = await NetnsWorker.start(this.netns);
+        rtnl ??= w.rtnl();
+        sysctl ??= w.sysctl();
+      }
+      return { rtnl: rtnl ?? new NetlinkRtnl(), sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }) };
+    })();
+    // a failed start is retried on the next call
+    this.adapters.catch(() => {
+      this.adapters = undefined;
+    });
+    return this.adapters;
+  }
+
+  private async run(plan: RouteAgentPlan, dryRun: boolean): Promise<{ report: ApplyReport; steps: string[] }> {
+    const t0 = performance.now();
+    const report = emptyReport();
+    const steps: string[] = [];
+    const { rtnl, sysctl, nft } = await this.open();
+
+    // nftables is independent of the links and routes: run it alongside (its steps are listed last)
+    const firewallSteps: string[] = [];
+    const firewall = this.firewall(plan, nft, dryRun, report, firewallSteps);
+
+    let links: LinkInfo[] | undefined;
+    try {
+      links = await rtnl.links();
+      const ld = diffLinks(plan, links);
+      steps.push(...ld.stages.flat().map((s) => s.text));
+      if (ld.stages.length && !dryRun) {
+        await this.stage(rtnl, ld.stages, report);
+        links = await rtnl.links();
+      }
+    } catch (err) {
+      report.failures.push(`netlink: ${errorMessage(err)}`);
+    }
+
+    // with the links in place, the rest of the network and the sysctls (rp_filter needs vx-submariner) go together
+    const networkSteps: string[] = [];
+    const network = async (): Promise<void> => {
+      if (!links) return;
+      try {
+        const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
+          rtnl.addresses(), rtnl.neighbors('bridge'), rtnl.neighbors('inet'), rtnl.routes(), rtnl.rules(),
+        ]);
+        const nd = diffNetwork(plan, { links, addresses, fdb, neighbors, routes, rules });
+        networkSteps.push(...nd.stages.flat().map((s) => s.text));
+        report.failures.push(...nd.blocked);
+        if (!dryRun) await this.stage(rtnl, nd.stages, report);
+      } catch (err) {
+        report.failures.push(`netlink: ${errorMessage(err)}`);
+      }
+    };
+    const sysctlSteps: string[] = [];
+    const sysctls = (): Promise<void[]> =>
+      Promise.all(
+        plan.sysctls.map(async (s) => {
+          const name = sysctlDisplayName(s.path);
+          try {
+            const have = await sysctl.get(s.path);
+            if (have === undefined) {
+              report.failures.push(`sysctl ${name}: not present (is the device there?)`);
+            } else if (have !== s.value) {
+              sysctlSteps.push(`sysctl ${name}=${s.value} (was ${have})`);
+              if (!dryRun) {
+                await sysctl.set(s.path, s.value);
+                this.count(report, 'sysctls');
+              }
+            }
+          } catch (err) {
+            report.failures.push(`sysctl ${name}=${s.value}: ${errorMessage(err)}`);
+          }
+        }),
+      );
+    await Promise.all([network(), sysctls()]);
+    steps.push(...networkSteps, ...sysctlSteps.sort());
+
+    await firewall;
+    steps.push(...firewallSteps);
+    report.durationMs = performance.now() - t0;
+    if (!dryRun) {
+      const fields = { role: plan.role, gateway: plan.gateway?.name, writes: report.total, ms: Math.round(report.durationMs * 10) / 10, failures: report.failures.length };
+      if (report.failures.length) this.log.warn({ ...fields, err: report.failures.join('; ') }, 'route agent reconcile had failures');
+      else if (report.total > 0) this.log.info(fields, 'route agent reconciled');
+      else this.log.debug(fields, 'route agent already in sync');
+    }
+    return { report, steps };
+  }
+
+  private async firewall(plan: RouteAgentPlan, nft: NftPort, dryRun: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    const f = plan.firewall;
+    try {
+      const change = firewallChange(f, await nft.listTable(f.family, f.table, { terse: true }));
+      if (change.kind === 'none') return;
+      steps.push(`nft replace table ${f.family} ${f.table} (${change.why})`);
+      if (dryRun) return;
+      await nft.run(change.script);
+      report.nft++;
+      report.total++;
+    } catch (err) {
+      report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
+    }
+  }
+
+  private async stage(rtnl: Rtnl, stages: readonly Stage[], report: ApplyReport): Promise<void> {
+    for (const stage of stages) {
+      if (stage.length === 0) continue;
+      let outcomes: OpOutcome[];
+      try {
+        outcomes = await rtnl.apply(stage.map((s) => s.op));
+      } catch (err) {
+        report.failures.push(...stage.map((s) => `${s.text}: ${errorMessage(err)}`));
+        continue;
+      }
+      stage.forEach((s, i) => {
+        const o = outcomes[i];
+        if (o?.ok) {
+          this.count(report, s.kind);
+          this.log.debug({ step: s.text }, 'route agent write');
+        } else {
+          report.failures.push(`${s.text}: ${o && !o.ok ? (o.errno ?? o.error) : 'no result'}`);
+        }
+      });
+    }
+  }
+
+  private count(report: ApplyReport, kind: StepKind | keyof Counts): void {
+    report[kind]++;
+    report.total++;
+  }
+}

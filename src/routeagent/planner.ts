@@ -1,0 +1,219 @@
+// The route agent's pure planner: (this node, nodes, active gateway, CIDRs, cable driver) -> the
+// links, addresses, FDB/ARP entries, routes, rules, sysctls and firewall this node should have.
+import { isIPv4 } from 'node:net';
+import type { Cidr } from '../config/parse.js';
+import { HawserError } from '../util/errors.js';
+import { compareCidr, compareIP, containsIP, overlaps, readIPv4Cidr } from './cidr.js';
+import {
+  CABLE_OVERHEAD, DEFAULT_HOST_MTU, NFT_TABLE, ROUTE_TABLE, RULE_PREF, VX_SUBMARINER, VXLAN_OVERHEAD, VXLAN_PORT, VXLAN_VNI,
+  type MssPolicy, type NodeRef, type PlannedFdb, type PlannedNeighbor, type PlannedRoute, type PlannedSysctl, type RouteAgentInput,
+  type RouteAgentPlan,
+} from './types.js';
+import { vtepIP, vtepMac, ZERO_MAC } from './vtep.js';
+
+/** Ranges a remote CIDR must never cover: routing them to another cluster would break this node. */
+const RESERVED: readonly { cidr: string; what: string }[] = [
+  { cidr: '0.0.0.0/8', what: 'this-network' },
+  { cidr: '127.0.0.0/8', what: 'loopback' },
+  { cidr: '169.254.0.0/16', what: 'link-local' },
+  { cidr: '224.0.0.0/4', what: 'multicast' },
+  { cidr: '240.0.0.0/8', what: 'the vx-submariner VTEP range' },
+  { cidr: '241.0.0.0/8', what: 'the VXLAN cable VTEP range' },
+  { cidr: '255.255.255.255/32', what: 'broadcast' },
+];
+
+const IFNAME_RE = /^[A-Za-z0-9_.:@+-]{1,15}$/;
+const MIN_MTU = 576;
+const MAX_MTU = 65535;
+export const MSS_MIN = 536;
+export const MSS_MAX = 9000;
+
+/** Validates the `submariner.io/tcp-clamp-mss` annotation; undefined when absent or empty. */
+export function parseMssAnnotation(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value.trim());
+  if (!Number.isInteger(n) || n < MSS_MIN || n > MSS_MAX) {
+    throw new HawserError('INVALID', `node annotation submariner.io/tcp-clamp-mss=${JSON.stringify(value)}: expected an integer MSS between ${MSS_MIN} and ${MSS_MAX} (e.g. 1300)`);
+  }
+  return n;
+}
+
+function sortCidrs(list: Cidr[]): Cidr[] {
+  const seen = new Map<string, Cidr>();
+  for (const c of list) seen.set(c.text, c);
+  return [...seen.values()].sort(compareCidr);
+}
+
+export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
+  const warnings: string[] = [];
+  if (!isIPv4(input.nodeIP)) {
+    throw new HawserError('INVALID', `route agent: this node's IP ${JSON.stringify(input.nodeIP)} is not an IPv4 address; check the node's InternalIP`);
+  }
+
+  // local CIDRs
+  const local: Cidr[] = [];
+  for (const [what, list] of [['cluster', input.localClusterCidrs], ['service', input.localServiceCidrs]] as const) {
+    for (const text of list) {
+      const r = readIPv4Cidr(text);
+      if (r.ok) local.push(r.cidr);
+      else warnings.push(`local ${what} CIDR ${JSON.stringify(text)} ignored: ${r.why}`);
+    }
+  }
+  const localCidrs = sortCidrs(local);
+
+  // nodes (peers exclude this node)
+  const peers: NodeRef[] = [];
+  const seenNames = new Set<string>();
+  for (const n of input.nodes) {
+    if (n.name === input.nodeName || n.ip === input.nodeIP) continue;
+    if (!isIPv4(n.ip)) {
+      warnings.push(`node ${n.name} ignored: ${JSON.stringify(n.ip)} is not an IPv4 address`);
+      continue;
+    }
+    if (seenNames.has(n.name)) continue;
+    seenNames.add(n.name);
+    peers.push({ name: n.name, ip: n.ip });
+  }
+  peers.sort((a, b) => compareIP(a.ip, b.ip) || a.name.localeCompare(b.name));
+
+  // the gateway
+  let gateway: NodeRef | undefined;
+  if (input.activeGateway) {
+    const g = input.activeGateway;
+    if (isIPv4(g.nodeIP)) gateway = { name: g.nodeName, ip: g.nodeIP };
+    else warnings.push(`active gateway ${g.nodeName} ignored: ${JSON.stringify(g.nodeIP)} is not an IPv4 address`);
+  }
+  const isGateway = gateway !== undefined && (gateway.name === input.nodeName || gateway.ip === input.nodeIP);
+  const role = gateway === undefined ? 'no-gateway' : isGateway ? 'gateway' : 'non-gateway';
+
+  // remote CIDRs
+  const nodeIPs = [input.nodeIP, ...peers.map((p) => p.ip), ...(gateway ? [gateway.ip] : [])];
+  const reserved = RESERVED.map((r) => ({ ...r, c: readIPv4Cidr(r.cidr) }));
+  const remote: Cidr[] = [];
+  for (const text of input.remoteCidrs) {
+    const r = readIPv4Cidr(text);
+    if (!r.ok) {
+      warnings.push(`remote CIDR ${JSON.stringify(text)} ignored: ${r.why}`);
+      continue;
+    }
+    const c = r.cidr;
+    const clash = localCidrs.find((l) => overlaps(l, c));
+    if (clash) {
+      warnings.push(`remote CIDR ${c.text} ignored: it overlaps local CIDR ${clash.text} (overlapping clusters need Globalnet)`);
+      continue;
+    }
+    const res = reserved.find((x) => x.c.ok && overlaps(x.c.cidr, c));
+    if (res) {
+      warnings.push(`remote CIDR ${c.text} ignored: it overlaps ${res.what} (${res.cidr})`);
+      continue;
+    }
+    const nodeIn = nodeIPs.find((ip) => containsIP(c, ip));
+    if (nodeIn) {
+      warnings.push(`remote CIDR ${c.text} ignored: it contains node address ${nodeIn}`);
+      continue;
+    }
+    remote.push(c);
+  }
+  const remoteCidrs = sortCidrs(remote);
+
+  // MTU and MSS
+  let hostMtu = DEFAULT_HOST_MTU;
+  if (input.mtu !== undefined) {
+    if (Number.isInteger(input.mtu) && input.mtu >= MIN_MTU && input.mtu <= MAX_MTU) hostMtu = input.mtu;
+    else warnings.push(`mtu ${input.mtu} ignored: expected an integer between ${MIN_MTU} and ${MAX_MTU}; using ${DEFAULT_HOST_MTU}`);
+  }
+  let mss: MssPolicy = { kind: 'pmtu' };
+  const computedOk = input.mtu !== undefined && hostMtu === input.mtu;
+  if (computedOk) mss = { kind: 'fixed', value: hostMtu - CABLE_OVERHEAD[input.cableDriver] - 40 };
+  if (input.mssOverride !== undefined) {
+    if (Number.isInteger(input.mssOverride) && input.mssOverride >= MSS_MIN && input.mssOverride <= MSS_MAX) mss = { kind: 'fixed', value: input.mssOverride };
+    else warnings.push(`MSS override ${input.mssOverride} ignored: expected an integer between ${MSS_MIN} and ${MSS_MAX}`);
+  }
+
+  // the CNI interface (host traffic source, loose rp_filter)
+  let cni: { name: string; ip: string } | undefined;
+  if (input.cniInterface) {
+    const { name, ip } = input.cniInterface;
+    if (!IFNAME_RE.test(name) || !isIPv4(ip)) warnings.push(`CNI interface ${JSON.stringify(name)} ${JSON.stringify(ip)} ignored: expected an interface name and an IPv4 address`);
+    else if (!localCidrs.some((c) => containsIP(c, ip))) warnings.push(`CNI interface ${name} ignored: ${ip} is in no local cluster CIDR`);
+    else cni = { name, ip };
+  }
+
+  // VTEPs: one per node; two node IPs differing only in the first octet would share one
+  const ownVtep = vtepIP(input.nodeIP);
+  const vtepOwner = new Map<string, string>([[ownVtep, input.nodeName]]);
+  const reachable = (n: NodeRef): boolean => {
+    const v = vtepIP(n.ip);
+    const owner = vtepOwner.get(v);
+    if (owner !== undefined && owner !== n.name) {
+      warnings.push(`node ${n.name} (${n.ip}) left out of vx-submariner: its VTEP ${v} is also ${owner}'s (node IPs differ only in the first octet)`);
+      return false;
+    }
+    vtepOwner.set(v, n.name);
+    return true;
+  };
+
+  const fdb: PlannedFdb[] = [];
+  const neighbors: PlannedNeighbor[] = [];
+  const routes: PlannedRoute[] = [];
+  const addPeer = (n: NodeRef): void => {
+    fdb.push({ dev: VX_SUBMARINER, mac: ZERO_MAC, dst: n.ip });
+    fdb.push({ dev: VX_SUBMARINER, mac: vtepMac(n.ip), dst: n.ip });
+    neighbors.push({ dev: VX_SUBMARINER, ip: vtepIP(n.ip), mac: vtepMac(n.ip) });
+  };
+
+  if (role === 'gateway') {
+    for (const p of peers) if (reachable(p)) addPeer(p);
+    if (input.cableInterface !== undefined) {
+      if (!IFNAME_RE.test(input.cableInterface)) warnings.push(`cable interface ${JSON.stringify(input.cableInterface)} ignored: not an interface name`);
+      else {
+        for (const c of remoteCidrs) {
+          const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: input.cableInterface, onlink: false };
+          if (cni) r.src = cni.ip;
+          routes.push(r);
+        }
+      }
+    }
+  } else if (role === 'non-gateway' && gateway) {
+    if (reachable(gateway)) {
+      addPeer(gateway);
+      for (const c of remoteCidrs) {
+        const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: VX_SUBMARINER, via: vtepIP(gateway.ip), onlink: true };
+        if (cni) r.src = cni.ip;
+        routes.push(r);
+      }
+    }
+  }
+  fdb.sort((a, b) => compareIP(a.dst, b.dst) || a.mac.localeCompare(b.mac));
+  neighbors.sort((a, b) => compareIP(a.ip, b.ip));
+
+  const sysctls: PlannedSysctl[] = [
+    { path: 'net/ipv4/ip_forward', value: '1' },
+    { path: `net/ipv4/conf/${VX_SUBMARINER}/rp_filter`, value: '2' },
+  ];
+  if (cni) sysctls.push({ path: `net/ipv4/conf/${cni.name}/rp_filter`, value: '2' });
+
+  const plan: RouteAgentPlan = {
+    node: input.nodeName,
+    role,
+    links: [{ name: VX_SUBMARINER, kind: 'vxlan', vni: VXLAN_VNI, port: VXLAN_PORT, local: input.nodeIP, mac: vtepMac(input.nodeIP), mtu: hostMtu - VXLAN_OVERHEAD, learning: false }],
+    addresses: [{ dev: VX_SUBMARINER, address: ownVtep, prefix: 8 }],
+    fdb,
+    neighbors,
+    routes,
+    rules: [{ pref: RULE_PREF, table: ROUTE_TABLE }],
+    sysctls,
+    firewall: {
+      family: 'ip',
+      table: NFT_TABLE,
+      nodeIP: input.nodeIP,
+      localCidrs: localCidrs.map((c) => c.text),
+      remoteCidrs: remoteCidrs.map((c) => c.text),
+      vxlanPort: VXLAN_PORT,
+      mss,
+    },
+    warnings,
+  };
+  if (gateway) plan.gateway = gateway;
+  return plan;
+}
