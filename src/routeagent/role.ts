@@ -1,0 +1,216 @@
+// The route-agent role on every node: watches Nodes and Endpoints, derives the RouteAgentInput (the active
+// gateway is the node named by our cluster's local Endpoint) and hands it to the runner; writes this node's
+// RouteAgent object with the health of each remote endpoint as seen from here.
+import type { Logger } from '../log/index.js';
+import type { CableDriverName, RouteAgentConfig } from '../config/roles.js';
+import { errorMessage } from '../util/errors.js';
+import { Informer } from '../k8s/informer.js';
+import { backendKind, CLUSTER_ID_LABEL, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import { nodeInternalIP } from '../gateway/local-endpoint.js';
+import { formatGoDuration, HealthChecker } from '../cable-drivers/healthcheck/index.js';
+import type { RouteAgentMetrics } from '../metrics/index.js';
+import { RouteAgentDataplane } from './dataplane.js';
+import { parseMssAnnotation } from './planner.js';
+import { planCounts } from './plan-text.js';
+import { RouteAgentRunner, type RunResult } from './runner.js';
+import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput } from './index.js';
+
+export interface ClusterView {
+  nodes: NodeRef[];
+  thisNode?: KubeObject;
+  localEndpoint?: EndpointSpec;
+  remoteEndpoints: EndpointSpec[];
+}
+
+/** Pure: reads the cluster's objects into what the planner needs. */
+export function clusterView(nodes: readonly KubeObject[], endpoints: readonly KubeObject[], clusterId: string, nodeName: string): ClusterView {
+  const refs: NodeRef[] = [];
+  let thisNode: KubeObject | undefined;
+  for (const n of nodes) {
+    const ip = nodeInternalIP(n);
+    if (ip) refs.push({ name: n.metadata.name, ip });
+    if (n.metadata.name === nodeName) thisNode = n;
+  }
+  let localEndpoint: EndpointSpec | undefined;
+  let localCreated = '';
+  const remoteByCluster = new Map<string, { spec: EndpointSpec; created: string }>();
+  for (const o of endpoints) {
+    const p = parseEndpointSpec(o.spec);
+    if (!p.ok) continue;
+    const created = o.metadata.creationTimestamp ?? '';
+    if (p.value.clusterId === clusterId && !o.metadata.labels?.[CLUSTER_ID_LABEL]) {
+      if (!localEndpoint || created > localCreated) {
+        localEndpoint = p.value;
+        localCreated = created;
+      }
+    } else if (p.value.clusterId !== clusterId) {
+      const cur = remoteByCluster.get(p.value.clusterId);
+      if (!cur || created > cur.created) remoteByCluster.set(p.value.clusterId, { spec: p.value, created });
+    }
+  }
+  const remoteEndpoints = [...remoteByCluster.values()].map((r) => r.spec).sort((a, b) => a.clusterId.localeCompare(b.clusterId));
+  return { nodes: refs.sort((a, b) => a.name.localeCompare(b.name)), thisNode, localEndpoint, remoteEndpoints };
+}
+
+/** Pure: the planner input for this node. */
+export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts): RouteAgentInput | { error: string } {
+  const nodeIP = view.thisNode ? nodeInternalIP(view.thisNode) : undefined;
+  if (!nodeIP) return { error: `node ${cfg.nodeName} has no IPv4 InternalIP in the API (status.addresses)` };
+  const gw = view.localEndpoint;
+  const gwNode = gw ? view.nodes.find((n) => n.name === gw.hostname) ?? view.nodes.find((n) => n.ip === gw.privateIP) : undefined;
+  const driver: CableDriverName = (gw && backendKind(gw.backend)) || 'libreswan';
+  const mssRaw = view.thisNode?.metadata.annotations?.[MSS_ANNOTATION];
+  const mss = mssRaw !== undefined ? parseMssAnnotation(mssRaw) : undefined;
+  return {
+    nodeName: cfg.nodeName,
+    nodeIP,
+    nodes: view.nodes,
+    activeGateway: gwNode ? { nodeName: gwNode.name, nodeIP: gwNode.ip } : undefined,
+    localClusterCidrs: cfg.clusterCidrs.map((c) => c.text),
+    localServiceCidrs: cfg.serviceCidrs.map((c) => c.text),
+    remoteCidrs: [...new Set(view.remoteEndpoints.flatMap((e) => e.subnets))],
+    cableDriver: driver,
+    mtu: host.nodeInterface?.mtu,
+    mssOverride: typeof mss === 'number' ? mss : undefined,
+    cniInterface: host.cniInterface,
+  };
+}
+
+export interface RouteAgentRoleOptions {
+  cfg: RouteAgentConfig;
+  log: Logger;
+  client: RestClient;
+  metrics?: RouteAgentMetrics;
+  version: string;
+  netns?: string;
+}
+
+export class RouteAgentRole {
+  private readonly dataplane: RouteAgentDataplane;
+  private readonly runner: RouteAgentRunner;
+  private nodes: Informer | undefined;
+  private endpoints: Informer | undefined;
+  private health: HealthChecker | undefined;
+  private host: HostFacts = {};
+  private lastResult: RunResult | undefined;
+  private inputError: string | undefined;
+  private view: ClusterView | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly o: RouteAgentRoleOptions) {
+    this.log = o.log.child({ cluster: o.cfg.clusterId, node: o.cfg.nodeName });
+    this.dataplane = new RouteAgentDataplane({ netns: o.netns, log: this.log });
+    this.runner = new RouteAgentRunner({
+      dataplane: this.dataplane,
+      log: this.log,
+      onResult: (r) => {
+        this.lastResult = r;
+        if (r.error) o.metrics?.reconcileError('route-agent');
+        else {
+          o.metrics?.syncIteration();
+          if (r.plan) o.metrics?.setInstalled(planCounts(r.plan));
+        }
+      },
+    });
+  }
+
+  private get ns(): string {
+    return this.o.cfg.namespace;
+  }
+
+  async start(): Promise<void> {
+    this.nodes = new Informer({ client: this.o.client, path: resourcePath('', 'v1', 'nodes'), log: this.log });
+    this.endpoints = new Informer({ client: this.o.client, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
+    this.health = new HealthChecker({ log: this.log.child({ sub: 'health-check' }), intervalMs: 1000, maxLoss: 5 });
+    for (const inf of [this.nodes, this.endpoints]) inf.on('change', () => void this.update());
+    await Promise.all([this.nodes.start(), this.endpoints.start()]);
+    await this.update();
+    this.statusTimer = setInterval(() => void this.writeStatus().catch((err) => this.log.debug({ err: errorMessage(err) }, 'RouteAgent status write failed')), 5000);
+    // Drift repair: someone may delete our routes or flush our table.
+    this.resyncTimer = setInterval(() => this.runner.resync(), 30_000);
+  }
+
+  private async update(): Promise<void> {
+    if (!this.nodes?.hasSynced || !this.endpoints?.hasSynced) return;
+    this.view = clusterView(this.nodes.list(), this.endpoints.list(), this.o.cfg.clusterId, this.o.cfg.nodeName);
+    const nodeIP = this.view.thisNode ? nodeInternalIP(this.view.thisNode) : undefined;
+    if (nodeIP && !this.host.nodeInterface) {
+      this.host = await this.dataplane.discoverHost(nodeIP, this.o.cfg.clusterCidrs.map((c) => c.text)).catch((err) => {
+        this.log.warn({ err: errorMessage(err) }, 'cannot read this node\'s interfaces');
+        return {};
+      });
+    }
+    const input = routeAgentInput(this.o.cfg, this.view, this.host);
+    if ('error' in input) {
+      if (this.inputError !== input.error) this.log.error({ err: input.error }, 'cannot plan routes');
+      this.inputError = input.error;
+      return;
+    }
+    this.inputError = undefined;
+    this.runner.update(input);
+    this.health?.setTargets(this.view.remoteEndpoints.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP, sourceIP: this.host.cniInterface?.ip })));
+  }
+
+  private async writeStatus(): Promise<void> {
+    const remotes = this.view?.remoteEndpoints ?? [];
+    const remoteEndpoints = remotes.map((e) => {
+      const h = this.health?.stats(e.cableName);
+      const bad = this.health?.unhealthyReason(e.cableName);
+      const st: Record<string, unknown> = {
+        remoteEndpoint: endpointSpecToWire(e),
+        status: !e.healthCheckIP ? 'none' : bad ? 'error' : h?.rtt ? 'connected' : 'connecting',
+        statusMessage: !e.healthCheckIP ? 'the remote endpoint publishes no healthCheckIP' : (bad ?? ''),
+      };
+      if (h?.rtt) st.latencyRTT = { last: formatGoDuration(h.rtt.lastNs), min: formatGoDuration(h.rtt.minNs), average: formatGoDuration(h.rtt.avgNs), max: formatGoDuration(h.rtt.maxNs), stdDev: formatGoDuration(h.rtt.stddevNs) };
+      return st;
+    });
+    this.o.metrics?.setRemoteEndpoints(remotes.map((e, i) => ({
+      remoteCluster: e.clusterId,
+      remoteEndpointIP: e.publicIP || e.privateIP,
+      status: remoteEndpoints[i]!.status as 'connected' | 'connecting' | 'error' | 'none',
+      rttSeconds: this.health?.stats(e.cableName)?.rtt ? this.health.stats(e.cableName)!.rtt!.lastNs / 1e9 : undefined,
+    })));
+    const failures = [this.inputError, this.lastResult?.error?.message, ...(this.lastResult?.plan?.warnings ?? [])].filter((x): x is string => Boolean(x));
+    const obj = {
+      apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
+      kind: 'RouteAgent',
+      metadata: { name: this.o.cfg.nodeName, namespace: this.ns },
+      status: { remoteEndpoints, statusFailure: failures.join('; '), version: this.o.version },
+    };
+    const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', this.ns);
+    const existing = await this.o.client.getOrUndefined(`${path}/${this.o.cfg.nodeName}`);
+    try {
+      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: existing.metadata });
+      else await this.o.client.create(path, obj);
+    } catch (err) {
+      if (!isApiError(err, 409)) throw err;
+    }
+  }
+
+  /** Stops the loops; the data path stays (a restart adopts it without dropping a packet). */
+  async stop(): Promise<void> {
+    if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.runner.stop();
+    this.health?.stop();
+    await this.nodes?.stop();
+    await this.endpoints?.stop();
+    await this.dataplane.close();
+  }
+
+  /** `--uninstall`: removes exactly what the route agent installed, and this node's RouteAgent object. */
+  static async uninstall(o: { cfg: RouteAgentConfig; log: Logger; client?: RestClient; netns?: string }): Promise<void> {
+    const dp = new RouteAgentDataplane({ netns: o.netns, log: o.log });
+    try {
+      await dp.uninstall();
+    } finally {
+      await dp.close();
+    }
+    if (o.client) {
+      await o.client.delete(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', o.cfg.namespace, o.cfg.nodeName)).catch((err) => o.log.warn({ err: errorMessage(err) }, 'could not delete the RouteAgent object'));
+    }
+  }
+}
