@@ -1,0 +1,469 @@
+// The WireGuard cable driver (Submariner's `wireguard`): one device `submariner`, one peer per remote
+// gateway, routes to remote subnets in table 150. Plan/apply: desired peers and routes (from connect/
+// disconnect) vs the device and kernel as observed, every time; the data path is adopted across restarts.
+import { mkdirSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import type { Logger } from '../../log/index.js';
+import { registerSecret } from '../../log/index.js';
+import { backendPort, type EndpointSpec } from '../../k8s/resources.js';
+import { errorMessage, HawserError } from '../../util/errors.js';
+import { sleep } from '../../util/wait.js';
+import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../types.js';
+import {
+  DEFAULT_HANDSHAKE_GRACE_MS, DEFAULT_LISTEN_PORT, DEFAULT_PRUNE_AFTER_MS, DEFAULT_RESYNC_MS, INTERFACE_NAME_KEY, KEEPALIVE_SEC, LIVE_HANDSHAKE_MS,
+  PUBLIC_KEY_KEY, UDP_PORT_KEY, WIREGUARD_IFNAME, WIREGUARD_ROUTE_PROTO, WIREGUARD_ROUTE_TABLE, WIREGUARD_RULE_PRIORITY,
+} from './constants.js';
+import { IpNetOps, type NetOps } from './netops.js';
+import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired } from './planner.js';
+import { findRouteSrc } from './routesrc.js';
+import { WireGuardGo } from './supervisor.js';
+import {
+  formatEndpoint, generatePrivateKey, keyProblem, openKernelClient, presharedKeyFromText, publicKeyOf, UapiClient, ZERO_KEY,
+  type BackendChoice, type Device, type WgClient,
+} from './wgctrl/index.js';
+
+export interface WireGuardDriverOptions {
+  /** Device name (default `submariner`; tests use unique names: UAPI sockets are shared by all netns). */
+  ifname?: string;
+  /** Network namespace of the node (tests); default: this process's. */
+  netns?: string;
+  /** Where wireguard-go's UAPI sockets are (default /var/run/wireguard). */
+  socketDir?: string;
+  /** PID and log files (default `<HAWSER_STATE_DIR>/wireguard`). */
+  stateDir?: string;
+  /** wireguard-go binary (default `wireguard-go` on PATH). */
+  wireguardGo?: string;
+  /** `auto` (default): kernel WireGuard when present (and no netns given), else wireguard-go. */
+  backend?: BackendChoice;
+  /** Default: CE_IPSEC_NATTPORT (4500). */
+  listenPort?: number;
+  routeTable?: number;
+  rulePriority?: number;
+  routeProto?: number;
+  /** Add the `lookup <table>` rule when no rule uses the table yet (default true). */
+  manageRule?: boolean;
+  /** Preferred source of routes to remote subnets; default: our address inside the cluster CIDRs, if any; null: none. */
+  routeSrc?: string | null;
+  /** A configured peer without any handshake after this long is an `error` (default 20 s). */
+  handshakeGraceMs?: number;
+  /** After a restart, peers and routes no cable claims are kept this long, then removed (default 60 s). */
+  pruneAfterMs?: number;
+  /** How often the daemon's liveness is checked (default 250 ms). */
+  watchIntervalMs?: number;
+  /** How often the device, routes and rule are re-checked against what is wanted, repairing drift (default 30 s; 0 = never). */
+  resyncIntervalMs?: number;
+  /** An injected control client (tests). */
+  client?: WgClient;
+  netOps?: NetOps;
+  now?: () => number;
+}
+
+interface CableEntry {
+  endpoint: EndpointSpec;
+  nat: NatInfo;
+  /** When this peer config was first wanted (for the handshake grace). */
+  sinceMs: number;
+  peer?: DesiredPeer;
+  /** Why this cable cannot be configured (what to fix). */
+  error?: string;
+}
+
+export interface WireGuardStats {
+  /** configureDevice calls made. */
+  deviceWrites: number;
+  /** `ip -batch` applications made. */
+  netWrites: number;
+  daemonRestarts: number;
+}
+
+export class WireGuardDriver implements CableDriver {
+  readonly name = 'wireguard' as const;
+  readonly ifname: string;
+  readonly listenPort: number;
+  readonly stats: WireGuardStats = { deviceWrites: 0, netWrites: 0, daemonRestarts: 0 };
+  private readonly log: Logger;
+  private readonly uapi: UapiClient;
+  private client: WgClient | undefined;
+  private readonly net: NetOps;
+  private wgGo: WireGuardGo | undefined;
+  private privateKey: string | undefined;
+  private readonly psk: string;
+  private readonly cables = new Map<string, CableEntry>();
+  private readonly appliedEndpoints = new Map<string, string>();
+  private readonly pendingRemovals = new Set<string>();
+  private readonly pendingRouteRemovals = new Set<string>();
+  private routeSrc: { v4?: string; v6?: string } = {};
+  private pruning = false;
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private initialized = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+  private readonly table: number;
+  private readonly proto: number;
+
+  constructor(
+    private readonly ctx: DriverContext,
+    private readonly opts: WireGuardDriverOptions = {},
+  ) {
+    this.ifname = opts.ifname ?? WIREGUARD_IFNAME;
+    this.listenPort = opts.listenPort ?? ctx.config.ipsec.nattPort ?? DEFAULT_LISTEN_PORT;
+    this.log = ctx.log.child({ driver: 'wireguard', device: this.ifname });
+    this.uapi = new UapiClient({ socketDir: opts.socketDir });
+    this.net = opts.netOps ?? new IpNetOps(opts.netns);
+    this.now = opts.now ?? Date.now;
+    this.table = opts.routeTable ?? WIREGUARD_ROUTE_TABLE;
+    this.proto = opts.routeProto ?? WIREGUARD_ROUTE_PROTO;
+    // Submariner's WireGuard preshared key: SHA-256 of the PSK text
+    this.psk = ctx.config.ipsec.psk ? presharedKeyFromText(ctx.config.ipsec.psk) : ZERO_KEY;
+    registerSecret(this.psk);
+  }
+
+  /** The public key published in backend_config (after init). */
+  get publicKey(): string | undefined {
+    return this.privateKey ? publicKeyOf(this.privateKey) : undefined;
+  }
+
+  /** PID of the supervised wireguard-go (userspace back end). */
+  get daemonPid(): number | undefined {
+    return this.wgGo?.pid;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async chooseClient(): Promise<WgClient> {
+    if (this.opts.client) return this.opts.client;
+    const backend = this.opts.backend ?? 'auto';
+    // our netlink socket lives in this process's netns: a device in another netns goes through wireguard-go
+    if (backend === 'userspace' || (backend === 'auto' && this.opts.netns)) return this.uapi;
+    const kernel = await openKernelClient();
+    if (kernel) return kernel;
+    if (backend === 'kernel') throw new HawserError('NOT_FOUND', 'kernel WireGuard was asked for but this kernel has no WireGuard generic netlink family: load the wireguard module or use the userspace back end');
+    return this.uapi;
+  }
+
+  init(): Promise<void> {
+    return this.serial(async () => {
+      if (this.initialized) return;
+      const t0 = this.now();
+      this.client = await this.chooseClient();
+      let how: 'adopted' | 'started' | 'created' | 'existing';
+      if (this.client.type === 'userspace') {
+        const stateDir = this.opts.stateDir ?? join(this.ctx.config.stateDir, 'wireguard');
+        mkdirSync(stateDir, { recursive: true });
+        this.wgGo = new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir, binary: this.opts.wireguardGo, uapi: this.uapi, verbose: this.ctx.config.debug }, this.log);
+        how = await this.wgGo.ensure();
+      } else if (await this.net.linkExists(this.ifname)) how = 'existing';
+      else {
+        await this.net.linkAdd(this.ifname, 'wireguard');
+        how = 'created';
+      }
+      const dev = await this.client.device(this.ifname);
+      // Keep the running device's key: a new one would make every remote drop the cable until it
+      // sees our new Endpoint (Submariner makes a fresh key at every start; we do only for a new device).
+      if (dev.privateKey) {
+        this.privateKey = dev.privateKey;
+        this.log.info({ how, publicKey: dev.publicKey, peers: dev.peers.length }, 'adopted the running WireGuard device and its key');
+      } else {
+        this.privateKey = generatePrivateKey();
+        this.log.info({ how, publicKey: publicKeyOf(this.privateKey) }, 'new WireGuard device with a new key pair');
+      }
+      registerSecret(this.privateKey);
+      this.routeSrc = await this.discoverRouteSrc();
+      // an adopted device keeps peers and routes of cables not yet reconnected: no flap on restart
+      this.pruning = dev.peers.length === 0;
+      if (!this.pruning) {
+        this.pruneTimer = setTimeout(() => {
+          this.pruning = true;
+          void this.reconcile('prune').catch((err) => this.log.warn({ err }, 'pruning stale WireGuard peers failed; retried on the next change'));
+        }, this.opts.pruneAfterMs ?? DEFAULT_PRUNE_AFTER_MS);
+        this.pruneTimer.unref();
+      }
+      await this.reconcileLocked('init');
+      this.wgGo?.watch(() => this.onDaemonRestart(), this.opts.watchIntervalMs ?? 250);
+      const resync = this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
+      if (resync > 0) {
+        // level-triggered repair: a route deleted or a peer changed behind our back comes back
+        this.resyncTimer = setInterval(() => void this.reconcile('resync').catch((err) => this.log.warn({ err }, 'WireGuard resync failed; retried on the next tick')), resync);
+        this.resyncTimer.unref();
+      }
+      this.initialized = true;
+      this.log.info({ how, ms: this.now() - t0, listenPort: this.listenPort }, 'WireGuard driver ready');
+    });
+  }
+
+  private async onDaemonRestart(): Promise<void> {
+    const t0 = this.now();
+    this.stats.daemonRestarts++;
+    this.log.warn({ pid: this.wgGo?.pid }, 'wireguard-go had died and was restarted: re-applying the whole config (key, peers, routes)');
+    this.appliedEndpoints.clear();
+    // the new daemon may still be settling: a few quick tries before the daemon watcher's own retry
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.serial(() => this.reconcileLocked('daemon restart'));
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        this.log.debug({ err, attempt }, 're-applying after the wireguard-go restart failed; retrying');
+        await sleep(200);
+      }
+    }
+    this.log.info({ ms: this.now() - t0, cables: this.cables.size }, 'WireGuard cable restored after wireguard-go restart');
+  }
+
+  private async discoverRouteSrc(): Promise<{ v4?: string; v6?: string }> {
+    if (this.opts.routeSrc === null) return {};
+    if (this.opts.routeSrc) return isIP(this.opts.routeSrc) === 6 ? { v6: this.opts.routeSrc } : { v4: this.opts.routeSrc };
+    try {
+      return findRouteSrc(await this.net.addresses(), this.ctx.config.clusterCidrs.map((c) => c.text), this.ctx.localEndpoint.healthCheckIP);
+    } catch (err) {
+      this.log.warn({ err }, 'cannot list local addresses; routes get no preferred source');
+      return {};
+    }
+  }
+
+  localBackendConfig(): Record<string, string> {
+    const publicKey = this.publicKey;
+    if (!publicKey) throw new HawserError('INVALID', 'WireGuard driver: localBackendConfig() called before init()');
+    return { [PUBLIC_KEY_KEY]: publicKey, [INTERFACE_NAME_KEY]: this.ifname, [UDP_PORT_KEY]: String(this.listenPort) };
+  }
+
+  /** The desired peer for a remote, or the reason it cannot have one. */
+  private desiredPeer(remote: EndpointSpec, nat: NatInfo): { peer?: DesiredPeer; error?: string } {
+    const who = `remote endpoint ${remote.cableName} (cluster ${remote.clusterId})`;
+    const key = remote.backendConfig[PUBLIC_KEY_KEY];
+    if (key === undefined || key === '') {
+      return { error: `${who} publishes no backend_config.${PUBLIC_KEY_KEY}: its gateway must run the WireGuard cable driver (SUBMARINER_CABLEDRIVER=wireguard), which publishes its public key in its Endpoint` };
+    }
+    const problem = keyProblem(key);
+    if (problem) return { error: `${who} has an invalid backend_config.${PUBLIC_KEY_KEY} ${JSON.stringify(key.slice(0, 60))}: ${problem}; restart that gateway's WireGuard driver so it republishes its key` };
+    if (this.privateKey && key === publicKeyOf(this.privateKey)) return { error: `${who} publishes our own public key: two gateways share one WireGuard key; delete the stale Endpoint` };
+    for (const [name, e] of this.cables) {
+      if (name !== remote.cableName && e.peer?.publicKey === key) return { error: `${who} publishes the same public key as ${name}: one of them is stale; delete the older Endpoint` };
+    }
+    if (isIP(nat.useIP) === 0) return { error: `${who}: no usable IP to reach it (NAT discovery gave ${JSON.stringify(nat.useIP)})` };
+    const subnets = [...remote.subnets];
+    if (subnets.length === 0) return { error: `${who} has no valid subnets: fix SUBMARINER_CLUSTERCIDR/SERVICECIDR on cluster ${remote.clusterId}` };
+    return {
+      peer: {
+        cableName: remote.cableName,
+        publicKey: key,
+        presharedKey: this.psk,
+        endpoint: formatEndpoint(nat.useIP, backendPort(remote, UDP_PORT_KEY, DEFAULT_LISTEN_PORT)),
+        keepaliveSec: KEEPALIVE_SEC,
+        allowedIPs: subnets,
+      },
+    };
+  }
+
+  connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
+    return this.serial(async () => {
+      this.requireInit();
+      const { peer, error } = this.desiredPeer(remote, nat);
+      const prev = this.cables.get(remote.cableName);
+      const same = prev?.peer && peer && prev.peer.publicKey === peer.publicKey && prev.peer.endpoint === peer.endpoint;
+      const entry: CableEntry = { endpoint: remote, nat, sinceMs: same && prev ? prev.sinceMs : this.now(), ...(peer ? { peer } : {}), ...(error ? { error } : {}) };
+      // a key change drops the old peer (the new one takes over its subnets)
+      if (prev?.peer && prev.peer.publicKey !== peer?.publicKey) this.pendingRemovals.add(prev.peer.publicKey);
+      if (peer) {
+        this.pendingRemovals.delete(peer.publicKey);
+        for (const d of peer.allowedIPs) this.pendingRouteRemovals.delete(d);
+      }
+      for (const d of prev?.peer?.allowedIPs ?? []) if (!peer?.allowedIPs.includes(d)) this.pendingRouteRemovals.add(d);
+      this.cables.set(remote.cableName, entry);
+      const log = this.log.child({ cable: remote.cableName, cluster: remote.clusterId, endpoint: nat.useIP });
+      await this.reconcileLocked(`connect ${remote.cableName}`);
+      if (error) {
+        log.error({ reason: error }, 'cannot configure WireGuard cable');
+        throw new HawserError('INVALID', error);
+      }
+      log.debug({ publicKey: peer?.publicKey }, 'WireGuard cable configured');
+    });
+  }
+
+  disconnect(remote: EndpointSpec): Promise<void> {
+    return this.serial(async () => {
+      this.requireInit();
+      const prev = this.cables.get(remote.cableName);
+      this.cables.delete(remote.cableName);
+      // after a restart we may not know the cable yet: its Endpoint names the key
+      const key = prev?.peer?.publicKey ?? remote.backendConfig[PUBLIC_KEY_KEY];
+      const claimed = (k: string): boolean => [...this.cables.values()].some((e) => e.peer?.publicKey === k);
+      if (key && !keyProblem(key) && !claimed(key)) this.pendingRemovals.add(key);
+      const stillRouted = new Set([...this.cables.values()].flatMap((e) => e.peer?.allowedIPs ?? []));
+      for (const d of prev?.peer?.allowedIPs ?? remote.subnets) if (!stillRouted.has(d)) this.pendingRouteRemovals.add(d);
+      await this.reconcileLocked(`disconnect ${remote.cableName}`);
+      this.log.info({ cable: remote.cableName, cluster: remote.clusterId }, 'WireGuard cable removed');
+    });
+  }
+
+  private requireInit(): void {
+    if (!this.initialized || !this.client || !this.privateKey) throw new HawserError('INVALID', 'WireGuard driver used before init()');
+  }
+
+  private desiredDevice(): DesiredDevice {
+    const peers = [...this.cables.values()].flatMap((e) => (e.peer ? [e.peer] : [])).sort((a, b) => a.cableName.localeCompare(b.cableName));
+    return { privateKey: this.privateKey ?? '', listenPort: this.listenPort, peers };
+  }
+
+  private desiredNet(): NetDesired {
+    const routes = this.desiredDevice().peers.flatMap((p) =>
+      p.allowedIPs.map((dst) => {
+        const src = dst.includes(':') ? this.routeSrc.v6 : this.routeSrc.v4;
+        return src ? { dst, src } : { dst };
+      }),
+    );
+    return {
+      dev: this.ifname,
+      table: this.table,
+      proto: this.proto,
+      routes,
+      ...(this.opts.manageRule === false ? {} : { rule: { priority: this.opts.rulePriority ?? WIREGUARD_RULE_PRIORITY } }),
+    };
+  }
+
+  /** What reconcile would change now, one line per change (for `hawser show`/`diagnose`). */
+  plan(): Promise<string[]> {
+    return this.serial(async () => {
+      this.requireInit();
+      const dev = await this.client!.device(this.ifname);
+      const devPlan = planDevice(this.desiredDevice(), dev, this.peerPlanOptions());
+      const netLines = planNet(this.desiredNet(), await this.net.observe(this.ifname, this.table), this.netPlanOptions());
+      return [...devPlan.lines, ...netLines];
+    });
+  }
+
+  private peerPlanOptions(): Parameters<typeof planDevice>[2] {
+    return { prune: this.pruning, remove: this.pendingRemovals, appliedEndpoints: this.appliedEndpoints, nowMs: this.now(), liveHandshakeMs: LIVE_HANDSHAKE_MS };
+  }
+
+  private netPlanOptions(): Parameters<typeof planNet>[2] {
+    return { prune: this.pruning, removeDsts: this.pendingRouteRemovals };
+  }
+
+  private reconcile(why: string): Promise<void> {
+    return this.serial(() => this.reconcileLocked(why));
+  }
+
+  /** Observe, plan, apply: the device first (so routes never point at a peer-less device), then routes. */
+  private async reconcileLocked(why: string): Promise<void> {
+    const client = this.client;
+    if (!client || !this.privateKey) return;
+    const dev = await client.device(this.ifname);
+    const devPlan = planDevice(this.desiredDevice(), dev, this.peerPlanOptions());
+    if (devPlan.config) {
+      this.log.debug({ why, plan: devPlan.lines }, 'applying WireGuard device plan');
+      await client.configureDevice(this.ifname, devPlan.config);
+      this.stats.deviceWrites++;
+    }
+    for (const p of this.desiredDevice().peers) this.appliedEndpoints.set(p.publicKey, p.endpoint);
+    this.pendingRemovals.clear();
+    const netLines = planNet(this.desiredNet(), await this.net.observe(this.ifname, this.table), this.netPlanOptions());
+    if (netLines.length) {
+      this.log.debug({ why, plan: netLines }, 'applying WireGuard routes plan');
+      await this.net.apply(netLines);
+      this.stats.netWrites++;
+    }
+    this.pendingRouteRemovals.clear();
+  }
+
+  connections(): Promise<ConnectionState[]> {
+    return this.serial(async () => {
+      let dev: Device | undefined;
+      let devErr = '';
+      try {
+        if (!this.client) throw new HawserError('INVALID', 'WireGuard driver not initialized');
+        dev = await this.client.device(this.ifname);
+      } catch (err) {
+        devErr = errorMessage(err);
+      }
+      const now = this.now();
+      const grace = this.opts.handshakeGraceMs ?? DEFAULT_HANDSHAKE_GRACE_MS;
+      const out: ConnectionState[] = [];
+      for (const [cableName, e] of [...this.cables].sort(([a], [b]) => a.localeCompare(b))) {
+        const base = { cableName, endpoint: e.endpoint, usingIP: e.nat.useIP, usingNAT: e.nat.useNAT };
+        if (e.error || !e.peer) {
+          out.push({ ...base, status: 'error', statusMessage: e.error ?? 'not configured' });
+          continue;
+        }
+        if (!dev) {
+          out.push({ ...base, status: 'error', statusMessage: `WireGuard device ${this.ifname} unavailable: ${devErr}` });
+          continue;
+        }
+        const p = dev.peers.find((x) => x.publicKey === e.peer!.publicKey);
+        if (!p) {
+          out.push({ ...base, status: 'connecting', statusMessage: `peer ${e.peer.publicKey.slice(0, 8)} is missing from ${this.ifname}; it is being re-applied` });
+          continue;
+        }
+        const counters = { rxBytes: p.rxBytes, txBytes: p.txBytes, ...(p.lastHandshakeMs ? { lastHandshakeMs: p.lastHandshakeMs } : {}) };
+        const age = now - p.lastHandshakeMs;
+        if (p.lastHandshakeMs > 0 && age < LIVE_HANDSHAKE_MS) {
+          out.push({ ...base, ...counters, status: 'connected', statusMessage: `handshake ${Math.max(0, Math.round(age / 1000))} s ago; rx ${p.rxBytes} B, tx ${p.txBytes} B` });
+        } else if (p.lastHandshakeMs > 0) {
+          out.push({ ...base, ...counters, status: 'connecting', statusMessage: `last handshake ${Math.round(age / 1000)} s ago; waiting for a new one with ${e.peer.endpoint}` });
+        } else if (now - e.sinceMs < grace) {
+          out.push({ ...base, ...counters, status: 'connecting', statusMessage: `waiting for the first handshake with ${e.peer.endpoint}` });
+        } else {
+          const port = e.peer.endpoint.slice(e.peer.endpoint.lastIndexOf(':') + 1);
+          out.push({
+            ...base,
+            ...counters,
+            status: 'error',
+            statusMessage: `no WireGuard handshake with ${e.peer.endpoint} in ${Math.round((now - e.sinceMs) / 1000)} s (sent ${p.txBytes} B, received ${p.rxBytes} B): check that both clusters use the same PSK (CE_IPSEC_PSK), that the remote Endpoint's ${PUBLIC_KEY_KEY} is its gateway's current key, and that UDP ${port} reaches ${e.nat.useIP}`,
+          });
+        }
+      }
+      return out;
+    });
+  }
+
+  cleanup(): Promise<void> {
+    return this.serial(async () => {
+      this.stopLoops();
+      const failures: string[] = [];
+      try {
+        const lines = planNetCleanup({ dev: this.ifname, table: this.table, proto: this.proto }, await this.net.observe(this.ifname, this.table));
+        if (lines.length) await this.net.apply(lines);
+      } catch (err) {
+        failures.push(`routes/rules: ${errorMessage(err)}`);
+      }
+      try {
+        if (this.wgGo || this.client?.type !== 'kernel') {
+          this.wgGo ??= new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir: this.opts.stateDir ?? join(this.ctx.config.stateDir, 'wireguard'), binary: this.opts.wireguardGo, uapi: this.uapi }, this.log);
+          await this.wgGo.stop();
+        }
+        // a kernel device, or a tun left by a daemon we could not find
+        if (await this.net.linkExists(this.ifname)) await this.net.linkDel(this.ifname);
+      } catch (err) {
+        failures.push(`device: ${errorMessage(err)}`);
+      }
+      await this.client?.close().catch(() => undefined);
+      this.client = undefined;
+      this.initialized = false;
+      this.cables.clear();
+      if (failures.length) throw new HawserError('EXEC', `WireGuard cleanup incomplete: ${failures.join('; ')}`);
+      this.log.info('WireGuard device, routes and rules removed');
+    });
+  }
+
+  private stopLoops(): void {
+    this.wgGo?.close();
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.pruneTimer = undefined;
+    this.resyncTimer = undefined;
+  }
+
+  close(): Promise<void> {
+    return this.serial(async () => {
+      this.stopLoops();
+      await this.client?.close().catch(() => undefined);
+      this.initialized = false;
+    });
+  }
+}
