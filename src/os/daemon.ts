@@ -118,22 +118,29 @@ export class Daemon {
    */
   watch(onRestart: () => Promise<void>, intervalMs = 250): void {
     this.stopped = false;
+    // Set when the daemon was restarted but re-applying state failed: retried even though the PID is alive.
+    let reapplyPending = false;
     const tick = async (): Promise<void> => {
       if (this.stopped || this.restarting) return;
-      if (this.pid !== undefined) {
+      const alive = this.pid !== undefined;
+      if (alive && !reapplyPending) {
         this.backoff.reset();
         return;
       }
       this.restarting = true;
       try {
-        this.log.warn({ daemon: this.spec.name }, 'daemon is not running; restarting it');
-        await sleep(this.backoff.next());
-        if (this.stopped) return;
-        await this.ensure();
+        if (!alive) {
+          this.log.warn({ daemon: this.spec.name }, 'daemon is not running; restarting it');
+          await sleep(this.backoff.next());
+          if (this.stopped) return;
+          await this.ensure();
+          reapplyPending = true;
+        } else await sleep(this.backoff.next());
         await onRestart();
+        reapplyPending = false;
         this.log.info({ daemon: this.spec.name, pid: this.pid }, 'daemon restarted and state re-applied');
       } catch (err) {
-        this.log.error({ daemon: this.spec.name, err }, 'daemon restart failed; will retry');
+        this.log.error({ daemon: this.spec.name, err }, 'daemon restart or re-apply failed; will retry');
       } finally {
         this.restarting = false;
       }
