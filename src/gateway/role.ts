@@ -41,7 +41,7 @@ export interface MetricsPort {
   update(local: EndpointSpec, conns: readonly ConnectionView[], health: (cable: string) => ConnectionHealth | undefined): void;
   syncIteration(): void;
   reconcileError(subsystem: string): void;
-  leaderTransition(): void;
+  leaderTransition(to: 'active' | 'passive'): void;
 }
 
 export interface GatewayDeps {
@@ -72,6 +72,7 @@ export class GatewayRole {
   private statusTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private active = false;
+  private swept = false;
   private statusFailure = new Map<string, string>();
   private stopping = false;
   private readonly log: Logger;
@@ -142,7 +143,10 @@ export class GatewayRole {
     const backoff = new Backoff(1000, 15_000);
     for (;;) {
       try {
-        this.driver = await this.d.createDriver({ config: this.d.cfg, localEndpoint: base, log: this.log.child({ driver: this.d.cfg.cableDriver }) });
+        // A node label `gateway.submariner.io/udp-port` sets the port the cable listens on, as in Submariner.
+        const labelPort = Number(base.backendConfig['udp-port']);
+        const config = Number.isInteger(labelPort) && labelPort > 0 && labelPort < 65536 ? { ...this.d.cfg, ipsec: { ...this.d.cfg.ipsec, nattPort: labelPort } } : this.d.cfg;
+        this.driver = await this.d.createDriver({ config, localEndpoint: base, log: this.log.child({ driver: this.d.cfg.cableDriver }) });
         await this.driver.init();
         this.fail('driver', undefined);
         break;
@@ -217,7 +221,7 @@ export class GatewayRole {
   private async becomeActive(): Promise<void> {
     if (this.active || this.stopping) return;
     this.active = true;
-    this.d.metrics?.leaderTransition();
+    this.d.metrics?.leaderTransition('active');
     this.log.info({ endpoint: this.localEndpoint?.cableName }, 'this gateway is now ACTIVE');
     await this.publishLocal().catch((err) => this.log.error({ err: errorMessage(err) }, 'publishing the local Endpoint failed; will retry'));
     this.brokerSync = new BrokerSync({
@@ -237,7 +241,7 @@ export class GatewayRole {
   private async becomePassive(): Promise<void> {
     if (!this.active) return;
     this.active = false;
-    this.d.metrics?.leaderTransition();
+    this.d.metrics?.leaderTransition('passive');
     this.log.info('this gateway is now PASSIVE: removing its cables');
     const bs = this.brokerSync;
     this.brokerSync = undefined;
@@ -296,6 +300,11 @@ export class GatewayRole {
     }
     this.engine.setWanted(sel);
     await this.engine.reconcile();
+    if (!this.swept && this.driver?.sweep && this.remoteInformer?.hasSynced) {
+      // Once per start, after the first full pass: remove cables a previous run left for vanished remotes.
+      await this.driver.sweep().catch((err) => this.log.warn({ err: errorMessage(err) }, 'sweeping stale cables failed'));
+      this.swept = true;
+    }
     this.d.metrics?.syncIteration();
     this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.engine.nextRetryAt();

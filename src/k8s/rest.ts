@@ -70,6 +70,22 @@ export interface WatchEvent {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
+/** client-node returns headers as a Headers object or a plain record: flatten either into a record. */
+function headerRecord(h: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!h) return out;
+  const maybe = h as { forEach?: (cb: (v: string, k: string) => void) => void };
+  if (typeof maybe.forEach === 'function' && !Array.isArray(h)) {
+    maybe.forEach((v, k) => (out[k] = v));
+    return out;
+  }
+  for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+    if (typeof v === 'string') out[k] = v;
+    else if (Array.isArray(v)) out[k] = v.join(', ');
+  }
+  return out;
+}
+
 export class RestClient {
   constructor(
     readonly kc: KubeConfig,
@@ -90,7 +106,7 @@ export class RestClient {
 
   async request(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<unknown> {
     const init = await this.kc.applyToFetchOptions({});
-    const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined), Accept: 'application/json' };
+    const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -182,7 +198,7 @@ export class RestClient {
    */
   async watch(path: string, query: Query, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
     const init = await this.kc.applyToFetchOptions({});
-    const headers: Record<string, string> = { ...(init.headers as Record<string, string> | undefined), Accept: 'application/json' };
+    const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
     let res;
     try {
       res = await fetch(this.url(path, { ...query, watch: 'true' }), { ...init, method: 'GET', headers, signal: signal as never });
@@ -216,8 +232,10 @@ export class RestClient {
           reject(err);
         }
       });
+      const onError = (err: Error): void => (signal.aborted ? resolve() : reject(new ApiError(0, 'StreamError', `WATCH ${path}: ${err.message}`)));
       lines.on('close', () => resolve());
-      body.on('error', (err: Error) => (signal.aborted ? resolve() : reject(new ApiError(0, 'StreamError', `WATCH ${path}: ${err.message}`))));
+      lines.on('error', onError);
+      body.on('error', onError);
     });
   }
 }

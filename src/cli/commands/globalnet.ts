@@ -1,5 +1,77 @@
-// Placeholder until its issue lands.
-export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('hawser globalnet: not implemented yet\n');
-  return 1;
+// `hawser globalnet`: Globalnet on gateway nodes (overlapping CIDRs). Runs until SIGTERM/SIGINT; the
+// nftables table stays in place on exit so traffic keeps flowing across a restart.
+import { globalnetConfigFromEnv } from '../../config/roles.js';
+import { localKubeConfig } from '../../k8s/client.js';
+import { initLogger } from '../../log/index.js';
+import { NftDataplane } from '../../nat/nft.js';
+import { startGlobalnet } from '../../nat/role.js';
+
+const USAGE = `usage: hawser globalnet [--kubeconfig PATH] [--netns NAME] [--no-election] [--uninstall]
+
+  --kubeconfig PATH  API server access (default: KUBECONFIG, in-cluster, ~/.kube/config)
+  --netns NAME       program nftables in this network namespace (default: the current one)
+  --no-election      act without the submariner-globalnet-lock Lease (a single instance only)
+  --uninstall        remove hawser's Globalnet nftables table and exit
+
+Environment: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, NODE_NAME, SUBMARINER_GLOBALCIDR (required);
+SUBMARINER_CLUSTERCIDR / SUBMARINER_SERVICECIDR (else read from the local Cluster object),
+SUBMARINER_METRICSPORT (32781), HAWSER_LEASE_DURATION / HAWSER_RENEW_DEADLINE / HAWSER_RETRY_PERIOD.`;
+
+interface Flags {
+  kubeconfig?: string;
+  netns?: string;
+  election: boolean;
+  uninstall: boolean;
+}
+
+function parseFlags(argv: string[]): Flags | string {
+  const f: Flags = { election: true, uninstall: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = (): string | undefined => argv[++i];
+    if (a === '--kubeconfig') f.kubeconfig = value();
+    else if (a === '--netns') f.netns = value();
+    else if (a === '--no-election') f.election = false;
+    else if (a === '--uninstall') f.uninstall = true;
+    else if (a === '-h' || a === '--help') return '';
+    else return `unknown argument ${JSON.stringify(a)}`;
+    if ((a === '--kubeconfig' || a === '--netns') && !(a === '--kubeconfig' ? f.kubeconfig : f.netns)) return `${a} needs a value`;
+  }
+  return f;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv);
+  if (typeof flags === 'string') {
+    if (!flags) {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    process.stderr.write(`hawser globalnet: ${flags}\n${USAGE}\n`);
+    return 2;
+  }
+  if (flags.uninstall) {
+    await new NftDataplane({ netns: flags.netns }).remove();
+    process.stdout.write('removed table ip hawser-globalnet\n');
+    return 0;
+  }
+  const cfg = globalnetConfigFromEnv(process.env);
+  // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
+  const log = initLogger({ component: 'globalnet' });
+  const role = await startGlobalnet(cfg, {
+    kubeConfig: localKubeConfig(flags.kubeconfig),
+    ...(flags.netns ? { netns: flags.netns } : {}),
+    leader: flags.election ? 'election' : 'always',
+    log,
+  });
+  await new Promise<void>((resolve) => {
+    const done = (sig: string): void => {
+      log.info({ signal: sig }, 'shutting down (the nftables table stays until the next leader replaces it)');
+      resolve();
+    };
+    process.once('SIGTERM', () => done('SIGTERM'));
+    process.once('SIGINT', () => done('SIGINT'));
+  });
+  await role.stop();
+  return 0;
 }

@@ -1,0 +1,444 @@
+// Globalnet's Kubernetes wiring: informers feed one debounced, level-triggered reconcile that plans
+// (desired.ts, pure), programs the data plane (nft.ts), then writes statuses and the objects the plan asks
+// for. Only the leader writes or programs anything; every write re-checks leadership first.
+import { EventEmitter } from 'node:events';
+import { Informer, Debouncer } from '../k8s/informer.js';
+import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import { parseClusterSpec, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
+import type { Logger } from '../log/index.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { planGlobalnet, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type StatusUpdate } from './desired.js';
+import type { GlobalnetMetrics } from './metrics.js';
+import type { Dataplane, SyncResult } from './nft.js';
+import {
+  CLUSTER_EGRESS_NAME, DEFAULT_CLUSTER_EGRESS_IPS, INTERNAL_SERVICE_FINALIZER, INTERNAL_SERVICE_LABEL,
+  parseClusterGlobalEgressIP, parseEndpoints, parseGlobalEgressIP, parseGlobalIngressIP, parsePod, parseService, parseServiceExport,
+  type Condition,
+} from './resources.js';
+
+/** Whether this process may act (the Lease `submariner-globalnet-lock` on the active gateway). */
+export interface LeaderSignal {
+  isLeader(): boolean;
+  on(event: 'started' | 'stopped', cb: () => void): unknown;
+  off(event: 'started' | 'stopped', cb: () => void): unknown;
+}
+
+/** A leader signal that always leads (a single instance, tests, the lab without election). */
+export function alwaysLeader(): LeaderSignal {
+  return Object.assign(new EventEmitter(), { isLeader: () => true });
+}
+
+/** The part of the data plane applier the controller uses (NftDataplane, or a fake). */
+export interface DataplaneApplier {
+  sync(desired: Dataplane): Promise<SyncResult>;
+  invalidate(): void;
+  remove?(): Promise<void>;
+}
+
+const SOURCES = ['clusterEgressIPs', 'egressIPs', 'ingressIPs', 'serviceExports', 'services', 'pods', 'endpoints', 'submarinerEndpoints', 'clusters'] as const;
+export type SourceName = (typeof SOURCES)[number];
+export type SourceObjects = Record<SourceName, readonly KubeObject[]>;
+
+const GLOBALNET = { group: SUBMARINER_GROUP, version: SUBMARINER_VERSION };
+
+function sourcePath(s: SourceName, namespace: string): string {
+  switch (s) {
+    case 'clusterEgressIPs': return resourcePath(GLOBALNET.group, GLOBALNET.version, 'clusterglobalegressips');
+    case 'egressIPs': return resourcePath(GLOBALNET.group, GLOBALNET.version, 'globalegressips');
+    case 'ingressIPs': return resourcePath(GLOBALNET.group, GLOBALNET.version, 'globalingressips');
+    case 'serviceExports': return resourcePath('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports');
+    case 'services': return resourcePath('', 'v1', 'services');
+    case 'pods': return resourcePath('', 'v1', 'pods');
+    case 'endpoints': return resourcePath('', 'v1', 'endpoints');
+    case 'submarinerEndpoints': return resourcePath(GLOBALNET.group, GLOBALNET.version, 'endpoints', namespace);
+    case 'clusters': return resourcePath(GLOBALNET.group, GLOBALNET.version, 'clusters', namespace);
+  }
+}
+
+export interface InputsConfig {
+  clusterId: string;
+  /** From SUBMARINER_GLOBALCIDR; else the local Cluster object's global_cidr. */
+  globalCidr?: string;
+  /** From SUBMARINER_CLUSTERCIDR + SUBMARINER_SERVICECIDR; else the local Cluster object's. */
+  localCidrs?: string[];
+}
+
+function parsed<T>(objs: readonly KubeObject[], parse: (o: unknown) => T | undefined): T[] {
+  const out: T[] = [];
+  for (const o of objs) {
+    const v = parse(o);
+    if (v !== undefined) out.push(v);
+  }
+  return out;
+}
+
+/**
+ * Typed planner inputs from raw API objects (validation at the edge). Throws a HawserError when the
+ * cluster's global CIDR is unknown (nothing can be allocated without it).
+ */
+export function inputsFromObjects(src: SourceObjects, cfg: InputsConfig, now: Date): GlobalnetInputs {
+  const local = src.clusters.map((c) => parseClusterSpec(c.spec)).find((p) => p.ok && p.value.clusterId === cfg.clusterId);
+  const localSpec = local?.ok ? local.value : undefined;
+  const globalCidr = cfg.globalCidr ?? localSpec?.globalCidrs[0];
+  if (!globalCidr) throw new HawserError('CONFIG', `no global CIDR for cluster ${cfg.clusterId}: set SUBMARINER_GLOBALCIDR or global_cidr in its Cluster object`);
+  const localCidrs = cfg.localCidrs?.length ? cfg.localCidrs : [...(localSpec?.clusterCidrs ?? []), ...(localSpec?.serviceCidrs ?? [])];
+  const remote: string[] = [];
+  for (const e of src.submarinerEndpoints) {
+    const p = parseEndpointSpec(e.spec);
+    if (p.ok && p.value.clusterId !== cfg.clusterId) remote.push(...p.value.subnets);
+  }
+  return {
+    globalCidr,
+    localCidrs,
+    remoteGlobalCidrs: remote,
+    clusterEgressIPs: parsed(src.clusterEgressIPs, parseClusterGlobalEgressIP),
+    egressIPs: parsed(src.egressIPs, parseGlobalEgressIP),
+    ingressIPs: parsed(src.ingressIPs, parseGlobalIngressIP),
+    serviceExports: parsed(src.serviceExports, parseServiceExport),
+    services: parsed(src.services, parseService),
+    pods: parsed(src.pods, parsePod),
+    endpoints: parsed(src.endpoints, parseEndpoints),
+    now: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+}
+
+/**
+ * Our own status writes, until the informer shows them: a plan made from a cache that has not caught up
+ * would see an address we just wrote as free and could hand it out again.
+ */
+export class WriteOverlay {
+  private readonly entries = new Map<string, { beforeRv: string | undefined; written: KubeObject }>();
+
+  static key(o: KubeObject, kind: string): string {
+    return `${kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+  }
+
+  record(kind: string, before: KubeObject, written: KubeObject): void {
+    this.entries.set(WriteOverlay.key(before, kind), { beforeRv: before.metadata.resourceVersion, written });
+  }
+
+  /** The object to plan with: our write while the cache still shows the version we wrote over. */
+  resolve(kind: string, cached: KubeObject): KubeObject {
+    const k = WriteOverlay.key(cached, kind);
+    const e = this.entries.get(k);
+    if (!e) return cached;
+    if (cached.metadata.resourceVersion === e.beforeRv) return e.written;
+    this.entries.delete(k); // the cache caught up (or moved past us)
+    return cached;
+  }
+
+  /** Forgets entries of objects that are gone. */
+  prune(kind: string, live: readonly KubeObject[]): void {
+    const keep = new Set(live.map((o) => WriteOverlay.key(o, kind)));
+    for (const k of this.entries.keys()) if (k.startsWith(`${kind}/`) && !keep.has(k)) this.entries.delete(k);
+  }
+}
+
+export interface GlobalnetControllerOptions extends InputsConfig {
+  client: RestClient;
+  /** Submariner's namespace (Endpoints, Cluster). */
+  namespace: string;
+  leader: LeaderSignal;
+  dataplane: DataplaneApplier;
+  metrics?: GlobalnetMetrics;
+  log: Logger;
+  now?: () => Date;
+  debounceMs?: number;
+  /** Full data-plane rebuild period (repairs drift made behind our back); 0 disables. Default 5 min. */
+  resyncIntervalMs?: number;
+  /** How long stop() waits for the informers (default 2 s). */
+  stopTimeoutMs?: number;
+  /** Objects to plan with instead of informers (tests of the wiring without an API server watch). */
+  sources?: () => SourceObjects;
+}
+
+export interface ReconcileReport {
+  skipped?: string;
+  dataplane?: SyncResult;
+  writes: number;
+  conflicts: number;
+  errors: string[];
+  plan?: GlobalnetPlan;
+}
+
+function statusWire(u: StatusUpdate): Record<string, unknown> {
+  const conditions = (cs: Condition[]): Record<string, unknown>[] => cs.map((c) => ({ ...c }));
+  if (u.kind === 'GlobalIngressIP') {
+    return { allocatedIP: u.status.allocatedIP, ...(u.status.conditions.length ? { conditions: conditions(u.status.conditions) } : {}) };
+  }
+  return {
+    ...(u.status.conditions.length ? { conditions: conditions(u.status.conditions) } : {}),
+    ...(u.status.allocatedIPs.length ? { allocatedIPs: [...u.status.allocatedIPs] } : {}),
+  };
+}
+
+const STATUS_SOURCE: Record<StatusUpdate['kind'], SourceName> = {
+  ClusterGlobalEgressIP: 'clusterEgressIPs',
+  GlobalEgressIP: 'egressIPs',
+  GlobalIngressIP: 'ingressIPs',
+};
+
+const PLURAL: Record<StatusUpdate['kind'], string> = {
+  ClusterGlobalEgressIP: 'clusterglobalegressips',
+  GlobalEgressIP: 'globalegressips',
+  GlobalIngressIP: 'globalingressips',
+};
+
+function ingressObjectWire(o: IngressObject): Record<string, unknown> {
+  return {
+    apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
+    kind: 'GlobalIngressIP',
+    metadata: { name: o.name, namespace: o.namespace, ...(Object.keys(o.labels).length ? { labels: o.labels } : {}), ...(Object.keys(o.annotations).length ? { annotations: o.annotations } : {}) },
+    spec: { target: o.target, serviceRef: { name: o.serviceRef }, ...(o.podRef ? { podRef: { name: o.podRef } } : {}) },
+  };
+}
+
+function internalServiceSpec(s: InternalService): Record<string, unknown> {
+  return {
+    ports: s.ports.map((p) => ({ ...p })),
+    ...(s.selector ? { selector: { ...s.selector } } : {}),
+    externalIPs: [s.externalIP],
+    ipFamilyPolicy: 'SingleStack',
+  };
+}
+
+export class GlobalnetController {
+  private readonly informers = new Map<SourceName, Informer>();
+  private readonly overlay = new WriteOverlay();
+  private queue: Promise<unknown> = Promise.resolve();
+  private debouncer: Debouncer | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private lastNotes = new Set<string>();
+  private defaultEgressTried = false;
+  private readonly onStarted = (): void => {
+    // A new term: rebuild the data plane from scratch and create the default cluster egress if missing.
+    this.opts.dataplane.invalidate();
+    this.defaultEgressTried = false;
+    this.trigger();
+  };
+  private readonly onStopped = (): void => this.log.info('no longer the Globalnet leader: not writing or programming until leadership returns (the data plane stays)');
+  /** The latest plan, for `show`-style tools and tests. */
+  lastPlan: GlobalnetPlan | undefined;
+
+  constructor(private readonly opts: GlobalnetControllerOptions) {
+    this.log = opts.log;
+  }
+
+  /** Starts informers and the reconcile loop; resolves once every informer has listed. */
+  async start(): Promise<void> {
+    this.debouncer = new Debouncer(async () => {
+      const r = await this.reconcile();
+      if (r.errors.length) throw new HawserError('API', `${r.errors.length} write(s) failed: ${r.errors.slice(0, 3).join('; ')}`);
+      if (r.conflicts) this.trigger(500);
+    }, this.opts.debounceMs ?? 100, (err) => this.log.warn({ err: errorMessage(err) }, 'Globalnet reconcile failed; retrying'), 2000);
+    this.opts.leader.on('started', this.onStarted);
+    this.opts.leader.on('stopped', this.onStopped);
+    const every = this.opts.resyncIntervalMs ?? 300_000;
+    if (every > 0) {
+      this.resyncTimer = setInterval(() => {
+        this.opts.dataplane.invalidate();
+        this.trigger();
+      }, every);
+      this.resyncTimer.unref();
+    }
+    if (!this.opts.sources) {
+      for (const s of SOURCES) {
+        const inf = new Informer({ client: this.opts.client, path: sourcePath(s, this.opts.namespace), log: this.log });
+        inf.on('change', () => this.trigger());
+        this.informers.set(s, inf);
+      }
+      await Promise.all([...this.informers.values()].map((i) => i.start()));
+    }
+    this.trigger(0);
+  }
+
+  async stop(): Promise<void> {
+    this.debouncer?.close();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.opts.leader.off('started', this.onStarted);
+    this.opts.leader.off('stopped', this.onStopped);
+    // Bounded: shutdown must not hang on a watch that does not end when aborted.
+    const stopped = Promise.all([...this.informers.values()].map((i) => i.stop())).then(() => true);
+    const limit = this.opts.stopTimeoutMs ?? 2000;
+    const inTime = await Promise.race([stopped, new Promise<false>((r) => setTimeout(() => r(false), limit).unref())]);
+    if (!inTime) this.log.warn({ ms: limit }, 'informers did not stop in time; leaving them behind');
+    this.informers.clear();
+  }
+
+  trigger(delayMs?: number): void {
+    this.debouncer?.trigger(delayMs);
+  }
+
+  private snapshot(): SourceObjects | undefined {
+    const given = this.opts.sources?.();
+    const out: Partial<Record<SourceName, readonly KubeObject[]>> = {};
+    for (const s of SOURCES) {
+      let objs: readonly KubeObject[];
+      if (given) objs = given[s];
+      else {
+        const inf = this.informers.get(s);
+        if (!inf?.hasSynced) return undefined;
+        objs = inf.list();
+      }
+      if (s === 'clusterEgressIPs' || s === 'egressIPs' || s === 'ingressIPs') {
+        this.overlay.prune(s, objs);
+        objs = objs.map((o) => this.overlay.resolve(s, o));
+      }
+      out[s] = objs;
+    }
+    return out as SourceObjects;
+  }
+
+  /** One pass: plan from the caches, program, write. Safe to call at any time (no-op unless leader). */
+  reconcile(): Promise<ReconcileReport> {
+    return this.serialized(() => this.reconcileOnce());
+  }
+
+  /**
+   * Removes the data plane once no reconcile is running (the node stopped being the active gateway);
+   * a later reconcile as leader rebuilds it.
+   */
+  relinquish(): Promise<void> {
+    return this.serialized(async () => {
+      await this.opts.dataplane.remove?.();
+      this.opts.dataplane.invalidate();
+    });
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reconcileOnce(): Promise<ReconcileReport> {
+    const report: ReconcileReport = { writes: 0, conflicts: 0, errors: [] };
+    if (!this.opts.leader.isLeader()) return { ...report, skipped: 'not the leader' };
+    const src = this.snapshot();
+    if (!src) return { ...report, skipped: 'informers not synced' };
+    const plan = planGlobalnet(inputsFromObjects(src, this.opts, (this.opts.now ?? (() => new Date()))()));
+    report.plan = plan;
+    this.lastPlan = plan;
+    this.opts.metrics?.record(plan.stats);
+    this.logNotes(plan);
+
+    report.dataplane = await this.opts.dataplane.sync(plan.dataplane);
+    if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated');
+
+    const byKey = new Map<string, KubeObject>();
+    for (const s of ['clusterEgressIPs', 'egressIPs', 'ingressIPs'] as const) for (const o of src[s]) byKey.set(WriteOverlay.key(o, s), o);
+    for (const u of plan.statusUpdates) {
+      const source = STATUS_SOURCE[u.kind];
+      const cur = byKey.get(`${source}/${u.namespace}/${u.name}`);
+      if (!cur) continue;
+      await this.write(report, `status of ${u.kind} ${u.namespace ? `${u.namespace}/` : ''}${u.name}`, async () => {
+        const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, PLURAL[u.kind], u.namespace || undefined, u.name, 'status');
+        const written = await this.opts.client.replace(path, { ...cur, status: statusWire(u) });
+        this.overlay.record(source, cur, written);
+      });
+    }
+    for (const op of plan.ingressObjects) await this.applyIngressOp(report, op);
+    for (const op of plan.internalServices) await this.applyInternalServiceOp(report, op);
+    if (plan.needsDefaultClusterEgress && !this.defaultEgressTried) {
+      this.defaultEgressTried = true;
+      await this.write(report, `create ClusterGlobalEgressIP ${CLUSTER_EGRESS_NAME}`, async () => {
+        await this.opts.client.create(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'clusterglobalegressips'), {
+          apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`, kind: 'ClusterGlobalEgressIP',
+          metadata: { name: CLUSTER_EGRESS_NAME }, spec: { numGlobalIPs: DEFAULT_CLUSTER_EGRESS_IPS },
+        });
+        this.log.info({ name: CLUSTER_EGRESS_NAME }, 'created the default ClusterGlobalEgressIP');
+      });
+    }
+    return report;
+  }
+
+  /** Runs one write if still leader; 409 = stale cache (retry soon), 404 = gone (nothing to do). */
+  private async write(report: ReconcileReport, what: string, fn: () => Promise<void>): Promise<void> {
+    if (!this.opts.leader.isLeader()) return;
+    try {
+      await fn();
+      report.writes++;
+    } catch (err) {
+      if (isApiError(err, 409)) {
+        report.conflicts++;
+        this.log.debug({ what }, 'write conflict; replanning');
+      } else if (isApiError(err, 404)) {
+        this.log.debug({ what }, 'object gone before the write');
+      } else {
+        report.errors.push(`${what}: ${errorMessage(err)}`);
+        this.log.warn({ what, err: errorMessage(err) }, 'Globalnet write failed');
+      }
+    }
+  }
+
+  private async applyIngressOp(report: ReconcileReport, op: GlobalnetPlan['ingressObjects'][number]): Promise<void> {
+    const c = this.opts.client;
+    if (op.op === 'delete') {
+      await this.write(report, `delete GlobalIngressIP ${op.namespace}/${op.name}`, async () => {
+        await c.delete(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'globalingressips', op.namespace, op.name));
+        this.log.info({ namespace: op.namespace, name: op.name }, 'deleted GlobalIngressIP (its target is gone)');
+      });
+      return;
+    }
+    const o = op.object;
+    if (op.op === 'create') {
+      await this.write(report, `create GlobalIngressIP ${o.namespace}/${o.name}`, async () => {
+        await c.create(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'globalingressips', o.namespace), ingressObjectWire(o));
+        this.log.info({ namespace: o.namespace, name: o.name, target: o.target }, 'created GlobalIngressIP');
+      });
+      return;
+    }
+    await this.write(report, `update GlobalIngressIP ${o.namespace}/${o.name}`, async () => {
+      const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'globalingressips', o.namespace, o.name);
+      const cur = await c.get(path);
+      await c.replace(path, { ...cur, metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, ...o.labels }, annotations: { ...cur.metadata.annotations, ...o.annotations } } });
+    });
+  }
+
+  private async applyInternalServiceOp(report: ReconcileReport, op: GlobalnetPlan['internalServices'][number]): Promise<void> {
+    const c = this.opts.client;
+    if (op.op === 'delete') {
+      await this.write(report, `delete internal Service ${op.namespace}/${op.name}`, async () => {
+        const path = resourcePath('', 'v1', 'services', op.namespace, op.name);
+        const cur = await c.getOrUndefined(path);
+        if (!cur) return;
+        // Only Services we labelled reach here (the planner selects by label).
+        if (cur.metadata.finalizers?.includes(INTERNAL_SERVICE_FINALIZER)) {
+          await c.replace(path, { ...cur, metadata: { ...cur.metadata, finalizers: cur.metadata.finalizers.filter((f) => f !== INTERNAL_SERVICE_FINALIZER) } });
+        }
+        await c.delete(path);
+      });
+      return;
+    }
+    const s = op.service;
+    await this.write(report, `upsert internal Service ${s.namespace}/${s.name}`, async () => {
+      const path = resourcePath('', 'v1', 'services', s.namespace, s.name);
+      const cur = await c.getOrUndefined(path);
+      const labels = { [INTERNAL_SERVICE_LABEL]: s.exportedService };
+      if (!cur) {
+        await c.create(resourcePath('', 'v1', 'services', s.namespace), {
+          apiVersion: 'v1', kind: 'Service',
+          metadata: { name: s.name, namespace: s.namespace, labels, finalizers: [INTERNAL_SERVICE_FINALIZER] },
+          spec: internalServiceSpec(s),
+        });
+        this.log.info({ namespace: s.namespace, name: s.name, service: s.exportedService, globalIP: s.externalIP }, 'created internal Service');
+        return;
+      }
+      const finalizers = [...new Set([...(cur.metadata.finalizers ?? []), INTERNAL_SERVICE_FINALIZER])];
+      const spec = { ...(typeof cur.spec === 'object' && cur.spec !== null ? cur.spec : {}), ...internalServiceSpec(s) } as Record<string, unknown>;
+      if (!s.selector) delete spec.selector;
+      await c.replace(path, { ...cur, metadata: { ...cur.metadata, labels: { ...cur.metadata.labels, ...labels }, finalizers }, spec });
+    });
+  }
+
+  private logNotes(plan: GlobalnetPlan): void {
+    const now = new Set<string>();
+    for (const n of plan.notes) {
+      const k = `${n.owner}\u0000${n.message}`;
+      now.add(k);
+      if (!this.lastNotes.has(k)) this.log[n.level]({ owner: n.owner }, n.message);
+    }
+    this.lastNotes = now;
+  }
+}

@@ -1,0 +1,471 @@
+// Globalnet's planner (pure): from the typed resources and the pods/services/endpoints they refer to,
+// compute the allocation of global IPs, the status each resource should carry, the GlobalIngressIP and
+// internal Service objects to create/update/delete, and the nftables data plane.
+//
+// Level-triggered and stateless: every run rebuilds the IPAM from the statuses of the resources that exist
+// now (the source of truth), then allocates for whoever lacks addresses, oldest first. Run it only on a
+// complete snapshot (all informers synced): that is what keeps a restart from handing an address out twice.
+import { allocatedCondition, setCondition, type ConditionChange } from './conditions.js';
+import { cidrsOverlap, ipRange, ipToInt, isIpv4, normalizeCidrs, parseIpv4Cidr } from './ip.js';
+import { describeRejection, Ipam, sortByAge, type Claim, type RejectedClaim } from './ipam.js';
+import { endpointsIngressName, internalServiceName, podIngressName } from './names.js';
+import { emptyDataplane, type Dataplane } from './nft.js';
+import {
+  CLUSTER_EGRESS_NAME, DEFAULT_CLUSTER_EGRESS_IPS, DEFAULT_EGRESS_IPS, HEADLESS_EP_IP_ANNOTATION, HEADLESS_POD_IP_ANNOTATION,
+  INTERNAL_SERVICE_FINALIZER, INTERNAL_SERVICE_LABEL, ownerKey, SERVICE_REF_LABEL,
+  type ClusterGlobalEgressIP, type Condition, type Count, type EgressStatus, type EndpointsObject, type GlobalEgressIP,
+  type GlobalIngressIP, type IngressTarget, type Meta, type Pod, type Service, type ServiceExport, type ServicePort,
+} from './resources.js';
+import { mapSelector, selectorMatches } from './selector.js';
+
+export interface GlobalnetInputs {
+  /** This cluster's global CIDR. */
+  globalCidr: string;
+  /** Sources the ClusterGlobalEgressIP applies to: the local cluster (pod) and service CIDRs. */
+  localCidrs: string[];
+  /** Remote clusters' global CIDRs (their Endpoints' subnets). */
+  remoteGlobalCidrs: string[];
+  clusterEgressIPs: ClusterGlobalEgressIP[];
+  egressIPs: GlobalEgressIP[];
+  ingressIPs: GlobalIngressIP[];
+  serviceExports: ServiceExport[];
+  services: Service[];
+  pods: Pod[];
+  endpoints: EndpointsObject[];
+  /** RFC 3339, for condition transition times. */
+  now: string;
+}
+
+export type StatusUpdate =
+  | { kind: 'ClusterGlobalEgressIP'; namespace: ''; name: string; status: EgressStatus }
+  | { kind: 'GlobalEgressIP'; namespace: string; name: string; status: EgressStatus }
+  | { kind: 'GlobalIngressIP'; namespace: string; name: string; status: { allocatedIP: string; conditions: Condition[] } };
+
+export interface IngressObject {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  target: IngressTarget;
+  serviceRef: string;
+  podRef?: string;
+}
+
+/** `update` rewrites labels/annotations only (a pod's new IP keeps its global IP). */
+export type IngressObjectOp = { op: 'create' | 'update'; object: IngressObject } | { op: 'delete'; namespace: string; name: string };
+
+export interface InternalService {
+  namespace: string;
+  name: string;
+  exportedService: string;
+  externalIP: string;
+  ports: ServicePort[];
+  selector?: Record<string, string>;
+}
+
+export type InternalServiceOp = { op: 'upsert'; service: InternalService } | { op: 'delete'; namespace: string; name: string };
+
+export interface PlanNote {
+  level: 'info' | 'warn';
+  owner: string;
+  message: string;
+}
+
+export interface IpStats {
+  cidr: string;
+  /** Usable addresses in the CIDR. */
+  size: number;
+  available: number;
+  allocated: number;
+  egress: number;
+  clusterEgress: number;
+  ingress: number;
+}
+
+export interface GlobalnetPlan {
+  dataplane: Dataplane;
+  statusUpdates: StatusUpdate[];
+  ingressObjects: IngressObjectOp[];
+  internalServices: InternalServiceOp[];
+  /** Final allocation, owner key -> addresses. */
+  allocations: Map<string, string[]>;
+  notes: PlanNote[];
+  stats: IpStats;
+  /** No `cluster-egress.submariner.io` exists (the controller creates it once, as Submariner does). */
+  needsDefaultClusterEgress: boolean;
+}
+
+const nsName = (ns: string, name: string): string => `${ns}/${name}`;
+
+/** A pod that can send/receive through the gateway: has an IPv4 pod IP of its own and is not finished. */
+function podIsLive(p: Pod): boolean {
+  return !p.hostNetwork && isIpv4(p.podIP) && p.phase !== 'Succeeded' && p.phase !== 'Failed';
+}
+
+function countOf(c: Count, def: number): { n: number } | { error: string } {
+  if (c.kind === 'invalid') return { error: c.error };
+  return { n: c.kind === 'value' ? c.value : def };
+}
+
+/** An owner of global IPs, whatever its kind. */
+interface Owner {
+  key: string;
+  meta: Meta;
+  /** Addresses wanted (0 = none), or a condition explaining why none are. */
+  want: number;
+  blocked?: ConditionChange;
+  statusIps: string[];
+  conditions: Condition[];
+  contiguous: boolean;
+}
+
+interface DesiredIngress extends IngressObject {
+  /** Where DNAT sends the global IP (pod/endpoint IP, or the ClusterIP); undefined when the Service is missing. */
+  targetIP?: string;
+}
+
+function desiredIngressObjects(inp: GlobalnetInputs, services: Map<string, Service>, podsByNs: Map<string, Pod[]>, endpoints: Map<string, EndpointsObject>): Map<string, DesiredIngress> {
+  const out = new Map<string, DesiredIngress>();
+  const exports = [...inp.serviceExports].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
+  for (const ex of exports) {
+    const svc = services.get(nsName(ex.namespace, ex.name));
+    if (svc && svc.type !== 'ClusterIP') continue; // Submariner exports ClusterIP Services only
+    if (!svc || svc.clusterIP !== 'None') {
+      out.set(nsName(ex.namespace, ex.name), {
+        namespace: ex.namespace, name: ex.name, labels: {}, annotations: {}, target: 'ClusterIPService', serviceRef: ex.name,
+        ...(svc && isIpv4(svc.clusterIP) ? { targetIP: svc.clusterIP } : {}),
+      });
+      continue;
+    }
+    if (svc.selector) {
+      const sel = mapSelector(svc.selector);
+      for (const p of podsByNs.get(ex.namespace) ?? []) {
+        if (!podIsLive(p) || !selectorMatches(sel, p.labels)) continue;
+        if (!svc.publishNotReadyAddresses && p.phase !== 'Running') continue;
+        const name = podIngressName(p.name);
+        out.set(nsName(ex.namespace, name), {
+          namespace: ex.namespace, name, labels: { [SERVICE_REF_LABEL]: svc.name }, annotations: { [HEADLESS_POD_IP_ANNOTATION]: p.podIP },
+          target: 'HeadlessServicePod', serviceRef: svc.name, podRef: p.name, targetIP: p.podIP,
+        });
+      }
+    } else {
+      for (const ip of endpoints.get(nsName(ex.namespace, ex.name))?.ips ?? []) {
+        const name = endpointsIngressName(svc.name, ip);
+        out.set(nsName(ex.namespace, name), {
+          namespace: ex.namespace, name, labels: { [SERVICE_REF_LABEL]: svc.name }, annotations: { [HEADLESS_EP_IP_ANNOTATION]: ip },
+          target: 'HeadlessServiceEndpoints', serviceRef: svc.name, targetIP: ip,
+        });
+      }
+    }
+  }
+  return out;
+}
+
+function sameRecord(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>, keys: readonly string[]): boolean {
+  return keys.every((k) => a[k] === b[k]);
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function byAge<T extends { meta: Meta }>(xs: readonly T[]): T[] {
+  return sortByAge(xs, (x) => x.meta.creationTimestamp, (x) => `${x.meta.namespace}/${x.meta.name}`);
+}
+
+function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
+  return a.length === b.length && a.every((c, i) => {
+    const d = b[i]!;
+    return c.type === d.type && c.status === d.status && c.reason === d.reason && c.message === d.message
+      && c.lastTransitionTime === d.lastTransitionTime && c.observedGeneration === d.observedGeneration;
+  });
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
+  const notes: PlanNote[] = [];
+  const services = new Map(inp.services.map((s) => [nsName(s.namespace, s.name), s]));
+  const endpoints = new Map(inp.endpoints.map((e) => [nsName(e.namespace, e.name), e]));
+  const podsByNs = new Map<string, Pod[]>();
+  for (const p of [...inp.pods].sort((a, b) => a.name.localeCompare(b.name))) {
+    const l = podsByNs.get(p.namespace) ?? [];
+    l.push(p);
+    podsByNs.set(p.namespace, l);
+  }
+
+  // 1. GlobalIngressIP objects: derived from ServiceExports; ours to create, update and delete.
+  const wantIngress = desiredIngressObjects(inp, services, podsByNs, endpoints);
+  const ingressOps: IngressObjectOp[] = [];
+  const liveIngress: { giip: GlobalIngressIP; desired: DesiredIngress }[] = [];
+  const invalidIngress: GlobalIngressIP[] = [];
+  const seenIngress = new Set<string>();
+  for (const g of inp.ingressIPs) {
+    const k = nsName(g.meta.namespace, g.meta.name);
+    seenIngress.add(k);
+    const d = wantIngress.get(k);
+    if (!g.target) {
+      // An invalid object under the name an export needs is replaced; others only get a condition.
+      if (d) ingressOps.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
+      else invalidIngress.push(g);
+      continue;
+    }
+    if (!d || d.target !== g.target || d.serviceRef !== g.serviceRef || d.podRef !== g.podRef) {
+      ingressOps.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
+      continue;
+    }
+    const keys = [...Object.keys(d.labels), ...Object.keys(d.annotations)];
+    if (!sameRecord(g.meta.labels, d.labels, Object.keys(d.labels)) || !sameRecord(g.meta.annotations, d.annotations, Object.keys(d.annotations))) {
+      if (keys.length) ingressOps.push({ op: 'update', object: stripTarget(d) });
+    }
+    liveIngress.push({ giip: g, desired: d });
+  }
+  for (const [k, d] of wantIngress) if (!seenIngress.has(k)) ingressOps.push({ op: 'create', object: stripTarget(d) });
+
+  // 2. Owners of global IPs and what each wants.
+  const owners: Owner[] = [];
+  const egressOwner = (kind: 'ClusterGlobalEgressIP' | 'GlobalEgressIP', meta: Meta, status: EgressStatus, want: number, blocked?: ConditionChange): Owner => ({
+    key: ownerKey(kind, meta), meta, want, statusIps: status.allocatedIPs, conditions: status.conditions, contiguous: true, ...(blocked ? { blocked } : {}),
+  });
+  for (const c of inp.clusterEgressIPs) {
+    if (c.meta.name !== CLUSTER_EGRESS_NAME) {
+      owners.push(egressOwner('ClusterGlobalEgressIP', c.meta, c.status, 0, {
+        status: 'False', reason: 'InvalidInstance', message: `Only the ClusterGlobalEgressIP instance with the well-known name "${CLUSTER_EGRESS_NAME}" is supported`,
+      }));
+      continue;
+    }
+    const n = countOf(c.numGlobalIPs, DEFAULT_CLUSTER_EGRESS_IPS);
+    if ('error' in n) owners.push(egressOwner('ClusterGlobalEgressIP', c.meta, c.status, 0, { status: 'False', reason: 'InvalidInput', message: n.error }));
+    else if (n.n === 0) owners.push(egressOwner('ClusterGlobalEgressIP', c.meta, c.status, 0, { status: 'False', reason: 'ZeroInput', message: 'The specified NumGlobalIPs is 0' }));
+    else owners.push(egressOwner('ClusterGlobalEgressIP', c.meta, c.status, n.n));
+  }
+  for (const e of inp.egressIPs) {
+    const n = countOf(e.numberOfIPs, DEFAULT_EGRESS_IPS);
+    if ('error' in n) owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, 0, { status: 'False', reason: 'InvalidInput', message: n.error }));
+    else if (e.podSelector.kind === 'invalid') {
+      owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, 0, { status: 'False', reason: 'InvalidSelector', message: `Invalid podSelector: ${e.podSelector.error}` }));
+    } else if (n.n === 0) owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, 0, { status: 'False', reason: 'ZeroInput', message: 'The specified NumberOfIPs is 0' }));
+    else owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, n.n));
+  }
+  for (const { giip, desired } of liveIngress) {
+    const base = { key: ownerKey('GlobalIngressIP', giip.meta), meta: giip.meta, statusIps: giip.status.allocatedIP ? [giip.status.allocatedIP] : [], conditions: giip.status.conditions, contiguous: false };
+    if (!desired.targetIP) {
+      owners.push({ ...base, want: 0, blocked: { status: 'False', reason: 'ServiceNotFound', message: `The exported Service ${giip.meta.namespace}/${giip.serviceRef ?? ''} does not exist` } });
+    } else owners.push({ ...base, want: 1 });
+  }
+  for (const g of invalidIngress) {
+    owners.push({
+      key: ownerKey('GlobalIngressIP', g.meta), meta: g.meta, statusIps: g.status.allocatedIP ? [g.status.allocatedIP] : [], conditions: g.status.conditions, contiguous: false,
+      want: 0, blocked: { status: 'False', reason: 'InvalidTarget', message: g.targetError ?? 'invalid target' },
+    });
+  }
+
+  // 3. Rebuild the IPAM from every status that names addresses, oldest first: also the ones about to be
+  // rewritten or deleted, so an address leaves a status before anyone else can get it.
+  const deleting = new Set(ingressOps.filter((op) => op.op === 'delete').map((op) => (op.op === 'delete' ? nsName(op.namespace, op.name) : '')));
+  const doomed = inp.ingressIPs.filter((g) => deleting.has(nsName(g.meta.namespace, g.meta.name)));
+  const claims: Claim[] = [
+    ...owners.filter((o) => o.statusIps.length > 0).map((o) => ({ owner: o.key, createdAt: o.meta.creationTimestamp, ips: o.statusIps })),
+    ...doomed.filter((g) => g.status.allocatedIP).map((g) => ({ owner: ownerKey('GlobalIngressIP', g.meta), createdAt: g.meta.creationTimestamp, ips: [g.status.allocatedIP] })),
+  ];
+  const { ipam, rejected } = Ipam.fromClaims(inp.globalCidr, claims);
+  const rejectedBy = new Map<string, RejectedClaim>(rejected.map((r) => [r.claim.owner, r]));
+  const deferred: string[] = [];
+  const failedOwners: Owner[] = [];
+  for (const r of rejected) {
+    notes.push({ level: 'warn', owner: r.claim.owner, message: `status claims ${r.claim.ips.join(', ')} but ${describeRejection(r.why, ipam.cidr.text)}; re-allocating` });
+    // The loser's other addresses stay out of reach for this run (its status still lists them).
+    r.claim.ips.forEach((ip, i) => {
+      const q = `${r.claim.owner}#${i}`;
+      if (!ipam.reserve(q, [ip])) deferred.push(q);
+    });
+  }
+
+  // 4. Keep valid holdings, allocate for whoever lacks addresses (oldest first), compute every status.
+  // Addresses an owner gives up are released only after all allocations of this run.
+  const statusByKey = new Map<string, { ips: string[]; conditions: Condition[] }>();
+  const ordered = sortByAge(owners, (o) => o.meta.creationTimestamp, (o) => o.key);
+  for (const o of ordered) {
+    const gen = o.meta.generation;
+    const held = ipam.ipsOf(o.key);
+    if (o.want > 0 && held.length === o.want && (!o.contiguous || isContiguous(held))) {
+      const cur = allocatedCondition(o.conditions);
+      let conditions = [...o.conditions];
+      if (cur?.status !== 'True') conditions = setCondition(o.conditions, { status: 'True', reason: 'Success', message: allocatedMessage(o) }, inp.now, gen);
+      else if (gen !== undefined && cur.observedGeneration !== gen) conditions = setCondition(o.conditions, { status: 'True', reason: cur.reason, message: cur.message }, inp.now, gen);
+      statusByKey.set(o.key, { ips: o.statusIps, conditions });
+      continue;
+    }
+    if (held.length > 0) deferred.push(o.key);
+    if (o.want === 0) {
+      statusByKey.set(o.key, { ips: [], conditions: setCondition(o.conditions, o.blocked!, inp.now, gen) });
+      continue;
+    }
+    const key = held.length > 0 ? `${o.key}#new` : o.key;
+    const got = ipam.allocate(key, o.want);
+    if (!got) {
+      failedOwners.push(o);
+      continue;
+    }
+    const rej = rejectedBy.get(o.key);
+    const change: ConditionChange = rej
+      ? { status: 'True', reason: 'Reallocated', message: `Re-allocated ${got.join(', ')}: the status claimed ${rej.claim.ips.join(', ')} but ${describeRejection(rej.why, ipam.cidr.text)}` }
+      : { status: 'True', reason: 'Success', message: allocatedMessage(o) };
+    if (rej) notes.push({ level: 'info', owner: o.key, message: change.message });
+    statusByKey.set(o.key, { ips: got, conditions: setCondition(o.conditions, change, inp.now, gen) });
+  }
+  for (const k of deferred) ipam.release(k);
+  // Exhaustion messages describe the pool after this run (stable from one run to the next).
+  const largestRun = failedOwners.length ? ipam.largestFreeRun() : 0;
+  for (const o of failedOwners) {
+    const why = o.want === 1
+      ? `no free address left in ${ipam.cidr.text}`
+      : `${ipam.cidr.text} has ${ipam.available} free address(es), the longest contiguous run is ${largestRun}`;
+    const message = o.contiguous ? `Error allocating ${o.want} global IP(s) from the pool: ${why}` : `Error allocating a global IP from the pool: ${why}`;
+    notes.push({ level: 'warn', owner: o.key, message });
+    statusByKey.set(o.key, { ips: [], conditions: setCondition(o.conditions, { status: 'False', reason: 'IPPoolAllocationFailed', message }, inp.now, o.meta.generation) });
+  }
+
+  // 5. Status updates where anything differs.
+  const statusUpdates: StatusUpdate[] = [];
+  for (const c of inp.clusterEgressIPs) {
+    const s = statusByKey.get(ownerKey('ClusterGlobalEgressIP', c.meta))!;
+    const status: EgressStatus = { allocatedIPs: s.ips, conditions: s.conditions };
+    if (!sameList(status.allocatedIPs, c.status.allocatedIPs) || !sameConditions(status.conditions, c.status.conditions)) statusUpdates.push({ kind: 'ClusterGlobalEgressIP', namespace: '', name: c.meta.name, status });
+  }
+  for (const e of inp.egressIPs) {
+    const s = statusByKey.get(ownerKey('GlobalEgressIP', e.meta))!;
+    const status: EgressStatus = { allocatedIPs: s.ips, conditions: s.conditions };
+    if (!sameList(status.allocatedIPs, e.status.allocatedIPs) || !sameConditions(status.conditions, e.status.conditions)) statusUpdates.push({ kind: 'GlobalEgressIP', namespace: e.meta.namespace, name: e.meta.name, status });
+  }
+  for (const g of [...liveIngress.map((l) => l.giip), ...invalidIngress]) {
+    const s = statusByKey.get(ownerKey('GlobalIngressIP', g.meta))!;
+    const status = { allocatedIP: s.ips[0] ?? '', conditions: s.conditions };
+    if (status.allocatedIP !== g.status.allocatedIP || !sameConditions(status.conditions, g.status.conditions)) statusUpdates.push({ kind: 'GlobalIngressIP', namespace: g.meta.namespace, name: g.meta.name, status });
+  }
+
+  // 6. The data plane.
+  const dp = emptyDataplane();
+  const own = parseIpv4Cidr(inp.globalCidr);
+  const remote: string[] = [];
+  for (const text of inp.remoteGlobalCidrs) {
+    const c = parseIpv4Cidr(text);
+    if (!c) continue; // IPv6 or invalid: not for this IPv4 data plane
+    if (own && cidrsOverlap(c, own)) {
+      notes.push({ level: 'warn', owner: 'remote', message: `remote global CIDR ${c.text} overlaps the local global CIDR ${own.text}; ignored` });
+      continue;
+    }
+    remote.push(c.text);
+  }
+  dp.remoteGlobalCidrs.push(...normalizeCidrs(remote));
+  const ipsOf = (key: string): string[] => statusByKey.get(key)?.ips ?? [];
+  const cge = inp.clusterEgressIPs.find((c) => c.meta.name === CLUSTER_EGRESS_NAME);
+  if (cge) {
+    const ips = ipsOf(ownerKey('ClusterGlobalEgressIP', cge.meta));
+    if (ips.length) for (const c of normalizeCidrs(inp.localCidrs)) dp.egressCluster.set(c, ipRange(ips));
+  }
+  // Oldest GlobalEgressIP wins a pod claimed by two (Submariner leaves this unspecified).
+  for (const e of byAge(inp.egressIPs)) {
+    const ips = ipsOf(ownerKey('GlobalEgressIP', e.meta));
+    if (!ips.length || e.podSelector.kind === 'invalid') continue;
+    const range = ipRange(ips);
+    const map = e.podSelector.kind === 'selector' ? dp.egressPods : dp.egressNs;
+    const sel = e.podSelector.kind === 'selector' ? e.podSelector.value : undefined;
+    for (const p of podsByNs.get(e.meta.namespace) ?? []) {
+      if (!podIsLive(p) || (sel && !selectorMatches(sel, p.labels)) || map.has(p.podIP)) continue;
+      map.set(p.podIP, range);
+    }
+  }
+  for (const { giip, desired } of sortByAge(liveIngress, (l) => l.giip.meta.creationTimestamp, (l) => `${l.giip.meta.namespace}/${l.giip.meta.name}`)) {
+    const ip = ipsOf(ownerKey('GlobalIngressIP', giip.meta))[0];
+    if (!ip || !desired.targetIP) continue;
+    dp.ingress.set(ip, desired.targetIP);
+    if (desired.target === 'HeadlessServicePod' && !dp.egressHdlsPods.has(desired.targetIP)) dp.egressHdlsPods.set(desired.targetIP, `${ip}-${ip}`);
+    if (desired.target === 'HeadlessServiceEndpoints' && !dp.egressHdlsEps.has(desired.targetIP)) dp.egressHdlsEps.set(desired.targetIP, `${ip}-${ip}`);
+  }
+
+  // 7. Internal Services carrying ClusterIP exports' global IPs (kube-proxy DNATs externalIPs).
+  const internalServices = planInternalServices(inp, liveIngress, services, ipsOf);
+
+  // 8. Allocation and stats.
+  const allocations = new Map<string, string[]>();
+  for (const [k, s] of statusByKey) if (s.ips.length) allocations.set(k, s.ips);
+  for (const g of doomed) {
+    const k = ownerKey('GlobalIngressIP', g.meta);
+    if (ipam.ipsOf(k).length) allocations.set(k, ipam.ipsOf(k));
+  }
+  const sum = (prefix: string): number => [...allocations].filter(([k]) => k.startsWith(prefix + ' ')).reduce((n, [, ips]) => n + ips.length, 0);
+  const stats: IpStats = {
+    cidr: ipam.cidr.text, size: ipam.size, available: ipam.available, allocated: ipam.allocated,
+    egress: sum('GlobalEgressIP'), clusterEgress: sum('ClusterGlobalEgressIP'), ingress: sum('GlobalIngressIP'),
+  };
+
+  return {
+    dataplane: dp,
+    statusUpdates,
+    ingressObjects: ingressOps,
+    internalServices,
+    allocations,
+    notes,
+    stats,
+    needsDefaultClusterEgress: !inp.clusterEgressIPs.some((c) => c.meta.name === CLUSTER_EGRESS_NAME),
+  };
+}
+
+function isContiguous(ips: readonly string[]): boolean {
+  const n = ips.map(ipToInt).sort((a, b) => a - b);
+  return n[n.length - 1]! - n[0]! === n.length - 1;
+}
+
+function allocatedMessage(o: Owner): string {
+  return o.contiguous ? `Allocated ${o.want} global IP(s)` : 'Allocated global IP';
+}
+
+function stripTarget(d: DesiredIngress): IngressObject {
+  const { targetIP: _t, ...o } = d;
+  return o;
+}
+
+function planInternalServices(
+  inp: GlobalnetInputs,
+  live: readonly { giip: GlobalIngressIP; desired: DesiredIngress }[],
+  services: Map<string, Service>,
+  ipsOf: (key: string) => string[],
+): InternalServiceOp[] {
+  const ops: InternalServiceOp[] = [];
+  const want = new Map<string, InternalService>();
+  for (const { giip, desired } of live) {
+    if (desired.target !== 'ClusterIPService') continue;
+    const ip = ipsOf(ownerKey('GlobalIngressIP', giip.meta))[0];
+    const svc = services.get(nsName(giip.meta.namespace, desired.serviceRef));
+    if (!ip || !svc) continue;
+    const name = internalServiceName(svc.name);
+    want.set(nsName(svc.namespace, name), {
+      namespace: svc.namespace, name, exportedService: svc.name, externalIP: ip, ports: svc.ports, ...(svc.selector ? { selector: svc.selector } : {}),
+    });
+  }
+  const existing = new Map(inp.services.filter((s) => s.labels[INTERNAL_SERVICE_LABEL] !== undefined).map((s) => [nsName(s.namespace, s.name), s]));
+  for (const [k, w] of [...want].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const s = existing.get(k);
+    const upToDate = s
+      && s.labels[INTERNAL_SERVICE_LABEL] === w.exportedService
+      && sameJson(s.externalIPs, [w.externalIP])
+      && sameJson(normalizePorts(s.ports), normalizePorts(w.ports))
+      && sameJson(sortedRecord(s.selector), sortedRecord(w.selector))
+      && s.finalizers.includes(INTERNAL_SERVICE_FINALIZER);
+    if (!upToDate) ops.push({ op: 'upsert', service: w });
+  }
+  for (const [k, s] of [...existing].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (!want.has(k)) ops.push({ op: 'delete', namespace: s.namespace, name: s.name });
+  return ops;
+}
+
+function normalizePorts(ps: readonly ServicePort[]): ServicePort[] {
+  return ps.map((p) => ({ name: p.name ?? '', protocol: p.protocol, port: p.port, targetPort: p.targetPort ?? p.port, appProtocol: p.appProtocol ?? '' }) as ServicePort);
+}
+
+function sortedRecord(r: Readonly<Record<string, string>> | undefined): [string, string][] {
+  return Object.entries(r ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+

@@ -1,0 +1,310 @@
+// Globalnet's inputs, validated once at the edge into typed values: the three submariner.io/v1 Globalnet
+// resources, and the core objects it reads (Pods, Services, Endpoints, ServiceExports). Invalid fields are
+// kept as errors on the typed value so the planner can report them in a status condition.
+import { isIpv4 } from './ip.js';
+import { parseLabelSelector, type LabelSelector } from './selector.js';
+
+export const CLUSTER_EGRESS_NAME = 'cluster-egress.submariner.io';
+export const DEFAULT_CLUSTER_EGRESS_IPS = 8;
+export const DEFAULT_EGRESS_IPS = 1;
+export const MAX_EGRESS_IPS = 20;
+
+// Names and annotations Submariner's globalnet uses between its controllers (kept for drop-in compatibility).
+export const SERVICE_REF_LABEL = 'submariner.io/serviceRef';
+export const HEADLESS_POD_IP_ANNOTATION = 'submariner.io/headless-svc-pod-ip';
+export const HEADLESS_EP_IP_ANNOTATION = 'submariner.io/headless-svc-endpoints-ip';
+export const INTERNAL_SERVICE_LABEL = 'submariner.io/exportedServiceRef';
+export const INTERNAL_SERVICE_FINALIZER = 'submariner.io/globalnet-internal-service';
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+  observedGeneration?: number;
+}
+
+export interface Meta {
+  name: string;
+  namespace: string;
+  uid: string;
+  creationTimestamp: string;
+  generation?: number;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+/** A count field as written: absent, a valid integer, or invalid text for the condition. */
+export type Count = { kind: 'default' } | { kind: 'value'; value: number } | { kind: 'invalid'; error: string };
+
+export interface EgressStatus {
+  allocatedIPs: string[];
+  conditions: Condition[];
+}
+
+export interface ClusterGlobalEgressIP {
+  meta: Meta;
+  /** `spec.numGlobalIPs` (default 8, applied by globalnet). */
+  numGlobalIPs: Count;
+  status: EgressStatus;
+}
+
+export interface GlobalEgressIP {
+  meta: Meta;
+  /** `spec.numberOfIPs` (default 1). */
+  numberOfIPs: Count;
+  /** Absent = the whole namespace; present = matching pods only. */
+  podSelector: { kind: 'none' } | { kind: 'selector'; value: LabelSelector } | { kind: 'invalid'; error: string };
+  status: EgressStatus;
+}
+
+export type IngressTarget = 'ClusterIPService' | 'HeadlessServicePod' | 'HeadlessServiceEndpoints';
+
+export interface GlobalIngressIP {
+  meta: Meta;
+  /** Undefined when the spec's target is missing or unknown (`targetError` says why). */
+  target?: IngressTarget;
+  targetError?: string;
+  serviceRef?: string;
+  podRef?: string;
+  status: { allocatedIP: string; conditions: Condition[] };
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  podIP: string;
+  phase: string;
+  hostNetwork: boolean;
+}
+
+export interface ServicePort {
+  name?: string;
+  protocol: string;
+  port: number;
+  targetPort?: number | string;
+  appProtocol?: string;
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  type: string;
+  /** `None` for headless services. */
+  clusterIP: string;
+  /** Undefined or empty = no selector. */
+  selector?: Record<string, string>;
+  ports: ServicePort[];
+  publishNotReadyAddresses: boolean;
+  labels: Record<string, string>;
+  externalIPs: string[];
+  finalizers: string[];
+}
+
+export interface EndpointsObject {
+  namespace: string;
+  name: string;
+  /** Ready addresses (IPv4). */
+  ips: string[];
+}
+
+export interface ServiceExport {
+  namespace: string;
+  name: string;
+}
+
+type Json = Record<string, unknown>;
+
+function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(o: Json | undefined, k: string): string | undefined {
+  const v = o?.[k];
+  return typeof v === 'string' ? v : undefined;
+}
+
+function strMap(v: unknown): Record<string, string> {
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (!isRecord(v)) return out;
+  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
+  return out;
+}
+
+function strList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+/** Metadata every input needs; undefined when the object has no name. */
+export function parseMeta(raw: unknown): Meta | undefined {
+  if (!isRecord(raw) || !isRecord(raw.metadata)) return undefined;
+  const m = raw.metadata;
+  const name = str(m, 'name');
+  if (!name) return undefined;
+  return {
+    name,
+    namespace: str(m, 'namespace') ?? '',
+    uid: str(m, 'uid') ?? '',
+    creationTimestamp: str(m, 'creationTimestamp') ?? '',
+    generation: typeof m.generation === 'number' ? m.generation : undefined,
+    labels: strMap(m.labels),
+    annotations: strMap(m.annotations),
+  };
+}
+
+export function parseConditions(v: unknown): Condition[] {
+  if (!Array.isArray(v)) return [];
+  const out: Condition[] = [];
+  for (const c of v) {
+    if (!isRecord(c) || typeof c.type !== 'string') continue;
+    const status = c.status === 'True' || c.status === 'False' ? c.status : 'Unknown';
+    out.push({
+      type: c.type,
+      status,
+      reason: str(c, 'reason') ?? '',
+      message: str(c, 'message') ?? '',
+      lastTransitionTime: str(c, 'lastTransitionTime') ?? '',
+      ...(typeof c.observedGeneration === 'number' ? { observedGeneration: c.observedGeneration } : {}),
+    });
+  }
+  return out;
+}
+
+function parseCount(spec: Json | undefined, field: string): Count {
+  const v = spec?.[field];
+  if (v === undefined || v === null) return { kind: 'default' };
+  if (typeof v !== 'number' || !Number.isInteger(v)) return { kind: 'invalid', error: `spec.${field} must be an integer, got ${JSON.stringify(v)}` };
+  if (v < 0) return { kind: 'invalid', error: `The ${field === 'numGlobalIPs' ? 'NumGlobalIPs' : 'NumberOfIPs'} cannot be negative` };
+  if (v > MAX_EGRESS_IPS) return { kind: 'invalid', error: `spec.${field} is ${v}; at most ${MAX_EGRESS_IPS} global IPs can be requested` };
+  return { kind: 'value', value: v };
+}
+
+function egressStatus(raw: Json): EgressStatus {
+  const st = isRecord(raw.status) ? raw.status : undefined;
+  return { allocatedIPs: strList(st?.allocatedIPs), conditions: parseConditions(st?.conditions) };
+}
+
+export function parseClusterGlobalEgressIP(raw: unknown): ClusterGlobalEgressIP | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const spec = isRecord(raw.spec) ? raw.spec : undefined;
+  return { meta, numGlobalIPs: parseCount(spec, 'numGlobalIPs'), status: egressStatus(raw) };
+}
+
+export function parseGlobalEgressIP(raw: unknown): GlobalEgressIP | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const spec = isRecord(raw.spec) ? raw.spec : undefined;
+  let podSelector: GlobalEgressIP['podSelector'] = { kind: 'none' };
+  if (spec?.podSelector !== undefined && spec.podSelector !== null) {
+    const p = parseLabelSelector(spec.podSelector);
+    podSelector = p.ok ? { kind: 'selector', value: p.value } : { kind: 'invalid', error: p.error };
+  }
+  return { meta, numberOfIPs: parseCount(spec, 'numberOfIPs'), podSelector, status: egressStatus(raw) };
+}
+
+const TARGETS: readonly IngressTarget[] = ['ClusterIPService', 'HeadlessServicePod', 'HeadlessServiceEndpoints'];
+
+export function parseGlobalIngressIP(raw: unknown): GlobalIngressIP | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const spec = isRecord(raw.spec) ? raw.spec : {};
+  const st = isRecord(raw.status) ? raw.status : undefined;
+  const t = str(spec, 'target');
+  const serviceRef = isRecord(spec.serviceRef) ? str(spec.serviceRef, 'name') : undefined;
+  const podRef = isRecord(spec.podRef) ? str(spec.podRef, 'name') : undefined;
+  let target: IngressTarget | undefined;
+  let targetError: string | undefined;
+  if (!t || !(TARGETS as readonly string[]).includes(t)) targetError = `spec.target ${JSON.stringify(t ?? null)} is not one of ${TARGETS.join(', ')}`;
+  else if (!serviceRef) targetError = `spec.serviceRef.name is required for target ${t}`;
+  else if (t === 'HeadlessServicePod' && !podRef) targetError = 'spec.podRef.name is required for target HeadlessServicePod';
+  else target = t as IngressTarget;
+  return {
+    meta,
+    ...(target ? { target } : {}),
+    ...(targetError ? { targetError } : {}),
+    ...(serviceRef ? { serviceRef } : {}),
+    ...(podRef ? { podRef } : {}),
+    status: { allocatedIP: str(st, 'allocatedIP') ?? '', conditions: parseConditions(st?.conditions) },
+  };
+}
+
+export function parsePod(raw: unknown): Pod | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const spec = isRecord(raw.spec) ? raw.spec : {};
+  const st = isRecord(raw.status) ? raw.status : {};
+  return {
+    namespace: meta.namespace,
+    name: meta.name,
+    labels: meta.labels,
+    podIP: str(st, 'podIP') ?? '',
+    phase: str(st, 'phase') ?? '',
+    hostNetwork: spec.hostNetwork === true,
+  };
+}
+
+function parsePorts(v: unknown): ServicePort[] {
+  if (!Array.isArray(v)) return [];
+  const out: ServicePort[] = [];
+  for (const p of v) {
+    if (!isRecord(p) || typeof p.port !== 'number') continue;
+    const tp = p.targetPort;
+    out.push({
+      ...(typeof p.name === 'string' && p.name ? { name: p.name } : {}),
+      protocol: str(p, 'protocol') ?? 'TCP',
+      port: p.port,
+      ...(typeof tp === 'number' || (typeof tp === 'string' && tp) ? { targetPort: tp } : {}),
+      ...(typeof p.appProtocol === 'string' ? { appProtocol: p.appProtocol } : {}),
+    });
+  }
+  return out;
+}
+
+export function parseService(raw: unknown): Service | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const spec = isRecord(raw.spec) ? raw.spec : {};
+  const md = isRecord(raw.metadata) ? raw.metadata : {};
+  const selector = isRecord(spec.selector) ? strMap(spec.selector) : undefined;
+  return {
+    namespace: meta.namespace,
+    name: meta.name,
+    type: str(spec, 'type') ?? 'ClusterIP',
+    clusterIP: str(spec, 'clusterIP') ?? '',
+    ...(selector && Object.keys(selector).length > 0 ? { selector } : {}),
+    ports: parsePorts(spec.ports),
+    publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+    labels: meta.labels,
+    externalIPs: strList(spec.externalIPs),
+    finalizers: strList(md.finalizers),
+  };
+}
+
+export function parseEndpoints(raw: unknown): EndpointsObject | undefined {
+  const meta = parseMeta(raw);
+  if (!meta || !isRecord(raw)) return undefined;
+  const ips: string[] = [];
+  if (Array.isArray(raw.subsets)) {
+    for (const s of raw.subsets) {
+      if (!isRecord(s) || !Array.isArray(s.addresses)) continue;
+      for (const a of s.addresses) {
+        const ip = isRecord(a) ? str(a, 'ip') : undefined;
+        if (ip && isIpv4(ip) && !ips.includes(ip)) ips.push(ip);
+      }
+    }
+  }
+  return { namespace: meta.namespace, name: meta.name, ips };
+}
+
+export function parseServiceExport(raw: unknown): ServiceExport | undefined {
+  const meta = parseMeta(raw);
+  return meta ? { namespace: meta.namespace, name: meta.name } : undefined;
+}
+
+/** Owner keys used by the IPAM and in messages, e.g. `GlobalEgressIP ns/name`. */
+export function ownerKey(kind: 'ClusterGlobalEgressIP' | 'GlobalEgressIP' | 'GlobalIngressIP', meta: Pick<Meta, 'namespace' | 'name'>): string {
+  return meta.namespace ? `${kind} ${meta.namespace}/${meta.name}` : `${kind} ${meta.name}`;
+}

@@ -1,0 +1,159 @@
+// The `globalnet` role: leader election gated on this node being the active gateway (as Submariner's
+// globalnet does), the controller, the nftables applier and the metrics endpoint, assembled from config.
+import { EventEmitter } from 'node:events';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { GlobalnetConfig } from '../config/roles.js';
+import { LeaderElector } from '../election/lease.js';
+import { localKubeConfig } from '../k8s/client.js';
+import { Informer } from '../k8s/informer.js';
+import { RestClient, resourcePath } from '../k8s/rest.js';
+import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
+import { logger, type Logger } from '../log/index.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { errorMessage } from '../util/errors.js';
+import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
+import { globalnetMetrics, type GlobalnetMetrics } from './metrics.js';
+import { NftDataplane } from './nft.js';
+
+export const GLOBALNET_LEASE = 'submariner-globalnet-lock';
+
+/**
+ * Leads only while this node's Gateway object says `active` and the Lease is ours. Becoming passive stops
+ * the election (releasing the Lease) and calls `onInactive` (the data plane moves with the gateway).
+ */
+export class ActiveGatewayElection extends EventEmitter implements LeaderSignal {
+  private readonly informer: Informer;
+  private elector: LeaderElector | undefined;
+  private active = false;
+  private transition: Promise<void> = Promise.resolve();
+
+  constructor(private readonly o: {
+    client: RestClient;
+    namespace: string;
+    nodeName: string;
+    timings: GlobalnetConfig['election'];
+    log: Logger;
+    onInactive?: () => Promise<void>;
+  }) {
+    super();
+    this.informer = new Informer({ client: o.client, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', o.namespace), log: o.log });
+    this.informer.on('change', () => this.check());
+  }
+
+  isLeader(): boolean {
+    return this.active && (this.elector?.isLeader() ?? false);
+  }
+
+  start(): void {
+    void this.informer.start().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    // Bounded, like the controller's: a watch that ignores its abort must not hang shutdown.
+    await Promise.race([this.informer.stop(), new Promise((r) => setTimeout(r, 2000).unref())]);
+    await this.transition;
+    const e = this.elector;
+    this.elector = undefined;
+    await e?.stop();
+  }
+
+  private check(): void {
+    const gw = this.informer.get(this.o.namespace, this.o.nodeName);
+    const st = gw && typeof gw.status === 'object' && gw.status !== null ? (gw.status as Record<string, unknown>) : undefined;
+    const active = st?.haStatus === 'active';
+    if (active === this.active) return;
+    this.active = active;
+    this.transition = this.transition.then(() => (active ? this.becomeActive() : this.becomeInactive())).catch((err: unknown) => {
+      this.o.log.warn({ err: errorMessage(err) }, 'Globalnet gateway transition failed');
+    });
+  }
+
+  private async becomeActive(): Promise<void> {
+    this.o.log.info({ node: this.o.nodeName }, 'this node is the active gateway: joining the Globalnet election');
+    const e = new LeaderElector({
+      client: this.o.client,
+      namespace: this.o.namespace,
+      name: GLOBALNET_LEASE,
+      identity: `${this.o.nodeName}-submariner-globalnet`,
+      timings: this.o.timings,
+      log: this.o.log,
+    });
+    e.on('started', () => this.emit('started'));
+    e.on('stopped', () => this.emit('stopped'));
+    this.elector = e;
+    e.start();
+  }
+
+  private async becomeInactive(): Promise<void> {
+    this.o.log.info({ node: this.o.nodeName }, 'this node is no longer the active gateway: leaving the Globalnet election');
+    const e = this.elector;
+    this.elector = undefined;
+    await e?.stop();
+    this.emit('stopped');
+    await this.o.onInactive?.();
+  }
+}
+
+export interface GlobalnetRoleOptions {
+  kubeConfig?: KubeConfig;
+  /** Program nftables in this network namespace (the lab); default: the current one. */
+  netns?: string;
+  /** `election` (default): Lease on the active gateway; `always`: lead unconditionally; or a signal. */
+  leader?: 'election' | 'always' | LeaderSignal;
+  log?: Logger;
+  /** Serve /metrics on cfg.metricsPort (default true). */
+  serveMetrics?: boolean;
+  /** Default: the shared metrics in `globalnetRegistry`. */
+  metrics?: GlobalnetMetrics;
+  /** Passed to the controller (tests). */
+  controller?: Pick<GlobalnetControllerOptions, 'debounceMs' | 'stopTimeoutMs' | 'resyncIntervalMs'>;
+}
+
+export interface RunningGlobalnet {
+  controller: GlobalnetController;
+  dataplane: NftDataplane;
+  metricsPort?: number;
+  stop(): Promise<void>;
+}
+
+export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptions = {}): Promise<RunningGlobalnet> {
+  const log = (o.log ?? logger()).child({ cluster: cfg.clusterId, node: cfg.nodeName });
+  const client = new RestClient(o.kubeConfig ?? localKubeConfig());
+  const dataplane = new NftDataplane({ netns: o.netns, log });
+  const metrics = o.metrics ?? globalnetMetrics();
+  let election: ActiveGatewayElection | undefined;
+  let leader: LeaderSignal;
+  if (o.leader === 'always') leader = alwaysLeader();
+  else if (o.leader && o.leader !== 'election') leader = o.leader;
+  else {
+    election = new ActiveGatewayElection({
+      client, namespace: cfg.namespace, nodeName: cfg.nodeName, timings: cfg.election, log,
+      // Runs only after election.start() below, when `controller` exists.
+      onInactive: async () => {
+        await controller.relinquish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot remove the Globalnet nftables table'));
+      },
+    });
+    leader = election;
+  }
+  const controller = new GlobalnetController({
+    client, namespace: cfg.namespace, clusterId: cfg.clusterId,
+    globalCidr: cfg.globalCidrs.find((c) => c.family === 4)?.text,
+    localCidrs: [...cfg.clusterCidrs, ...cfg.serviceCidrs].filter((c) => c.family === 4).map((c) => c.text),
+    leader, dataplane, metrics, log, ...(o.controller ?? {}),
+  });
+  let server: MetricsServer | undefined;
+  if (o.serveMetrics ?? true) server = await startMetricsServer({ port: cfg.metricsPort, registries: [metrics.registry] });
+  election?.start();
+  await controller.start();
+  log.info({ globalCidr: cfg.globalCidrs.map((c) => c.text), metricsPort: server?.port }, 'Globalnet started');
+  return {
+    controller,
+    dataplane,
+    ...(server ? { metricsPort: server.port } : {}),
+    async stop() {
+      await controller.stop();
+      await election?.stop();
+      await server?.close();
+    },
+  };
+}
