@@ -52,6 +52,10 @@ export function isLevel(s: string): s is Level {
   return (LEVELS as readonly string[]).includes(s);
 }
 
+function isLevelOrSilent(s: string): s is Level | 'silent' {
+  return s === 'silent' || isLevel(s);
+}
+
 /**
  * The level from the environment: LOG_LEVEL wins; else Submariner's SUBMARINER_DEBUG /
  * CE_IPSEC_DEBUG=true or SUBMARINER_VERBOSITY>=3 (klog -v) mean debug; else info.
@@ -68,7 +72,7 @@ export function levelFromEnv(env: NodeJS.ProcessEnv): Level {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
-  const level = opts.level && isLevel(opts.level) ? opts.level : levelFromEnv(process.env);
+  const level = opts.level && isLevelOrSilent(opts.level) ? opts.level : levelFromEnv(process.env);
   return pino(
     {
       level,
