@@ -72,6 +72,7 @@ export class GatewayRole {
   private statusTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private active = false;
+  private statusError: string | undefined;
   private swept = false;
   private statusFailure = new Map<string, string>();
   private stopping = false;
@@ -209,7 +210,11 @@ export class GatewayRole {
     });
     this.elector.on('stopped', () => void this.becomePassive());
     this.elector.start();
-    this.statusTimer = setInterval(() => void this.writeGateway().catch((err) => this.log.debug({ err: errorMessage(err) }, 'Gateway status write failed')), 5000);
+    this.statusTimer = setInterval(() => void this.writeGateway().then(() => (this.statusError = undefined), (err) => {
+      const msg = errorMessage(err);
+      if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the Gateway status failed');
+      this.statusError = msg;
+    }), 5000);
     await this.writeGateway().catch(() => undefined);
     await this.labelPod('passive');
   }

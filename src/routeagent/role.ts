@@ -97,6 +97,7 @@ export class RouteAgentRole {
   private inputError: string | undefined;
   private view: ClusterView | undefined;
   private statusTimer: NodeJS.Timeout | undefined;
+  private statusError: string | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
@@ -128,7 +129,11 @@ export class RouteAgentRole {
     for (const inf of [this.nodes, this.endpoints]) inf.on('change', () => void this.update());
     await Promise.all([this.nodes.start(), this.endpoints.start()]);
     await this.update();
-    this.statusTimer = setInterval(() => void this.writeStatus().catch((err) => this.log.debug({ err: errorMessage(err) }, 'RouteAgent status write failed')), 5000);
+    this.statusTimer = setInterval(() => void this.writeStatus().then(() => (this.statusError = undefined), (err) => {
+      const msg = errorMessage(err);
+      if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the RouteAgent status failed');
+      this.statusError = msg;
+    }), 5000);
     // Drift repair: someone may delete our routes or flush our table.
     this.resyncTimer = setInterval(() => this.runner.resync(), 30_000);
   }
@@ -160,7 +165,7 @@ export class RouteAgentRole {
       const h = this.health?.stats(e.cableName);
       const bad = this.health?.unhealthyReason(e.cableName);
       const st: Record<string, unknown> = {
-        remoteEndpoint: endpointSpecToWire(e),
+        spec: endpointSpecToWire(e),
         status: !e.healthCheckIP ? 'none' : bad ? 'error' : h?.rtt ? 'connected' : 'connecting',
         statusMessage: !e.healthCheckIP ? 'the remote endpoint publishes no healthCheckIP' : (bad ?? ''),
       };
