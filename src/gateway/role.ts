@@ -103,7 +103,9 @@ export class GatewayRole {
         const node = await this.d.local.get(resourcePath('', 'v1', 'nodes', undefined, this.d.cfg.nodeName));
         const privateIP = nodeInternalIP(node);
         if (!privateIP) throw new Error(`node ${this.d.cfg.nodeName} has no IPv4 InternalIP in status.addresses`);
-        const labels = node.metadata.labels ?? {};
+        // Submariner reads `gateway.submariner.io/*` from node labels and annotations (values like
+        // `ipv4:1.2.3.4` cannot be label values, so public-ip is usually an annotation).
+        const labels = { ...(node.metadata.labels ?? {}), ...(node.metadata.annotations ?? {}) };
         const facts: NodeFacts = { name: this.d.cfg.nodeName, privateIP, labels };
         const pub = labels['gateway.submariner.io/public-ip'];
         if (pub) facts.publicIP = await this.resolvePublicIP(pub);
