@@ -1,5 +1,56 @@
-// Placeholder until its issue lands.
+// `hawser gateway`: the gateway engine DaemonSet role, configured from Submariner's environment.
+import { gatewayConfigFromEnv } from '../../config/roles.js';
+import { initLogger, registerSecret } from '../../log/index.js';
+import { brokerKubeConfig, localKubeConfig } from '../../k8s/client.js';
+import { RestClient } from '../../k8s/rest.js';
+import { GatewayRole } from '../../gateway/role.js';
+import { createDriver, healthCheckSource, healthPort, metricsPort, natDiscoveryPort } from '../../gateway/wiring.js';
+import { createRegistry, GatewayMetrics, startMetricsServer } from '../../metrics/index.js';
+import { errorMessage } from '../../util/errors.js';
+import { hawserVersion } from './version.js';
+
 export async function run(_argv: string[]): Promise<number> {
-  process.stderr.write('hawser gateway: not implemented yet\n');
-  return 1;
+  const cfg = gatewayConfigFromEnv(process.env);
+  registerSecret(cfg.ipsec.psk);
+  registerSecret(cfg.broker.token);
+  const log = initLogger({ component: 'gateway', level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
+  const version = hawserVersion();
+  log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version }, 'hawser gateway starting');
+  const registry = createRegistry({ component: 'gateway', version });
+  const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'] });
+  const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err) => {
+    log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
+    return undefined;
+  });
+  const role = new GatewayRole({
+    cfg,
+    log,
+    local: new RestClient(localKubeConfig()),
+    broker: new RestClient(brokerKubeConfig(cfg.broker)),
+    createDriver: (ctx) => createDriver(cfg.cableDriver, ctx),
+    healthCheckIP: () => healthCheckSource(cfg.clusterCidrs.map((c) => c.text)),
+    natDiscovery: (local) => natDiscoveryPort(local, log),
+    health: async (local) => healthPort({ log, intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
+    metrics: metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver }),
+    version,
+  });
+  let stopping = false;
+  const shutdown = (sig: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, 'shutting down: releasing the lease, leaving the data path for the next start');
+    void (async () => {
+      const timer = setTimeout(() => process.exit(0), 5000);
+      await role.stop().catch((err) => log.error({ err: errorMessage(err) }, 'error during shutdown'));
+      await metrics?.close();
+      clearTimeout(timer);
+      process.exit(0);
+    })();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await role.start();
+  // Keep running until a signal.
+  await new Promise<never>(() => undefined);
+  return 0;
 }

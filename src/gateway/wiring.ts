@@ -1,0 +1,94 @@
+// Adapters from the engine's building blocks (drivers, NAT discovery, health check, metrics) to the ports
+// the gateway role uses. Kept apart from role.ts so the role can be tested with fakes.
+import type { CableDriverName } from '../config/roles.js';
+import type { Logger } from '../log/index.js';
+import type { EndpointSpec } from '../k8s/resources.js';
+import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
+import type { ConnectionView } from '../cable-drivers/engine.js';
+import { NatDiscovery } from '../cable-drivers/natdiscovery/index.js';
+import { HealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
+import type { GatewayMetrics } from '../metrics/index.js';
+import type { ConnectionHealth } from './status.js';
+import type { HealthPort, MetricsPort, NatDiscoveryPort } from './role.js';
+
+/** Drivers are loaded on demand: a gateway imports only the one it runs. */
+export async function createDriver(name: CableDriverName, ctx: DriverContext): Promise<CableDriver> {
+  switch (name) {
+    case 'wireguard': {
+      const m = await import('../cable-drivers/wireguard/index.js');
+      return m.createWireGuardDriver(ctx);
+    }
+    case 'libreswan': {
+      const m = await import('../cable-drivers/ipsec/index.js');
+      return m.createIpsecDriver(ctx);
+    }
+    case 'vxlan': {
+      const m = await import('../cable-drivers/vxlan/index.js');
+      return m.createVxlanDriver(ctx);
+    }
+  }
+}
+
+export async function natDiscoveryPort(local: EndpointSpec, log: Logger): Promise<NatDiscoveryPort> {
+  const nd = new NatDiscovery({ localEndpoint: local, log: log.child({ sub: 'nat-discovery' }) });
+  await nd.start();
+  return {
+    setLocal: (ep) => nd.setLocalEndpoint(ep),
+    setRemotes: (eps) => nd.setRemotes(eps),
+    decision: (c) => nd.decision(c),
+    onDecided: (cb) => {
+      nd.on('decided', (cable, nat, source) => {
+        log.info({ cable, usingIP: nat.useIP, usingNAT: nat.useNAT, source }, 'NAT decision');
+        cb();
+      });
+    },
+    stop: () => nd.stop(),
+  };
+}
+
+export function healthPort(opts: { log: Logger; intervalMs: number; maxLoss: number; sourceIP?: string }): HealthPort {
+  const hc = new HealthChecker({ log: opts.log.child({ sub: 'health-check' }), intervalMs: opts.intervalMs, maxLoss: opts.maxLoss });
+  return {
+    setTargets: (ts) => hc.setTargets(ts.map((t) => ({ ...t, sourceIP: opts.sourceIP }))),
+    health: (cable): ConnectionHealth | undefined => {
+      const s = hc.stats(cable);
+      if (!s) return undefined;
+      return { rtt: s.rtt, lossPercent: s.lossPercent };
+    },
+    unhealthy: (cable) => hc.unhealthyReason(cable),
+    stop: async () => hc.stop(),
+  };
+}
+
+export async function healthCheckSource(clusterCidrs: readonly string[]): Promise<{ ip?: string; unavailable?: string }> {
+  const r = await findHealthCheckIP(clusterCidrs);
+  return 'ip' in r ? { ip: r.ip } : { unavailable: r.unavailable };
+}
+
+export function metricsPort(m: GatewayMetrics, local: { cluster: string; hostname: string; driver: string }): MetricsPort {
+  return {
+    update: (ep: EndpointSpec, conns: readonly ConnectionView[], health) => {
+      m.setConnections(
+        { cluster: local.cluster, hostname: local.hostname, endpointIP: ep.publicIP || ep.privateIP, driver: local.driver },
+        conns.map((c) => {
+          const h = health(c.cableName);
+          return {
+            remoteCluster: c.clusterId,
+            remoteHostname: c.endpoint.hostname,
+            remoteEndpointIP: c.endpoint.publicIP || c.endpoint.privateIP,
+            status: c.status,
+            rxBytes: c.rxBytes,
+            txBytes: c.txBytes,
+            rttSeconds: h?.rtt ? h.rtt.lastNs / 1e9 : undefined,
+            lossRatio: h?.lossPercent !== undefined ? h.lossPercent / 100 : undefined,
+            lastHandshakeAgeSeconds: c.lastHandshakeMs ? (Date.now() - c.lastHandshakeMs) / 1000 : undefined,
+            healthCheckAvailable: h !== undefined,
+          };
+        }),
+      );
+    },
+    syncIteration: () => m.syncIteration(),
+    reconcileError: (s) => m.reconcileError(s),
+    leaderTransition: (to) => m.leaderTransition(to),
+  };
+}
