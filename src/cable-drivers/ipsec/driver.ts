@@ -1,0 +1,445 @@
+// The IPsec cable driver: hawser's own charon (strongSwan) driven over VICI. One IKE connection per remote
+// Endpoint (named by its cable name) with one child SA per subnet pair; state read back from charon.
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { backendPort, endpointSpecToWire, type EndpointSpec } from '../../k8s/resources.js';
+import { registerSecret, type Logger } from '../../log/index.js';
+import { HawserError, errorMessage } from '../../util/errors.js';
+import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInfo } from '../types.js';
+import { charonPlugins } from './charon-conf.js';
+import { Charon, viciAnswers } from './charon.js';
+import { planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
+import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
+import { classifyCharonLog, observeConnection, preferFailure, type IkeFailure } from './state.js';
+import { ViciClient, isViciError, parseUpdown, str, type IkeSa, type ViciSection } from './vici/index.js';
+
+export const PSK_ID = 'hawser-psk';
+
+export interface IpsecDriverOptions {
+  /** charon's directory (config, socket, PID file, logs); default `<HAWSER_STATE_DIR>/ipsec`. */
+  dir?: string;
+  /** Run charon in this network namespace (lab, tests). */
+  netns?: string;
+  /** How often missing child SAs are re-initiated and loaded connections verified. Default 2 s. */
+  reconcileIntervalMs?: number;
+  /** charon binary (default /usr/sbin/charon-systemd). */
+  binary?: string;
+}
+
+interface Managed {
+  remote: EndpointSpec;
+  nat: NatInfo;
+  plan: ConnPlan;
+  failure?: IkeFailure;
+  nextInitiateMs: number;
+  backoffMs: number;
+  lastWarned?: string;
+}
+
+const INITIATE_BACKOFF_MIN_MS = 2_000;
+const INITIATE_BACKOFF_MAX_MS = 30_000;
+
+export class IpsecDriver implements CableDriver {
+  readonly name = 'libreswan' as const;
+  readonly charon: Charon;
+  private readonly log: Logger;
+  private readonly settings: IpsecConnSettings;
+  private vici: ViciClient | undefined;
+  private readonly managed = new Map<string, Managed>();
+  private state: IpsecState = emptyState();
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private soon: NodeJS.Timeout | undefined;
+  private initialized = false;
+  private closed = false;
+
+  constructor(
+    private readonly ctx: DriverContext,
+    private readonly opts: IpsecDriverOptions = {},
+  ) {
+    this.log = ctx.log.child({ driver: 'libreswan' });
+    const cfg = ctx.config;
+    const nattPort = backendPort(ctx.localEndpoint, 'udp-port', cfg.ipsec.nattPort);
+    this.settings = settingsFromConfig(cfg);
+    this.charon = new Charon({
+      dir: opts.dir ?? join(cfg.stateDir, 'ipsec'),
+      netns: opts.netns,
+      binary: opts.binary,
+      log: this.log,
+      conf: { userspace: cfg.ipsecUserspace, ikePort: cfg.ipsec.ikePort, nattPort, debug: cfg.ipsec.debug },
+    });
+  }
+
+  /** The connection hawser would load for `remote` (pure; for `hawser show` and tests). */
+  plan(remote: EndpointSpec, nat: NatInfo): ConnPlan {
+    return planConn({ local: this.ctx.localEndpoint, remote, nat, settings: this.settings });
+  }
+
+  localBackendConfig(): Record<string, string> {
+    const out: Record<string, string> = {};
+    const local = this.ctx.localEndpoint.backendConfig;
+    if (local['udp-port'] === undefined) out['udp-port'] = String(backendPort(this.ctx.localEndpoint, 'udp-port', this.settings.nattPort));
+    // Published always, as Submariner does: a peer that sees no key runs bidirectional.
+    if (local['preferred-server'] === undefined) out['preferred-server'] = String(this.settings.preferredServer);
+    return out;
+  }
+
+  async init(): Promise<void> {
+    await this.serial(async () => {
+      if (this.initialized) return;
+      this.closed = false;
+      const psk = this.ctx.config.ipsec.psk;
+      if (!psk) throw new HawserError('CONFIG', 'CE_IPSEC_PSK is empty: the IPsec cable driver authenticates with the broker\'s pre-shared key; set CE_IPSEC_PSK (or CE_IPSEC_PSKFILE)');
+      registerSecret(psk);
+      this.vici?.close(); // a previous init() that failed half-way
+      this.vici = undefined;
+      this.charon.preflight();
+      if (this.charon.writeConfig() && this.charon.pid !== undefined) {
+        this.log.info({ conf: this.charon.paths.conf }, 'charon configuration changed; the running charon keeps its settings until it restarts');
+      }
+      const how = await this.charon.ensure();
+      const pid = this.charon.pid;
+      this.log.info({ pid, socket: this.charon.paths.socket, userspace: this.settings.userspace }, how === 'adopted' ? 'adopted the running charon' : 'started charon');
+      const vici = new ViciClient({
+        socketPath: this.charon.paths.socket,
+        // A local socket: retry often, so a restarted charon is back in use within a quarter second.
+        reconnectMinMs: 50,
+        reconnectMaxMs: 250,
+        log: (level, msg, fields) => this.log[level]({ ...fields }, msg),
+      });
+      this.vici = vici;
+      await vici.connect();
+      await this.checkCharon(vici, how);
+      await vici.subscribe('log', (m) => this.onCharonLog(m));
+      await vici.subscribe('ike-updown', (m) => this.onUpdown('IKE_SA', m));
+      await vici.subscribe('child-updown', (m) => this.onUpdown('CHILD_SA', m));
+      await this.loadPsk();
+      await this.adopt(how, pid);
+      this.charon.watch((prev, now) => this.serial(() => this.onCharonRestart(prev, now)));
+      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
+      this.timer.unref();
+      this.initialized = true;
+    });
+  }
+
+  async connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
+    const plan = this.plan(remote, nat);
+    await this.serial(async () => {
+      const vici = this.requireVici();
+      const name = plan.name;
+      const loaded = this.state.conns.get(name);
+      const m = this.managed.get(name);
+      if (m && loaded?.hash === plan.hash) {
+        // Identical connection: no reload, no SA flap; only remember the Endpoint as published now.
+        m.remote = remote;
+        m.nat = nat;
+        if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
+          this.state.conns.set(name, { hash: plan.hash, remote, nat });
+          this.saveState();
+        }
+        return;
+      }
+      for (const n of plan.notes) this.log.warn({ cable: name }, n);
+      const present = loaded !== undefined || (await vici.getConns()).includes(name);
+      if (present) {
+        this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
+        await this.terminate(name);
+      }
+      await vici.loadConn(name, plan.conn);
+      this.state.conns.set(name, { hash: plan.hash, remote, nat });
+      this.saveState();
+      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS };
+      this.managed.set(name, entry);
+      this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
+      if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
+    });
+  }
+
+  async disconnect(remote: EndpointSpec): Promise<void> {
+    await this.serial(async () => {
+      const vici = this.requireVici();
+      const name = remote.cableName;
+      const wasManaged = this.managed.delete(name);
+      const loaded = this.state.conns.delete(name);
+      if (loaded) this.saveState();
+      const present = loaded || (await vici.getConns()).includes(name);
+      if (!present) return;
+      await this.terminate(name);
+      await vici.unloadConn(name).catch((err) => {
+        if (!isViciError(err, 'COMMAND_FAILED')) throw err;
+      });
+      this.log.info({ cable: name, cluster: remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
+    });
+  }
+
+  async connections(): Promise<ConnectionState[]> {
+    const vici = this.vici;
+    if (!vici) return [];
+    let sas: IkeSa[];
+    try {
+      sas = await vici.listSas({ noblock: true }, { timeoutMs: 5_000 });
+    } catch (err) {
+      const why = `cannot read IPsec state from charon (${errorMessage(err)}); hawser restarts charon when it dies: see ${this.charon.paths.logFile}`;
+      return [...this.managed.entries()].map(([name, m]) => ({
+        cableName: name, endpoint: m.remote, status: 'error' as const, statusMessage: why, usingIP: m.nat.useIP, usingNAT: m.nat.useNAT,
+      }));
+    }
+    const now = Date.now();
+    return [...this.managed.entries()].map(([name, m]) => {
+      const o = observeConnection(this.expectation(m), sas, m.failure, now);
+      const s: ConnectionState = {
+        cableName: name, endpoint: m.remote, status: o.status, statusMessage: o.statusMessage,
+        usingIP: m.nat.useIP, usingNAT: m.nat.useNAT, rxBytes: o.rxBytes, txBytes: o.txBytes,
+      };
+      if (o.establishedMs !== undefined) s.lastHandshakeMs = o.establishedMs;
+      return s;
+    });
+  }
+
+  async cleanup(): Promise<void> {
+    this.stopLoops();
+    await this.serial(async () => {
+      const pid = this.charon.pid;
+      if (pid !== undefined && (await viciAnswers(this.charon.paths.socket))) {
+        const vici = this.vici ?? new ViciClient({ socketPath: this.charon.paths.socket });
+        this.vici = vici;
+        try {
+          for (const name of await vici.getConns()) {
+            await this.terminate(name);
+            await vici.unloadConn(name).catch((err) => this.log.warn({ cable: name, err: errorMessage(err) }, 'unload-conn failed during cleanup'));
+          }
+          for (const id of await vici.getShared()) await vici.unloadShared(id).catch(() => undefined);
+        } catch (err) {
+          this.log.warn({ err: errorMessage(err) }, 'could not unload connections before stopping charon');
+        }
+      }
+      this.vici?.close();
+      this.vici = undefined;
+      await this.charon.stop();
+      const p = this.charon.paths;
+      for (const f of [p.conf, p.socket, p.pidFile, p.stateFile, `${p.stateFile}.tmp`, p.logFile, p.outFile]) rmSync(f, { force: true });
+      try {
+        rmSync(p.dir, { recursive: false });
+      } catch {
+        /* not empty: something not ours lives there */
+      }
+      this.managed.clear();
+      this.state = emptyState();
+      this.initialized = false;
+      this.log.info({ pid }, 'IPsec cable driver cleaned up: connections unloaded, charon stopped');
+    });
+  }
+
+  async close(): Promise<void> {
+    this.stopLoops();
+    await this.serial(async () => {
+      this.vici?.close();
+      this.vici = undefined;
+      this.initialized = false;
+    });
+  }
+
+  /** Runs one reconcile pass now (tests; the timer runs it every interval). */
+  async reconcileNow(): Promise<void> {
+    await this.reconcile();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /** charon starts even when a plugin fails or its IKE ports are taken: refuse a charon that cannot work. */
+  private async checkCharon(vici: ViciClient, how: 'adopted' | 'started'): Promise<void> {
+    const loaded = new Set((await vici.stats()).plugins);
+    const missing = charonPlugins(this.settings.userspace).filter((p) => !loaded.has(p));
+    const sockets = how === 'started' ? this.charon.startupProblems() : [];
+    if (missing.length === 0 && sockets.length === 0) return;
+    const ports = `UDP ${this.ctx.config.ipsec.ikePort}/${backendPort(this.ctx.localEndpoint, 'udp-port', this.settings.nattPort)}`;
+    const why = sockets.length
+      ? `charon cannot open its IKE sockets (${sockets[0]}): ${ports} is probably taken by another IKE daemon (a system strongSwan or libreswan?) in this network namespace`
+      : `charon runs without its ${missing.join(', ')} plugin(s)${missing.includes('kernel-libipsec') ? ' (kernel-libipsec needs /dev/net/tun and CAP_NET_ADMIN)' : ''}`;
+    if (how === 'started') await this.charon.stop();
+    vici.close();
+    this.vici = undefined;
+    throw new HawserError('EXEC', `${why}; charon's log: ${this.charon.paths.logFile}`);
+  }
+
+  private stopLoops(): void {
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    if (this.soon) clearTimeout(this.soon);
+    this.timer = undefined;
+    this.soon = undefined;
+    this.charon.close();
+  }
+
+  private requireVici(): ViciClient {
+    if (!this.vici) throw new HawserError('INVALID', 'the IPsec driver is not initialized (call init() first)');
+    return this.vici;
+  }
+
+  /** Mutations (connect, disconnect, restart handling, reconcile) run one at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private saveState(): void {
+    this.state.charonPid = this.charon.pid;
+    writeState(this.charon.paths.stateFile, this.state);
+  }
+
+  private async loadPsk(): Promise<void> {
+    await this.requireVici().loadShared({ id: PSK_ID, type: 'IKE', data: this.ctx.config.ipsec.psk, owners: [] });
+  }
+
+  /** Takes over what the previous hawser loaded into this same charon (no reload, no re-initiate). */
+  private async adopt(how: 'adopted' | 'started', pid: number | undefined): Promise<void> {
+    const saved = readState(this.charon.paths.stateFile);
+    this.state = emptyState(pid);
+    if (how === 'adopted' && saved.charonPid === pid) {
+      const present = new Set(await this.requireVici().getConns());
+      for (const [name, c] of saved.conns) {
+        if (!present.has(name)) continue;
+        this.state.conns.set(name, c);
+        try {
+          const plan = this.plan(c.remote, c.nat);
+          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS });
+        } catch (err) {
+          this.log.warn({ cable: name, err: errorMessage(err) }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
+        }
+      }
+      if (this.state.conns.size) this.log.info({ connections: [...this.state.conns.keys()] }, 'adopted IPsec connections loaded by the previous hawser');
+    }
+    this.saveState();
+  }
+
+  private async onCharonRestart(previousPid: number | undefined, pid: number | undefined): Promise<void> {
+    if (this.closed) return;
+    this.log.warn({ previousPid, pid, log: this.charon.paths.logFile }, 'charon died and was restarted; re-loading the PSK and every IPsec connection');
+    this.state = emptyState(pid);
+    const r = await this.ensureLoaded();
+    this.log.info({ pid, connections: r.present + r.loaded }, 'IPsec connections re-loaded into the restarted charon');
+  }
+
+  /**
+   * Level-triggered: loads every managed connection charon does not have (after a restart, or if someone
+   * unloaded it) and initiates it.
+   */
+  private async ensureLoaded(): Promise<{ present: number; loaded: number }> {
+    const vici = this.requireVici();
+    // The PSK first: a connection initiated before its key is loaded fails authentication.
+    if (!(await vici.getShared()).includes(PSK_ID)) await this.loadPsk();
+    const present = new Set(await vici.getConns());
+    let n = 0;
+    let already = 0;
+    for (const [name, m] of this.managed) {
+      if (present.has(name)) {
+        already++;
+        continue;
+      }
+      try {
+        await vici.loadConn(name, m.plan.conn);
+        this.state.conns.set(name, { hash: m.plan.hash, remote: m.remote, nat: m.nat });
+        this.saveState();
+        n++;
+        m.backoffMs = INITIATE_BACKOFF_MIN_MS;
+        if (m.plan.initiate) await this.initiate(m, m.plan.children.map((c) => c.name));
+      } catch (err) {
+        this.log.error({ cable: name, err: errorMessage(err) }, 'could not load IPsec connection into charon; retrying on the next check');
+      }
+    }
+    return { present: already, loaded: n };
+  }
+
+  private async initiate(m: Managed, children: readonly string[]): Promise<void> {
+    const vici = this.requireVici();
+    m.nextInitiateMs = Date.now() + m.backoffMs;
+    m.backoffMs = Math.min(INITIATE_BACKOFF_MAX_MS, m.backoffMs * 2);
+    for (const child of children) {
+      // Asynchronous (-1): the outcome arrives as updown/log events; a peer that is down must not block.
+      await vici.initiate({ child, ike: m.plan.name, timeoutMs: -1 }).catch((err) => {
+        this.log.warn({ cable: m.plan.name, child, err: errorMessage(err) }, 'IPsec initiate failed');
+      });
+    }
+  }
+
+  private async terminate(name: string): Promise<void> {
+    await this.requireVici().terminate({ ike: name, force: true, timeoutMs: 1_000 }).catch((err) => {
+      if (!isViciError(err, 'COMMAND_FAILED')) throw err; // "no matching SAs" is fine
+    });
+  }
+
+  private expectation(m: Managed): { name: string; children: string[]; initiate: boolean; peer: string; port: number } {
+    const port = Number(m.plan.conn.remote_port);
+    return { name: m.plan.name, children: m.plan.children.map((c) => c.name), initiate: m.plan.initiate, peer: m.nat.useIP, port };
+  }
+
+  /** Re-initiates missing child SAs (with backoff) and re-loads connections missing from charon. */
+  private async reconcile(): Promise<void> {
+    if (this.closed || !this.initialized) return;
+    await this.serial(async () => {
+      if (this.closed || !this.vici) return;
+      const vici = this.vici;
+      const r = await this.ensureLoaded();
+      if (r.loaded > 0) this.log.warn({ connections: r.loaded, pid: this.charon.pid }, 'IPsec connections were missing from charon (restarted, or unloaded behind hawser\'s back); loaded them again');
+      const sas = await vici.listSas({ noblock: true });
+      const now = Date.now();
+      for (const m of this.managed.values()) {
+        const o = observeConnection(this.expectation(m), sas, m.failure, now);
+        if (o.missingChildren.length === 0) {
+          m.failure = undefined;
+          m.backoffMs = INITIATE_BACKOFF_MIN_MS;
+          continue;
+        }
+        if (!m.plan.initiate || o.negotiating || now < m.nextInitiateMs) continue;
+        this.log.debug({ cable: m.plan.name, missing: o.missingChildren }, 'initiating missing IPsec child SAs');
+        await this.initiate(m, o.missingChildren);
+      }
+    });
+  }
+
+  private reconcileSoon(): void {
+    if (this.closed || this.soon) return;
+    this.soon = setTimeout(() => {
+      this.soon = undefined;
+      void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed'));
+    }, 200);
+    this.soon.unref();
+  }
+
+  private onCharonLog(m: ViciSection): void {
+    const name = str(m, 'ikesa-name');
+    const entry = name ? this.managed.get(name) : undefined;
+    if (!entry) return;
+    const ctx = { cable: name, peer: entry.nat.useIP, port: Number(entry.plan.conn.remote_port), localId: String((entry.plan.conn.local as { id?: string }).id ?? '') };
+    const next = classifyCharonLog(str(m, 'msg'), ctx, Date.now());
+    if (!next) return;
+    const f = preferFailure(entry.failure, next);
+    entry.failure = f;
+    if (entry.lastWarned !== f.message) {
+      entry.lastWarned = f.message;
+      this.log.warn({ cable: name, endpoint: entry.remote.hostname, reason: f.kind, charon: f.detail }, f.message);
+    }
+  }
+
+  private onUpdown(what: 'IKE_SA' | 'CHILD_SA', m: ViciSection): void {
+    const u = parseUpdown(m);
+    if (!u) return;
+    const entry = this.managed.get(u.sa.name);
+    if (!entry) return;
+    if (u.up) {
+      entry.failure = undefined;
+      entry.lastWarned = undefined;
+      if (what === 'IKE_SA') this.log.info({ cable: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
+    } else {
+      if (what === 'IKE_SA') this.log.info({ cable: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
+      this.reconcileSoon();
+    }
+  }
+}
+
+export function createIpsecDriver(ctx: DriverContext, opts: IpsecDriverOptions = {}): IpsecDriver {
+  return new IpsecDriver(ctx, opts);
+}
+
+export const ipsecDriverFactory: DriverFactory = (ctx) => createIpsecDriver(ctx);
