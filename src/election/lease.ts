@@ -90,6 +90,8 @@ export class LeaderElector extends EventEmitter {
   private currentHolder = '';
   private readonly now: () => number;
   private fenceTimer: NodeJS.Timeout | undefined;
+  /** The Lease as our last successful write returned it (for a one-request release). */
+  private lastWritten: KubeObject | undefined;
 
   constructor(private readonly o: LeaderElectorOptions) {
     super();
@@ -129,14 +131,22 @@ export class LeaderElector extends EventEmitter {
   }
 
   private async release(): Promise<void> {
+    const releaseFrom = (cur: KubeObject): Promise<KubeObject> => this.o.client.replace(this.path, {
+      ...cur,
+      spec: { ...(cur.spec as object), holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
+    });
     try {
-      const cur = await this.o.client.get(this.path);
-      const rec = parseRecord(cur);
-      if (rec.holderIdentity !== this.o.identity) return;
-      await this.o.client.replace(this.path, {
-        ...cur,
-        spec: { ...(cur.spec as object), holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(new Date()) },
-      });
+      // One round trip: our last write's resourceVersion is current unless someone else wrote since (409).
+      const mine = this.lastWritten;
+      const done = mine ? await releaseFrom(mine).then(() => true, (err: unknown) => {
+        if (isApiError(err, 409)) return false;
+        throw err;
+      }) : false;
+      if (!done) {
+        const cur = await this.o.client.get(this.path);
+        if (parseRecord(cur).holderIdentity !== this.o.identity) return;
+        await releaseFrom(cur);
+      }
       this.o.log.info({ lease: this.o.name }, 'released the leader lease so a standby can take over at once');
     } catch (err) {
       this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'could not release the leader lease; a standby takes over when it expires');
@@ -157,8 +167,12 @@ export class LeaderElector extends EventEmitter {
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
     const left = this.lastRenewStartMs + this.o.timings.renewDeadlineMs - this.now();
     this.fenceTimer = setTimeout(() => {
-      if (this.leading && !this.isLeader()) this.setLeading(false, 'could not renew the lease within the renew deadline');
-    }, Math.max(0, left));
+      this.fenceTimer = undefined;
+      if (!this.leading) return;
+      // Timers run on the loop's cached millisecond clock and can fire a fraction early: then look again.
+      if (this.isLeader()) this.armFence();
+      else this.setLeading(false, 'could not renew the lease within the renew deadline');
+    }, Math.max(0, Math.ceil(left)) + 1);
     this.fenceTimer.unref();
   }
 
@@ -182,7 +196,7 @@ export class LeaderElector extends EventEmitter {
       return;
     }
     if (step.kind === 'create') {
-      await this.o.client.create(resourcePath('coordination.k8s.io', 'v1', 'leases', this.o.namespace), {
+      this.lastWritten = await this.o.client.create(resourcePath('coordination.k8s.io', 'v1', 'leases', this.o.namespace), {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name: this.o.name, namespace: this.o.namespace },
@@ -192,7 +206,7 @@ export class LeaderElector extends EventEmitter {
       const cur = existing!;
       const r = rec!;
       const acquiring = step.kind === 'acquire';
-      await this.o.client.replace(this.path, {
+      this.lastWritten = await this.o.client.replace(this.path, {
         ...cur,
         // resourceVersion from our read: a concurrent writer makes this a 409 and we lose cleanly.
         metadata: { ...cur.metadata },

@@ -1,6 +1,7 @@
 // The gateway role: every gateway node keeps its driver warm; the one holding the Lease publishes its
 // Endpoint, syncs with the broker and keeps one cable per remote cluster. Losing the Lease fences at once.
 import { hostname } from 'node:os';
+import { isIPv4 } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
@@ -14,6 +15,8 @@ import { LeaderElector } from '../election/lease.js';
 import { CableEngine, fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
 import { buildGatewayObject, staleGateways, type ConnectionHealth } from './status.js';
+import { CableStateLog } from './cable-log.js';
+import { NODE_GLOBAL_IP_ANNOTATION } from '../nat/desired.js';
 import { buildLocalCluster, buildLocalEndpoint, nodeInternalIP, parsePublicIpResolver, type NodeFacts } from './local-endpoint.js';
 
 export const GATEWAY_LEASE = 'submariner-gateway-lock';
@@ -76,10 +79,22 @@ export class GatewayRole {
   private swept = false;
   private statusFailure = new Map<string, string>();
   private stopping = false;
+  private publishTimer: NodeJS.Timeout | undefined;
+  private leftoversFenced = false;
+  private remoteSynced: Promise<void> | undefined;
+  private fencing: Promise<void> | undefined;
+  private reconciling = false;
+  private observing = false;
+  private cableTimer: NodeJS.Timeout | undefined;
+  private readonly cableLog: CableStateLog;
+  /** This node's CNI interface address: the health check's source (with Globalnet, not what we publish). */
+  private cniIP: string | undefined;
   private readonly log: Logger;
 
   constructor(private readonly d: GatewayDeps) {
-    this.log = d.log.child({ cluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
+    // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
+    this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
+    this.cableLog = new CableStateLog(this.log);
   }
 
   get isActive(): boolean {
@@ -110,7 +125,10 @@ export class GatewayRole {
         const pub = labels['gateway.submariner.io/public-ip'];
         if (pub) facts.publicIP = await this.resolvePublicIP(pub);
         const hc = this.d.healthCheckIP ? await this.d.healthCheckIP() : {};
-        facts.healthCheckIP = hc.ip;
+        this.cniIP = hc.ip;
+        // With Globalnet the CNI address lies in a CIDR every cluster shares: publish the node's global IP
+        // (allocated by globalnet, DNATed to the CNI address) instead, once it exists.
+        facts.healthCheckIP = this.globalnet ? nodeGlobalIP(node) : hc.ip;
         this.fail('healthcheck-ip', hc.unavailable ? `health checking unavailable: ${hc.unavailable}` : undefined);
         this.fail('node', undefined);
         return facts;
@@ -149,7 +167,7 @@ export class GatewayRole {
         // A node label `gateway.submariner.io/udp-port` sets the port the cable listens on, as in Submariner.
         const labelPort = Number(base.backendConfig['udp-port']);
         const config = Number.isInteger(labelPort) && labelPort > 0 && labelPort < 65536 ? { ...this.d.cfg, ipsec: { ...this.d.cfg.ipsec, nattPort: labelPort } } : this.d.cfg;
-        this.driver = await this.d.createDriver({ config, localEndpoint: base, log: this.log.child({ driver: this.d.cfg.cableDriver }) });
+        this.driver = await this.d.createDriver({ config, localEndpoint: base, log: this.log });
         await this.driver.init();
         this.fail('driver', undefined);
         break;
@@ -169,6 +187,8 @@ export class GatewayRole {
       localEndpoint: this.localEndpoint,
       log: this.log,
       natFor: (e) => this.natFor(e),
+      // The engine logs `cable removed` itself: the state log must not log that removal again.
+      onEvent: (ev) => void (ev.kind === 'disconnected' && this.cableLog.forget(ev.endpoint.cableName)),
     });
     // Adopt what a previous hawser left (restart without a flap); a passive gateway removes it below.
     try {
@@ -176,12 +196,8 @@ export class GatewayRole {
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'cannot read existing cables to adopt them');
     }
-    if (this.d.natDiscovery) this.nat = await this.d.natDiscovery(this.localEndpoint).catch((err) => {
-      this.log.error({ err: errorMessage(err) }, 'NAT discovery failed to start; using the fallback NAT decision');
-      return undefined;
-    });
-    this.nat?.onDecided(() => this.reconciler?.trigger());
-    if (this.d.cfg.healthCheck.enabled && this.d.health) this.health = await this.d.health(this.localEndpoint).catch((err) => {
+    const healthLocal = this.globalnet ? { ...this.localEndpoint, healthCheckIP: this.cniIP ?? '' } : this.localEndpoint;
+    if (this.d.cfg.healthCheck.enabled && this.d.health) this.health = await this.d.health(healthLocal).catch((err) => {
       this.fail('health', `health checking unavailable: ${errorMessage(err)}`);
       return undefined;
     });
@@ -193,7 +209,8 @@ export class GatewayRole {
     // Remote endpoints arrive in the local namespace (copied from the broker by whichever gateway is active).
     this.remoteInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
     this.remoteInformer.on('change', () => this.reconciler?.trigger());
-    void this.remoteInformer.start().catch(() => undefined);
+    this.remoteSynced = this.remoteInformer.start();
+    this.remoteSynced.catch(() => undefined);
     this.gatewayInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', this.ns), log: this.log });
     void this.gatewayInformer.start().catch(() => undefined);
 
@@ -207,16 +224,23 @@ export class GatewayRole {
     });
     this.elector.on('started', () => void this.becomeActive());
     this.elector.on('leader', (holder: string) => {
-      // Another gateway is active: cables left by an earlier run of this node must go (fencing).
-      if (holder && holder !== this.elector?.identity && !this.active && this.engine?.appliedCount) void this.engine.disconnectAll();
+      if (!holder || holder === this.elector?.identity) return;
+      // Another gateway is active: cables left by an earlier run of this node must go (fencing), and our
+      // Gateway object must say passive as soon as the API answers again (e.g. after a partition).
+      this.fencing = this.fenceLeftovers().catch((err) => this.log.warn({ err: errorMessage(err) }, 'removing cables left by the previous run failed'));
+      if (!this.active) void this.writeGateway().catch(() => undefined);
     });
     this.elector.on('stopped', () => void this.becomePassive());
     this.elector.start();
-    this.statusTimer = setInterval(() => void this.writeGateway().then(() => (this.statusError = undefined), (err) => {
-      const msg = errorMessage(err);
-      if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the Gateway status failed');
-      this.statusError = msg;
-    }), 5000);
+    this.statusTimer = setInterval(() => {
+      void this.writeGateway().then(() => (this.statusError = undefined), (err) => {
+        const msg = errorMessage(err);
+        if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the Gateway status failed');
+        this.statusError = msg;
+      });
+      void this.refreshGlobalHealthCheckIP().catch((err) => this.log.debug({ err: errorMessage(err) }, 'cannot read this node\'s global IP'));
+    }, 5000);
+    this.cableTimer = setInterval(() => void this.observeCables(), 1000);
     await this.writeGateway().catch(() => undefined);
     await this.labelPod('passive');
   }
@@ -229,8 +253,14 @@ export class GatewayRole {
     if (this.active || this.stopping) return;
     this.active = true;
     this.d.metrics?.leaderTransition('active');
-    this.log.info({ endpoint: this.localEndpoint?.cableName }, 'this gateway is now ACTIVE');
-    await this.publishLocal().catch((err) => this.log.error({ err: errorMessage(err) }, 'publishing the local Endpoint failed; will retry'));
+    // The elector logs the leader change at info ('became the leader', with why): one line for on-call.
+    this.log.debug({ endpoint: this.localEndpoint?.cableName }, 'this gateway is now ACTIVE');
+    // Everything at once: the remote Endpoints are already in our informer, so the cables come up while
+    // our Endpoint is published and the broker sync starts; the Gateway status says active (and marks a
+    // stale 'active' Gateway of a vanished node passive) right away.
+    this.reconciler?.trigger(0);
+    void this.writeGateway().catch(() => undefined);
+    void this.startNatDiscovery();
     this.brokerSync = new BrokerSync({
       local: this.d.local,
       broker: this.d.broker,
@@ -239,27 +269,109 @@ export class GatewayRole {
       clusterId: this.d.cfg.clusterId,
       log: this.log.child({ sub: 'broker-sync' }),
     });
-    await this.brokerSync.start();
-    this.reconciler?.trigger(0);
-    void this.writeGateway().catch(() => undefined);
+    const syncing = this.brokerSync.start();
+    await this.ensurePublished();
+    await syncing;
     void this.labelPod('active');
+  }
+
+  /**
+   * NAT discovery runs on the active gateway only: a standby behind the same NAT answering probes from
+   * the same port would confuse remote gateways (UNKNOWN_DST_ENDPOINT).
+   */
+  private async startNatDiscovery(): Promise<void> {
+    if (!this.d.natDiscovery || this.nat || !this.localEndpoint) return;
+    try {
+      const nat = await this.d.natDiscovery(this.localEndpoint);
+      if (!this.active) return void (await nat.stop());
+      this.nat = nat;
+      nat.onDecided(() => this.reconciler?.trigger());
+      this.reconciler?.trigger();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'NAT discovery failed to start; using the fallback NAT decision');
+    }
+  }
+
+  /** Publishes our Endpoint and Cluster while we lead; retried until it works (or we stop leading). */
+  private async ensurePublished(): Promise<void> {
+    if (this.publishTimer) clearTimeout(this.publishTimer);
+    this.publishTimer = undefined;
+    if (!this.active || this.stopping) return;
+    try {
+      await this.publishLocal();
+    } catch (err) {
+      this.log.error({ err: errorMessage(err) }, 'publishing the local Endpoint failed; retrying in 1 s');
+      this.publishTimer = setTimeout(() => void this.ensurePublished(), 1000);
+    }
   }
 
   private async becomePassive(): Promise<void> {
     if (!this.active) return;
     this.active = false;
+    // Graceful stop releases the lease too. Alone, keep the data path so the next start adopts it without a
+    // flap; with a live standby (it takes the released lease at once) our cables go first: never two active.
+    if (this.stopping && !this.standbyAlive()) {
+      if (this.publishTimer) clearTimeout(this.publishTimer);
+      return;
+    }
     this.d.metrics?.leaderTransition('passive');
-    this.log.info('this gateway is now PASSIVE: removing its cables');
+    this.log.debug('this gateway is now PASSIVE: removing its cables');
+    if (this.publishTimer) clearTimeout(this.publishTimer);
     const bs = this.brokerSync;
     this.brokerSync = undefined;
+    // Say passive at once (in parallel with the removal), so the Gateway objects never show two active.
+    void this.writeGateway().catch(() => undefined);
     await this.engine?.disconnectAll();
     this.health?.setTargets([]);
+    const nat = this.nat;
+    this.nat = undefined;
+    await nat?.stop();
     await bs?.stop();
-    void this.writeGateway().catch(() => undefined);
     void this.labelPod('passive');
   }
 
+  /** Another gateway node reported its status within the last 15 s (it can take over). */
+  private standbyAlive(): boolean {
+    const gws = this.gatewayInformer?.list() ?? [];
+    const stale = new Set(staleGateways(gws, Date.now() / 1000, this.d.cfg.nodeName));
+    return gws.some((o) => o.metadata.name !== this.d.cfg.nodeName && !stale.has(o.metadata.name));
+  }
+
+  /**
+   * A restarted gateway that finds another one active removes what its previous run left: cables the
+   * driver adopted, and peers it cannot list (WireGuard keeps an adopted device's peers for a while),
+   * by disconnecting every remote cluster's Endpoint. Once per start.
+   */
+  private async fenceLeftovers(): Promise<void> {
+    if (this.leftoversFenced || this.active || this.stopping || !this.engine || !this.driver) return;
+    this.leftoversFenced = true;
+    await this.remoteSynced?.catch(() => undefined);
+    if (this.active || this.stopping) return;
+    const remotes = this.remoteEndpoints().map((e) => e.spec).filter((e) => e.clusterId !== this.d.cfg.clusterId);
+    const adopted = this.engine.appliedCount;
+    await this.engine.disconnectAll();
+    for (const ep of remotes) {
+      if (this.active) return;
+      await this.driver.disconnect(ep).catch((err) => this.log.warn({ cable: ep.cableName, err: errorMessage(err) }, 'removing a cable left by the previous run failed'));
+    }
+    this.log.info({ holder: this.elector?.holder, adopted, remotes: remotes.length }, 'another gateway is active: removed cables this node\'s previous run may have left');
+  }
+
   /** Creates/updates our Endpoint and Cluster and removes our cluster's other (stale) local Endpoints. */
+  private get globalnet(): boolean {
+    return this.d.cfg.globalCidrs.length > 0;
+  }
+
+  /** With Globalnet, follows the node's global IP (globalnet allocates it after we start) into our Endpoint. */
+  private async refreshGlobalHealthCheckIP(): Promise<void> {
+    if (!this.globalnet || !this.localEndpoint || !this.d.cfg.healthCheck.enabled) return;
+    const ip = nodeGlobalIP(await this.d.local.get(resourcePath('', 'v1', 'nodes', undefined, this.d.cfg.nodeName))) ?? '';
+    if (ip === this.localEndpoint.healthCheckIP) return;
+    this.localEndpoint = { ...this.localEndpoint, healthCheckIP: ip, healthCheckIPs: ip ? [ip] : [] };
+    this.log.info({ healthCheckIP: ip }, 'health-check IP is now this node\'s global IP');
+    if (this.active) await this.publishLocal();
+  }
+
   private async publishLocal(): Promise<void> {
     const ep = this.localEndpoint!;
     const epPath = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns);
@@ -296,7 +408,30 @@ export class GatewayRole {
     return out;
   }
 
+  /** Feeds the cable state log (one info line per state change); skipped mid-reconcile and when stopping. */
+  private async observeCables(): Promise<void> {
+    if (this.observing || this.reconciling || this.stopping) return;
+    this.observing = true;
+    try {
+      const conns = await this.connections();
+      if (!this.reconciling && !this.stopping) this.cableLog.observe(conns);
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'cannot read the cable states');
+    } finally {
+      this.observing = false;
+    }
+  }
+
   private async reconcile(): Promise<void> {
+    this.reconciling = true;
+    try {
+      await this.reconcileOnce();
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
+  private async reconcileOnce(): Promise<void> {
     if (!this.engine || !this.localEndpoint) return;
     const sel = selectRemoteEndpoints(this.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
     this.nat?.setRemotes(sel.wanted);
@@ -305,14 +440,17 @@ export class GatewayRole {
       if (this.active) await this.becomePassive();
       return;
     }
+    // A removal of leftovers started while we were passive must not undo the cables we make now.
+    await this.fencing;
     this.engine.setWanted(sel);
     await this.engine.reconcile();
+    // Changes a reconcile makes (an error that clears on the next retry) may be shorter than the poll.
+    this.cableLog.observe(await this.connections());
     if (!this.swept && this.driver?.sweep && this.remoteInformer?.hasSynced) {
       // Once per start, after the first full pass: remove cables a previous run left for vanished remotes.
       await this.driver.sweep().catch((err) => this.log.warn({ err: errorMessage(err) }, 'sweeping stale cables failed'));
       this.swept = true;
     }
-    this.d.metrics?.syncIteration();
     this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.engine.nextRetryAt();
     if (this.retryTimer) clearTimeout(this.retryTimer);
@@ -330,37 +468,78 @@ export class GatewayRole {
 
   private async writeGateway(): Promise<void> {
     if (!this.localEndpoint && !this.statusFailure.size) return;
-    const conns = await this.connections();
-    const health = (c: string): ConnectionHealth | undefined => this.health?.health(c);
-    if (this.localEndpoint) this.d.metrics?.update(this.localEndpoint, conns, health);
-    const nowSeconds = Date.now() / 1000;
-    const obj = buildGatewayObject({
-      hostname: this.d.cfg.nodeName,
-      namespace: this.ns,
-      haStatus: this.active ? 'active' : 'passive',
-      localEndpoint: this.localEndpoint ?? buildLocalEndpoint(this.d.cfg, { name: this.d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
-      connections: conns,
-      health,
-      statusFailure: [...this.statusFailure.values()].join('; '),
-      version: this.d.version,
-      nowSeconds,
-    });
     const collection = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', this.ns);
-    const existing = this.gatewayInformer?.get(this.ns, this.d.cfg.nodeName) ?? (await this.d.local.getOrUndefined(`${collection}/${this.d.cfg.nodeName}`));
-    try {
-      if (existing) await this.d.local.replace(`${collection}/${this.d.cfg.nodeName}`, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations } } });
-      else await this.d.local.create(collection, obj);
-    } catch (err) {
-      // A stale cached resourceVersion: read fresh and try once more.
-      if (!isApiError(err, 409)) throw err;
-      const fresh = await this.d.local.get(`${collection}/${this.d.cfg.nodeName}`);
-      await this.d.local.replace(`${collection}/${this.d.cfg.nodeName}`, { ...obj, metadata: { ...fresh.metadata, annotations: { ...fresh.metadata.annotations, ...obj.metadata.annotations } } });
+    const path = `${collection}/${this.d.cfg.nodeName}`;
+    const health = (c: string): ConnectionHealth | undefined => this.health?.health(c);
+    let fresh: KubeObject | undefined;
+    for (let attempt = 1; ; attempt++) {
+      const conns = await this.connections();
+      if (this.localEndpoint) this.d.metrics?.update(this.localEndpoint, conns, health);
+      const existing = fresh ?? this.gatewayInformer?.get(this.ns, this.d.cfg.nodeName) ?? (await this.d.local.getOrUndefined(path));
+      // Built right before it is sent, from the state as it is now: a write never carries a stale haStatus
+      // (a write that raced another one gets 409 and is rebuilt).
+      const active = this.active;
+      const obj = buildGatewayObject({
+        hostname: this.d.cfg.nodeName,
+        namespace: this.ns,
+        haStatus: active ? 'active' : 'passive',
+        localEndpoint: this.localEndpoint ?? buildLocalEndpoint(this.d.cfg, { name: this.d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
+        connections: active ? conns : [],
+        health,
+        statusFailure: [...this.statusFailure.values()].join('; '),
+        version: this.d.version,
+        nowSeconds: Date.now() / 1000,
+      });
+      try {
+        if (existing) await this.d.local.replace(path, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations } } });
+        else await this.d.local.create(collection, obj);
+      } catch (err) {
+        // A stale cached resourceVersion (or the active gateway marked us passive): read fresh, rebuild, retry.
+        if (!isApiError(err, 409) || attempt >= 3) throw err;
+        fresh = await this.d.local.getOrUndefined(path);
+        continue;
+      }
+      // Our state changed while the write was in flight: write again so the object ends up right.
+      if (this.active === active || attempt >= 3) break;
+      fresh = await this.d.local.getOrUndefined(path);
     }
-    if (this.active && this.gatewayInformer) {
-      for (const name of staleGateways(this.gatewayInformer.list(), nowSeconds, this.d.cfg.nodeName)) {
+    // One Gateway status sync, on every gateway (passive ones too): HawserGatewaySyncStalled watches it.
+    this.d.metrics?.syncIteration();
+    if (this.active && this.elector?.isLeader() && this.gatewayInformer) {
+      const nowSeconds = Date.now() / 1000;
+      const stale = staleGateways(this.gatewayInformer.list(), nowSeconds, this.d.cfg.nodeName);
+      for (const name of stale) {
         await this.d.local.delete(`${collection}/${name}`);
         this.log.info({ gateway: name }, 'removed a stale Gateway object (not updated for 15 s)');
       }
+      for (const o of this.gatewayInformer.list()) {
+        if (o.metadata.name !== this.d.cfg.nodeName && !stale.includes(o.metadata.name)) await this.markPassive(collection, o);
+      }
+    }
+  }
+
+  /**
+   * Another node's Gateway saying active is the last report of a gateway that lost the lease without
+   * telling (crash, partition): we hold the lease, so it is passive. It overwrites this when it comes back.
+   */
+  private async markPassive(collection: string, o: KubeObject): Promise<void> {
+    const status = (typeof o.status === 'object' && o.status !== null ? o.status : {}) as Record<string, unknown>;
+    if (status.haStatus !== 'active') return;
+    const name = o.metadata.name;
+    const write = (cur: KubeObject): Promise<KubeObject> => this.d.local.replace(`${collection}/${name}`, {
+      ...cur,
+      status: { ...(cur.status as object), haStatus: 'passive', connections: [], statusFailure: `not active: the gateway lease is held by ${this.d.cfg.nodeName}` },
+    });
+    try {
+      await write(o).catch(async (err: unknown) => {
+        if (!isApiError(err, 409)) throw err;
+        const cur = await this.d.local.getOrUndefined(`${collection}/${name}`);
+        const st = (cur?.status ?? {}) as Record<string, unknown>;
+        if (cur && st.haStatus === 'active' && this.elector?.isLeader()) await write(cur);
+      });
+      this.log.info({ gateway: name }, 'marked another node\'s Gateway passive: it said active, but this gateway holds the lease');
+    } catch (err) {
+      this.log.warn({ gateway: name, err: errorMessage(err) }, 'cannot mark a stale active Gateway passive; retrying with the next status write');
     }
   }
 
@@ -378,8 +557,12 @@ export class GatewayRole {
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.statusTimer) clearInterval(this.statusTimer);
+    if (this.cableTimer) clearInterval(this.cableTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.reconciler?.close();
+    // Stop serving before the lease is handed over (cables removed, broker sync stopped), so the standby
+    // that takes the released lease is never active alongside us.
+    await this.becomePassive();
     await this.elector?.stop();
     await this.brokerSync?.stop();
     this.active = false;
@@ -390,4 +573,10 @@ export class GatewayRole {
     await this.gatewayInformer?.stop();
     await this.driver?.close();
   }
+}
+
+/** The node's Globalnet global IP (annotation `submariner.io/globalIp`), if valid. */
+function nodeGlobalIP(node: KubeObject): string | undefined {
+  const v = node.metadata.annotations?.[NODE_GLOBAL_IP_ANNOTATION];
+  return typeof v === 'string' && isIPv4(v) ? v : undefined;
 }

@@ -3,6 +3,7 @@
 import { endpointSpecToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import type { KubeObject } from '../k8s/rest.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
+import { formatGoDuration as goDuration } from '../cable-drivers/healthcheck/index.js';
 
 export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
 export const STALE_GATEWAY_SECONDS = 15;
@@ -13,27 +14,6 @@ export interface RttStats {
   avgNs: number;
   maxNs: number;
   stddevNs: number;
-}
-
-/** Go's time.Duration String() for a duration in nanoseconds (e.g. `412.341µs`, `1.5ms`, `2s`, `1m30s`). */
-export function goDuration(ns: number): string {
-  const n = Math.round(ns);
-  if (n === 0) return '0s';
-  const neg = n < 0;
-  const a = Math.abs(n);
-  const trim = (x: number, digits: number): string => x.toFixed(digits).replace(/\.?0+$/, '');
-  let s: string;
-  if (a < 1e3) s = `${a}ns`;
-  else if (a < 1e6) s = `${trim(a / 1e3, 3)}µs`;
-  else if (a < 1e9) s = `${trim(a / 1e6, 6)}ms`;
-  else {
-    const totalSec = a / 1e9;
-    const h = Math.floor(totalSec / 3600);
-    const m = Math.floor((totalSec - h * 3600) / 60);
-    const sec = totalSec - h * 3600 - m * 60;
-    s = `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${trim(sec, 9)}s`;
-  }
-  return neg ? `-${s}` : s;
 }
 
 export interface ConnectionHealth {

@@ -38,7 +38,8 @@ export async function natDiscoveryPort(local: EndpointSpec, log: Logger): Promis
     decision: (c) => nd.decision(c),
     onDecided: (cb) => {
       nd.on('decided', (cable, nat, source) => {
-        log.info({ cable, usingIP: nat.useIP, usingNAT: nat.useNAT, source }, 'NAT decision');
+        // NAT discovery logs the decision at info itself: one line per state change for on-call.
+        log.debug({ cable, usingIP: nat.useIP, usingNAT: nat.useNAT, source }, 'NAT decision');
         cb();
       });
     },

@@ -1,6 +1,8 @@
 // A small JSON REST client over a client-node KubeConfig: any kind by path, typed errors, streaming watch.
 // (client-node's generated APIs cover built-ins; this serves CRDs, Leases and status writes uniformly.)
-import fetch from 'node-fetch';
+import fetch, { type RequestInit } from 'node-fetch';
+import http from 'node:http';
+import https from 'node:https';
 import { createInterface } from 'node:readline';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HawserError } from '../util/errors.js';
@@ -92,6 +94,32 @@ export class RestClient {
     private readonly timeoutMs = 10_000,
   ) {}
 
+  private agent: http.Agent | undefined;
+
+  /**
+   * Fetch options for one request: fresh auth headers each time (tokens rotate), but one keep-alive agent
+   * per client. client-node builds a new agent per request, i.e. a TLS handshake per Lease renewal, which
+   * under CPU load made renewals miss their deadline.
+   */
+  private async fetchInit(): Promise<RequestInit> {
+    const init = await this.kc.applyToFetchOptions({});
+    if (!this.agent) {
+      if (this.server.startsWith('http://')) this.agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+      else {
+        const tls: https.AgentOptions = {};
+        await this.kc.applyToHTTPSOptions(tls);
+        this.agent = new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername, keepAlive: true, maxSockets: 32 });
+      }
+    }
+    return { ...init, agent: this.agent };
+  }
+
+  /** Closes idle keep-alive connections (shutdown, tests). */
+  close(): void {
+    this.agent?.destroy();
+    this.agent = undefined;
+  }
+
   get server(): string {
     const c = this.kc.getCurrentCluster();
     if (!c) throw new HawserError('CONFIG', 'kubeconfig has no current cluster');
@@ -105,7 +133,7 @@ export class RestClient {
   }
 
   async request(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<unknown> {
-    const init = await this.kc.applyToFetchOptions({});
+    const init = await this.fetchInit();
     const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
@@ -197,7 +225,7 @@ export class RestClient {
    * rejects with ApiError on HTTP errors (410 included).
    */
   async watch(path: string, query: Query, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const init = await this.kc.applyToFetchOptions({});
+    const init = await this.fetchInit();
     const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
     let res;
     try {

@@ -12,6 +12,7 @@ import { assertNetnsFree, buildNetwork } from './builder.js';
 import { labDown, labStatus, type DownReport, type LabStatus } from './control.js';
 import { generateSecrets, writeClusterFiles, writeHostKubeconfig } from './credentials.js';
 import { isOurProcess, procStartTime, startProcess, stopProcesses, tailFile, type Started } from './procs.js';
+import { assertPrometheusInstalled, planPrometheus, waitPrometheusReady, writePrometheusFiles } from './prometheus.js';
 import { apiAnswers, loadCrds, registerCluster } from './register.js';
 import { readState, stateFilePath, updateState, writeState, type LabState, type ProcessRecord } from './state.js';
 
@@ -40,6 +41,8 @@ export interface LabUpOptions extends Partial<Omit<LabOptions, 'name' | 'repoRoo
    * `lab.problems`: the demo shows what exists while parts of hawser are still missing.
    */
   tolerateApiFailure?: boolean;
+  /** Start Debian's prometheus in each cluster's control-plane netns, scraping every role (src/lab/prometheus.ts). */
+  prometheus?: boolean;
 }
 
 /** The checkout holding bin/hawser (works from src/ under tsx and from dist/). */
@@ -78,6 +81,10 @@ export class Lab {
     const o = resolveOptions({ ...opts, name: opts.name ?? randomLabName(), repoRoot: opts.repoRoot ?? findRepoRoot() });
     const secrets = generateSecrets(Array.from({ length: o.clusters }, (_, i) => `cluster-${String.fromCharCode(97 + i)}`));
     const t = planLab(o, secrets);
+    if (opts.prometheus) {
+      assertPrometheusInstalled();
+      t.processes.push(...planPrometheus(t));
+    }
     await assertNetnsFree(netnsNames(t));
     mkdirSync(o.stateRoot, { recursive: true, mode: 0o700 });
     try {
@@ -108,6 +115,10 @@ export class Lab {
       if (roles && apiUp) {
         progress('starting hawser roles on the nodes');
         for (const p of t.processes.filter((p) => p.node !== undefined)) await lab.start(p);
+      }
+      if (opts.prometheus) {
+        progress('starting Prometheus in each control plane');
+        await lab.startPrometheus();
       }
       updateState(t.stateFile, (s) => void (s.phase = 'up'));
       return lab;
@@ -230,6 +241,25 @@ export class Lab {
 
   roleRunning(node: string, role: LabRole): boolean {
     return this.pid(this.roleId(node, role)) !== undefined;
+  }
+
+  /**
+   * Starts (or restarts, if it exited) each cluster's Prometheus, recorded in the state file like every lab
+   * process so `down` kills it by PID; adds them to the plan of a lab that was built without them.
+   */
+  async startPrometheus(timeoutMs = 20_000): Promise<void> {
+    const t = this.topology;
+    if (!t.processes.some((p) => p.kind === 'prometheus')) {
+      assertPrometheusInstalled();
+      t.processes.push(...planPrometheus(t));
+      updateState(t.stateFile, (s) => void (s.topology.processes = t.processes));
+    }
+    writePrometheusFiles(t);
+    const plans = t.processes.filter((p) => p.kind === 'prometheus');
+    for (const p of plans) if (this.pid(p.id) === undefined) await this.start(p);
+    await Promise.all(plans.map((p) => waitPrometheusReady(this, p.cluster!, timeoutMs, () => this.pid(p.id) !== undefined).catch((err: unknown) => {
+      throw new HawserError('EXEC', `${errorMessage(err)}; its log (${p.log}) ends:\n${tailFile(p.log, 5)}`, { cause: err });
+    })));
   }
 
   /** Starts a role on a node (as its DaemonSet pod would be restarted); a no-op if it runs. */

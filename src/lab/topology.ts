@@ -83,7 +83,7 @@ export interface VethPlan {
   b: VethEnd;
 }
 
-export type ProcessKind = 'apiserver' | 'relay' | 'forwarder' | LabRole;
+export type ProcessKind = 'apiserver' | 'relay' | 'forwarder' | 'prometheus' | LabRole;
 
 export interface ProcessPlan {
   /** Stable id: `<cluster>/apiserver`, `<cluster>/relay`, `lab/forwarder`, `<node>/<role>`. */

@@ -7,7 +7,7 @@ import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k
 import { parseClusterSpec, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import type { Logger } from '../log/index.js';
 import { errorMessage, HawserError } from '../util/errors.js';
-import { planGlobalnet, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type StatusUpdate } from './desired.js';
+import { NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type StatusUpdate } from './desired.js';
 import type { GlobalnetMetrics } from './metrics.js';
 import type { Dataplane, SyncResult } from './nft.js';
 import {
@@ -37,7 +37,8 @@ export interface DataplaneApplier {
 
 const SOURCES = ['clusterEgressIPs', 'egressIPs', 'ingressIPs', 'serviceExports', 'services', 'pods', 'endpoints', 'submarinerEndpoints', 'clusters'] as const;
 export type SourceName = (typeof SOURCES)[number];
-export type SourceObjects = Record<SourceName, readonly KubeObject[]>;
+/** `nodes`: Node objects (this node's CNI global IP and the addresses other nodes' annotations hold). */
+export type SourceObjects = Record<SourceName, readonly KubeObject[]> & { nodes?: readonly KubeObject[] };
 
 const GLOBALNET = { group: SUBMARINER_GROUP, version: SUBMARINER_VERSION };
 
@@ -61,6 +62,14 @@ export interface InputsConfig {
   globalCidr?: string;
   /** From SUBMARINER_CLUSTERCIDR + SUBMARINER_SERVICECIDR; else the local Cluster object's. */
   localCidrs?: string[];
+  /** This node (the gateway Globalnet runs on) and its CNI interface address: it gets a global IP for the health check. */
+  nodeName?: string;
+  cniIP?: string;
+}
+
+function nodeGlobalIP(o: KubeObject): string | undefined {
+  const v = o.metadata.annotations?.[NODE_GLOBAL_IP_ANNOTATION];
+  return typeof v === 'string' && v ? v : undefined;
 }
 
 function parsed<T>(objs: readonly KubeObject[], parse: (o: unknown) => T | undefined): T[] {
@@ -99,6 +108,21 @@ export function inputsFromObjects(src: SourceObjects, cfg: InputsConfig, now: Da
     pods: parsed(src.pods, parsePod),
     endpoints: parsed(src.endpoints, parseEndpoints),
     now: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    ...nodeInputs(src.nodes ?? [], cfg),
+  };
+}
+
+function nodeInputs(nodes: readonly KubeObject[], cfg: InputsConfig): Pick<GlobalnetInputs, 'gatewayNode' | 'nodeGlobalIPs'> {
+  const nodeGlobalIPs: { node: string; ip: string }[] = [];
+  for (const n of nodes) {
+    const ip = nodeGlobalIP(n);
+    if (ip && n.metadata.name !== cfg.nodeName) nodeGlobalIPs.push({ node: n.metadata.name, ip });
+  }
+  const self = cfg.nodeName ? nodes.find((n) => n.metadata.name === cfg.nodeName) : undefined;
+  const globalIP = self ? nodeGlobalIP(self) : undefined;
+  return {
+    nodeGlobalIPs,
+    ...(cfg.nodeName && self ? { gatewayNode: { name: cfg.nodeName, ...(cfg.cniIP ? { cniIP: cfg.cniIP } : {}), ...(globalIP ? { globalIP } : {}) } } : {}),
   };
 }
 
@@ -204,6 +228,8 @@ function internalServiceSpec(s: InternalService): Record<string, unknown> {
 
 export class GlobalnetController {
   private readonly informers = new Map<SourceName, Informer>();
+  /** Nodes, watched only when the controller knows its node (it then gives that node a global IP). */
+  private nodeInformer: Informer | undefined;
   private readonly overlay = new WriteOverlay();
   private queue: Promise<unknown> = Promise.resolve();
   private debouncer: Debouncer | undefined;
@@ -248,7 +274,11 @@ export class GlobalnetController {
         inf.on('change', () => this.trigger());
         this.informers.set(s, inf);
       }
-      await Promise.all([...this.informers.values()].map((i) => i.start()));
+      if (this.opts.nodeName) {
+        this.nodeInformer = new Informer({ client: this.opts.client, path: resourcePath('', 'v1', 'nodes'), log: this.log });
+        this.nodeInformer.on('change', () => this.trigger());
+      }
+      await Promise.all([...this.informers.values(), ...(this.nodeInformer ? [this.nodeInformer] : [])].map((i) => i.start()));
     }
     this.trigger(0);
   }
@@ -259,11 +289,12 @@ export class GlobalnetController {
     this.opts.leader.off('started', this.onStarted);
     this.opts.leader.off('stopped', this.onStopped);
     // Bounded: shutdown must not hang on a watch that does not end when aborted.
-    const stopped = Promise.all([...this.informers.values()].map((i) => i.stop())).then(() => true);
+    const stopped = Promise.all([...this.informers.values(), ...(this.nodeInformer ? [this.nodeInformer] : [])].map((i) => i.stop())).then(() => true);
     const limit = this.opts.stopTimeoutMs ?? 2000;
     const inTime = await Promise.race([stopped, new Promise<false>((r) => setTimeout(() => r(false), limit).unref())]);
     if (!inTime) this.log.warn({ ms: limit }, 'informers did not stop in time; leaving them behind');
     this.informers.clear();
+    this.nodeInformer = undefined;
   }
 
   trigger(delayMs?: number): void {
@@ -287,7 +318,9 @@ export class GlobalnetController {
       }
       out[s] = objs;
     }
-    return out as SourceObjects;
+    if (given) return { ...(out as SourceObjects), ...(given.nodes ? { nodes: given.nodes } : {}) };
+    if (this.nodeInformer && !this.nodeInformer.hasSynced) return undefined;
+    return { ...(out as SourceObjects), nodes: this.nodeInformer?.list() ?? [] };
   }
 
   /** One pass: plan from the caches, program, write. Safe to call at any time (no-op unless leader). */
@@ -340,6 +373,13 @@ export class GlobalnetController {
     }
     for (const op of plan.ingressObjects) await this.applyIngressOp(report, op);
     for (const op of plan.internalServices) await this.applyInternalServiceOp(report, op);
+    const na = plan.nodeAnnotation;
+    if (na) {
+      await this.write(report, `annotate Node ${na.node} with its global IP`, async () => {
+        await this.opts.client.patch(resourcePath('', 'v1', 'nodes', undefined, na.node), { metadata: { annotations: { [NODE_GLOBAL_IP_ANNOTATION]: na.globalIP } } }, 'merge');
+        this.log.info({ node: na.node, globalIP: na.globalIP }, 'gateway node global IP (health check) allocated');
+      });
+    }
     if (plan.needsDefaultClusterEgress && !this.defaultEgressTried) {
       this.defaultEgressTried = true;
       await this.write(report, `create ClusterGlobalEgressIP ${CLUSTER_EGRESS_NAME}`, async () => {

@@ -34,7 +34,27 @@ export interface GlobalnetInputs {
   endpoints: EndpointsObject[];
   /** RFC 3339, for condition transition times. */
   now: string;
+  /**
+   * The node Globalnet runs on (the active gateway): it gets one global IP, DNATed to its CNI interface
+   * address, that the gateway publishes as its Endpoint's healthCheckIP (the CNI address itself overlaps).
+   */
+  gatewayNode?: GatewayNodeInput;
+  /** Global IPs other nodes hold (their `submariner.io/globalIp` annotation): reserved, never re-used. */
+  nodeGlobalIPs?: { node: string; ip: string }[];
 }
+
+export interface GatewayNodeInput {
+  name: string;
+  /** Its CNI interface address (the health check's target once DNATed); unknown: no global IP. */
+  cniIP?: string;
+  /** Its current `submariner.io/globalIp` annotation. */
+  globalIP?: string;
+}
+
+/** Node annotation holding the node's global IP (Submariner's constant). */
+export const NODE_GLOBAL_IP_ANNOTATION = 'submariner.io/globalIp';
+
+const nodeOwnerKey = (node: string): string => `Node /${node}`;
 
 export type StatusUpdate =
   | { kind: 'ClusterGlobalEgressIP'; namespace: ''; name: string; status: EgressStatus }
@@ -93,6 +113,8 @@ export interface GlobalnetPlan {
   stats: IpStats;
   /** No `cluster-egress.submariner.io` exists (the controller creates it once, as Submariner does). */
   needsDefaultClusterEgress: boolean;
+  /** Set the gateway node's `submariner.io/globalIp` annotation to this address. */
+  nodeAnnotation?: { node: string; globalIP: string };
 }
 
 const nsName = (ns: string, name: string): string => `${ns}/${name}`;
@@ -269,6 +291,7 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
   const claims: Claim[] = [
     ...owners.filter((o) => o.statusIps.length > 0).map((o) => ({ owner: o.key, createdAt: o.meta.creationTimestamp, ips: o.statusIps })),
     ...doomed.filter((g) => g.status.allocatedIP).map((g) => ({ owner: ownerKey('GlobalIngressIP', g.meta), createdAt: g.meta.creationTimestamp, ips: [g.status.allocatedIP] })),
+    ...nodeClaims(inp),
   ];
   const { ipam, rejected } = Ipam.fromClaims(inp.globalCidr, claims);
   const rejectedBy = new Map<string, RejectedClaim>(rejected.map((r) => [r.claim.owner, r]));
@@ -316,6 +339,7 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     if (rej) notes.push({ level: 'info', owner: o.key, message: change.message });
     statusByKey.set(o.key, { ips: got, conditions: setCondition(o.conditions, change, inp.now, gen) });
   }
+  const nodeGlobalIP = planNodeGlobalIP(inp, ipam, notes);
   for (const k of deferred) ipam.release(k);
   // Exhaustion messages describe the pool after this run (stable from one run to the next).
   const largestRun = failedOwners.length ? ipam.largestFreeRun() : 0;
@@ -386,6 +410,9 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     if (desired.target === 'HeadlessServiceEndpoints' && !dp.egressHdlsEps.has(desired.targetIP)) dp.egressHdlsEps.set(desired.targetIP, `${ip}-${ip}`);
   }
 
+  const gw = inp.gatewayNode;
+  if (gw?.cniIP && nodeGlobalIP && !dp.ingress.has(nodeGlobalIP)) dp.ingress.set(nodeGlobalIP, gw.cniIP);
+
   // 7. Internal Services carrying ClusterIP exports' global IPs (kube-proxy DNATs externalIPs).
   const internalServices = planInternalServices(inp, liveIngress, services, ipsOf);
 
@@ -411,7 +438,36 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     notes,
     stats,
     needsDefaultClusterEgress: !inp.clusterEgressIPs.some((c) => c.meta.name === CLUSTER_EGRESS_NAME),
+    ...(gw && nodeGlobalIP && nodeGlobalIP !== gw.globalIP ? { nodeAnnotation: { node: gw.name, globalIP: nodeGlobalIP } } : {}),
   };
+}
+
+/** Node annotations as IPAM claims (creation time unknown: they sort after every CR, so a CR keeps a clash). */
+function nodeClaims(inp: GlobalnetInputs): Claim[] {
+  const out: Claim[] = [];
+  const seen = new Set<string>();
+  const all = [...(inp.nodeGlobalIPs ?? []), ...(inp.gatewayNode?.globalIP ? [{ node: inp.gatewayNode.name, ip: inp.gatewayNode.globalIP }] : [])];
+  for (const { node, ip } of all) {
+    if (seen.has(node) || !isIpv4(ip)) continue;
+    seen.add(node);
+    out.push({ owner: nodeOwnerKey(node), createdAt: '', ips: [ip] });
+  }
+  return out;
+}
+
+/** The gateway node's global IP: the one its annotation holds if the IPAM kept it, else a new one. */
+function planNodeGlobalIP(inp: GlobalnetInputs, ipam: Ipam, notes: PlanNote[]): string | undefined {
+  const gw = inp.gatewayNode;
+  if (!gw?.cniIP) return undefined;
+  const key = nodeOwnerKey(gw.name);
+  const held = ipam.ipsOf(key);
+  if (held.length === 1) return held[0];
+  const got = ipam.allocate(key, 1);
+  if (!got) {
+    notes.push({ level: 'warn', owner: key, message: `no free global IP for the gateway node's health check in ${ipam.cidr.text}` });
+    return undefined;
+  }
+  return got[0];
 }
 
 function isContiguous(ips: readonly string[]): boolean {

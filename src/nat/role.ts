@@ -14,6 +14,7 @@ import { errorMessage } from '../util/errors.js';
 import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
 import { globalnetMetrics, type GlobalnetMetrics } from './metrics.js';
 import { NftDataplane } from './nft.js';
+import { findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
 
 export const GLOBALNET_LEASE = 'submariner-globalnet-lock';
 
@@ -135,8 +136,12 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
     });
     leader = election;
   }
+  // The node's CNI interface address: its global IP (the gateway's healthCheckIP) is DNATed to it.
+  const cni = await findHealthCheckIP(cfg.clusterCidrs, { netns: o.netns });
+  if ('unavailable' in cni) log.warn({ reason: cni.unavailable }, 'no CNI interface address: this gateway node gets no global IP for the health check');
   const controller = new GlobalnetController({
     client, namespace: cfg.namespace, clusterId: cfg.clusterId,
+    nodeName: cfg.nodeName, ...('ip' in cni ? { cniIP: cni.ip } : {}),
     globalCidr: cfg.globalCidrs.find((c) => c.family === 4)?.text,
     localCidrs: [...cfg.clusterCidrs, ...cfg.serviceCidrs].filter((c) => c.family === 4).map((c) => c.text),
     leader, dataplane, metrics, log, ...(o.controller ?? {}),

@@ -99,6 +99,7 @@ export class RouteAgentRole {
   private statusTimer: NodeJS.Timeout | undefined;
   private statusError: string | undefined;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private inSync = false;
   private readonly log: Logger;
 
   constructor(private readonly o: RouteAgentRoleOptions) {
@@ -113,6 +114,11 @@ export class RouteAgentRole {
         else {
           o.metrics?.syncIteration();
           if (r.plan) o.metrics?.setInstalled(planCounts(r.plan));
+          // On-call (and restart tests) need to see when a (re)started agent has the data path in sync.
+          if (!this.inSync && r.plan && r.report && !r.report.failures.length) {
+            this.inSync = true;
+            this.log.info({ role: r.plan.role, writes: r.report.total }, 'route agent in sync after start');
+          }
         }
       },
     });

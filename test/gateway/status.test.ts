@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import { goDuration, staleGateways, gatewaySummary } from '../../src/gateway/status.js';
+import { staleGateways, gatewaySummary } from '../../src/gateway/status.js';
 import { buildLocalEndpoint, parsePublicIpResolver } from '../../src/gateway/local-endpoint.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 
 describe('gateway: status helpers', () => {
-  it('formats Go durations', () => {
-    assert.equal(goDuration(412_341), '412.341µs');
-    assert.equal(goDuration(1_500_000), '1.5ms');
-    assert.equal(goDuration(2e9), '2s');
-    assert.equal(goDuration(90e9), '1m30s');
-    assert.equal(goDuration(999), '999ns');
-    assert.equal(goDuration(0), '0s');
-  });
   it('finds stale Gateway objects (old, missing or bad timestamps), never itself', () => {
     const o = (name: string, ts?: string) => ({ metadata: { name, ...(ts !== undefined ? { annotations: { 'update-timestamp': ts } } : {}) } });
     assert.deepEqual(staleGateways([o('me', '0'), o('fresh', '990'), o('old', '980'), o('none'), o('junk', 'x')], 1000, 'me'), ['old', 'none', 'junk']);

@@ -9,6 +9,7 @@ import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInf
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
+import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
 import { classifyCharonLog, observeConnection, preferFailure, type IkeFailure } from './state.js';
 import { ViciClient, isViciError, parseUpdown, str, type IkeSa, type ViciSection } from './vici/index.js';
@@ -94,6 +95,8 @@ export class IpsecDriver implements CableDriver {
       this.vici?.close(); // a previous init() that failed half-way
       this.vici = undefined;
       this.charon.preflight();
+      // Before charon starts, so its first address dump already has them (no race with the traps).
+      await this.ensureSourceAddresses();
       if (this.charon.writeConfig() && this.charon.pid !== undefined) {
         this.log.info({ conf: this.charon.paths.conf }, 'charon configuration changed; the running charon keeps its settings until it restarts');
       }
@@ -140,6 +143,7 @@ export class IpsecDriver implements CableDriver {
         return;
       }
       for (const n of plan.notes) this.log.warn({ cable: name }, n);
+      await this.ensureSourceAddresses();
       const present = loaded !== undefined || (await vici.getConns()).includes(name);
       if (present) {
         this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
@@ -216,6 +220,7 @@ export class IpsecDriver implements CableDriver {
       this.vici?.close();
       this.vici = undefined;
       await this.charon.stop();
+      await removeSourceAddresses({ netns: this.opts.netns, log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
       const p = this.charon.paths;
       for (const f of [p.conf, p.socket, p.pidFile, p.stateFile, `${p.stateFile}.tmp`, p.logFile, p.outFile]) rmSync(f, { force: true });
       try {
@@ -260,6 +265,22 @@ export class IpsecDriver implements CableDriver {
     vici.close();
     this.vici = undefined;
     throw new HawserError('EXEC', `${why}; charon's log: ${this.charon.paths.logFile}`);
+  }
+
+  /**
+   * Userspace ESP routes need a local address in every local traffic selector: lends charon one for each
+   * local service CIDR that has none (see source-addresses.ts). A failure is logged; the affected child
+   * SAs then fail with a status that says why.
+   */
+  private async ensureSourceAddresses(): Promise<void> {
+    if (!this.settings.userspace) return;
+    const local = new Set(this.ctx.localEndpoint.subnets);
+    const services = this.ctx.config.serviceCidrs.map((c) => c.text).filter((s) => local.has(s));
+    try {
+      await syncSourceAddresses(services, { netns: this.opts.netns, log: this.log });
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err), subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
+    }
   }
 
   private stopLoops(): void {

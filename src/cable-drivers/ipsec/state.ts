@@ -3,7 +3,7 @@
 import type { ConnectionStatus } from '../types.js';
 import type { IkeSa } from './vici/index.js';
 
-export type FailureKind = 'psk-mismatch' | 'no-psk' | 'identity' | 'proposal' | 'traffic-selectors' | 'unreachable' | 'kernel';
+export type FailureKind = 'psk-mismatch' | 'no-psk' | 'identity' | 'proposal' | 'traffic-selectors' | 'unreachable' | 'kernel' | 'route';
 
 export interface IkeFailure {
   kind: FailureKind;
@@ -19,6 +19,8 @@ export interface FailureContext {
   peer: string;
   port: number;
   localId: string;
+  /** ESP in userspace (kernel-libipsec): kernel-install failures then have other causes than a missing ESP. */
+  userspace?: boolean;
 }
 
 /** Recognizes the charon log lines (level <= 1) that explain why a connection does not come up. */
@@ -38,23 +40,31 @@ export function classifyCharonLog(msg: string, ctx: FailureContext, atMs: number
     return mk('identity', `${ctx.peer} presented identities that match no connection here: its Endpoint private_ip must be its IKE identity`);
   }
   if (/NO_PROPOSAL_CHOSEN/.test(msg) || /no acceptable proposal found/.test(msg)) {
-    return mk('proposal', `no common IKE/ESP algorithm proposal with ${ctx.peer} (NO_PROPOSAL_CHOSEN): the peer's IPsec implementation offers none of hawser's proposals`);
+    return mk('proposal', `no common IKE/ESP algorithm proposal with ${ctx.peer} (NO_PROPOSAL_CHOSEN): the peer's IPsec implementation offers none of hawser's proposals, or it has no connection for this gateway yet (charon answers NO_PROPOSAL_CHOSEN when no IKE config matches: check that the peer sees this cluster's Endpoint)`);
   }
   if (/TS_UNACCEPTABLE/.test(msg) || /no acceptable traffic selectors/.test(msg)) {
-    return mk('traffic-selectors', `${ctx.peer} refused the traffic selectors (TS_UNACCEPTABLE): the two Endpoints disagree on the subnets; check both clusters' cluster and service CIDRs`);
+    return mk('traffic-selectors', `${ctx.peer} refused the traffic selectors (TS_UNACCEPTABLE): the two Endpoints disagree on the subnets (check both clusters' cluster and service CIDRs), or the peer could not install that child SA (its Gateway status and charon log say why)`);
   }
   if (/giving up after \d+ retransmits/.test(msg) || /peer not responding/.test(msg)) {
     return mk('unreachable', `${ctx.peer} does not answer IKE on UDP ${ctx.port}: check that its gateway runs and that UDP ${ctx.port} is open (firewall, NAT, security groups) between the gateways`);
   }
+  // kernel-libipsec: an outbound policy is installed only with its route into the TUN device, which needs
+  // a local address inside the local selector. Logged just before the generic SPD failure below.
+  if ((m = /error installing route with policy (\S+) === (\S+)/.exec(msg))) {
+    return mk('route', `the IPsec child SA ${m[1]} === ${m[2]} with ${ctx.peer} was negotiated but userspace ESP cannot route it: this gateway has no address inside ${m[1]} (charon needs one as the source of its route into its TUN device); hawser lends one for the service CIDR, so check that ${m[1]} is this cluster's SUBMARINER_SERVICECIDR or give the gateway an address in it`);
+  }
   if (/unable to (install|add) (SAD|SPD|policy|inbound|outbound)/i.test(msg) || /unable to install IPsec policies/.test(msg)) {
-    return mk('kernel', `the IPsec SA with ${ctx.peer} was negotiated but could not be installed in the kernel: ${msg} (a kernel without ESP/XFRM needs HAWSER_IPSEC_USERSPACE=true)`);
+    const hint = ctx.userspace
+      ? `charon runs userspace ESP (HAWSER_IPSEC_USERSPACE=true): see the lines before this one in charon's log for why`
+      : 'a kernel without ESP/XFRM needs HAWSER_IPSEC_USERSPACE=true';
+    return mk('kernel', `the IPsec SA with ${ctx.peer} was negotiated but could not be installed in the kernel: ${msg} (${hint})`);
   }
   return undefined;
 }
 
 /** Root causes first: a peer that failed to install its SA also answers NO_PROPOSAL_CHOSEN, for one. */
 const FAILURE_RANK: Readonly<Record<FailureKind, number>> = {
-  kernel: 7, 'psk-mismatch': 6, 'no-psk': 5, identity: 4, 'traffic-selectors': 3, proposal: 1, unreachable: 0,
+  route: 8, kernel: 7, 'psk-mismatch': 6, 'no-psk': 5, identity: 4, 'traffic-selectors': 3, proposal: 1, unreachable: 0,
 };
 
 /** Which failure to show: the new one, unless a more telling one was seen within `windowMs`. */

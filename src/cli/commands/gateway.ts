@@ -29,8 +29,8 @@ export async function run(_argv: string[]): Promise<number> {
     broker: new RestClient(brokerKubeConfig(cfg.broker)),
     createDriver: (ctx) => createDriver(cfg.cableDriver, ctx),
     healthCheckIP: () => healthCheckSource(cfg.clusterCidrs.map((c) => c.text)),
-    natDiscovery: (local) => natDiscoveryPort(local, log),
-    health: async (local) => healthPort({ log, intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
+    natDiscovery: (local) => natDiscoveryPort(local, log.child({ localCluster: cfg.clusterId, node: cfg.nodeName })),
+    health: async (local) => healthPort({ log: log.child({ localCluster: cfg.clusterId, node: cfg.nodeName }), intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
     metrics: metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver }),
     version,
   });

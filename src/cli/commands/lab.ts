@@ -15,6 +15,8 @@ const USAGE = `usage: hawser lab <command> [options]
                 [--name N] [--clusters 2] [--driver libreswan|wireguard|vxlan] [--nat] [--globalnet]
                 [--gateways 2] [--workers 1] [--pods-per-node 1] [--no-roles] [--no-apiserver]
                 [--log-level info] [--keep-on-failure] [--dry-run]
+                [--prometheus]  also run Debian's prometheus per cluster (control-plane netns, :9090),
+                                scraping every role and evaluating deploy/prometheus/hawser-alerts.yaml
   down        remove a lab (everything it made) [--name N | --all]
   status      namespaces, processes and roles of a lab [--name N] [--json]
   list        labs on this machine
@@ -22,6 +24,7 @@ const USAGE = `usage: hawser lab <command> [options]
               (KUBECONFIG is set to that cluster's admin kubeconfig)
   stop-role   stop-role [--name N] [--signal SIGTERM|SIGKILL] <node> <gateway|route-agent|globalnet>
   start-role  start-role [--name N] <node> <gateway|route-agent|globalnet>
+  prometheus  start (or restart) the per-cluster Prometheus of a running lab [--name N]
   demo        up, wait for cables, show them and a ping matrix, down
                 [--keep] [--driver D] [--nat] [--globalnet] [--name N] [--timeout 90]
 
@@ -102,6 +105,7 @@ function upOptions(p: Parsed): LabUpOptions {
     apiserver: !noApi,
     roles: !noApi && !p.flags.has('no-roles'),
     keepOnFailure: p.flags.has('keep-on-failure'),
+    prometheus: p.flags.has('prometheus'),
   };
 }
 
@@ -132,7 +136,9 @@ async function up(p: Parsed): Promise<number> {
   if (p.flags.has('dry-run')) {
     const o = resolveOptions({ ...opts, name: opts.name ?? randomLabName(), repoRoot: findRepoRoot() });
     const ids = Array.from({ length: o.clusters }, (_, i) => `cluster-${String.fromCharCode(97 + i)}`);
-    process.stdout.write(formatTopology(planLab(o, generateSecrets(ids))));
+    const t = planLab(o, generateSecrets(ids));
+    if (opts.prometheus) t.processes.push(...(await import('../../lab/prometheus.js')).planPrometheus(t));
+    process.stdout.write(formatTopology(t));
     return 0;
   }
   const progress = new Progress();
@@ -163,9 +169,14 @@ async function up(p: Parsed): Promise<number> {
   for (const c of t.clusters) {
     lines.push(`  ${c.id}: nodes ${c.nodes.map((n) => n.name).join(' ')}; api ${c.apiServer}; kubeconfig ${c.hostKubeconfig}`);
   }
+  if (opts.prometheus) lines.push(...prometheusLines(t.name, t.clusters));
   lines.push(`explore: hawser lab exec --name ${t.name} cluster-a -- kubectl get nodes`, `         kubectl --kubeconfig ${t.clusters[0]!.hostKubeconfig} get gateways -A`, `remove:  hawser lab down --name ${t.name}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
+}
+
+function prometheusLines(name: string, clusters: readonly { id: string; controlPlaneIp: string }[]): string[] {
+  return clusters.map((c) => `  ${c.id}: prometheus http://${c.controlPlaneIp}:9090 (hawser lab exec --name ${name} ${c.id} -- curl -s 'http://${c.controlPlaneIp}:9090/api/v1/query?query=submariner_connections')`);
 }
 
 async function down(p: Parsed): Promise<number> {
@@ -227,6 +238,13 @@ export async function run(argv: string[]): Promise<number> {
       const { Lab } = await import('../../lab/lab.js');
       const pid = await Lab.open(labName(p), stateRoot(p)).startRole(p.positional[0] ?? '', role(p.positional[1]));
       process.stdout.write(`${pid}\n`);
+      return 0;
+    }
+    case 'prometheus': {
+      const { Lab } = await import('../../lab/lab.js');
+      const lab = Lab.open(labName(p), stateRoot(p));
+      await lab.startPrometheus();
+      process.stdout.write(prometheusLines(lab.name, lab.topology.clusters).join('\n') + '\n');
       return 0;
     }
     case 'demo': {

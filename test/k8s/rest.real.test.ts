@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../apiserver/helpers.js';
+import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
+import { Informer } from '../../src/k8s/informer.js';
+import { waitFor } from '../../src/util/wait.js';
+import { createLogger } from '../../src/log/index.js';
+import { k8s } from '../../src/k8s/client.js';
+
+describe('k8s REST client and informer against the embedded API server @real', () => {
+  let ts: TestServer;
+  let client: RestClient;
+  before(async () => {
+    ts = await startTestServer();
+    client = new RestClient(ts.kc);
+  });
+  after(async () => {
+    client?.close();
+    await ts?.close();
+  });
+
+  it('authenticates with the kubeconfig token over TLS, reusing one connection', async () => {
+    const path = resourcePath('', 'v1', 'configmaps', 'default');
+    await client.create(path, { metadata: { name: 'cm1' }, data: { a: '1' } });
+    for (let i = 0; i < 5; i++) assert.equal((await client.get(`${path}/cm1`)).metadata.name, 'cm1');
+    const noAuth = new k8s.KubeConfig();
+    noAuth.loadFromOptions({ ...JSON.parse(JSON.stringify({ clusters: ts.kc.clusters, contexts: ts.kc.contexts, currentContext: ts.kc.currentContext })), users: [{ name: ts.kc.contexts[0]!.user }] });
+    const anon = new RestClient(noAuth);
+    await assert.rejects(anon.list(path), (err: unknown) => isApiError(err, 401));
+    anon.close();
+  });
+
+  it('turns errors into typed ApiErrors (404, 409 on a stale resourceVersion)', async () => {
+    const path = resourcePath('', 'v1', 'configmaps', 'default');
+    assert.equal(await client.getOrUndefined(`${path}/nope`), undefined);
+    const cur = await client.get(`${path}/cm1`);
+    await client.replace(`${path}/cm1`, { ...cur, data: { a: '2' } });
+    await assert.rejects(client.replace(`${path}/cm1`, { ...cur, data: { a: '3' } }), (err: unknown) => isApiError(err, 409));
+  });
+
+  it('informer lists, follows the watch and stops cleanly', async () => {
+    const path = resourcePath('', 'v1', 'configmaps', 'default');
+    const inf = new Informer({ client, path, log: createLogger({ level: 'silent' }) });
+    await inf.start();
+    assert.ok(inf.get('default', 'cm1'));
+    await client.create(path, { metadata: { name: 'cm2' } });
+    await waitFor(() => inf.get('default', 'cm2') !== undefined, { timeoutMs: 5000, what: 'cm2 in the cache' });
+    await client.delete(`${path}/cm2`);
+    await waitFor(() => inf.get('default', 'cm2') === undefined, { timeoutMs: 5000, what: 'cm2 gone from the cache' });
+    await inf.stop();
+  });
+});
