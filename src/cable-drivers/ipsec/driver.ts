@@ -35,10 +35,19 @@ interface Managed {
   nextInitiateMs: number;
   backoffMs: number;
   lastWarned?: string;
+  /** When hawser loaded this connection (for the NO_PROPOSAL_CHOSEN grace). */
+  loadedAtMs: number;
 }
 
 const INITIATE_BACKOFF_MIN_MS = 2_000;
 const INITIATE_BACKOFF_MAX_MS = 30_000;
+/**
+ * A peer that has not yet loaded its connection for us (it learns our Endpoint through the broker a moment
+ * after we learn its, e.g. right after a failover) answers NO_PROPOSAL_CHOSEN: not an error until it
+ * persists this long after loading; the retries with backoff (2, 4, 8 s) get past it.
+ */
+export const PROPOSAL_GRACE_MS = 10_000;
+const PEER_NOT_READY_RETRY_MS = 1_000;
 
 export class IpsecDriver implements CableDriver {
   readonly name = 'libreswan' as const;
@@ -152,7 +161,7 @@ export class IpsecDriver implements CableDriver {
       await vici.loadConn(name, plan.conn);
       this.state.conns.set(name, { hash: plan.hash, remote, nat });
       this.saveState();
-      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS };
+      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now() };
       this.managed.set(name, entry);
       this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
       if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
@@ -324,7 +333,7 @@ export class IpsecDriver implements CableDriver {
         this.state.conns.set(name, c);
         try {
           const plan = this.plan(c.remote, c.nat);
-          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS });
+          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0 });
         } catch (err) {
           this.log.warn({ cable: name, err: errorMessage(err) }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
         }
@@ -432,9 +441,22 @@ export class IpsecDriver implements CableDriver {
     const name = str(m, 'ikesa-name');
     const entry = name ? this.managed.get(name) : undefined;
     if (!entry) return;
-    const ctx = { cable: name, peer: entry.nat.useIP, port: Number(entry.plan.conn.remote_port), localId: String((entry.plan.conn.local as { id?: string }).id ?? '') };
-    const next = classifyCharonLog(str(m, 'msg'), ctx, Date.now());
+    const ctx = { cable: name, peer: entry.nat.useIP, port: Number(entry.plan.conn.remote_port), localId: String((entry.plan.conn.local as { id?: string }).id ?? ''), userspace: this.settings.userspace };
+    const now = Date.now();
+    const next = classifyCharonLog(str(m, 'msg'), ctx, now);
     if (!next) return;
+    // What a peer answers while it has no connection for us yet: NO_PROPOSAL_CHOSEN (no IKE config for our
+    // address) or AUTHENTICATION_FAILED (no peer config for our identity, e.g. the standby that just took
+    // over behind the same NAT). Our own MAC check failing stays an immediate error.
+    const peerNotReady = next.kind === 'proposal' || /received AUTHENTICATION_FAILED/.test(next.detail);
+    if (peerNotReady && now - entry.loadedAtMs < PROPOSAL_GRACE_MS) {
+      this.log.debug({ cable: name, charon: next.detail }, 'right after loading: the peer has probably not loaded its connection for us yet; retrying in 1 s');
+      entry.backoffMs = INITIATE_BACKOFF_MIN_MS;
+      entry.nextInitiateMs = Math.min(entry.nextInitiateMs, now + PEER_NOT_READY_RETRY_MS);
+      // Its own timer: a pending reconcileSoon() (from the IKE_SA going down) would run before the retry is due.
+      setTimeout(() => void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed')), PEER_NOT_READY_RETRY_MS + 20).unref();
+      return;
+    }
     const f = preferFailure(entry.failure, next);
     entry.failure = f;
     if (entry.lastWarned !== f.message) {
