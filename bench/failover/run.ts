@@ -4,6 +4,9 @@
 //   npx tsx bench/failover/run.ts            (root; about 4 minutes; not part of `make test`)
 // Outage = pings lost × 100 ms of a 10/s ping from a pod on cluster A's worker to a pod on cluster B's
 // worker; "first reply" = from the failure to the first reply after the last loss.
+import { cpSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Lab, randomLabName, waitForCables } from '../../src/lab/index.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { FAILURE_TITLES, runFailover, violations, type FailoverResult, type FailureKind } from './scenario.js';
@@ -36,17 +39,40 @@ async function measure(t: Timings): Promise<Map<FailureKind, FailoverResult>> {
     for (const kind of KINDS) {
       const r = await runFailover(lab, { kind, cluster: 'cluster-a', fromPod: 'a-wk1-pod1', toIp, restoreTimeoutMs: 60_000, log });
       const bad = violations(r.returnSamples, r.oldActive);
-      if (bad.length) log(`  ! old gateway not fenced while coming back: ${bad.slice(0, 3).join('; ')}`);
+      if (bad.length) {
+        log(`  ! old gateway not fenced while coming back: ${bad.slice(0, 3).join('; ')}`);
+        keepLogs(lab);
+      }
       out.set(kind, r);
     }
+  } catch (err) {
+    keepLogs(lab);
+    throw err;
   } finally {
     await lab.down();
   }
   return out;
 }
 
+/** The lab's logs outlive it when something went wrong. */
+function keepLogs(lab: Lab): void {
+  const dest = join(tmpdir(), `hawser-failover-${lab.name}-logs`);
+  try {
+    cpSync(join(lab.stateDir, 'logs'), dest, { recursive: true });
+    log(`  logs kept in ${dest}`);
+  } catch {
+    // the logs are a help, not the result
+  }
+}
+
 function ms(v: number | undefined): string {
   return v === undefined || Number.isNaN(v) ? '–' : `${Math.round(v)} ms`;
+}
+
+/** ours ÷ baseline; '–' when neither lost anything (the data path outlived the process either way). */
+function ratioOf(ours: number, base: number): string {
+  if (ours === 0 && base === 0) return '–';
+  return (ours / Math.max(1, base)).toFixed(2);
 }
 
 function table(rows: string[][]): string {
@@ -64,7 +90,7 @@ async function main(): Promise<void> {
     for (const [t, m] of results) {
       const r = m.get(kind)!;
       const b = base.get(kind)!;
-      const ratio = t === SUBMARINER ? '1 (baseline)' : `${(r.outage.outageMs / Math.max(1, b.outage.outageMs)).toFixed(2)}, ${(r.outage.firstReplyMs / Math.max(1, b.outage.firstReplyMs)).toFixed(2)}`;
+      const ratio = t === SUBMARINER ? '1 (baseline)' : `${ratioOf(r.outage.outageMs, b.outage.outageMs)}, ${ratioOf(r.outage.firstReplyMs, b.outage.firstReplyMs)}`;
       rows.push([FAILURE_TITLES[kind], t === HAWSER ? 'hawser' : 'Submariner', String(r.outage.lost), ms(r.outage.outageMs), ms(r.outage.firstReplyMs), ms(r.takeoverMs), ratio]);
     }
   }

@@ -38,6 +38,8 @@ export async function leaseHolder(lab: Lab, cluster: string): Promise<string> {
 
 export interface GatewayView {
   haStatus: string;
+  /** Unix seconds of its last status write (`update-timestamp`), 0 if none. */
+  updatedAt: number;
   /** Remote hostnames this Gateway reports a connection to, with their status. */
   connections: Array<{ cluster: string; hostname: string; status: string; rtt: string }>;
 }
@@ -51,6 +53,7 @@ export async function gatewayViews(lab: Lab, cluster: string): Promise<Record<st
     const conns = Array.isArray(st.connections) ? (st.connections as Array<Record<string, unknown>>) : [];
     out[o.metadata.name] = {
       haStatus: typeof st.haStatus === 'string' ? st.haStatus : '',
+      updatedAt: Number(o.metadata.annotations?.['update-timestamp']) || 0,
       connections: conns.map((c) => {
         const ep = (c.endpoint ?? {}) as Record<string, unknown>;
         const rtt = (c.latencyRTT ?? {}) as Record<string, unknown>;
@@ -114,6 +117,8 @@ export interface ClusterSample {
   active: string[];
   /** haStatus of every Gateway object by node. */
   haStatus: Record<string, string>;
+  /** Unix seconds of each Gateway object's last write. */
+  updatedAt: Record<string, number>;
   /** WireGuard peers per gateway node (undefined: no daemon). */
   peers: Record<string, number | undefined>;
   error?: string;
@@ -131,6 +136,7 @@ export async function sampleCluster(lab: Lab, cluster: string, sinceMs: number):
     holder,
     active: typeof views === 'string' ? [] : Object.entries(views).filter(([, v]) => v.haStatus === 'active').map(([k]) => k).sort(),
     haStatus: typeof views === 'string' ? {} : Object.fromEntries(Object.entries(views).map(([k, v]) => [k, v.haStatus])),
+    updatedAt: typeof views === 'string' ? {} : Object.fromEntries(Object.entries(views).map(([k, v]) => [k, v.updatedAt])),
     peers: Object.fromEntries(peers),
     error: typeof views === 'string' ? views : undefined,
   };
@@ -161,6 +167,8 @@ export interface FailoverOptions {
   returnOld?: boolean;
   /** After the old one is passive without cables, keep sampling this long (default 2000 ms). */
   returnStableMs?: number;
+  /** How long the returned gateway gets to report passive without cables (default 40 s). */
+  returnTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -190,10 +198,25 @@ export async function settledActive(lab: Lab, cluster: string, timeoutMs: number
   }, { timeoutMs, intervalMs: 100, what: `an active gateway in ${cluster}` });
 }
 
+/**
+ * Waits until every other gateway node of the cluster runs hawser and has written a passive status
+ * since `sinceMs` (it is up and standing by), so a failover has somewhere to go.
+ */
+export async function standbysReady(lab: Lab, cluster: string, active: string, sinceMs: number, timeoutMs: number): Promise<string[]> {
+  const others = gatewayNodes(lab, cluster).filter((n) => n !== active);
+  return waitFor(async () => {
+    const views = await gatewayViews(lab, cluster);
+    const ready = others.filter((n) => lab.roleRunning(n, 'gateway') && views[n]?.haStatus === 'passive' && views[n]!.updatedAt * 1000 >= sinceMs - 1000);
+    return ready.length === others.length ? ready : undefined;
+  }, { timeoutMs, intervalMs: 200, what: `standby gateways of ${cluster} (${others.join(', ')}) to be up and passive` });
+}
+
 export async function runFailover(lab: Lab, o: FailoverOptions): Promise<FailoverResult> {
   const interval = o.intervalMs ?? 100;
   const log = o.log ?? (() => undefined);
   const oldActive = await settledActive(lab, o.cluster, 30_000);
+  // Status is written every 5 s: a standby that wrote within the last 6 s is up.
+  await standbysReady(lab, o.cluster, oldActive, Date.now() - 6000, 60_000);
   const probe = PingProbe.start(lab.netns(o.fromPod), o.toIp, interval);
   try {
     await probe.waitAnswering(10, 30_000, `${o.fromPod} → ${o.toIp}`);
@@ -243,11 +266,12 @@ export async function runFailover(lab: Lab, o: FailoverOptions): Promise<Failove
     else await lab.startRole(oldActive, 'gateway');
     let fencedAt: number | undefined;
     let stableSince: number | undefined;
-    while (Date.now() - back < 25_000) {
+    while (Date.now() - back < (o.returnTimeoutMs ?? 40_000)) {
       const s = await sampleCluster(lab, o.cluster, back);
       result.returnSamples.push(s);
       const oldQuiet = s.peers[oldActive] === 0 || s.peers[oldActive] === undefined;
-      const oldPassive = s.haStatus[oldActive] === 'passive';
+      // Passive as written by the returned gateway itself (not the status it or the new active left).
+      const oldPassive = s.haStatus[oldActive] === 'passive' && (s.updatedAt[oldActive] ?? 0) * 1000 >= back - 1000;
       if (oldQuiet && oldPassive && fencedAt === undefined) fencedAt = Date.now();
       if (!(oldQuiet && oldPassive)) fencedAt = undefined;
       // Watch a little longer than the old one needs, then leave when nothing changed for 2 s.

@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.js';
 import type { ElectionTimings } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
-import { sleep } from '../util/wait.js';
+import { Backoff, sleep } from '../util/wait.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 
 export interface LeaseRecord {
@@ -92,6 +92,9 @@ export class LeaderElector extends EventEmitter {
   private fenceTimer: NodeJS.Timeout | undefined;
   /** The Lease as our last successful write returned it (for a one-request release). */
   private lastWritten: KubeObject | undefined;
+  /** Ends the wait between attempts early (a watched Lease change while we stand by). */
+  private wake: (() => void) | undefined;
+  private watchDone: Promise<void> | undefined;
 
   constructor(private readonly o: LeaderElectorOptions) {
     super();
@@ -118,13 +121,16 @@ export class LeaderElector extends EventEmitter {
     if (this.loopDone) return;
     this.abort = new AbortController();
     this.loopDone = this.loop(this.abort.signal);
+    this.watchDone = this.watchLease(this.abort.signal);
   }
 
   /** Stops the loop; releases the lease if we hold it and release-on-shutdown is configured. */
   async stop(): Promise<void> {
     this.abort?.abort();
     await this.loopDone?.catch(() => undefined);
+    await this.watchDone?.catch(() => undefined);
     this.loopDone = undefined;
+    this.watchDone = undefined;
     const wasLeading = this.leading;
     this.setLeading(false, 'shutting down');
     if (wasLeading && this.o.timings.releaseOnCancel) await this.release();
@@ -178,6 +184,7 @@ export class LeaderElector extends EventEmitter {
 
   private async tryOnce(): Promise<void> {
     const started = this.now();
+    if (this.leading && (await this.renewFast(started))) return;
     const existing = await this.o.client.getOrUndefined(this.path);
     const rec = existing ? parseRecord(existing) : undefined;
     if (rec) {
@@ -230,6 +237,28 @@ export class LeaderElector extends EventEmitter {
     this.armFence();
   }
 
+  /**
+   * A leader renews with one PUT on the resourceVersion of its own last write: it succeeds only if nobody
+   * wrote since, so it needs no read first (half the round trips, half the chance to miss the deadline).
+   * False on 409: someone else wrote, so read and decide as usual.
+   */
+  private async renewFast(started: number): Promise<boolean> {
+    const mine = this.lastWritten;
+    if (!mine || parseRecord(mine).holderIdentity !== this.o.identity) return false;
+    try {
+      this.lastWritten = await this.o.client.replace(this.path, {
+        ...mine,
+        spec: { ...(mine.spec as object), renewTime: microTime(new Date()), leaseDurationSeconds: Math.max(1, Math.ceil(this.o.timings.leaseDurationMs / 1000)) },
+      });
+    } catch (err) {
+      if (isApiError(err, 409)) return false;
+      throw err;
+    }
+    this.lastRenewStartMs = started;
+    this.armFence();
+    return true;
+  }
+
   private async loop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       try {
@@ -240,11 +269,44 @@ export class LeaderElector extends EventEmitter {
         // Leadership is kept only while renewals succeed: the fence timer ends it at the renew deadline.
         if (this.leading && !this.isLeader()) this.setLeading(false, 'could not renew the lease');
       }
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        const timer = setTimeout(done, this.o.timings.retryPeriodMs);
+        signal.addEventListener('abort', done, { once: true });
+        this.wake = done;
+      });
+    }
+  }
+
+  /**
+   * Watches the Lease so a standby acts on a release (or a new holder) at once instead of at its next
+   * retry: a graceful handover then costs one round trip, not up to a retry period. Polling stays the
+   * source of truth; the watch only wakes it.
+   */
+  private async watchLease(signal: AbortSignal): Promise<void> {
+    const collection = resourcePath('coordination.k8s.io', 'v1', 'leases', this.o.namespace);
+    const backoff = new Backoff(Math.max(100, this.o.timings.retryPeriodMs), 10_000);
+    while (!signal.aborted) {
       try {
-        await sleep(this.o.timings.retryPeriodMs, signal);
-      } catch {
-        break;
+        await this.o.client.watch(collection, { fieldSelector: `metadata.name=${this.o.name}`, timeoutSeconds: 300 }, (ev) => {
+          backoff.reset();
+          if (this.leading || (ev.type !== 'ADDED' && ev.type !== 'MODIFIED')) return;
+          const rec = parseRecord(ev.object as KubeObject);
+          // A renewal seen here starts the expiry clock as a poll would, only sooner (never later).
+          const fp = fingerprint(rec);
+          if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: this.now() };
+          if (rec.holderIdentity === '' || rec.holderIdentity !== this.currentHolder) this.wake?.();
+        }, signal);
+      } catch (err) {
+        this.o.log.debug({ lease: this.o.name, err: errorMessage(err) }, 'watching the lease failed; polling meanwhile');
       }
+      if (signal.aborted) break;
+      await sleep(backoff.next(), signal).catch(() => undefined);
     }
   }
 }

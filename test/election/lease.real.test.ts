@@ -165,6 +165,26 @@ describe('election @real: LeaderElector against the embedded API server', functi
     assert.equal(spec.leaseTransitions, 1);
   });
 
+  it('a standby acts on a release within a round trip, not at its next retry (it watches the Lease)', async () => {
+    const slow = { leaseDurationMs: 6000, renewDeadlineMs: 4000, retryPeriodMs: 2000 };
+    for (const round of [1, 2]) {
+      const name = newLease();
+      const a = elector(name, `a${round}`, { timings: slow });
+      a.start();
+      await waitFor(() => a.isLeader(), { timeoutMs: 5000, what: 'a to lead' });
+      const b = elector(name, `b${round}`, { timings: slow });
+      b.start();
+      await waitFor(() => b.holder === a.identity, { timeoutMs: 5000, what: 'b to see a' });
+      // Let b settle into its 2 s wait, so only a wake-up can make it act early.
+      await sleep(300);
+      const t0 = performance.now();
+      await a.stop();
+      await waitFor(() => b.isLeader(), { timeoutMs: 5000, intervalMs: 5, what: 'b to take the released lease' });
+      const took = performance.now() - t0;
+      assert.ok(took < 400, `round ${round}: released lease taken after ${took.toFixed(0)} ms (retry period ${slow.retryPeriodMs} ms)`);
+    }
+  });
+
   it('loses cleanly on 409: a write that raced another writer does not lead', async () => {
     const name = newLease();
     // Someone else's lease, released: the elector will try to acquire it.
@@ -194,6 +214,21 @@ describe('election @real: LeaderElector against the embedded API server', functi
     assert.equal(started, 0, 'never led');
     assert.equal(e.isLeader(), false);
     assert.equal(await holder(name), 'intruder');
+  });
+
+  it('a leader whose lease was taken over (its renewal gets 409) stops leading at its next attempt', async () => {
+    const name = newLease();
+    const a = elector(name, 'a');
+    a.start();
+    await waitFor(() => a.isLeader(), { timeoutMs: 5000, what: 'a to lead' });
+    let stopped = 0;
+    a.on('stopped', () => stopped++);
+    const cur = await direct().get(leasePath(name));
+    await direct().replace(leasePath(name), { ...cur, spec: { ...(cur.spec as object), holderIdentity: 'intruder', leaseDurationSeconds: 60 } });
+    await waitFor(() => stopped === 1, { timeoutMs: 3 * T.retryPeriodMs + 1000, intervalMs: 10, what: 'a to stop leading' });
+    assert.equal(a.isLeader(), false);
+    assert.equal(a.holder, 'intruder');
+    assert.equal(await holder(name), 'intruder', 'a did not overwrite the new holder');
   });
 
   it('fences when the API stops answering: isLeader() false and `stopped` within the renew deadline, before anyone takes over', async () => {
