@@ -3,7 +3,7 @@
 // with our protocol number); everything else in the kernel is invisible here and never touched.
 import type { AddrInfo, LinkInfo, NeighInfo, RouteInfo, RtnlOp, RuleInfo } from '../os/netlink.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from '../os/netlink.js';
-import { ROUTE_PROTO, type PlannedLink, type PlannedRoute, type RouteAgentPlan } from './types.js';
+import { CABLE_ROUTE_PROTOS, ROUTE_PROTO, type PlannedLink, type PlannedRoute, type RouteAgentPlan } from './types.js';
 import { ZERO_MAC } from './vtep.js';
 
 export type StepKind = 'links' | 'addresses' | 'fdb' | 'neighbors' | 'routes' | 'rules';
@@ -165,12 +165,17 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
   // routes carrying our protocol number, in any table
   const haveRoutes = new Map<string, RouteInfo>();
   for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(routeKey(r.table, r.dst), r);
+  // A cable driver's routes (hawser's own, other protocol) left on a node that is no longer the active
+  // gateway (its gateway process crashed) would block ours with EEXIST: take those over by replacing them.
+  const cableRoutes = new Set<string>();
+  if (plan.role !== 'gateway') for (const r of obs.routes) if (r.family === 4 && (CABLE_ROUTE_PROTOS as readonly number[]).includes(r.protocol)) cableRoutes.add(routeKey(r.table, r.dst));
   const wantRoutes = new Set<string>();
   for (const w of plan.routes) {
     const key = routeKey(w.table, w.dst);
     wantRoutes.add(key);
-    const have = haveRoutes.get(key);
-    if (have && routeMatches(w, have, nameOf)) continue;
+    const ours = haveRoutes.get(key);
+    const have = ours ?? (cableRoutes.has(key) ? obs.routes.find((r) => routeKey(r.table, r.dst) === key) : undefined);
+    if (ours && routeMatches(w, ours, nameOf)) continue;
     const oif = index.get(w.dev);
     if (oif === undefined) {
       blocked.push(`route ${w.dst} table ${w.table}: device ${w.dev} does not exist`);

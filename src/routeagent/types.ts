@@ -16,6 +16,8 @@ export const RULE_PREF = 150;
  * diff tell ours from everyone else's (not in /etc/iproute2/rt_protos; Submariner used 4 = static).
  */
 export const ROUTE_PROTO = 147;
+/** Protocol numbers of the cable drivers' own routes (VXLAN 104, WireGuard 119): hawser's, but not ours. */
+export const CABLE_ROUTE_PROTOS = [104, 119] as const;
 export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'hawser';
 export const SET_LOCAL = 'SUBMARINER-LOCALCIDRS';

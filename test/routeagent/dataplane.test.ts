@@ -116,6 +116,17 @@ rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     assert.equal((await dp.reconcile(more)).total, 0);
   });
 
+  it('takes over a crashed gateway\'s leftover WireGuard route for a remote CIDR (replace, not EEXIST)', async () => {
+    const { rtnl, dp } = world();
+    const wg = rtnl.addLink({ name: 'submariner', kind: 'wireguard', mtu: 1420, up: true, mac: '' });
+    rtnl.routes_.push({ family: 4, table: 150, dst: '10.245.0.0/16', oif: wg.index, protocol: 119, scope: 253, type: 1, onlink: false });
+    const r = await dp.reconcile(planRouteAgent(input));
+    assert.deepEqual(r.failures, []);
+    const taken = rtnl.routes_.filter((x) => x.table === 150 && x.dst === '10.245.0.0/16');
+    assert.deepEqual(taken.map((x) => [x.protocol, x.gateway]), [[ROUTE_PROTO, '240.0.0.11']]);
+    assert.equal((await dp.reconcile(planRouteAgent(input))).total, 0);
+  });
+
   it('repairs drift: restores what was removed behind its back, removes strays with its tag', async () => {
     const { rtnl, nft, dp } = world();
     await dp.reconcile(planRouteAgent(input));
