@@ -7,6 +7,7 @@ import { GatewayRole } from '../../gateway/role.js';
 import { createDriver, healthCheckSource, healthPort, metricsPort, natDiscoveryPort } from '../../gateway/wiring.js';
 import { createRegistry, GatewayMetrics, startMetricsServer } from '../../metrics/index.js';
 import { errorMessage } from '../../util/errors.js';
+import { runUntilSignal } from '../lifecycle.js';
 import { hawserVersion } from './version.js';
 
 export async function run(_argv: string[]): Promise<number> {
@@ -34,23 +35,12 @@ export async function run(_argv: string[]): Promise<number> {
     metrics: metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver }),
     version,
   });
-  let stopping = false;
-  const shutdown = (sig: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal: sig }, 'shutting down: releasing the lease, leaving the data path for the next start');
-    void (async () => {
-      const timer = setTimeout(() => process.exit(0), 5000);
-      await role.stop().catch((err) => log.error({ err: errorMessage(err) }, 'error during shutdown'));
-      await metrics?.close();
-      clearTimeout(timer);
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  // Register before start: a SIGTERM during a slow start still releases the lease.
+  const running = runUntilSignal(log, 'shutting down: releasing the lease, leaving the data path for the next start', async () => {
+    await role.stop();
+    await metrics?.close();
+  });
   await role.start();
-  // Keep running until a signal.
-  await new Promise<never>(() => undefined);
+  await running;
   return 0;
 }

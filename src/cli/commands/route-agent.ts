@@ -7,6 +7,7 @@ import { RestClient } from '../../k8s/rest.js';
 import { RouteAgentRole } from '../../routeagent/role.js';
 import { createRegistry, RouteAgentMetrics, startMetricsServer } from '../../metrics/index.js';
 import { errorMessage } from '../../util/errors.js';
+import { runUntilSignal } from '../lifecycle.js';
 import { hawserVersion } from './version.js';
 
 export async function run(argv: string[]): Promise<number> {
@@ -34,19 +35,11 @@ export async function run(argv: string[]): Promise<number> {
     return undefined;
   });
   const role = new RouteAgentRole({ cfg, log, client: client!, metrics, version });
-  const shutdown = (sig: string): void => {
-    log.info({ signal: sig }, 'shutting down; routes stay in place for the next start');
-    void (async () => {
-      const t = setTimeout(() => process.exit(0), 5000);
-      await role.stop().catch(() => undefined);
-      await server?.close();
-      clearTimeout(t);
-      process.exit(0);
-    })();
-  };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
+  const running = runUntilSignal(log, 'shutting down; routes stay in place for the next start', async () => {
+    await role.stop();
+    await server?.close();
+  });
   await role.start();
-  await new Promise<never>(() => undefined);
+  await running;
   return 0;
 }
