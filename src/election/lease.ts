@@ -226,7 +226,7 @@ export class LeaderElector extends EventEmitter {
           leaseTransitions: acquiring ? r.leaseTransitions + 1 : r.leaseTransitions,
         },
       });
-      if (acquiring) this.o.log.info({ lease: this.o.name, previous: r.holderIdentity, reason: step.reason }, 'acquiring the leader lease');
+      if (acquiring) this.o.log.debug({ lease: this.o.name, previous: r.holderIdentity, reason: step.reason }, 'acquiring the leader lease');
     }
     this.lastRenewStartMs = started;
     if (this.currentHolder !== this.o.identity) {
