@@ -4,18 +4,9 @@ import { planGlobalnet, type GlobalnetInputs, type GlobalnetPlan } from '../../s
 import type {
   ClusterGlobalEgressIP, Count, GlobalEgressIP, GlobalIngressIP, Meta, Pod, Service, ServiceExport,
 } from '../../src/nat/resources.js';
+import { seededRandom } from '../util/prng.js';
 
-/** mulberry32: small, seeded, good enough for test schedules. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = seededRandom;
 
 export class World {
   clock = Date.parse('2024-01-01T00:00:00Z');

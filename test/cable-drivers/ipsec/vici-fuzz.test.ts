@@ -4,18 +4,9 @@ import assert from 'node:assert/strict';
 import {
   PacketReader, PacketType, ViciError, decodeMessage, decodePacket, encodeMessage, encodePacket, type ViciInputSection,
 } from '../../../src/cable-drivers/ipsec/vici/index.js';
+import { seededRandom } from '../../util/prng.js';
 
-/** mulberry32: a tiny deterministic PRNG, so a failure names its seed and case. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 const SEED = Number(process.env.VICI_FUZZ_SEED ?? 20240611);
 

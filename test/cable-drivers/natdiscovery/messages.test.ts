@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import {
   type NatMessage, type NatRequest, type NatResponse, ResponseType, decodeMessage, encodeMessage, encodeRequestMessage, encodeResponseMessage,
 } from '../../../src/cable-drivers/natdiscovery/messages.js';
+import { seededRandom } from '../../util/prng.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -41,17 +42,7 @@ const RESPONSE_BYTES =
   '2801' + // src_ip_nat_detected = true (false fields are omitted)
   '420d 0a0831302e302e302e39 108008'; // received_src {"10.0.0.9", 1024}
 
-/** A small seeded PRNG (mulberry32) so fuzz failures are reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 describe('natdiscovery: protobuf messages', () => {
   it('encodes a request exactly as the transcript', () => {
