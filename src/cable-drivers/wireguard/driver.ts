@@ -1,7 +1,8 @@
 // The WireGuard cable driver (Submariner's `wireguard`): one device `submariner`, one peer per remote
 // gateway, routes to remote subnets in table 150. Plan/apply: desired peers and routes (from connect/
 // disconnect) vs the device and kernel as observed, every time; the data path is adopted across restarts.
-import { mkdirSync } from 'node:fs';
+// Cable names of adopted peers come from <stateDir>/<ifname>.cables.json (public data only; see state.ts).
+import { mkdirSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.js';
@@ -17,10 +18,11 @@ import {
 import { IpNetOps, type NetOps } from './netops.js';
 import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired } from './planner.js';
 import { findRouteSrc } from './routesrc.js';
+import { formatState, loadState, stateFileName, writeStateFile, type SavedCable } from './state.js';
 import { WireGuardGo } from './supervisor.js';
 import {
   formatEndpoint, generatePrivateKey, keyProblem, openKernelClient, presharedKeyFromText, publicKeyOf, UapiClient, ZERO_KEY,
-  type BackendChoice, type Device, type WgClient,
+  type BackendChoice, type Device, type Peer, type WgClient,
 } from './wgctrl/index.js';
 
 export interface WireGuardDriverOptions {
@@ -30,7 +32,7 @@ export interface WireGuardDriverOptions {
   netns?: string;
   /** Where wireguard-go's UAPI sockets are (default /var/run/wireguard). */
   socketDir?: string;
-  /** PID and log files (default `<HAWSER_STATE_DIR>/wireguard`). */
+  /** PID, log and cable state files (default `<HAWSER_STATE_DIR>/wireguard`). */
   stateDir?: string;
   /** wireguard-go binary (default `wireguard-go` on PATH). */
   wireguardGo?: string;
@@ -90,6 +92,12 @@ export class WireGuardDriver implements CableDriver {
   private privateKey: string | undefined;
   private readonly psk: string;
   private readonly cables = new Map<string, CableEntry>();
+  /** Peers a previous run connected (from the state file, still on the device) that no connect() claimed yet. */
+  private readonly adopted = new Map<string, SavedCable>();
+  private adoptedAtMs = 0;
+  private readonly stateDir: string;
+  private readonly statePath: string;
+  private stateText: string | undefined;
   private readonly appliedEndpoints = new Map<string, string>();
   private readonly pendingRemovals = new Set<string>();
   private readonly pendingRouteRemovals = new Set<string>();
@@ -115,6 +123,8 @@ export class WireGuardDriver implements CableDriver {
     this.now = opts.now ?? Date.now;
     this.table = opts.routeTable ?? WIREGUARD_ROUTE_TABLE;
     this.proto = opts.routeProto ?? WIREGUARD_ROUTE_PROTO;
+    this.stateDir = opts.stateDir ?? join(ctx.config.stateDir, 'wireguard');
+    this.statePath = join(this.stateDir, stateFileName(this.ifname));
     // Submariner's WireGuard preshared key: SHA-256 of the PSK text
     this.psk = ctx.config.ipsec.psk ? presharedKeyFromText(ctx.config.ipsec.psk) : ZERO_KEY;
     registerSecret(this.psk);
@@ -154,9 +164,8 @@ export class WireGuardDriver implements CableDriver {
       this.client = await this.chooseClient();
       let how: 'adopted' | 'started' | 'created' | 'existing';
       if (this.client.type === 'userspace') {
-        const stateDir = this.opts.stateDir ?? join(this.ctx.config.stateDir, 'wireguard');
-        mkdirSync(stateDir, { recursive: true });
-        this.wgGo = new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir, binary: this.opts.wireguardGo, uapi: this.uapi, verbose: this.ctx.config.debug }, this.log);
+        mkdirSync(this.stateDir, { recursive: true });
+        this.wgGo = new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir: this.stateDir, binary: this.opts.wireguardGo, uapi: this.uapi, verbose: this.ctx.config.debug }, this.log);
         how = await this.wgGo.ensure();
       } else if (await this.net.linkExists(this.ifname)) how = 'existing';
       else {
@@ -175,12 +184,13 @@ export class WireGuardDriver implements CableDriver {
       }
       registerSecret(this.privateKey);
       this.routeSrc = await this.discoverRouteSrc();
+      this.loadAdopted(dev);
       // an adopted device keeps peers and routes of cables not yet reconnected: no flap on restart
       this.pruning = dev.peers.length === 0;
       if (!this.pruning) {
+        // the fallback when the engine never calls sweep()
         this.pruneTimer = setTimeout(() => {
-          this.pruning = true;
-          void this.reconcile('prune').catch((err) => this.log.warn({ err }, 'pruning stale WireGuard peers failed; retried on the next change'));
+          void this.serial(() => this.removeUnclaimed('prune')).catch((err) => this.log.warn({ err }, 'pruning stale WireGuard peers failed; retried on the next change'));
         }, this.opts.pruneAfterMs ?? DEFAULT_PRUNE_AFTER_MS);
         this.pruneTimer.unref();
       }
@@ -194,6 +204,63 @@ export class WireGuardDriver implements CableDriver {
       }
       this.initialized = true;
       this.log.info({ how, ms: this.now() - t0, listenPort: this.listenPort }, 'WireGuard driver ready');
+    });
+  }
+
+  /** Names the device's peers a previous run connected, from the state file; a bad file only loses the names. */
+  private loadAdopted(dev: Device): void {
+    try {
+      mkdirSync(this.stateDir, { recursive: true });
+    } catch (err) {
+      this.log.warn({ err, file: this.statePath }, 'cannot create the WireGuard state directory; cable names are not kept across restarts');
+    }
+    const { cables, problem } = loadState(this.statePath);
+    if (problem) this.log.warn({ file: this.statePath, problem }, 'WireGuard cable state file unusable: starting without adopted cable names (peers a previous run left are removed by the sweep)');
+    const onDevice = new Set(dev.peers.map((p) => p.publicKey));
+    this.adopted.clear();
+    this.adoptedAtMs = this.now();
+    for (const c of cables) if (onDevice.has(c.publicKey)) this.adopted.set(c.cableName, c);
+    this.stateText = problem ? undefined : formatState(cables);
+    this.log.debug({ adopted: [...this.adopted.keys()], saved: cables.length }, 'WireGuard cables adopted from the state file');
+  }
+
+  /** Saves cable name <-> peer key (+ the remote as last connected) after a change; a write failure is only a warning. */
+  private persist(): void {
+    const list: SavedCable[] = [];
+    const claimed = new Set<string>();
+    for (const [cableName, e] of this.cables) {
+      if (!e.peer) continue;
+      claimed.add(e.peer.publicKey);
+      list.push({ cableName, publicKey: e.peer.publicKey, endpoint: e.endpoint, usingIP: e.nat.useIP, usingNAT: e.nat.useNAT });
+    }
+    for (const [name, c] of this.adopted) if (!this.cables.has(name) && !claimed.has(c.publicKey)) list.push(c);
+    const text = formatState(list);
+    if (text === this.stateText) return;
+    try {
+      writeStateFile(this.statePath, text);
+      this.stateText = text;
+    } catch (err) {
+      this.log.warn({ err, file: this.statePath }, 'cannot write the WireGuard cable state file; a restart will not name the current cables');
+    }
+  }
+
+  /** Removes every peer and route no connect() of this instance claimed (sweep, or the prune timer). */
+  private async removeUnclaimed(why: string): Promise<void> {
+    if (this.pruneTimer) clearTimeout(this.pruneTimer);
+    this.pruneTimer = undefined;
+    this.pruning = true;
+    const dropped = [...this.adopted.keys()];
+    this.adopted.clear();
+    await this.reconcileLocked(why);
+    this.persist();
+    if (dropped.length) this.log.info({ why, cables: dropped }, 'removed WireGuard cables a previous run left that no remote wants any more');
+  }
+
+  /** Removes peers and routes no connect() of this instance claimed; the engine calls it after its first full reconcile. */
+  sweep(): Promise<void> {
+    return this.serial(async () => {
+      this.requireInit();
+      await this.removeUnclaimed('sweep');
     });
   }
 
@@ -276,8 +343,11 @@ export class WireGuardDriver implements CableDriver {
       }
       for (const d of prev?.peer?.allowedIPs ?? []) if (!peer?.allowedIPs.includes(d)) this.pendingRouteRemovals.add(d);
       this.cables.set(remote.cableName, entry);
+      this.adopted.delete(remote.cableName);
+      for (const [name, c] of this.adopted) if (c.publicKey === peer?.publicKey) this.adopted.delete(name);
       const log = this.log.child({ cable: remote.cableName, cluster: remote.clusterId, endpoint: nat.useIP });
       await this.reconcileLocked(`connect ${remote.cableName}`);
+      this.persist();
       if (error) {
         log.error({ reason: error }, 'cannot configure WireGuard cable');
         throw new HawserError('INVALID', error);
@@ -290,14 +360,25 @@ export class WireGuardDriver implements CableDriver {
     return this.serial(async () => {
       this.requireInit();
       const prev = this.cables.get(remote.cableName);
+      const adopted = this.adopted.get(remote.cableName);
       this.cables.delete(remote.cableName);
-      // after a restart we may not know the cable yet: its Endpoint names the key
-      const key = prev?.peer?.publicKey ?? remote.backendConfig[PUBLIC_KEY_KEY];
+      this.adopted.delete(remote.cableName);
+      // after a restart we may not know the cable yet: the state file or its Endpoint names the key
+      const key = prev?.peer?.publicKey ?? adopted?.publicKey ?? remote.backendConfig[PUBLIC_KEY_KEY];
       const claimed = (k: string): boolean => [...this.cables.values()].some((e) => e.peer?.publicKey === k);
+      if (!prev && !adopted) {
+        const dev = await this.client!.device(this.ifname);
+        if (!key || keyProblem(key) || claimed(key) || !dev.peers.some((p) => p.publicKey === key)) {
+          // e.g. the engine removing a remote that never got a cable here: nothing of ours to remove
+          this.log.debug({ cable: remote.cableName, cluster: remote.clusterId }, 'disconnect of an unknown WireGuard cable without a peer: nothing to do');
+          return;
+        }
+      }
       if (key && !keyProblem(key) && !claimed(key)) this.pendingRemovals.add(key);
       const stillRouted = new Set([...this.cables.values()].flatMap((e) => e.peer?.allowedIPs ?? []));
       for (const d of prev?.peer?.allowedIPs ?? remote.subnets) if (!stillRouted.has(d)) this.pendingRouteRemovals.add(d);
       await this.reconcileLocked(`disconnect ${remote.cableName}`);
+      this.persist();
       this.log.info({ cable: remote.cableName, cluster: remote.clusterId }, 'WireGuard cable removed');
     });
   }
@@ -400,25 +481,17 @@ export class WireGuardDriver implements CableDriver {
           out.push({ ...base, status: 'connecting', statusMessage: `peer ${e.peer.publicKey.slice(0, 8)} is missing from ${this.ifname}; it is being re-applied` });
           continue;
         }
-        const counters = { rxBytes: p.rxBytes, txBytes: p.txBytes, ...(p.lastHandshakeMs ? { lastHandshakeMs: p.lastHandshakeMs } : {}) };
-        const age = now - p.lastHandshakeMs;
-        if (p.lastHandshakeMs > 0 && age < LIVE_HANDSHAKE_MS) {
-          out.push({ ...base, ...counters, status: 'connected', statusMessage: `handshake ${Math.max(0, Math.round(age / 1000))} s ago; rx ${p.rxBytes} B, tx ${p.txBytes} B` });
-        } else if (p.lastHandshakeMs > 0) {
-          out.push({ ...base, ...counters, status: 'connecting', statusMessage: `last handshake ${Math.round(age / 1000)} s ago; waiting for a new one with ${e.peer.endpoint}` });
-        } else if (now - e.sinceMs < grace) {
-          out.push({ ...base, ...counters, status: 'connecting', statusMessage: `waiting for the first handshake with ${e.peer.endpoint}` });
-        } else {
-          const port = e.peer.endpoint.slice(e.peer.endpoint.lastIndexOf(':') + 1);
-          out.push({
-            ...base,
-            ...counters,
-            status: 'error',
-            statusMessage: `no WireGuard handshake with ${e.peer.endpoint} in ${Math.round((now - e.sinceMs) / 1000)} s (sent ${p.txBytes} B, received ${p.rxBytes} B): check that both clusters use the same PSK (CE_IPSEC_PSK), that the remote Endpoint's ${PUBLIC_KEY_KEY} is its gateway's current key, and that UDP ${port} reaches ${e.nat.useIP}`,
-          });
-        }
+        out.push(peerState(base, p, e.peer.endpoint, now - e.sinceMs, grace, now));
       }
-      return out;
+      // a previous run's cables, named by the state file, as long as their peer is still on the device
+      const claimed = new Set([...this.cables.values()].flatMap((e) => (e.peer ? [e.peer.publicKey] : [])));
+      for (const [cableName, c] of this.adopted) {
+        const p = dev?.peers.find((x) => x.publicKey === c.publicKey);
+        if (!p || this.cables.has(cableName) || claimed.has(c.publicKey)) continue;
+        const base = { cableName, endpoint: c.endpoint, usingIP: c.usingIP, usingNAT: c.usingNAT };
+        out.push(peerState(base, p, p.endpoint ?? c.usingIP, now - this.adoptedAtMs, grace, now));
+      }
+      return out.sort((a, b) => a.cableName.localeCompare(b.cableName));
     });
   }
 
@@ -434,7 +507,7 @@ export class WireGuardDriver implements CableDriver {
       }
       try {
         if (this.wgGo || this.client?.type !== 'kernel') {
-          this.wgGo ??= new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir: this.opts.stateDir ?? join(this.ctx.config.stateDir, 'wireguard'), binary: this.opts.wireguardGo, uapi: this.uapi }, this.log);
+          this.wgGo ??= new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir: this.stateDir, binary: this.opts.wireguardGo, uapi: this.uapi }, this.log);
           await this.wgGo.stop();
         }
         // a kernel device, or a tun left by a daemon we could not find
@@ -442,10 +515,17 @@ export class WireGuardDriver implements CableDriver {
       } catch (err) {
         failures.push(`device: ${errorMessage(err)}`);
       }
+      try {
+        rmSync(this.statePath, { force: true });
+      } catch (err) {
+        failures.push(`state file: ${errorMessage(err)}`);
+      }
       await this.client?.close().catch(() => undefined);
       this.client = undefined;
       this.initialized = false;
       this.cables.clear();
+      this.adopted.clear();
+      this.stateText = undefined;
       if (failures.length) throw new HawserError('EXEC', `WireGuard cleanup incomplete: ${failures.join('; ')}`);
       this.log.info('WireGuard device, routes and rules removed');
     });
@@ -466,4 +546,24 @@ export class WireGuardDriver implements CableDriver {
       this.initialized = false;
     });
   }
+}
+
+type StateBase = Pick<ConnectionState, 'cableName' | 'endpoint' | 'usingIP' | 'usingNAT'>;
+
+/** A configured peer's status from its handshake age; `wantedForMs`: how long it has been wanted (the grace). */
+function peerState(base: StateBase, p: Peer, endpoint: string, wantedForMs: number, graceMs: number, now: number): ConnectionState {
+  const counters = { rxBytes: p.rxBytes, txBytes: p.txBytes, ...(p.lastHandshakeMs ? { lastHandshakeMs: p.lastHandshakeMs } : {}) };
+  const age = now - p.lastHandshakeMs;
+  if (p.lastHandshakeMs > 0 && age < LIVE_HANDSHAKE_MS) {
+    return { ...base, ...counters, status: 'connected', statusMessage: `handshake ${Math.max(0, Math.round(age / 1000))} s ago; rx ${p.rxBytes} B, tx ${p.txBytes} B` };
+  }
+  if (p.lastHandshakeMs > 0) return { ...base, ...counters, status: 'connecting', statusMessage: `last handshake ${Math.round(age / 1000)} s ago; waiting for a new one with ${endpoint}` };
+  if (wantedForMs < graceMs) return { ...base, ...counters, status: 'connecting', statusMessage: `waiting for the first handshake with ${endpoint}` };
+  const port = endpoint.slice(endpoint.lastIndexOf(':') + 1);
+  return {
+    ...base,
+    ...counters,
+    status: 'error',
+    statusMessage: `no WireGuard handshake with ${endpoint} in ${Math.round(wantedForMs / 1000)} s (sent ${p.txBytes} B, received ${p.rxBytes} B): check that both clusters use the same PSK (CE_IPSEC_PSK), that the remote Endpoint's ${PUBLIC_KEY_KEY} is its gateway's current key, and that UDP ${port} reaches ${base.usingIP}`,
+  };
 }

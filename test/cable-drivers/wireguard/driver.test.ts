@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -102,9 +102,10 @@ describe('WireGuard driver (fake device and routes)', () => {
   let wg: FakeWg;
   let net: FakeNet;
   let lines: string[];
+  let stateDir: string;
   const log = (): ReturnType<typeof createLogger> => createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(c.toString()); cb(); } }) });
   const make = (): WireGuardDriver => {
-    return new WireGuardDriver({ config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, handshakeGraceMs: 20_000 });
+    return new WireGuardDriver({ config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, handshakeGraceMs: 20_000, stateDir, resyncIntervalMs: 0 });
   };
   const B = remote('b', '192.0.2.2', K2.pub, ['10.2.0.0/16']);
   const C = remote('c', '192.0.2.3', K3.pub, ['10.3.0.0/16']);
@@ -114,6 +115,98 @@ describe('WireGuard driver (fake device and routes)', () => {
     wg = new FakeWg();
     net = new FakeNet();
     lines = [];
+    stateDir = mkdtempSync(join(tmpdir(), 'hw-wgs-'));
+  });
+
+  afterEach(() => {
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  const logged = (level: string, msg: RegExp): boolean => lines.some((l) => {
+    const o = JSON.parse(l) as { level: string; msg: string };
+    return o.level === level && msg.test(o.msg);
+  });
+  const stateFile = (): string => join(stateDir, 'wgf.cables.json');
+
+  it('a restarted driver names the peers a previous run connected (state file), and only those', async () => {
+    const d1 = make();
+    await d1.init();
+    await d1.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    await d1.connect(C, { useIP: '198.51.100.3', useNAT: true });
+    await d1.close();
+    const text = readFileSync(stateFile(), 'utf8');
+    assert.ok(!text.includes(PSK.key) && !text.includes(wg.dev.privateKey!), 'no private or preshared key in the state file');
+    // a peer someone else put on the device is not ours to name
+    await wg.configureDevice('wgf', { peers: [{ publicKey: K1.pub, allowedIPs: ['10.9.0.0/16'] }] });
+    now += 5_000;
+    const d2 = make();
+    await d2.init();
+    const conns = await d2.connections();
+    assert.deepEqual(conns.map((c) => [c.cableName, c.endpoint.clusterId, c.usingIP, c.usingNAT, c.status]), [
+      [B.cableName, 'b', '192.0.2.2', false, 'connecting'],
+      [C.cableName, 'c', '198.51.100.3', true, 'connecting'],
+    ]);
+    assert.deepEqual(conns[0]?.endpoint.subnets, ['10.2.0.0/16']);
+    // disconnecting an adopted cable removes its peer (by the saved key) and routes
+    await d2.disconnect(C);
+    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey).sort(), [K1.pub, K2.pub].sort());
+    assert.deepEqual((await d2.connections()).map((c) => c.cableName), [B.cableName]);
+    assert.ok(!readFileSync(stateFile(), 'utf8').includes(C.cableName));
+    await d2.close();
+  });
+
+  it('a corrupt state file starts empty with a warning; a missing one quietly', async () => {
+    await wg.configureDevice('wgf', { privateKey: K1.priv, listenPort: 4500, peers: [{ publicKey: K2.pub, allowedIPs: ['10.2.0.0/16'] }] });
+    writeFileSync(stateFile(), '{"version":1,"cables":[{"cableName":');
+    const d = make();
+    await d.init();
+    assert.deepEqual(await d.connections(), []);
+    assert.ok(logged('warn', /state file unusable/));
+    await d.close();
+    rmSync(stateFile());
+    lines = [];
+    const d2 = make();
+    await d2.init();
+    assert.deepEqual(await d2.connections(), []);
+    assert.ok(!logged('warn', /state file/));
+    assert.ok(!existsSync(stateFile()), 'nothing connected: nothing written');
+    await d2.close();
+  });
+
+  it('sweep removes the peers and routes no connect() claimed, and nothing else', async () => {
+    const d1 = make();
+    await d1.init();
+    await d1.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    await d1.connect(C, { useIP: '192.0.2.3', useNAT: false });
+    await d1.close();
+    await wg.configureDevice('wgf', { peers: [{ publicKey: K1.pub, allowedIPs: ['10.9.0.0/16'] }] });
+    net.routes.set('10.9.0.0/16', '');
+    const d2 = make();
+    await d2.init();
+    await d2.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    assert.equal(wg.dev.peers.length, 3, 'kept until the sweep');
+    await d2.sweep();
+    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K2.pub]);
+    assert.deepEqual([...net.routes.keys()], ['10.2.0.0/16']);
+    assert.deepEqual((await d2.connections()).map((c) => c.cableName), [B.cableName]);
+    assert.ok(!readFileSync(stateFile(), 'utf8').includes(C.cableName));
+    await d2.close();
+  });
+
+  it('disconnect of a cable it never knew, without a peer, is a quiet no-op', async () => {
+    const d = make();
+    await d.init();
+    await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    const writes = wg.writes.length;
+    const applied = net.applied.length;
+    lines = [];
+    await d.disconnect(C);
+    await d.disconnect({ ...C, backendConfig: {} });
+    assert.equal(wg.writes.length, writes);
+    assert.equal(net.applied.length, applied);
+    assert.ok(!logged('info', /cable removed/));
+    assert.ok(logged('debug', /unknown WireGuard cable/));
+    assert.equal(wg.dev.peers.length, 1);
   });
 
   it('a new device gets a new key; connect configures the peer (psk = sha256 of the PSK text, keepalive 10) and routes', async () => {
@@ -190,7 +283,7 @@ describe('WireGuard driver (fake device and routes)', () => {
     await wg.configureDevice('wgf', { privateKey: K1.priv, listenPort: 4500, peers: [{ publicKey: K3.pub, allowedIPs: ['10.3.0.0/16'] }] });
     const d = new WireGuardDriver(
       { config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() },
-      { ifname: 'wgf', client: wg, netOps: net, now: () => now, pruneAfterMs: 50 },
+      { ifname: 'wgf', client: wg, netOps: net, now: () => now, pruneAfterMs: 50, stateDir },
     );
     await d.init();
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
@@ -204,7 +297,7 @@ describe('WireGuard driver (fake device and routes)', () => {
   it('repairs drift on resync: a route and a peer removed behind its back come back', async () => {
     const d = new WireGuardDriver(
       { config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() },
-      { ifname: 'wgf', client: wg, netOps: net, now: () => now, resyncIntervalMs: 30 },
+      { ifname: 'wgf', client: wg, netOps: net, now: () => now, resyncIntervalMs: 30, stateDir },
     );
     await d.init();
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
