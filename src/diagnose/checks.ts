@@ -1,6 +1,6 @@
 // `hawser diagnose`: collect facts about this node (and the API if reachable), then judge them with pure
 // checks that each say what is wrong and what to do.
-import { parseCidr, type Cidr } from '../config/parse.js';
+import { cidrContains, cidrsOverlap, parseIpv4Cidr, type Ipv4Cidr } from '../nat/ip.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 export interface CheckResult { name: string; verdict: Verdict; detail: string; fix?: string }
@@ -19,18 +19,6 @@ export interface NodeFactsForDiagnose {
   remoteClusters?: Array<{ clusterId: string; cidrs: string[] }>;
   apiClockSkewMs?: number;
   apiError?: string;
-}
-
-function overlaps(a: Cidr, b: Cidr): boolean {
-  if (a.family !== 4 || b.family !== 4) return false;
-  const toInt = (ip: string): number => ip.split('.').reduce((x, o) => x * 256 + Number(o), 0);
-  const p = Math.min(a.prefix, b.prefix);
-  const size = 2 ** (32 - p);
-  return Math.floor(toInt(a.address) / size) === Math.floor(toInt(b.address) / size);
-}
-
-export function inCidr(ip: string, c: Cidr): boolean {
-  return overlaps({ text: `${ip}/32`, address: ip, prefix: 32, family: 4 }, c);
 }
 
 export function runChecks(f: NodeFactsForDiagnose): CheckResult[] {
@@ -60,14 +48,14 @@ export function runChecks(f: NodeFactsForDiagnose): CheckResult[] {
     const blocks = /hook input[^}]*policy drop/s.test(f.nftRuleset) && !/udp dport \{?[^}\n]*4500/.test(f.nftRuleset);
     out.push(blocks ? { name: 'firewall', verdict: 'warn', detail: 'an input chain drops by default and no rule mentions UDP 4500', fix: 'allow UDP 4500 (cable), 4490 (NAT discovery) and 4800 (vx-submariner) from peers' } : { name: 'firewall', verdict: 'ok', detail: 'no default-drop input chain blocking the cable ports found' });
   }
-  const cidrs = f.clusterCidrs.map(parseCidr).filter((c): c is Cidr => c !== undefined);
+  const cidrs = f.clusterCidrs.map(parseIpv4Cidr).filter((c): c is Ipv4Cidr => c !== undefined);
   if (cidrs.length) {
-    const cni = f.addresses.find((a) => cidrs.some((c) => inCidr(a.ip, c)));
+    const cni = f.addresses.find((a) => cidrs.some((c) => cidrContains(c, a.ip)));
     out.push(cni ? { name: 'CNI interface', verdict: 'ok', detail: `${cni.ifname} has ${cni.ip} in the cluster CIDR (health-check source)` } : { name: 'CNI interface', verdict: 'warn', detail: `no address on this node is inside ${f.clusterCidrs.join(', ')} (underlay/macvlan pods?)`, fix: 'hawser keeps the cable up and reports health checking as unavailable; Submariner would crash-loop here' });
   }
   if (f.remoteClusters && cidrs.length && !f.globalnet) {
     for (const r of f.remoteClusters) {
-      const clash = r.cidrs.map(parseCidr).filter((c): c is Cidr => c !== undefined).filter((rc) => cidrs.some((lc) => overlaps(lc, rc)));
+      const clash = r.cidrs.map(parseIpv4Cidr).filter((c): c is Ipv4Cidr => c !== undefined).filter((rc) => cidrs.some((lc) => cidrsOverlap(lc, rc)));
       if (clash.length) out.push({ name: `CIDR overlap with ${r.clusterId}`, verdict: 'fail', detail: `${clash.map((c) => c.text).join(', ')} overlaps this cluster's CIDRs`, fix: 'enable Globalnet (SUBMARINER_GLOBALCIDR) or renumber one cluster' });
     }
   }
