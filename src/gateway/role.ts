@@ -7,7 +7,7 @@ import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
 import { Backoff, sleep } from '../util/wait.js';
-import { BrokerSync } from '../k8s/brokersync.js';
+import { BrokerSync, canonical } from '../k8s/brokersync.js';
 import { Debouncer, Informer } from '../k8s/informer.js';
 import { clusterSpecToWire, endpointObjectName, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
@@ -392,7 +392,7 @@ export class GatewayRole {
   private async upsert(collection: string, name: string, obj: KubeObject): Promise<void> {
     const existing = await this.d.local.getOrUndefined(`${collection}/${name}`);
     if (!existing) await this.d.local.create(collection, obj);
-    else if (JSON.stringify(existing.spec) !== JSON.stringify(obj.spec)) await this.d.local.replace(`${collection}/${name}`, { ...obj, metadata: { ...existing.metadata } });
+    else if (canonical(existing.spec) !== canonical(obj.spec)) await this.d.local.replace(`${collection}/${name}`, { ...obj, metadata: { ...existing.metadata } });
   }
 
   private remoteEndpoints(): EndpointObject[] {

@@ -77,6 +77,10 @@ export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: 
   };
 }
 
+function rttLastSeconds(h: { rtt?: { lastNs: number } } | undefined): number | undefined {
+  return h?.rtt ? h.rtt.lastNs / 1e9 : undefined;
+}
+
 export interface RouteAgentRoleOptions {
   cfg: RouteAgentConfig;
   log: Logger;
@@ -182,7 +186,7 @@ export class RouteAgentRole {
       remoteCluster: e.clusterId,
       remoteEndpointIP: e.publicIP || e.privateIP,
       status: remoteEndpoints[i]!.status as 'connected' | 'connecting' | 'error' | 'none',
-      rttSeconds: this.health?.stats(e.cableName)?.rtt ? this.health.stats(e.cableName)!.rtt!.lastNs / 1e9 : undefined,
+      rttSeconds: rttLastSeconds(this.health?.stats(e.cableName)),
     })));
     const failures = [this.inputError, this.lastResult?.error?.message, ...(this.lastResult?.plan?.warnings ?? [])].filter((x): x is string => Boolean(x));
     const obj = {
