@@ -97,10 +97,6 @@ export class GatewayRole {
     this.cableLog = new CableStateLog(this.log);
   }
 
-  get isActive(): boolean {
-    return this.active;
-  }
-
   private fail(key: string, message: string | undefined): void {
     if (message) this.statusFailure.set(key, message);
     else this.statusFailure.delete(key);

@@ -105,11 +105,6 @@ export class BrokerSync {
     });
   }
 
-  /** The local Endpoint informer, shared with the engine (remote endpoints arrive there). */
-  get localEndpoints(): Informer {
-    return this.informers.local.endpoints;
-  }
-
   async start(): Promise<void> {
     for (const side of ['local', 'broker'] as const) {
       for (const p of ['endpoints', 'clusters'] as const) {

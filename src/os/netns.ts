@@ -1,6 +1,6 @@
 // Network namespaces: create, delete, run in. Names are unique per run so parallel labs and tests never collide.
 import { randomBytes } from 'node:crypto';
-import { exec, type ExecOptions, type ExecResult } from '../util/exec.js';
+import { exec } from '../util/exec.js';
 
 /** A unique name: `<prefix>-<6 hex>`; kernel names are limited to 15 characters for links. */
 export function uniqueName(prefix: string, hexLen = 6): string {
@@ -26,14 +26,4 @@ export async function deleteNetns(name: string): Promise<void> {
 export async function netnsPids(name: string): Promise<number[]> {
   const r = await exec('ip', ['netns', 'pids', name], { allowFailure: true });
   return r.stdout.split('\n').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0);
-}
-
-export function inNetns(netns: string, cmd: string, args: readonly string[], opts: Omit<ExecOptions, 'netns'> = {}): Promise<ExecResult> {
-  return exec(cmd, args, { ...opts, netns });
-}
-
-/** Runs `ip -batch -` with the given lines in one process (one fork for many changes). */
-export async function ipBatch(lines: readonly string[], netns?: string): Promise<void> {
-  if (lines.length === 0) return;
-  await exec('ip', ['-batch', '-'], { netns, input: lines.join('\n') + '\n' });
 }
