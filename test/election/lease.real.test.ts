@@ -223,8 +223,12 @@ describe('election @real: LeaderElector against the embedded API server', functi
     await waitFor(() => a.isLeader(), { timeoutMs: 5000, what: 'a to lead' });
     let stopped = 0;
     a.on('stopped', () => stopped++);
-    const cur = await direct().get(leasePath(name));
-    await direct().replace(leasePath(name), { ...cur, spec: { ...(cur.spec as object), holderIdentity: 'intruder', leaseDurationSeconds: 60 } });
+    // The intruder's write races a's renewals (every retry period): read-modify-write until it lands.
+    await waitFor(async () => {
+      const cur = await direct().get(leasePath(name));
+      await direct().replace(leasePath(name), { ...cur, spec: { ...(cur.spec as object), holderIdentity: 'intruder', leaseDurationSeconds: 60 } });
+      return true;
+    }, { timeoutMs: 5000, intervalMs: 10, what: 'the intruder to take the lease' });
     await waitFor(() => stopped === 1, { timeoutMs: 3 * T.retryPeriodMs + 1000, intervalMs: 10, what: 'a to stop leading' });
     assert.equal(a.isLeader(), false);
     assert.equal(a.holder, 'intruder');
