@@ -57,7 +57,7 @@ export interface GatewayConfig extends CommonConfig {
   cableDriver: CableDriverName;
   natEnabled: boolean;
   colorCodes: string[];
-  healthCheck: { enabled: boolean; intervalMs: number; maxPacketLossCount: number };
+  healthCheck: HealthCheckConfig;
   ipsec: IpsecConfig;
   broker: BrokerConfig;
   election: ElectionTimings;
@@ -65,14 +65,29 @@ export interface GatewayConfig extends CommonConfig {
   ipsecUserspace: boolean;
 }
 
+export interface HealthCheckConfig { enabled: boolean; intervalMs: number; maxPacketLossCount: number }
+
 export interface RouteAgentConfig extends CommonConfig {
   role: 'route-agent';
   uninstall: boolean;
+  /** Same variables as the gateway's; Submariner's route agent probes every interval × 60 (see routeagent). */
+  healthCheck: HealthCheckConfig;
 }
 
 export interface GlobalnetConfig extends CommonConfig {
   role: 'globalnet';
   election: ElectionTimings;
+}
+
+/** Submariner treats 0 (and unset) as "use the default" for both integers. */
+function healthCheckConfig(env: Env, c: ErrorCollector): HealthCheckConfig {
+  const interval = c.take(() => readInt(env, 'SUBMARINER_HEALTHCHECKINTERVAL', 1, { min: 0, max: 3600, unit: 'seconds' }), 1);
+  const loss = c.take(() => readInt(env, 'SUBMARINER_HEALTHCHECKMAXPACKETLOSSCOUNT', 5, { min: 0, max: 1000 }), 5);
+  return {
+    enabled: c.take(() => readBool(env, 'SUBMARINER_HEALTHCHECKENABLED', true), true),
+    intervalMs: 1000 * (interval === 0 ? 1 : interval),
+    maxPacketLossCount: loss === 0 ? 5 : loss,
+  };
 }
 
 const DRIVER_ALIASES: Readonly<Record<string, CableDriverName>> = { ipsec: 'libreswan', strongswan: 'libreswan' };
@@ -155,11 +170,7 @@ export function gatewayConfigFromEnv(env: Env): GatewayConfig {
     cableDriver,
     natEnabled: c.take(() => readBool(env, 'SUBMARINER_NATENABLED', false), false),
     colorCodes: (readString(env, 'SUBMARINER_COLORCODES') ?? 'blue').split(',').map((s) => s.trim()).filter(Boolean),
-    healthCheck: {
-      enabled: c.take(() => readBool(env, 'SUBMARINER_HEALTHCHECKENABLED', true), true),
-      intervalMs: 1000 * c.take(() => readInt(env, 'SUBMARINER_HEALTHCHECKINTERVAL', 1, { min: 1, max: 3600, unit: 'seconds' }), 1),
-      maxPacketLossCount: c.take(() => readInt(env, 'SUBMARINER_HEALTHCHECKMAXPACKETLOSSCOUNT', 5, { min: 1, max: 1000 }), 5),
-    },
+    healthCheck: healthCheckConfig(env, c),
     ipsec: {
       psk: readPsk(env, c, cableDriver !== 'vxlan'),
       debug: c.take(() => readBool(env, 'CE_IPSEC_DEBUG', false), false),
@@ -186,7 +197,7 @@ export function routeAgentConfigFromEnv(env: Env, opts: { uninstall?: boolean } 
   const c = new ErrorCollector();
   // 32782: the gateway holds 32780 on gateway nodes (both use host networking).
   const base = common(env, c, 32782, !opts.uninstall);
-  const cfg: RouteAgentConfig = { ...base, role: 'route-agent', uninstall: opts.uninstall ?? false };
+  const cfg: RouteAgentConfig = { ...base, role: 'route-agent', uninstall: opts.uninstall ?? false, healthCheck: healthCheckConfig(env, c) };
   c.throwIfAny();
   return cfg;
 }

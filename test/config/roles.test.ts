@@ -58,7 +58,7 @@ describe('config: gateway environment', () => {
     ['unknown driver', { SUBMARINER_CABLEDRIVER: 'gre' }, 'SUBMARINER_CABLEDRIVER'],
     ['bad bool', { SUBMARINER_NATENABLED: 'maybe' }, 'SUBMARINER_NATENABLED'],
     ['interval not a number', { SUBMARINER_HEALTHCHECKINTERVAL: 'abc' }, 'SUBMARINER_HEALTHCHECKINTERVAL'],
-    ['interval zero', { SUBMARINER_HEALTHCHECKINTERVAL: '0' }, 'SUBMARINER_HEALTHCHECKINTERVAL'],
+    ['interval negative', { SUBMARINER_HEALTHCHECKINTERVAL: '-1' }, 'SUBMARINER_HEALTHCHECKINTERVAL'],
     ['port out of range', { CE_IPSEC_NATTPORT: '70000' }, 'CE_IPSEC_NATTPORT'],
     ['missing PSK for wireguard', { CE_IPSEC_PSK: undefined }, 'CE_IPSEC_PSK'],
     ['missing broker', { BROKER_K8S_APISERVER: undefined }, 'BROKER_K8S_APISERVER'],
@@ -77,6 +77,11 @@ describe('config: gateway environment', () => {
     assert.deepEqual(vars.sort(), ['CE_IPSEC_IKEPORT', 'SUBMARINER_NATENABLED']);
   });
 
+  it('reads 0 as the default for the health-check integers, as Submariner does', () => {
+    const c = gatewayConfigFromEnv({ ...GOOD, SUBMARINER_HEALTHCHECKINTERVAL: '0', SUBMARINER_HEALTHCHECKMAXPACKETLOSSCOUNT: '0' });
+    assert.deepEqual(c.healthCheck, { enabled: true, intervalMs: 1000, maxPacketLossCount: 5 });
+  });
+
   it('does not need a PSK for the vxlan driver', () => {
     const c = gatewayConfigFromEnv({ ...GOOD, SUBMARINER_CABLEDRIVER: 'vxlan', CE_IPSEC_PSK: undefined });
     assert.equal(c.cableDriver, 'vxlan');
@@ -87,6 +92,7 @@ describe('config: route agent and globalnet environment', () => {
   it('route agent needs no broker or PSK', () => {
     const c = routeAgentConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'n', SUBMARINER_CLUSTERCIDR: '10.0.0.0/16', SUBMARINER_SERVICECIDR: '10.1.0.0/16' });
     assert.equal(c.role, 'route-agent');
+    assert.deepEqual(c.healthCheck, { enabled: true, intervalMs: 1000, maxPacketLossCount: 5 });
   });
   it('globalnet requires the global CIDR and uses port 32781', () => {
     assert.deepEqual(errorsOf(() => globalnetConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'n' })), ['SUBMARINER_GLOBALCIDR']);
