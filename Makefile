@@ -1,5 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
+# The pinned Node 24 (installed by `make setup` into .tools/node) runs everything: npm, tsc, mocha, labs, benches.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 .PHONY: setup build typecheck lint test test-unit demo bench clean
 
 setup:
