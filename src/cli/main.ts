@@ -39,7 +39,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const mod = await entry.load();
+    let mod: { run: CommandRunner };
+    try {
+      mod = await entry.load();
+    } catch (err) {
+      // A checkout without `npm ci`, or an install without its node_modules: say what to do, not a stack.
+      if ((err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+      process.stderr.write(`hawser ${name}: dependencies missing (${errorMessage(err).split('\n')[0]}): run \`make setup\` (an install: \`npm ci --omit=dev\`)\n`);
+      return 1;
+    }
     return await mod.run(rest);
   } catch (err) {
     if (err instanceof ConfigError || err instanceof ConfigErrors) {
