@@ -7,8 +7,10 @@ export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 setup:
 	@scripts/setup.sh
 
+## The production build: src/ compiled into dist/ (node dist/src/cli/main.js; bin/hawser runs it where src/ is absent).
 build: setup
-	npx tsc -p tsconfig.json
+	rm -rf dist
+	npx tsc -p tsconfig.build.json
 
 typecheck: setup
 	npx tsc -p tsconfig.json --noEmit

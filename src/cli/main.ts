@@ -39,17 +39,15 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    let mod: { run: CommandRunner };
-    try {
-      mod = await entry.load();
-    } catch (err) {
-      // A checkout without `npm ci`, or an install without its node_modules: say what to do, not a stack.
-      if ((err as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    const mod = await entry.load();
+    return await mod.run(rest);
+  } catch (err) {
+    // A checkout without `npm ci`, or an install without its node_modules (commands load their modules
+    // lazily, so this surfaces here): say what to do, not a stack.
+    if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {
       process.stderr.write(`hawser ${name}: dependencies missing (${errorMessage(err).split('\n')[0]}): run \`make setup\` (an install: \`npm ci --omit=dev\`)\n`);
       return 1;
     }
-    return await mod.run(rest);
-  } catch (err) {
     if (err instanceof ConfigError || err instanceof ConfigErrors) {
       const errs = err instanceof ConfigErrors ? err.errors : [err];
       for (const e of errs) process.stderr.write(`hawser ${name}: invalid configuration: ${e.message}\n`);
