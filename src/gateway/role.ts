@@ -12,8 +12,9 @@ import { Debouncer, Informer } from '../k8s/informer.js';
 import { clusterSpecToWire, endpointObjectName, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { LeaderElector } from '../election/lease.js';
-import { CableEngine, fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
+import { CableEngine, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
+import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { buildGatewayObject, staleGateways, type ConnectionHealth } from './status.js';
 import { CableStateLog } from './cable-log.js';
 import { NODE_GLOBAL_IP_ANNOTATION } from '../nat/desired.js';
@@ -242,7 +243,8 @@ export class GatewayRole {
   }
 
   private natFor(e: EndpointSpec): NatInfo {
-    return this.nat?.decision(e.cableName) ?? fallbackNat(this.localEndpoint!, e);
+    // Without a discovery answer, Submariner's legacy rule (the remote's flags only), so both sides agree.
+    return this.nat?.decision(e.cableName) ?? fallbackDecision(e);
   }
 
   private async becomeActive(): Promise<void> {
