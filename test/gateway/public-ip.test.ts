@@ -5,6 +5,10 @@ import {
   DEFAULT_API_RESOLVERS, apiUrl, assessPublicIP, defaultResolverChain, firstIPv4, loadBalancerIngressOf, parseResolverChain,
   publicIpChainText, resolvePublicIP, usesLoadBalancerChain, type LoadBalancerIngress, type Resolver, type ResolveIO,
 } from '../../src/gateway/public-ip.js';
+import { GatewayRole } from '../../src/gateway/role.js';
+import { gatewayConfigFromEnv } from '../../src/config/roles.js';
+import type { RestClient } from '../../src/k8s/rest.js';
+import { quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
 
 class FakeIO implements ResolveIO {
   readonly calls: string[] = [];
@@ -133,5 +137,41 @@ describe('gateway: the private IP is never published as the public one without s
   it('a real public IP: info only', () => {
     const a = assessPublicIP({ ip: '203.0.113.5', via: { kind: 'api', value: 'x' }, failures: [] }, priv, 'default', 'api:x');
     assert.deepEqual([a.level, a.status], ['info', undefined]);
+  });
+});
+
+describe('gateway role: public IP outcome in the log and the Gateway status', () => {
+  const env = { SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' };
+  function role(extra: Record<string, string>, io: ResolveIO): { r: GatewayRole; lines: () => Array<Record<string, unknown>>; status: () => string[] } {
+    const { log, lines } = quietLogger();
+    const r = new GatewayRole({
+      cfg: gatewayConfigFromEnv({ ...env, ...extra }), log, local: {} as unknown as RestClient, broker: {} as unknown as RestClient,
+      createDriver: () => Promise.reject(new Error('unused')), version: 'test', publicIpIO: io,
+    });
+    const status = (): string[] => [...(r as unknown as { statusFailure: Map<string, string> }).statusFailure.values()];
+    return { r, lines, status };
+  }
+
+  it('unresolvable: empty public IP, a warning line and a status line; both clear once it resolves', async () => {
+    const web: Record<string, string> = {};
+    const { r, lines, status } = role({ SUBMARINER_PUBLICIP: 'api:ip.example' }, new FakeIO(web));
+    assert.deepEqual(await r.resolvePublicIP({}, '10.0.0.5', 5000), { ip: '', usingLoadBalancer: false });
+    assert.ok(lines().some((l) => l.level === 'warn' && /publishing an empty public IP/.test(String(l.msg))));
+    assert.equal(status().length, 1);
+    web['https://ip.example'] = '203.0.113.77';
+    assert.deepEqual(await r.resolvePublicIP({}, '10.0.0.5', 5000), { ip: '203.0.113.77', usingLoadBalancer: false });
+    assert.deepEqual(status(), []);
+  });
+
+  it('the node annotation wins over SUBMARINER_PUBLICIP; lb: reports using-loadbalancer', async () => {
+    const { r } = role({ SUBMARINER_PUBLICIP: 'ipv4:203.0.113.1' }, new FakeIO({}, {}, { gw: { ip: '192.0.2.9' } }));
+    assert.deepEqual(await r.resolvePublicIP({ 'gateway.submariner.io/public-ip': 'lb:gw' }, '10.0.0.5', 5000), { ip: '192.0.2.9', usingLoadBalancer: true });
+  });
+
+  it('a resolver that hangs is cut at the start budget (the gateway starts and retries later)', async () => {
+    const hang: ResolveIO = { httpGet: () => new Promise(() => undefined), lookup4: () => new Promise(() => undefined), loadBalancerIngress: () => new Promise(() => undefined) };
+    const { r, status } = role({ SUBMARINER_PUBLICIP: 'api:slow.example' }, hang);
+    assert.deepEqual(await r.resolvePublicIP({}, '10.0.0.5', 50), { ip: '', usingLoadBalancer: false });
+    assert.match(status()[0] ?? '', /no resolver answered within 0\.05 s/);
   });
 });
