@@ -184,7 +184,7 @@ export function brokerSecretDir(name: string, root = '/'): string {
  * The PSK, in Submariner's order: CE_IPSEC_PSKSECRET (the mounted Secret's file, base64-encoded as
  * Submariner does) wins over CE_IPSEC_PSK; hawser's CE_IPSEC_PSKFILE (a file path) comes last.
  */
-function readPsk(env: Env, c: ErrorCollector, required: boolean, root: string | undefined): { psk: string; source: IpsecConfig['pskSource'] } {
+function readPsk(env: Env, c: ErrorCollector, required: boolean, root: string | undefined, warnings: string[]): { psk: string; source: IpsecConfig['pskSource'] } {
   const secret = readString(env, 'CE_IPSEC_PSKSECRET');
   if (secret) {
     if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(secret)) {
@@ -202,7 +202,11 @@ function readPsk(env: Env, c: ErrorCollector, required: boolean, root: string | 
     }
   }
   const direct = readString(env, 'CE_IPSEC_PSK');
-  if (direct) return { psk: direct, source: 'CE_IPSEC_PSK' };
+  if (direct) {
+    // Submariner uses the variable verbatim (WireGuard hashes it as is); hawser trims it. Say so when that differs.
+    if (env.CE_IPSEC_PSK !== direct) warnings.push('CE_IPSEC_PSK has leading or trailing whitespace: hawser ignores it, Submariner\'s WireGuard driver hashes it too, so a Submariner peer would derive another key; remove the whitespace');
+    return { psk: direct, source: 'CE_IPSEC_PSK' };
+  }
   const file = readString(env, 'CE_IPSEC_PSKFILE');
   if (file) {
     try {
@@ -268,7 +272,7 @@ export function gatewayConfigFromEnv(env: Env, opts: EnvOptions = {}): GatewayCo
   const c = new ErrorCollector();
   const base = common(env, c, 32780, true, 'gateway');
   const cableDriver = c.take(() => readEnum<CableDriverName>(env, 'SUBMARINER_CABLEDRIVER', 'libreswan', ['libreswan', 'wireguard', 'vxlan'], DRIVER_ALIASES), 'libreswan');
-  const psk = readPsk(env, c, cableDriver !== 'vxlan' && !base.uninstall, opts.secretsRoot);
+  const psk = readPsk(env, c, cableDriver !== 'vxlan' && !base.uninstall, opts.secretsRoot, base.warnings);
   const broker = readBrokerCredentials(env, c, opts.secretsRoot);
   const publicIP = readString(env, 'SUBMARINER_PUBLICIP');
   if (publicIP) {

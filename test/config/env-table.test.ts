@@ -133,6 +133,13 @@ describe('config: Submariner variables hawser honours', () => {
     assert.equal(gatewayConfigFromEnv(noPsk, { secretsRoot: root }).ipsec.psk, raw.toString('base64'));
   });
 
+  it('CE_IPSEC_PSK with surrounding whitespace: trimmed, with a warning naming it (Submariner would hash it as is)', () => {
+    const c = gatewayConfigFromEnv({ ...GW, CE_IPSEC_PSK: 'c2VjcmV0\n' });
+    assert.equal(c.ipsec.psk, 'c2VjcmV0');
+    assert.equal(c.warnings.length, 1);
+    assert.match(c.warnings[0]!, /^CE_IPSEC_PSK has leading or trailing whitespace/);
+  });
+
   it('CE_IPSEC_PSKSECRET naming a Secret that is not mounted: an error naming the variable and the path', () => {
     const errs = variablesOf(() => gatewayConfigFromEnv({ ...GW, CE_IPSEC_PSKSECRET: 'nope' }, { secretsRoot: root }));
     assert.deepEqual(errs, ['CE_IPSEC_PSKSECRET']);
