@@ -36,7 +36,13 @@ export async function run(argv: string[]): Promise<number> {
   registerSecret(cfg.broker.token);
   const log = initLogger({ component: 'gateway', level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
   const version = hawserVersion();
-  log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version }, 'hawser gateway starting');
+  if (cfg.uninstall) {
+    // SUBMARINER_UNINSTALL=true (Submariner operator's uninstall): clean up instead of running the agent.
+    await GatewayRole.uninstall({ cfg, log, local: new RestClient(localKubeConfig()), createDriver: (ctx) => createDriver(cfg.cableDriver, ctx) });
+    log.info({ node: cfg.nodeName, driver: cfg.cableDriver }, 'gateway uninstalled: cable driver state, Gateway object and local Endpoint removed');
+    return 0;
+  }
+  log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version, psk: cfg.ipsec.pskSource, brokerToken: cfg.broker.tokenSource }, 'hawser gateway starting');
   const registry = createRegistry({ component: 'gateway', version });
   const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'] });
   const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {

@@ -61,6 +61,13 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = globalnetConfigFromEnv(process.env);
   // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
   const log = initLogger({ component: 'globalnet' });
+  for (const w of cfg.warnings) log.warn(w);
+  if (cfg.uninstall) {
+    // SUBMARINER_UNINSTALL=true: the same as --uninstall.
+    await new NftDataplane({ netns: flags.netns }).remove();
+    log.info('SUBMARINER_UNINSTALL: removed table ip hawser-globalnet');
+    return 0;
+  }
   const role = await startGlobalnet(cfg, {
     kubeConfig: await localAccess(flags.kubeconfig),
     ...(flags.netns ? { netns: flags.netns } : {}),

@@ -35,14 +35,17 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall ?? false });
   const log = initLogger({ component: 'route-agent', level: cfg.debug ? 'debug' : undefined });
   const version = hawserVersion();
+  for (const w of cfg.warnings) log.warn(w);
+  // --uninstall or SUBMARINER_UNINSTALL=true (Submariner operator's uninstall).
+  const uninstall = cfg.uninstall;
   let client: InstanceType<typeof RestClient> | undefined;
   try {
     client = new RestClient(await localAccess());
   } catch (err) {
-    if (!values.uninstall) throw err;
+    if (!uninstall) throw err;
     log.warn({ err: errorMessage(err) }, 'no API access; uninstalling the data path only');
   }
-  if (values.uninstall) {
+  if (uninstall) {
     await RouteAgentRole.uninstall({ cfg, log, client });
     log.info({ node: cfg.nodeName }, 'route agent uninstalled: vx-submariner, table 150 routes/rules and the hawser nft table removed');
     return 0;
