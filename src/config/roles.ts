@@ -63,6 +63,11 @@ export interface GatewayConfig extends CommonConfig {
   election: ElectionTimings;
   /** Use kernel-libipsec (userspace ESP) for charon: for kernels without ESP, as in the lab. */
   ipsecUserspace: boolean;
+  /**
+   * HAWSER_IPSEC_BACKEND: `strongswan` (charon over VICI, default) or `libreswan` (pluto over whack, for
+   * cluster sets with libreswan 4.x gateways: see src/cable-drivers/ipsec/libreswan/).
+   */
+  ipsecBackend: 'strongswan' | 'libreswan';
 }
 
 export interface HealthCheckConfig { enabled: boolean; intervalMs: number; maxPacketLossCount: number }
@@ -188,6 +193,7 @@ export function gatewayConfigFromEnv(env: Env): GatewayConfig {
     },
     election: election(env, c, GATEWAY_ELECTION_DEFAULTS),
     ipsecUserspace: c.take(() => readBool(env, 'HAWSER_IPSEC_USERSPACE', false), false),
+    ipsecBackend: c.take(() => readEnum(env, 'HAWSER_IPSEC_BACKEND', 'strongswan', ['strongswan', 'libreswan'] as const, { charon: 'strongswan', pluto: 'libreswan' }), 'strongswan'),
   };
   c.throwIfAny();
   return cfg;
