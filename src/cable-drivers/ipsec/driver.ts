@@ -9,6 +9,7 @@ import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInf
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
+import { BACKEND_KEY } from './libreswan/whack.js';
 import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
 import { classifyCharonLog, noteCharonContext, observeConnection, preferFailure, type IkeFailure, type RecentCharonLines } from './state.js';
@@ -97,7 +98,8 @@ export class IpsecDriver implements CableDriver {
   }
 
   localBackendConfig(): Record<string, string> {
-    const out: Record<string, string> = {};
+    // Tells a hawser peer on the libreswan back end to add --no-esn (strongSwan always sends an ESN transform).
+    const out: Record<string, string> = { [BACKEND_KEY]: 'strongswan' };
     const local = this.ctx.localEndpoint.backendConfig;
     if (local['udp-port'] === undefined) out['udp-port'] = String(backendPort(this.ctx.localEndpoint, 'udp-port', this.settings.nattPort));
     // Published always, as Submariner does: a peer that sees no key runs bidirectional.
