@@ -426,7 +426,9 @@ export class IpsecDriver implements CableDriver {
 
   /** The cable a charon log event is about: by connection name, else by the IKE_SA's id or a peer address in it. */
   private cableOfLog(m: ViciSection): string | undefined {
-    const name = str(m, 'ikesa-name');
+    // charon names an IKE_SA without a peer config "(unnamed)" (ike_sa.c get_name).
+    const raw = str(m, 'ikesa-name');
+    const name = raw === '(unnamed)' ? '' : raw;
     const id = str(m, 'ikesa-uniqueid');
     if (name) {
       for (const [cable, e] of this.managed) {

@@ -80,11 +80,12 @@ export function classifyCharonLog(msg: string, ctx: FailureContext, atMs: number
     const got = lookup?.[1] ? `it presented identity ${lookup[1]}` : 'it presented an identity';
     return mk('identity', `IKE identity mismatch with ${ctx.peer}: ${got} but this gateway expects ${expected} (${preferredText(ctx)}); the peer's Endpoint private_ip and preferred-server must match what its IKE daemon uses`);
   }
-  if (/NO_PROPOSAL_CHOSEN/.test(msg) || /no acceptable proposal found/.test(msg)) {
+  if (/NO_PROPOSAL_CHOSEN/.test(msg) || /no acceptable proposal found|received proposals unacceptable/.test(msg)) {
     if (/no acceptable proposal found/.test(msg) && lacksEsn(recent.receivedProposals) && /NO_EXT_SEQ|EXT_SEQ/.test(recent.configuredProposals ?? '')) {
       return mk('esn', `no common ESP proposal with ${ctx.peer} because of ESN: the peer proposes ESP without an Extended Sequence Numbers transform (${recent.receivedProposals}), as libreswan 4.x does when Submariner passes neither --esn nor --no-esn, and refuses ours, which strongSwan always sends with one (${recent.configuredProposals}); ${ESN_FIX}`);
     }
-    if (/no acceptable proposal found/.test(msg) && /\bIKE:/.test(recent.receivedProposals ?? '')) {
+    // As responder charon lists both sides' proposals; as initiator, the peer's are known if it initiated too.
+    if (/no acceptable proposal found|received proposals unacceptable|received NO_PROPOSAL_CHOSEN notify error/.test(msg) && /\bIKE:/.test(recent.receivedProposals ?? '')) {
       return mk('ike-proposal', `no common IKE proposal with ${ctx.peer}: it offers ${recent.receivedProposals}; hawser offers ${recent.configuredProposals ?? 'its IKE proposals'}`);
     }
     if (/received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built/.test(msg)) {

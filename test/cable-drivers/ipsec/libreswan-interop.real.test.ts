@@ -115,10 +115,10 @@ async function subConnect(s: SubGateway, remote: EndpointSpec, nat: NatInfo): Pr
   }
 }
 
-async function subDisconnect(s: SubGateway, remote: EndpointSpec): Promise<void> {
+async function subDisconnect(s: SubGateway, remote?: EndpointSpec): Promise<void> {
   const st = await s.pluto.whack(['--status']);
   for (const name of new Set([...st.stdout.matchAll(/"([^"]+)"(?:\[\d+\])?: /g)].map((m) => m[1]!))) {
-    if (name.startsWith(`${remote.cableName}-`)) await s.pluto.whack(['--delete', '--name', name]);
+    if (!remote || name.startsWith(`${remote.cableName}-`)) await s.pluto.whack(['--delete', '--name', name]);
   }
 }
 
@@ -218,6 +218,18 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     if (this.currentTest?.state !== 'failed' || process.env.HAWSER_TEST_LOG !== '1') return;
     for (const p of [sub.pluto, subWrong.pluto, ...plutoNodes.map((n) => n.driver.pluto)]) console.log(`--- ${p.paths.logFile}\n${plutoLog(p).split('\n').slice(-60).join('\n')}`);
     for (const n of [...plutoNodes, ...charonNodes]) console.log(`--- hawser ${n.gw.key}\n${n.lines.slice(-15).join('\n')}`);
+    for (const n of charonNodes) {
+      try {
+        console.log(`--- charon ${n.gw.key}\n${readFileSync(n.driver.charon.paths.logFile, 'utf8').split('\n').slice(-80).join('\n')}`);
+      } catch {
+        /* none */
+      }
+    }
+  });
+
+  // A failed test must not leave connections behind for the next one.
+  afterEach(async () => {
+    for (const x of [sub, subWrong]) if (x) await subDisconnect(x);
   });
 
   after(async () => {
@@ -297,5 +309,129 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     assert.match(plutoLog(sub.pluto, marks[1]), new RegExp(`"\\[\\d+\\] ${lab.publicIPOf(n.gw, sub.gw).replace(/\./g, '\\.')} #\\d+: responder established IKE SA`));
     await n.driver.disconnect(subServer.ep);
     await subDisconnect(subServer, n.ep);
+  });
+
+  // --------------------------------------------------------------------------------------------
+  // hawser's default back end (strongSwan charon, userspace ESP) against the same Submariner libreswan.
+
+  async function charonSas(n: HawserNode<IpsecDriver>): Promise<Array<{ name: string; state: string; localId: string; remoteId: string; children: number }>> {
+    const v = new ViciClient({ socketPath: n.driver.charon.paths.socket });
+    try {
+      return (await v.listSas({ noblock: true })).map((x) => ({ name: x.name, state: x.state, localId: x.localId, remoteId: x.remoteId, children: x.children.length }));
+    } finally {
+      v.close();
+    }
+  }
+
+  function waitError(d: { connections(): Promise<ConnectionState[]> }, cable: string, re: RegExp, timeoutMs = 30_000): Promise<ConnectionState> {
+    return waitFor(async () => {
+      const st = await stateOf(d, cable);
+      return st?.status === 'error' && re.test(st.statusMessage) ? st : undefined;
+    }, { timeoutMs, intervalMs: 200, what: `${cable} in error matching ${re}` }).catch(async (err: unknown) => {
+      throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(await stateOf(d, cable))}`);
+    });
+  }
+
+  /** The one warn line hawser logged for that cable and cause. */
+  function loggedOnce(n: HawserNode<unknown>, cable: string, re: RegExp): void {
+    const hits = n.lines.filter((l) => l.includes('"level":"warn"') && l.includes(`"cable":"${cable}"`) && re.test(l));
+    assert.ok(hits.length >= 1, `a log line for ${cable} matching ${re}`);
+  }
+
+  let c: HawserNode<IpsecDriver>;
+
+  it('strongSwan back end, bidirectional: IKE SA up, no child SA; the cable says ESN, which side lacks it and what to change', async () => {
+    c = charonNode(lab.gateways.c!, { 'preferred-server': 'false' });
+    await c.driver.init();
+    await Promise.all([c.driver.connect(sub.ep, noNat(sub)), subConnect(sub, c.ep, noNat(c))]);
+    const st = await waitError(c.driver, sub.ep.cableName, /because of ESN|no common ESP proposal/);
+    assert.match(st.statusMessage, /libreswan 5 or later.*--no-esn.*HAWSER_IPSEC_BACKEND=libreswan/);
+    // as responder charon sees libreswan's ESP proposals and says exactly which side lacks the ESN transform
+    await waitFor(() => c.lines.some((l) => /because of ESN: the peer proposes ESP without an Extended Sequence Numbers transform/.test(l)), { timeoutMs: 30_000, intervalMs: 200, what: 'the responder-side ESN message' });
+    loggedOnce(c, sub.ep.cableName, /because of ESN/);
+    const sas = await charonSas(c);
+    assert.ok(sas.some((x) => x.name === sub.ep.cableName && x.state === 'ESTABLISHED' && x.remoteId === sub.gw.ip), `IKE SA with IP identities: ${JSON.stringify(sas)}`);
+    assert.match(plutoLog(sub.pluto), /no local proposal matches remote proposals .*ESN=DISABLED/, 'and libreswan refuses strongSwan\'s ESN transform');
+    await c.driver.disconnect(sub.ep);
+    await subDisconnect(sub, c.ep);
+  });
+
+  it('strongSwan back end as preferred-server client: one IKE SA per subnet pair with @<ip>-<i>-<j> identities, children fail on ESN', async () => {
+    const subServer: SubGateway = { ...sub, ep: { ...sub.ep, backendConfig: { ...sub.ep.backendConfig, 'preferred-server': 'true' } } };
+    await Promise.all([c.driver.connect(subServer.ep, noNat(sub)), subConnect(subServer, c.ep, noNat(c))]);
+    const want = pairNames(c.ep, sub.ep).map((p) => p.hawser);
+    await waitFor(async () => {
+      const sas = await charonSas(c);
+      return want.every((w, k) => sas.some((x) => x.name === w && x.state === 'ESTABLISHED' && x.localId === `${c.gw.ip}-0-${k}` && x.remoteId === `${sub.gw.ip}-${k}-0`));
+    }, { timeoutMs: 20_000, intervalMs: 200, what: `IKE SAs ${want.join(', ')} with FQDN identities` });
+    await waitError(c.driver, sub.ep.cableName, /no common ESP proposal.*ESN/);
+    await c.driver.disconnect(subServer.ep);
+    await subDisconnect(subServer, c.ep);
+  });
+
+  it('strongSwan back end as preferred-server server: accepts the Submariner client\'s FQDN identities; ESN named from the received proposals', async () => {
+    const cServer = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': 'true' } };
+    const server = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: cServer, log: memoryLogger('hawser-charon-c2').log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    await c.driver.close();
+    c.driver = server; // adopts the running charon
+    await c.driver.init();
+    await Promise.all([c.driver.connect(sub.ep, noNat(sub)), subConnect(sub, cServer, noNat(c))]);
+    await waitFor(async () => (await charonSas(c)).some((x) => x.state === 'ESTABLISHED' && x.remoteId === `${sub.gw.ip}-0-0` && x.localId === `${c.gw.ip}-0-0`), { timeoutMs: 20_000, intervalMs: 200, what: 'IKE SA from the Submariner client' });
+    const st = await waitError(c.driver, sub.ep.cableName, /because of ESN: the peer proposes ESP without an Extended Sequence Numbers transform/);
+    assert.match(st.statusMessage, /HAWSER_IPSEC_BACKEND=libreswan/);
+    await c.driver.disconnect(sub.ep);
+    await subDisconnect(sub, cServer);
+  });
+
+  /** A new strongSwan-back-end driver for gateway c with this preferred-server setting; it adopts the running charon. */
+  async function restartCharonDriver(preferred: boolean): Promise<void> {
+    const ep = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': String(preferred) } };
+    const m = memoryLogger(`hawser-charon-c-${String(preferred)}`);
+    const d = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: String(preferred) }), localEndpoint: ep, log: m.log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    await c.driver.close();
+    c.driver = d;
+    c.ep = ep;
+    c.lines = m.lines;
+    await d.init();
+  }
+
+  it('identity mismatch (the peer runs preferred-server, its Endpoint here says bidirectional): expected vs received id and both settings, from events charon does not name', async () => {
+    await restartCharonDriver(false);
+    // Submariner is told hawser prefers to serve (so it is the client with @<ip>-<i>-<j> ids); hawser sees plain bidirectional.
+    const cAsServer = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': 'true' } };
+    const subPlain: SubGateway = { ...sub, ep: { ...sub.ep, backendConfig: { ...sub.ep.backendConfig, 'preferred-server': 'false' } } };
+    await Promise.all([c.driver.connect(subPlain.ep, noNat(sub)), subConnect(subPlain, cAsServer, noNat(c))]);
+    const st = await waitError(c.driver, sub.ep.cableName, /identity mismatch/);
+    assert.match(st.statusMessage, new RegExp(`presented identity ${sub.gw.ip.replace(/\./g, '\\.')}-\\d-\\d but this gateway expects ${sub.gw.ip.replace(/\./g, '\\.')} \\(preferred-server here false, on the peer false`));
+    loggedOnce(c, sub.ep.cableName, /identity mismatch/);
+    await c.driver.disconnect(subPlain.ep);
+    await subDisconnect(subPlain, cAsServer);
+  });
+
+  it('PSK mismatch, no common IKE proposal, refused traffic selectors: each named on that cable\'s status', async () => {
+    const w: SubGateway = subWrong;
+    // PSK: the libreswan peer w has another PSK
+    await Promise.all([c.driver.connect(w.ep, noNat(w)), subConnect(w, c.ep, noNat(c))]);
+    await waitError(c.driver, w.ep.cableName, /pre-shared key mismatch|pre-shared key differs/);
+    await c.driver.disconnect(w.ep);
+    await subDisconnect(w, c.ep);
+    // IKE proposals: the peer offers only AES-128/SHA-1/MODP-1536 (Submariner's args plus --ike)
+    await c.driver.connect(w.ep, noNat(w));
+    const calls = submarinerWhackCalls(w.ep, c.ep, c.gw.ip, false);
+    for (const args of calls) {
+      const a = args[0] === '--psk' ? [...args.slice(0, 2), '--ike', 'aes128-sha1;modp1536', ...args.slice(2)] : args;
+      const r = await w.pluto.whack(a);
+      if (r.code !== 0 && a[0] === '--psk') throw new Error(`whack ${a.join(' ')}: ${r.stdout}${r.stderr}`);
+    }
+    const ike = await waitError(c.driver, w.ep.cableName, /no common IKE proposal/);
+    assert.match(ike.statusMessage, /it offers IKE:AES_CBC_128\/HMAC_SHA1_96\/PRF_HMAC_SHA1\/MODP_1536.*hawser offers IKE:AES_GCM_16_256/);
+    await c.driver.disconnect(w.ep);
+    await subDisconnect(w, c.ep);
+    // traffic selectors: hawser believes the peer has 10.99.0.0/24, which the peer does not tunnel
+    const lying = { ...sub.ep, subnets: ['10.99.0.0/24'] };
+    await Promise.all([c.driver.connect(lying, noNat(sub)), subConnect(sub, c.ep, noNat(c))]);
+    await waitError(c.driver, sub.ep.cableName, /refused the traffic selectors \(TS_UNACCEPTABLE\)/);
+    await c.driver.disconnect(lying);
+    await subDisconnect(sub, c.ep);
   });
 });

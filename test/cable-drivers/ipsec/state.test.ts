@@ -103,7 +103,7 @@ describe('ipsec failure causes from the lines before them', () => {
     const recent = {};
     noteCharonContext('received proposals: IKE:3DES_CBC/HMAC_MD5_96/PRF_HMAC_MD5/MODP_1024', recent);
     noteCharonContext('configured proposals: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/MODP_2048', recent);
-    const f = classifyCharonLog('no acceptable proposal found', { ...CTX, recent }, 1)!;
+    const f = classifyCharonLog('received proposals unacceptable', { ...CTX, recent }, 1)!;
     assert.equal(f.kind, 'ike-proposal');
     assert.match(f.message, /it offers IKE:3DES_CBC.*hawser offers IKE:AES_GCM_16_256/);
     const r2 = {};
