@@ -84,6 +84,11 @@ export interface GatewayConfig extends CommonConfig {
   publicIP?: string;
   /** AIR_GAPPED_DEPLOYMENT: only literal ipv4:/ipv6: public-IP resolvers are used. */
   airGapped: boolean;
+  /**
+   * HAWSER_IPSEC_BACKEND: `strongswan` (charon over VICI, default) or `libreswan` (pluto over whack, for
+   * cluster sets with libreswan 4.x gateways: see src/cable-drivers/ipsec/libreswan/).
+   */
+  ipsecBackend: 'strongswan' | 'libreswan';
 }
 
 export interface HealthCheckConfig { enabled: boolean; intervalMs: number; maxPacketLossCount: number }
@@ -308,6 +313,7 @@ export function gatewayConfigFromEnv(env: Env, opts: EnvOptions = {}): GatewayCo
     ipsecUserspace: c.take(() => readBool(env, 'HAWSER_IPSEC_USERSPACE', false), false),
     publicIP,
     airGapped: c.take(() => readBool(env, 'AIR_GAPPED_DEPLOYMENT', false), false),
+    ipsecBackend: c.take(() => readEnum(env, 'HAWSER_IPSEC_BACKEND', 'strongswan', ['strongswan', 'libreswan'] as const, { charon: 'strongswan', pluto: 'libreswan' }), 'strongswan'),
   };
   c.throwIfAny();
   return cfg;
