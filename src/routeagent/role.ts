@@ -1,6 +1,7 @@
 // The route-agent role on every node: watches Nodes and Endpoints, derives the RouteAgentInput (the active
 // gateway is the node named by our cluster's local Endpoint) and hands it to the runner; writes this node's
 // RouteAgent object with the health of each remote endpoint as seen from here.
+import { isIPv4 } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { CableDriverName, RouteAgentConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
@@ -14,7 +15,7 @@ import { RouteAgentDataplane } from './dataplane.js';
 import { parseMssAnnotation } from './planner.js';
 import { planCounts } from './plan-text.js';
 import { RouteAgentRunner, type RunResult } from './runner.js';
-import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput } from './index.js';
+import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput, type UnderlayPath } from './index.js';
 
 export interface ClusterView {
   nodes: NodeRef[];
@@ -54,7 +55,12 @@ export function clusterView(nodes: readonly KubeObject[], endpoints: readonly Ku
 }
 
 /** Pure: the planner input for this node. */
-export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts): RouteAgentInput | { error: string } {
+/** Pure: every address a remote gateway may be reached at (the cable uses the public or the private IP). */
+export function remoteGatewayIPs(view: ClusterView): string[] {
+  return [...new Set(view.remoteEndpoints.flatMap((e) => [e.publicIP, e.privateIP]).filter((ip): ip is string => typeof ip === 'string' && isIPv4(ip)))];
+}
+
+export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts, remoteGateways: readonly UnderlayPath[] = []): RouteAgentInput | { error: string } {
   const nodeIP = view.thisNode ? nodeInternalIP(view.thisNode) : undefined;
   if (!nodeIP) return { error: `node ${cfg.nodeName} has no IPv4 InternalIP in the API (status.addresses)` };
   const gw = view.localEndpoint;
@@ -74,6 +80,7 @@ export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: 
     mtu: host.nodeInterface?.mtu,
     mssOverride: typeof mss === 'number' ? mss : undefined,
     cniInterface: host.cniInterface,
+    remoteGateways,
   };
 }
 
@@ -158,7 +165,12 @@ export class RouteAgentRole {
         return {};
       });
     }
-    const input = routeAgentInput(this.o.cfg, this.view, this.host);
+    const gwIPs = remoteGatewayIPs(this.view);
+    const paths = await this.dataplane.underlayPaths(gwIPs).catch((err) => {
+      this.log.warn({ err: errorMessage(err) }, 'cannot read the main table\'s routes to the remote gateways');
+      return [];
+    });
+    const input = routeAgentInput(this.o.cfg, this.view, this.host, paths);
     if ('error' in input) {
       if (this.inputError !== input.error) this.log.error({ err: input.error }, 'cannot plan routes');
       this.inputError = input.error;
