@@ -233,8 +233,9 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Runni
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
-    // raw connections past the limit (handshakes included) are dropped at once
-    if (sockets.size > conns.max + conns.max / 4) s.destroy();
+    // with TLS the limiter sees connections once their handshake is done: raw connections far past
+    // the limit (handshakes that never finish, within handshakeTimeout) are dropped at once
+    if (tls && sockets.size > conns.max * 2) s.destroy();
   });
   server.on(tls ? 'secureConnection' : 'connection', (s: Socket) => conns.add(s));
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
@@ -365,9 +366,11 @@ class ConnectionLimiter {
     }
     if (!victim) {
       this.log.warn({ open: this.open.size, max: this.max }, 'connection limit reached and every connection is busy: refusing a new one');
+      this.open.delete(s);
       s.destroy();
       return;
     }
+    this.open.delete(victim);
     victim.destroy();
   }
 

@@ -214,7 +214,10 @@ function smpObject(orig: JsonObject, patch: JsonObject, _field: string | undefin
   for (const [k, v] of Object.entries(patch)) {
     refuseProto(k);
     if (k === '$patch' || k === '$retainKeys') continue;
-    if (k.startsWith('$setElementOrder/')) continue;
+    if (k.startsWith('$setElementOrder/')) {
+      refuseProto(k.slice('$setElementOrder/'.length));
+      continue;
+    }
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
       refuseProto(field);
