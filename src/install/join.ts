@@ -47,7 +47,7 @@ export function chooseCidrs(flags: { clusterCidr?: string[]; serviceCidr?: strin
       sources.push(`${name} ${found.cidrs.join(',')}: ${found.source}`);
       return found.cidrs;
     }
-    throw new HawserError('CONFIG', `${name} could not be discovered (${d.notes.join('; ')}); pass ${opt}`);
+    throw new HawserError('CONFIG', `${name} could not be discovered: pass ${opt} (${d.notes.filter((n) => n.startsWith(name)).join('; ') || 'no source found'})`);
   };
   return {
     clusterCidrs: pick(flags.clusterCidr, d.clusterCidr, 'pod CIDR', '--clustercidr'),

@@ -19,9 +19,20 @@ Reads subctl's (or hawser deploy-broker's) broker-info.subm, enrols this cluster
 pod and service CIDRs (saying where from), and writes a kustomize overlay (default ./hawser-<clusterid>).
 --apply also applies the CRDs and the overlay and labels the gateway node(s).`;
 
+/** subctl's boolean spelling (`--natt=false`) as parseArgs reads it (`--no-natt`). */
+export function normaliseBooleans(argv: readonly string[], booleans: ReadonlySet<string>): string[] {
+  return argv.map((a) => {
+    const m = /^--([a-z-]+)=(true|false)$/.exec(a);
+    if (!m || !booleans.has(m[1]!)) return a;
+    return m[2] === 'true' ? `--${m[1]}` : `--no-${m[1]}`;
+  });
+}
+
+const BOOLEANS = new Set(['natt', 'label-gateway', 'preferred-server', 'force-udp-encaps', 'health-check', 'air-gapped', 'openshift', 'broker-insecure', 'apply']);
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
-    args: argv, allowPositionals: true, allowNegative: true,
+    args: normaliseBooleans(argv, BOOLEANS), allowPositionals: true, allowNegative: true,
     options: {
       kubeconfig: { type: 'string' }, clusterid: { type: 'string' }, 'cable-driver': { type: 'string', default: 'libreswan' },
       natt: { type: 'boolean', default: true }, clustercidr: { type: 'string' }, servicecidr: { type: 'string' },
