@@ -1,6 +1,6 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
-.PHONY: setup build typecheck lint test test-unit demo bench clean
+.PHONY: setup build typecheck lint test test-unit demo bench image clean
 
 setup:
 	@scripts/setup.sh
@@ -26,6 +26,10 @@ test-unit: setup
 ## Brings a two-cluster lab up, waits for the cables, prints `hawser show all` and a ping matrix, tears down.
 demo: setup
 	bin/hawser lab demo $(ARGS)
+
+## The OCI image archive dist/image/hawser-<version>.oci.tar, built offline from Debian packages (image/README.md).
+image: setup
+	image/build.sh
 
 bench: setup
 	@for b in bench/*/run.ts; do echo "== $$b"; npx tsx $$b || exit 1; done
