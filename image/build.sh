@@ -142,6 +142,9 @@ cat > "$work/tsconfig.image.json" <<EOF
   "include": ["$repo/src/**/*.ts"] }
 EOF
 "$repo/node_modules/.bin/tsc" -p "$work/tsconfig.image.json" || die "tsc failed compiling src/ for the image"
+# TODO(issue 13): today's compiled version.ts reads dist/package.json (../../../package.json from
+# dist/src/cli/commands); drop this copy once the version lookup works in the dist layout by itself.
+[ -f "$prefix/dist/package.json" ] || install -m 0644 package.json "$prefix/dist/package.json"
 # Production dependencies only, as package-lock.json pins them; no install scripts (the native module
 # ships prebuilt binaries, so no compiler is needed); npm's cache (~/.npm) stays outside the image.
 (cd "$prefix" && PATH="$(dirname "$node_bin"):$PATH" "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund \
