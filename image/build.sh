@@ -51,8 +51,8 @@ npm_cli=$(dirname "$node_bin")/npm
 
 version=$("$node_bin" -p 'require("./package.json").version')
 revision=$(git rev-parse HEAD)
-# Tracked files changed since the commit make a different image than the commit names.
-git diff --quiet HEAD -- 2>/dev/null || revision="$revision-dirty"
+# Changed or new files under what goes into the image make a different image than the commit names.
+[ -z "$(git status --porcelain -- src image package.json package-lock.json tsconfig.json)" ] || revision="$revision-dirty"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 source_url=${HAWSER_IMAGE_SOURCE:-https://github.com/hawser/hawser}
 image_name=${HAWSER_IMAGE_NAME:-quay.io/hawser/hawser}
