@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 # The pinned Node 24 (installed by `make setup` into .tools/node) runs everything: npm, tsc, mocha, labs, benches.
 export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
-.PHONY: setup build typecheck lint test test-unit demo bench clean
+.PHONY: setup build typecheck lint test test-unit demo bench image clean
 
 setup:
 	@scripts/setup.sh
@@ -30,6 +30,10 @@ test-unit: setup
 ## Brings a two-cluster lab up, waits for the cables, prints `hawser show all` and a ping matrix, tears down.
 demo: setup
 	bin/hawser lab demo $(ARGS)
+
+## The OCI image archive dist/image/hawser-<version>.oci.tar, built offline from Debian packages (image/README.md).
+image: setup
+	image/build.sh
 
 bench: setup
 	@for b in bench/*/run.ts; do echo "== $$b"; npx tsx $$b || exit 1; done

@@ -2,7 +2,7 @@
 // reopen from the state file, exec inside, stop/start single roles, and tear down exactly what it made.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { k8s } from '../k8s/client.js';
 import { HawserError, errorMessage } from '../util/errors.js';
@@ -11,6 +11,7 @@ import { sleep, waitFor } from '../util/wait.js';
 import { assertNetnsFree, buildNetwork } from './builder.js';
 import { labDown, labStatus, type DownReport, type LabStatus } from './control.js';
 import { generateSecrets, writeClusterFiles, writeHostKubeconfig } from './credentials.js';
+import { readImage, unpackImage } from './image.js';
 import { isOurProcess, procStartTime, startProcess, stopProcesses, tailFile, type Started } from './procs.js';
 import { assertPrometheusInstalled, planPrometheus, waitPrometheusReady, writePrometheusFiles } from './prometheus.js';
 import { apiAnswers, loadCrds, registerCluster } from './register.js';
@@ -18,11 +19,13 @@ import { readState, stateFilePath, updateState, writeState, type LabState, type 
 
 export { labDown, labStatus, type DownReport, type LabStatus, type ProcessStatus } from './control.js';
 import {
-  DEFAULT_STATE_ROOT, findNode, netnsNames, planLab, resolveOptions, resolveTarget,
+  DEFAULT_STATE_ROOT, findNode, labRootfs, netnsNames, planLab, resolveOptions, resolveTarget,
   type ClusterPlan, type LabOptions, type LabSecrets, type LabRole, type LabTopology, type NodePlan, type ProcessPlan,
 } from './topology.js';
 
-export interface LabUpOptions extends Partial<Omit<LabOptions, 'name' | 'repoRoot'>> {
+export interface LabUpOptions extends Partial<Omit<LabOptions, 'name' | 'repoRoot' | 'image'>> {
+  /** Run the roles from this OCI image archive (`make image`), unpacked once into the lab's state directory. */
+  image?: string;
   /** Default: 6 random hex characters. */
   name?: string;
   repoRoot?: string;
@@ -78,7 +81,11 @@ export class Lab {
     const { apiserver = true, keepOnFailure = false, progress = () => undefined, apiTimeoutMs = 30_000 } = opts;
     const roles = opts.roles ?? apiserver;
     if (roles && !apiserver) throw new HawserError('INVALID', 'lab: the hawser roles need the API servers (roles without apiserver)');
-    const o = resolveOptions({ ...opts, name: opts.name ?? randomLabName(), repoRoot: opts.repoRoot ?? findRepoRoot() });
+    const image = opts.image === undefined ? undefined : await readImage(resolve(opts.image));
+    const o = resolveOptions({
+      ...opts, name: opts.name ?? randomLabName(), repoRoot: opts.repoRoot ?? findRepoRoot(),
+      image: image && { archive: image.archive, digest: image.digest, env: image.env },
+    });
     const secrets = generateSecrets(Array.from({ length: o.clusters }, (_, i) => `cluster-${String.fromCharCode(97 + i)}`));
     const t = planLab(o, secrets);
     if (opts.prometheus) {
@@ -100,8 +107,8 @@ export class Lab {
     });
     const lab = new Lab(t);
     try {
-      progress(`building ${t.namespaces.length} network namespaces`);
-      await Promise.all([buildNetwork(t), writeClusterFiles(t, secrets)]);
+      progress(`building ${t.namespaces.length} network namespaces${o.image ? ' and unpacking the image' : ''}`);
+      await Promise.all([buildNetwork(t), writeClusterFiles(t, secrets), o.image && unpackImage(o.image.archive, labRootfs(t.stateDir))]);
       let apiUp = false;
       if (apiserver) {
         try {

@@ -5,7 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HawserError } from '../util/errors.js';
 import { waitFor } from '../util/wait.js';
-import type { ProcessPlan } from './topology.js';
+import type { ProcessPlan, RootfsMount } from './topology.js';
 
 /** Start time of a process (clock ticks since boot, /proc/PID/stat field 22); undefined if gone. */
 export function procStartTime(pid: number): string | undefined {
@@ -41,7 +41,9 @@ const ROLE_ENV_NAMES = new Set(['KUBECONFIG', 'NODE_NAME', 'POD_NAME', 'POD_NAME
 
 export function processEnv(plan: ProcessPlan, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(base)) {
+  // A role run from an image sees only the image's and the pod's environment, nothing of the host's.
+  const inherited = plan.privateMount?.rootfs ? {} : base;
+  for (const [k, v] of Object.entries(inherited)) {
     if (ROLE_ENV_NAMES.has(k) || ROLE_ENV_PREFIXES.some((p) => k.startsWith(p))) continue;
     env[k] = v;
   }
@@ -61,10 +63,54 @@ export function processEnv(plan: ProcessPlan, base: NodeJS.ProcessEnv = process.
 // Daemons the role starts inherit this mount namespace; a restarted role binds the same directory again.
 const PRIVATE_MOUNT_SCRIPT = 'set -e; hostname "$1"; mkdir -p "$2" /var/run/wireguard; mount --bind "$2" /var/run/wireguard; shift 2; exec "$@"';
 
+// The same, run from an unpacked image as a container runtime would (container runtimes cannot run on
+// these machines): the shared root filesystem bind-mounted read-only, fresh /proc, /sys (of the node's
+// netns), a /dev with the usual devices and /dev/net/tun, tmpfs /tmp and /run, then the pod's volumes
+// (`kind:ro|rw|ro?|rw?:source:target`, `?` = skip a missing source), then chroot. Targets that resolve
+// outside the root (through a symbolic link of the image) are refused.
+const ROOTFS_SCRIPT = `set -e
+hostname "$1"; root=$(readlink -f "$2"); shift 2
+mount --bind "$root" "$root"
+mount -t proc -o nosuid,nodev,noexec proc "$root/proc"
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$root/sys"
+mount -t tmpfs -o nosuid,mode=755,size=1m tmpfs "$root/dev"
+mkdir "$root/dev/net" "$root/dev/pts" "$root/dev/shm"
+for d in null zero full random urandom tty net/tun; do : > "$root/dev/$d"; mount --bind "/dev/$d" "$root/dev/$d"; done
+ln -s /proc/self/fd "$root/dev/fd"; ln -s /proc/self/fd/0 "$root/dev/stdin"; ln -s /proc/self/fd/1 "$root/dev/stdout"; ln -s /proc/self/fd/2 "$root/dev/stderr"
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$root/dev/shm"
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs "$root/tmp"
+mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs "$root/run"
+while [ "$1" != -- ]; do
+  spec=$1; shift
+  kind=\${spec%%:*}; spec=\${spec#*:}; mode=\${spec%%:*}; spec=\${spec#*:}; src=\${spec%%:*}; dst=\${spec#*:}
+  if [ ! -e "$src" ]; then
+    case $mode in *'?') continue ;; esac
+    # A missing writable source is created, as kubelet does for hostPath DirectoryOrCreate/FileOrCreate.
+    case $kind:$mode in dir:rw) mkdir -p "$src" ;; file:rw) : >> "$src" ;; *) echo "lab: $src (for the pod's $dst) does not exist" >&2; exit 1 ;; esac
+  fi
+  case $(readlink -m "$root$dst") in "$root"/*) ;; *) echo "lab: $dst resolves outside the root filesystem" >&2; exit 1 ;; esac
+  if [ "$kind" = dir ]; then mkdir -p "$root$dst"; else mkdir -p "$(dirname "$root$dst")"; : > "$root$dst"; fi
+  mount --bind "$src" "$root$dst"
+  case $mode in ro*) mount -o remount,bind,ro "$root$dst" ;; esac
+done
+shift
+mount -o remount,bind,ro "$root"
+exec chroot "$root" "$@"`;
+
+/** `kind:mode:source:target` words for ROOTFS_SCRIPT. */
+export function rootfsMountWords(mounts: readonly RootfsMount[]): string[] {
+  const bad = mounts.find((m) => m.source.includes(':') || m.target.includes(':') || !m.target.startsWith('/'));
+  if (bad) throw new HawserError('INVALID', `lab: mount ${bad.source} → ${bad.target}: paths must be absolute and hold no ':'`);
+  return mounts.map((m) => `${m.kind}:${m.readOnly ? 'ro' : 'rw'}${m.optional ? '?' : ''}:${m.source}:${m.target}`);
+}
+
 /** The argv that runs a planned process where it belongs. */
 export function processArgv(plan: ProcessPlan): string[] {
   let argv = plan.argv;
-  if (plan.privateMount) {
+  const rootfs = plan.privateMount?.rootfs;
+  if (plan.privateMount && rootfs) {
+    argv = ['unshare', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', ROOTFS_SCRIPT, 'lab-pod', plan.privateMount.hostname, rootfs.dir, ...rootfsMountWords(rootfs.mounts), '--', ...argv];
+  } else if (plan.privateMount) {
     argv = ['unshare', '--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', PRIVATE_MOUNT_SCRIPT, 'lab-node', plan.privateMount.hostname, plan.privateMount.wireguardDir, ...argv];
   }
   if (plan.netns) argv = ['ip', 'netns', 'exec', plan.netns, ...argv];

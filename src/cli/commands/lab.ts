@@ -2,6 +2,7 @@
 // The lab modules are imported lazily: `lab relay` and `lab port-forward` run for the whole life of a lab
 // and must start fast, without the Kubernetes client.
 import { spawn } from 'node:child_process';
+import { resolve as resolvePath } from 'node:path';
 import type { CableDriverName } from '../../config/roles.js';
 import type { LabStatus } from '../../lab/control.js';
 import type { LabUpOptions } from '../../lab/lab.js';
@@ -15,6 +16,8 @@ const USAGE = `usage: hawser lab <command> [options]
                 [--name N] [--clusters 2] [--driver libreswan|wireguard|vxlan] [--nat] [--globalnet]
                 [--gateways 2] [--workers 1] [--pods-per-node 1] [--no-roles] [--no-apiserver]
                 [--log-level info] [--keep-on-failure] [--dry-run]
+                [--image ARCHIVE]  run the roles from an OCI image archive (\`make image\`): unpacked once,
+                                   each role chrooted into it in its node's netns with a pod's mounts
                 [--prometheus]  also run Debian's prometheus per cluster (control-plane netns, :9090),
                                 scraping every role and evaluating deploy/prometheus/hawser-alerts.yaml
   down        remove a lab (everything it made) [--name N | --all]
@@ -26,7 +29,7 @@ const USAGE = `usage: hawser lab <command> [options]
   start-role  start-role [--name N] <node> <gateway|route-agent|globalnet>
   prometheus  start (or restart) the per-cluster Prometheus of a running lab [--name N]
   demo        up, wait for cables, show them and a ping matrix, down
-                [--keep] [--driver D] [--nat] [--globalnet] [--name N] [--timeout 90]
+                [--keep] [--driver D] [--nat] [--globalnet] [--name N] [--timeout 90] [--image ARCHIVE]
 
 --name defaults to $HAWSER_LAB, else the only lab there is (a new random name for up/demo).
 State lives in ${DEFAULT_STATE_ROOT}/<name> (override with --state-root or $HAWSER_LAB_ROOT).`;
@@ -38,7 +41,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['name', 'clusters', 'driver', 'gateways', 'workers', 'pods-per-node', 'log-level', 'state-root', 'signal', 'timeout', 'unix', 'connect', 'state-file', 'ports-file']);
+const VALUE_FLAGS = new Set(['image', 'name', 'clusters', 'driver', 'gateways', 'workers', 'pods-per-node', 'log-level', 'state-root', 'signal', 'timeout', 'unix', 'connect', 'state-file', 'ports-file']);
 
 function parse(argv: string[]): Parsed {
   const flags = new Map<string, string | true>();
@@ -106,6 +109,7 @@ function upOptions(p: Parsed): LabUpOptions {
     roles: !noApi && !p.flags.has('no-roles'),
     keepOnFailure: p.flags.has('keep-on-failure'),
     prometheus: p.flags.has('prometheus'),
+    image: str(p, 'image'),
   };
 }
 
@@ -134,7 +138,12 @@ async function up(p: Parsed): Promise<number> {
   const { formatTopology, planLab, resolveOptions } = await import('../../lab/topology.js');
   const { generateSecrets } = await import('../../lab/credentials.js');
   if (p.flags.has('dry-run')) {
-    const o = resolveOptions({ ...opts, name: opts.name ?? randomLabName(), repoRoot: findRepoRoot() });
+    const { readImage } = await import('../../lab/image.js');
+    const image = opts.image === undefined ? undefined : await readImage(resolvePath(opts.image));
+    const o = resolveOptions({
+      ...opts, name: opts.name ?? randomLabName(), repoRoot: findRepoRoot(),
+      image: image && { archive: image.archive, digest: image.digest, env: image.env },
+    });
     const ids = Array.from({ length: o.clusters }, (_, i) => `cluster-${String.fromCharCode(97 + i)}`);
     const t = planLab(o, generateSecrets(ids));
     if (opts.prometheus) t.processes.push(...(await import('../../lab/prometheus.js')).planPrometheus(t));
