@@ -59,7 +59,14 @@ const ROLES = {
 } as const;
 type DsName = keyof typeof ROLES;
 /** Read by roles.ts but deliberately not wired: an alternative to CE_IPSEC_PSK. */
-const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE']);
+/**
+ * Read by roles.ts but not set by the DaemonSets: file-based alternatives to the Secrets the manifests use
+ * (CE_IPSEC_PSKFILE, CE_IPSEC_PSKSECRET, BROKER_K8S_SECRET), what only the uninstall DaemonSet sets
+ * (SUBMARINER_UNINSTALL), and Submariner variables hawser only warns about (legacy broker, cert mode, log file).
+ */
+const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE', 'CE_IPSEC_PSKSECRET', 'BROKER_K8S_SECRET', 'SUBMARINER_UNINSTALL', 'SUBMARINER_BROKER', 'SUBMARINER_TOKEN', 'SUBMARINER_HALT_ON_CERT_ERROR', 'CE_IPSEC_AUTHMODE', 'CE_IPSEC_LOGFILE',
+  // route agent: Submariner's CNI-handler and profiling variables, read only to say what hawser does with them
+  'SUBMARINER_NETWORKPLUGIN', 'SUBMARINER_INTRAROUTINGDISABLED', 'SUBMARINER_PROFILEPORT', 'SUBMARINER_WAITFORNODE', 'OVN_PK', 'OVN_CERT', 'OVN_CA']);
 /** Passed through to the process environment, as Submariner's operator does (read by HTTP clients, not roles.ts). */
 const PASSTHROUGH = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']);
 

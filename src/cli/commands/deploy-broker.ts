@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { localKubeConfig } from '../../k8s/client.js';
+import { localAccess } from '../../k8s/access.js';
 import { RestClient } from '../../k8s/rest.js';
 import { BROKER_INFO_FILE, decodeBrokerInfo, encodeBrokerInfo } from '../../install/brokerinfo.js';
 import { DEFAULT_BROKER_NAMESPACE, DEFAULT_GLOBALNET_CIDR_RANGE, DEFAULT_GLOBALNET_CLUSTER_SIZE, deployBroker } from '../../install/broker.js';
@@ -29,8 +29,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const kc = localKubeConfig(values.kubeconfig);
-  const client = new RestClient(kc, 30_000);
+  const access = await localAccess(values.kubeconfig);
+  const client = new RestClient(access, 30_000);
   try {
     const psk = values['ipsec-psk-from'] ? decodeBrokerInfo(readFileSync(values['ipsec-psk-from'], 'utf8')).ipsecPsk : undefined;
     const size = Number(values['globalnet-cluster-size']);
@@ -42,9 +42,10 @@ export async function run(argv: string[]): Promise<number> {
       ...(psk ? { psk } : {}),
     });
     // the token Secret carries the CA on real clusters; otherwise the kubeconfig's
-    const cluster = kc.getCurrentCluster();
-    if (!info.clientToken.caPem && cluster?.caData) info.clientToken.caPem = Buffer.from(cluster.caData, 'base64').toString('utf8');
-    else if (!info.clientToken.caPem && cluster?.caFile) info.clientToken.caPem = readFileSync(cluster.caFile, 'utf8');
+    if (!info.clientToken.caPem) {
+      const { ca } = await access.tls();
+      if (ca) info.clientToken.caPem = ca.toString('utf8');
+    }
     const out = values.output!;
     if (existsSync(out)) {
       const backup = `${out}.${new Date().toISOString().replace(/:/g, '_')}`;

@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   const version = hawserVersion();
   if (cfg.uninstall) {
     // SUBMARINER_UNINSTALL=true (Submariner operator's uninstall): clean up instead of running the agent.
-    await GatewayRole.uninstall({ cfg, log, local: new RestClient(localKubeConfig()), createDriver: (ctx) => createDriver(cfg.cableDriver, ctx) });
+    await GatewayRole.uninstall({ cfg, log, local: new RestClient(await localAccess()), createDriver: (ctx) => createDriver(cfg.cableDriver, ctx) });
     log.info({ node: cfg.nodeName, driver: cfg.cableDriver }, 'gateway uninstalled: cable driver state, Gateway object and local Endpoint removed');
     return 0;
   }

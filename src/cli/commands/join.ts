@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { brokerKubeConfig, localKubeConfig } from '../../k8s/client.js';
+import { brokerServerUrl, localAccess, staticAccess } from '../../k8s/access.js';
 import { RestClient } from '../../k8s/rest.js';
 import { decodeBrokerInfo, COMPONENT_GLOBALNET } from '../../install/brokerinfo.js';
 import { discoverCluster } from '../../install/discover.js';
@@ -57,8 +57,8 @@ export async function run(argv: string[]): Promise<number> {
   validateClusterId(clusterId);
   const info = decodeBrokerInfo(readFileSync(positionals[0]!, 'utf8'));
   if (!info.ipsecPsk && driver !== 'vxlan') throw new HawserError('CONFIG', `${positionals[0]} has no IPSecPSK; the ${driver} driver needs one (make a new broker-info with deploy-broker)`);
-  const local = new RestClient(localKubeConfig(values.kubeconfig), 30_000);
-  const broker = new RestClient(brokerKubeConfig({ apiServer: info.brokerURL, token: info.clientToken.token, remoteNamespace: info.clientToken.namespace, ...(info.clientToken.caPem ? { ca: info.clientToken.caPem } : {}), insecure: values['broker-insecure']! }), 30_000);
+  const local = new RestClient(await localAccess(values.kubeconfig), 30_000);
+  const broker = new RestClient(staticAccess({ server: brokerServerUrl(info.brokerURL), token: info.clientToken.token, namespace: info.clientToken.namespace, ...(info.clientToken.caPem ? { caPem: info.clientToken.caPem } : {}), insecure: values['broker-insecure']! }), 30_000);
   const say = (s: string): void => void process.stdout.write(s + '\n');
   try {
     const split = (s?: string): string[] | undefined => s?.split(',').map((x) => x.trim()).filter(Boolean);

@@ -1,7 +1,7 @@
 // `hawser uninstall node|cluster|all|hold`: remove what hawser made, from the owned-resources registry.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { localKubeConfig } from '../../k8s/client.js';
+import { localAccess } from '../../k8s/access.js';
 import { RestClient } from '../../k8s/rest.js';
 import { initLogger } from '../../log/index.js';
 import { uninstallClusterObjects } from '../../install/cluster.js';
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
     log.info({ node: process.env.NODE_NAME, removed: r.done.length, failures: r.failures.length }, r.failures.length ? 'node uninstall incomplete' : 'node uninstalled');
     return r.failures.length ? 1 : 0;
   }
-  const client = new RestClient(localKubeConfig(values.kubeconfig), 30_000);
+  const client = new RestClient(await localAccess(values.kubeconfig), 30_000);
   const env = { ...process.env, ...(values.kubeconfig ? { KUBECONFIG: values.kubeconfig } : {}) };
   const kubectl = async (args: string[]): Promise<void> => {
     const r = await exec('kubectl', args, { env, allowFailure: true, timeoutMs: 600_000 });
