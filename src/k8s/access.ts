@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { parse as parseYaml } from 'yaml';
+import { parseKubeconfigYaml, UnsupportedYaml } from './kubeconfig-yaml.js';
 import type { BrokerConfig } from '../config/roles.js';
 import { HawserError } from '../util/errors.js';
 
@@ -85,10 +85,18 @@ function named(list: unknown, name: string, field: string): Record<string, unkno
  * agents and admins: token / tokenFile, client certificates, basic auth, CA file or data,
  * insecure-skip-tls-verify, tls-server-name, impersonation. Throws NeedsClientNode for plugins.
  */
-export function kubeconfigFileAccess(path: string, context?: string): ClusterAccess {
+export async function kubeconfigFileAccess(path: string, context?: string): Promise<ClusterAccess> {
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(path, 'utf8'));
+    const text = readFileSync(path, 'utf8');
+    try {
+      doc = parseKubeconfigYaml(text);
+    } catch (err) {
+      if (!(err instanceof UnsupportedYaml)) throw err;
+      // Rare in kubeconfigs; the full parser is loaded only then.
+      const { parse } = await import('yaml');
+      doc = parse(text) as unknown;
+    }
   } catch (err) {
     throw new HawserError('CONFIG', `kubeconfig ${path}: ${(err as Error).message}`);
   }
@@ -189,7 +197,7 @@ export async function localAccess(kubeconfigPath?: string, env: NodeJS.ProcessEn
   const file = path ?? join(homedir(), '.kube', 'config');
   if (!existsSync(file)) throw new HawserError('CONFIG', `kubeconfig ${file} does not exist (set KUBECONFIG or --kubeconfig, or run in a pod)`);
   try {
-    return kubeconfigFileAccess(file);
+    return await kubeconfigFileAccess(file);
   } catch (err) {
     if (err instanceof NeedsClientNode) return clientNodeAccess((kc) => kc.loadFromFile(file));
     throw err;
