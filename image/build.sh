@@ -67,7 +67,7 @@ mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' image/packages.tx
 base_epoch=1686355200
 
 # Everything that decides the Debian layer; its hash keys the cache.
-base_recipe=$(printf '%s\n' "recipe=4" "suite=$suite" "epoch=$base_epoch" "packages=${packages[*]}" "sources=$(grep -v '^#' "$sources_file")")
+base_recipe=$(printf '%s\n' "recipe=5" "suite=$suite" "epoch=$base_epoch" "packages=${packages[*]}" "sources=$(grep -v '^#' "$sources_file")")
 base_key=$(printf '%s' "$base_recipe" | sha256sum | cut -c1-16)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hawser-image.XXXXXX")
@@ -109,10 +109,14 @@ else
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/lintian/*' \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/cache/ldconfig/aux-cache' \
-    --customize-hook='find "$1"/var/log -type f -delete; rm -f "$1"/etc/resolv.conf "$1"/etc/machine-id; : > "$1"/etc/hostname' \
     "$suite" "$rootfs" "$sources_file" > "$work/mmdebstrap.log" 2>&1 \
     || { tail -n 30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed (its log ends above); it reads only Debian's package repositories ($sources_file)"; }
+  # apt is not in the image: its state and caches go too (mmdebstrap leaves them after its own cleanup);
+  # so do logs, old dpkg/debconf files, and what the runtime provides (resolv.conf, hostname, machine-id).
+  rm -rf "$rootfs/var/lib/apt" "$rootfs/var/cache/apt" "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old \
+    "$rootfs/var/cache/ldconfig/aux-cache" "$rootfs/etc/resolv.conf" "$rootfs/etc/machine-id"
+  find "$rootfs/var/log" -type f -delete
+  : > "$rootfs/etc/hostname"
   # Nothing of a build toolchain may be in the image (the package list names none; this keeps it so).
   for bad in gcc cc c++ make apt apt-get; do
     [ ! -e "$rootfs/usr/bin/$bad" ] || die "the Debian layer has /usr/bin/$bad: a package in image/packages.txt pulls in a toolchain"

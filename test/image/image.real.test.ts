@@ -107,9 +107,11 @@ describe('image @real: make image', function () {
       assert.equal(existsSync(join(rootfs, p)), false, `/${p} is in the image`);
     }
     for (const dir of ['var/lib/apt/lists', 'var/cache/apt']) {
-      const left = existsSync(join(rootfs, dir)) ? readdirSync(join(rootfs, dir)).filter((f) => statSync(join(rootfs, dir, f)).isFile()) : [];
+      const left = existsSync(join(rootfs, dir)) ? readdirSync(join(rootfs, dir)) : [];
       assert.deepEqual(left, [], `/${dir} is not empty`);
     }
+    const logs = readdirSync(join(rootfs, 'var/log'), { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(rootfs, 'var/log', f)).isFile());
+    assert.deepEqual(logs, [], 'build logs in /var/log');
     assert.equal(existsSync(join(rootfs, 'usr/share/man/man8')), false, 'man pages');
     // Compiled output only: JavaScript, no sources beside it.
     assert.ok(existsSync(join(rootfs, 'opt/hawser/dist/src/cli/main.js')));
