@@ -1,12 +1,16 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
+# The pinned Node 24 (installed by `make setup` into .tools/node) runs everything: npm, tsc, mocha, labs, benches.
+export PATH := $(CURDIR)/.tools/node/bin:$(PATH)
 .PHONY: setup build typecheck lint test test-unit demo bench image clean
 
 setup:
 	@scripts/setup.sh
 
+## The production build: src/ compiled into dist/ (node dist/src/cli/main.js; bin/hawser runs it where src/ is absent).
 build: setup
-	npx tsc -p tsconfig.json
+	rm -rf dist
+	npx tsc -p tsconfig.build.json
 
 typecheck: setup
 	npx tsc -p tsconfig.json --noEmit

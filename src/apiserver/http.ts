@@ -3,11 +3,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import YAML from 'yaml';
+import type { AdmissionPolicies } from './admission.js';
 import { userInfo, type Authenticator } from './auth.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, versionInfo } from './discovery.js';
-import { PATCH_CONTENT_TYPES, type DeleteOptions, type FieldValidation, type ListQuery, type Objects, type WriteOptions } from './objects.js';
+import { checkInput, checkTextDepth } from './limits.js';
+import { PATCH_CONTENT_TYPES, type Admission, type DeleteOptions, type FieldValidation, type ListQuery, type Objects, type WriteOptions } from './objects.js';
 import type { OpenApiCache } from './openapi.js';
-import { authorize, forbiddenMessage, type RbacObjects, type RequestAttributes, type UserInfo } from './rbac.js';
+import { authorize, forbiddenMessage, MASTERS, parseRules, referencedRules, ruleText, rulesOf, uncovered, type RbacObjects, type RequestAttributes, type UserInfo } from './rbac.js';
 import { apiVersionOf, type Registry, type ResourceType } from './registry.js';
 import { decodeProtobufObject, isProtobuf } from './protobuf.js';
 import { pinnedName } from './selectors.js';
@@ -28,11 +30,30 @@ export interface HttpDeps {
   bookmarkIntervalMs: number;
   /** Upper bound of a watch without timeoutSeconds (jittered up to twice this). */
   watchTimeoutMs: number;
+  policies: AdmissionPolicies;
+  watchLimits: WatchLimits;
+}
+
+export interface WatchLimits {
+  perUser: number;
+  total: number;
+  /** A watch whose client stops reading is ended once this much is queued for it. */
+  backlogBytes: number;
+  /** All watches together; past it, a watch with a backlog of its own is ended. */
+  backlogTotalBytes: number;
 }
 
 const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version', '/version/']);
-/** A watch whose client stops reading is ended once this much is queued for it. */
-const MAX_WATCH_BACKLOG = 32 * 1024 * 1024;
+/** A watch with this much queued counts as slow: the total backlog is checked then. */
+const SLOW_WATCH_BYTES = 1024 * 1024;
+const RBAC_GROUP = 'rbac.authorization.k8s.io';
+const ADMISSION_GROUP = 'admissionregistration.k8s.io';
+
+/** Open watches, per user and in all. */
+interface WatchRegistry {
+  byUser: Map<string, number>;
+  open: Set<ServerResponse>;
+}
 
 interface ResourceRequest {
   group: string;
@@ -150,25 +171,30 @@ function includeObject(q: URLSearchParams): IncludeObject {
 
 export function requestHandler(d: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const rbac = rbacObjects(d.store);
+  const watches: WatchRegistry = { byUser: new Map(), open: new Set() };
   return (req, res) => {
     const started = Date.now();
     let user: UserInfo | undefined;
     res.on('finish', () => {
       d.log.debug({ method: req.method, path: req.url, code: res.statusCode, ms: Date.now() - started, user: user?.name }, 'request');
     });
-    handle(d, rbac, req, res, (u) => (user = u)).catch((err: unknown) => {
+    handle(d, rbac, watches, req, res, (u) => (user = u)).catch((err: unknown) => {
       if (!isApiError(err)) d.log.error({ err, method: req.method, path: req.url }, 'request failed');
       const apiErr = isApiError(err) ? err : errors.internal(err instanceof Error ? err.message : String(err));
       if (res.headersSent) {
         res.end();
         return;
       }
-      sendJson(res, apiErr.httpCode, apiErr.toStatus());
+      // an unauthenticated client or an oversized body gets no kept-alive connection to try again on
+      const close = apiErr.httpCode === 401 || apiErr.httpCode === 413;
+      if (apiErr.httpCode === 507 || apiErr.httpCode === 429) res.setHeader('Retry-After', '1');
+      sendJson(res, apiErr.httpCode, apiErr.toStatus(), { close });
+      if (close) req.resume();
     });
   };
 }
 
-function sendJson(res: ServerResponse, code: number, body: JsonObject | string, opts: { yaml?: boolean; warnings?: string[] } = {}): void {
+function sendJson(res: ServerResponse, code: number, body: JsonObject | string, opts: { yaml?: boolean; warnings?: string[]; close?: boolean } = {}): void {
   const text = typeof body === 'string' ? body : opts.yaml ? YAML.stringify(body) : JSON.stringify(body);
   const headers: Record<string, string | string[]> = {
     'Content-Type': opts.yaml ? 'application/yaml' : 'application/json',
@@ -176,6 +202,7 @@ function sendJson(res: ServerResponse, code: number, body: JsonObject | string, 
     'Content-Length': String(Buffer.byteLength(text)),
   };
   if (opts.warnings?.length) headers.Warning = [...new Set(opts.warnings)].map((w) => `299 - ${JSON.stringify(w)}`);
+  if (opts.close) headers.Connection = 'close';
   res.writeHead(code, headers);
   res.end(text);
 }
@@ -212,19 +239,36 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+/**
+ * A request body as JSON: JSON, YAML or protobuf by Content-Type (anything else is 415), nested
+ * at most MAX_DEPTH deep and without `__proto__` keys (400).
+ */
 function parseBody(body: Buffer, contentType: string | undefined): Json {
-  if (isProtobuf(contentType)) return decodeProtobufObject(body);
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (isProtobuf(contentType)) {
+    const v = decodeProtobufObject(body);
+    checkInput(v);
+    return v;
+  }
+  const yaml = mediaType === 'application/yaml' || mediaType === 'application/x-yaml' || mediaType === 'text/yaml';
+  // no Content-Type is read as JSON (curl -d without -H); a declared type must be one we decode
+  if (!yaml && mediaType !== '' && mediaType !== 'application/json' && mediaType !== '*/*' && !/^application\/[\w.+-]*\+json$/.test(mediaType)) {
+    throw errors.unsupportedMediaType(`the body of the request was in an unknown format (${mediaType}) - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
+  }
   const text = body.toString('utf8');
   if (text.trim() === '') throw errors.badRequest('the request body is empty');
+  checkTextDepth(text);
+  let v: Json;
   try {
-    if (contentType && /yaml/.test(contentType)) return YAML.parse(text, { version: '1.2' }) as Json;
-    return JSON.parse(text) as Json;
+    v = yaml ? (YAML.parse(text, { version: '1.2' }) as Json) : (JSON.parse(text) as Json);
   } catch (err) {
     throw errors.badRequest(`error decoding the request body: ${(err as Error).message}`);
   }
+  checkInput(v);
+  return v;
 }
 
-async function handle(d: HttpDeps, rbac: RbacObjects, req: IncomingMessage, res: ServerResponse, setUser: (u: UserInfo) => void): Promise<void> {
+async function handle(d: HttpDeps, rbac: RbacObjects, watches: WatchRegistry, req: IncomingMessage, res: ServerResponse, setUser: (u: UserInfo) => void): Promise<void> {
   let url: URL;
   try {
     url = new URL(req.url ?? '/', 'http://localhost');
@@ -254,7 +298,7 @@ async function handle(d: HttpDeps, rbac: RbacObjects, req: IncomingMessage, res:
     serveNonResource(d, r, req, res);
     return;
   }
-  await serveResource(d, rbac, user!, r.r, method, url.searchParams, req, res);
+  await serveResource(d, rbac, watches, user!, r.r, method, url.searchParams, req, res);
 }
 
 function serveNonResource(d: HttpDeps, r: Route, req: IncomingMessage, res: ServerResponse): void {
@@ -309,7 +353,7 @@ function verbOf(method: string, r: ResourceRequest, q: URLSearchParams): string 
   }
 }
 
-function writeOptions(q: URLSearchParams): WriteOptions {
+function writeOptions(q: URLSearchParams, admission: Admission, warnings: string[]): WriteOptions {
   const dry = q.getAll('dryRun');
   if (dry.some((v) => v !== 'All')) throw errors.badRequest(`Invalid value: ${JSON.stringify(dry)}: supported values: "All"`);
   const fv = q.get('fieldValidation');
@@ -318,7 +362,7 @@ function writeOptions(q: URLSearchParams): WriteOptions {
   }
   const fm = q.get('fieldManager') ?? undefined;
   if (fm !== undefined && fm.length > 128) throw errors.badRequest('fieldManager: Too long: may not be more than 128 bytes');
-  return { dryRun: dry.length > 0, fieldValidation: (fv ?? undefined) as FieldValidation | undefined, fieldManager: fm, force: flag(q.get('force')), warnings: [] };
+  return { dryRun: dry.length > 0, fieldValidation: (fv ?? undefined) as FieldValidation | undefined, fieldManager: fm, force: flag(q.get('force')), warnings, admission };
 }
 
 function listQuery(q: URLSearchParams): ListQuery {
@@ -357,7 +401,7 @@ function successStatus(t: ResourceType, o: KubeObject): JsonObject {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: str(o.metadata.name) ?? '', group: t.group, kind: t.plural, uid: str(o.metadata.uid) ?? '' } };
 }
 
-async function serveResource(d: HttpDeps, rbac: RbacObjects, user: UserInfo, r: ResourceRequest, method: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function serveResource(d: HttpDeps, rbac: RbacObjects, watches: WatchRegistry, user: UserInfo, r: ResourceRequest, method: string, q: URLSearchParams, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const t = d.registry.get(r.group, r.version, r.resource);
   const verb = verbOf(method, r, q);
   const isNamespaceObj = r.group === '' && r.resource === 'namespaces';
@@ -397,6 +441,17 @@ async function serveResource(d: HttpDeps, rbac: RbacObjects, user: UserInfo, r: 
     const body = parseBody(await readBody(req, d.maxBodyBytes), req.headers['content-type']);
     return sendJson(res, 201, issueToken(d, t, ns, r.name!, body));
   }
+  const warnings: string[] = [];
+  const admission: Admission = (op, obj, old, sub) => {
+    if (t.group === RBAC_GROUP && obj) preventEscalation(user, t, ns, obj, rbac);
+    if (t.group === ADMISSION_GROUP && t.plural === 'validatingadmissionpolicies' && obj) {
+      const causes = d.policies.causes(obj);
+      if (causes.length) throw errors.invalid(t.kind, t.group, str(obj.metadata.name) ?? '', causes);
+    }
+    warnings.push(...d.policies.admit({
+      operation: op, type: t, namespace: ns, name: str((obj ?? old)?.metadata.name) ?? r.name ?? '', subresource: sub, object: obj, oldObject: old, user, dryRun: q.getAll('dryRun').includes('All'),
+    }));
+  };
   if (t.virtual) {
     if (verb !== 'create') throw errors.methodNotAllowed(`the server does not allow this method on the requested resource`);
     const body = parseBody(await readBody(req, d.maxBodyBytes), req.headers['content-type']);
@@ -411,17 +466,20 @@ async function serveResource(d: HttpDeps, rbac: RbacObjects, user: UserInfo, r: 
     case 'list':
       return sendList(d, res, t, r.namespace, listQuery(q), neg, q);
     case 'watch':
-      return serveWatch(d, req, res, t, r.namespace, q, neg);
+      return serveWatch(d, watches, user, req, res, t, r.namespace, q, neg);
     case 'create': {
-      const w = writeOptions(q);
+      const w = writeOptions(q, admission, warnings);
       const body = parseBody(await readBody(req, d.maxBodyBytes), req.headers['content-type']);
       const o = d.objects.create(t, ns, body, w);
+      // answered only once the write is on disk
+      await d.store.synced();
       return sendObject(res, 201, t, o, neg, q, w.warnings);
     }
     case 'update': {
-      const w = writeOptions(q);
+      const w = writeOptions(q, admission, warnings);
       const body = parseBody(await readBody(req, d.maxBodyBytes), req.headers['content-type']);
       const o = d.objects.update(t, ns, r.name!, body, w, r.subresource);
+      await d.store.synced();
       return sendObject(res, 200, t, o, neg, q, w.warnings);
     }
     case 'patch': {
@@ -430,21 +488,26 @@ async function serveResource(d: HttpDeps, rbac: RbacObjects, user: UserInfo, r: 
       if (!type) {
         throw errors.unsupportedMediaType(`the body of the request was in an unknown format - accepted media types include: ${Object.keys(PATCH_CONTENT_TYPES).join(', ')}`);
       }
-      const w = writeOptions(q);
+      const w = writeOptions(q, admission, warnings);
       const raw = (await readBody(req, d.maxBodyBytes)).toString('utf8');
       const { obj, created } = d.objects.patch(t, ns, r.name!, type, raw, w, r.subresource);
+      await d.store.synced();
       return sendObject(res, created ? 201 : 200, t, obj, neg, q, w.warnings);
     }
     case 'delete': {
       const opts = deleteOptions(await readBody(req, d.maxBodyBytes), req.headers['content-type'], q);
+      opts.admission = admission;
       const { obj, gone } = d.objects.delete(t, ns, r.name!, opts);
-      if (gone && !t.deleteReturnsObject) return sendJson(res, 200, successStatus(t, obj));
-      return sendObject(res, gone ? 200 : 202, t, obj, neg, q);
+      await d.store.synced();
+      if (gone && !t.deleteReturnsObject) return sendJson(res, 200, successStatus(t, obj), { warnings });
+      return sendObject(res, gone ? 200 : 202, t, obj, neg, q, warnings);
     }
     case 'deletecollection': {
       const opts = deleteOptions(await readBody(req, d.maxBodyBytes), req.headers['content-type'], q);
+      opts.admission = admission;
       d.objects.deleteCollection(t, r.namespace, listQuery(q), opts);
-      return sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' });
+      await d.store.synced();
+      return sendJson(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success' }, { warnings });
     }
   }
 }
@@ -481,8 +544,16 @@ function sendList(d: HttpDeps, res: ServerResponse, t: ResourceType, ns: string 
   sendJson(res, 200, body);
 }
 
-function serveWatch(d: HttpDeps, req: IncomingMessage, res: ServerResponse, t: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+function serveWatch(d: HttpDeps, watches: WatchRegistry, user: UserInfo, req: IncomingMessage, res: ServerResponse, t: ResourceType, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
   const lq = listQuery(q);
+  const limits = d.watchLimits;
+  const mine = watches.byUser.get(user.name) ?? 0;
+  if (mine >= limits.perUser || watches.open.size >= limits.total) {
+    d.log.warn({ user: user.name, userWatches: mine, watches: watches.open.size }, 'watch limit reached: refusing a watch (429)');
+    throw new ApiError(429, 'TooManyRequests', mine >= limits.perUser
+      ? `too many watches: user "${user.name}" already has ${mine} (limit ${limits.perUser})`
+      : `too many watches: the server has ${watches.open.size} (limit ${limits.total})`, { retryAfterSeconds: 1 });
+  }
   const timeoutSeconds = intParam(q, 'timeoutSeconds');
   const bookmarks = flag(q.get('allowWatchBookmarks'));
   const sendInitial = flag(q.get('sendInitialEvents'));
@@ -494,12 +565,27 @@ function serveWatch(d: HttpDeps, req: IncomingMessage, res: ServerResponse, t: R
   let stopped = false;
   const timers: NodeJS.Timeout[] = [];
   let unsubscribe: (() => void) | undefined;
+  let counted = false;
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     for (const tm of timers) clearTimeout(tm);
     unsubscribe?.();
+    if (counted) {
+      counted = false;
+      watches.open.delete(res);
+      const n = (watches.byUser.get(user.name) ?? 1) - 1;
+      if (n <= 0) watches.byUser.delete(user.name);
+      else watches.byUser.set(user.name, n);
+    }
     if (!res.writableEnded) res.end();
+  };
+  /** Ends a watch whose client does not read: its queued events would otherwise grow without bound. */
+  const slowWatcher = (): void => {
+    d.log.warn({ user: user.name, resource: t.plural, backlog: res.writableLength }, 'watch client is not reading; closing its watch');
+    stop();
+    // the queued bytes go with the connection, not when (if ever) the client reads them
+    res.destroy();
   };
   let corked = false;
   const write = (line: string): void => {
@@ -514,9 +600,12 @@ function serveWatch(d: HttpDeps, req: IncomingMessage, res: ServerResponse, t: R
       });
     }
     res.write(line);
-    if (res.writableLength > MAX_WATCH_BACKLOG) {
-      d.log.warn({ resource: t.plural, backlog: res.writableLength }, 'watch client is not reading; closing its watch');
-      stop();
+    const backlog = res.writableLength;
+    if (backlog > limits.backlogBytes) slowWatcher();
+    else if (backlog > SLOW_WATCH_BYTES) {
+      let total = 0;
+      for (const w of watches.open) total += w.writableLength;
+      if (total > limits.backlogTotalBytes) slowWatcher();
     }
   };
   const eventLine = (type: EventType, e: Entry): string => {
@@ -538,6 +627,9 @@ function serveWatch(d: HttpDeps, req: IncomingMessage, res: ServerResponse, t: R
   req.socket.setKeepAlive(true, 30_000);
   req.socket.setTimeout(0);
   res.on('close', stop);
+  counted = true;
+  watches.open.add(res);
+  watches.byUser.set(user.name, mine + 1);
   try {
     unsubscribe = d.objects.watch(t, ns, lq, { deliver: (type, e) => write(eventLine(type, e)) });
   } catch (err) {
@@ -628,4 +720,35 @@ function impersonate(user: UserInfo, req: IncomingMessage, rbac: RbacObjects): U
     if (!authorize(user, a, rbac).allowed) throw errors.forbidden(forbiddenMessage(user, a));
   }
   return userInfo(asUser, asGroups, asUid);
+}
+
+/**
+ * Kubernetes' RBAC escalation prevention: a Role/ClusterRole may hold only rights the requester
+ * holds (where it applies), unless the requester may `escalate` it; a binding may grant only a role
+ * whose rights the requester holds, unless the requester may `bind` that role.
+ */
+function preventEscalation(user: UserInfo, t: ResourceType, ns: string, obj: KubeObject, rbac: RbacObjects): void {
+  if (user.groups.includes(MASTERS)) return;
+  const name = str(obj.metadata.name) ?? '';
+  const scopeNs = t.namespaced ? ns : undefined;
+  const refuse = (what: string): never => {
+    throw new ApiError(403, 'Forbidden', `${t.plural}.${RBAC_GROUP} "${name}" is forbidden: user "${user.name}" (groups=${JSON.stringify(user.groups)}) ${what}`, { name, group: RBAC_GROUP, kind: t.plural });
+  };
+  if (t.plural === 'roles' || t.plural === 'clusterroles') {
+    if (authorize(user, { verb: 'escalate', apiGroup: RBAC_GROUP, resource: t.plural, namespace: scopeNs, name }, rbac).allowed) return;
+    const missing = uncovered(rulesOf(user, scopeNs, rbac), parseRules(obj));
+    if (missing.length) refuse(`is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleText).join('\n')}`);
+    return;
+  }
+  if (t.plural === 'rolebindings' || t.plural === 'clusterrolebindings') {
+    const ref = isObject(obj.roleRef) ? obj.roleRef : {};
+    const refName = str(ref.name) ?? '';
+    const refKind = str(ref.kind) ?? '';
+    const refResource = refKind === 'ClusterRole' ? 'clusterroles' : 'roles';
+    if (authorize(user, { verb: 'bind', apiGroup: RBAC_GROUP, resource: refResource, namespace: scopeNs, name: refName }, rbac).allowed) return;
+    const rules = referencedRules(obj.roleRef, scopeNs, rbac);
+    if (!rules) refuse(`cannot bind ${refKind} "${refName}": it does not exist, and binding it needs the "bind" verb on it`);
+    const missing = uncovered(rulesOf(user, scopeNs, rbac), rules!);
+    if (missing.length) refuse(`is attempting to grant RBAC permissions not currently held:\n${missing.map(ruleText).join('\n')}`);
+  }
 }

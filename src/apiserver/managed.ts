@@ -3,6 +3,7 @@
 // item itself), and the removal of fields an applier stopped applying.
 import { isSetList, listKeys } from './patch.js';
 import { childSchema, type Schema } from './schema.js';
+import { hasOwn, own } from './limits.js';
 import { isObject, jsonEqual, str, type Json, type JsonObject } from './types.js';
 
 export type FieldsV1 = JsonObject;
@@ -58,7 +59,7 @@ export function removeDisowned(live: JsonObject, before: FieldsV1, after: Fields
 function removeIn(live: Json, before: FieldsV1, after: FieldsV1, others: FieldsV1[], root: boolean): void {
   for (const [k, sub] of Object.entries(before)) {
     if (k === '.' || !isObject(sub)) continue;
-    const stillOwned = k in after || others.some((o) => k in o);
+    const stillOwned = hasOwn(after, k) || others.some((o) => hasOwn(o, k));
     if (!stillOwned) {
       if (root && k === 'f:metadata') continue;
       removeChild(live, k);
@@ -67,27 +68,29 @@ function removeIn(live: Json, before: FieldsV1, after: FieldsV1, others: FieldsV
     if (Object.keys(sub).length === 0) continue;
     const child = childOf(live, k);
     if (child === undefined) continue;
-    const nextAfter = isObject(after[k]) ? after[k] : {};
-    const nextOthers = others.map((o) => o[k]).filter(isObject);
+    const a = own(after, k);
+    const nextAfter = isObject(a) ? a : {};
+    const nextOthers = others.map((o) => own(o, k)).filter(isObject);
     removeIn(child, sub, nextAfter, nextOthers, false);
   }
 }
 
 function childOf(live: Json, k: string): Json | undefined {
-  if (k.startsWith('f:')) return isObject(live) ? live[k.slice(2)] : undefined;
+  if (k.startsWith('f:')) return isObject(live) ? own(live, k.slice(2)) : undefined;
   if (k.startsWith('k:') && Array.isArray(live)) {
     const id = parseId(k.slice(2));
-    return live.find((x) => isObject(x) && Object.entries(id).every(([ik, iv]) => jsonEqual(x[ik] ?? null, iv)));
+    return live.find((x) => isObject(x) && Object.entries(id).every(([ik, iv]) => jsonEqual(own(x, ik) ?? null, iv)));
   }
   return undefined;
 }
 
 function removeChild(live: Json, k: string): void {
   if (k.startsWith('f:') && isObject(live)) {
-    delete live[k.slice(2)];
+    // managedFields come from clients: only own fields are ever removed
+    if (hasOwn(live, k.slice(2))) delete live[k.slice(2)];
   } else if (k.startsWith('k:') && Array.isArray(live)) {
     const id = parseId(k.slice(2));
-    const i = live.findIndex((x) => isObject(x) && Object.entries(id).every(([ik, iv]) => jsonEqual(x[ik] ?? null, iv)));
+    const i = live.findIndex((x) => isObject(x) && Object.entries(id).every(([ik, iv]) => jsonEqual(own(x, ik) ?? null, iv)));
     if (i >= 0) live.splice(i, 1);
   } else if (k.startsWith('v:') && Array.isArray(live)) {
     let val: Json;

@@ -5,7 +5,8 @@ import { randomUUID, randomInt } from 'node:crypto';
 import YAML from 'yaml';
 import { hooksFor, type HookContext } from './kinds.js';
 import { entryJson, fieldsOf, managedEntries, removeDisowned, type ManagedEntry } from './managed.js';
-import { applyMerge, jsonPatch, mergePatch, PatchError, strategicMergePatch } from './patch.js';
+import { checkInput, checkStoredSize, checkTextDepth, patchTooLarge } from './limits.js';
+import { applyMerge, jsonPatch, mergePatch, PatchError, PatchTooLarge, strategicMergePatch } from './patch.js';
 import { apiVersionOf, storageKey, type Registry, type ResourceType } from './registry.js';
 import { matchFields, matchLabels, parseFieldSelector, parseLabelSelector, SelectorError, type FieldRequirement, type LabelRequirement } from './selectors.js';
 import type { Entry, Store, WatchSink } from './store.js';
@@ -21,12 +22,21 @@ export interface WriteOptions {
   force?: boolean;
   /** Filled with warnings for the Warning header. */
   warnings?: string[];
+  /**
+   * Validating admission (RBAC escalation checks, ValidatingAdmissionPolicies): sees the object as
+   * it would be stored, after defaulting and validation, and throws to refuse it. Runs for dry runs too.
+   */
+  admission?: Admission;
 }
+
+export type AdmissionOperation = 'CREATE' | 'UPDATE' | 'DELETE';
+export type Admission = (op: AdmissionOperation, obj: KubeObject | undefined, old: KubeObject | undefined, sub?: string) => void;
 
 export interface DeleteOptions {
   propagationPolicy?: 'Background' | 'Foreground' | 'Orphan';
   preconditions?: { uid?: string; resourceVersion?: string };
   dryRun?: boolean;
+  admission?: Admission;
 }
 
 export interface ListQuery {
@@ -139,13 +149,16 @@ export class Objects {
   list(t: ResourceType, ns: string | undefined, q: ListQuery): ListResult {
     const match = this.matcher(t, q);
     const currentRv = this.store.resourceVersion;
+    if (q.resourceVersion !== undefined && q.resourceVersion !== '' && !/^\d+$/.test(q.resourceVersion)) {
+      throw errors.badRequest(`invalid resource version "${q.resourceVersion}": must be a non-negative integer`);
+    }
     if (q.resourceVersionMatch === 'Exact' && q.resourceVersion !== undefined && Number(q.resourceVersion) !== currentRv) {
       throw errors.expired(`too old resource version: ${q.resourceVersion} (${currentRv})`);
     }
     let startAfter: string | undefined;
     let listRv = String(currentRv);
     if (q.continue) {
-      const tok = decodeContinue(q.continue);
+      const tok = decodeContinue(q.continue, currentRv);
       startAfter = tok.start;
       listRv = String(tok.rv);
     }
@@ -239,6 +252,7 @@ export class Objects {
     }
     if (hooks?.validate) causes.push(...hooks.validate(ctx, o, old));
     if (causes.length > 0) throw errors.invalid(t.kind, t.group, name, causes);
+    checkStoredSize(t.kind, t.group, name, o);
   }
 
   create(t: ResourceType, ns: string, body: Json, w: WriteOptions = {}, applied?: JsonObject): KubeObject {
@@ -277,6 +291,7 @@ export class Objects {
     if (t.statusSubresource && !this.registry.isBuiltin(t.group, t.plural)) delete o.status;
     this.admit(t, o, undefined, w);
     this.recordManager(t, o, undefined, w, applied);
+    w.admission?.('CREATE', this.present(t, o), undefined);
     if (w.dryRun) return this.present(t, o);
     return this.present(t, this.store.put(key, o));
   }
@@ -339,6 +354,7 @@ export class Objects {
       o.metadata.generation = old.metadata.generation + 1;
     }
     this.recordManager(t, o, old, w, applied, sub);
+    w.admission?.('UPDATE', this.present(t, o), this.present(t, old), sub);
     if (sameObject(old, o)) return this.present(t, old);
     if (w.dryRun) return this.present(t, o);
     const finalizers = o.metadata.finalizers;
@@ -356,11 +372,13 @@ export class Objects {
     if (type === 'apply') return this.apply(t, ns, name, old, raw, w, sub);
     if (!old) throw errors.notFound(t.plural, t.group, name);
     let patch: Json;
+    checkTextDepth(raw, 'the patch');
     try {
       patch = JSON.parse(raw) as Json;
     } catch (err) {
       throw errors.badRequest(`error decoding patch: ${(err as Error).message}`);
     }
+    checkInput(patch, 'the patch');
     const current = this.present(t, old);
     let result: Json;
     try {
@@ -374,6 +392,7 @@ export class Objects {
       }
     } catch (err) {
       if (err instanceof PatchError) throw new ApiError(err.httpCode, err.httpCode === 400 ? 'BadRequest' : 'Invalid', err.message);
+      if (err instanceof PatchTooLarge) throw patchTooLarge(err.bytes);
       throw err;
     }
     if (!isObject(result)) throw errors.badRequest('the patch does not produce an object');
@@ -386,11 +405,13 @@ export class Objects {
   private apply(t: ResourceType, ns: string, name: string, old: KubeObject | undefined, raw: string, w: WriteOptions, sub?: string): { obj: KubeObject; created: boolean } {
     if (!w.fieldManager) throw errors.badRequest('PATCH with application/apply-patch+yaml requires the fieldManager parameter');
     let applied: Json;
+    checkTextDepth(raw, 'the applied configuration');
     try {
       applied = YAML.parse(raw, { version: '1.2' }) as Json;
     } catch (err) {
       throw errors.badRequest(`error decoding YAML: ${(err as Error).message}`);
     }
+    checkInput(applied, 'the applied configuration');
     if (!isObject(applied)) throw errors.badRequest('the applied configuration is not an object');
     if (typeof applied.apiVersion !== 'string' || typeof applied.kind !== 'string') {
       throw errors.badRequest('invalid object type: apiVersion and kind must be set in an applied configuration');
@@ -454,6 +475,7 @@ export class Objects {
     if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
       throw errors.conflict(t.plural, t.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(old.metadata.resourceVersion)}`);
     }
+    d.admission?.('DELETE', undefined, this.present(t, old));
     if (d.dryRun) return { obj: this.present(t, old), gone: true };
     const uid = str(old.metadata.uid) ?? '';
     if (d.propagationPolicy === 'Orphan') this.orphanDependents(uid);
@@ -537,10 +559,13 @@ function encodeContinue(t: { rv: number; start: string }): string {
   return Buffer.from(JSON.stringify({ v: 'hawser.v1', rv: t.rv, start: t.start })).toString('base64url');
 }
 
-function decodeContinue(s: string): { rv: number; start: string } {
+function decodeContinue(s: string, currentRv: number): { rv: number; start: string } {
   try {
     const v = JSON.parse(Buffer.from(s, 'base64url').toString('utf8')) as Json;
-    if (isObject(v) && typeof v.rv === 'number' && typeof v.start === 'string') return { rv: v.rv, start: v.start };
+    // a forged token must not make us answer with a resourceVersion we never had
+    if (isObject(v) && typeof v.rv === 'number' && Number.isSafeInteger(v.rv) && v.rv > 0 && v.rv <= currentRv && typeof v.start === 'string') {
+      return { rv: v.rv, start: v.start };
+    }
   } catch {
     // fall through
   }

@@ -3,6 +3,7 @@
 // `$setElementOrder`, `$deleteFromPrimitiveList`) and the merge step of server-side apply.
 import type { Schema } from './schema.js';
 import { childSchema } from './schema.js';
+import { hasOwn, jsonBytes, MAX_OBJECT_BYTES, MAX_PATCH_OPS, own } from './limits.js';
 import { clone, isObject, jsonEqual, type Json, type JsonObject } from './types.js';
 
 export class PatchError extends Error {
@@ -15,13 +16,19 @@ export class PatchError extends Error {
   }
 }
 
+/** A key that would replace an object's prototype if assigned: never written. */
+function refuseProto(k: string): void {
+  if (k === '__proto__') throw new PatchError('a patch may not name the field "__proto__"', 400);
+}
+
 /** RFC 7386: objects merge recursively, null deletes, everything else replaces. */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isObject(patch)) return clone(patch);
   const out: JsonObject = isObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
+    refuseProto(k);
     if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k] ?? null, v);
+    else out[k] = mergePatch(own(out, k) ?? null, v);
   }
   return out;
 }
@@ -29,10 +36,13 @@ export function mergePatch(target: Json, patch: Json): Json {
 function decodePointer(path: string): string[] {
   if (path === '') return [];
   if (!path.startsWith('/')) throw new PatchError(`invalid JSON pointer "${path}"`, 400);
-  return path
+  const tokens = path
     .slice(1)
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  // only own properties are ever followed; "__proto__" is refused outright
+  if (tokens.includes('__proto__')) throw new PatchError(`invalid JSON pointer "${path}": "__proto__" is not allowed`, 422);
+  return tokens;
 }
 
 function arrayIndex(arr: Json[], token: string, forAdd: boolean, path: string): number {
@@ -47,7 +57,7 @@ function getAt(doc: Json, tokens: string[], path: string): Json {
   let cur: Json = doc;
   for (const t of tokens) {
     if (Array.isArray(cur)) cur = cur[arrayIndex(cur, t, false, path)]!;
-    else if (isObject(cur) && t in cur) cur = cur[t]!;
+    else if (isObject(cur) && hasOwn(cur, t)) cur = cur[t]!;
     else throw new PatchError(`doc is missing path: "${path}"`, 422);
   }
   return cur;
@@ -59,10 +69,27 @@ function parentOf(doc: Json, tokens: string[], path: string): { parent: Json; ke
   return { parent, key: tokens[tokens.length - 1]! };
 }
 
-/** RFC 6902 on a copy of `doc`. */
+/** Thrown when a patch would grow the object past the storage limit (the caller answers 413). */
+export class PatchTooLarge extends Error {
+  constructor(readonly bytes: number) {
+    super(`the patched object would be over ${bytes} bytes`);
+  }
+}
+
+/**
+ * RFC 6902 on a copy of `doc`. The work is bounded: at most MAX_PATCH_OPS operations, and a running
+ * estimate of the result's size stops `copy`/`add` amplification as soon as it passes the object
+ * limit (each step costs at most the size of what it adds, which is itself under the limit).
+ */
 export function jsonPatch(doc: Json, ops: Json): Json {
   if (!Array.isArray(ops)) throw new PatchError('json patch must be a list of operations', 400);
+  if (ops.length > MAX_PATCH_OPS) throw new PatchError(`json patch has ${ops.length} operations, more than the limit of ${MAX_PATCH_OPS}`, 400);
   let out = clone(doc);
+  let size = jsonBytes(doc);
+  const grow = (added: Json, removed?: Json): void => {
+    size += jsonBytes(added) - (removed === undefined ? 0 : jsonBytes(removed));
+    if (size > MAX_OBJECT_BYTES) throw new PatchTooLarge(size);
+  };
   for (const opv of ops) {
     if (!isObject(opv) || typeof opv.op !== 'string' || typeof opv.path !== 'string') {
       throw new PatchError('each json patch operation needs "op" and "path"', 400);
@@ -71,17 +98,28 @@ export function jsonPatch(doc: Json, ops: Json): Json {
     const tokens = decodePointer(path);
     const value = opv.value;
     const add = (target: Json, toks: string[], v: Json): Json => {
-      if (toks.length === 0) return clone(v);
+      if (toks.length === 0) {
+        grow(v, target);
+        return clone(v);
+      }
       const { parent, key } = parentOf(target, toks, path);
-      if (Array.isArray(parent)) parent.splice(arrayIndex(parent, key, true, path), 0, clone(v));
-      else if (isObject(parent)) parent[key] = clone(v);
+      if (Array.isArray(parent)) {
+        grow(v);
+        parent.splice(arrayIndex(parent, key, true, path), 0, clone(v));
+      } else if (isObject(parent)) {
+        grow(v, own(parent, key));
+        parent[key] = clone(v);
+      }
       else throw new PatchError(`cannot add to a scalar at "${path}"`, 422);
       return target;
     };
     const remove = (target: Json, toks: string[], p: string): Json => {
       const { parent, key } = parentOf(target, toks, p);
-      if (Array.isArray(parent)) parent.splice(arrayIndex(parent, key, false, p), 1);
-      else if (isObject(parent) && key in parent) delete parent[key];
+      if (Array.isArray(parent)) size -= jsonBytes(parent.splice(arrayIndex(parent, key, false, p), 1)[0]!);
+      else if (isObject(parent) && hasOwn(parent, key)) {
+        size -= jsonBytes(parent[key]!);
+        delete parent[key];
+      }
       else throw new PatchError(`unable to remove nonexistent key: ${key}: missing value`, 422);
       return target;
     };
@@ -95,9 +133,11 @@ export function jsonPatch(doc: Json, ops: Json): Json {
         break;
       case 'replace':
         if (value === undefined) throw new PatchError('"replace" needs a value', 400);
-        if (tokens.length === 0) out = clone(value);
-        else {
-          getAt(out, tokens, path);
+        if (tokens.length === 0) {
+          grow(value, out);
+          out = clone(value);
+        } else {
+          grow(value, getAt(out, tokens, path));
           const { parent, key } = parentOf(out, tokens, path);
           if (Array.isArray(parent)) parent[arrayIndex(parent, key, false, path)] = clone(value);
           else if (isObject(parent)) parent[key] = clone(value);
@@ -172,11 +212,16 @@ function smpObject(orig: JsonObject, patch: JsonObject, _field: string | undefin
   const out: JsonObject = { ...orig };
   const retain = Array.isArray(patch.$retainKeys) ? patch.$retainKeys.filter((k): k is string => typeof k === 'string') : undefined;
   for (const [k, v] of Object.entries(patch)) {
+    refuseProto(k);
     if (k === '$patch' || k === '$retainKeys') continue;
-    if (k.startsWith('$setElementOrder/')) continue;
+    if (k.startsWith('$setElementOrder/')) {
+      refuseProto(k.slice('$setElementOrder/'.length));
+      continue;
+    }
     if (k.startsWith('$deleteFromPrimitiveList/')) {
       const field = k.slice('$deleteFromPrimitiveList/'.length);
-      const cur = out[field];
+      refuseProto(field);
+      const cur = own(out, field);
       if (Array.isArray(cur) && Array.isArray(v)) out[field] = cur.filter((x) => !v.some((d) => jsonEqual(d, x)));
       continue;
     }
@@ -184,7 +229,7 @@ function smpObject(orig: JsonObject, patch: JsonObject, _field: string | undefin
       delete out[k];
       continue;
     }
-    const cur = out[k];
+    const cur = own(out, k);
     if (isObject(v)) {
       if (v.$patch === 'delete') {
         delete out[k];
@@ -202,16 +247,16 @@ function smpObject(orig: JsonObject, patch: JsonObject, _field: string | undefin
   for (const [k, order] of Object.entries(patch)) {
     if (!k.startsWith('$setElementOrder/') || !Array.isArray(order)) continue;
     const field = k.slice('$setElementOrder/'.length);
-    const list = out[field];
+    const list = own(out, field);
     if (Array.isArray(list)) out[field] = applyOrder(list, order, strategicMergeKey(field, _field));
   }
   return out;
 }
 
 function applyOrder(list: Json[], order: Json[], key: string | undefined): Json[] {
-  const idOf = (x: Json): Json => (key && isObject(x) ? (x[key] ?? null) : x);
+  const idOf = (x: Json): Json => (key && isObject(x) ? (own(x, key) ?? null) : x);
   const rank = (x: Json): number => {
-    const i = order.findIndex((o) => jsonEqual(key && isObject(o) ? (o[key] ?? null) : o, idOf(x)));
+    const i = order.findIndex((o) => jsonEqual(key && isObject(o) ? (own(o, key) ?? null) : o, idOf(x)));
     return i < 0 ? order.length : i;
   };
   return list
@@ -232,11 +277,11 @@ function smpList(orig: Json[], patch: Json[], field: string, parentField: string
   if (!key) return patch.map((p) => clone(p));
   const out = [...orig];
   for (const p of patch) {
-    if (!isObject(p) || !(key in p)) {
+    if (!isObject(p) || !hasOwn(p, key)) {
       out.push(clone(p));
       continue;
     }
-    const idx = out.findIndex((x) => isObject(x) && jsonEqual(x[key], p[key]));
+    const idx = out.findIndex((x) => isObject(x) && jsonEqual(own(x, key), own(p, key)));
     if (p.$patch === 'delete') {
       if (idx >= 0) out.splice(idx, 1);
       continue;
@@ -259,11 +304,12 @@ export function applyMerge(live: Json, applied: Json, schema: Schema | undefined
   if (isObject(applied)) {
     const out: JsonObject = isObject(live) ? { ...live } : {};
     for (const [k, v] of Object.entries(applied)) {
+      refuseProto(k);
       if (v === null) {
         delete out[k];
         continue;
       }
-      out[k] = applyMerge(out[k] ?? null, v, childSchema(schema, k), k, field);
+      out[k] = applyMerge(own(out, k) ?? null, v, childSchema(schema, k), k, field);
     }
     return out;
   }
@@ -283,7 +329,7 @@ export function applyMerge(live: Json, applied: Json, schema: Schema | undefined
         out.push(clone(a));
         continue;
       }
-      const idx = out.findIndex((x) => isObject(x) && keys.every((k) => jsonEqual(x[k], a[k])));
+      const idx = out.findIndex((x) => isObject(x) && keys.every((k) => jsonEqual(own(x, k), own(a, k))));
       if (idx >= 0) out[idx] = applyMerge(out[idx]!, a, itemSchema, field, parentField);
       else out.push(clone(a));
     }

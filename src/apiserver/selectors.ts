@@ -237,7 +237,7 @@ export function parseFieldSelector(input: string, allowed: readonly string[]): F
 export function fieldValue(obj: JsonObject, path: string): string {
   let cur: Json | undefined = obj;
   for (const p of path.split('.')) {
-    if (!isObject(cur)) return '';
+    if (!isObject(cur) || !Object.prototype.hasOwnProperty.call(cur, p)) return '';
     cur = cur[p];
   }
   if (cur === undefined || cur === null) return '';

@@ -1,8 +1,9 @@
 // The object store: every object by group/resource, namespace and name; one resourceVersion
 // counter for all writes; a ring of recent events that watches replay from; an optional journal.
 // Stored objects are never mutated: writers build a new object and `put` it.
-import { Journal, type JournalRecord } from './journal.js';
-import { errors, isObject, str, type KubeObject } from './types.js';
+import type { Logger } from 'pino';
+import { Journal, JournalWriteError, type JournalRecord } from './journal.js';
+import { ApiError, errors, isObject, str, type KubeObject } from './types.js';
 
 export type EventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
@@ -55,6 +56,24 @@ export interface StoreOptions {
   dataDir?: string;
   /** Events kept for watches that resume from a resourceVersion. */
   historySize?: number;
+  /** Fold the journal into a snapshot once it grows past this many bytes (default 64 MiB). */
+  compactBytes?: number;
+  log?: Logger;
+}
+
+/** While the disk is full, one write a second is let through to find out whether space returned. */
+const READ_ONLY_PROBE_MS = 1000;
+/** After a failed compaction, the next attempt waits this long (the journal keeps working meanwhile). */
+const COMPACT_RETRY_MS = 10_000;
+
+function insufficientStorage(why: string): ApiError {
+  return new ApiError(507, 'InsufficientStorage', `the server's data dir cannot take writes (${why}); it is read-only until space returns, retry later`, { retryAfterSeconds: 1 });
+}
+
+interface SyncWaiter {
+  seq: number;
+  resolve(): void;
+  reject(err: Error): void;
 }
 
 function idOf(ns: string, name: string): string {
@@ -77,13 +96,30 @@ export class Store {
   private readonly byUid = new Map<string, { key: string; ns: string; name: string }>();
   private readonly dependents = new Map<string, Set<string>>(); // owner uid -> `key|ns|name` of dependents
   private journal: Journal | undefined;
+  private readonly log: Logger | undefined;
+  /** Set while the disk refuses writes (507); cleared by the first write that gets through. */
+  private readOnlySince: number | undefined;
+  private lastProbe = 0;
+  private compactRetryAt = 0;
+  /** Journal appends so far, and how many of them a completed sync covers. */
+  private appended = 0;
+  private durable = 0;
+  private syncRunning = false;
+  private syncScheduled = false;
+  private syncError: Error | undefined;
+  private readonly waiters: SyncWaiter[] = [];
   /** Called after each committed event (garbage collection, controllers). */
   onEvent: ((ev: StoreEvent) => void) | undefined;
 
   constructor(opts: StoreOptions = {}) {
     this.historySize = Math.max(100, opts.historySize ?? 20_000);
+    this.log = opts.log;
     if (opts.dataDir) {
-      const { journal, state } = Journal.open(opts.dataDir);
+      const { journal, state, notes } = Journal.open(opts.dataDir);
+      if (opts.compactBytes !== undefined) journal.compactBytes = opts.compactBytes;
+      if (notes.tornBytes > 0) this.log?.warn({ dataDir: opts.dataDir, bytes: notes.tornBytes }, 'cut a torn journal tail (writes that were never acknowledged)');
+      for (const t of notes.tightened) this.log?.warn({ dataDir: opts.dataDir, change: t }, 'data dir was readable by other users (it holds Secrets); permissions tightened');
+      if (notes.compactionError) this.log?.error({ dataDir: opts.dataDir, err: notes.compactionError }, 'cannot write the start-up snapshot; appending to the existing journal');
       this.journal = journal;
       this.rvCounter = state.rv;
       for (const o of state.objects) this.insert(o.key, new Entry(o.obj));
@@ -187,6 +223,7 @@ export class Store {
     this.commit({ rv, op: 'put', key, ns, name, obj: stored });
     const e = new Entry(stored);
     const prev = this.insert(key, e);
+    this.compactIfDue();
     this.emit({ rv, type: prev ? 'MODIFIED' : 'ADDED', key, ns, name, entry: e, prev });
     return stored;
   }
@@ -201,23 +238,120 @@ export class Store {
     t.objects.delete(idOf(ns, name));
     t.sorted = undefined;
     this.unindex(key, prev);
+    this.compactIfDue();
     const last: KubeObject = { ...prev.obj, metadata: { ...prev.obj.metadata, resourceVersion: String(rv) } };
     this.emit({ rv, type: 'DELETED', key, ns, name, entry: new Entry(last) });
     return last;
   }
 
+  /** Whether writes are refused because the disk is full. */
+  get readOnly(): boolean {
+    return this.readOnlySince !== undefined;
+  }
+
+  /**
+   * Journals a write before it is applied in memory: when the append fails nothing changes (no
+   * resourceVersion is used up) and the caller gets 507. The write is durable once `synced()` resolves.
+   */
   private commit(rec: JournalRecord): void {
-    if (this.journal) {
-      this.journal.append(rec);
-      if (this.journal.needsCompaction()) this.compactJournal(rec.rv);
+    const j = this.journal;
+    if (j) {
+      const now = Date.now();
+      if (this.readOnlySince !== undefined && now - this.lastProbe < READ_ONLY_PROBE_MS) throw insufficientStorage('disk full');
+      this.lastProbe = now;
+      try {
+        j.append(rec);
+      } catch (err) {
+        const code = err instanceof JournalWriteError ? err.code : 'EIO';
+        if (this.readOnlySince === undefined) {
+          this.readOnlySince = now;
+          this.log?.error({ err: (err as Error).message, code }, 'journal write failed: the API server is read-only (507) until the disk takes writes again');
+        }
+        throw insufficientStorage(code === 'ENOSPC' ? 'no space left on device' : code);
+      }
+      if (this.readOnlySince !== undefined) {
+        this.log?.warn({ readOnlyMs: now - this.readOnlySince }, 'journal takes writes again: read-only mode ended');
+        this.readOnlySince = undefined;
+      }
+      this.appended++;
+      this.scheduleSync();
+      // compaction runs once the write is applied in memory (put/remove), so the snapshot holds it
+      if (j.needsCompaction() && now >= this.compactRetryAt) this.pendingCompaction = rec.rv;
     }
     this.rvCounter = rec.rv;
   }
 
-  private compactJournal(rv: number): void {
+  /** The resourceVersion to compact at, set by a commit that found the journal large. */
+  private pendingCompaction: number | undefined;
+
+  /** Folds the journal into a snapshot once the write that asked for it is applied in memory. */
+  private compactIfDue(): void {
+    if (this.pendingCompaction === undefined || !this.journal) return;
+    const rv = this.pendingCompaction;
+    this.pendingCompaction = undefined;
     const objects: { key: string; obj: KubeObject }[] = [];
     for (const [key, t] of this.tables) for (const e of t.objects.values()) objects.push({ key, obj: e.obj });
-    this.journal!.writeSnapshot({ rv, objects });
+    try {
+      this.journal.writeSnapshot({ rv, objects });
+      // everything so far is in the fsynced snapshot
+      this.durable = this.appended;
+      this.settleWaiters();
+    } catch (err) {
+      this.compactRetryAt = Date.now() + COMPACT_RETRY_MS;
+      this.log?.error({ err: (err as Error).message }, 'journal compaction failed; the journal stays in use and compaction is retried later');
+    }
+  }
+
+  private scheduleSync(): void {
+    if (this.syncScheduled) return;
+    this.syncScheduled = true;
+    // one fdatasync for every write of this tick (and of any tick while the previous sync runs)
+    setImmediate(() => {
+      this.syncScheduled = false;
+      this.runSync();
+    });
+  }
+
+  private runSync(): void {
+    if (this.syncRunning || !this.journal || this.durable >= this.appended) return;
+    this.syncRunning = true;
+    const upTo = this.appended;
+    this.journal.sync((err) => {
+      this.syncRunning = false;
+      if (err) {
+        this.syncError = err;
+        if (this.readOnlySince === undefined) this.readOnlySince = Date.now();
+        this.log?.error({ err: err.message }, 'journal fsync failed: the API server is read-only (507)');
+      } else {
+        this.durable = Math.max(this.durable, upTo);
+        this.syncError = undefined;
+      }
+      this.settleWaiters();
+      if (this.durable < this.appended) this.scheduleSync();
+    });
+  }
+
+  private settleWaiters(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.seq <= this.durable) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      } else if (this.syncError && !this.syncRunning) {
+        this.waiters.splice(i, 1);
+        w.reject(insufficientStorage(`fsync failed: ${this.syncError.message}`));
+      }
+    }
+  }
+
+  /** Resolves once every write made so far is on disk (at once without a data dir). */
+  synced(): Promise<void> {
+    if (!this.journal || this.durable >= this.appended) return Promise.resolve();
+    const seq = this.appended;
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ seq, resolve, reject });
+      this.scheduleSync();
+    });
   }
 
   private emit(ev: StoreEvent): void {
@@ -274,6 +408,9 @@ export class Store {
     this.journal?.close();
     this.journal = undefined;
     this.watchers.clear();
+    // close() fsyncs what is left: nobody waits for a sync that will not come
+    this.durable = this.appended;
+    for (const w of this.waiters.splice(0)) w.resolve();
   }
 }
 

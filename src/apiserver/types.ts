@@ -41,7 +41,7 @@ export function jsonEqual(a: Json | undefined, b: Json | undefined): boolean {
     if (!isObject(b)) return false;
     const ka = Object.keys(a);
     if (ka.length !== Object.keys(b).length) return false;
-    return ka.every((k) => k in b && jsonEqual(a[k], b[k]));
+    return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && jsonEqual(a[k], b[k]));
   }
   return false;
 }
@@ -61,6 +61,8 @@ export type StatusReason =
   | 'RequestEntityTooLarge'
   | 'UnsupportedMediaType'
   | 'Timeout'
+  | 'TooManyRequests'
+  | 'InsufficientStorage'
   | 'InternalError';
 
 export interface StatusCause {

@@ -19,7 +19,13 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   show: { summary: 'show all|connections|endpoints|gateways|networks|versions', load: () => import('./commands/show.js') },
   diagnose: { summary: 'check this node for what commonly breaks cables', load: () => import('./commands/diagnose.js') },
   version: { summary: 'print the version', load: () => import('./commands/version.js') },
+  'deploy-broker': { summary: "create the broker and write broker-info.subm (subctl's format)", load: () => import('./commands/deploy-broker.js') },
+  join: { summary: 'join this cluster with a broker-info.subm: writes (--apply: applies) a kustomize overlay', load: () => import('./commands/join.js') },
+  uninstall: { summary: 'uninstall node|cluster|all: remove what hawser made, never the CRDs', load: () => import('./commands/uninstall.js') },
 };
+
+/** Submariner's operator runs its cleanup by starting a role with SUBMARINER_UNINSTALL=true: do the node cleanup instead. */
+const ROLES_WITH_UNINSTALL = new Set(['gateway', 'route-agent', 'globalnet']);
 
 function usage(): string {
   const lines = ['usage: hawser <command> [options]', '', 'commands:'];
@@ -33,15 +39,22 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage() + '\n');
     return name ? 0 : 2;
   }
-  const entry = COMMANDS[name];
+  const uninstalling = ROLES_WITH_UNINSTALL.has(name) && /^(true|1|yes)$/i.test(process.env.SUBMARINER_UNINSTALL?.trim() ?? '');
+  const entry = uninstalling ? COMMANDS.uninstall : COMMANDS[name];
   if (!entry) {
     process.stderr.write(`hawser: unknown command ${JSON.stringify(name)}\n${usage()}\n`);
     return 2;
   }
   try {
     const mod = await entry.load();
-    return await mod.run(rest);
+    return await mod.run(uninstalling ? ['node'] : rest);
   } catch (err) {
+    // A checkout without `npm ci`, or an install without its node_modules (commands load their modules
+    // lazily, so this surfaces here): say what to do, not a stack.
+    if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {
+      process.stderr.write(`hawser ${name}: dependencies missing (${errorMessage(err).split('\n')[0]}): run \`make setup\` (an install: \`npm ci --omit=dev\`)\n`);
+      return 1;
+    }
     if (err instanceof ConfigError || err instanceof ConfigErrors) {
       const errs = err instanceof ConfigErrors ? err.errors : [err];
       for (const e of errs) process.stderr.write(`hawser ${name}: invalid configuration: ${e.message}\n`);

@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net';
 import type { GatewayConfig } from '../config/roles.js';
 import { cableName, type ClusterSpec, type EndpointSpec } from '../k8s/resources.js';
 import type { KubeObject } from '../k8s/rest.js';
+import { USING_LOAD_BALANCER_KEY } from './public-ip.js';
 
 /** Node labels that override backend_config keys (Submariner's `gateway.submariner.io/<key>`). */
 export const GATEWAY_LABEL_PREFIX = 'gateway.submariner.io/';
@@ -13,8 +14,15 @@ export interface NodeFacts {
   /** InternalIP from the Node object (or the default-route source address). */
   privateIP: string;
   labels: Record<string, string>;
-  /** Resolved public IP (from the `public-ip` label resolver), if any. */
+  /** The resolved public IP; '' or absent when none resolved (never defaulted to the private IP). */
   publicIP?: string;
+  /** The public IP comes from a LoadBalancer Service (`lb:`): published as `using-loadbalancer=true`. */
+  usingLoadBalancer?: boolean;
+  /**
+   * Unix seconds of this gateway's start: published as `preferred-server-timestamp` in preferred-server
+   * mode, so clients see a restarted server as a changed Endpoint and reconnect (Submariner's local_endpoint.go).
+   */
+  startedAtSeconds?: number;
   /** Address for the health check (a pod-CIDR address on this node), if one exists. */
   healthCheckIP?: string;
 }
@@ -25,13 +33,9 @@ export function nodeInternalIP(node: KubeObject): string | undefined {
   return typeof a?.address === 'string' ? a.address : undefined;
 }
 
-/** `public-ip` label/config value: `ipv4:1.2.3.4` resolves here; `dns:`/`lb:`/`api:` need I/O (resolved by the caller). */
-export function parsePublicIpResolver(v: string): { kind: 'ipv4' | 'dns' | 'lb' | 'api'; value: string } | { error: string } {
-  const m = /^(ipv4|dns|lb|api):(.+)$/.exec(v.trim());
-  if (!m) return { error: `public-ip ${JSON.stringify(v)} is not one of ipv4:<ip>, dns:<name>, lb:<service>, api:<host>` };
-  const kind = m[1] as 'ipv4' | 'dns' | 'lb' | 'api';
-  if (kind === 'ipv4' && !isIPv4(m[2]!)) return { error: `public-ip ${JSON.stringify(v)}: ${m[2]} is not an IPv4 address` };
-  return { kind, value: m[2]! };
+/** Cluster and service CIDRs hawser does not publish: IPv6 ones, while it has no IPv6 cables. */
+export function unpublishedSubnets(cfg: GatewayConfig): string[] {
+  return cfg.globalCidrs.length > 0 ? [] : [...cfg.serviceCidrs, ...cfg.clusterCidrs].filter((c) => c.family === 6).map((c) => c.text);
 }
 
 export function buildLocalEndpoint(cfg: GatewayConfig, facts: NodeFacts, driverConfig: Record<string, string>): EndpointSpec {
@@ -43,10 +47,17 @@ export function buildLocalEndpoint(cfg: GatewayConfig, facts: NodeFacts, driverC
     const v = facts.labels[GATEWAY_LABEL_PREFIX + k];
     if (v !== undefined) backendConfig[k] = v;
   }
+  if (facts.usingLoadBalancer) backendConfig[USING_LOAD_BALANCER_KEY] = 'true';
+  if (/^(1|t|true)$/i.test(backendConfig['preferred-server'] ?? '') && facts.startedAtSeconds !== undefined) {
+    backendConfig['preferred-server-timestamp'] = String(Math.floor(facts.startedAtSeconds));
+  }
   Object.assign(backendConfig, driverConfig);
   // With Globalnet the cluster is reached through its global CIDR, not its (overlapping) pod/service CIDRs.
-  const subnets = cfg.globalCidrs.length > 0 ? cfg.globalCidrs.map((c) => c.text) : [...cfg.serviceCidrs, ...cfg.clusterCidrs].map((c) => c.text);
-  const publicIP = facts.publicIP ?? facts.privateIP;
+  // IPv6 CIDRs stay unpublished while hawser has no IPv6 cables: a 2025+ Submariner peer would otherwise
+  // see an IPv6 family in our subnets and try an IPv6 cable to an endpoint with no IPv6 address.
+  const subnets = cfg.globalCidrs.length > 0 ? cfg.globalCidrs.map((c) => c.text) : [...cfg.serviceCidrs, ...cfg.clusterCidrs].filter((c) => c.family === 4).map((c) => c.text);
+  // Never the private IP by default: an unresolved public IP is published empty (the role says so).
+  const publicIP = facts.publicIP ?? '';
   return {
     clusterId: cfg.clusterId,
     cableName: cableName(cfg.clusterId, facts.privateIP),
@@ -57,7 +68,7 @@ export function buildLocalEndpoint(cfg: GatewayConfig, facts: NodeFacts, driverC
     publicIP,
     healthCheckIP: facts.healthCheckIP ?? '',
     privateIPs: [facts.privateIP],
-    publicIPs: [publicIP],
+    publicIPs: publicIP ? [publicIP] : [],
     healthCheckIPs: facts.healthCheckIP ? [facts.healthCheckIP] : [],
     natEnabled: cfg.natEnabled,
     backend: cfg.cableDriver,

@@ -2,7 +2,6 @@
 // Endpoint, syncs with the broker and keeps one cable per remote cluster. Losing the Lease fences at once.
 import { hostname } from 'node:os';
 import { isIPv4 } from 'node:net';
-import { lookup } from 'node:dns/promises';
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
@@ -12,12 +11,23 @@ import { Debouncer, Informer } from '../k8s/informer.js';
 import { clusterSpecToWire, endpointObjectName, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { LeaderElector } from '../election/lease.js';
-import { CableEngine, fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
+import { CableEngine, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
+import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { buildGatewayObject, staleGateways, type ConnectionHealth } from './status.js';
 import { CableStateLog } from './cable-log.js';
 import { NODE_GLOBAL_IP_ANNOTATION } from '../nat/desired.js';
-import { buildLocalCluster, buildLocalEndpoint, nodeInternalIP, parsePublicIpResolver, type NodeFacts } from './local-endpoint.js';
+import { buildLocalCluster, buildLocalEndpoint, nodeInternalIP, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
+import {
+  USING_LOAD_BALANCER_KEY, assessPublicIP, parseResolverChain, publicIpChainText, resolvePublicIP, systemResolveIO, usesLoadBalancerChain,
+  type PublicIpResult, type ResolveIO,
+} from './public-ip.js';
+
+/** Submariner's PublicIPWatcher interval; an unresolved public IP is retried sooner. */
+export const PUBLIC_IP_RECHECK_MS = 60_000;
+export const PUBLIC_IP_RETRY_MS = 15_000;
+/** The whole resolver chain gets this long at start (the gateway then starts with what it has and retries). */
+const PUBLIC_IP_START_BUDGET_MS = 30_000;
 
 export const GATEWAY_LEASE = 'submariner-gateway-lock';
 export const POD_STATUS_LABEL = 'gateway.submariner.io/status';
@@ -59,6 +69,15 @@ export interface GatewayDeps {
   health?: (local: EndpointSpec) => Promise<HealthPort>;
   metrics?: MetricsPort;
   version: string;
+  /** I/O of the public-IP resolvers (tests); default: HTTP(S), DNS and the Services of SUBMARINER_NAMESPACE. */
+  publicIpIO?: ResolveIO;
+  /** Re-resolution period of the public IP; default PUBLIC_IP_RECHECK_MS (PUBLIC_IP_RETRY_MS while unresolved). */
+  publicIpRecheckMs?: number;
+}
+
+export interface PublicIpOutcome {
+  ip: string;
+  usingLoadBalancer: boolean;
 }
 
 export class GatewayRole {
@@ -90,6 +109,9 @@ export class GatewayRole {
   /** This node's CNI interface address: the health check's source (with Globalnet, not what we publish). */
   private cniIP: string | undefined;
   private readonly log: Logger;
+  private readonly startedAtSeconds = Math.floor(Date.now() / 1000);
+  private publicIpTimer: NodeJS.Timeout | undefined;
+  private lastPublicIpMessage: string | undefined;
 
   constructor(private readonly d: GatewayDeps) {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
@@ -117,9 +139,10 @@ export class GatewayRole {
         // Submariner reads `gateway.submariner.io/*` from node labels and annotations (values like
         // `ipv4:1.2.3.4` cannot be label values, so public-ip is usually an annotation).
         const labels = { ...(node.metadata.labels ?? {}), ...(node.metadata.annotations ?? {}) };
-        const facts: NodeFacts = { name: this.d.cfg.nodeName, privateIP, labels };
-        const pub = labels['gateway.submariner.io/public-ip'];
-        if (pub) facts.publicIP = await this.resolvePublicIP(pub);
+        const facts: NodeFacts = { name: this.d.cfg.nodeName, privateIP, labels, startedAtSeconds: this.startedAtSeconds };
+        const pub = await this.resolvePublicIP(labels, privateIP, PUBLIC_IP_START_BUDGET_MS);
+        facts.publicIP = pub.ip;
+        facts.usingLoadBalancer = pub.usingLoadBalancer;
         const hc = this.d.healthCheckIP ? await this.d.healthCheckIP() : {};
         this.cniIP = hc.ip;
         // With Globalnet the CNI address lies in a CIDR every cluster shares: publish the node's global IP
@@ -137,23 +160,93 @@ export class GatewayRole {
     }
   }
 
-  private async resolvePublicIP(v: string): Promise<string | undefined> {
-    const r = parsePublicIpResolver(v);
-    if ('error' in r) {
-      this.fail('public-ip', r.error);
-      return undefined;
+  /**
+   * The public IP as Submariner resolves it (node label/annotation, SUBMARINER_PUBLICIP, default api: list;
+   * AIR_GAPPED_DEPLOYMENT), said in the log and the Gateway status when it is empty or the private IP.
+   */
+  async resolvePublicIP(labels: Readonly<Record<string, string>>, privateIP: string, budgetMs: number): Promise<PublicIpOutcome> {
+    const { text, source } = publicIpChainText(labels, this.d.cfg.publicIP);
+    const usingLoadBalancer = usesLoadBalancerChain(text);
+    const parsed = parseResolverChain(text);
+    let result: PublicIpResult;
+    if (!parsed.ok) {
+      result = { ip: '', failures: [parsed.error] };
+    } else {
+      const io = this.d.publicIpIO ?? systemResolveIO((name) => this.d.local.get(resourcePath('', 'v1', 'services', this.ns, name)));
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<PublicIpResult>((resolve) => {
+        timer = setTimeout(() => resolve({ ip: '', failures: [`no resolver answered within ${budgetMs / 1000} s`] }), budgetMs);
+      });
+      result = await Promise.race([resolvePublicIP(parsed.resolvers, io, { airGapped: this.d.cfg.airGapped }), deadline]);
+      clearTimeout(timer);
     }
+    const a = assessPublicIP(result, privateIP, source, text);
+    this.fail('public-ip', a.status);
+    if (a.message !== this.lastPublicIpMessage) {
+      this.log[a.level]({ publicIP: result.ip, source, airGapped: this.d.cfg.airGapped, failures: result.failures.length ? result.failures : undefined }, a.message);
+      this.lastPublicIpMessage = a.message;
+    }
+    return { ip: result.ip, usingLoadBalancer };
+  }
+
+  /** Submariner's PublicIPWatcher: re-resolve periodically and republish the Endpoint when it changed. */
+  private schedulePublicIpCheck(): void {
+    if (this.stopping) return;
+    const unresolved = !this.localEndpoint?.publicIP;
+    const every = this.d.publicIpRecheckMs ?? (unresolved ? PUBLIC_IP_RETRY_MS : PUBLIC_IP_RECHECK_MS);
+    this.publicIpTimer = setTimeout(() => {
+      void this.recheckPublicIP().catch((err) => this.log.warn({ err: errorMessage(err) }, 'public IP re-resolution failed')).finally(() => this.schedulePublicIpCheck());
+    }, every);
+  }
+
+  private async recheckPublicIP(): Promise<void> {
+    if (!this.localEndpoint || this.stopping) return;
+    const node = await this.d.local.get(resourcePath('', 'v1', 'nodes', undefined, this.d.cfg.nodeName));
+    const labels = { ...(node.metadata.labels ?? {}), ...(node.metadata.annotations ?? {}) };
+    const pub = await this.resolvePublicIP(labels, this.localEndpoint.privateIP, PUBLIC_IP_START_BUDGET_MS);
+    const ep = this.localEndpoint;
+    const hadLb = ep.backendConfig[USING_LOAD_BALANCER_KEY] === 'true';
+    if (pub.ip === ep.publicIP && pub.usingLoadBalancer === hadLb) return;
+    const backendConfig = { ...ep.backendConfig };
+    if (pub.usingLoadBalancer) backendConfig[USING_LOAD_BALANCER_KEY] = 'true';
+    else delete backendConfig[USING_LOAD_BALANCER_KEY];
+    this.localEndpoint = { ...ep, publicIP: pub.ip, publicIPs: pub.ip ? [pub.ip] : [], backendConfig };
+    this.log.info({ endpoint: ep.cableName, from: ep.publicIP, to: pub.ip }, 'public IP changed: updating the local Endpoint');
+    this.nat?.setLocal(this.localEndpoint);
+    if (this.active) await this.publishLocal();
+  }
+
+  /**
+   * SUBMARINER_UNINSTALL on the gateway: remove what the cable driver installed, this node's Gateway object
+   * and, if this node published it, the local Endpoint; the agent does not start.
+   */
+  static async uninstall(o: { cfg: GatewayConfig; log: Logger; local?: RestClient; createDriver: (ctx: DriverContext) => Promise<CableDriver> }): Promise<void> {
+    const { cfg, log } = o;
+    let privateIP = '0.0.0.0';
+    if (o.local) {
+      const node = await o.local.get(resourcePath('', 'v1', 'nodes', undefined, cfg.nodeName)).catch(() => undefined);
+      privateIP = (node && nodeInternalIP(node)) ?? privateIP;
+    }
+    const local = buildLocalEndpoint(cfg, { name: cfg.nodeName, privateIP, labels: {} }, {});
+    const driver = await o.createDriver({ config: cfg, localEndpoint: local, log });
     try {
-      if (r.kind === 'ipv4') return r.value;
-      if (r.kind === 'dns') return (await lookup(r.value, { family: 4 })).address;
-      this.fail('public-ip', `public-ip resolver ${r.kind}: is not supported by hawser yet; use ipv4:<ip> or dns:<name>`);
-    } catch (err) {
-      this.fail('public-ip', `cannot resolve public-ip ${v}: ${errorMessage(err)}`);
+      await driver.cleanup();
+    } finally {
+      await driver.close().catch(() => undefined);
     }
-    return undefined;
+    if (!o.local) return;
+    const gw = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', cfg.namespace);
+    await o.local.delete(`${gw}/${cfg.nodeName}`).catch((err) => log.debug({ err: errorMessage(err) }, 'no Gateway object to delete'));
+    if (privateIP !== '0.0.0.0') {
+      const ep = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', cfg.namespace);
+      await o.local.delete(`${ep}/${endpointObjectName(cfg.clusterId, local.cableName)}`).catch((err) => log.debug({ err: errorMessage(err) }, 'no local Endpoint to delete'));
+    }
   }
 
   async start(): Promise<void> {
+    for (const w of this.d.cfg.warnings) this.log.warn(w);
+    const v6 = unpublishedSubnets(this.d.cfg);
+    if (v6.length) this.log.warn({ subnets: v6 }, 'IPv6 cluster/service CIDRs are not published in the Endpoint: hawser has no IPv6 cables yet (a peer would try an IPv6 cable and fail)');
     const facts = await this.nodeFacts();
     const base = buildLocalEndpoint(this.d.cfg, facts, {});
     // Warm standby: every gateway node brings its driver up; taking over is publishing + connecting.
@@ -237,12 +330,14 @@ export class GatewayRole {
       void this.refreshGlobalHealthCheckIP().catch((err) => this.log.debug({ err: errorMessage(err) }, 'cannot read this node\'s global IP'));
     }, 5000);
     this.cableTimer = setInterval(() => void this.observeCables(), 1000);
+    this.schedulePublicIpCheck();
     await this.writeGateway().catch(() => undefined);
     await this.labelPod('passive');
   }
 
   private natFor(e: EndpointSpec): NatInfo {
-    return this.nat?.decision(e.cableName) ?? fallbackNat(this.localEndpoint!, e);
+    // Without a discovery answer, Submariner's legacy rule (the remote's flags only), so both sides agree.
+    return this.nat?.decision(e.cableName) ?? fallbackDecision(e);
   }
 
   private async becomeActive(): Promise<void> {
@@ -555,6 +650,7 @@ export class GatewayRole {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.cableTimer) clearInterval(this.cableTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.publicIpTimer) clearTimeout(this.publicIpTimer);
     this.reconciler?.close();
     // Stop serving before the lease is handed over (cables removed, broker sync stopped), so the standby
     // that takes the released lease is never active alongside us.

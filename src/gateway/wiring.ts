@@ -19,6 +19,7 @@ export async function createDriver(name: CableDriverName, ctx: DriverContext): P
       return m.createWireGuardDriver(ctx);
     }
     case 'libreswan': {
+      if (ctx.config.ipsecBackend === 'libreswan') return (await import('../cable-drivers/ipsec/libreswan/index.js')).createPlutoDriver(ctx);
       const m = await import('../cable-drivers/ipsec/index.js');
       return m.createIpsecDriver(ctx);
     }

@@ -70,9 +70,17 @@ export function cableName(clusterId: string, privateIP: string): string {
   return `submariner-cable-${clusterId}-${privateIP.replace(/[.:]/g, '-')}`;
 }
 
-/** Object name of an Endpoint: `<clusterID>-<cable_name>`, DNS-safe. */
+/**
+ * admiral's `resource.EnsureValidName`: lower-case, every character other than [a-z0-9.-] becomes `-`, and
+ * (admiral since the 2025 releases) leading and trailing `-` are trimmed.
+ */
+export function ensureValidName(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** Object name of an Endpoint: `EnsureValidName(<clusterID>-<cable_name>)`, as Submariner names it. */
 export function endpointObjectName(clusterId: string, cable: string): string {
-  return `${clusterId}-${cable}`.toLowerCase().replace(/[^a-z0-9.-]/g, '-');
+  return ensureValidName(`${clusterId}-${cable}`);
 }
 
 function firstV4(list: string[]): string | undefined {

@@ -1,11 +1,12 @@
 // A small JSON REST client over a client-node KubeConfig: any kind by path, typed errors, streaming watch.
 // (client-node's generated APIs cover built-ins; this serves CRDs, Leases and status writes uniformly.)
-import fetch, { type RequestInit } from 'node-fetch';
 import http from 'node:http';
 import https from 'node:https';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HawserError } from '../util/errors.js';
+import { kubeConfigAccess, type ClusterAccess } from './access.js';
 
 export interface ObjectMeta {
   name: string;
@@ -72,46 +73,44 @@ export interface WatchEvent {
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
-/** client-node returns headers as a Headers object or a plain record: flatten either into a record. */
-function headerRecord(h: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!h) return out;
-  const maybe = h as { forEach?: (cb: (v: string, k: string) => void) => void };
-  if (typeof maybe.forEach === 'function' && !Array.isArray(h)) {
-    maybe.forEach((v, k) => (out[k] = v));
-    return out;
-  }
-  for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
-    if (typeof v === 'string') out[k] = v;
-    else if (Array.isArray(v)) out[k] = v.join(', ');
-  }
-  return out;
+/** One HTTP response, body read to the end. */
+export interface RawResponse {
+  status: number;
+  statusText: string;
+  headers: http.IncomingHttpHeaders;
+  text: string;
 }
 
+function isKubeConfig(v: ClusterAccess | KubeConfig): v is KubeConfig {
+  return typeof (v as Partial<KubeConfig>).applyToHTTPSOptions === 'function';
+}
+
+/**
+ * JSON REST over node:http(s) with one keep-alive pool per client. (A fresh agent per request, as
+ * client-node does, meant a TLS handshake per Lease renewal, which under CPU load made renewals
+ * miss their deadline.)
+ */
 export class RestClient {
+  readonly access: ClusterAccess;
+
   constructor(
-    readonly kc: KubeConfig,
+    access: ClusterAccess | KubeConfig,
     private readonly timeoutMs = 10_000,
-  ) {}
+  ) {
+    this.access = isKubeConfig(access) ? kubeConfigAccess(access) : access;
+  }
 
   private agent: http.Agent | undefined;
 
-  /**
-   * Fetch options for one request: fresh auth headers each time (tokens rotate), but one keep-alive agent
-   * per client. client-node builds a new agent per request, i.e. a TLS handshake per Lease renewal, which
-   * under CPU load made renewals miss their deadline.
-   */
-  private async fetchInit(): Promise<RequestInit> {
-    const init = await this.kc.applyToFetchOptions({});
+  private async pool(): Promise<http.Agent> {
     if (!this.agent) {
       if (this.server.startsWith('http://')) this.agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
       else {
-        const tls: https.AgentOptions = {};
-        await this.kc.applyToHTTPSOptions(tls);
-        this.agent = new https.Agent({ ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, servername: tls.servername, keepAlive: true, maxSockets: 32 });
+        const tls = await this.access.tls();
+        this.agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 32 });
       }
     }
-    return { ...init, agent: this.agent };
+    return this.agent;
   }
 
   /** Closes idle keep-alive connections (shutdown, tests). */
@@ -121,20 +120,30 @@ export class RestClient {
   }
 
   get server(): string {
-    const c = this.kc.getCurrentCluster();
-    if (!c) throw new HawserError('CONFIG', 'kubeconfig has no current cluster');
-    return c.server.replace(/\/$/, '');
+    return this.access.server;
   }
 
-  private url(path: string, query?: Query): string {
+  private url(path: string, query?: Query): URL {
     const u = new URL(this.server + path);
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) u.searchParams.set(k, String(v));
-    return u.toString();
+    return u;
   }
 
-  async request(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<unknown> {
-    const init = await this.fetchInit();
-    const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
+  /** Sends one request; resolves with the response head (the body still streaming). */
+  private async send(method: string, url: URL, headers: Record<string, string>, body: string | undefined, signal: AbortSignal): Promise<http.IncomingMessage> {
+    const agent = await this.pool();
+    const auth = await this.access.headers();
+    const mod = url.protocol === 'http:' ? http : https;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(url, { method, agent, signal, headers: { ...auth, ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } }, resolve);
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  /** One request with the body read as text; transport failures become ApiError status 0. */
+  async raw(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<RawResponse> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
     let body: string | undefined;
     if (opts.body !== undefined) {
       body = JSON.stringify(opts.body);
@@ -142,14 +151,20 @@ export class RestClient {
     }
     const timeout = AbortSignal.timeout(this.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-    let res;
     try {
-      // node-fetch's AbortSignal type predates the DOM one; they are compatible at runtime.
-      res = await fetch(this.url(path, opts.query), { ...init, method, headers, body, signal: signal as never });
+      const res = await this.send(method, this.url(path, opts.query), headers, body, signal);
+      res.setEncoding('utf8');
+      let text = '';
+      for await (const chunk of res) text += chunk as string;
+      return { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text };
     } catch (err) {
       throw new ApiError(0, 'Unreachable', `${method} ${this.server}${path}: ${(err as Error).message}`);
     }
-    const text = await res.text();
+  }
+
+  async request(method: string, path: string, opts: { query?: Query; body?: unknown; contentType?: string; signal?: AbortSignal } = {}): Promise<unknown> {
+    const res = await this.raw(method, path, opts);
+    const text = res.text;
     let parsed: unknown = undefined;
     if (text) {
       try {
@@ -225,42 +240,50 @@ export class RestClient {
    * rejects with ApiError on HTTP errors (410 included).
    */
   async watch(path: string, query: Query, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
-    const init = await this.fetchInit();
-    const headers: Record<string, string> = { ...headerRecord(init.headers), Accept: 'application/json' };
-    let res;
+    let res: http.IncomingMessage;
     try {
-      res = await fetch(this.url(path, { ...query, watch: 'true' }), { ...init, method: 'GET', headers, signal: signal as never });
+      res = await this.send('GET', this.url(path, { ...query, watch: 'true' }), { Accept: 'application/json' }, undefined, signal);
     } catch (err) {
       if (signal.aborted) return;
       throw new ApiError(0, 'Unreachable', `WATCH ${this.server}${path}: ${(err as Error).message}`);
     }
-    if (res.status !== 200) {
-      const text = await res.text().catch(() => '');
-      throw new ApiError(res.status, res.statusText, `WATCH ${path}: ${res.status} ${text.slice(0, 200)}`);
+    if (res.statusCode !== 200) {
+      let text = '';
+      try {
+        res.setEncoding('utf8');
+        for await (const chunk of res) text += chunk as string;
+      } catch {
+        // the status line says enough
+      }
+      throw new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${text.slice(0, 200)}`);
     }
-    const body = res.body;
+    const body: Readable = res;
     await new Promise<void>((resolve, reject) => {
       const lines = createInterface({ input: body });
+      const finish = (err?: Error): void => {
+        lines.close();
+        body.destroy();
+        if (err) reject(err);
+        else resolve();
+      };
       lines.on('line', (line) => {
         if (!line.trim()) return;
         let ev: unknown;
         try {
           ev = JSON.parse(line);
         } catch {
-          return reject(new ApiError(500, 'BadWatchEvent', `WATCH ${path}: undecodable event line`));
+          return finish(new ApiError(500, 'BadWatchEvent', `WATCH ${path}: undecodable event line`));
         }
         if (!isRecord(ev) || typeof ev.type !== 'string' || !isRecord(ev.object)) return;
         try {
           onEvent({ type: ev.type as WatchEvent['type'], object: ev.object });
         } catch (err) {
           // The consumer ends the stream (e.g. a 410 ERROR event): close it and surface the error.
-          lines.close();
-          body.removeAllListeners('data');
-          (body as unknown as { destroy?: () => void }).destroy?.();
-          reject(err);
+          finish(err as Error);
         }
       });
-      const onError = (err: Error): void => (signal.aborted ? resolve() : reject(new ApiError(0, 'StreamError', `WATCH ${path}: ${err.message}`)));
+      // An abort (our own stop) ends the watch cleanly; anything else is a stream error for the caller.
+      const onError = (err: Error): void => finish(signal.aborted ? undefined : new ApiError(0, 'StreamError', `WATCH ${path}: ${err.message}`));
       lines.on('close', () => resolve());
       lines.on('error', onError);
       body.on('error', onError);

@@ -2,9 +2,9 @@
 // globalnet does), the controller, the nftables applier and the metrics endpoint, assembled from config.
 import { EventEmitter } from 'node:events';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { localAccess, type ClusterAccess } from '../k8s/access.js';
 import type { GlobalnetConfig } from '../config/roles.js';
 import { LeaderElector } from '../election/lease.js';
-import { localKubeConfig } from '../k8s/client.js';
 import { Informer } from '../k8s/informer.js';
 import { RestClient, resourcePath } from '../k8s/rest.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
@@ -96,7 +96,7 @@ export class ActiveGatewayElection extends EventEmitter implements LeaderSignal 
 }
 
 export interface GlobalnetRoleOptions {
-  kubeConfig?: KubeConfig;
+  kubeConfig?: ClusterAccess | KubeConfig;
   /** Program nftables in this network namespace (the lab); default: the current one. */
   netns?: string;
   /** `election` (default): Lease on the active gateway; `always`: lead unconditionally; or a signal. */
@@ -119,7 +119,7 @@ export interface RunningGlobalnet {
 
 export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptions = {}): Promise<RunningGlobalnet> {
   const log = (o.log ?? logger()).child({ cluster: cfg.clusterId, node: cfg.nodeName });
-  const client = new RestClient(o.kubeConfig ?? localKubeConfig());
+  const client = new RestClient(o.kubeConfig ?? (await localAccess()));
   const dataplane = new NftDataplane({ netns: o.netns, log });
   const metrics = o.metrics ?? globalnetMetrics();
   let election: ActiveGatewayElection | undefined;

@@ -3,14 +3,14 @@
 // name and tag, with no memory of earlier runs.
 import type { Logger } from '../log/index.js';
 import { logger } from '../log/index.js';
-import { NetlinkRtnl, type LinkInfo, type OpOutcome, type Rtnl } from '../os/netlink.js';
+import { NetlinkRtnl, RT_TABLE_MAIN, RTN_UNICAST, type LinkInfo, type OpOutcome, type RouteInfo, type Rtnl } from '../os/netlink.js';
 import { Nft, type NftFamily } from '../os/nft.js';
 import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
 import { firewallChange } from './firewall.js';
-import { NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan } from './types.js';
+import { NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
 export interface NftPort {
@@ -44,6 +44,28 @@ export interface HostFacts {
   nodeInterface?: { name: string; mtu: number };
   /** The interface holding an address from a local cluster CIDR (feeds `RouteAgentInput.cniInterface`). */
   cniInterface?: { name: string; ip: string };
+}
+
+/** Pure: for each IPv4 address, the main table's unicast route to it (what the kernel would use without our rule). */
+export function mainTablePaths(ips: readonly string[], routes: readonly RouteInfo[], links: readonly LinkInfo[]): UnderlayPath[] {
+  const nameOf = new Map(links.map((l) => [l.index, l.name]));
+  const main = routes.flatMap((r) => {
+    if (r.family !== 4 || r.table !== RT_TABLE_MAIN || r.type !== RTN_UNICAST || r.protocol === ROUTE_PROTO) return [];
+    const c = readIPv4Cidr(r.dst);
+    return c.ok ? [{ r, c: c.cidr }] : [];
+  });
+  return ips.map((ip) => {
+    let best: { r: RouteInfo; prefix: number } | undefined;
+    for (const { r, c } of main) {
+      if (!containsIP(c, ip)) continue;
+      if (!best || c.prefix > best.prefix || (c.prefix === best.prefix && (r.metric ?? 0) < (best.r.metric ?? 0))) best = { r, prefix: c.prefix };
+    }
+    const p: UnderlayPath = { ip };
+    const dev = best?.r.oif !== undefined ? nameOf.get(best.r.oif) : undefined;
+    if (dev) p.dev = dev;
+    if (dev && best?.r.gateway) p.via = best.r.gateway;
+    return p;
+  });
 }
 
 type Counts = Omit<ApplyReport, 'total' | 'durationMs' | 'failures'>;
@@ -142,6 +164,14 @@ export class RouteAgentDataplane {
       }
     }
     return facts;
+  }
+
+  /** The main table's path to each address (longest prefix, lowest metric), ignoring our own routes. */
+  async underlayPaths(ips: readonly string[]): Promise<UnderlayPath[]> {
+    if (!ips.length) return [];
+    const { rtnl } = await this.open();
+    const [links, routes] = await Promise.all([rtnl.links(), rtnl.routes()]);
+    return mainTablePaths(ips, routes, links);
   }
 
   /** Ends the netns worker, if one was started. */

@@ -11,7 +11,7 @@ export function mssText(m: MssPolicy): string {
 export function routeText(r: PlannedRoute): string {
   const via = r.via ? ` via ${r.via}` : '';
   const src = r.src ? ` src ${r.src}` : '';
-  return `route ${r.dst}${via} dev ${r.dev}${r.onlink ? ' onlink' : ' scope link'}${src} table ${r.table}`;
+  return `route ${r.dst}${via} dev ${r.dev}${r.onlink ? ' onlink' : r.via ? '' : ' scope link'}${src} table ${r.table}`;
 }
 
 export function planToText(plan: RouteAgentPlan): string {

@@ -6,7 +6,7 @@ import { HawserError } from '../util/errors.js';
 import { compareCidr, compareIP, containsIP, overlaps, readIPv4Cidr } from './cidr.js';
 import {
   CABLE_OVERHEAD, DEFAULT_HOST_MTU, NFT_TABLE, ROUTE_TABLE, RULE_PREF, VX_SUBMARINER, VXLAN_OVERHEAD, VXLAN_PORT, VXLAN_VNI,
-  type MssPolicy, type NodeRef, type PlannedFdb, type PlannedNeighbor, type PlannedRoute, type PlannedSysctl, type RouteAgentInput,
+  type MssPolicy, type NodeRef, type PlannedFdb, type PlannedNeighbor, type PlannedRoute, type PlannedSysctl, type RouteAgentInput, type UnderlayPath,
   type RouteAgentPlan,
 } from './types.js';
 import { vtepIP, vtepMac, ZERO_MAC } from './vtep.js';
@@ -156,10 +156,43 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
   const fdb: PlannedFdb[] = [];
   const neighbors: PlannedNeighbor[] = [];
   const routes: PlannedRoute[] = [];
+  // Peers get permanent FDB entries (flood/default to the peer's IP, plus hawser's derived MAC so frames
+  // between hawser nodes are never flooded) but no static ARP. A Submariner route agent on a peer owns a
+  // kernel-random MAC (its vx-submariner is created without an address, nolearning, `remote <gwIP>` on
+  // workers: kubeproxy/vxlan.go), so a derived-MAC ARP entry would send every frame to a MAC nobody has,
+  // which broke mixed clusters during a rolling migration. ARP over the flood entries resolves the real
+  // MAC of hawser and Submariner peers alike; our own link keeps the derived MAC so it stays stable across
+  // restarts. Failover stays fast: the new gateway's FDB entry is written in the same reconcile before the
+  // routes move, so the first packet after the switch waits one in-cluster ARP round trip (< 1 ms on a
+  // LAN), not a timeout. `neighbors` stays in the plan (empty) so permanent entries left by earlier hawser
+  // versions are removed by the diff.
   const addPeer = (n: NodeRef): void => {
     fdb.push({ dev: VX_SUBMARINER, mac: ZERO_MAC, dst: n.ip });
     fdb.push({ dev: VX_SUBMARINER, mac: vtepMac(n.ip), dst: n.ip });
-    neighbors.push({ dev: VX_SUBMARINER, ip: vtepIP(n.ip), mac: vtepMac(n.ip) });
+  };
+
+  // Remote gateways inside a remote CIDR (Submariner #1106): their address must keep its underlay path.
+  const gatewaysIn = new Map<string, UnderlayPath[]>();
+  const seenGw = new Set<string>();
+  for (const g of input.remoteGateways ?? []) {
+    if (!isIPv4(g.ip) || seenGw.has(g.ip)) continue;
+    seenGw.add(g.ip);
+    const c = remoteCidrs.find((x) => containsIP(x, g.ip));
+    if (!c) continue;
+    if (g.dev === undefined || !IFNAME_RE.test(g.dev) || (g.via !== undefined && !isIPv4(g.via))) {
+      warnings.push(`remote CIDR ${c.text} contains the remote gateway ${g.ip}, but this node's main table has no route to ${g.ip}; the cable to it cannot work until one exists`);
+      continue;
+    }
+    gatewaysIn.set(c.text, [...(gatewaysIn.get(c.text) ?? []), g]);
+  }
+  const underlayRoute = (g: UnderlayPath, dst: string): PlannedRoute => {
+    const r: PlannedRoute = { table: ROUTE_TABLE, dst, dev: g.dev!, onlink: false };
+    if (g.via) r.via = g.via;
+    return r;
+  };
+  /** The host route that keeps a remote gateway's own address out of the route for its CIDR. */
+  const exemptGateways = (c: Cidr): void => {
+    for (const g of gatewaysIn.get(c.text) ?? []) if (c.prefix < 32) routes.push(underlayRoute(g, `${g.ip}/32`));
   };
 
   if (role === 'gateway') {
@@ -168,9 +201,13 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
       if (!IFNAME_RE.test(input.cableInterface)) warnings.push(`cable interface ${JSON.stringify(input.cableInterface)} ignored: not an interface name`);
       else {
         for (const c of remoteCidrs) {
-          const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: input.cableInterface, onlink: false };
+          // As Submariner's routes_iface.go: a CIDR holding its gateway goes via the next hop toward that
+          // gateway (the cable's policies still catch its traffic), not on-link where nobody would answer.
+          const g = gatewaysIn.get(c.text)?.[0];
+          const r: PlannedRoute = g?.via ? { ...underlayRoute(g, c.text) } : { table: ROUTE_TABLE, dst: c.text, dev: input.cableInterface, onlink: false };
           if (cni) r.src = cni.ip;
           routes.push(r);
+          exemptGateways(c);
         }
       }
     }
@@ -181,9 +218,14 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
         const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: VX_SUBMARINER, via: vtepIP(gateway.ip), onlink: true };
         if (cni) r.src = cni.ip;
         routes.push(r);
+        // a passive gateway here still talks to the remote gateway directly (NAT discovery, a warm standby)
+        exemptGateways(c);
       }
     }
   }
+  // one route per (table, dst): a gateway address may sit in two overlapping remote CIDRs
+  const routeKeys = new Set<string>();
+  const uniqueRoutes = routes.filter((r) => !routeKeys.has(`${r.table} ${r.dst}`) && Boolean(routeKeys.add(`${r.table} ${r.dst}`)));
   fdb.sort((a, b) => compareIP(a.dst, b.dst) || a.mac.localeCompare(b.mac));
   neighbors.sort((a, b) => compareIP(a.ip, b.ip));
 
@@ -200,7 +242,7 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
     addresses: [{ dev: VX_SUBMARINER, address: ownVtep, prefix: 8 }],
     fdb,
     neighbors,
-    routes,
+    routes: uniqueRoutes,
     rules: [{ pref: RULE_PREF, table: ROUTE_TABLE }],
     sysctls,
     firewall: {

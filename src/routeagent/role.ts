@@ -1,6 +1,8 @@
 // The route-agent role on every node: watches Nodes and Endpoints, derives the RouteAgentInput (the active
 // gateway is the node named by our cluster's local Endpoint) and hands it to the runner; writes this node's
-// RouteAgent object with the health of each remote endpoint as seen from here.
+// RouteAgent object (every 60 s, owned by our pod) with the health of each remote endpoint as seen from
+// here: probed by one fping for all remotes, on non-gateway nodes only, every HEALTHCHECKINTERVAL × 60 s.
+import { isIPv4 } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { CableDriverName, RouteAgentConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
@@ -8,13 +10,13 @@ import { Informer } from '../k8s/informer.js';
 import { backendKind, CLUSTER_ID_LABEL, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { nodeInternalIP } from '../gateway/local-endpoint.js';
-import { formatGoDuration, HealthChecker } from '../cable-drivers/healthcheck/index.js';
+import { formatGoDuration, SharedHealthChecker, type HealthTarget } from '../cable-drivers/healthcheck/index.js';
 import type { RouteAgentMetrics } from '../metrics/index.js';
 import { RouteAgentDataplane } from './dataplane.js';
 import { parseMssAnnotation } from './planner.js';
 import { planCounts } from './plan-text.js';
 import { RouteAgentRunner, type RunResult } from './runner.js';
-import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput } from './index.js';
+import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput, type UnderlayPath } from './index.js';
 
 export interface ClusterView {
   nodes: NodeRef[];
@@ -54,7 +56,12 @@ export function clusterView(nodes: readonly KubeObject[], endpoints: readonly Ku
 }
 
 /** Pure: the planner input for this node. */
-export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts): RouteAgentInput | { error: string } {
+/** Pure: every address a remote gateway may be reached at (the cable uses the public or the private IP). */
+export function remoteGatewayIPs(view: ClusterView): string[] {
+  return [...new Set(view.remoteEndpoints.flatMap((e) => [e.publicIP, e.privateIP]).filter((ip): ip is string => typeof ip === 'string' && isIPv4(ip)))];
+}
+
+export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts, remoteGateways: readonly UnderlayPath[] = []): RouteAgentInput | { error: string } {
   const nodeIP = view.thisNode ? nodeInternalIP(view.thisNode) : undefined;
   if (!nodeIP) return { error: `node ${cfg.nodeName} has no IPv4 InternalIP in the API (status.addresses)` };
   const gw = view.localEndpoint;
@@ -74,11 +81,68 @@ export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: 
     mtu: host.nodeInterface?.mtu,
     mssOverride: typeof mss === 'number' ? mss : undefined,
     cniInterface: host.cniInterface,
+    remoteGateways,
   };
 }
 
 function rttLastSeconds(h: { rtt?: { lastNs: number } } | undefined): number | undefined {
   return h?.rtt ? h.rtt.lastNs / 1e9 : undefined;
+}
+
+/** Submariner's route agent writes its RouteAgent every 60 s (routeagent_driver/main.go). */
+export const ROUTE_AGENT_STATUS_INTERVAL_MS = 60_000;
+/** Submariner pings from the route agent every SUBMARINER_HEALTHCHECKINTERVAL × 60 s (main.go PingInterval). */
+export const ROUTE_AGENT_PING_FACTOR = 60;
+
+export type RemoteStatus = 'connected' | 'connecting' | 'error' | 'none';
+
+export interface RemoteHealthView {
+  healthy: boolean;
+  rtt?: { lastNs: number; minNs: number; avgNs: number; maxNs: number; stddevNs: number };
+  /** Why it is unhealthy, in hawser's words. */
+  reason?: string;
+}
+
+/**
+ * Pure: one RouteAgent `status.remoteEndpoints` entry, with Submariner's statuses and messages
+ * (routeagent_driver/handlers/healthchecker): disabled or on a gateway node `none`, no health-check IP
+ * `none`, no probe result yet `connecting`, failing `error`, else `connected` with latencyRTT.
+ */
+export function remoteEndpointStatus(e: EndpointSpec, o: { enabled: boolean; onGateway: boolean; health?: RemoteHealthView }): { status: RemoteStatus; entry: Record<string, unknown> } {
+  let status: RemoteStatus;
+  let statusMessage = '';
+  let latency: Record<string, string> | undefined;
+  if (!o.enabled) {
+    status = 'none';
+    statusMessage = 'Health check is not enabled';
+  } else if (o.onGateway) {
+    status = 'none';
+    statusMessage = 'Health check is not performed on gateway nodes';
+  } else if (!e.healthCheckIP) {
+    status = 'none';
+    statusMessage = 'Health checker IP is not configured';
+  } else if (!o.health) {
+    status = 'connecting';
+  } else if (!o.health.healthy) {
+    status = 'error';
+    statusMessage = `Failed to successfully ping the remote endpoint IP ${JSON.stringify(e.healthCheckIP)}${o.health.reason ? `: ${o.health.reason}` : ''}`;
+  } else if (o.health.rtt) {
+    status = 'connected';
+    const r = o.health.rtt;
+    latency = { last: formatGoDuration(r.lastNs), min: formatGoDuration(r.minNs), average: formatGoDuration(r.avgNs), max: formatGoDuration(r.maxNs), stdDev: formatGoDuration(r.stddevNs) };
+  } else {
+    status = 'connecting';
+  }
+  const entry: Record<string, unknown> = { spec: endpointSpecToWire(e), status, statusMessage };
+  if (latency) entry.latencyRTT = latency;
+  return { status, entry };
+}
+
+/** Pure: the owner reference that ties a RouteAgent to the pod that writes it (garbage-collected with it). */
+export function podOwnerReference(pod: KubeObject | undefined): Record<string, unknown>[] | undefined {
+  const uid = pod?.metadata.uid;
+  if (!pod || typeof uid !== 'string' || !uid) return undefined;
+  return [{ apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid }];
 }
 
 export interface RouteAgentRoleOptions {
@@ -88,6 +152,10 @@ export interface RouteAgentRoleOptions {
   metrics?: RouteAgentMetrics;
   version: string;
   netns?: string;
+  /** How often the RouteAgent object is written; default 60 s as Submariner. */
+  statusIntervalMs?: number;
+  /** The health-check prober command (tests); default `fping`. */
+  fpingCommand?: string;
 }
 
 export class RouteAgentRole {
@@ -95,7 +163,12 @@ export class RouteAgentRole {
   private readonly runner: RouteAgentRunner;
   private nodes: Informer | undefined;
   private endpoints: Informer | undefined;
-  private health: HealthChecker | undefined;
+  private health: SharedHealthChecker | undefined;
+  private onGateway: boolean | undefined;
+  private ownerRefs: Record<string, unknown>[] | undefined;
+  private ownerLooked = false;
+  private ownerWarned = false;
+  private healthTargets: HealthTarget[] = [];
   private host: HostFacts = {};
   private lastResult: RunResult | undefined;
   private inputError: string | undefined;
@@ -114,6 +187,7 @@ export class RouteAgentRole {
       log: this.log,
       onResult: (r) => {
         this.lastResult = r;
+        this.health?.setTargets(this.healthTargets);
         if (r.error) o.metrics?.reconcileError('route-agent');
         else {
           o.metrics?.syncIteration();
@@ -135,15 +209,18 @@ export class RouteAgentRole {
   async start(): Promise<void> {
     this.nodes = new Informer({ client: this.o.client, path: resourcePath('', 'v1', 'nodes'), log: this.log });
     this.endpoints = new Informer({ client: this.o.client, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
-    this.health = new HealthChecker({ log: this.log.child({ sub: 'health-check' }), intervalMs: 1000, maxLoss: 5 });
+    const hc = this.o.cfg.healthCheck;
+    if (hc.enabled) {
+      // one prober for every remote, Submariner's cadence: SUBMARINER_HEALTHCHECKINTERVAL × 60 s
+      const intervalMs = hc.intervalMs * ROUTE_AGENT_PING_FACTOR;
+      this.health = new SharedHealthChecker({ log: this.log.child({ sub: 'health-check' }), intervalMs, maxLoss: hc.maxPacketLossCount, netns: this.o.netns, fpingCommand: this.o.fpingCommand });
+      this.log.info({ intervalMs, maxLoss: hc.maxPacketLossCount }, 'route agent health check: non-gateway nodes probe every remote endpoint');
+    }
     for (const inf of [this.nodes, this.endpoints]) inf.on('change', () => void this.update());
     await Promise.all([this.nodes.start(), this.endpoints.start()]);
     await this.update();
-    this.statusTimer = setInterval(() => void this.writeStatus().then(() => (this.statusError = undefined), (err) => {
-      const msg = errorMessage(err);
-      if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the RouteAgent status failed');
-      this.statusError = msg;
-    }), 5000);
+    this.syncStatus();
+    this.statusTimer = setInterval(() => this.syncStatus(), this.o.statusIntervalMs ?? ROUTE_AGENT_STATUS_INTERVAL_MS);
     // Drift repair: someone may delete our routes or flush our table.
     this.resyncTimer = setInterval(() => this.runner.resync(), 30_000);
   }
@@ -158,7 +235,12 @@ export class RouteAgentRole {
         return {};
       });
     }
-    const input = routeAgentInput(this.o.cfg, this.view, this.host);
+    const gwIPs = remoteGatewayIPs(this.view);
+    const paths = await this.dataplane.underlayPaths(gwIPs).catch((err) => {
+      this.log.warn({ err: errorMessage(err) }, 'cannot read the main table\'s routes to the remote gateways');
+      return [];
+    });
+    const input = routeAgentInput(this.o.cfg, this.view, this.host, paths);
     if ('error' in input) {
       if (this.inputError !== input.error) this.log.error({ err: input.error }, 'cannot plan routes');
       this.inputError = input.error;
@@ -166,39 +248,78 @@ export class RouteAgentRole {
     }
     this.inputError = undefined;
     this.runner.update(input);
-    this.health?.setTargets(this.view.remoteEndpoints.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP, sourceIP: this.host.cniInterface?.ip })));
+    // Only non-gateway nodes probe (the gateway's own health check covers its cables), as Submariner.
+    const onGateway = input.activeGateway !== undefined && input.activeGateway.nodeName === this.o.cfg.nodeName;
+    const remotes = onGateway ? [] : this.view.remoteEndpoints.filter((e) => e.healthCheckIP);
+    // applied once the data path for them has been reconciled (onResult): with a 60 s period, a first
+    // probe sent before the routes exist would leave the status at `connecting` for a whole minute
+    this.healthTargets = remotes.map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP, sourceIP: this.host.cniInterface?.ip }));
+    if (this.inSync) this.health?.setTargets(this.healthTargets);
+    const was = this.onGateway;
+    this.onGateway = onGateway;
+    // a transition is reported at once (Submariner syncs on TransitionToGateway), the rest every interval
+    if (was !== undefined && was !== onGateway) this.syncStatus();
+  }
+
+  private syncStatus(): void {
+    void this.writeStatus().then(() => (this.statusError = undefined), (err) => {
+      const msg = errorMessage(err);
+      if (msg !== this.statusError) this.log.warn({ err: msg }, 'writing the RouteAgent status failed');
+      this.statusError = msg;
+    });
+  }
+
+  /** The pod we run in, once, for the owner reference (POD_NAME/POD_NAMESPACE from the downward API). */
+  private async podOwner(): Promise<Record<string, unknown>[] | undefined> {
+    if (this.ownerLooked) return this.ownerRefs;
+    const { podName, podNamespace } = this.o.cfg;
+    if (!podName) {
+      this.ownerLooked = true;
+      return undefined;
+    }
+    try {
+      const pod = await this.o.client.getOrUndefined(resourcePath('', 'v1', 'pods', podNamespace ?? this.ns, podName));
+      this.ownerRefs = podOwnerReference(pod);
+      this.ownerLooked = true;
+      if (!this.ownerRefs) this.log.warn({ pod: podName }, 'our pod is not in the API (or has no uid); the RouteAgent object gets no owner reference');
+    } catch (err) {
+      // RBAC without `get pods`, or the API is down: retried on the next write, logged once
+      if (!this.ownerWarned) this.log.warn({ pod: podName, err: errorMessage(err) }, 'cannot read our pod; the RouteAgent object gets no owner reference yet');
+      this.ownerWarned = true;
+    }
+    return this.ownerRefs;
   }
 
   private async writeStatus(): Promise<void> {
     const remotes = this.view?.remoteEndpoints ?? [];
-    const remoteEndpoints = remotes.map((e) => {
+    const enabled = this.o.cfg.healthCheck.enabled;
+    const onGateway = this.onGateway ?? false;
+    const rows = remotes.map((e) => {
       const h = this.health?.stats(e.cableName);
-      const bad = this.health?.unhealthyReason(e.cableName);
-      const st: Record<string, unknown> = {
-        spec: endpointSpecToWire(e),
-        status: !e.healthCheckIP ? 'none' : bad ? 'error' : h?.rtt ? 'connected' : 'connecting',
-        statusMessage: !e.healthCheckIP ? 'the remote endpoint publishes no healthCheckIP' : (bad ?? ''),
-      };
-      if (h?.rtt) st.latencyRTT = { last: formatGoDuration(h.rtt.lastNs), min: formatGoDuration(h.rtt.minNs), average: formatGoDuration(h.rtt.avgNs), max: formatGoDuration(h.rtt.maxNs), stdDev: formatGoDuration(h.rtt.stddevNs) };
-      return st;
+      // no probe outcome yet: connecting
+      const health: RemoteHealthView | undefined = h && h.sent > 0 ? { healthy: h.healthy, ...(h.rtt ? { rtt: h.rtt } : {}), ...(this.health?.unhealthyReason(e.cableName) ? { reason: this.health.unhealthyReason(e.cableName) } : {}) } : undefined;
+      return remoteEndpointStatus(e, { enabled, onGateway, health });
     });
     this.o.metrics?.setRemoteEndpoints(remotes.map((e, i) => ({
       remoteCluster: e.clusterId,
       remoteEndpointIP: e.publicIP || e.privateIP,
-      status: remoteEndpoints[i]!.status as 'connected' | 'connecting' | 'error' | 'none',
+      status: rows[i]!.status,
       rttSeconds: rttLastSeconds(this.health?.stats(e.cableName)),
     })));
     const failures = [this.inputError, this.lastResult?.error?.message, ...(this.lastResult?.plan?.warnings ?? [])].filter((x): x is string => Boolean(x));
+    const ownerReferences = await this.podOwner();
+    const metadata: Record<string, unknown> = { name: this.o.cfg.nodeName, namespace: this.ns };
+    if (ownerReferences) metadata.ownerReferences = ownerReferences;
     const obj = {
       apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
       kind: 'RouteAgent',
-      metadata: { name: this.o.cfg.nodeName, namespace: this.ns },
-      status: { remoteEndpoints, statusFailure: failures.join('; '), version: this.o.version },
+      metadata,
+      status: { remoteEndpoints: rows.map((r) => r.entry), statusFailure: failures.join('; '), version: this.o.version },
     };
     const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', this.ns);
     const existing = await this.o.client.getOrUndefined(`${path}/${this.o.cfg.nodeName}`);
     try {
-      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: existing.metadata });
+      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: { ...existing.metadata, ...(ownerReferences ? { ownerReferences } : {}) } });
       else await this.o.client.create(path, obj);
     } catch (err) {
       if (!isApiError(err, 409)) throw err;

@@ -65,6 +65,20 @@ export interface RouteAgentInput {
    * loose rp_filter, and its IP becomes the source of host traffic to remote clusters.
    */
   cniInterface?: { name: string; ip: string };
+  /**
+   * The remote gateways' addresses (each remote Endpoint's public and private IP) with the path the
+   * main table gives this node to each (`dev`, and `via` unless directly connected). A remote CIDR that
+   * contains its own gateway is legal (Submariner issue #1106): the gateway's address keeps its underlay
+   * path here instead of being swallowed by the route for the CIDR.
+   */
+  remoteGateways?: readonly UnderlayPath[];
+}
+
+/** How the main table reaches one address: undefined `dev` when it has no route at all. */
+export interface UnderlayPath {
+  ip: string;
+  dev?: string;
+  via?: string;
 }
 
 export type NodeRole = 'gateway' | 'non-gateway' | 'no-gateway';
@@ -93,7 +107,7 @@ export interface PlannedFdb {
   dst: string;
 }
 
-/** A permanent ARP entry for a peer VTEP, so failover needs no address resolution. */
+/** A permanent ARP entry on vx-submariner. None are planned today (see the planner); kept so the diff removes old ones. */
 export interface PlannedNeighbor {
   dev: string;
   ip: string;

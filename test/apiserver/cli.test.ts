@@ -40,7 +40,7 @@ describe('apiserver: hawser apiserver command', function () {
     assert.match(r.stderr, /--listen/);
     const dir = mkdtempSync(join(tmpdir(), 'hawser-cli-'));
     try {
-      writeFileSync(join(dir, 'tokens.yaml'), 'tokens: [{user: x}]\n');
+      writeFileSync(join(dir, 'tokens.yaml'), 'tokens: [{user: x}]\n', { mode: 0o600 });
       r = await runHawser(['--listen', '127.0.0.1:0', '--plain-http', '--token-file', join(dir, 'tokens.yaml')]).done;
       assert.equal(r.code, 2);
       assert.match(r.stderr, /tokens\[0\]: "token" must be a string/);
@@ -52,7 +52,7 @@ describe('apiserver: hawser apiserver command', function () {
   it('logs its URL when serving and stops on SIGTERM', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'hawser-cli-'));
     try {
-      writeFileSync(join(dir, 'tokens.yaml'), 'tokens:\n  - {token: cli-token-123456, user: admin, groups: [system:masters]}\n');
+      writeFileSync(join(dir, 'tokens.yaml'), 'tokens:\n  - {token: cli-token-123456, user: admin, groups: [system:masters]}\n', { mode: 0o600 });
       const p = runHawser(['--listen', '127.0.0.1:0', '--tls-dir', join(dir, 'tls'), '--token-file', join(dir, 'tokens.yaml'), '--data-dir', join(dir, 'data')]);
       const line = await waitFor(() => p.out().split('\n').find((l) => l.includes('apiserver serving')), { timeoutMs: 20_000, what: 'the serving log line' });
       const logged = JSON.parse(line) as { level: string; url: string };

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store, type EventType } from '../../src/apiserver/store.js';
@@ -100,7 +100,9 @@ describe('apiserver: store', () => {
   it('refuses a data dir another live process holds', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hawser-store-'));
     try {
-      writeFileSync(join(dir, 'lock'), String(process.ppid));
+      // a lock names its holder by PID and start time (field 22 of /proc/PID/stat), so PID reuse is told apart
+      const stat = readFileSync(`/proc/${process.ppid}/stat`, 'utf8');
+      writeFileSync(join(dir, 'lock'), `${process.ppid} ${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`);
       assert.throws(() => new Store({ dataDir: dir }), /in use by process/);
       writeFileSync(join(dir, 'lock'), '999999999');
       new Store({ dataDir: dir }).close();

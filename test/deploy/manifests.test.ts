@@ -59,7 +59,16 @@ const ROLES = {
 } as const;
 type DsName = keyof typeof ROLES;
 /** Read by roles.ts but deliberately not wired: an alternative to CE_IPSEC_PSK. */
-const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE']);
+/**
+ * Read by roles.ts but not set by the DaemonSets: file-based alternatives to the Secrets the manifests use
+ * (CE_IPSEC_PSKFILE, CE_IPSEC_PSKSECRET, BROKER_K8S_SECRET), what only the uninstall DaemonSet sets
+ * (SUBMARINER_UNINSTALL), and Submariner variables hawser only warns about (legacy broker, cert mode, log file).
+ */
+const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE', 'CE_IPSEC_PSKSECRET', 'BROKER_K8S_SECRET', 'SUBMARINER_UNINSTALL', 'SUBMARINER_BROKER', 'SUBMARINER_TOKEN', 'SUBMARINER_HALT_ON_CERT_ERROR', 'CE_IPSEC_AUTHMODE', 'CE_IPSEC_LOGFILE',
+  // route agent: Submariner's CNI-handler and profiling variables, read only to say what hawser does with them
+  'SUBMARINER_NETWORKPLUGIN', 'SUBMARINER_INTRAROUTINGDISABLED', 'SUBMARINER_PROFILEPORT', 'SUBMARINER_WAITFORNODE', 'OVN_PK', 'OVN_CERT', 'OVN_CA']);
+/** Passed through to the process environment, as Submariner's operator does (read by HTTP clients, not roles.ts). */
+const PASSTHROUGH = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']);
 
 /** The environment a pod of this DaemonSet would get, from the ConfigMap, the example Secrets and fake downward-API values. */
 function resolveEnv(ds: KObject, configData: Record<string, string>, secrets: Record<string, Record<string, string>>): Record<string, string> {
@@ -112,14 +121,16 @@ describe('deploy: manifests', function () {
     assert.ok(!base.some((o) => o.apiVersion.startsWith('monitoring.coreos.com')));
   });
 
-  it('kustomize renders deploy/ with the CRDs, deploy/broker and the Globalnet example', async function () {
-    if (!crdsReady()) {
-      this.skip(); // deploy/crds/kustomization.yaml is not there yet (CRDs are another issue's)
+  it('the CRDs render only from deploy/crds: deploy/, deploy/broker, the examples and deploy/uninstall leave them out', async () => {
+    assert.ok(crdsReady());
+    const crds = await kustomize(join(DEPLOY, 'crds'));
+    assert.deepEqual([...new Set(crds.map((o) => o.kind))], ['CustomResourceDefinition']);
+    assert.ok(crds.some((o) => o.metadata.name === 'serviceexports.multicluster.x-k8s.io'));
+    for (const dir of ['', 'broker', 'examples/globalnet', 'uninstall']) {
+      const objs = await kustomize(join(DEPLOY, dir));
+      assert.ok(objs.length > 0, dir);
+      assert.ok(!objs.some((o) => o.kind === 'CustomResourceDefinition'), `deploy/${dir} renders CRDs: \`kubectl delete -k\` would delete them`);
     }
-    const all = await kustomize(DEPLOY);
-    assert.ok(all.some((o) => o.kind === 'CustomResourceDefinition'), 'no CRDs rendered from deploy/crds');
-    await kustomize(join(DEPLOY, 'broker'));
-    await kustomize(join(DEPLOY, 'examples', 'globalnet'));
   });
 
   it("DaemonSets set only variables the role's config reads, and wire all of them", () => {
@@ -130,7 +141,7 @@ describe('deploy: manifests', function () {
       assert.ok(configReads.has('SUBMARINER_NAMESPACE') && configReads.size > 8, `recording ${name}'s reads failed`);
       const names = container(ds).env.map((v) => v.name);
       assert.equal(new Set(names).size, names.length, `${name}: duplicate env names`);
-      const unknown = names.filter((n) => !configReads.has(n) && !logReads.has(n));
+      const unknown = names.filter((n) => !configReads.has(n) && !logReads.has(n) && !PASSTHROUGH.has(n));
       assert.deepEqual(unknown, [], `${name} sets variables roles.ts does not read`);
       const missing = [...configReads].filter((n) => !names.includes(n) && !NOT_WIRED.has(n));
       assert.deepEqual(missing, [], `${name} does not wire variables roles.ts reads`);
@@ -168,20 +179,26 @@ describe('deploy: manifests', function () {
       assert.equal(c.image, 'quay.io/hawser/hawser:0.1.0', name);
       assert.deepEqual(c.command, ['hawser', role.command], name);
       assert.equal(spec.hostNetwork, true, name);
-      assert.ok(c.securityContext?.capabilities?.add?.includes('NET_ADMIN'), `${name} lacks NET_ADMIN`);
+      assert.equal(c.securityContext?.privileged, true, `${name} is not privileged`);
       assert.equal(c.env.find((v) => v.name === 'SUBMARINER_METRICSPORT')?.value, String(role.metricsPort), name);
       assert.deepEqual(c.ports.filter((p) => p.name === 'metrics').map((p) => p.containerPort), [role.metricsPort], name);
       assert.equal(c.readinessProbe?.httpGet?.port, role.metricsPort, name);
       assert.equal(c.livenessProbe?.httpGet?.port, role.metricsPort, name);
       const svc = full.find((o) => o.kind === 'Service' && (o.spec as { selector?: Record<string, string> }).selector?.app === name);
       assert.ok(svc, `no metrics Service selects ${name}`);
-      assert.deepEqual((svc.spec as { ports: { port: number }[] }).ports.map((p) => p.port), [role.metricsPort]);
+      assert.deepEqual((svc.spec as { ports: { targetPort: number }[] }).ports.map((p) => p.targetPort), [role.metricsPort]);
     }
     const gw = find(full, 'DaemonSet', 'submariner-gateway');
     assert.deepEqual(podSpec(gw).nodeSelector, { 'submariner.io/gateway': 'true' });
     assert.deepEqual(podSpec(find(full, 'DaemonSet', 'submariner-globalnet')).nodeSelector, { 'submariner.io/gateway': 'true' });
     assert.equal(podSpec(find(full, 'DaemonSet', 'submariner-routeagent')).nodeSelector, undefined);
-    assert.ok(container(gw).securityContext?.capabilities?.add?.includes('NET_RAW'));
+    // Submariner's metrics Services: ClusterIP (clusterIP is immutable: an in-place switch must not flip it) on 8080/8081
+    for (const [svcName, port] of [['submariner-gateway-metrics', 8080], ['submariner-globalnet-metrics', 8081]] as const) {
+      const spec = find(full, 'Service', svcName).spec as { clusterIP?: string; type?: string; ports: { port: number }[] };
+      assert.equal(spec.clusterIP, undefined, svcName);
+      assert.equal(spec.type, 'ClusterIP', svcName);
+      assert.deepEqual(spec.ports.map((p) => p.port), [port], svcName);
+    }
     const udp = container(gw).ports.filter((p) => p.protocol === 'UDP').map((p) => p.containerPort).sort();
     assert.deepEqual(udp, [4490, 4500]);
     const fields = Object.fromEntries(container(gw).env.filter((v) => v.valueFrom?.fieldRef).map((v) => [v.name, v.valueFrom!.fieldRef!.fieldPath]));

@@ -6,25 +6,9 @@ import { createLogger } from '../../src/log/index.js';
 
 export const quiet = createLogger({ destination: { write: () => undefined } });
 
-/**
- * client-node 1.x returns a Headers object from applyToFetchOptions; RestClient spreads it like a plain
- * record and so drops the bearer token. This KubeConfig hands RestClient plain headers.
- */
-export class FlatHeadersKubeConfig extends k8s.KubeConfig {
-  override async applyToFetchOptions(opts: Parameters<k8s.KubeConfig['applyToFetchOptions']>[0]): ReturnType<k8s.KubeConfig['applyToFetchOptions']> {
-    const o = await super.applyToFetchOptions(opts);
-    const h = o.headers as unknown as { forEach?: (cb: (v: string, k: string) => void) => void } | undefined;
-    if (h && typeof h.forEach === 'function') {
-      const plain: Record<string, string> = {};
-      h.forEach((v, k) => (plain[k] = v));
-      o.headers = plain;
-    }
-    return o;
-  }
-}
-
-export function flatKubeConfig(path: string): FlatHeadersKubeConfig {
-  const kc = new FlatHeadersKubeConfig();
+/** A KubeConfig from a file (RestClient reads headers as plain records since client-node 2; no workaround left). */
+export function flatKubeConfig(path: string): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
   kc.loadFromFile(path);
   return kc;
 }

@@ -150,8 +150,8 @@ describe('routeagent dataplane @real', function () {
     assert.ok((await rxPackets(node[2]!, 'vx-submariner')) > vxBefore, 'traffic now enters the new gateway on vx-submariner');
     const ms = reports.map((r) => Math.round(r.durationMs));
     const writes = reports.map((r) => r.total);
-    // node-2: 3 adds, 2 route replaces, 3 deletes; no firewall change on any node
-    assert.equal(reports[1]!.total, 8);
+    // node-2: 2 FDB adds, 2 route replaces, 2 FDB deletes (no static ARP); no firewall change on any node
+    assert.equal(reports[1]!.total, 6);
     assert.deepEqual(reports.map((r) => r.nft), [0, 0, 0]);
     for (const d of ms) assert.ok(d < 500, `reconcile took ${d} ms`);
     process.stdout.write(`      failover reconcile: ${ms.join(' / ')} ms, writes ${writes.join(' / ')}\n`);

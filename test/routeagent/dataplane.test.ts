@@ -54,7 +54,7 @@ describe('routeagent dataplane (fake kernel)', () => {
   it('builds a non-gateway node from nothing, then a second reconcile writes nothing', async () => {
     const { rtnl, sysctl, nft, dp } = world();
     const r1 = await dp.reconcile(planRouteAgent(input));
-    assert.deepEqual({ ...r1, durationMs: 0 }, { links: 1, addresses: 1, fdb: 2, neighbors: 1, routes: 2, rules: 1, sysctls: 2, nft: 1, total: 11, durationMs: 0, failures: [] });
+    assert.deepEqual({ ...r1, durationMs: 0 }, { links: 1, addresses: 1, fdb: 2, neighbors: 0, routes: 2, rules: 1, sysctls: 2, nft: 1, total: 10, durationMs: 0, failures: [] });
     assert.equal(
       rtnl.dump(),
       sorted(`${FOREIGN}
@@ -62,7 +62,6 @@ addr 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b 10.0.0.11 dev vx-submariner
 link vx-submariner vxlan mtu 1450 up 02:68:0a:00:00:0c
-neigh 02:68:0a:00:00:0b 240.0.0.11 dev vx-submariner
 route 10.112.0.0/12 via 240.0.0.11 dev vx-submariner table 150 proto ${ROUTE_PROTO} onlink
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner table 150 proto ${ROUTE_PROTO} onlink
 rule 150 lookup 150 proto ${ROUTE_PROTO}`),
@@ -85,21 +84,32 @@ rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     assert.deepEqual(await dp.pending(moved), [
       'fdb append 00:00:00:00:00:00 dst 10.0.0.13 dev vx-submariner',
       'fdb replace 02:68:0a:00:00:0d dst 10.0.0.13 dev vx-submariner',
-      'neighbor replace 240.0.0.13 lladdr 02:68:0a:00:00:0d dev vx-submariner',
       'route replace 10.112.0.0/12 via 240.0.0.13 dev vx-submariner onlink table 150',
       'route replace 10.245.0.0/16 via 240.0.0.13 dev vx-submariner onlink table 150',
       'fdb del 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner',
       'fdb del 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner',
-      'neighbor del 240.0.0.11 dev vx-submariner',
     ]);
     const r = await dp.reconcile(moved);
-    assert.equal(r.total, 8);
+    assert.equal(r.total, 6);
     assert.equal(nft.scripts.length, scripts, 'the firewall does not depend on the gateway');
     const firstDelete = rtnl.log.findIndex((l) => l.op.op.endsWith('-del'));
     assert.ok(rtnl.log.slice(firstDelete).every((l) => l.op.op.endsWith('-del')), 'no add after a delete');
     assert.ok(rtnl.log[firstDelete]!.stage > rtnl.log[firstDelete - 1]!.stage, 'deletes run in a later stage than adds');
     assert.match(rtnl.dump(), /route 10\.245\.0\.0\/16 via 240\.0\.0\.13 dev vx-submariner table 150/);
     assert.doesNotMatch(rtnl.dump(), /10\.0\.0\.11|240\.0\.0\.11/);
+  });
+
+  it('removes the permanent derived-MAC ARP entries an older hawser left; leaves ARP-resolved ones alone', async () => {
+    const { rtnl, dp } = world();
+    await dp.reconcile(planRouteAgent(input));
+    const vx = (await rtnl.links()).find((l) => l.name === 'vx-submariner')!.index;
+    rtnl.neighs.push({ family: 'inet', ifindex: vx, mac: '02:68:0a:00:00:0b', dst: '240.0.0.11', permanent: true, self: false });
+    rtnl.neighs.push({ family: 'inet', ifindex: vx, mac: '5a:11:22:33:44:55', dst: '240.0.0.13', permanent: false, self: false });
+    rtnl.takeWrites();
+    assert.deepEqual(await dp.pending(planRouteAgent(input)), ['neighbor del 240.0.0.11 dev vx-submariner']);
+    await dp.reconcile(planRouteAgent(input));
+    assert.doesNotMatch(rtnl.dump(), /neigh \S+ 240\.0\.0\.11/);
+    assert.match(rtnl.dump(), /5a:11:22:33:44:55 240\.0\.0\.13/);
   });
 
   it('a new remote CIDR is one route and one firewall transaction', async () => {

@@ -35,7 +35,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
-neighbor 240.0.0.11 lladdr 02:68:0a:00:00:0b dev vx-submariner
 route 10.112.0.0/12 via 240.0.0.11 dev vx-submariner onlink table 150
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
@@ -63,8 +62,6 @@ fdb 00:00:00:00:00:00 dst 10.0.0.12 dev vx-submariner
 fdb 02:68:0a:00:00:0c dst 10.0.0.12 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.13 dev vx-submariner
 fdb 02:68:0a:00:00:0d dst 10.0.0.13 dev vx-submariner
-neighbor 240.0.0.12 lladdr 02:68:0a:00:00:0c dev vx-submariner
-neighbor 240.0.0.13 lladdr 02:68:0a:00:00:0d dev vx-submariner
 route 10.112.0.0/12 dev submariner scope link src 10.244.1.1 table 150
 route 10.245.0.0/16 dev submariner scope link src 10.244.1.1 table 150
 rule pref 150 lookup 150
@@ -83,7 +80,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.11 mac 02:68:0a:00:00
 address 240.0.0.11/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.12 dev vx-submariner
 fdb 02:68:0a:00:00:0c dst 10.0.0.12 dev vx-submariner
-neighbor 240.0.0.12 lladdr 02:68:0a:00:00:0c dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
@@ -99,7 +95,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.13 dev vx-submariner
 fdb 02:68:0a:00:00:0d dst 10.0.0.13 dev vx-submariner
-neighbor 240.0.0.13 lladdr 02:68:0a:00:00:0d dev vx-submariner
 route 10.112.0.0/12 via 240.0.0.13 dev vx-submariner onlink table 150
 route 10.245.0.0/16 via 240.0.0.13 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
@@ -117,7 +112,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
-neighbor 240.0.0.11 lladdr 02:68:0a:00:00:0b dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
@@ -138,7 +132,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
-neighbor 240.0.0.11 lladdr 02:68:0a:00:00:0b dev vx-submariner
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 route 172.16.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 route 192.168.7.0/24 via 240.0.0.11 dev vx-submariner onlink table 150
@@ -164,7 +157,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
-neighbor 240.0.0.11 lladdr 02:68:0a:00:00:0b dev vx-submariner
 route 10.112.0.0/12 via 240.0.0.11 dev vx-submariner onlink table 150
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
@@ -182,7 +174,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.12 mac 02:68:0a:00:00
 address 240.0.0.12/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.11 dev vx-submariner
 fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
-neighbor 240.0.0.11 lladdr 02:68:0a:00:00:0b dev vx-submariner
 route 10.112.0.0/12 via 240.0.0.11 dev vx-submariner onlink table 150
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
@@ -220,7 +211,6 @@ link vx-submariner vxlan vni 100 dstport 4800 local 10.0.0.11 mac 02:68:0a:00:00
 address 240.0.0.11/8 dev vx-submariner
 fdb 00:00:00:00:00:00 dst 10.0.0.12 dev vx-submariner
 fdb 02:68:0a:00:00:0c dst 10.0.0.12 dev vx-submariner
-neighbor 240.0.0.12 lladdr 02:68:0a:00:00:0c dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
@@ -253,6 +243,46 @@ describe('routeagent planner', () => {
 
   it('refuses a node IP that is not IPv4 with an actionable error', () => {
     assert.throws(() => planRouteAgent({ ...base, nodeIP: 'node-2' }), (e: unknown) => isHawserError(e, 'INVALID') && /InternalIP/.test(e.message));
+  });
+
+  it('plans no static ARP: peers\' real MACs (hawser-derived or kernel-random on Submariner nodes) come from ARP', () => {
+    for (const nodeName of ['n1', 'n2']) {
+      const plan = planRouteAgent({ ...base, nodeName, nodeIP: nodeName === 'n1' ? '10.0.0.11' : '10.0.0.12' });
+      assert.deepEqual(plan.neighbors, []);
+      assert.ok(plan.fdb.some((f) => f.mac === '00:00:00:00:00:00'), 'flood entries carry ARP to the peers');
+    }
+  });
+
+  // Submariner issue #1106 / routes_iface.go isGatewayInRemoteCIDR: a remote CIDR may contain its own gateway.
+  const gwIn: RouteAgentInput = {
+    ...base,
+    remoteCidrs: ['10.1.0.0/16', '10.112.0.0/12'],
+    remoteGateways: [{ ip: '10.1.0.1', dev: 'eth0', via: '10.0.0.1' }, { ip: '172.16.9.9', dev: 'eth0', via: '10.0.0.1' }],
+  };
+
+  it('a remote CIDR holding its gateway is kept; on a non-gateway node the gateway keeps its underlay path', () => {
+    const plan = planRouteAgent(gwIn);
+    assert.deepEqual(plan.warnings, []);
+    assert.deepEqual(plan.firewall.remoteCidrs, ['10.1.0.0/16', '10.112.0.0/12']);
+    const text = planToText(plan);
+    assert.match(text, /^route 10\.1\.0\.0\/16 via 240\.0\.0\.11 dev vx-submariner onlink table 150$/m);
+    assert.match(text, /^route 10\.1\.0\.1\/32 via 10\.0\.0\.1 dev eth0 table 150$/m);
+    assert.doesNotMatch(text, /172\.16\.9\.9/, 'a gateway outside every remote CIDR needs nothing');
+  });
+
+  it('on the gateway such a CIDR goes via the next hop toward the remote gateway, as Submariner routes it', () => {
+    const plan = planRouteAgent({ ...gwIn, nodeName: 'n1', nodeIP: '10.0.0.11', cableInterface: 'eth0', cniInterface: { name: 'cni0', ip: '10.244.1.1' } });
+    const text = planToText(plan);
+    assert.match(text, /^route 10\.1\.0\.0\/16 via 10\.0\.0\.1 dev eth0 src 10\.244\.1\.1 table 150$/m);
+    assert.match(text, /^route 10\.1\.0\.1\/32 via 10\.0\.0\.1 dev eth0 table 150$/m);
+    assert.match(text, /^route 10\.112\.0\.0\/12 dev eth0 scope link src 10\.244\.1\.1 table 150$/m);
+  });
+
+  it('a remote gateway inside a remote CIDR without any route to it is a warning, not a broken plan', () => {
+    const plan = planRouteAgent({ ...gwIn, remoteGateways: [{ ip: '10.1.0.1' }] });
+    assert.equal(plan.warnings.length, 1);
+    assert.match(plan.warnings[0]!, /remote CIDR 10\.1\.0\.0\/16 contains the remote gateway 10\.1\.0\.1, but this node's main table has no route to 10\.1\.0\.1/);
+    assert.equal(plan.routes.length, 2);
   });
 
   it('parses the tcp-clamp-mss annotation', () => {

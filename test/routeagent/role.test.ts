@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { clusterView, routeAgentInput } from '../../src/routeagent/role.js';
+import { clusterView, podOwnerReference, remoteEndpointStatus, remoteGatewayIPs, routeAgentInput } from '../../src/routeagent/role.js';
+import { parseEndpointSpec } from '../../src/k8s/resources.js';
 import { routeAgentConfigFromEnv } from '../../src/config/roles.js';
 import type { KubeObject } from '../../src/k8s/rest.js';
 
@@ -28,5 +29,40 @@ describe('route agent role: inputs from the API', () => {
   it('reports a node without InternalIP instead of planning', () => {
     const r = routeAgentInput(cfg, clusterView([{ metadata: { name: 'w1' } }], [], 'a', 'w1'), {});
     assert.ok('error' in r && /no IPv4 InternalIP/.test(r.error));
+  });
+});
+
+describe('route agent role: RouteAgent status as Submariner writes it', () => {
+  const parsed = parseEndpointSpec({ cluster_id: 'b', cable_name: 'c-b', hostname: 'bgw', subnets: ['10.52.0.0/16'], private_ip: '192.168.2.11', public_ip: '203.0.113.9', nat_enabled: false, backend: 'libreswan', healthCheckIP: '10.52.0.1' });
+  assert.ok(parsed.ok);
+  const e = parsed.value;
+  const rtt = { lastNs: 1_500_000, minNs: 1_000_000, avgNs: 1_250_000, maxNs: 2_000_000, stddevNs: 250_000 };
+
+  it('uses Submariner\'s statuses and messages', () => {
+    const st = (o: Parameters<typeof remoteEndpointStatus>[1], ep = e): [string, unknown] => {
+      const r = remoteEndpointStatus(ep, o);
+      return [r.status, r.entry.statusMessage];
+    };
+    assert.deepEqual(st({ enabled: false, onGateway: false }), ['none', 'Health check is not enabled']);
+    assert.deepEqual(st({ enabled: true, onGateway: true }), ['none', 'Health check is not performed on gateway nodes']);
+    assert.deepEqual(st({ enabled: true, onGateway: false }, { ...e, healthCheckIP: '' }), ['none', 'Health checker IP is not configured']);
+    assert.deepEqual(st({ enabled: true, onGateway: false }), ['connecting', '']);
+    assert.deepEqual(st({ enabled: true, onGateway: false, health: { healthy: true } }), ['connecting', '']);
+    const bad = st({ enabled: true, onGateway: false, health: { healthy: false, reason: 'no reply to the last 5 health-check pings to 10.52.0.1' } });
+    assert.equal(bad[0], 'error');
+    assert.match(String(bad[1]), /^Failed to successfully ping the remote endpoint IP "10\.52\.0\.1": no reply to the last 5/);
+    const ok = remoteEndpointStatus(e, { enabled: true, onGateway: false, health: { healthy: true, rtt } });
+    assert.equal(ok.status, 'connected');
+    assert.deepEqual(ok.entry.latencyRTT, { last: '1.5ms', min: '1ms', average: '1.25ms', max: '2ms', stdDev: '250µs' });
+  });
+
+  it('owns the RouteAgent by the pod when its uid is known', () => {
+    assert.equal(podOwnerReference(undefined), undefined);
+    assert.equal(podOwnerReference({ metadata: { name: 'p' } }), undefined);
+    assert.deepEqual(podOwnerReference({ metadata: { name: 'p', uid: 'u-1' } }), [{ apiVersion: 'v1', kind: 'Pod', name: 'p', uid: 'u-1' }]);
+  });
+
+  it('knows every address a remote gateway may be reached at', () => {
+    assert.deepEqual(remoteGatewayIPs({ nodes: [], remoteEndpoints: [e, { ...e, publicIP: '' }] }), ['203.0.113.9', '192.168.2.11']);
   });
 });

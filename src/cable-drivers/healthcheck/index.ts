@@ -6,3 +6,5 @@ export { formatGoDuration, latencyRTT } from './duration.js';
 export {
   chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses, parseIpAddrJson, type NodeAddress, type HealthCheckIPChoice,
 } from './source-ip.js';
+export { SharedHealthChecker, type SharedHealthCheckerOptions } from './shared.js';
+export { fpingArgs, parseFpingLine, type FpingEvent } from './fping-output.js';

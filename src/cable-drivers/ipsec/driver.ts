@@ -8,10 +8,11 @@ import { HawserError, errorMessage } from '../../util/errors.js';
 import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInfo } from '../types.js';
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
-import { planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
+import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
+import { BACKEND_KEY } from './libreswan/whack.js';
 import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
-import { classifyCharonLog, observeConnection, preferFailure, type IkeFailure } from './state.js';
+import { classifyCharonLog, noteCharonContext, observeConnection, preferFailure, type IkeFailure, type RecentCharonLines } from './state.js';
 import { ViciClient, isViciError, parseUpdown, str, type IkeSa, type ViciSection } from './vici/index.js';
 
 export const PSK_ID = 'hawser-psk';
@@ -37,7 +38,16 @@ interface Managed {
   lastWarned?: string;
   /** When hawser loaded this connection (for the NO_PROPOSAL_CHOSEN grace). */
   loadedAtMs: number;
+  /** charon's lines that explain the next failure (proposal lists, peer-config lookup). */
+  recent: RecentCharonLines;
 }
+
+/** The charon connections of a cable: its own name (bidirectional) or `<cable>-<i>-<j>` (server/client). */
+export function ikeNamesOfCable(cable: string, loaded: readonly string[]): string[] {
+  return loaded.filter((n) => n === cable || (n.startsWith(`${cable}-`) && /^\d+-\d+$/.test(n.slice(cable.length + 1))));
+}
+
+const IPV4_IN_TEXT = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
 
 const INITIATE_BACKOFF_MIN_MS = 2_000;
 const INITIATE_BACKOFF_MAX_MS = 30_000;
@@ -56,6 +66,8 @@ export class IpsecDriver implements CableDriver {
   private readonly settings: IpsecConnSettings;
   private vici: ViciClient | undefined;
   private readonly managed = new Map<string, Managed>();
+  /** charon's IKE_SA unique id → cable, for log events without a connection name (before a config matched). */
+  private readonly saCable = new Map<string, string>();
   private state: IpsecState = emptyState();
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
@@ -86,7 +98,8 @@ export class IpsecDriver implements CableDriver {
   }
 
   localBackendConfig(): Record<string, string> {
-    const out: Record<string, string> = {};
+    // Tells a hawser peer on the libreswan back end to add --no-esn (strongSwan always sends an ESN transform).
+    const out: Record<string, string> = { [BACKEND_KEY]: 'strongswan' };
     const local = this.ctx.localEndpoint.backendConfig;
     if (local['udp-port'] === undefined) out['udp-port'] = String(backendPort(this.ctx.localEndpoint, 'udp-port', this.settings.nattPort));
     // Published always, as Submariner does: a peer that sees no key runs bidirectional.
@@ -153,20 +166,23 @@ export class IpsecDriver implements CableDriver {
       }
       for (const n of plan.notes) this.log.warn({ cable: name }, n);
       await this.ensureSourceAddresses();
-      const present = loaded !== undefined || (await vici.getConns()).includes(name);
-      if (present) {
+      const old = ikeNamesOfCable(name, await vici.getConns());
+      if (old.length > 0) {
         this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
-        await this.terminate(name);
+        for (const n of old) await this.terminate(n);
+        const keep = new Set(plan.ikeConns.map((c) => c.name));
+        for (const n of old.filter((o) => !keep.has(o))) await vici.unloadConn(n).catch(() => undefined);
       }
-      await vici.loadConn(name, plan.conn);
+      for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
       this.state.conns.set(name, { hash: plan.hash, remote, nat });
       this.saveState();
-      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now() };
+      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
       this.managed.set(name, entry);
       this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
       if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
     });
   }
+
 
   async disconnect(remote: EndpointSpec): Promise<void> {
     await this.serial(async () => {
@@ -175,12 +191,14 @@ export class IpsecDriver implements CableDriver {
       const wasManaged = this.managed.delete(name);
       const loaded = this.state.conns.delete(name);
       if (loaded) this.saveState();
-      const present = loaded || (await vici.getConns()).includes(name);
-      if (!present) return;
-      await this.terminate(name);
-      await vici.unloadConn(name).catch((err) => {
-        if (!isViciError(err, 'COMMAND_FAILED')) throw err;
-      });
+      const present = ikeNamesOfCable(name, await vici.getConns());
+      if (present.length === 0) return;
+      for (const n of present) {
+        await this.terminate(n);
+        await vici.unloadConn(n).catch((err) => {
+          if (!isViciError(err, 'COMMAND_FAILED')) throw err;
+        });
+      }
       this.log.info({ cable: name, cluster: remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
     });
   }
@@ -329,11 +347,11 @@ export class IpsecDriver implements CableDriver {
     if (how === 'adopted' && saved.charonPid === pid) {
       const present = new Set(await this.requireVici().getConns());
       for (const [name, c] of saved.conns) {
-        if (!present.has(name)) continue;
+        if (ikeNamesOfCable(name, [...present]).length === 0) continue;
         this.state.conns.set(name, c);
         try {
           const plan = this.plan(c.remote, c.nat);
-          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0 });
+          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {} });
         } catch (err) {
           this.log.warn({ cable: name, err: errorMessage(err) }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
         }
@@ -363,12 +381,13 @@ export class IpsecDriver implements CableDriver {
     let n = 0;
     let already = 0;
     for (const [name, m] of this.managed) {
-      if (present.has(name)) {
+      const missing = m.plan.ikeConns.filter((c) => !present.has(c.name));
+      if (missing.length === 0) {
         already++;
         continue;
       }
       try {
-        await vici.loadConn(name, m.plan.conn);
+        for (const c of missing) await vici.loadConn(c.name, c.conn);
         this.state.conns.set(name, { hash: m.plan.hash, remote: m.remote, nat: m.nat });
         this.saveState();
         n++;
@@ -386,8 +405,9 @@ export class IpsecDriver implements CableDriver {
     m.nextInitiateMs = Date.now() + m.backoffMs;
     m.backoffMs = Math.min(INITIATE_BACKOFF_MAX_MS, m.backoffMs * 2);
     for (const child of children) {
+      const ike = m.plan.children.find((c) => c.name === child)?.ike ?? m.plan.name;
       // Asynchronous (-1): the outcome arrives as updown/log events; a peer that is down must not block.
-      await vici.initiate({ child, ike: m.plan.name, timeoutMs: -1 }).catch((err) => {
+      await vici.initiate({ child, ike, timeoutMs: -1 }).catch((err) => {
         this.log.warn({ cable: m.plan.name, child, err: errorMessage(err) }, 'IPsec initiate failed');
       });
     }
@@ -399,9 +419,39 @@ export class IpsecDriver implements CableDriver {
     });
   }
 
-  private expectation(m: Managed): { name: string; children: string[]; initiate: boolean; peer: string; port: number } {
-    const port = Number(m.plan.conn.remote_port);
-    return { name: m.plan.name, children: m.plan.children.map((c) => c.name), initiate: m.plan.initiate, peer: m.nat.useIP, port };
+  private expectation(m: Managed): { name: string; ikeNames: string[]; children: string[]; initiate: boolean; peer: string; port: number } {
+    const port = Number(m.plan.ikeConns[0]?.conn.remote_port);
+    return { name: m.plan.name, ikeNames: m.plan.ikeConns.map((c) => c.name), children: m.plan.children.map((c) => c.name), initiate: m.plan.initiate, peer: m.nat.useIP, port };
+  }
+
+  /** The cable a charon log event is about: by connection name, else by the IKE_SA's id or a peer address in it. */
+  private cableOfLog(m: ViciSection): string | undefined {
+    // charon names an IKE_SA without a peer config "(unnamed)" (ike_sa.c get_name).
+    const raw = str(m, 'ikesa-name');
+    const name = raw === '(unnamed)' ? '' : raw;
+    const id = str(m, 'ikesa-uniqueid');
+    if (name) {
+      for (const [cable, e] of this.managed) {
+        if (cable === name || e.plan.ikeConns.some((c) => c.name === name)) {
+          if (id) this.saCable.set(id, cable);
+          return cable;
+        }
+      }
+      return undefined;
+    }
+    if (id && this.saCable.has(id)) return this.saCable.get(id);
+    // Before a config matched (a responder rejecting the peer), charon names no connection: use the addresses.
+    const ips = new Set(str(m, 'msg').match(IPV4_IN_TEXT) ?? []);
+    if (ips.size === 0) return undefined;
+    for (const [cable, e] of this.managed) {
+      const peer = [e.nat.useIP, e.remote.publicIP, ...e.remote.privateIPs, e.remote.privateIP];
+      if (peer.some((ip) => ip && ips.has(ip))) {
+        if (id) this.saCable.set(id, cable);
+        if (this.saCable.size > 1000) this.saCable.delete(this.saCable.keys().next().value as string);
+        return cable;
+      }
+    }
+    return undefined;
   }
 
   /** Re-initiates missing child SAs (with backoff) and re-loads connections missing from charon. */
@@ -438,12 +488,20 @@ export class IpsecDriver implements CableDriver {
   }
 
   private onCharonLog(m: ViciSection): void {
-    const name = str(m, 'ikesa-name');
+    const name = this.cableOfLog(m);
     const entry = name ? this.managed.get(name) : undefined;
-    if (!entry) return;
-    const ctx = { cable: name, peer: entry.nat.useIP, port: Number(entry.plan.conn.remote_port), localId: String((entry.plan.conn.local as { id?: string }).id ?? ''), userspace: this.settings.userspace };
+    if (!name || !entry) return;
+    const msg = str(m, 'msg');
+    if (noteCharonContext(msg, entry.recent)) return;
+    const first = entry.plan.ikeConns[0];
+    const ctx = {
+      cable: name, peer: entry.nat.useIP, port: Number(first?.conn.remote_port), localId: first?.localId ?? '',
+      remoteIds: entry.plan.ikeConns.map((c) => c.remoteId), userspace: this.settings.userspace, recent: entry.recent,
+      localPreferredServer: parseGoBool(this.ctx.localEndpoint.backendConfig['preferred-server']) ?? this.settings.preferredServer,
+      remotePreferredServer: entry.remote.backendConfig['preferred-server'],
+    };
     const now = Date.now();
-    const next = classifyCharonLog(str(m, 'msg'), ctx, now);
+    const next = classifyCharonLog(msg, ctx, now);
     if (!next) return;
     // What a peer answers while it has no connection for us yet: NO_PROPOSAL_CHOSEN (no IKE config for our
     // address) or AUTHENTICATION_FAILED (no peer config for our identity, e.g. the standby that just took
@@ -468,14 +526,15 @@ export class IpsecDriver implements CableDriver {
   private onUpdown(what: 'IKE_SA' | 'CHILD_SA', m: ViciSection): void {
     const u = parseUpdown(m);
     if (!u) return;
-    const entry = this.managed.get(u.sa.name);
+    const cable = [...this.managed.entries()].find(([k, e]) => k === u.sa.name || e.plan.ikeConns.some((c) => c.name === u.sa.name))?.[0];
+    const entry = cable === undefined ? undefined : this.managed.get(cable);
     if (!entry) return;
     if (u.up) {
       entry.failure = undefined;
       entry.lastWarned = undefined;
-      if (what === 'IKE_SA') this.log.info({ cable: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
+      if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
     } else {
-      if (what === 'IKE_SA') this.log.info({ cable: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
+      if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
       this.reconcileSoon();
     }
   }

@@ -5,6 +5,6 @@ export {
   fallbackDecision, remoteDiscoveryPort, usesLoadBalancer, sameNatInfo,
   type NatTimings, type NatState, type DecisionSource, type DecisionChange, type Probe, type ProbeKind,
 } from './remote.js';
-export { answerRequest, type LocalIdentity, type UdpSource } from './answer.js';
+export { answerRequest, endpointId, endpointIdForm, IPV4_ID_SUFFIX, type EndpointIdForm, type LocalIdentity, type UdpSource } from './answer.js';
 export * from './messages.js';
 export { UdpTransport, routeSourceIP, systemClock, type Clock, type NatTransport, type UdpPeer } from './transport.js';

@@ -11,7 +11,7 @@ import type { Logger } from '../../log/index.js';
 import type { EndpointSpec } from '../../k8s/resources.js';
 import type { NatInfo } from '../types.js';
 import { errorMessage } from '../../util/errors.js';
-import { answerRequest } from './answer.js';
+import { type EndpointIdForm, answerRequest, endpointId, endpointIdForm } from './answer.js';
 import {
   type NatResponse, ResponseType, decodeMessage, encodeRequestMessage, encodeResponseMessage, responseTypeName,
 } from './messages.js';
@@ -60,6 +60,19 @@ interface PendingRequest {
   ip: string;
   sentAt: number;
   probe: RemoteNatProbe;
+  form: EndpointIdForm;
+}
+
+interface TrackedRemote {
+  key: string;
+  probe: RemoteNatProbe;
+  /**
+   * The endpoint-id form we address this remote with: Submariner since 2025-02 first, switched on
+   * UNKNOWN_DST_ENDPOINT (a 0.19 responder), and back again if that form is refused as well.
+   */
+  form: EndpointIdForm;
+  /** Forms this remote refused with UNKNOWN_DST_ENDPOINT (both refused: it is another endpoint). */
+  refused: Set<EndpointIdForm>;
 }
 
 function endpointKey(e: EndpointSpec): string {
@@ -75,7 +88,7 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
   private readonly wantPort: number;
   private readonly bindAddress: string;
   private boundPort = 0;
-  private readonly remotes = new Map<string, { key: string; probe: RemoteNatProbe }>();
+  private readonly remotes = new Map<string, TrackedRemote>();
   private readonly pending = new Map<bigint, PendingRequest>();
   private nextRequest: bigint;
   private timer: unknown;
@@ -132,8 +145,8 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
     const key = endpointKey(ep);
     const existing = this.remotes.get(ep.cableName);
     if (existing && existing.key === key) return;
-    const probe = new RemoteNatProbe(ep, this.local.natEnabled, this.timings, this.clock.now(), remoteDiscoveryPort(ep) !== undefined);
-    this.remotes.set(ep.cableName, { key, probe });
+    const probe = new RemoteNatProbe(ep, this.timings, this.clock.now(), remoteDiscoveryPort(ep) !== undefined);
+    this.remotes.set(ep.cableName, { key, probe, form: 'family', refused: new Set() });
     const log = this.log.child({ cable: ep.cableName, cluster: ep.clusterId });
     if (probe.decision && probe.source) {
       log.info({ useIP: probe.decision.useIP, useNAT: probe.decision.useNAT }, 'remote endpoint has no NAT discovery port: using its NAT flags');
@@ -197,18 +210,21 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
     const remote = probe.remote;
     try {
       const src = (await this.transport.sourceIPFor(ip)) ?? '';
-      if (!this.running || this.remotes.get(remote.cableName)?.probe !== probe) return;
+      const tracked = this.remotes.get(remote.cableName);
+      if (!this.running || tracked?.probe !== probe) return;
       const requestNumber = this.nextRequest;
       this.nextRequest = BigInt.asUintN(64, this.nextRequest + 1n);
-      this.pending.set(requestNumber, { cableName: remote.cableName, kind, ip, sentAt: this.clock.now(), probe });
+      const { form } = tracked;
+      this.pending.set(requestNumber, { cableName: remote.cableName, kind, ip, sentAt: this.clock.now(), probe, form });
+      // Both ids in the same form: a 2025+ Submariner keys its remotes by the family form, 0.19 by the plain one.
       const data = encodeRequestMessage({
         requestNumber,
-        sender: { clusterId: this.local.clusterId, endpointId: this.local.cableName },
-        receiver: { clusterId: remote.clusterId, endpointId: remote.cableName },
+        sender: { clusterId: this.local.clusterId, endpointId: endpointId(this.local.cableName, form) },
+        receiver: { clusterId: remote.clusterId, endpointId: endpointId(remote.cableName, form) },
         usingSrc: { ip: src, port: this.boundPort },
         usingDst: { ip, port },
       });
-      this.log.debug({ cable: remote.cableName, target: `${ip}:${port}`, kind, requestNumber: requestNumber.toString(16) }, 'NAT discovery request');
+      this.log.debug({ cable: remote.cableName, target: `${ip}:${port}`, kind, idForm: form, requestNumber: requestNumber.toString(16) }, 'NAT discovery request');
       await this.transport.send(data, { ip, port });
       this.counters.requestsSent++;
     } catch (err) {
@@ -251,13 +267,18 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
     const entry = this.remotes.get(pending.cableName);
     if (!entry || entry.probe !== pending.probe) return this.drop(from, 'response for a remote no longer tracked');
     const { probe } = entry;
+    if (resp.response === ResponseType.UNKNOWN_DST_ENDPOINT) {
+      this.pending.delete(resp.requestNumber);
+      return this.onRefusedId(entry, pending, resp);
+    }
     if (resp.response !== ResponseType.OK && resp.response !== ResponseType.NAT_DETECTED) {
       this.pending.delete(resp.requestNumber);
       return this.problem(probe, `its ${pending.kind} IP ${pending.ip} answered ${responseTypeName(resp.response)} (it is endpoint ${JSON.stringify(resp.sender.endpointId)} of cluster ${JSON.stringify(resp.sender.clusterId)})`, 'warn');
     }
-    if (resp.sender.endpointId !== probe.remote.cableName) {
+    if (endpointIdForm(resp.sender.endpointId, probe.remote.cableName) === undefined) {
       return this.problem(probe, `its ${pending.kind} IP ${pending.ip} is answered by endpoint ${JSON.stringify(resp.sender.endpointId)}`, 'warn');
     }
+    entry.refused.delete(pending.form);
     // NAT on private IPs is unlikely; an answer for the private IP from elsewhere is refused (as Submariner does).
     if (pending.kind === 'private' && from.ip !== pending.ip) {
       return this.problem(probe, `answer for its private IP ${pending.ip} came from ${from.ip}`, 'warn');
@@ -265,6 +286,28 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
     this.pending.delete(resp.requestNumber);
     this.counters.responsesAccepted++;
     this.report(probe, probe.onAnswer(pending.kind, resp.response === ResponseType.NAT_DETECTED, this.clock.now()));
+  }
+
+  /**
+   * UNKNOWN_DST_ENDPOINT: the remote does not know us under the id form we used. Submariner 0.19 wants the
+   * plain cable name, Submariner since 2025-02 `<cable>-v4`: try the other form at once. If both forms are
+   * refused, the address belongs to some other endpoint (e.g. a port forwarded to the wrong gateway).
+   */
+  private onRefusedId(entry: TrackedRemote, pending: PendingRequest, resp: NatResponse): void {
+    const { probe } = entry;
+    entry.refused.add(pending.form);
+    const who = `endpoint ${JSON.stringify(resp.sender?.endpointId ?? '')} of cluster ${JSON.stringify(resp.sender?.clusterId ?? '')}`;
+    if (entry.refused.size >= 2) {
+      return this.problem(probe, `its ${pending.kind} IP ${pending.ip} answered UNKNOWN_DST_ENDPOINT to both the plain and the -v4 endpoint id (it is ${who})`, 'warn');
+    }
+    if (entry.form !== pending.form) return;
+    entry.form = pending.form === 'family' ? 'plain' : 'family';
+    this.log.info({ cable: probe.remote.cableName, cluster: probe.remote.clusterId, idForm: entry.form, answeredBy: resp.sender?.endpointId },
+      entry.form === 'plain'
+        ? 'NAT discovery: remote refused the <cable>-v4 endpoint id (Submariner before 2025-02, e.g. 0.19): using the plain cable name'
+        : 'NAT discovery: remote refused the plain cable name (Submariner since 2025-02): using <cable>-v4');
+    probe.probeNow();
+    if (this.running) this.probe(probe);
   }
 
   private report(probe: RemoteNatProbe, change: DecisionChange | undefined): void {

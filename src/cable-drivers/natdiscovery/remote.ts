@@ -31,6 +31,15 @@ export interface NatTimings {
   requestTtlMs: number;
 }
 
+/**
+ * Against Submariner (remote_endpoint.go, natdiscovery.go, the same in 0.19 and 2026-03):
+ * - fallbackMs 60 s and loadBalancerFallbackMs 6 s = its totalTimeout / totalTimeoutLoadBalancer;
+ * - privateGraceMs 1 s = its publicToPrivateFailoverTimeout (a private answer still wins within 1 s);
+ * - probeIntervalMs: Submariner re-sends every recheckTime 2 s, checked by a 1 s loop (so every 2-3 s). hawser
+ *   re-sends every 1 s while undecided: a lost first datagram costs 1 s instead of 3 s, for two ~100-byte
+ *   datagrams a second per undecided remote. Answers are the same either way, so mixed peers agree.
+ * - After a fallback Submariner stops probing; hawser re-probes every 10 s so a late answer corrects the guess.
+ */
 export const DEFAULT_NAT_TIMINGS: NatTimings = {
   probeIntervalMs: 1000,
   privateGraceMs: 1000,
@@ -67,11 +76,14 @@ export function usesLoadBalancer(remote: EndpointSpec): boolean {
   return remote.backendConfig[USING_LOAD_BALANCER_KEY]?.toLowerCase() === 'true';
 }
 
-/** The guess used without answers: public IP and NAT if either side says it is behind NAT. */
-export function fallbackDecision(remote: EndpointSpec, localNatEnabled: boolean): NatInfo {
-  if (usesLoadBalancer(remote)) return { useIP: remote.publicIP || remote.privateIP, useNAT: true };
-  const nat = localNatEnabled || remote.natEnabled;
-  return { useIP: nat && remote.publicIP ? remote.publicIP : remote.privateIP, useNAT: nat };
+/**
+ * The guess used without answers, as Submariner's `useLegacyNATSettings` (remote_endpoint.go): only the
+ * *remote's* flags count. Behind a load balancer, or with `nat_enabled`, its public IP with NAT; otherwise its
+ * private IP without. (Our own SUBMARINER_NATENABLED does not enter: both sides then pick the same way.)
+ */
+export function fallbackDecision(remote: EndpointSpec): NatInfo {
+  if (usesLoadBalancer(remote) || remote.natEnabled) return { useIP: remote.publicIP || remote.privateIP, useNAT: true };
+  return { useIP: remote.privateIP, useNAT: false };
 }
 
 export function sameNatInfo(a: NatInfo | undefined, b: NatInfo | undefined): boolean {
@@ -90,14 +102,13 @@ export class RemoteNatProbe {
 
   constructor(
     readonly remote: EndpointSpec,
-    private readonly localNatEnabled: boolean,
     private readonly timings: NatTimings,
     now: number,
     /** False when either side has no discovery port: decide from the NAT flags at once. */
     discoveryPossible: boolean,
   ) {
     this.startedAt = now;
-    if (!discoveryPossible) this.decide(fallbackDecision(remote, localNatEnabled), 'no-discovery', 'decided');
+    if (!discoveryPossible) this.decide(fallbackDecision(remote), 'no-discovery', 'decided');
   }
 
   /** The addresses to probe: the private IP, and the public IP when it is another address. */
@@ -114,6 +125,11 @@ export class RemoteNatProbe {
     if (now - this.lastProbeAt < every) return [];
     this.lastProbeAt = now;
     return this.targets();
+  }
+
+  /** The next probesDue() sends at once (after the remote asked for another endpoint-id form). */
+  probeNow(): void {
+    this.lastProbeAt = Number.NEGATIVE_INFINITY;
   }
 
   /** An OK or NAT_DETECTED answer to a probe of `kind`. Returns the decision if it changed. */
@@ -141,7 +157,7 @@ export class RemoteNatProbe {
       const limit = usesLoadBalancer(this.remote) ? this.timings.loadBalancerFallbackMs : this.timings.fallbackMs;
       if (now - this.startedAt >= limit) {
         this.lastProbeAt = now; // the next probe comes after reprobeAfterFallbackMs
-        return this.decide(fallbackDecision(this.remote, this.localNatEnabled), 'fallback', 'fallback');
+        return this.decide(fallbackDecision(this.remote), 'fallback', 'fallback');
       }
     }
     return undefined;

@@ -6,10 +6,11 @@ import { isIPv4 } from 'node:net';
 import type { Logger } from '../../log/index.js';
 import { backendPort, type EndpointSpec } from '../../k8s/resources.js';
 import { HawserError } from '../../util/errors.js';
+import type { GatewayConfig } from '../../config/roles.js';
 import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../types.js';
 import { UDP_PORT_KEY, VXLAN_DEFAULT_PORT, VXLAN_DRIVER_NAME, VXLAN_IFACE, VXLAN_OVERHEAD, VXLAN_ROUTE_METRIC, ZERO_MAC } from './constants.js';
 import { type VxlanKernel, IpVxlanKernel } from './kernel.js';
-import { type VxlanAction, type VxlanCable, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor } from './plan.js';
+import { type VxlanAction, type VxlanCable, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor } from './plan.js';
 
 export interface VxlanDriverOptions {
   /** Operate in this network namespace (tests, the lab); default: the process's own. */
@@ -31,7 +32,12 @@ export class VxlanDriver implements CableDriver {
   private readonly local: EndpointSpec;
   private readonly port: number;
   private readonly localVtep: string;
+  /** Source of our routes: the CNI IP once found, the VTEP until then. */
+  private routeSrc: string;
+  private cniIP: string | undefined;
   private readonly cables = new Map<string, Connected>();
+  private readonly ctxConfig: Partial<Pick<GatewayConfig, 'clusterCidrs'>>;
+  private warnedNoCni = false;
   /** Serializes kernel changes: plans are made against state no concurrent call is changing. */
   private queue: Promise<unknown> = Promise.resolve();
   /** Actions of the last apply (tests, diagnose). */
@@ -42,9 +48,26 @@ export class VxlanDriver implements CableDriver {
     this.log = ctx.log.child({ driver: VXLAN_DRIVER_NAME });
     this.local = ctx.localEndpoint;
     this.port = backendPort(ctx.localEndpoint, UDP_PORT_KEY, VXLAN_DEFAULT_PORT);
+    this.ctxConfig = ctx.config;
     const vtep = vtepFor(ctx.localEndpoint.privateIP);
     if (!vtep) throw new HawserError('INVALID', `the VXLAN driver needs an IPv4 private IP for this gateway, got ${JSON.stringify(ctx.localEndpoint.privateIP)}`);
     this.localVtep = vtep;
+    this.routeSrc = vtep;
+  }
+
+  /** Looks for the CNI IP (cheap to skip once found: it does not move while the node lives). */
+  private async refreshRouteSrc(): Promise<void> {
+    if (this.cniIP) return;
+    const cidrs = (this.ctxConfig.clusterCidrs ?? []).filter((c) => c.family === 4);
+    const ip = cidrs.length ? cniAddress(await this.kernel.localAddresses(), cidrs) : undefined;
+    if (ip) {
+      this.cniIP = ip;
+      this.routeSrc = ip;
+      this.log.info({ src: ip }, 'VXLAN cable routes use the CNI IP as source');
+    } else if (!this.warnedNoCni) {
+      this.warnedNoCni = true;
+      this.log.warn({ src: this.localVtep, clusterCidrs: cidrs.map((c) => c.text) }, 'no address from the local cluster CIDR on this node (yet): VXLAN cable routes use the VTEP as source, so host-network traffic to pods on remote non-gateway nodes gets no reply');
+    }
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -67,6 +90,7 @@ export class VxlanDriver implements CableDriver {
     const recreate = actions.find((a) => a.op === 'link-del');
     if (recreate && recreate.op === 'link-del') this.log.warn({ why: recreate.why }, `recreating ${VXLAN_IFACE}`);
     await this.apply(actions, 'VXLAN device changes', { vtep: this.localVtep, port: this.port, mtu });
+    await this.refreshRouteSrc();
   }
 
   init(): Promise<void> {
@@ -120,8 +144,10 @@ export class VxlanDriver implements CableDriver {
         log.warn(`${VXLAN_IFACE} is missing; recreating it`);
         await this.ensureDevice();
         obs = await this.kernel.observeCables();
+      } else {
+        await this.refreshRouteSrc();
       }
-      const actions = planCable(cable, this.localVtep, { ...obs, rules: [] }, this.ipsOfOtherCables(remote.cableName));
+      const actions = planCable(cable, this.routeSrc, { ...obs, rules: [] }, this.ipsOfOtherCables(remote.cableName));
       await this.apply(actions, 'VXLAN cable changes', { cable: remote.cableName });
       const was = this.cables.get(remote.cableName);
       this.cables.set(remote.cableName, { endpoint: remote, nat: { ...nat }, cable });

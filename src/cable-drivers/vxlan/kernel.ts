@@ -67,8 +67,23 @@ export function parseRoutes(text: string): RouteEntry[] {
       const out: RouteEntry = { dst: d.includes('/') ? d : `${d}/32`, protocol: str(r.protocol) ?? '', metric: num(r.metric) ?? 0 };
       if (typeof r.gateway === 'string') out.gateway = r.gateway;
       if (typeof r.dev === 'string') out.dev = r.dev;
+      if (typeof r.prefsrc === 'string') out.src = r.prefsrc;
       return out;
     });
+}
+
+/** `ip -j -4 addr show`: (device, address) pairs. */
+export function parseAddresses(text: string): Array<{ dev: string; ip: string }> {
+  const out: Array<{ dev: string; ip: string }> = [];
+  for (const l of parseJsonList(text, 'ip -j addr show')) {
+    const info = Array.isArray(l.addr_info) ? (l.addr_info as unknown[]) : [];
+    for (const a of info) {
+      if (a && typeof a === 'object' && (a as Record<string, unknown>).family === 'inet' && typeof (a as Record<string, unknown>).local === 'string' && typeof l.ifname === 'string') {
+        out.push({ dev: l.ifname, ip: (a as Record<string, unknown>).local as string });
+      }
+    }
+  }
+  return out;
 }
 
 const RULE_BASE_KEYS = new Set(['priority', 'table', 'protocol', 'src', 'flags']);
@@ -100,6 +115,8 @@ export interface VxlanKernel {
   /** Only FDB and routes (a cheaper observe for connect/disconnect); undefined link when the device is missing. */
   observeCables(): Promise<Pick<VxlanObserved, 'fdb' | 'routes'> & { linkPresent: boolean }>;
   underlayMtu(privateIP: string): Promise<number>;
+  /** This node's IPv4 addresses with their devices. */
+  localAddresses(): Promise<Array<{ dev: string; ip: string }>>;
   apply(actions: readonly VxlanAction[]): Promise<void>;
 }
 
@@ -146,6 +163,12 @@ export class IpVxlanKernel implements VxlanKernel {
   async underlayMtu(privateIP: string): Promise<number> {
     const [addrs, def] = await Promise.all([this.run('ip', ['-j', 'addr', 'show']), this.run('ip', ['-j', '-4', 'route', 'show', 'default'])]);
     return underlayMtu(addrs.stdout, def.stdout, privateIP);
+  }
+
+  async localAddresses(): Promise<Array<{ dev: string; ip: string }>> {
+    const r = await this.run('ip', ['-j', '-4', 'addr', 'show']);
+    if (r.code !== 0) throw new HawserError('EXEC', `ip addr show failed: ${r.stderr.trim()}`);
+    return parseAddresses(r.stdout);
   }
 
   /**

@@ -32,6 +32,8 @@ export interface RouteEntry {
   dst: string;
   gateway?: string;
   dev?: string;
+  /** The route's preferred source (`prefsrc`). */
+  src?: string;
   protocol: string;
   metric: number;
 }
@@ -145,6 +147,24 @@ export function planText(actions: readonly VxlanAction[]): string {
 
 // ---- helpers ----
 
+/**
+ * This node's CNI IP: the first IPv4 address inside a local cluster CIDR on any device but the tunnels
+ * (what Submariner's cni.Discover finds). Undefined when there is none (yet).
+ */
+export function cniAddress(addrs: readonly { dev: string; ip: string }[], clusterCidrs: readonly { address: string; prefix: number }[]): string | undefined {
+  const toInt = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  for (const a of addrs) {
+    if (!isIPv4(a.ip) || a.dev === VXLAN_IFACE || a.dev === 'vx-submariner') continue;
+    const n = toInt(a.ip);
+    for (const c of clusterCidrs) {
+      if (!isIPv4(c.address)) continue;
+      const start = toInt(c.address);
+      if (n >= start && n < start + 2 ** (32 - c.prefix)) return a.ip;
+    }
+  }
+  return undefined;
+}
+
 /** The VTEP address for an endpoint IP: first octet replaced by 241. */
 export function vtepFor(ip: string): string | undefined {
   if (!isIPv4(ip)) return undefined;
@@ -183,9 +203,12 @@ export function planDevice(want: VxlanDevice, obs: VxlanObserved): VxlanAction[]
 
 /**
  * One cable: its FDB entry and its routes. Touches only what belongs to this cable: FDB entries for its
- * candidate IPs that no other cable uses, and our routes via its VTEP or for its subnets.
+ * candidate IPs that no other cable uses, and our routes via its VTEP or for its subnets. `routeSrc` is
+ * the routes' source address: this node's CNI IP, as Submariner's cable/vxlan sets it, so host-network
+ * traffic to remote pods carries an address the remote cluster routes back (a 241/8 VTEP source would
+ * only be answerable by the remote gateway itself).
  */
-export function planCable(c: VxlanCable, localVtep: string, obs: VxlanObserved, ipsOfOtherCables: ReadonlySet<string>): VxlanAction[] {
+export function planCable(c: VxlanCable, routeSrc: string, obs: VxlanObserved, ipsOfOtherCables: ReadonlySet<string>): VxlanAction[] {
   const out: VxlanAction[] = [];
   const zero = obs.fdb.filter((e) => e.mac === ZERO_MAC);
   const current = zero.find((e) => e.dst === c.useIP);
@@ -197,8 +220,8 @@ export function planCable(c: VxlanCable, localVtep: string, obs: VxlanObserved, 
   }
   const want = new Set(c.subnets);
   for (const dst of c.subnets) {
-    const ok = obs.routes.some((r) => r.dst === dst && r.gateway === c.remoteVtep && r.dev === VXLAN_IFACE && isOurs(r) && r.metric === VXLAN_ROUTE_METRIC);
-    if (!ok) out.push({ op: 'route-replace', dst, via: c.remoteVtep, src: localVtep });
+    const ok = obs.routes.some((r) => r.dst === dst && r.gateway === c.remoteVtep && r.dev === VXLAN_IFACE && isOurs(r) && r.metric === VXLAN_ROUTE_METRIC && r.src === routeSrc);
+    if (!ok) out.push({ op: 'route-replace', dst, via: c.remoteVtep, src: routeSrc });
   }
   for (const r of obs.routes) {
     if (!isOurs(r)) continue;

@@ -29,3 +29,6 @@ export const DEFAULT_HANDSHAKE_GRACE_MS = 20_000;
 export const DEFAULT_PRUNE_AFTER_MS = 60_000;
 /** Level-triggered resync period (drift repair, late prune). */
 export const DEFAULT_RESYNC_MS = 30_000;
+
+/** Submariner's WireGuard PSK text when CE_IPSEC_PSK is unset (its driver's envconfig default). */
+export const SUBMARINER_DEFAULT_PSK_TEXT = 'default psk';

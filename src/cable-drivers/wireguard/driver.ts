@@ -13,7 +13,7 @@ import { sleep } from '../../util/wait.js';
 import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../types.js';
 import {
   DEFAULT_HANDSHAKE_GRACE_MS, DEFAULT_LISTEN_PORT, DEFAULT_PRUNE_AFTER_MS, DEFAULT_RESYNC_MS, INTERFACE_NAME_KEY, KEEPALIVE_SEC, LIVE_HANDSHAKE_MS,
-  PUBLIC_KEY_KEY, UDP_PORT_KEY, WIREGUARD_IFNAME, WIREGUARD_ROUTE_PROTO, WIREGUARD_ROUTE_TABLE, WIREGUARD_RULE_PRIORITY,
+  PUBLIC_KEY_KEY, SUBMARINER_DEFAULT_PSK_TEXT, UDP_PORT_KEY, WIREGUARD_IFNAME, WIREGUARD_ROUTE_PROTO, WIREGUARD_ROUTE_TABLE, WIREGUARD_RULE_PRIORITY,
 } from './constants.js';
 import { IpNetOps, type NetOps } from './netops.js';
 import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired } from './planner.js';
@@ -21,7 +21,7 @@ import { findRouteSrc } from './routesrc.js';
 import { formatState, loadState, stateFileName, writeStateFile, type SavedCable } from './state.js';
 import { WireGuardGo } from './supervisor.js';
 import {
-  formatEndpoint, generatePrivateKey, keyProblem, openKernelClient, presharedKeyFromText, publicKeyOf, UapiClient, ZERO_KEY,
+  formatEndpoint, generatePrivateKey, keyProblem, openKernelClient, presharedKeyFromText, publicKeyOf, UapiClient,
   type BackendChoice, type Device, type Peer, type WgClient,
 } from './wgctrl/index.js';
 
@@ -91,6 +91,7 @@ export class WireGuardDriver implements CableDriver {
   private wgGo: WireGuardGo | undefined;
   private privateKey: string | undefined;
   private readonly psk: string;
+  private readonly defaultRemotePort: number;
   private readonly cables = new Map<string, CableEntry>();
   /** Peers a previous run connected (from the state file, still on the device) that no connect() claimed yet. */
   private readonly adopted = new Map<string, SavedCable>();
@@ -125,9 +126,16 @@ export class WireGuardDriver implements CableDriver {
     this.proto = opts.routeProto ?? WIREGUARD_ROUTE_PROTO;
     this.stateDir = opts.stateDir ?? join(ctx.config.stateDir, 'wireguard');
     this.statePath = join(this.stateDir, stateFileName(this.ifname));
-    // Submariner's WireGuard preshared key: SHA-256 of the PSK text
-    this.psk = ctx.config.ipsec.psk ? presharedKeyFromText(ctx.config.ipsec.psk) : ZERO_KEY;
+    // Submariner's WireGuard preshared key: SHA-256 of the PSK text. Without one, Submariner's own default
+    // text "default psk" (envconfig default of its wireguard driver), so an unset PSK still matches it.
+    const pskText = ctx.config.ipsec.psk || SUBMARINER_DEFAULT_PSK_TEXT;
+    if (!ctx.config.ipsec.psk) this.log.warn('no pre-shared key configured: using Submariner\'s WireGuard default "default psk"; set CE_IPSEC_PSK or CE_IPSEC_PSKSECRET');
+    this.psk = presharedKeyFromText(pskText);
     registerSecret(this.psk);
+    // A remote Endpoint without udp-port: Submariner's driver falls back to its own CE_IPSEC_NATTPORT (the role
+    // passes a node's udp-port label here as nattPort; Submariner would still use the variable: only matters
+    // for a remote that publishes no udp-port, which Submariner's gateways always publish).
+    this.defaultRemotePort = ctx.config.ipsec.nattPort ?? DEFAULT_LISTEN_PORT;
   }
 
   /** The public key published in backend_config (after init). */
@@ -321,7 +329,7 @@ export class WireGuardDriver implements CableDriver {
         cableName: remote.cableName,
         publicKey: key,
         presharedKey: this.psk,
-        endpoint: formatEndpoint(nat.useIP, backendPort(remote, UDP_PORT_KEY, DEFAULT_LISTEN_PORT)),
+        endpoint: formatEndpoint(nat.useIP, backendPort(remote, UDP_PORT_KEY, this.defaultRemotePort)),
         keepaliveSec: KEEPALIVE_SEC,
         allowedIPs: subnets,
       },

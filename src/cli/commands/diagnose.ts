@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { exec } from '../../util/exec.js';
 import { errorMessage } from '../../util/errors.js';
-import { localKubeConfig } from '../../k8s/client.js';
+import { localAccess } from '../../k8s/access.js';
 import { RestClient, resourcePath } from '../../k8s/rest.js';
 import { CLUSTER_ID_LABEL, parseClusterSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
 import { renderChecks, runChecks, type NodeFactsForDiagnose } from '../../diagnose/checks.js';
@@ -49,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
   if (nft?.code === 0) facts.nftRuleset = nft.stdout;
   if (values.kubeconfig || env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST) {
     try {
-      const client = new RestClient(localKubeConfig(values.kubeconfig), 5000);
+      const client = new RestClient(await localAccess(values.kubeconfig), 5000);
       const { items } = await client.list(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'clusters', values.namespace));
       facts.remoteClusters = items.filter((c) => c.metadata.labels?.[CLUSTER_ID_LABEL]).flatMap((c) => {
         const p = parseClusterSpec(c.spec);
@@ -67,12 +67,10 @@ export async function run(argv: string[]): Promise<number> {
 
 /** Skew from the API server's Date header (second resolution), measured around one request. */
 async function clockSkew(client: RestClient): Promise<number | undefined> {
-  const init = await client.kc.applyToFetchOptions({});
-  const { default: fetch } = await import('node-fetch');
   const before = Date.now();
-  const res = await fetch(client.server + '/version', { ...init, method: 'GET' });
+  const res = await client.raw('GET', '/version');
   const after = Date.now();
-  const date = res.headers.get('date');
+  const date = res.headers.date;
   if (!date) return undefined;
   return Date.parse(date) + 500 - (before + after) / 2;
 }

@@ -1,33 +1,59 @@
 // `hawser gateway`: the gateway engine DaemonSet role, configured from Submariner's environment.
-import { gatewayConfigFromEnv } from '../../config/roles.js';
-import { initLogger, registerSecret } from '../../log/index.js';
-import { brokerKubeConfig, localKubeConfig } from '../../k8s/client.js';
-import { RestClient } from '../../k8s/rest.js';
-import { GatewayRole } from '../../gateway/role.js';
-import { createDriver, healthCheckSource, healthPort, metricsPort, natDiscoveryPort } from '../../gateway/wiring.js';
-import { createRegistry, GatewayMetrics, startMetricsServer } from '../../metrics/index.js';
-import { errorMessage } from '../../util/errors.js';
-import { runUntilSignal } from '../lifecycle.js';
+// The engine's modules load only after the arguments are checked (`--help` stays quick and light).
 import { hawserVersion } from './version.js';
 
-export async function run(_argv: string[]): Promise<number> {
+const USAGE = `usage: hawser gateway
+
+Runs the gateway engine (on submariner.io/gateway=true nodes) until SIGTERM/SIGINT. Configured from the
+environment, as Submariner's gateway pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERCIDR,
+SUBMARINER_SERVICECIDR, SUBMARINER_CABLEDRIVER, SUBMARINER_NATENABLED, SUBMARINER_HEALTHCHECK*, NODE_NAME,
+CE_IPSEC_PSK / CE_IPSEC_*, BROKER_K8S_APISERVER, BROKER_K8S_APISERVERTOKEN, BROKER_K8S_REMOTENAMESPACE,
+BROKER_K8S_CA, BROKER_K8S_INSECURE; the local cluster from KUBECONFIG or the pod's ServiceAccount.`;
+
+export async function run(argv: string[]): Promise<number> {
+  if (argv.includes('-h') || argv.includes('--help')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (argv.length) {
+    process.stderr.write(`hawser gateway: unexpected argument ${JSON.stringify(argv[0])}\n${USAGE}\n`);
+    return 2;
+  }
+  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+    import('../../config/roles.js'),
+    import('../../log/index.js'),
+    import('../../k8s/access.js'),
+    import('../../k8s/rest.js'),
+    import('../../gateway/role.js'),
+    import('../../gateway/wiring.js'),
+    import('../../metrics/index.js'),
+    import('../../util/errors.js'),
+    import('../lifecycle.js'),
+  ]);
+  const { createDriver, healthCheckSource, healthPort, metricsPort, natDiscoveryPort } = wiring;
   const cfg = gatewayConfigFromEnv(process.env);
   registerSecret(cfg.ipsec.psk);
   registerSecret(cfg.broker.token);
   const log = initLogger({ component: 'gateway', level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
   const version = hawserVersion();
-  log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version }, 'hawser gateway starting');
+  if (cfg.uninstall) {
+    // SUBMARINER_UNINSTALL=true (Submariner operator's uninstall): clean up instead of running the agent.
+    await GatewayRole.uninstall({ cfg, log, local: new RestClient(await localAccess()), createDriver: (ctx) => createDriver(cfg.cableDriver, ctx) });
+    log.info({ node: cfg.nodeName, driver: cfg.cableDriver }, 'gateway uninstalled: cable driver state, Gateway object and local Endpoint removed');
+    return 0;
+  }
+  log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version, psk: cfg.ipsec.pskSource, brokerToken: cfg.broker.tokenSource }, 'hawser gateway starting');
   const registry = createRegistry({ component: 'gateway', version });
   const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'] });
-  const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err) => {
+  const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
   });
   const role = new GatewayRole({
     cfg,
     log,
-    local: new RestClient(localKubeConfig()),
-    broker: new RestClient(brokerKubeConfig(cfg.broker)),
+    local: new RestClient(await localAccess()),
+    broker: new RestClient(brokerAccess(cfg.broker)),
     createDriver: (ctx) => createDriver(cfg.cableDriver, ctx),
     healthCheckIP: () => healthCheckSource(cfg.clusterCidrs.map((c) => c.text)),
     natDiscovery: (local) => natDiscoveryPort(local, log.child({ localCluster: cfg.clusterId, node: cfg.nodeName })),

@@ -1,10 +1,6 @@
 // `hawser globalnet`: Globalnet on gateway nodes (overlapping CIDRs). Runs until SIGTERM/SIGINT; the
 // nftables table stays in place on exit so traffic keeps flowing across a restart.
-import { globalnetConfigFromEnv } from '../../config/roles.js';
-import { localKubeConfig } from '../../k8s/client.js';
-import { initLogger } from '../../log/index.js';
-import { NftDataplane } from '../../nat/nft.js';
-import { startGlobalnet } from '../../nat/role.js';
+// Its modules load only after the arguments are checked (`--help` stays quick and light).
 
 const USAGE = `usage: hawser globalnet [--kubeconfig PATH] [--netns NAME] [--no-election] [--uninstall]
 
@@ -50,16 +46,30 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`hawser globalnet: ${flags}\n${USAGE}\n`);
     return 2;
   }
+  const { NftDataplane } = await import('../../nat/nft.js');
   if (flags.uninstall) {
     await new NftDataplane({ netns: flags.netns }).remove();
     process.stdout.write('removed table ip hawser-globalnet\n');
     return 0;
   }
+  const [{ globalnetConfigFromEnv }, { localAccess }, { initLogger }, { startGlobalnet }] = await Promise.all([
+    import('../../config/roles.js'),
+    import('../../k8s/access.js'),
+    import('../../log/index.js'),
+    import('../../nat/role.js'),
+  ]);
   const cfg = globalnetConfigFromEnv(process.env);
   // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
   const log = initLogger({ component: 'globalnet' });
+  for (const w of cfg.warnings) log.warn(w);
+  if (cfg.uninstall) {
+    // SUBMARINER_UNINSTALL=true: the same as --uninstall.
+    await new NftDataplane({ netns: flags.netns }).remove();
+    log.info('SUBMARINER_UNINSTALL: removed table ip hawser-globalnet');
+    return 0;
+  }
   const role = await startGlobalnet(cfg, {
-    kubeConfig: localKubeConfig(flags.kubeconfig),
+    kubeConfig: await localAccess(flags.kubeconfig),
     ...(flags.netns ? { netns: flags.netns } : {}),
     leader: flags.election ? 'election' : 'always',
     log,

@@ -1,28 +1,51 @@
 // `hawser route-agent [--uninstall]`: the route agent DaemonSet role (every node).
+// The agent's modules load only after the arguments are checked (`--help` stays quick and light).
 import { parseArgs } from 'node:util';
-import { routeAgentConfigFromEnv } from '../../config/roles.js';
-import { initLogger } from '../../log/index.js';
-import { localKubeConfig } from '../../k8s/client.js';
-import { RestClient } from '../../k8s/rest.js';
-import { RouteAgentRole } from '../../routeagent/role.js';
-import { createRegistry, RouteAgentMetrics, startMetricsServer } from '../../metrics/index.js';
-import { errorMessage } from '../../util/errors.js';
-import { runUntilSignal } from '../lifecycle.js';
 import { hawserVersion } from './version.js';
 
+const USAGE = `usage: hawser route-agent [--uninstall]
+
+Runs the route agent (every node) until SIGTERM/SIGINT; --uninstall removes vx-submariner, the table 150
+routes and rules and the hawser nft table, then exits. Configured from the environment, as Submariner's
+route agent pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERCIDR, SUBMARINER_SERVICECIDR,
+SUBMARINER_HEALTHCHECK*, NODE_NAME; the cluster from KUBECONFIG or the pod's ServiceAccount.`;
+
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false } } });
-  const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall });
+  let values: { uninstall?: boolean; help?: boolean };
+  try {
+    ({ values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } }));
+  } catch (err) {
+    process.stderr.write(`hawser route-agent: ${(err as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+    import('../../config/roles.js'),
+    import('../../log/index.js'),
+    import('../../k8s/access.js'),
+    import('../../k8s/rest.js'),
+    import('../../routeagent/role.js'),
+    import('../../metrics/index.js'),
+    import('../../util/errors.js'),
+    import('../lifecycle.js'),
+  ]);
+  const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall ?? false });
   const log = initLogger({ component: 'route-agent', level: cfg.debug ? 'debug' : undefined });
   const version = hawserVersion();
-  let client: RestClient | undefined;
+  for (const w of cfg.warnings) log.warn(w);
+  // --uninstall or SUBMARINER_UNINSTALL=true (Submariner operator's uninstall).
+  const uninstall = cfg.uninstall;
+  let client: InstanceType<typeof RestClient> | undefined;
   try {
-    client = new RestClient(localKubeConfig());
+    client = new RestClient(await localAccess());
   } catch (err) {
-    if (!values.uninstall) throw err;
+    if (!uninstall) throw err;
     log.warn({ err: errorMessage(err) }, 'no API access; uninstalling the data path only');
   }
-  if (values.uninstall) {
+  if (uninstall) {
     await RouteAgentRole.uninstall({ cfg, log, client });
     log.info({ node: cfg.nodeName }, 'route agent uninstalled: vx-submariner, table 150 routes/rules and the hawser nft table removed');
     return 0;
@@ -30,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, version }, 'hawser route agent starting');
   const registry = createRegistry({ component: 'route-agent', version });
   const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'] });
-  const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err) => {
+  const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
   });

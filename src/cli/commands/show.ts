@@ -1,7 +1,7 @@
 // `hawser show all|connections|endpoints|gateways|networks|versions [--kubeconfig F] [-n NS] [-o json|yaml]`
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
-import { localKubeConfig } from '../../k8s/client.js';
+import { localAccess } from '../../k8s/access.js';
 import { RestClient, resourcePath, isApiError } from '../../k8s/rest.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
 import { ALL_SECTIONS, buildShowModel, renderShow, type Section } from '../../show/model.js';
@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('hawser show: -o must be json or yaml\n');
     return 2;
   }
-  const client = new RestClient(localKubeConfig(values.kubeconfig));
+  const client = new RestClient(await localAccess(values.kubeconfig));
   const ns = values.namespace!;
   const list = async (plural: string) => {
     try {

@@ -1,8 +1,24 @@
-import { readFileSync } from 'node:fs';
+// The version has one source, package.json, found by walking up from this file: the checkout root is
+// three levels above src/cli/commands/ and four above dist/src/cli/commands/.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+let cached: string | undefined;
 
 export function hawserVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  if (cached) return cached;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'hawser' && typeof pkg.version === 'string') return (cached = pkg.version);
+    }
+    const up = dirname(dir);
+    if (up === dir) return (cached = 'unknown');
+    dir = up;
+  }
 }
 
 export async function run(argv: string[]): Promise<number> {

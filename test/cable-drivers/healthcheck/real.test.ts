@@ -1,6 +1,7 @@
 // The health checker with the real ping, between two network namespaces.
 import assert from 'node:assert/strict';
 import { HealthChecker } from '../../../src/cable-drivers/healthcheck/checker.js';
+import { SharedHealthChecker } from '../../../src/cable-drivers/healthcheck/shared.js';
 import { findHealthCheckIP } from '../../../src/cable-drivers/healthcheck/source-ip.js';
 import { netnsPids } from '../../../src/os/netns.js';
 import { waitFor } from '../../../src/util/wait.js';
@@ -68,5 +69,33 @@ describe('healthcheck: ping between network namespaces @real', function () {
     await checker.stop();
     checker = undefined;
     assert.deepEqual(await netnsPids(a), [], 'ping must be gone from the namespace');
+  });
+
+  it('fping: one process probes every remote, a lost one turns unhealthy alone, nothing is left behind', async () => {
+    const { log } = quietLogger();
+    await lab.ip(b, 'addr', 'add', '10.52.0.2/24', 'dev', 'cni0');
+    const shared = new SharedHealthChecker({ log, intervalMs: 100, maxLoss: 5, netns: a });
+    try {
+      const flips: Array<[string, boolean]> = [];
+      shared.on('health', (c, healthy) => flips.push([c, healthy]));
+      shared.setTargets([
+        { cableName: 'cable-b1', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' },
+        { cableName: 'cable-b2', sourceIP: '10.42.0.1', targetIP: '10.52.0.2' },
+      ]);
+      for (const c of ['cable-b1', 'cable-b2']) {
+        const s = await waitFor(() => { const h = shared.stats(c); return h?.rtt && h.received >= 3 ? h : undefined; }, { timeoutMs: 5000, what: `${c} RTT samples` });
+        assert.ok(s.rtt!.avgNs > 0 && s.rtt!.avgNs < 50_000_000, `avg ${s.rtt!.avgNs} ns`);
+      }
+      assert.equal(shared.pids().length, 1, 'one fping for both remotes');
+      assert.equal((await netnsPids(a)).length, 1);
+
+      await lab.ip(b, 'addr', 'del', '10.52.0.2/24', 'dev', 'cni0');
+      await waitFor(() => flips.some(([c, h]) => c === 'cable-b2' && !h), { timeoutMs: 5000, what: 'cable-b2 unhealthy' });
+      assert.equal(shared.stats('cable-b1')!.healthy, true, 'the other remote is unaffected');
+      assert.equal(flips.some(([c]) => c === 'cable-b1'), false);
+    } finally {
+      await shared.stop();
+    }
+    assert.deepEqual(await netnsPids(a), [], 'fping must be gone from the namespace');
   });
 });

@@ -19,8 +19,9 @@ function text(local: EndpointSpec, remote: EndpointSpec, useIP: string, useNAT: 
   return connPlanToText(planConn({ local, remote, nat: { useIP, useNAT }, settings: { ...SETTINGS, ...settings } })).replace(/, digest [0-9a-f]+/, '');
 }
 
-const IKE = 'proposals = [aes256gcm16-aes128gcm16-prfsha256-prfsha384-prfsha512-modp2048-ecp256-modp3072-ecp384, aes256-aes128-sha256-sha384-sha512-modp2048-ecp256-modp3072-ecp384]';
-const ESP = 'esp_proposals = [aes256gcm16-aes128gcm16-modp2048-ecp256-modp3072, aes256-aes128-sha256-sha512-modp2048-ecp256-modp3072, aes256gcm16-aes128gcm16]';
+const G = 'modp2048-ecp256-modp3072-ecp384-ecp521-curve25519-modp4096';
+const IKE = `proposals = [aes256gcm16-aes128gcm16-prfsha256-prfsha384-prfsha512-${G}, aes256-aes128-sha256-sha384-sha512-${G}]`;
+const ESP = `esp_proposals = [aes256gcm16-aes128gcm16-${G}, aes256-aes128-sha256-sha512-${G}, aes256gcm16-aes128gcm16]`;
 
 describe('ipsec connection config (load-conn rendering)', () => {
   it('bidirectional through NAT: private-IP identities, NAT-T ports, forced encapsulation, one child per subnet pair', () => {
@@ -90,6 +91,14 @@ load-conn submariner-cable-west-172-16-0-5 {
     assert.match(s, /mode server, waits for the peer/);
     assert.match(s, /remote_addrs = \[%any\]/);
     assert.match(s, /dpd_action = clear\n {6}start_action = none/);
+    // libreswan's server/client mode: one IKE connection per subnet pair, FQDN identities @<ip>-<i>-<j>
+    assert.match(s, /load-conn submariner-cable-west-172-16-0-5-0-0 \{[^]*id = @192\.168\.1\.10-0-0\n[^]*id = @172\.16\.0\.5-0-0\n/);
+    assert.match(s, /load-conn submariner-cable-west-172-16-0-5-1-0 \{[^]*id = @192\.168\.1\.10-1-0\n[^]*id = @172\.16\.0\.5-0-1\n/);
+    const plan = planConn({ local: serverLocal, remote: plainRemote, nat: { useIP: '172.16.0.5', useNAT: false }, settings: SETTINGS });
+    assert.deepEqual(plan.ikeConns.map((c) => `${c.name}: ${c.localId} ${c.remoteId} [${c.children.map((x) => x.name).join()}]`), [
+      'submariner-cable-west-172-16-0-5-0-0: @192.168.1.10-0-0 @172.16.0.5-0-0 [submariner-cable-west-172-16-0-5-0-0]',
+      'submariner-cable-west-172-16-0-5-1-0: @192.168.1.10-1-0 @172.16.0.5-0-1 [submariner-cable-west-172-16-0-5-1-0]',
+    ]);
     const serverRemote = ep({ ...wire(WEST), backend_config: { 'preferred-server': 'true' } });
     assert.match(text(EAST, serverRemote, '172.16.0.5', false), /mode client, initiates/);
     // both want to serve: the greater cable name serves
@@ -97,17 +106,23 @@ load-conn submariner-cable-west-172-16-0-5 {
     assert.equal(operationMode(serverRemote, serverLocal, false), 'server');
     // CE_IPSEC_PREFERREDSERVER counts as the local flag; a remote without the key means bidirectional
     assert.equal(operationMode(EAST, plainRemote, true), 'server');
-    assert.equal(operationMode(EAST, WEST, true), 'bidirectional');
+    // a remote without the key counts as false (Submariner's preferred_server.go): we serve
+    assert.equal(operationMode(EAST, WEST, true), 'server');
+    assert.equal(operationMode(EAST, WEST, false), 'bidirectional');
   });
 
-  it('skips subnets that are invalid, of the other family, or contain the peer address, and says so', () => {
+  it('skips subnets that are invalid, of the other family, or exactly "<ip>/" (ExtractSubnetsExcludingIP), and says so', () => {
     const local = ep({ ...wire(EAST), subnets: ['10.42.0.0/16', 'fd00::/64', '172.16.0.0/12'] });
-    const remote = ep({ ...wire(WEST), subnets: ['10.52.0.0/16', 'not-a-cidr'] });
+    const remote = ep({ ...wire(WEST), subnets: ['172.16.0.5/32', '10.52.0.0/16', 'not-a-cidr'] });
     const plan = planConn({ local, remote, nat: { useIP: '172.16.0.5', useNAT: false }, settings: SETTINGS });
-    assert.deepEqual(plan.children.map((c) => `${c.name} ${c.localTs} ${c.remoteTs}`), ['submariner-cable-west-172-16-0-5-0-0 10.42.0.0/16 10.52.0.0/16']);
+    // 172.16.0.0/12 contains the peer's address and stays, as in Submariner (the route agent routes it via the gateway)
+    assert.deepEqual(plan.children.map((c) => `${c.name} ${c.localTs} ${c.remoteTs}`), [
+      'submariner-cable-west-172-16-0-5-0-0 10.42.0.0/16 10.52.0.0/16',
+      'submariner-cable-west-172-16-0-5-1-0 172.16.0.0/12 10.52.0.0/16',
+    ]);
     assert.deepEqual(plan.notes, [
       'local subnet fd00::/64 is IPv6, the cable is IPv4: skipped',
-      'local subnet 172.16.0.0/12 contains the peer address 172.16.0.5: skipped (IKE must not be tunnelled)',
+      'remote (submariner-cable-west-172-16-0-5) subnet 172.16.0.5/32 is the address 172.16.0.5 itself: skipped (as Submariner does)',
       'remote (submariner-cable-west-172-16-0-5) subnet not-a-cidr is not a valid CIDR: skipped',
     ]);
   });

@@ -1,7 +1,7 @@
 // Pure parts of the IPsec driver: connection status from list-sas, failure classification from charon's
 // log lines, charon's strongswan.conf and the adoption state file.
 import assert from 'node:assert/strict';
-import { charonPlugins, classifyCharonLog, observeConnection, preferFailure, renderStrongswanConf } from '../../../src/cable-drivers/ipsec/index.js';
+import { charonPlugins, classifyCharonLog, noteCharonContext, observeConnection, preferFailure, renderStrongswanConf } from '../../../src/cable-drivers/ipsec/index.js';
 import { emptyState, parseState, renderState } from '../../../src/cable-drivers/ipsec/state-file.js';
 import type { ChildSa, IkeSa } from '../../../src/cable-drivers/ipsec/vici/index.js';
 import { parseEndpointSpec } from '../../../src/k8s/resources.js';
@@ -22,7 +22,7 @@ function ike(name: string, state: string, children: ChildSa[], extra: Partial<Ik
 }
 
 const EXP = { name: 'cable-b', children: ['cable-b-0-0', 'cable-b-1-0'], initiate: true, peer: '10.0.0.2', port: 4500 };
-const CTX = { cable: 'cable-b', peer: '10.0.0.2', port: 4500, localId: '10.0.0.1' };
+const CTX = { cable: 'cable-b', peer: '10.0.0.2', port: 4500, localId: '10.0.0.1', remoteIds: ['10.0.0.2'], localPreferredServer: false };
 
 describe('ipsec connection state', () => {
   it('connected when every child SA is up, summing bytes over duplicate SAs from both sides initiating', () => {
@@ -57,7 +57,7 @@ describe('ipsec connection state', () => {
     const f = classifyCharonLog('received AUTHENTICATION_FAILED notify error', CTX, 1);
     assert.ok(f);
     assert.equal(observeConnection(EXP, [], f, 0).status, 'error');
-    assert.match(observeConnection(EXP, [], f, 0).statusMessage, /pre-shared key mismatch/);
+    assert.match(observeConnection(EXP, [], f, 0).statusMessage, /pre-shared key differs/);
     const up = [ike('cable-b', 'ESTABLISHED', [child('cable-b-0-0', 'INSTALLED'), child('cable-b-1-0', 'REKEYING')])];
     assert.equal(observeConnection(EXP, up, f, 0).status, 'connected');
   });
@@ -65,9 +65,9 @@ describe('ipsec connection state', () => {
   it('classifies charon 5.9 log lines into actionable failures', () => {
     const cases: Array<[string, string | undefined, RegExp?]> = [
       ["tried 1 shared key for '10.0.0.1' - '10.0.0.2', but MAC mismatched", 'psk-mismatch', /pre-shared key mismatch with 10\.0\.0\.2 .*CE_IPSEC_PSK/],
-      ['received AUTHENTICATION_FAILED notify error', 'psk-mismatch', /AUTHENTICATION_FAILED.*CE_IPSEC_PSK/],
+      ['received AUTHENTICATION_FAILED notify error', 'auth-rejected', /AUTHENTICATION_FAILED.*CE_IPSEC_PSK.*we sent 10\.0\.0\.1 and expect 10\.0\.0\.2.*preferred-server here false, on the peer not published \(counts as false\)/],
       ["no shared key found for '10.0.0.1' - '10.0.0.2'", 'no-psk', /CE_IPSEC_PSK is missing/],
-      ['no matching peer config found', 'identity', /private_ip/],
+      ['no matching peer config found', 'identity', /identity mismatch.*expects 10\.0\.0\.2.*preferred-server/],
       ['received NO_PROPOSAL_CHOSEN notify error', 'proposal', /NO_PROPOSAL_CHOSEN/],
       ['received TS_UNACCEPTABLE notify, no CHILD_SA built', 'traffic-selectors', /CIDRs/],
       ['giving up after 4 retransmits', 'unreachable', /does not answer IKE on UDP 4500/],
@@ -86,10 +86,37 @@ describe('ipsec connection state', () => {
   });
 });
 
+describe('ipsec failure causes from the lines before them', () => {
+  it('ESN: the peer proposes ESP without an ESN transform (libreswan 4.x as Submariner configures it)', () => {
+    const recent = {};
+    assert.ok(noteCharonContext('received proposals: ESP:AES_GCM_16_256, ESP:AES_GCM_16_128, ESP:AES_CBC_256/HMAC_SHA2_512_256/HMAC_SHA2_256_128', recent));
+    assert.ok(noteCharonContext('configured proposals: ESP:AES_GCM_16_256/AES_GCM_16_128/MODP_2048/NO_EXT_SEQ, ESP:AES_GCM_16_256/AES_GCM_16_128/NO_EXT_SEQ', recent));
+    const f = classifyCharonLog('no acceptable proposal found', { ...CTX, recent }, 1)!;
+    assert.equal(f.kind, 'esn');
+    assert.match(f.message, /because of ESN: the peer proposes ESP without an Extended Sequence Numbers transform \(ESP:AES_GCM_16_256,/);
+    assert.match(f.message, /libreswan 5 or later.*--no-esn.*HAWSER_IPSEC_BACKEND=libreswan/);
+    // as the initiator only the refusal is seen, after IKE is up
+    assert.equal(classifyCharonLog('received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built', CTX, 1)?.kind, 'esn');
+  });
+
+  it('IKE: both sides\' proposals; identity: what was received vs expected', () => {
+    const recent = {};
+    noteCharonContext('received proposals: IKE:3DES_CBC/HMAC_MD5_96/PRF_HMAC_MD5/MODP_1024', recent);
+    noteCharonContext('configured proposals: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/MODP_2048', recent);
+    const f = classifyCharonLog('received proposals unacceptable', { ...CTX, recent }, 1)!;
+    assert.equal(f.kind, 'ike-proposal');
+    assert.match(f.message, /it offers IKE:3DES_CBC.*hawser offers IKE:AES_GCM_16_256/);
+    const r2 = {};
+    noteCharonContext('looking for peer configs matching 198.18.2.2[%any]...198.18.1.2[10.0.0.2-0-0]', r2);
+    const g = classifyCharonLog('no matching peer config found', { ...CTX, remoteIds: ['10.0.0.2'], remotePreferredServer: 'true', recent: r2 }, 1)!;
+    assert.match(g.message, /presented identity 10\.0\.0\.2-0-0 but this gateway expects 10\.0\.0\.2 \(preferred-server here false, on the peer true/);
+  });
+});
+
 describe('ipsec failure precedence', () => {
   it('a root cause is not hidden by its echo from the peer', () => {
     const kernel = classifyCharonLog('unable to install inbound and outbound IPsec SA (SAD) in kernel', CTX, 1000)!;
-    const proposal = classifyCharonLog('received NO_PROPOSAL_CHOSEN notify, no CHILD_SA built', CTX, 1500)!;
+    const proposal = classifyCharonLog('received NO_PROPOSAL_CHOSEN notify error', CTX, 1500)!;
     assert.equal(preferFailure(kernel, proposal).kind, 'kernel');
     assert.equal(preferFailure(proposal, kernel).kind, 'kernel');
     assert.equal(preferFailure(kernel, { ...proposal, atMs: 20_000 }).kind, 'proposal', 'an old one ages out');

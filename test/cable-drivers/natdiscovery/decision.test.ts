@@ -35,6 +35,23 @@ describe('natdiscovery: answering requests', () => {
       assert.deepEqual(got.receivedSrc, from);
     });
   }
+
+  // Submariner 0.19 asks for the plain cable name, Submariner since 2025-02 for `<cable>-v4`: both are us,
+  // and each is answered under the id it asked for (that is the key its response handler looks up).
+  const forms: Array<[string, string, number, string]> = [
+    ['0.19 form (plain cable name)', 'cable-b', ResponseType.OK, 'cable-b'],
+    ['2025 form (<cable>-v4)', 'cable-b-v4', ResponseType.OK, 'cable-b-v4'],
+    ['IPv6 form (no IPv6 listener here)', 'cable-b-v6', ResponseType.UNKNOWN_DST_ENDPOINT, 'cable-b'],
+    ['another cable with a -v4 suffix', 'cable-c-v4', ResponseType.UNKNOWN_DST_ENDPOINT, 'cable-b'],
+  ];
+  for (const [name, asked, response, answeredAs] of forms) {
+    it(`endpoint id: ${name}`, () => {
+      const got = answerRequest(req({ receiver: { clusterId: 'b', endpointId: asked } }), { ip: '10.0.0.1', port: 4490 }, local);
+      assert.equal(got.response, response);
+      assert.deepEqual(got.sender, { clusterId: 'b', endpointId: answeredAs });
+      assert.deepEqual(got.receiver, { clusterId: 'a', endpointId: 'cable-a' });
+    });
+  }
 });
 
 describe('natdiscovery: decision state machine (explicit times)', () => {
@@ -42,7 +59,7 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   const t0 = 5000;
 
   it('probes private and public every interval, only while undecided', () => {
-    const p = new RemoteNatProbe(remote, false, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     assert.deepEqual(p.probesDue(t0), [{ kind: 'private', ip: '10.0.0.2' }, { kind: 'public', ip: '198.51.100.2' }]);
     assert.deepEqual(p.probesDue(t0 + 999), []);
     assert.equal(p.probesDue(t0 + 1000).length, 2);
@@ -51,20 +68,20 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('probes one address when the public IP is the private one or empty', () => {
-    const same = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '10.0.0.2' }), false, T, t0, true);
+    const same = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '10.0.0.2' }), T, t0, true);
     assert.deepEqual(same.probesDue(t0), [{ kind: 'private', ip: '10.0.0.2' }]);
-    const none = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2' }), false, T, t0, true);
+    const none = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2' }), T, t0, true);
     assert.deepEqual(none.probesDue(t0), [{ kind: 'private', ip: '10.0.0.2' }]);
   });
 
   it('a private answer decides at once', () => {
-    const p = new RemoteNatProbe(remote, false, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     assert.deepEqual(p.onAnswer('private', false, t0 + 3), { info: { useIP: '10.0.0.2', useNAT: false }, source: 'private-answer' });
     assert.equal(p.state, 'decided');
   });
 
   it('a public answer waits the grace period; a private answer within it wins without a public decision', () => {
-    const p = new RemoteNatProbe(remote, false, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     assert.equal(p.onAnswer('public', true, t0 + 10), undefined);
     assert.equal(p.state, 'public-pending');
     assert.equal(p.tick(t0 + 10 + 999), undefined);
@@ -72,7 +89,7 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('a public answer decides when the grace period runs out; a later private answer is too late', () => {
-    const p = new RemoteNatProbe(remote, false, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     p.onAnswer('public', true, t0 + 10);
     assert.deepEqual(p.tick(t0 + 10 + T.privateGraceMs), { info: { useIP: '198.51.100.2', useNAT: true }, source: 'public-answer' });
     assert.equal(p.onAnswer('private', false, t0 + 10 + T.privateGraceMs + 1), undefined);
@@ -80,30 +97,31 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('a private answer reporting NAT keeps useNAT (our side is masqueraded)', () => {
-    const p = new RemoteNatProbe(remote, true, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     assert.deepEqual(p.onAnswer('private', true, t0 + 1)?.info, { useIP: '10.0.0.2', useNAT: true });
   });
 
   const fallbacks: Array<[string, boolean, { nat?: boolean; lb?: boolean }, { useIP: string; useNAT: boolean }, number]> = [
     ['no NAT anywhere: private', false, {}, { useIP: '10.0.0.2', useNAT: false }, T.fallbackMs],
     ['remote behind NAT: public', false, { nat: true }, { useIP: '198.51.100.2', useNAT: true }, T.fallbackMs],
-    ['local behind NAT: public', true, {}, { useIP: '198.51.100.2', useNAT: true }, T.fallbackMs],
+    // As Submariner's useLegacyNATSettings: only the remote's flags count, ours do not.
+    ['only local behind NAT: private, no NAT', true, {}, { useIP: '10.0.0.2', useNAT: false }, T.fallbackMs],
     ['both behind NAT: public', true, { nat: true }, { useIP: '198.51.100.2', useNAT: true }, T.fallbackMs],
     ['remote behind a load balancer: public after 6 s', false, { lb: true }, { useIP: '198.51.100.2', useNAT: true }, T.loadBalancerFallbackMs],
   ];
-  for (const [name, localNat, o, want, after] of fallbacks) {
+  for (const [name, , o, want, after] of fallbacks) {
     it(`falls back without answers: ${name}`, () => {
       const ep = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: o.nat, lb: o.lb });
-      const p = new RemoteNatProbe(ep, localNat, T, t0, true);
+      const p = new RemoteNatProbe(ep, T, t0, true);
       assert.equal(p.tick(t0 + after - 1), undefined);
       assert.deepEqual(p.tick(t0 + after), { info: want, source: 'fallback' });
-      assert.deepEqual(fallbackDecision(ep, localNat), want);
+      assert.deepEqual(fallbackDecision(ep), want);
     });
   }
 
   it('after a fallback it keeps probing slowly and a real answer replaces the guess', () => {
     const ep = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true });
-    const p = new RemoteNatProbe(ep, false, T, t0, true);
+    const p = new RemoteNatProbe(ep, T, t0, true);
     p.probesDue(t0);
     const t1 = t0 + T.fallbackMs;
     assert.equal(p.tick(t1)?.info.useIP, '198.51.100.2');
@@ -114,14 +132,14 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('does not fall back while a public answer waits for the grace period', () => {
-    const p = new RemoteNatProbe(remote, false, T, t0, true);
+    const p = new RemoteNatProbe(remote, T, t0, true);
     p.onAnswer('public', false, t0 + T.fallbackMs - 10);
     assert.equal(p.tick(t0 + T.fallbackMs), undefined);
     assert.equal(p.tick(t0 + T.fallbackMs - 10 + T.privateGraceMs)?.source, 'public-answer');
   });
 
   it('decides from the NAT flags at once when discovery is impossible', () => {
-    const p = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true, port: null }), false, T, t0, false);
+    const p = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true, port: null }), T, t0, false);
     assert.equal(p.state, 'decided');
     assert.equal(p.source, 'no-discovery');
     assert.deepEqual(p.decision, { useIP: '198.51.100.2', useNAT: true });

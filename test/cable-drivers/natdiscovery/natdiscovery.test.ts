@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { NatDiscovery } from '../../../src/cable-drivers/natdiscovery/natdiscovery.js';
-import { decodeMessage, encodeRequestMessage } from '../../../src/cable-drivers/natdiscovery/messages.js';
+import { ResponseType, decodeMessage, encodeRequestMessage, encodeResponseMessage } from '../../../src/cable-drivers/natdiscovery/messages.js';
+import { answerRequest } from '../../../src/cable-drivers/natdiscovery/answer.js';
 import type { NatTimings } from '../../../src/cable-drivers/natdiscovery/remote.js';
 import type { NatInfo } from '../../../src/cable-drivers/types.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
@@ -132,7 +133,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
     assert.deepEqual(sa.decisions, []);
     await clock.advance(1_500);
     assert.deepEqual(sa.decisions, [{ cable: b.cableName, info: { useIP: '203.0.113.2', useNAT: true }, source: 'fallback' }]);
-    assert.deepEqual(sb.decisions, [{ cable: a.cableName, info: { useIP: '203.0.113.1', useNAT: true }, source: 'fallback' }]);
+    // Only the remote's nat_enabled counts (Submariner's useLegacyNATSettings): a does not set it.
+    assert.deepEqual(sb.decisions, [{ cable: a.cableName, info: { useIP: '10.0.0.1', useNAT: false }, source: 'fallback' }]);
     open = true;
     await clock.advance(11_000);
     assert.deepEqual(sa.decisions.at(-1), { cable: b.cableName, info: { useIP: '10.0.0.2', useNAT: false }, source: 'private-answer' });
@@ -165,6 +167,35 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
     const st = sa.nd.status();
     assert.equal(st[0]?.state, 'probing');
     assert.match(st[0]?.lastProblem ?? '', /UNKNOWN_DST_ENDPOINT/);
+  });
+
+  it('a remote that refuses <cable>-v4 (Submariner 0.19) is asked again with the plain cable name at once', async () => {
+    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1' });
+    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2' });
+    const net = new FakeNet(reach(['10.0.0.1', '10.0.0.2']));
+    const clock = new FakeClock();
+    const sa = await side(net, clock, a, ['10.0.0.1']);
+    // b answers as 0.19 does: only its plain cable name is itself.
+    const bt = net.host(['10.0.0.2']);
+    const asked: string[] = [];
+    bt.onMessage((data, from) => {
+      const m = decodeMessage(data);
+      if (!m.ok || m.value.kind !== 'request') return;
+      const r = m.value.request;
+      asked.push(r.receiver?.endpointId ?? '');
+      const plain = r.receiver?.endpointId === b.cableName;
+      const answer = plain ? answerRequest(r, from, { clusterId: 'b', cableName: b.cableName, privateIP: '10.0.0.2' })
+        : { requestNumber: r.requestNumber, response: ResponseType.UNKNOWN_DST_ENDPOINT, sender: { clusterId: 'b', endpointId: b.cableName }, receiver: r.sender, srcIpNatDetected: false, srcPortNatDetected: false, dstIpNatDetected: false, receivedSrc: from };
+      void bt.send(encodeResponseMessage(answer), from);
+    });
+    await bt.bind(4490);
+    track(sa);
+    sa.nd.addRemote(b);
+    await clock.advance(100);
+    assert.deepEqual(asked, [`${b.cableName}-v4`, b.cableName]);
+    assert.deepEqual(sa.decisions, [{ cable: b.cableName, info: { useIP: '10.0.0.2', useNAT: false }, source: 'private-answer' }]);
+    assert.equal(sa.nd.status()[0]?.lastProblem, undefined);
+    await bt.close();
   });
 
   it('refuses an answer for the private IP that comes from another address', async () => {

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import {
-  type VxlanAction, type VxlanCable, type VxlanObserved, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor,
+  type VxlanAction, type VxlanCable, type VxlanObserved, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor,
 } from '../../../src/cable-drivers/vxlan/plan.js';
-import { parseFdb, parseLink, parseRoutes, parseRules, underlayMtu } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { parseAddresses, parseFdb, parseLink, parseRoutes, parseRules, underlayMtu } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { parseCidr } from '../../../src/config/parse.js';
 import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
 import type { VxlanKernel } from '../../../src/cable-drivers/vxlan/kernel.js';
 import type { DriverContext } from '../../../src/cable-drivers/types.js';
@@ -18,7 +19,7 @@ const cableB: VxlanCable = {
   cableName: 'cable-b', remoteVtep: '241.168.2.20', useIP: '192.168.2.20', subnets: ['10.20.0.0/16', '10.120.0.0/16'], candidateIPs: ['192.168.2.20', '203.0.113.2'],
 };
 const routeB = (dst: string, extra: Partial<VxlanObserved['routes'][number]> = {}): VxlanObserved['routes'][number] => ({
-  dst, gateway: '241.168.2.20', dev: 'vxlan-tunnel', protocol: '104', metric: 100, ...extra,
+  dst, gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '241.168.1.10', protocol: '104', metric: 100, ...extra,
 });
 
 describe('vxlan: planners', () => {
@@ -87,6 +88,19 @@ describe('vxlan: planners', () => {
   ];
   for (const [name, c, obs, others, want] of cableCases) it(`cable: ${name}`, () => assert.equal(planText(planCable(c, '241.168.1.10', obs, others)), want));
 
+  it('cable routes move to the CNI IP as source (Submariner\'s cable/vxlan), replaced in place', () => {
+    const obs = { ...empty(), fdb: [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20' }], routes: [routeB('10.20.0.0/16'), routeB('10.120.0.0/16', { src: '10.10.1.1' })] };
+    assert.equal(planText(planCable(cableB, '10.10.1.1', obs, new Set())), 'ip route replace 10.20.0.0/16 via 241.168.2.20 dev vxlan-tunnel src 10.10.1.1 table 100 proto 104 metric 100');
+  });
+
+  it('finds the CNI IP: an address in a local cluster CIDR, never on the tunnels', () => {
+    const cidrs = [parseCidr('10.10.0.0/16')!];
+    assert.equal(cniAddress([{ dev: 'eth0', ip: '192.168.1.10' }, { dev: 'vxlan-tunnel', ip: '10.10.9.9' }, { dev: 'cni0', ip: '10.10.1.1' }], cidrs), '10.10.1.1');
+    assert.equal(cniAddress([{ dev: 'eth0', ip: '192.168.1.10' }], cidrs), undefined);
+    assert.deepEqual(parseAddresses('[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1"}]},{"ifname":"cni0","addr_info":[{"family":"inet6","local":"fe80::1"},{"family":"inet","local":"10.10.1.1"}]}]'),
+      [{ dev: 'lo', ip: '127.0.0.1' }, { dev: 'cni0', ip: '10.10.1.1' }]);
+  });
+
   it('disconnect removes this cable only', () => {
     const obs: VxlanObserved = {
       ...empty(),
@@ -139,7 +153,7 @@ describe('vxlan: parsing ip/bridge JSON', () => {
       { mac: '00:00:00:00:00:00', dst: '10.99.0.2' }, { mac: '00:00:00:00:00:00', dst: '10.99.0.3', port: 4501 },
     ]);
     assert.deepEqual(parseRoutes('[{"dst":"10.20.0.0/24","gateway":"241.99.0.2","dev":"vxlan-tunnel","protocol":"104","prefsrc":"241.99.0.1","metric":100,"flags":[]},{"dst":"10.1.1.1","dev":"eth0","protocol":"static","flags":[]},{"dst":"default","gateway":"1.1.1.1"}]'), [
-      { dst: '10.20.0.0/24', gateway: '241.99.0.2', dev: 'vxlan-tunnel', protocol: '104', metric: 100 },
+      { dst: '10.20.0.0/24', gateway: '241.99.0.2', dev: 'vxlan-tunnel', src: '241.99.0.1', protocol: '104', metric: 100 },
       { dst: '10.1.1.1/32', dev: 'eth0', protocol: 'static', metric: 0 },
     ]);
     assert.deepEqual(parseRules('[{"priority":100,"src":"all","table":"100","protocol":"104"},{"priority":100,"src":"10.0.0.0","srclen":8,"table":"100"}]'), [
@@ -169,6 +183,10 @@ class FakeKernel implements VxlanKernel {
   async underlayMtu(): Promise<number> {
     return 1500;
   }
+  addrs: Array<{ dev: string; ip: string }> = [{ dev: 'eth0', ip: '192.168.1.10' }];
+  async localAddresses(): Promise<Array<{ dev: string; ip: string }>> {
+    return structuredClone(this.addrs);
+  }
   async apply(actions: readonly VxlanAction[]): Promise<void> {
     this.applied.push([...actions]);
     const s = this.state;
@@ -193,7 +211,7 @@ class FakeKernel implements VxlanKernel {
           break;
         case 'route-replace':
           s.routes = s.routes.filter((r) => !(r.dst === a.dst && r.metric === 100));
-          s.routes.push({ dst: a.dst, gateway: a.via, dev: 'vxlan-tunnel', protocol: '104', metric: 100 });
+          s.routes.push({ dst: a.dst, gateway: a.via, dev: 'vxlan-tunnel', src: a.src, protocol: '104', metric: 100 });
           break;
         case 'route-del': {
           const n = s.routes.length;
@@ -207,7 +225,7 @@ class FakeKernel implements VxlanKernel {
   dump(): string {
     return [
       ...this.state.fdb.map((e) => `fdb ${e.dst}${e.port ? `:${e.port}` : ''}`),
-      ...this.state.routes.map((r) => `route ${r.dst} via ${r.gateway}`),
+      ...this.state.routes.map((r) => `route ${r.dst} via ${r.gateway}${r.src?.startsWith('241.') ? '' : ` src ${r.src}`}`),
     ].sort().join('\n');
   }
 }
@@ -275,6 +293,18 @@ describe('vxlan: driver over a fake kernel', () => {
     await after.connect(remoteC, { useIP: '192.168.3.30', useNAT: false });
     await after.sweep();
     assert.equal(k.dump(), ['fdb 192.168.3.30', 'route 10.30.0.0/16 via 241.168.3.30'].join('\n'));
+  });
+
+  it('routes from the CNI IP once the node has one, and moves existing routes to it', async () => {
+    const k = new FakeKernel();
+    const cfg = { clusterCidrs: [parseCidr('10.10.0.0/16')!] } as GatewayConfig;
+    const d = new VxlanDriver({ ...ctx(), config: cfg }, { kernel: k });
+    await d.init();
+    await d.connect(remoteB, { useIP: '192.168.2.20', useNAT: false });
+    assert.equal(k.dump(), ['fdb 192.168.2.20', 'route 10.20.0.0/16 via 241.168.2.20'].join('\n'), 'no CNI address yet: the VTEP');
+    k.addrs.push({ dev: 'cni0', ip: '10.10.1.1' });
+    await d.connect(remoteB, { useIP: '192.168.2.20', useNAT: false });
+    assert.equal(k.dump(), ['fdb 192.168.2.20', 'route 10.20.0.0/16 via 241.168.2.20 src 10.10.1.1'].join('\n'));
   });
 
   it('recreates a missing device on connect', async () => {

@@ -5,6 +5,7 @@ import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
 import type { DriverContext } from '../../../src/cable-drivers/types.js';
 import type { GatewayConfig } from '../../../src/config/roles.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
+import { parseCidr } from '../../../src/config/parse.js';
 import { waitFor } from '../../../src/util/wait.js';
 import { endpoint, quietLogger } from '../natdiscovery/helpers.js';
 import { NetLab } from '../natdiscovery/netlab.js';
@@ -32,7 +33,8 @@ export async function gatewayPair(lab: NetLab): Promise<GatewayPair> {
 }
 
 export function ctxFor(local: EndpointSpec): DriverContext {
-  return { config: {} as GatewayConfig, localEndpoint: local, log: quietLogger().log };
+  const clusterCidrs = local.subnets.map((s) => parseCidr(s)).filter((c) => c !== undefined);
+  return { config: { clusterCidrs } as GatewayConfig, localEndpoint: local, log: quietLogger().log };
 }
 
 describe('vxlan: driver between gateway namespaces @real', function () {
@@ -61,7 +63,11 @@ describe('vxlan: driver between gateway namespaces @real', function () {
     const fdb = (await lab.run(a, 'bridge', ['fdb', 'show', 'dev', 'vxlan-tunnel'])).stdout;
     assert.equal(fdb.split('\n').filter((l) => l.startsWith('00:00:00:00:00:00')).length, 1, fdb);
     const routes = (await lab.run(a, 'ip', ['route', 'show', 'table', '100'])).stdout;
-    assert.match(routes, /10\.20\.0\.0\/16 via 241\.168\.50\.2 dev vxlan-tunnel proto 104 src 241\.168\.50\.1 metric 100/);
+    // source = the CNI IP, as Submariner's cable/vxlan routes
+    assert.match(routes, /10\.20\.0\.0\/16 via 241\.168\.50\.2 dev vxlan-tunnel proto 104 src 10\.10\.1\.1 metric 100/);
+    // host-network traffic (no -I) to a remote pod address now leaves from the CNI IP and gets its answer
+    const host = await lab.run(a, 'ping', ['-n', '-c', '1', '-W', '2', '10.20.1.1'], true);
+    assert.equal(host.code, 0, host.stdout + host.stderr);
     assert.deepEqual((await da.connections()).map((c) => [c.cableName, c.status]), [[epB.cableName, 'connected']]);
 
     // Watch the underlay on B while pods' addresses ping each other.

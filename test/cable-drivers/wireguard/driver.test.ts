@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,10 +88,11 @@ class FakeNet implements NetOps {
   async linkDel(): Promise<void> {}
 }
 
-const config = gatewayConfigFromEnv({
+const ENV = {
   SUBMARINER_NAMESPACE: 'submariner-operator', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw-a', SUBMARINER_CLUSTERCIDR: '10.1.0.0/16', SUBMARINER_SERVICECIDR: '100.1.0.0/16',
   SUBMARINER_CABLEDRIVER: 'wireguard', CE_IPSEC_PSK: PSK.text, BROKER_K8S_APISERVER: '127.0.0.1:1', BROKER_K8S_APISERVERTOKEN: 'x', BROKER_K8S_REMOTENAMESPACE: 'broker',
-});
+};
+const config = gatewayConfigFromEnv(ENV);
 
 const remote = (id: string, ip: string, pub: string | undefined, subnets: string[]): EndpointSpec => ({
   clusterId: id, cableName: `submariner-cable-${id}-${ip.replace(/\./g, '-')}`, hostname: `gw-${id}`, subnets, invalidSubnets: [], privateIP: ip, publicIP: ip, healthCheckIP: '',
@@ -225,6 +227,25 @@ describe('WireGuard driver (fake device and routes)', () => {
     assert.equal(wg.writes.length, writes);
     assert.equal(net.applied.length, applied);
     assert.ok(!lines.join('').includes(PSK.key), 'the preshared key never reaches the log');
+  });
+
+  it('a remote without udp-port is reached on our CE_IPSEC_NATTPORT, as Submariner\'s driver does', async () => {
+    const cfg = gatewayConfigFromEnv({ ...ENV, CE_IPSEC_NATTPORT: '4501' });
+    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, stateDir, resyncIntervalMs: 0 });
+    await d.init();
+    await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    assert.equal(wg.dev.peers[0]?.endpoint, '192.0.2.2:4501');
+    await d.connect({ ...C, backendConfig: { ...C.backendConfig, 'udp-port': '4600' } }, { useIP: '192.0.2.3', useNAT: false });
+    assert.equal(wg.dev.peers.find((p) => p.publicKey === K3.pub)?.endpoint, '192.0.2.3:4600');
+  });
+
+  it('without a PSK uses Submariner\'s default text "default psk" (sha256), with a warning', async () => {
+    const cfg = { ...config, ipsec: { ...config.ipsec, psk: '' } };
+    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, stateDir, resyncIntervalMs: 0 });
+    await d.init();
+    await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
+    assert.equal(wg.dev.peers[0]?.presharedKey, createHash('sha256').update('default psk').digest('base64'));
+    assert.ok(logged('warn', /default psk/));
   });
 
   it('adopts an existing device key', async () => {

@@ -1,0 +1,45 @@
+// Lines of `fping -l` (loop mode, fping 5.x) output, parsed into per-target events. One fping probes
+// every target, so each line names its target. Lines we do not recognise are `other`.
+//
+// stdout:
+//   10.0.0.2 : [3], 64 bytes, 0.045 ms (0.051 avg, 0% loss)        reply to probe 3
+//   10.0.0.9 : [3], timed out (NaN avg, 100% loss)                  no reply within the timeout
+//   10.0.0.2 : duplicate for [3], 64 bytes, 0.050 ms                duplicate: ignored (other)
+// stderr:
+//   ICMP Host Unreachable from 10.0.0.1 for ICMP Echo sent to 10.0.0.9     why the probe failed
+//   10.0.0.9: error while sending ping: Network is unreachable
+
+export type FpingEvent =
+  | { kind: 'reply'; target: string; seq: number; rttNs: number }
+  | { kind: 'timeout'; target: string; seq: number }
+  | { kind: 'error'; target: string; message: string }
+  | { kind: 'other'; line: string };
+
+const REPLY = /^(\S+)\s+: \[(\d+)\], \d+ bytes, ([0-9]+(?:\.[0-9]+)?) ms\b/;
+const TIMEOUT = /^(\S+)\s+: \[(\d+)\], timed out\b/;
+const ICMP_ERROR = /^(ICMP .+?) from \S+ for ICMP Echo sent to (\S+?)\s*$/;
+const SEND_ERROR = /^(\S+?): error while sending ping: (.+)$/;
+
+export function parseFpingLine(raw: string): FpingEvent {
+  const line = raw.trim();
+  let m = REPLY.exec(line);
+  if (m) return { kind: 'reply', target: m[1]!, seq: Number(m[2]), rttNs: Math.round(Number(m[3]) * 1e6) };
+  m = TIMEOUT.exec(line);
+  if (m) return { kind: 'timeout', target: m[1]!, seq: Number(m[2]) };
+  m = ICMP_ERROR.exec(line);
+  if (m) return { kind: 'error', target: m[2]!, message: m[1]! };
+  m = SEND_ERROR.exec(line);
+  if (m) return { kind: 'error', target: m[1]!, message: m[2]! };
+  return { kind: 'other', line };
+}
+
+/**
+ * `fping -l -p <period>`: loop forever, one probe per target per period (the timeout defaults to the
+ * period, at most 2 s). `-S` sets the source address shared by every target of this process.
+ */
+export function fpingArgs(o: { intervalMs: number; sourceIP?: string; targets: readonly string[] }): string[] {
+  const args = ['-l', '-p', String(Math.max(1, Math.round(o.intervalMs)))];
+  if (o.sourceIP) args.push('-S', o.sourceIP);
+  args.push(...o.targets);
+  return args;
+}

@@ -1,0 +1,303 @@
+// Health check with one long-lived prober for all targets: `fping -l` probes every remote endpoint
+// (one process per distinct source address, normally exactly one per node), instead of one `ping` per
+// connection. Node has no raw ICMP sockets, so a helper process is unavoidable; one per node keeps a
+// 500-node cluster at 500 processes whatever the number of remote clusters.
+//
+// Semantics match HealthChecker: per connection a sliding window of probes (RTT last/min/avg/max/stddev,
+// loss percentage), unhealthy after `maxLoss` consecutive losses, a prober that cannot run is restarted
+// with backoff and its silence counts as loss. A change of the target set restarts the one process with
+// the new list; statistics of targets that stay are kept.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../../log/index.js';
+import { netnsArgv } from '../../util/exec.js';
+import { Backoff } from '../../util/wait.js';
+import type { CableHealth, HealthCheckerEvents, HealthTarget } from './checker.js';
+import { fpingArgs, parseFpingLine } from './fping-output.js';
+import { DEFAULT_WINDOW, PingStats } from './stats.js';
+
+export interface SharedHealthCheckerOptions {
+  log: Logger;
+  /** Period between two probes of one target. */
+  intervalMs: number;
+  /** Consecutive losses that make a connection unhealthy. */
+  maxLoss: number;
+  /** Run the prober in this network namespace (tests; the agent runs in the node's namespace). */
+  netns?: string;
+  windowSize?: number;
+  /** Default `fping` (Debian package fping, 5.x). */
+  fpingCommand?: string;
+}
+
+const STDERR_KEEP = 1000;
+
+/** One connection's view: its target and statistics. */
+class TargetState {
+  readonly stats: PingStats;
+  evidenceSinceTick = false;
+  silentTicks = 0;
+  wasHealthy = true;
+  lastError: string | undefined;
+  constructor(readonly target: HealthTarget, windowSize: number) {
+    this.stats = new PingStats(windowSize);
+  }
+}
+
+/** One fping process for every target sharing a source address. */
+class Prober {
+  child: ChildProcess | undefined;
+  private generation = 0;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: Backoff;
+  private stopped = false;
+  lastError: string | undefined;
+
+  constructor(
+    readonly sourceIP: string | undefined,
+    public targets: string[],
+    private readonly o: { intervalMs: number; netns?: string; command: string },
+    private readonly log: Logger,
+    private readonly onEvent: (gen: string, ev: ReturnType<typeof parseFpingLine>) => void,
+    private readonly onFailure: (targets: readonly string[], err: string | undefined) => void,
+  ) {
+    this.backoff = new Backoff(Math.min(o.intervalMs, 5000), 30_000);
+    this.spawn();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  private spawn(): void {
+    if (this.stopped) return;
+    const gen = ++this.generation;
+    const [file, argv] = netnsArgv(this.o.command, fpingArgs({ intervalMs: this.o.intervalMs, sourceIP: this.sourceIP, targets: this.targets }), this.o.netns);
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    const tag = `${this.sourceIP ?? '-'}#${gen}`;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (gen !== this.generation) return;
+      const ev = parseFpingLine(line);
+      if (ev.kind === 'reply') {
+        this.backoff.reset();
+        this.lastError = undefined;
+      }
+      this.onEvent(tag, ev);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      stderr = (stderr + line + '\n').slice(-STDERR_KEEP);
+      if (gen !== this.generation) return;
+      const ev = parseFpingLine(line);
+      if (ev.kind === 'error') this.onEvent(tag, ev);
+    });
+    let gone = false;
+    const onGone = (why: string): void => {
+      if (gone) return;
+      gone = true;
+      if (gen !== this.generation || this.stopped) return;
+      this.child = undefined;
+      const err = stderr.trim().split('\n').pop() || why;
+      if (err !== this.lastError) this.log.warn({ source: this.sourceIP, targets: this.targets.length, err }, 'health-check prober stopped; restarting');
+      this.lastError = err;
+      this.onFailure(this.targets, err);
+      this.restartTimer = setTimeout(() => this.spawn(), this.backoff.next());
+    };
+    child.on('error', (err) => onGone(`cannot run ${this.o.command}: ${err.message}`));
+    child.on('close', (code, signal) => onGone(`${this.o.command} exited ${signal ?? code}`));
+  }
+
+  /** Same process, new target list: the old one is ended by PID and a new one started. */
+  async retarget(targets: string[]): Promise<void> {
+    this.targets = targets;
+    const old = this.child;
+    this.generation++;
+    this.child = undefined;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    await endChild(old);
+    this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.generation++;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    this.child = undefined;
+    await endChild(child);
+  }
+}
+
+async function endChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('close', () => r()));
+  const pid = child.pid;
+  const kill = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  kill('SIGTERM');
+  const hard = setTimeout(() => kill('SIGKILL'), 1000);
+  await exited;
+  clearTimeout(hard);
+}
+
+const sameTarget = (a: HealthTarget, b: HealthTarget): boolean => a.targetIP === b.targetIP && (a.sourceIP ?? '') === (b.sourceIP ?? '');
+const sourceKey = (t: HealthTarget): string => t.sourceIP ?? '';
+
+export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
+  private readonly states = new Map<string, TargetState>();
+  private readonly probers = new Map<string, Prober>();
+  private readonly log: Logger;
+  private readonly watchdog: NodeJS.Timeout;
+  private readonly windowSize: number;
+  private pending: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly o: SharedHealthCheckerOptions) {
+    super();
+    this.log = o.log.child({ component: 'healthcheck' });
+    this.windowSize = o.windowSize ?? DEFAULT_WINDOW;
+    this.watchdog = setInterval(() => this.tick(), o.intervalMs);
+    this.watchdog.unref();
+  }
+
+  /** Level-triggered: exactly these connections are checked; a changed target restarts its statistics. */
+  setTargets(targets: readonly HealthTarget[]): void {
+    if (this.stopped) return;
+    const want = new Map(targets.filter((t) => t.targetIP).map((t) => [t.cableName, t]));
+    for (const [name, s] of this.states) {
+      const t = want.get(name);
+      if (!t || !sameTarget(t, s.target)) this.states.delete(name);
+    }
+    for (const t of want.values()) {
+      if (this.states.has(t.cableName)) continue;
+      this.states.set(t.cableName, new TargetState({ ...t }, this.windowSize));
+      this.log.info({ cable: t.cableName, target: t.targetIP, source: t.sourceIP, intervalMs: this.o.intervalMs }, 'health check started');
+    }
+    // one prober per source address, over the distinct target IPs
+    const bySource = new Map<string, Set<string>>();
+    for (const s of this.states.values()) {
+      const k = sourceKey(s.target);
+      if (!bySource.has(k)) bySource.set(k, new Set());
+      bySource.get(k)!.add(s.target.targetIP);
+    }
+    const work: Array<Promise<void>> = [];
+    for (const [k, p] of this.probers) {
+      const ips = bySource.get(k);
+      if (!ips) {
+        this.probers.delete(k);
+        work.push(p.stop());
+      } else {
+        const list = [...ips].sort();
+        if (list.join(' ') !== p.targets.join(' ')) work.push(p.retarget(list));
+      }
+    }
+    for (const [k, ips] of bySource) {
+      if (this.probers.has(k)) continue;
+      const prober = new Prober(k || undefined, [...ips].sort(), { intervalMs: this.o.intervalMs, netns: this.o.netns, command: this.o.fpingCommand ?? 'fping' }, this.log,
+        (gen, ev) => this.onEvent(k, gen, ev), (ips2, err) => this.onFailure(k, ips2, err));
+      this.probers.set(k, prober);
+    }
+    this.pending = Promise.all([this.pending, ...work]).then(() => undefined);
+  }
+
+  private statesFor(source: string, target: string): TargetState[] {
+    return [...this.states.values()].filter((s) => sourceKey(s.target) === source && s.target.targetIP === target);
+  }
+
+  private onEvent(source: string, gen: string, ev: ReturnType<typeof parseFpingLine>): void {
+    if (ev.kind === 'other') return;
+    for (const s of this.statesFor(source, ev.target)) {
+      if (ev.kind === 'error') {
+        s.lastError = ev.message;
+        continue;
+      }
+      let changed: boolean;
+      if (ev.kind === 'reply') {
+        changed = s.stats.reply(`${gen}:${ev.seq}`, ev.rttNs);
+        s.lastError = undefined;
+      } else {
+        changed = s.stats.lost(`${gen}:${ev.seq}`);
+      }
+      s.evidenceSinceTick = true;
+      if (changed) this.emitFor(s);
+    }
+  }
+
+  private onFailure(source: string, targets: readonly string[], err: string | undefined): void {
+    for (const t of targets) for (const s of this.statesFor(source, t)) s.lastError = err;
+  }
+
+  /** Each interval: two silent intervals in a row count as a loss (prober dead, hung or not yet started). */
+  private tick(): void {
+    for (const s of this.states.values()) {
+      if (s.evidenceSinceTick) {
+        s.evidenceSinceTick = false;
+        s.silentTicks = 0;
+        continue;
+      }
+      if (++s.silentTicks >= 2) {
+        s.stats.lost(undefined);
+        this.emitFor(s);
+      }
+    }
+  }
+
+  private healthOf(s: TargetState): CableHealth {
+    const prober = this.probers.get(sourceKey(s.target));
+    const h: CableHealth = { ...s.stats.snapshot(this.o.maxLoss), targetIP: s.target.targetIP, running: prober?.child !== undefined };
+    if (s.target.sourceIP) h.sourceIP = s.target.sourceIP;
+    const err = s.lastError ?? prober?.lastError;
+    if (err) h.lastError = err;
+    return h;
+  }
+
+  private emitFor(s: TargetState): void {
+    const h = this.healthOf(s);
+    const name = s.target.cableName;
+    this.emit('change', name, h);
+    if (h.healthy === s.wasHealthy) return;
+    s.wasHealthy = h.healthy;
+    const log = this.log.child({ cable: name });
+    if (h.healthy) log.info({ target: s.target.targetIP }, 'health check: connection healthy again');
+    else log.warn({ target: s.target.targetIP, lost: h.consecutiveLost, err: h.lastError }, 'health check: connection unhealthy');
+    this.emit('health', name, h.healthy, h);
+  }
+
+  stats(cableName: string): CableHealth | undefined {
+    const s = this.states.get(cableName);
+    return s ? this.healthOf(s) : undefined;
+  }
+
+  /** Why the connection counts as down, or undefined while it is healthy (or not checked). */
+  unhealthyReason(cableName: string): string | undefined {
+    const h = this.stats(cableName);
+    if (!h || h.healthy) return undefined;
+    const why = h.lastError ? ` (${h.lastError})` : '';
+    return `no reply to the last ${h.consecutiveLost} health-check pings to ${h.targetIP}${why}`;
+  }
+
+  /** PIDs of the running prober processes (diagnostics and tests). */
+  pids(): number[] {
+    return [...this.probers.values()].map((p) => p.pid).filter((x): x is number => x !== undefined);
+  }
+
+  /** Resolves once target changes made so far have ended the processes they replaced. */
+  settled(): Promise<void> {
+    return this.pending;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watchdog);
+    const all = [...this.probers.values()];
+    this.probers.clear();
+    this.states.clear();
+    await Promise.all([this.pending, ...all.map((p) => p.stop())]);
+  }
+}

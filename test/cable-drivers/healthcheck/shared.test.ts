@@ -1,0 +1,128 @@
+// SharedHealthChecker: fping's output format, and the checker driven by a stand-in fping script
+// (no root, no network): one process for all targets, loss runs per target, restart on a new target list.
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fpingArgs, parseFpingLine } from '../../../src/cable-drivers/healthcheck/fping-output.js';
+import { SharedHealthChecker } from '../../../src/cable-drivers/healthcheck/shared.js';
+import { pidAlive } from '../../../src/os/daemon.js';
+import { waitFor } from '../../../src/util/wait.js';
+import { quietLogger } from '../natdiscovery/helpers.js';
+
+describe('healthcheck: fping output', () => {
+  it('parses replies, timeouts and per-target errors; ignores duplicates and summaries', () => {
+    assert.deepEqual(parseFpingLine('10.0.0.2 : [3], 64 bytes, 0.045 ms (0.051 avg, 0% loss)'), { kind: 'reply', target: '10.0.0.2', seq: 3, rttNs: 45_000 });
+    assert.deepEqual(parseFpingLine('10.0.0.10 : [12], 64 bytes, 1.50 ms (1.20 avg, 0% loss)'), { kind: 'reply', target: '10.0.0.10', seq: 12, rttNs: 1_500_000 });
+    assert.deepEqual(parseFpingLine('10.0.0.9  : [0], timed out (NaN avg, 100% loss)'), { kind: 'timeout', target: '10.0.0.9', seq: 0 });
+    assert.deepEqual(parseFpingLine('ICMP Host Unreachable from 10.0.0.1 for ICMP Echo sent to 10.0.0.9'), { kind: 'error', target: '10.0.0.9', message: 'ICMP Host Unreachable' });
+    assert.deepEqual(parseFpingLine('10.0.0.9: error while sending ping: Network is unreachable'), { kind: 'error', target: '10.0.0.9', message: 'Network is unreachable' });
+    assert.equal(parseFpingLine('10.0.0.2 : duplicate for [3], 64 bytes, 0.050 ms').kind, 'other');
+    assert.equal(parseFpingLine('10.0.0.2 : xmt/rcv/%loss = 5/5/0%, min/avg/max = 0.04/0.05/0.06').kind, 'other');
+  });
+
+  it('builds one command line for every target: loop mode, the period, the shared source', () => {
+    assert.deepEqual(fpingArgs({ intervalMs: 60_000, sourceIP: '10.1.0.5', targets: ['10.2.0.7', '10.3.0.7'] }), ['-l', '-p', '60000', '-S', '10.1.0.5', '10.2.0.7', '10.3.0.7']);
+    assert.deepEqual(fpingArgs({ intervalMs: 1000, targets: ['10.2.0.7'] }), ['-l', '-p', '1000', '10.2.0.7']);
+  });
+});
+
+describe('healthcheck: SharedHealthChecker with a stand-in fping', () => {
+  let dir: string;
+  let checker: SharedHealthChecker | undefined;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hw-hcs-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterEach(async () => {
+    await checker?.stop();
+    checker = undefined;
+  });
+
+  /**
+   * A script standing in for fping: it records its arguments, then every 20 ms prints a reply for each
+   * target except those listed in the file `silent` (those time out).
+   */
+  function fakeFping(name: string): string {
+    const file = join(dir, name);
+    writeFileSync(file, `#!/bin/sh
+echo "$@" >> ${join(dir, `${name}.args`)}
+shift 3
+[ "$1" = "-S" ] && shift 2
+i=0
+while :; do
+  for t in "$@"; do
+    if grep -qx "$t" ${join(dir, 'silent')} 2>/dev/null; then echo "$t : [$i], timed out (NaN avg, 100% loss)"
+    else echo "$t : [$i], 64 bytes, 0.5 ms (0.5 avg, 0% loss)"; fi
+  done
+  i=$((i+1)); sleep 0.02
+done
+`);
+    chmodSync(file, 0o755);
+    return file;
+  }
+
+  it('probes every target from one process, per-target loss, and one restart per change of the target list', async () => {
+    const cmd = fakeFping('fp1.sh');
+    writeFileSync(join(dir, 'silent'), '10.3.0.7\n');
+    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
+    const flips: Array<[string, boolean]> = [];
+    checker.on('health', (c, healthy) => flips.push([c, healthy]));
+    checker.setTargets([
+      { cableName: 'c2', targetIP: '10.2.0.7', sourceIP: '10.1.0.5' },
+      { cableName: 'c3', targetIP: '10.3.0.7', sourceIP: '10.1.0.5' },
+    ]);
+    await waitFor(() => flips.some(([c, h]) => c === 'c3' && !h) && (checker!.stats('c2')?.received ?? 0) >= 5, { timeoutMs: 5000, what: 'c3 unhealthy, c2 replies' });
+    assert.equal(checker.pids().length, 1, 'one prober for both targets');
+    const c2 = checker.stats('c2')!;
+    assert.equal(c2.healthy, true);
+    assert.equal(c2.rtt?.lastNs, 500_000);
+    assert.equal(c2.sourceIP, '10.1.0.5');
+    assert.match(checker.unhealthyReason('c3') ?? '', /no reply to the last \d+ health-check pings to 10\.3\.0\.7/);
+    assert.equal(readFileSync(join(dir, 'fp1.sh.args'), 'utf8').trim(), '-l -p 20 -S 10.1.0.5 10.2.0.7 10.3.0.7');
+
+    // a third remote: the same one process is replaced by one with the longer list; c2 keeps its statistics
+    const [first] = checker.pids();
+    const before = checker.stats('c2')!.received;
+    checker.setTargets([
+      { cableName: 'c2', targetIP: '10.2.0.7', sourceIP: '10.1.0.5' },
+      { cableName: 'c3', targetIP: '10.3.0.7', sourceIP: '10.1.0.5' },
+      { cableName: 'c4', targetIP: '10.4.0.7', sourceIP: '10.1.0.5' },
+    ]);
+    await checker.settled();
+    assert.equal(pidAlive(first!), false, 'the old prober was ended');
+    await waitFor(() => (checker!.stats('c4')?.received ?? 0) >= 2, { timeoutMs: 3000, what: 'c4 replies' });
+    assert.equal(checker.pids().length, 1);
+    assert.ok(checker.stats('c2')!.received > before, 'c2 statistics carried over');
+
+    // the remote answers again
+    writeFileSync(join(dir, 'silent'), '');
+    await waitFor(() => flips.at(-1)?.[0] === 'c3' && flips.at(-1)?.[1] === true, { timeoutMs: 3000, what: 'c3 healthy again' });
+
+    // all gone: the prober is ended by PID
+    const [pid] = checker.pids();
+    checker.setTargets([]);
+    await checker.settled();
+    assert.equal(pidAlive(pid!), false);
+    assert.deepEqual(checker.pids(), []);
+    assert.equal(checker.stats('c2'), undefined);
+  });
+
+  it('a prober that cannot run is restarted, its error kept, and silence counts as loss', async () => {
+    const file = join(dir, 'dead.sh');
+    writeFileSync(file, '#!/bin/sh\necho "fping: cannot bind source address : Cannot assign requested address" >&2\nexit 1\n');
+    chmodSync(file, 0o755);
+    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 3, fpingCommand: file });
+    checker.setTargets([{ cableName: 'c1', targetIP: '10.2.0.7', sourceIP: '10.9.9.9' }]);
+    const h = await waitFor(() => { const s = checker!.stats('c1'); return s && !s.healthy ? s : undefined; }, { timeoutMs: 3000, what: 'unhealthy' });
+    assert.match(h.lastError ?? '', /cannot bind source address/);
+    assert.match(checker.unhealthyReason('c1') ?? '', /cannot bind source address/);
+  });
+
+  it('a missing fping binary is an error on each connection, not a crash', async () => {
+    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 2, fpingCommand: join(dir, 'no-such-fping') });
+    checker.setTargets([{ cableName: 'c1', targetIP: '10.2.0.7' }]);
+    const h = await waitFor(() => { const s = checker!.stats('c1'); return s && !s.healthy ? s : undefined; }, { timeoutMs: 3000, what: 'unhealthy' });
+    assert.match(h.lastError ?? '', /cannot run .*no-such-fping/);
+  });
+});
