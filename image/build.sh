@@ -23,7 +23,7 @@ out=$(cd "$out" && pwd)
 cache=${HAWSER_IMAGE_CACHE:-$repo/.cache/image}
 mkdir -p "$cache"
 
-say() { echo "image: $*" >&2; }
+say() { echo "image: [$SECONDS s] $*" >&2; }
 die() { echo "image: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root and chroot); run as root"
