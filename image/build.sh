@@ -136,6 +136,7 @@ install -m 0644 package.json package-lock.json "$prefix/"
 [ ! -f LICENSE ] || install -m 0644 LICENSE "$prefix/"
 # The production build (tsconfig.build.json: only src/, into dist/src, no maps), as `make build` makes it.
 "$repo/node_modules/.bin/tsc" -p tsconfig.build.json --outDir "$prefix/dist" || die "tsc -p tsconfig.build.json failed"
+say "compiled src/ (tsc -p tsconfig.build.json)"
 # Production dependencies only, as package-lock.json pins them; no install scripts (the native module
 # ships prebuilt binaries, so no compiler is needed); npm's cache (~/.npm) stays outside the image.
 (cd "$prefix" && PATH="$(dirname "$node_bin"):$PATH" "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund \
@@ -143,6 +144,7 @@ install -m 0644 package.json package-lock.json "$prefix/"
 # What no production process reads: type declarations, source maps, npm's own bookkeeping.
 find "$prefix/node_modules" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -type f -delete
 rm -f "$prefix/node_modules/.package-lock.json"
+say "installed the production node_modules (npm ci --omit=dev)"
 install -m 0755 image/hawser "$app/usr/local/bin/hawser"
 # Mount point for the host's /lib/modules (kernel module checks); /var/run is Debian's link to /run.
 mkdir -p "$app/usr/lib/modules"
