@@ -6,7 +6,7 @@
 #   image/build.sh [--out DIR]      (default dist/image; prints the archive path and its digest last)
 #
 # Environment: SOURCE_DATE_EPOCH (default: the commit time), HAWSER_IMAGE_CACHE (default .cache/image),
-# HAWSER_IMAGE_NODE (a Node binary to use instead of .tools/node/bin/node, for development only).
+# HAWSER_IMAGE_NODE (a Node binary to use instead of the pinned .tools/node/bin/node, for development only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -23,7 +23,7 @@ out=$(cd "$out" && pwd)
 cache=${HAWSER_IMAGE_CACHE:-$repo/.cache/image}
 mkdir -p "$cache"
 
-say() { echo "image: $*" >&2; }
+say() { echo "image: [$SECONDS s] $*" >&2; }
 die() { echo "image: error: $*" >&2; exit 1; }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (mmdebstrap --mode=root and chroot); run as root"
@@ -37,13 +37,8 @@ fi
 # --- Inputs -------------------------------------------------------------------------------------------
 # The Node the image carries: the pinned one `make setup` installs (what the tests run on).
 node_bin=${HAWSER_IMAGE_NODE:-$repo/.tools/node/bin/node}
-if [ ! -x "$node_bin" ]; then
-  # TODO(issue 13): drop this fallback once the pinned Node 24 in .tools/node is on main.
-  host_node=$(command -v node || true)
-  [ -n "$host_node" ] || die "no Node binary: $node_bin is missing; run \`make setup\` (it installs the pinned Node into .tools/node)"
-  say "WARNING: $node_bin is missing (run \`make setup\`); using the host's $host_node ($("$host_node" --version)): a development image only"
-  node_bin=$host_node
-fi
+[ -x "$node_bin" ] || die "no Node binary at $node_bin: run \`make setup\` (it installs the pinned Node into .tools/node)"
+[ -z "${HAWSER_IMAGE_NODE:-}" ] || say "WARNING: HAWSER_IMAGE_NODE=$HAWSER_IMAGE_NODE instead of the pinned .tools/node: a development image only"
 node_bin=$(readlink -f "$node_bin")
 node_version=$("$node_bin" --version)
 npm_cli=$(dirname "$node_bin")/npm
@@ -52,7 +47,7 @@ npm_cli=$(dirname "$node_bin")/npm
 version=$("$node_bin" -p 'require("./package.json").version')
 revision=$(git rev-parse HEAD)
 # Changed or new files under what goes into the image make a different image than the commit names.
-[ -z "$(git status --porcelain -- src image package.json package-lock.json tsconfig.json)" ] || revision="$revision-dirty"
+[ -z "$(git status --porcelain -- src image package.json package-lock.json tsconfig.json tsconfig.build.json)" ] || revision="$revision-dirty"
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}
 source_url=${HAWSER_IMAGE_SOURCE:-https://github.com/hawser/hawser}
 image_name=${HAWSER_IMAGE_NAME:-quay.io/hawser/hawser}
@@ -67,7 +62,7 @@ mapfile -t packages < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' image/packages.tx
 base_epoch=1686355200
 
 # Everything that decides the Debian layer; its hash keys the cache.
-base_recipe=$(printf '%s\n' "recipe=4" "suite=$suite" "epoch=$base_epoch" "packages=${packages[*]}" "sources=$(grep -v '^#' "$sources_file")")
+base_recipe=$(printf '%s\n' "recipe=5" "suite=$suite" "epoch=$base_epoch" "packages=${packages[*]}" "sources=$(grep -v '^#' "$sources_file")")
 base_key=$(printf '%s' "$base_recipe" | sha256sum | cut -c1-16)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hawser-image.XXXXXX")
@@ -109,10 +104,14 @@ else
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' --dpkgopt='path-exclude=/usr/share/lintian/*' \
-    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/* "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/var/cache/ldconfig/aux-cache' \
-    --customize-hook='find "$1"/var/log -type f -delete; rm -f "$1"/etc/resolv.conf "$1"/etc/machine-id; : > "$1"/etc/hostname' \
     "$suite" "$rootfs" "$sources_file" > "$work/mmdebstrap.log" 2>&1 \
     || { tail -n 30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed (its log ends above); it reads only Debian's package repositories ($sources_file)"; }
+  # apt is not in the image: its state and caches go too (mmdebstrap leaves them after its own cleanup);
+  # so do logs, old dpkg/debconf files, and what the runtime provides (resolv.conf, hostname, machine-id).
+  rm -rf "$rootfs/var/lib/apt" "$rootfs/var/cache/apt" "$rootfs"/var/cache/debconf/*-old "$rootfs"/var/lib/dpkg/*-old \
+    "$rootfs/var/cache/ldconfig/aux-cache" "$rootfs/etc/resolv.conf" "$rootfs/etc/machine-id"
+  find "$rootfs/var/log" -type f -delete
+  : > "$rootfs/etc/hostname"
   # Nothing of a build toolchain may be in the image (the package list names none; this keeps it so).
   for bad in gcc cc c++ make apt apt-get; do
     [ ! -e "$rootfs/usr/bin/$bad" ] || die "the Debian layer has /usr/bin/$bad: a package in image/packages.txt pulls in a toolchain"
@@ -135,16 +134,9 @@ node_home=$(dirname "$(dirname "$node_bin")")
 [ ! -f "$node_home/LICENSE" ] || install -m 0644 "$node_home/LICENSE" "$app/usr/local/share/doc/node/LICENSE"
 install -m 0644 package.json package-lock.json "$prefix/"
 [ ! -f LICENSE ] || install -m 0644 LICENSE "$prefix/"
-# Compile only src/ into dist/src (the layout `make build` gives), without source maps.
-cat > "$work/tsconfig.image.json" <<EOF
-{ "extends": "$repo/tsconfig.json",
-  "compilerOptions": { "rootDir": "$repo", "outDir": "$prefix/dist", "sourceMap": false, "declaration": false, "incremental": false, "types": ["node"], "typeRoots": ["$repo/node_modules/@types"] },
-  "include": ["$repo/src/**/*.ts"] }
-EOF
-"$repo/node_modules/.bin/tsc" -p "$work/tsconfig.image.json" || die "tsc failed compiling src/ for the image"
-# TODO(issue 13): today's compiled version.ts reads dist/package.json (../../../package.json from
-# dist/src/cli/commands); drop this copy once the version lookup works in the dist layout by itself.
-[ -f "$prefix/dist/package.json" ] || install -m 0644 package.json "$prefix/dist/package.json"
+# The production build (tsconfig.build.json: only src/, into dist/src, no maps), as `make build` makes it.
+"$repo/node_modules/.bin/tsc" -p tsconfig.build.json --outDir "$prefix/dist" || die "tsc -p tsconfig.build.json failed"
+say "compiled src/ (tsc -p tsconfig.build.json)"
 # Production dependencies only, as package-lock.json pins them; no install scripts (the native module
 # ships prebuilt binaries, so no compiler is needed); npm's cache (~/.npm) stays outside the image.
 (cd "$prefix" && PATH="$(dirname "$node_bin"):$PATH" "$npm_cli" ci --omit=dev --ignore-scripts --no-audit --no-fund \
@@ -152,6 +144,7 @@ EOF
 # What no production process reads: type declarations, source maps, npm's own bookkeeping.
 find "$prefix/node_modules" \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -type f -delete
 rm -f "$prefix/node_modules/.package-lock.json"
+say "installed the production node_modules (npm ci --omit=dev)"
 install -m 0755 image/hawser "$app/usr/local/bin/hawser"
 # Mount point for the host's /lib/modules (kernel module checks); /var/run is Debian's link to /run.
 mkdir -p "$app/usr/lib/modules"

@@ -60,7 +60,7 @@ function blobPath(digest: string): string {
 /** One member of the archive as text (index.json and the small JSON blobs). */
 async function member(archive: string, path: string): Promise<string> {
   const r = await exec('tar', ['-xOf', archive, path], { allowFailure: true, timeoutMs: 60_000 });
-  if (r.code !== 0) bad(archive, `it has no ${path} (${r.stderr.trim()})`);
+  if (r.code !== 0) bad(archive, `it has no ${path} (tar: ${r.stderr.trim().split('\n')[0]?.replace(/^tar: /, '') ?? ''})`);
   return r.stdout;
 }
 
