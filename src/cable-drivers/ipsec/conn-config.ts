@@ -134,8 +134,10 @@ export function parseGoBool(v: string | undefined): boolean | undefined {
 }
 
 /**
- * Submariner's rule (preferred_server.go): a remote that publishes no `preferred-server` counts as false,
- * so both preferring nothing (or the remote saying nothing) → both initiate; both preferring → ties by cable name.
+ * Submariner's rule (preferred_server.go calculateOperationMode): neither prefers → both initiate; one
+ * prefers → it serves; both → the greater cable name serves. A remote that publishes no `preferred-server`
+ * counts as false, as in current Submariner (devel, per the fidelity review); 0.19 (commit 5b70b1e)
+ * treated it as bidirectional. Every Submariner and hawser gateway publishes the key, so they agree.
  */
 export function operationMode(local: EndpointSpec, remote: EndpointSpec, preferredServerEnv: boolean): IpsecMode {
   const left = parseGoBool(local.backendConfig['preferred-server']) ?? preferredServerEnv;

@@ -267,8 +267,10 @@ describe('ipsec driver @real: one gateway behind NAT (masquerade)', function () 
     await waitPing(b.gw, b.gw.podIPs[0]!, a.gw.podIPs[0]!, 5_000);
     const v = new ViciClient({ socketPath: b.driver.charon.paths.socket });
     try {
-      const sas = await v.listSas({ ike: aEp.cableName });
+      // server/client mode: one IKE connection per subnet pair, `<cable>-<i>-<j>`, with libreswan's FQDN ids
+      const sas = (await v.listSas()).filter((s) => s.name.startsWith(`${aEp.cableName}-`));
       assert.ok(sas.length >= 1 && sas.every((s) => !s.initiator), 'the server never initiated');
+      assert.ok(sas.every((s) => /^\S+-\d+-\d+$/.test(s.localId) && s.remoteId === `${a.gw.ip}-0-0`), JSON.stringify(sas.map((s) => [s.localId, s.remoteId])));
     } finally {
       v.close();
     }

@@ -16,83 +16,11 @@ import type { ConnectionState, NatInfo } from '../../../src/cable-drivers/types.
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
+import { submarinerWhackCalls } from './fixtures/submariner-whack.js';
 import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, type Lab, type LabGateway } from './lab.js';
 
 const PSK = 'aGF3c2VyLWxhYi1wc2stdGV4dA==';
 const WRONG_PSK = 'c29tZXRoaW5nLWVsc2UtZW50aXJlbHk=';
-
-// ------------------------------------------------------------------------------------------------
-// Submariner's libreswan driver, reduced to the whack calls it makes. The argument lists are copied from
-// github.com/submariner-io/submariner pkg/cable/libreswan/libreswan.go at commit
-// 5b70b1e43f8db81ff38f2f721ed132009d5e7567 (bidirectionalConnectToEndpoint, serverConnectToEndpoint,
-// clientConnectToEndpoint, ConnectToEndpoint, toConnectionName, toEndpointIdentifier, extractSubnets)
-// and preferred_server.go (calculateOperationMode). dpdDelay = 30.
-// ------------------------------------------------------------------------------------------------
-
-type SubMode = 'bidirectional' | 'server' | 'client';
-
-function goBool(v: string | undefined): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
-}
-
-/** calculateOperationMode. */
-function subMode(local: EndpointSpec, remote: EndpointSpec): SubMode {
-  const left = goBool(local.backendConfig['preferred-server']) ?? false;
-  const right = goBool(remote.backendConfig['preferred-server']);
-  if (right === undefined || (!left && !right)) return 'bidirectional';
-  if (left && !right) return 'server';
-  if (right && !left) return 'client';
-  return local.cableName > remote.cableName ? 'server' : 'client';
-}
-
-/** extractSubnets (0.19: drops the owner's own "<privateIP>/" entries). */
-function extractSubnets(e: EndpointSpec): string[] {
-  return e.subnets.filter((s) => !s.startsWith(`${e.privateIP}/`));
-}
-
-const toConnectionName = (cable: string, lsi: number, rsi: number): string => `${cable}-${lsi}-${rsi}`;
-const toEndpointIdentifier = (ip: string, lsi: number, rsi: number): string => `@${ip}-${lsi}-${rsi}`;
-
-/** The whack argument lists ConnectToEndpoint issues, in order (after `--listen`). */
-function submarinerWhackCalls(local: EndpointSpec, remote: EndpointSpec, useIP: string, useNAT: boolean, forceEncaps = false, nattPort = '4500'): string[][] {
-  const calls: string[][] = [['--listen']];
-  const rightNATTPort = remote.backendConfig['udp-port'] ?? '4500';
-  const mode = subMode(local, remote);
-  extractSubnets(local).forEach((leftSubnet, lsi) => extractSubnets(remote).forEach((rightSubnet, rsi) => {
-    const connectionName = toConnectionName(remote.cableName, lsi, rsi);
-    const args = ['--psk', '--encrypt'];
-    if (useNAT || forceEncaps) args.push('--forceencaps');
-    if (mode === 'bidirectional') {
-      args.push('--name', connectionName,
-        '--id', local.privateIP, '--host', local.privateIP, '--client', leftSubnet,
-        '--ikeport', nattPort,
-        '--to',
-        '--id', remote.privateIP, '--host', useIP, '--client', rightSubnet,
-        '--ikeport', rightNATTPort, '--dpdaction=hold', '--dpddelay', '30');
-    } else if (mode === 'server') {
-      args.push('--name', connectionName,
-        '--id', toEndpointIdentifier(local.privateIP, lsi, rsi), '--host', local.privateIP, '--client', leftSubnet,
-        '--ikeport', nattPort,
-        '--to',
-        '--id', toEndpointIdentifier(remote.privateIP, rsi, lsi), '--host', '%any', '--client', rightSubnet,
-        '--dpdaction=hold', '--dpddelay', '30');
-    } else {
-      args.push('--name', connectionName,
-        '--id', toEndpointIdentifier(local.privateIP, lsi, rsi), '--host', local.privateIP, '--client', leftSubnet,
-        '--to',
-        '--id', toEndpointIdentifier(remote.privateIP, rsi, lsi), '--host', useIP, '--client', rightSubnet,
-        '--ikeport', rightNATTPort, '--dpdaction=hold', '--dpddelay', '30');
-    }
-    calls.push(args);
-    if (mode !== 'server') calls.push(['--route', '--name', connectionName], ['--initiate', '--asynchronous', '--name', connectionName]);
-  }));
-  return calls;
-}
-
-// ------------------------------------------------------------------------------------------------
 
 interface SubGateway {
   gw: LabGateway;

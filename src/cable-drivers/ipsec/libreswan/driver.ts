@@ -116,6 +116,8 @@ export class PlutoDriver implements CableDriver {
       for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
       const entry: Managed = { remote, nat, plan };
       this.managed.set(name, entry);
+      // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
+      await this.pluto.whack(['--listen']);
       await this.addConns(entry);
       this.state.conns.set(name, { hash: plan.hash, remote, nat });
       this.saveState();
