@@ -362,4 +362,68 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     await c.driver.disconnect(lying);
     await subDisconnect(sub, c.ep);
   });
+
+  // --------------------------------------------------------------------------------------------
+  // hawser's two back ends together, and the libreswan back end's own guarantees.
+
+  function charonChildrenEstablished(n: HawserNode<IpsecDriver>): Set<string> {
+    let text = '';
+    try {
+      text = readFileSync(n.driver.charon.paths.logFile, 'utf8');
+    } catch {
+      /* none yet */
+    }
+    return new Set([...text.matchAll(/CHILD_SA (\S+)\{\d+\} established/g)].map((m) => m[1]!));
+  }
+
+  it('libreswan back end and strongSwan back end (hawser on both ends): --no-esn from the published back end, every child SA negotiated', async () => {
+    const h = plutoNodes[0]!;
+    const hEp = { ...h.ep, backendConfig: { ...h.ep.backendConfig, 'preferred-server': 'false' } };
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: hEp, log: memoryLogger('hawser-pluto-h3').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    await h.driver.close();
+    h.driver = d;
+    h.ep = hEp;
+    await d.init();
+    await restartCharonDriver(false);
+    assert.equal(c.ep.backendConfig['hawser-ipsec-backend'], 'strongswan');
+    const m0 = mark(h.driver.pluto);
+    assert.ok(d.plan(c.ep, noNat(c)).noEsn);
+    await Promise.all([d.connect(c.ep, noNat(c)), c.driver.connect(hEp, noNat(h))]);
+    const pairs = pairNames(hEp, c.ep);
+    await waitFor(() => {
+      const got = new Set([...negotiatedChildren(plutoLog(h.driver.pluto, m0)), ...charonChildrenEstablished(c)]);
+      return pairs.every((p) => got.has(p.hawser) || got.has(p.sub));
+    }, { timeoutMs: 30_000, intervalMs: 200, what: 'every child SA between the two back ends negotiated' });
+    assert.doesNotMatch(plutoLog(h.driver.pluto, m0), /no local proposal matches/);
+    for (const f of installFailures(plutoLog(h.driver.pluto, m0))) assert.match(f, /errno 38/, 'only pluto\'s missing kernel ESP fails');
+  });
+
+  it('libreswan back end keeps its guarantees: a new instance adopts pluto and its connections; a killed pluto is restarted and re-filled', async () => {
+    const h = plutoNodes[0]!;
+    const pid = h.driver.pluto.pid;
+    assert.ok(pid);
+    const m = memoryLogger('hawser-pluto-h4');
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: h.ep, log: m.log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    await h.driver.close();
+    h.driver = d;
+    h.lines = m.lines;
+    await d.init();
+    await d.connect(c.ep, noNat(c));
+    assert.equal(d.pluto.pid, pid, 'the same pluto');
+    assert.ok(m.lines.some((l) => l.includes('adopted libreswan connections')), 'connections adopted');
+    assert.ok(!m.lines.some((l) => l.includes('"msg":"libreswan connections added"')), 'nothing re-added (no flap)');
+    const conns = pairNames(h.ep, c.ep).map((p) => p.hawser);
+    process.kill(pid, 'SIGKILL');
+    await waitFor(async () => {
+      const npid = d.pluto.pid;
+      if (npid === undefined || npid === pid) return false;
+      const st = await d.pluto.whack(['--status']);
+      return conns.every((n) => st.stdout.includes(`"${n}"`));
+    }, { timeoutMs: 20_000, intervalMs: 200, what: 'pluto restarted with every connection' });
+    assert.ok(m.lines.some((l) => l.includes('pluto died and was restarted')));
+    await d.disconnect(c.ep);
+    assert.equal((await d.connections()).length, 0);
+    // charon may be slow to answer while it retransmits to the pluto that was killed: best effort (after() cleans up)
+    await c.driver.disconnect(h.ep).catch(() => undefined);
+  });
 });
