@@ -239,6 +239,20 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     await subDisconnect(subServer, n.ep);
   });
 
+  it('bidirectional through NAT, hawser (libreswan back end) behind NAT: its initiations get through, all child SAs negotiated', async () => {
+    const n = plutoNodes.find((x) => x.gw.key === 'n')!;
+    const marks: [number, number] = [mark(n.driver.pluto), mark(sub.pluto)];
+    await Promise.all([
+      n.driver.connect(sub.ep, { useIP: sub.gw.ip, useNAT: true }),
+      // Submariner's initiations go to the NAT router's address and die there; the NATed side's get through
+      subConnect(sub, n.ep, { useIP: lab.publicIPOf(n.gw, sub.gw), useNAT: true }),
+    ]);
+    await assertNegotiated(n, sub, sub.ep, marks, false);
+    assert.ok(n.driver.plan(sub.ep, { useIP: sub.gw.ip, useNAT: true }).conns.every((c) => c.add.includes('--forceencaps')));
+    await n.driver.disconnect(sub.ep);
+    await subDisconnect(sub, n.ep);
+  });
+
   // --------------------------------------------------------------------------------------------
   // hawser's default back end (strongSwan charon, userspace ESP) against the same Submariner libreswan.
 

@@ -57,7 +57,7 @@ export class PlutoDriver implements CableDriver {
   ) {
     this.log = ctx.log.child({ driver: 'libreswan', backend: 'pluto' });
     this.settings = settingsFromConfig(ctx.config);
-    this.pluto = new Pluto({ dir: opts.dir ?? join(ctx.config.stateDir, 'pluto'), netns: opts.netns, root: opts.root ?? process.env.HAWSER_LIBRESWAN_ROOT ?? '', log: this.log });
+    this.pluto = new Pluto({ dir: opts.dir ?? join(ctx.config.stateDir, 'pluto'), netns: opts.netns, root: opts.root ?? '', log: this.log });
   }
 
   plan(remote: EndpointSpec, nat: NatInfo): WhackPlan {
