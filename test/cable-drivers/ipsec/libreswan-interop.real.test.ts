@@ -233,6 +233,12 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
       subConnect(subServer, n.ep, { useIP: lab.publicIPOf(n.gw, sub.gw), useNAT: true }),
     ]);
     await assertNegotiated(n, subServer, subServer.ep, marks, true);
+    // the server restarted (new preferred-server-timestamp): the client replaces its connections and initiates again
+    const m2: [number, number] = [mark(n.driver.pluto), mark(sub.pluto)];
+    const restarted = { ...subServer.ep, backendConfig: { ...subServer.ep.backendConfig, 'preferred-server-timestamp': String(Math.floor(Date.now() / 1000)) } };
+    await n.driver.connect(restarted, { useIP: sub.gw.ip, useNAT: true });
+    assert.ok(n.lines.some((l) => l.includes('libreswan connection settings changed; replacing its connections')));
+    await assertNegotiated(n, subServer, restarted, m2, true);
     // the server saw the client at the NAT router's address, and accepted it (%any)
     assert.match(plutoLog(sub.pluto, marks[1]), new RegExp(`"\\[\\d+\\] ${lab.publicIPOf(n.gw, sub.gw).replace(/\./g, '\\.')} #\\d+: responder established IKE SA`));
     await n.driver.disconnect(subServer.ep);

@@ -58,6 +58,9 @@ describe('ipsec libreswan back end: whack arguments', () => {
     const h = (l: EndpointSpec): string => planWhack({ local: l, remote: WEST, nat: { useIP: WEST.privateIP, useNAT: false }, settings: SETTINGS }).hash;
     assert.equal(h(EAST), h(EAST));
     assert.notEqual(h(EAST), h(withPref(EAST, 'true')));
+    // a client re-adds its connections when the server restarted (new preferred-server-timestamp)
+    const c = (ts: string): string => planWhack({ local: EAST, remote: { ...WEST, backendConfig: { ...WEST.backendConfig, 'preferred-server': 'true', 'preferred-server-timestamp': ts } }, nat: { useIP: WEST.privateIP, useNAT: false }, settings: SETTINGS }).hash;
+    assert.notEqual(c('1'), c('2'));
   });
 });
 
