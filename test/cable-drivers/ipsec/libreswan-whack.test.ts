@@ -48,8 +48,8 @@ describe('ipsec libreswan back end: whack arguments', () => {
 
   it('adds --no-esn only towards a hawser peer on the strongSwan back end', () => {
     const plan = planWhack({ local: EAST, remote: { ...WEST, backendConfig: { ...WEST.backendConfig, 'hawser-ipsec-backend': 'strongswan' } }, nat: { useIP: WEST.privateIP, useNAT: false }, settings: SETTINGS });
-    assert.ok(plan.noEsn);
-    assert.ok(plan.conns.every((c) => c.add.includes('--no-esn')));
+    assert.ok(plan.noEsn, 'noEsn');
+    assert.ok(plan.conns.every((c) => c.add.includes('--no-esn')), 'every connection has --no-esn');
     assert.match(whackPlanToText(plan), /^# submariner-cable-west-172-16-0-5: mode bidirectional, initiates, 4 connection\(s\), --no-esn/);
     assert.match(whackPlanToText(plan), /\nipsec whack --route --name submariner-cable-west-172-16-0-5-1-1\n/);
   });
