@@ -105,6 +105,11 @@ export interface CablePairs {
   encap: boolean;
   pairs: SubnetPair[];
   notes: string[];
+  /**
+   * Client mode: the server's `preferred-server-timestamp` (it changes when the server restarts). Part of
+   * the digest, so a new value replaces the connection (the client reconnects), as a Submariner client does.
+   */
+  serverRestart?: string;
 }
 
 export interface ConnPlan {
@@ -134,8 +139,10 @@ export function parseGoBool(v: string | undefined): boolean | undefined {
 }
 
 /**
- * Submariner's rule (preferred_server.go): a remote that publishes no `preferred-server` counts as false,
- * so both preferring nothing (or the remote saying nothing) → both initiate; both preferring → ties by cable name.
+ * Submariner's rule (preferred_server.go calculateOperationMode): neither prefers → both initiate; one
+ * prefers → it serves; both → the greater cable name serves. A remote that publishes no `preferred-server`
+ * counts as false, as in current Submariner (devel, per the fidelity review); 0.19 (commit 5b70b1e)
+ * treated it as bidirectional. Every Submariner and hawser gateway publishes the key, so they agree.
  */
 export function operationMode(local: EndpointSpec, remote: EndpointSpec, preferredServerEnv: boolean): IpsecMode {
   const left = parseGoBool(local.backendConfig['preferred-server']) ?? preferredServerEnv;
@@ -212,6 +219,7 @@ export function planPairs(input: ConnInput): CablePairs {
     remotePort: backendPort(remote, 'udp-port', settings.nattPort),
     encap: nat.useNAT || settings.forceEncaps,
     pairs, notes,
+    serverRestart: mode === 'client' ? remote.backendConfig['preferred-server-timestamp'] : undefined,
   };
 }
 
@@ -269,7 +277,7 @@ export function planConn(input: ConnInput): ConnPlan {
     }
   }
   const children = ikeConns.flatMap((c) => c.children);
-  const hash = createHash('sha256').update(JSON.stringify({ mode: p.mode, conns: ikeConns.map((c) => [c.name, c.conn]) })).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify({ mode: p.mode, restart: p.serverRestart, conns: ikeConns.map((c) => [c.name, c.conn]) })).digest('hex').slice(0, 16);
   return { name: p.cable, mode: p.mode, initiate: p.initiate, children, ikeConns, hash, notes: p.notes };
 }
 

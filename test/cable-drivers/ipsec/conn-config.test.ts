@@ -144,6 +144,16 @@ load-conn submariner-cable-west-172-16-0-5 {
     assert.equal(h(false), h(false, { userspace: false }), 'the data path does not change the connection');
   });
 
+  it('a client reconnects when the server\'s preferred-server-timestamp changes; nobody else does', () => {
+    const server = (ts: string): EndpointSpec => ep({ ...wire(WEST), backend_config: { 'preferred-server': 'true', 'preferred-server-timestamp': ts } });
+    const h = (local: EndpointSpec, remote: EndpointSpec): string => planConn({ local, remote, nat: { useIP: '172.16.0.5', useNAT: false }, settings: SETTINGS }).hash;
+    assert.notEqual(h(EAST, server('1700000000')), h(EAST, server('1700000100')), 'client: new server start → new digest → SAs replaced');
+    assert.equal(h(EAST, server('1700000000')), h(EAST, server('1700000000')));
+    const localServer = ep({ ...wire(EAST), backend_config: { 'preferred-server': 'true' } });
+    const plainRemote = (ts: string): EndpointSpec => ep({ ...wire(WEST), backend_config: { 'preferred-server': 'false', 'preferred-server-timestamp': ts } });
+    assert.equal(h(localServer, plainRemote('1')), h(localServer, plainRemote('2')), 'a server ignores it');
+  });
+
   it('reads preferred-server as Go strconv.ParseBool does', () => {
     assert.deepEqual(['1', 't', 'TRUE', 'True', 'true', '0', 'F', 'false', 'yes', ''].map(parseGoBool), [true, true, true, true, true, false, false, false, undefined, undefined]);
   });

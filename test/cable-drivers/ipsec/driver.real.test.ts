@@ -138,7 +138,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.equal(m[2], '40', `lost pings over the driver restart: ${r.stdout.split('\n').slice(-3).join(' ')}`);
     assert.equal(next.driver.charon.pid, pid, 'the same charon');
     assert.deepEqual(await ikeIds(next, b.ep.cableName), ids, 'no new IKE_SA');
-    assert.ok(next.lines.some((l) => l.includes('adopted the running charon')));
+    assert.ok(next.lines.some((l) => l.includes('adopted the running charon')), 'adopted');
     assert.equal((await stateOf(next, b.ep.cableName))?.status, 'connected');
   });
 
@@ -170,7 +170,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
   it('kill charon by PID: the cable is back within 5 s and the log says what happened', async () => {
     const { a, b } = nodes as Record<'a' | 'b', Node>;
     const pid = a.driver.charon.pid;
-    assert.ok(pid);
+    assert.ok(pid, 'charon runs');
     const t0 = Date.now();
     process.kill(pid, 'SIGKILL');
     await waitFor(async () => (await ping(a.gw, a.gw.podIPs[0]!, b.gw.podIPs[0]!, 0.2)) && a.driver.charon.pid !== pid && a.driver.charon.pid !== undefined, { timeoutMs: 5_000, intervalMs: 20, what: 'cable back after charon was killed' });
@@ -178,7 +178,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.ok(ms < 5_000, `back after ${ms} ms`);
     if (process.env.HAWSER_TEST_LOG === '1') console.log(`cable back ${ms} ms after SIGKILL`);
     await waitFor(() => a.lines.some((l) => l.includes('IPsec connections re-loaded into the restarted charon')), { timeoutMs: 2_000 });
-    assert.ok(a.lines.some((l) => l.includes('charon died and was restarted') && l.includes(`"previousPid":${pid}`)));
+    assert.ok(a.lines.some((l) => l.includes('charon died and was restarted') && l.includes(`"previousPid":${pid}`)), 'restart logged');
     await waitStatus(a, b.ep.cableName, 'connected');
     assert.ok(await ping(b.gw, b.gw.podIPs[0]!, a.gw.podIPs[1]!), 'the other direction too');
   });
@@ -192,7 +192,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     const pid = a.driver.charon.pid;
     await a.driver.cleanup();
     assert.equal(a.driver.charon.pid, undefined);
-    assert.ok(pid !== undefined);
+    assert.ok(pid !== undefined, 'charon runs');
     const routes = await exec('ip', ['route', 'show', 'table', '220'], { netns: a.gw.ns, allowFailure: true });
     assert.equal(routes.stdout.trim(), '');
     const links = await exec('ip', ['-o', 'link'], { netns: a.gw.ns });
@@ -238,7 +238,7 @@ describe('ipsec driver @real: one gateway behind NAT (masquerade)', function () 
     try {
       const sas = await v.listSas({ ike: a.ep.cableName });
       const live = sas.filter((s) => s.state === 'ESTABLISHED');
-      assert.ok(live.length >= 1);
+      assert.ok(live.length >= 1, 'a live SA');
       assert.ok(live.every((s) => s.remoteHost === a.ep.publicIP && s.natRemote), 'B sees A at the NAT address');
       assert.ok(live.flatMap((s) => s.children).every((c) => c.encap), 'ESP is UDP-encapsulated');
     } finally {
@@ -267,8 +267,10 @@ describe('ipsec driver @real: one gateway behind NAT (masquerade)', function () 
     await waitPing(b.gw, b.gw.podIPs[0]!, a.gw.podIPs[0]!, 5_000);
     const v = new ViciClient({ socketPath: b.driver.charon.paths.socket });
     try {
-      const sas = await v.listSas({ ike: aEp.cableName });
+      // server/client mode: one IKE connection per subnet pair, `<cable>-<i>-<j>`, with libreswan's FQDN ids
+      const sas = (await v.listSas()).filter((s) => s.name.startsWith(`${aEp.cableName}-`));
       assert.ok(sas.length >= 1 && sas.every((s) => !s.initiator), 'the server never initiated');
+      assert.ok(sas.every((s) => /^\S+-\d+-\d+$/.test(s.localId) && s.remoteId === `${a.gw.ip}-0-0`), JSON.stringify(sas.map((s) => [s.localId, s.remoteId])));
     } finally {
       v.close();
     }

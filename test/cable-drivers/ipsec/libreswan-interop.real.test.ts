@@ -16,83 +16,11 @@ import type { ConnectionState, NatInfo } from '../../../src/cable-drivers/types.
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
+import { submarinerWhackCalls } from './fixtures/submariner-whack.js';
 import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, type Lab, type LabGateway } from './lab.js';
 
 const PSK = 'aGF3c2VyLWxhYi1wc2stdGV4dA==';
 const WRONG_PSK = 'c29tZXRoaW5nLWVsc2UtZW50aXJlbHk=';
-
-// ------------------------------------------------------------------------------------------------
-// Submariner's libreswan driver, reduced to the whack calls it makes. The argument lists are copied from
-// github.com/submariner-io/submariner pkg/cable/libreswan/libreswan.go at commit
-// 5b70b1e43f8db81ff38f2f721ed132009d5e7567 (bidirectionalConnectToEndpoint, serverConnectToEndpoint,
-// clientConnectToEndpoint, ConnectToEndpoint, toConnectionName, toEndpointIdentifier, extractSubnets)
-// and preferred_server.go (calculateOperationMode). dpdDelay = 30.
-// ------------------------------------------------------------------------------------------------
-
-type SubMode = 'bidirectional' | 'server' | 'client';
-
-function goBool(v: string | undefined): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return undefined;
-}
-
-/** calculateOperationMode. */
-function subMode(local: EndpointSpec, remote: EndpointSpec): SubMode {
-  const left = goBool(local.backendConfig['preferred-server']) ?? false;
-  const right = goBool(remote.backendConfig['preferred-server']);
-  if (right === undefined || (!left && !right)) return 'bidirectional';
-  if (left && !right) return 'server';
-  if (right && !left) return 'client';
-  return local.cableName > remote.cableName ? 'server' : 'client';
-}
-
-/** extractSubnets (0.19: drops the owner's own "<privateIP>/" entries). */
-function extractSubnets(e: EndpointSpec): string[] {
-  return e.subnets.filter((s) => !s.startsWith(`${e.privateIP}/`));
-}
-
-const toConnectionName = (cable: string, lsi: number, rsi: number): string => `${cable}-${lsi}-${rsi}`;
-const toEndpointIdentifier = (ip: string, lsi: number, rsi: number): string => `@${ip}-${lsi}-${rsi}`;
-
-/** The whack argument lists ConnectToEndpoint issues, in order (after `--listen`). */
-function submarinerWhackCalls(local: EndpointSpec, remote: EndpointSpec, useIP: string, useNAT: boolean, forceEncaps = false, nattPort = '4500'): string[][] {
-  const calls: string[][] = [['--listen']];
-  const rightNATTPort = remote.backendConfig['udp-port'] ?? '4500';
-  const mode = subMode(local, remote);
-  extractSubnets(local).forEach((leftSubnet, lsi) => extractSubnets(remote).forEach((rightSubnet, rsi) => {
-    const connectionName = toConnectionName(remote.cableName, lsi, rsi);
-    const args = ['--psk', '--encrypt'];
-    if (useNAT || forceEncaps) args.push('--forceencaps');
-    if (mode === 'bidirectional') {
-      args.push('--name', connectionName,
-        '--id', local.privateIP, '--host', local.privateIP, '--client', leftSubnet,
-        '--ikeport', nattPort,
-        '--to',
-        '--id', remote.privateIP, '--host', useIP, '--client', rightSubnet,
-        '--ikeport', rightNATTPort, '--dpdaction=hold', '--dpddelay', '30');
-    } else if (mode === 'server') {
-      args.push('--name', connectionName,
-        '--id', toEndpointIdentifier(local.privateIP, lsi, rsi), '--host', local.privateIP, '--client', leftSubnet,
-        '--ikeport', nattPort,
-        '--to',
-        '--id', toEndpointIdentifier(remote.privateIP, rsi, lsi), '--host', '%any', '--client', rightSubnet,
-        '--dpdaction=hold', '--dpddelay', '30');
-    } else {
-      args.push('--name', connectionName,
-        '--id', toEndpointIdentifier(local.privateIP, lsi, rsi), '--host', local.privateIP, '--client', leftSubnet,
-        '--to',
-        '--id', toEndpointIdentifier(remote.privateIP, rsi, lsi), '--host', useIP, '--client', rightSubnet,
-        '--ikeport', rightNATTPort, '--dpdaction=hold', '--dpddelay', '30');
-    }
-    calls.push(args);
-    if (mode !== 'server') calls.push(['--route', '--name', connectionName], ['--initiate', '--asynchronous', '--name', connectionName]);
-  }));
-  return calls;
-}
-
-// ------------------------------------------------------------------------------------------------
 
 interface SubGateway {
   gw: LabGateway;
@@ -247,16 +175,20 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   async function assertNegotiated(h: HawserNode<PlutoDriver>, s: SubGateway, sEp: EndpointSpec, marks: [number, number], perPairIke: boolean): Promise<void> {
     const pairs = pairNames(h.ep, sEp);
     const logs = (): [string, string] => [plutoLog(h.driver.pluto, marks[0]), plutoLog(s.pluto, marks[1])];
-    await waitFor(() => {
+    // Both sides log in their own time: wait until every pair's child and IKE SA show up (each side's log)
+    const missing = (): string[] => {
       const [hl, sl] = logs();
       const got = new Set([...negotiatedChildren(hl), ...negotiatedChildren(sl)]);
-      return pairs.every((p) => got.has(p.hawser) || got.has(p.sub));
-    }, { timeoutMs: 30_000, intervalMs: 200, what: `every child SA negotiated (${pairs.map((p) => p.hawser).join(', ')})` });
+      const ikeH = establishedIke(hl);
+      const ikeS = establishedIke(sl);
+      const out = pairs.filter((p) => !got.has(p.hawser) && !got.has(p.sub)).map((p) => `child ${p.hawser}`);
+      if (ikeH.size === 0 || ikeS.size === 0) out.push('an IKE SA on each side');
+      if (perPairIke) out.push(...pairs.filter((p) => !ikeH.has(p.hawser) || !ikeS.has(p.sub)).map((p) => `IKE SA ${p.hawser} / ${p.sub}`));
+      return out;
+    };
+    await waitFor(() => missing().length === 0, { timeoutMs: 30_000, intervalMs: 200, what: 'every child SA negotiated and its IKE SA established' })
+      .catch(() => assert.fail(`not negotiated: ${missing().join(', ')}`));
     const [hl, sl] = logs();
-    const ikeH = establishedIke(hl);
-    const ikeS = establishedIke(sl);
-    assert.ok(ikeH.size > 0 && ikeS.size > 0, 'IKE SA established on both sides');
-    if (perPairIke) for (const p of pairs) assert.ok(ikeH.has(p.hawser) && ikeS.has(p.sub), `one IKE SA per subnet pair: ${p.hawser} / ${p.sub}`);
     const fails = [...installFailures(hl), ...installFailures(sl)];
     assert.ok(fails.length >= pairs.length, 'each negotiated child SA reached the kernel');
     for (const f of fails) assert.match(f, /Function not implemented \(errno 38\)/, 'the only failure: this kernel has no ESP');
@@ -305,10 +237,30 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
       subConnect(subServer, n.ep, { useIP: lab.publicIPOf(n.gw, sub.gw), useNAT: true }),
     ]);
     await assertNegotiated(n, subServer, subServer.ep, marks, true);
+    // the server restarted (new preferred-server-timestamp): the client replaces its connections and initiates again
+    const m2: [number, number] = [mark(n.driver.pluto), mark(sub.pluto)];
+    const restarted = { ...subServer.ep, backendConfig: { ...subServer.ep.backendConfig, 'preferred-server-timestamp': String(Math.floor(Date.now() / 1000)) } };
+    await n.driver.connect(restarted, { useIP: sub.gw.ip, useNAT: true });
+    assert.ok(n.lines.some((l) => l.includes('libreswan connection settings changed; replacing its connections')), 'the client replaced its connections');
+    await assertNegotiated(n, subServer, restarted, m2, true);
     // the server saw the client at the NAT router's address, and accepted it (%any)
     assert.match(plutoLog(sub.pluto, marks[1]), new RegExp(`"\\[\\d+\\] ${lab.publicIPOf(n.gw, sub.gw).replace(/\./g, '\\.')} #\\d+: responder established IKE SA`));
     await n.driver.disconnect(subServer.ep);
     await subDisconnect(subServer, n.ep);
+  });
+
+  it('bidirectional through NAT, hawser (libreswan back end) behind NAT: its initiations get through, all child SAs negotiated', async () => {
+    const n = plutoNodes.find((x) => x.gw.key === 'n')!;
+    const marks: [number, number] = [mark(n.driver.pluto), mark(sub.pluto)];
+    await Promise.all([
+      n.driver.connect(sub.ep, { useIP: sub.gw.ip, useNAT: true }),
+      // Submariner's initiations go to the NAT router's address and die there; the NATed side's get through
+      subConnect(sub, n.ep, { useIP: lab.publicIPOf(n.gw, sub.gw), useNAT: true }),
+    ]);
+    await assertNegotiated(n, sub, sub.ep, marks, false);
+    assert.ok(n.driver.plan(sub.ep, { useIP: sub.gw.ip, useNAT: true }).conns.every((c) => c.add.includes('--forceencaps')));
+    await n.driver.disconnect(sub.ep);
+    await subDisconnect(sub, n.ep);
   });
 
   // --------------------------------------------------------------------------------------------
@@ -433,5 +385,71 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     await waitError(c.driver, sub.ep.cableName, /refused the traffic selectors \(TS_UNACCEPTABLE\)/);
     await c.driver.disconnect(lying);
     await subDisconnect(sub, c.ep);
+  });
+
+  // --------------------------------------------------------------------------------------------
+  // hawser's two back ends together, and the libreswan back end's own guarantees.
+
+  function charonChildrenEstablished(n: HawserNode<IpsecDriver>): Set<string> {
+    let text = '';
+    try {
+      text = readFileSync(n.driver.charon.paths.logFile, 'utf8');
+    } catch {
+      /* none yet */
+    }
+    return new Set([...text.matchAll(/CHILD_SA (\S+)\{\d+\} established/g)].map((m) => m[1]!));
+  }
+
+  it('libreswan back end and strongSwan back end (hawser on both ends): --no-esn from the published back end, every child SA negotiated', async () => {
+    const h = plutoNodes[0]!;
+    const hEp = { ...h.ep, backendConfig: { ...h.ep.backendConfig, 'preferred-server': 'false' } };
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: hEp, log: memoryLogger('hawser-pluto-h3').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    await h.driver.close();
+    h.driver = d;
+    h.ep = hEp;
+    await d.init();
+    await restartCharonDriver(false);
+    assert.equal(c.ep.backendConfig['hawser-ipsec-backend'], 'strongswan');
+    const m0 = mark(h.driver.pluto);
+    assert.ok(d.plan(c.ep, noNat(c)).noEsn);
+    await Promise.all([d.connect(c.ep, noNat(c)), c.driver.connect(hEp, noNat(h))]);
+    const pairs = pairNames(hEp, c.ep);
+    await waitFor(() => {
+      const got = new Set([...negotiatedChildren(plutoLog(h.driver.pluto, m0)), ...charonChildrenEstablished(c)]);
+      return pairs.every((p) => got.has(p.hawser) || got.has(p.sub));
+    }, { timeoutMs: 30_000, intervalMs: 200, what: 'every child SA between the two back ends negotiated' });
+    assert.doesNotMatch(plutoLog(h.driver.pluto, m0), /no local proposal matches/);
+    for (const f of installFailures(plutoLog(h.driver.pluto, m0))) assert.match(f, /errno 38/, 'only pluto\'s missing kernel ESP fails');
+  });
+
+  it('libreswan back end keeps its guarantees: a new instance adopts pluto and its connections; a killed pluto is restarted and re-filled', async () => {
+    const h = plutoNodes[0]!;
+    const pid = h.driver.pluto.pid;
+    assert.ok(pid, 'pluto runs');
+    const m = memoryLogger('hawser-pluto-h4');
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: h.ep, log: m.log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    await h.driver.close();
+    h.driver = d;
+    h.lines = m.lines;
+    await d.init();
+    await d.connect(c.ep, noNat(c));
+    assert.equal(d.pluto.pid, pid, 'the same pluto');
+    assert.ok(m.lines.some((l) => l.includes('adopted libreswan connections')), 'connections adopted');
+    assert.ok(!m.lines.some((l) => l.includes('"msg":"libreswan connections added"')), 'nothing re-added (no flap)');
+    const conns = pairNames(h.ep, c.ep).map((p) => p.hawser);
+    process.kill(pid, 'SIGKILL');
+    // Either path notices first: the daemon watch (restart, then re-add) or the reconcile pass (re-add).
+    const noticed = (): boolean => m.lines.some((l) => l.includes('pluto died and was restarted') || l.includes('libreswan connections were missing from pluto'));
+    await waitFor(async () => {
+      const npid = d.pluto.pid;
+      if (npid === undefined || npid === pid || !noticed()) return false;
+      const st = await d.pluto.whack(['--status']);
+      return conns.every((n) => st.stdout.includes(`"${n}"`));
+    }, { timeoutMs: 20_000, intervalMs: 200, what: 'pluto restarted with every connection' });
+    assert.ok(m.lines.some((l) => l.includes('"msg":"daemon started"')), 'a new pluto was started');
+    await d.disconnect(c.ep);
+    assert.equal((await d.connections()).length, 0);
+    // charon may be slow to answer while it retransmits to the pluto that was killed: best effort (after() cleans up)
+    await c.driver.disconnect(h.ep).catch(() => undefined);
   });
 });

@@ -55,7 +55,7 @@ describe('ipsec connection state', () => {
 
   it('error with the failure message while not connected; connected wins over an old failure', () => {
     const f = classifyCharonLog('received AUTHENTICATION_FAILED notify error', CTX, 1);
-    assert.ok(f);
+    assert.ok(f, 'classified');
     assert.equal(observeConnection(EXP, [], f, 0).status, 'error');
     assert.match(observeConnection(EXP, [], f, 0).statusMessage, /pre-shared key differs/);
     const up = [ike('cable-b', 'ESTABLISHED', [child('cable-b-0-0', 'INSTALLED'), child('cable-b-1-0', 'REKEYING')])];
@@ -149,7 +149,7 @@ describe('ipsec charon configuration', () => {
 describe('ipsec adoption state file', () => {
   it('round-trips and tolerates garbage', () => {
     const r = parseEndpointSpec({ cluster_id: 'b', cable_name: 'cable-b', hostname: 'gw-b', subnets: ['10.2.0.0/24'], private_ip: '10.0.0.2', public_ip: '10.0.0.2', nat_enabled: false, backend: 'libreswan' });
-    assert.ok(r.ok);
+    assert.ok(r.ok, 'parsed');
     const s = emptyState(1234);
     s.conns.set('cable-b', { hash: 'abc', remote: r.value, nat: { useIP: '10.0.0.2', useNAT: false } });
     const back = parseState(renderState(s));

@@ -57,7 +57,7 @@ export class PlutoDriver implements CableDriver {
   ) {
     this.log = ctx.log.child({ driver: 'libreswan', backend: 'pluto' });
     this.settings = settingsFromConfig(ctx.config);
-    this.pluto = new Pluto({ dir: opts.dir ?? join(ctx.config.stateDir, 'pluto'), netns: opts.netns, root: opts.root ?? process.env.HAWSER_LIBRESWAN_ROOT ?? '', log: this.log });
+    this.pluto = new Pluto({ dir: opts.dir ?? join(ctx.config.stateDir, 'pluto'), netns: opts.netns, root: opts.root ?? '', log: this.log });
   }
 
   plan(remote: EndpointSpec, nat: NatInfo): WhackPlan {
@@ -116,6 +116,8 @@ export class PlutoDriver implements CableDriver {
       for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
       const entry: Managed = { remote, nat, plan };
       this.managed.set(name, entry);
+      // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
+      await this.pluto.whack(['--listen']);
       await this.addConns(entry);
       this.state.conns.set(name, { hash: plan.hash, remote, nat });
       this.saveState();

@@ -59,7 +59,7 @@ export function planWhack(input: ConnInput): WhackPlan {
   const p = planPairs(input);
   const noEsn = wantsNoEsn(input);
   const conns = p.pairs.map((x) => ({ name: x.name, pair: x, add: argsFor(p, x, noEsn), initiate: p.initiate }));
-  const hash = createHash('sha256').update(JSON.stringify({ mode: p.mode, conns: conns.map((c) => c.add) })).digest('hex').slice(0, 16);
+  const hash = createHash('sha256').update(JSON.stringify({ mode: p.mode, restart: p.serverRestart, conns: conns.map((c) => c.add) })).digest('hex').slice(0, 16);
   return { cable: p.cable, mode: p.mode, initiate: p.initiate, peer: p.useIP, peerPort: p.remotePort, conns, noEsn, notes: p.notes, hash };
 }
 
