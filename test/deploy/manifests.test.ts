@@ -7,6 +7,7 @@ import {
 } from '../../src/config/roles.js';
 import type { Env } from '../../src/config/parse.js';
 import { levelFromEnv } from '../../src/log/index.js';
+import { SUBMARINER_ENV } from '../../src/config/env-table.js';
 import {
   DEPLOY, ROOT, asObjects, crdsReady, filesUnder, find, kustomize, kustomizeWith, parseYamlFile, type KObject,
 } from './manifests.js';
@@ -59,7 +60,15 @@ const ROLES = {
 } as const;
 type DsName = keyof typeof ROLES;
 /** Read by roles.ts but deliberately not wired: an alternative to CE_IPSEC_PSK. */
-const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE']);
+// Read for drop-in compatibility with Submariner's operator-made DaemonSets (src/config/env-table.ts), but not
+// needed by hawser's own manifests: warned/partly ones, and what the operator wires through mounted Secrets,
+// uninstall jobs or LEADERSHIP_* (hawser's manifests use Secrets by key and HAWSER_* timings).
+const NOT_WIRED = new Set([
+  'CE_IPSEC_PSKFILE',
+  ...SUBMARINER_ENV.filter((e) => e.handling !== 'honoured').map((e) => e.name),
+  'SUBMARINER_UNINSTALL', 'CE_IPSEC_PSKSECRET', 'BROKER_K8S_SECRET', 'SUBMARINER_PUBLICIP', 'AIR_GAPPED_DEPLOYMENT',
+  'LEADERSHIP_LEASEDURATION', 'LEADERSHIP_RENEWDEADLINE', 'LEADERSHIP_RETRYPERIOD',
+]);
 
 /** The environment a pod of this DaemonSet would get, from the ConfigMap, the example Secrets and fake downward-API values. */
 function resolveEnv(ds: KObject, configData: Record<string, string>, secrets: Record<string, Record<string, string>>): Record<string, string> {
