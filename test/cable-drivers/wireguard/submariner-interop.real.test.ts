@@ -11,8 +11,9 @@
 // Differences that do not reach the wire: the device is not named `submariner` (a unique name, so parallel
 // tests on this host never share wireguard-go's /var/run/wireguard socket), and the keys come from wg(8).
 //
-// The side configured second sends the handshake that succeeds (the first side's initiations find no peer
-// yet), so the two orders prove a handshake initiated by each side; pings then go both ways.
+// Both configuration orders are run on a flat WAN. Behind a NAT router (masquerade, no port forwarding) only
+// the NATed side can start a handshake, so those two cases prove a handshake initiated by each side (hawser
+// learning the peer's translated address, and the peer learning hawser's); pings then go both ways.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -71,8 +72,7 @@ describe('WireGuard interop: a wireguard-go + wg(8) peer set up as Submariner\'s
   });
 
   for (const first of ['submariner', 'hawser'] as const) {
-    const initiator = first === 'submariner' ? 'hawser' : 'Submariner-like peer';
-    it(`${first} side configured first (the ${initiator} initiates the handshake); pings both ways`, async () => {
+    it(`${first} side configured first, then the other; handshake and pings both ways`, async () => {
       lab = new Lab();
       const w = await lab.wan();
       const a = await lab.gateway(w, 1, 'a');
@@ -83,8 +83,8 @@ describe('WireGuard interop: a wireguard-go + wg(8) peer set up as Submariner\'s
       // What each side reads from the other's Endpoint (hawser's comes from what its driver publishes).
       const hawserEndpoint = lab.endpointOf(a, da);
       assert.equal(hawserEndpoint.backendConfig.publicKey, da.publicKey);
-      const connectHawser = (): Promise<void> => da!.connect(peer.endpoint, { useIP: s.ip, useNAT: false });
-      const connectStock = (): Promise<void> => peer.connectTo(hawserEndpoint, a.ip);
+      const connectHawser = (): Promise<void> => da!.connect(peer.endpoint, lab.nat(a, s));
+      const connectStock = (): Promise<void> => peer.connectTo(hawserEndpoint, lab.nat(s, a).useIP);
       if (first === 'submariner') {
         await connectStock();
         await connectHawser();
@@ -92,12 +92,39 @@ describe('WireGuard interop: a wireguard-go + wg(8) peer set up as Submariner\'s
         await connectHawser();
         await connectStock();
       }
-      await waitFor(async () => (await latestHandshake(s, da!.publicKey!)) > 0, { timeoutMs: 15_000, what: 'a WireGuard handshake between hawser and the wg(8) peer' });
-      await waitFor(() => lab.ping(a, s.podIP), { timeoutMs: 10_000, what: 'ping from hawser\'s pod address to the peer\'s' });
-      assert.ok(await lab.ping(a, s.podIP, ['-c', '3', '-i', '0.05', '-W', '1']), 'hawser → peer');
-      assert.ok(await lab.ping(s, a.podIP, ['-c', '3', '-i', '0.05', '-W', '1']), 'peer → hawser');
-      const conns = await da.connections();
-      assert.equal(conns.find((c) => c.endpoint.cableName === peer.endpoint.cableName)?.status, 'connected');
+      await expectCable(lab, a, s, da, peer);
+    });
+  }
+
+  // Behind a NAT router (masquerade, no port forwarding) only the NATed side can start the handshake: it is
+  // configured second, so it initiates at once; the other side learns its translated address from it.
+  for (const behindNat of ['hawser', 'submariner'] as const) {
+    it(`${behindNat} behind a NAT router: it initiates, the other side learns its public address; pings both ways`, async () => {
+      lab = new Lab();
+      const w = await lab.wan();
+      const a = behindNat === 'hawser' ? await lab.natGateway(w, 1, 'a') : await lab.gateway(w, 1, 'a');
+      const s = behindNat === 'submariner' ? await lab.natGateway(w, 4, 's') : await lab.gateway(w, 4, 's');
+      da = lab.driver(a);
+      await da.init();
+      const peer = await stockGateway(lab, s);
+      const hawserEndpoint = lab.endpointOf(a, da);
+      if (behindNat === 'hawser') {
+        await peer.connectTo(hawserEndpoint, lab.nat(s, a).useIP);
+        await da.connect(peer.endpoint, lab.nat(a, s));
+      } else {
+        await da.connect(peer.endpoint, lab.nat(a, s));
+        await peer.connectTo(hawserEndpoint, lab.nat(s, a).useIP);
+      }
+      await expectCable(lab, a, s, da, peer);
     });
   }
 });
+
+async function expectCable(lab: Lab, a: Gw, s: Gw, da: WireGuardDriver, peer: StockPeer): Promise<void> {
+  await waitFor(async () => (await latestHandshake(s, da.publicKey!)) > 0, { timeoutMs: 15_000, what: 'a WireGuard handshake between hawser and the wg(8) peer' });
+  await waitFor(() => lab.ping(a, s.podIP), { timeoutMs: 10_000, what: 'ping from hawser\'s pod address to the peer\'s' });
+  assert.ok(await lab.ping(a, s.podIP, ['-c', '3', '-i', '0.05', '-W', '1']), 'hawser → peer');
+  assert.ok(await lab.ping(s, a.podIP, ['-c', '3', '-i', '0.05', '-W', '1']), 'peer → hawser');
+  const conns = await da.connections();
+  assert.equal(conns.find((c) => c.endpoint.cableName === peer.endpoint.cableName)?.status, 'connected');
+}
