@@ -11,7 +11,7 @@ import { Debouncer, Informer } from '../k8s/informer.js';
 import { clusterSpecToWire, endpointObjectName, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { LeaderElector } from '../election/lease.js';
-import { CableEngine, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
+import { CableEngine, fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
 import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { buildGatewayObject, staleGateways, type ConnectionHealth } from './status.js';
@@ -111,12 +111,15 @@ export class GatewayRole {
   private readonly log: Logger;
   private readonly startedAtSeconds = Math.floor(Date.now() / 1000);
   private publicIpTimer: NodeJS.Timeout | undefined;
+  /** NAT discovery could not start (or is not wired): Submariner's fallback rule decides every cable. */
+  private natUnavailable: boolean;
   private lastPublicIpMessage: string | undefined;
 
   constructor(private readonly d: GatewayDeps) {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
     this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
     this.cableLog = new CableStateLog(this.log);
+    this.natUnavailable = d.natDiscovery === undefined;
   }
 
   private fail(key: string, message: string | undefined): void {
@@ -336,8 +339,14 @@ export class GatewayRole {
   }
 
   private natFor(e: EndpointSpec): NatInfo {
-    // Without a discovery answer, Submariner's legacy rule (the remote's flags only), so both sides agree.
-    return this.nat?.decision(e.cableName) ?? fallbackDecision(e);
+    const decided = this.nat?.decision(e.cableName);
+    if (decided) return decided;
+    // Discovery still probing: unlike Submariner (which waits), hawser connects at once on a provisional guess.
+    // That guess also counts our own SUBMARINER_NATENABLED, the likelier truth for this side, so that the
+    // answer a moment later rarely changes it (a reconnect). Once discovery gives up, its decision is
+    // Submariner's fallback rule (the remote's flags only: natdiscovery/remote.ts); when discovery cannot run
+    // at all, that rule directly.
+    return this.natUnavailable ? fallbackDecision(e) : fallbackNat(this.localEndpoint!, e);
   }
 
   private async becomeActive(): Promise<void> {
@@ -379,6 +388,8 @@ export class GatewayRole {
       nat.onDecided(() => this.reconciler?.trigger());
       this.reconciler?.trigger();
     } catch (err) {
+      this.natUnavailable = true;
+      this.reconciler?.trigger();
       this.log.error({ err: errorMessage(err) }, 'NAT discovery failed to start; using the fallback NAT decision');
     }
   }

@@ -2,7 +2,7 @@
 // is honoured (read into the config) or, when set to something hawser does not do, warned about or
 // rejected with a message that names it.
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SUBMARINER_ENV, checkSubmarinerEnv, type EnvRole } from '../../src/config/env-table.js';
@@ -191,3 +191,11 @@ describe('config: Submariner variables hawser honours', () => {
 function pickTimings(t: { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number }): number[] {
   return [t.leaseDurationMs, t.renewDeadlineMs, t.retryPeriodMs];
 }
+
+describe('README: the Submariner environment table', () => {
+  it('has a row for every variable of src/config/env-table.ts, with its handling', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Submariner compatibility'));
+    for (const e of SUBMARINER_ENV) assert.ok(section.includes(`| \`${e.name}\` | ${e.roles.join(', ')} | ${e.handling} |`), `${e.name} in the README`);
+  });
+});

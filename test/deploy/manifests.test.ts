@@ -7,6 +7,7 @@ import {
 } from '../../src/config/roles.js';
 import type { Env } from '../../src/config/parse.js';
 import { levelFromEnv } from '../../src/log/index.js';
+import { SUBMARINER_ENV } from '../../src/config/env-table.js';
 import {
   DEPLOY, ROOT, asObjects, crdsReady, filesUnder, find, kustomize, kustomizeWith, parseYamlFile, type KObject,
 } from './manifests.js';
@@ -58,15 +59,15 @@ const ROLES = {
   'submariner-globalnet': { command: 'globalnet', read: (e: Env) => globalnetConfigFromEnv(e), metricsPort: 32781 },
 } as const;
 type DsName = keyof typeof ROLES;
-/** Read by roles.ts but deliberately not wired: an alternative to CE_IPSEC_PSK. */
-/**
- * Read by roles.ts but not set by the DaemonSets: file-based alternatives to the Secrets the manifests use
- * (CE_IPSEC_PSKFILE, CE_IPSEC_PSKSECRET, BROKER_K8S_SECRET), what only the uninstall DaemonSet sets
- * (SUBMARINER_UNINSTALL), and Submariner variables hawser only warns about (legacy broker, cert mode, log file).
- */
-const NOT_WIRED = new Set(['CE_IPSEC_PSKFILE', 'CE_IPSEC_PSKSECRET', 'BROKER_K8S_SECRET', 'SUBMARINER_UNINSTALL', 'SUBMARINER_BROKER', 'SUBMARINER_TOKEN', 'SUBMARINER_HALT_ON_CERT_ERROR', 'CE_IPSEC_AUTHMODE', 'CE_IPSEC_LOGFILE',
-  // route agent: Submariner's CNI-handler and profiling variables, read only to say what hawser does with them
-  'SUBMARINER_NETWORKPLUGIN', 'SUBMARINER_INTRAROUTINGDISABLED', 'SUBMARINER_PROFILEPORT', 'SUBMARINER_WAITFORNODE', 'OVN_PK', 'OVN_CERT', 'OVN_CA']);
+// Read for drop-in compatibility with Submariner's operator-made DaemonSets (src/config/env-table.ts), but not
+// needed by hawser's own manifests: warned/partly ones, and what the operator wires through mounted Secrets,
+// uninstall jobs or LEADERSHIP_* (hawser's manifests use Secrets by key and HAWSER_* timings).
+const NOT_WIRED = new Set([
+  'CE_IPSEC_PSKFILE',
+  ...SUBMARINER_ENV.filter((e) => e.handling !== 'honoured').map((e) => e.name),
+  'SUBMARINER_UNINSTALL', 'CE_IPSEC_PSKSECRET', 'BROKER_K8S_SECRET',
+  'LEADERSHIP_LEASEDURATION', 'LEADERSHIP_RENEWDEADLINE', 'LEADERSHIP_RETRYPERIOD',
+]);
 /** Passed through to the process environment, as Submariner's operator does (read by HTTP clients, not roles.ts). */
 const PASSTHROUGH = new Set(['HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY']);
 

@@ -8,7 +8,9 @@ import {
 import { GatewayRole } from '../../src/gateway/role.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import type { RestClient } from '../../src/k8s/rest.js';
-import { quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
+import { endpoint, quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
+import type { EndpointSpec } from '../../src/k8s/resources.js';
+import { waitFor } from '../../src/util/wait.js';
 
 class FakeIO implements ResolveIO {
   readonly calls: string[] = [];
@@ -173,5 +175,32 @@ describe('gateway role: public IP outcome in the log and the Gateway status', ()
     const { r, status } = role({ SUBMARINER_PUBLICIP: 'api:slow.example' }, hang);
     assert.deepEqual(await r.resolvePublicIP({}, '10.0.0.5', 50), { ip: '', usingLoadBalancer: false });
     assert.match(status()[0] ?? '', /no resolver answered within 0\.05 s/);
+  });
+});
+
+describe('gateway role: periodic public-IP re-resolution (Submariner\'s PublicIPWatcher)', () => {
+  it('a changed answer updates the local Endpoint (public IP, using-loadbalancer) and NAT discovery\'s identity', async () => {
+    const web: Record<string, string> = { 'https://ip.example': '203.0.113.1' };
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'gw1', annotations: { 'gateway.submariner.io/public-ip': 'api:ip.example' } } };
+    const local = { get: async () => node } as unknown as RestClient;
+    const r = new GatewayRole({
+      cfg: gatewayConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' }),
+      log: quietLogger().log, local, broker: local, createDriver: () => Promise.reject(new Error('unused')), version: 'test',
+      publicIpIO: new FakeIO(web), publicIpRecheckMs: 20,
+    });
+    const inner = r as unknown as { localEndpoint: EndpointSpec; nat: { setLocal: (ep: EndpointSpec) => void }; schedulePublicIpCheck: () => void; stopping: boolean; publicIpTimer?: NodeJS.Timeout };
+    inner.localEndpoint = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
+    const seen: string[] = [];
+    inner.nat = { setLocal: (ep) => seen.push(ep.publicIP) };
+    inner.schedulePublicIpCheck();
+    try {
+      web['https://ip.example'] = '203.0.113.2';
+      await waitFor(() => inner.localEndpoint.publicIP === '203.0.113.2', { timeoutMs: 5000, what: 'the new public IP in the local Endpoint' });
+      assert.deepEqual(inner.localEndpoint.publicIPs, ['203.0.113.2']);
+      assert.deepEqual(seen, ['203.0.113.2']);
+    } finally {
+      inner.stopping = true;
+      clearTimeout(inner.publicIpTimer);
+    }
   });
 });

@@ -296,12 +296,13 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
   private onRefusedId(entry: TrackedRemote, pending: PendingRequest, resp: NatResponse): void {
     const { probe } = entry;
     entry.refused.add(pending.form);
-    const who = `endpoint ${JSON.stringify(resp.sender?.endpointId ?? '')} of cluster ${JSON.stringify(resp.sender?.clusterId ?? '')}`;
+    if (entry.form !== pending.form) return; // already switched by an earlier refusal
+    entry.form = pending.form === 'family' ? 'plain' : 'family';
     if (entry.refused.size >= 2) {
+      // Keep alternating at the normal probe pace: whichever generation answers there later is found.
+      const who = `endpoint ${JSON.stringify(resp.sender?.endpointId ?? '')} of cluster ${JSON.stringify(resp.sender?.clusterId ?? '')}`;
       return this.problem(probe, `its ${pending.kind} IP ${pending.ip} answered UNKNOWN_DST_ENDPOINT to both the plain and the -v4 endpoint id (it is ${who})`, 'warn');
     }
-    if (entry.form !== pending.form) return;
-    entry.form = pending.form === 'family' ? 'plain' : 'family';
     this.log.info({ cable: probe.remote.cableName, cluster: probe.remote.clusterId, idForm: entry.form, answeredBy: resp.sender?.endpointId },
       entry.form === 'plain'
         ? 'NAT discovery: remote refused the <cable>-v4 endpoint id (Submariner before 2025-02, e.g. 0.19): using the plain cable name'

@@ -80,13 +80,14 @@ export class SubmarinerNatPeer {
     return this.version === '2025' ? `${cableName}-v4` : cableName;
   }
 
-  async start(recheckMs: number): Promise<void> {
+  /** Binds `port` (0: any) on the bind IP; re-sends unanswered requests every `recheckMs` (Submariner: 2 s). */
+  async start(recheckMs: number, port = 0): Promise<void> {
     const s = createSocket('udp4');
     this.socket = s;
     s.on('message', (buf, rinfo) => this.onMessage(buf, { IP: rinfo.address, port: rinfo.port }));
     await new Promise<void>((ok, fail) => {
       s.once('error', fail);
-      s.bind(0, this.bindIP, () => ok());
+      s.bind(port, this.bindIP, () => ok());
     });
     this.port = s.address().port;
     this.timer = setInterval(() => this.checkDiscovery(), recheckMs);
