@@ -112,6 +112,22 @@ rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     assert.match(rtnl.dump(), /5a:11:22:33:44:55 240\.0\.0\.13/);
   });
 
+  it('on failover, forgets an ARP entry learned earlier for the new gateway\'s VTEP (its MAC may have changed), before the routes move', async () => {
+    const { rtnl, dp } = world();
+    await dp.reconcile(planRouteAgent(input));
+    const vx = (await rtnl.links()).find((l) => l.name === 'vx-submariner')!.index;
+    rtnl.neighs.push({ family: 'inet', ifindex: vx, mac: '5a:11:22:33:44:55', dst: '240.0.0.13', permanent: false, self: false });
+    assert.deepEqual(await dp.pending(planRouteAgent(input)), [], 'no failover, nothing to forget');
+    const moved = planRouteAgent({ ...input, activeGateway: { nodeName: 'n3', nodeIP: '10.0.0.13' } });
+    const steps = await dp.pending(moved);
+    const forget = steps.indexOf('neighbor del 240.0.0.13 dev vx-submariner (learned before the failover; resolve afresh)');
+    assert.ok(forget >= 0, steps.join('\n'));
+    assert.ok(forget < steps.findIndex((x) => x.startsWith('route replace')), 'forgotten before the routes move');
+    await dp.reconcile(moved);
+    assert.doesNotMatch(rtnl.dump(), /neigh \S+ 240\.0\.0\.13/);
+    assert.deepEqual(await dp.pending(moved), []);
+  });
+
   it('a new remote CIDR is one route and one firewall transaction', async () => {
     const { nft, dp } = world();
     await dp.reconcile(planRouteAgent(input));
