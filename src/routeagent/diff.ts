@@ -166,10 +166,12 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
   // VTEP before the routes move. A Submariner gateway recreates vx-submariner with a new random MAC when
   // it takes over, so that entry may name a MAC nobody owns any more, and the kernel would keep using it
   // through DELAY and unicast probes (~8 s); without it the first packet resolves afresh in one round trip.
+  const haveRoutes = new Map<string, RouteInfo>();
+  for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(routeKey(r.table, r.dst), r);
   const repointed = new Set<string>();
   for (const w of plan.routes) {
     if (!w.via || !ours.has(w.dev)) continue;
-    const have = obs.routes.find((r) => r.protocol === ROUTE_PROTO && r.family === 4 && routeKey(r.table, r.dst) === routeKey(w.table, w.dst));
+    const have = haveRoutes.get(routeKey(w.table, w.dst));
     if (have && have.gateway !== w.via) repointed.add(w.via);
   }
   for (const n of obs.neighbors) {
@@ -177,9 +179,7 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
     addNeigh.push({ kind: 'neighbors', op: { op: 'neigh-del', neigh: { family: 'inet', ifindex: n.ifindex, mac: n.mac ?? ZERO_MAC, dst: n.dst } }, text: `neighbor del ${n.dst} dev ${nameOf.get(n.ifindex)} (learned before the failover; resolve afresh)` });
   }
 
-  // routes carrying our protocol number, in any table
-  const haveRoutes = new Map<string, RouteInfo>();
-  for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(routeKey(r.table, r.dst), r);
+  // routes carrying our protocol number, in any table (haveRoutes above)
   // A cable driver's routes (hawser's own, other protocol) left on a node that is no longer the active
   // gateway (its gateway process crashed) would block ours with EEXIST: take those over by replacing them.
   const cableRoutes = new Set<string>();
