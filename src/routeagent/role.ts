@@ -331,7 +331,7 @@ export class RouteAgentRole {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.runner.stop();
-    this.health?.stop();
+    await this.health?.stop();
     await this.nodes?.stop();
     await this.endpoints?.stop();
     await this.dataplane.close();
