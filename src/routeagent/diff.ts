@@ -162,9 +162,24 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
     delNeigh.push({ kind: 'neighbors', op: { op: 'neigh-del', neigh: { family: 'inet', ifindex: n.ifindex, mac: n.mac ?? '00:00:00:00:00:00', dst: n.dst! } }, text: `neighbor del ${n.dst} dev ${nameOf.get(n.ifindex)}` });
   }
 
-  // routes carrying our protocol number, in any table
+  // A route re-pointed to another gateway VTEP (a failover): drop an ARP entry learned earlier for that
+  // VTEP before the routes move. A Submariner gateway recreates vx-submariner with a new random MAC when
+  // it takes over, so that entry may name a MAC nobody owns any more, and the kernel would keep using it
+  // through DELAY and unicast probes (~8 s); without it the first packet resolves afresh in one round trip.
   const haveRoutes = new Map<string, RouteInfo>();
   for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(routeKey(r.table, r.dst), r);
+  const repointed = new Set<string>();
+  for (const w of plan.routes) {
+    if (!w.via || !ours.has(w.dev)) continue;
+    const have = haveRoutes.get(routeKey(w.table, w.dst));
+    if (have && have.gateway !== w.via) repointed.add(w.via);
+  }
+  for (const n of obs.neighbors) {
+    if (n.family !== 'inet' || n.permanent || !ourIdx.has(n.ifindex) || !n.dst || !repointed.has(n.dst)) continue;
+    addNeigh.push({ kind: 'neighbors', op: { op: 'neigh-del', neigh: { family: 'inet', ifindex: n.ifindex, mac: n.mac ?? ZERO_MAC, dst: n.dst } }, text: `neighbor del ${n.dst} dev ${nameOf.get(n.ifindex)} (learned before the failover; resolve afresh)` });
+  }
+
+  // routes carrying our protocol number, in any table (haveRoutes above)
   // A cable driver's routes (hawser's own, other protocol) left on a node that is no longer the active
   // gateway (its gateway process crashed) would block ours with EEXIST: take those over by replacing them.
   const cableRoutes = new Set<string>();

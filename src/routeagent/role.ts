@@ -55,12 +55,12 @@ export function clusterView(nodes: readonly KubeObject[], endpoints: readonly Ku
   return { nodes: refs.sort((a, b) => a.name.localeCompare(b.name)), thisNode, localEndpoint, remoteEndpoints };
 }
 
-/** Pure: the planner input for this node. */
 /** Pure: every address a remote gateway may be reached at (the cable uses the public or the private IP). */
 export function remoteGatewayIPs(view: ClusterView): string[] {
   return [...new Set(view.remoteEndpoints.flatMap((e) => [e.publicIP, e.privateIP]).filter((ip): ip is string => typeof ip === 'string' && isIPv4(ip)))];
 }
 
+/** Pure: the planner input for this node (`remoteGateways`: the main table's path to each remote gateway IP). */
 export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts, remoteGateways: readonly UnderlayPath[] = []): RouteAgentInput | { error: string } {
   const nodeIP = view.thisNode ? nodeInternalIP(view.thisNode) : undefined;
   if (!nodeIP) return { error: `node ${cfg.nodeName} has no IPv4 InternalIP in the API (status.addresses)` };
@@ -331,7 +331,7 @@ export class RouteAgentRole {
     if (this.statusTimer) clearInterval(this.statusTimer);
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await this.runner.stop();
-    this.health?.stop();
+    await this.health?.stop();
     await this.nodes?.stop();
     await this.endpoints?.stop();
     await this.dataplane.close();

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentApplyError, RouteAgentDataplane, ROUTE_PROTO, type RouteAgentInput } from '../../src/routeagent/index.js';
+import { mainTablePaths } from '../../src/routeagent/dataplane.js';
 import { FakeNft, FakeRtnl, FakeSysctl } from './fakes.js';
 
 const silent = createLogger({ level: 'fatal' });
@@ -112,6 +113,22 @@ rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     assert.match(rtnl.dump(), /5a:11:22:33:44:55 240\.0\.0\.13/);
   });
 
+  it('on failover, forgets an ARP entry learned earlier for the new gateway\'s VTEP (its MAC may have changed), before the routes move', async () => {
+    const { rtnl, dp } = world();
+    await dp.reconcile(planRouteAgent(input));
+    const vx = (await rtnl.links()).find((l) => l.name === 'vx-submariner')!.index;
+    rtnl.neighs.push({ family: 'inet', ifindex: vx, mac: '5a:11:22:33:44:55', dst: '240.0.0.13', permanent: false, self: false });
+    assert.deepEqual(await dp.pending(planRouteAgent(input)), [], 'no failover, nothing to forget');
+    const moved = planRouteAgent({ ...input, activeGateway: { nodeName: 'n3', nodeIP: '10.0.0.13' } });
+    const steps = await dp.pending(moved);
+    const forget = steps.indexOf('neighbor del 240.0.0.13 dev vx-submariner (learned before the failover; resolve afresh)');
+    assert.ok(forget >= 0, steps.join('\n'));
+    assert.ok(forget < steps.findIndex((x) => x.startsWith('route replace')), 'forgotten before the routes move');
+    await dp.reconcile(moved);
+    assert.doesNotMatch(rtnl.dump(), /neigh \S+ 240\.0\.0\.13/);
+    assert.deepEqual(await dp.pending(moved), []);
+  });
+
   it('a new remote CIDR is one route and one firewall transaction', async () => {
     const { nft, dp } = world();
     await dp.reconcile(planRouteAgent(input));
@@ -208,5 +225,24 @@ rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     assert.equal(rtnl.dump(), sorted(FOREIGN));
     assert.deepEqual([...nft.tables.keys()], ['ip foreign']);
     await fresh.uninstall();
+  });
+
+  it('finds the main table\'s path to a remote gateway: longest prefix, then lowest metric; never our own routes', () => {
+    const links = [{ index: 2, name: 'eth0', kind: 'veth', mtu: 1500, up: true, mac: '52:54:00:00:00:02' }, { index: 3, name: 'eth1', kind: 'veth', mtu: 1500, up: true, mac: '52:54:00:00:00:03' }];
+    const r = (dst: string, extra: Record<string, unknown>): Parameters<typeof mainTablePaths>[1][number] => ({ family: 4, table: 254, dst, protocol: 4, scope: 0, type: 1, onlink: false, ...extra });
+    const routes = [
+      r('0.0.0.0/0', { gateway: '10.0.0.1', oif: 2 }),
+      r('203.0.113.0/24', { gateway: '10.0.0.254', oif: 3, metric: 100 }),
+      r('203.0.113.0/24', { gateway: '10.0.0.253', oif: 2, metric: 50 }),
+      r('192.168.7.0/24', { oif: 3, scope: 253 }),
+      r('198.51.100.0/24', { gateway: '240.0.0.11', oif: 2, protocol: ROUTE_PROTO }),
+      { ...r('198.51.100.0/24', { gateway: '10.0.0.9', oif: 2 }), table: 150 },
+    ];
+    assert.deepEqual(mainTablePaths(['203.0.113.9', '192.168.7.7', '198.51.100.1'], routes, links), [
+      { ip: '203.0.113.9', dev: 'eth0', via: '10.0.0.253' },
+      { ip: '192.168.7.7', dev: 'eth1' },
+      { ip: '198.51.100.1', dev: 'eth0', via: '10.0.0.1' },
+    ]);
+    assert.deepEqual(mainTablePaths(['8.8.8.8'], [], links), [{ ip: '8.8.8.8' }]);
   });
 });
