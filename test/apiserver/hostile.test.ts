@@ -430,6 +430,21 @@ describe('apiserver: hostile client (issue 21)', function () {
         } finally {
           clearInterval(drip);
         }
+        // an authenticated client sending its body slowly is cut off after requestTimeout
+        const authed = await tcp(s.srv.url);
+        let authedClosed = false;
+        let answer = '';
+        authed.on('close', () => (authedClosed = true));
+        authed.on('error', () => undefined);
+        authed.setEncoding('utf8').on('data', (d: string) => (answer += d));
+        authed.write(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{`);
+        const drip2 = setInterval(() => authed.writable && authed.write(' '), 200);
+        try {
+          await waitFor(() => authedClosed, { timeoutMs: 10_000, what: 'the slow authenticated request cut off' });
+        } finally {
+          clearInterval(drip2);
+        }
+        assert.doesNotMatch(answer, / 201 /);
         const unauth = await raw(s.srv, 'GET', '/api/v1/namespaces');
         assert.equal(unauth.status, 401);
         assert.equal(unauth.headers.connection, 'close');
