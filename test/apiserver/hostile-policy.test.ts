@@ -137,6 +137,44 @@ describe('apiserver: broker cluster isolation policy (deploy/broker)', function 
     assert.equal(dry.status, 403, dry.text);
   });
 
+  it('matches as kube-apiserver does: namespace and object selectors, exclusions, Warn and Deny actions', async () => {
+    const admin = (method: string, path: string, body?: unknown): ReturnType<typeof raw> =>
+      raw(ts.srv, method, path, { token: ADMIN_TOKEN, body: body === undefined ? undefined : JSON.stringify(body) });
+    const AR = '/apis/admissionregistration.k8s.io/v1';
+    for (const [name, labels] of [['guarded', { team: 'x' }], ['open', {}]] as const) {
+      assert.equal((await admin('POST', '/api/v1/namespaces', { metadata: { name, labels } })).status, 201);
+    }
+    assert.equal((await admin('POST', `${AR}/validatingadmissionpolicies`, {
+      metadata: { name: 'cm-size' },
+      spec: {
+        matchConstraints: {
+          resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['configmaps'] }],
+          excludeResourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['*'], resources: ['configmaps'], resourceNames: ['exempt'] }],
+          namespaceSelector: { matchLabels: { team: 'x' } },
+          objectSelector: { matchExpressions: [{ key: 'skip', operator: 'DoesNotExist' }] },
+        },
+        variables: [{ name: 'n', expression: 'has(object.data) ? size(object.data) : 0' }],
+        validations: [{ expression: 'variables.n <= 1', messageExpression: "'too many keys: ' + string(variables.n)" }],
+      },
+    })).status, 201);
+    assert.equal((await admin('POST', `${AR}/validatingadmissionpolicybindings`, { metadata: { name: 'cm-size' }, spec: { policyName: 'cm-size', validationActions: ['Deny'] } })).status, 201);
+    const two = { a: '1', b: '2' };
+    let r = await admin('POST', '/api/v1/namespaces/guarded/configmaps', { metadata: { name: 'c1' }, data: two });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(r.json().message, "ValidatingAdmissionPolicy 'cm-size' with binding 'cm-size' denied request: too many keys: 2");
+    assert.equal((await admin('POST', '/api/v1/namespaces/guarded/configmaps', { metadata: { name: 'c1' }, data: { a: '1' } })).status, 201);
+    assert.equal((await admin('POST', '/api/v1/namespaces/open/configmaps', { metadata: { name: 'c1' }, data: two })).status, 201, 'namespace selector');
+    assert.equal((await admin('POST', '/api/v1/namespaces/guarded/configmaps', { metadata: { name: 'exempt' }, data: two })).status, 201, 'excluded by name');
+    assert.equal((await admin('POST', '/api/v1/namespaces/guarded/configmaps', { metadata: { name: 'c2', labels: { skip: 'y' } }, data: two })).status, 201, 'object selector');
+    // Warn: the write goes through with a Warning header
+    r = await admin('PUT', `${AR}/validatingadmissionpolicybindings/cm-size`, { metadata: { name: 'cm-size' }, spec: { policyName: 'cm-size', validationActions: ['Warn'] } });
+    assert.equal(r.status, 200, r.text);
+    r = await admin('POST', '/api/v1/namespaces/guarded/configmaps', { metadata: { name: 'c3' }, data: two });
+    assert.equal(r.status, 201, r.text);
+    assert.match(String(r.headers.warning), /Validation failed for ValidatingAdmissionPolicy 'cm-size' with binding 'cm-size': too many keys: 2/);
+    assert.equal((await admin('DELETE', `${AR}/validatingadmissionpolicybindings/cm-size`)).status, 200);
+  });
+
   it('refuses a policy whose CEL does not compile (422)', async () => {
     const file = join(ts.dir, 'bad-policy.yaml');
     writeFileSync(file, JSON.stringify({
