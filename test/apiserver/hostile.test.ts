@@ -163,6 +163,18 @@ describe('apiserver: hostile client (issue 21)', function () {
       assert.equal(typeof proto.__lookupGetter__, 'function');
     });
 
+    it('a field named like a prototype member is unknown to a schema (pruned, not stored)', async () => {
+      const r = await broker('POST', clusterPath, {
+        apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: 'proto-fields' },
+        spec: { cluster_id: 'proto-fields', cluster_cidr: [], service_cidr: [], global_cidr: [], color_codes: ['blue'], constructor: { x: 1 }, toString: 'x' },
+      }, { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 201, r.text);
+      const spec = r.json().spec as J;
+      assert.equal(Object.prototype.hasOwnProperty.call(spec, 'constructor'), false);
+      assert.equal(Object.prototype.hasOwnProperty.call(spec, 'toString'), false);
+      assert.match(String(r.headers.warning), /unknown field \\"spec.constructor\\"/);
+    });
+
     it('selectors never match inherited properties', async () => {
       let r = await admin('GET', '/api/v1/namespaces/default/configmaps?labelSelector=constructor');
       assert.equal(r.status, 200);
