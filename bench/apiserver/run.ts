@@ -1,7 +1,10 @@
 // Benchmark of the embedded API server, run as its own process (`hawser apiserver --plain-http`):
 // list latency with 10,000 objects against a baseline of merely parsing the same JSON, and
 // watch throughput with writers and watchers against the same writes with no watcher.
-//   npx tsx bench/apiserver/run.ts [--objects 10000] [--writes 5000]
+// Each measurement runs twice: in memory, and with --data-dir (every write journalled and fsynced
+// before it is answered). `--compare <other checkout>` runs the same measurements against that
+// checkout's `bin/hawser` first, for before/after figures from one run.
+//   npx tsx bench/apiserver/run.ts [--objects 10000] [--writes 5000] [--compare /path/to/old/checkout]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -12,6 +15,10 @@ const args = process.argv.slice(2);
 const arg = (name: string, def: number): number => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? Number(args[i + 1]) : def;
+};
+const argText = (name: string): string | undefined => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
 };
 const OBJECTS = arg('objects', 10_000);
 const WRITES = arg('writes', 5_000);
@@ -85,13 +92,22 @@ async function writeBurst(names: string[], n: number): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-async function main(): Promise<void> {
+interface Figures {
+  creates: number;
+  listP50: number;
+  writes: number;
+  writesWatched: number;
+  events: number;
+}
+
+async function runOnce(bin: string, label: string, durable: boolean): Promise<Figures> {
   const dir = mkdtempSync(join(tmpdir(), 'hawser-bench-apiserver-'));
-  writeFileSync(join(dir, 'tokens.yaml'), `tokens:\n  - {token: ${TOKEN}, user: bench, groups: [system:masters]}\n`);
-  const bin = new URL('../../bin/hawser', import.meta.url).pathname;
+  // the server refuses a token file others can read
+  writeFileSync(join(dir, 'tokens.yaml'), `tokens:\n  - {token: ${TOKEN}, user: bench, groups: [system:masters]}\n`, { mode: 0o600 });
   // BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the server only
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, bin, 'apiserver', '--listen', '127.0.0.1:0', '--plain-http', '--token-file', join(dir, 'tokens.yaml')], {
+  const dataArgs = durable ? ['--data-dir', join(dir, 'data')] : [];
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'apiserver', '--listen', '127.0.0.1:0', '--plain-http', '--token-file', join(dir, 'tokens.yaml'), ...dataArgs], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, LOG_LEVEL: 'info' },
   });
@@ -105,6 +121,7 @@ async function main(): Promise<void> {
       });
       child.on('exit', (code) => reject(new Error(`apiserver exited ${code}`)));
     });
+    console.log(`\n== ${label}, ${durable ? 'with --data-dir (journal, fsync before the answer)' : 'in memory'}`);
     console.log(`apiserver at ${base} (separate process, plain HTTP, keep-alive client, ${CONCURRENCY} in flight)`);
     await call('POST', '/api/v1/namespaces', { metadata: { name: 'bench' } });
 
@@ -170,11 +187,30 @@ async function main(): Promise<void> {
     for (const w of watchers) w.stop();
     console.log(`writes with 4 watchers: ${(WRITES / wS).toFixed(0)} writes/s (${((WRITES / wS) / baseRate).toFixed(2)} of baseline)`);
     console.log(`watch events delivered: ${delivered}/${expected} in ${deliveredS.toFixed(2)} s = ${(delivered / deliveredS).toFixed(0)} events/s across 4 watches (${(WRITES / deliveredS).toFixed(0)} events/s per full watch)`);
+    return { creates: OBJECTS / createS, listP50: pct(lat, 50), writes: baseRate, writesWatched: WRITES / wS, events: delivered / deliveredS };
   } finally {
     child.kill('SIGTERM');
     agent.destroy();
     await new Promise((r) => child.once('exit', r));
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const own = new URL('../../bin/hawser', import.meta.url).pathname;
+  const compare = argText('compare');
+  const servers: [string, string][] = compare ? [[join(compare, 'bin', 'hawser'), `before (${compare})`], [own, 'after (this checkout)']] : [[own, 'this checkout']];
+  const results: { label: string; durable: boolean; f: Figures }[] = [];
+  for (const durable of [false, true]) {
+    for (const [bin, label] of servers) results.push({ label, durable, f: await runOnce(bin, label, durable) });
+  }
+  if (compare) {
+    console.log('\n== after / before (same run; >1 is better except for list latency)');
+    for (const durable of [false, true]) {
+      const [b, a] = results.filter((r) => r.durable === durable).map((r) => r.f);
+      console.log(`${durable ? 'with --data-dir' : 'in memory      '}: creates/s ${(a!.creates / b!.creates).toFixed(2)}, list p50 ${(a!.listP50 / b!.listP50).toFixed(2)}, ` +
+        `writes/s ${(a!.writes / b!.writes).toFixed(2)}, writes/s with watchers ${(a!.writesWatched / b!.writesWatched).toFixed(2)}, watch events/s ${(a!.events / b!.events).toFixed(2)}`);
+    }
   }
 }
 

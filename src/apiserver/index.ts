@@ -220,9 +220,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<Runni
     conns.busy(req.socket, res);
     handler(req, res);
   };
+  // how often Node checks requestTimeout/headersTimeout (its default, 30 s, would double the time a slow request holds on)
+  const connectionsCheckingInterval = Math.max(100, Math.min(5000, Math.floor(requestTimeoutMs / 4)));
   const server: Server = tls
-    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, handshakeTimeout: 10_000 }, tracked)
-    : createHttpServer(tracked);
+    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2', ciphers: TLS_CIPHERS, handshakeTimeout: 10_000, connectionsCheckingInterval }, tracked)
+    : createHttpServer({ connectionsCheckingInterval }, tracked);
   // a client has this long to send a whole request (a slowly sent body is cut off); idle connections
   // are closed after it too. Watches turn the socket timeout off for themselves.
   server.requestTimeout = requestTimeoutMs;

@@ -52,7 +52,8 @@ export function parseSchema(raw: JsonObject): Schema {
   if (typeof raw.description === 'string') s.description = raw.description;
   if (typeof raw.format === 'string') s.format = raw.format;
   if (isObject(raw.properties)) {
-    s.properties = {};
+    // no prototype: a field named `constructor` or `toString` in an object is not "known" to the schema
+    s.properties = Object.create(null) as Record<string, Schema>;
     for (const [k, v] of Object.entries(raw.properties)) if (isObject(v)) s.properties[k] = parseSchema(v);
   }
   if (typeof raw.additionalProperties === 'boolean') s.additionalProperties = raw.additionalProperties;

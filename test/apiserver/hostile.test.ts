@@ -163,6 +163,18 @@ describe('apiserver: hostile client (issue 21)', function () {
       assert.equal(typeof proto.__lookupGetter__, 'function');
     });
 
+    it('a field named like a prototype member is unknown to a schema (pruned, not stored)', async () => {
+      const r = await broker('POST', clusterPath, {
+        apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: 'proto-fields' },
+        spec: { cluster_id: 'proto-fields', cluster_cidr: [], service_cidr: [], global_cidr: [], color_codes: ['blue'], constructor: { x: 1 }, toString: 'x' },
+      }, { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 201, r.text);
+      const spec = r.json().spec as J;
+      assert.equal(Object.prototype.hasOwnProperty.call(spec, 'constructor'), false);
+      assert.equal(Object.prototype.hasOwnProperty.call(spec, 'toString'), false);
+      assert.match(String(r.headers.warning), /unknown field \\"spec.constructor\\"/);
+    });
+
     it('selectors never match inherited properties', async () => {
       let r = await admin('GET', '/api/v1/namespaces/default/configmaps?labelSelector=constructor');
       assert.equal(r.status, 200);
@@ -430,6 +442,21 @@ describe('apiserver: hostile client (issue 21)', function () {
         } finally {
           clearInterval(drip);
         }
+        // an authenticated client sending its body slowly is cut off after requestTimeout
+        const authed = await tcp(s.srv.url);
+        let authedClosed = false;
+        let answer = '';
+        authed.on('close', () => (authedClosed = true));
+        authed.on('error', () => undefined);
+        authed.setEncoding('utf8').on('data', (d: string) => (answer += d));
+        authed.write(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 900\r\n\r\n{`);
+        const drip2 = setInterval(() => authed.writable && authed.write(' '), 200);
+        try {
+          await waitFor(() => authedClosed, { timeoutMs: 10_000, what: 'the slow authenticated request cut off' });
+        } finally {
+          clearInterval(drip2);
+        }
+        assert.doesNotMatch(answer, / 201 /);
         const unauth = await raw(s.srv, 'GET', '/api/v1/namespaces');
         assert.equal(unauth.status, 401);
         assert.equal(unauth.headers.connection, 'close');
