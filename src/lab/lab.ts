@@ -270,6 +270,19 @@ export class Lab {
     return (await this.start(this.plan(id))).pid;
   }
 
+  /**
+   * Starts a role with part of its environment replaced, e.g. by what `hawser join` wrote for the cluster
+   * (test/install's lab join test installs a cluster the way a user would). A no-op if it runs.
+   */
+  async startRoleWithEnv(node: string, role: LabRole, env: Readonly<Record<string, string>>): Promise<number> {
+    const id = this.roleId(node, role);
+    const running = this.pid(id);
+    if (running !== undefined) return running;
+    const p = this.plan(id);
+    const envFromFiles = Object.fromEntries(Object.entries(p.envFromFiles ?? {}).filter(([k]) => !(k in env)));
+    return (await this.start({ ...p, env: { ...p.env, ...env }, envFromFiles })).pid;
+  }
+
   /** Stops a role by PID: SIGTERM (graceful, SIGKILL after `timeoutMs`) or SIGKILL (a crash). Daemons it started stay. */
   async stopRole(node: string, role: LabRole, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
     const id = this.roleId(node, role);
