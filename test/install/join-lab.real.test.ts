@@ -48,8 +48,8 @@ describe('install: a third cluster joins the lab with hawser join @real', functi
     return r.stdout;
   };
   const startC = async (env: Record<string, string>): Promise<void> => {
-    for (const n of cNodes) await lab!.startRoleWithEnv(n, 'route-agent', env);
-    await lab!.startRoleWithEnv('c-gw1', 'gateway', env);
+    for (const n of cNodes) await lab!.startRoleWith(n, 'route-agent', { env });
+    await lab!.startRoleWith('c-gw1', 'gateway', { env });
   };
   const stopC = async (): Promise<void> => {
     await lab!.stopRole('c-gw1', 'gateway');

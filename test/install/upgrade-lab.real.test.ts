@@ -1,0 +1,83 @@
+// A rolling upgrade of every role, one at a time, in DaemonSet order (per cluster: the standby gateway,
+// the route agents, then the active gateway, which hands over to the already upgraded standby on
+// SIGTERM), from this build to a second build of the same tree with another version, while a worker pod
+// pings a worker pod of the other cluster 10 times a second. Each replaced role must come back reporting
+// the new version before the next one goes, as `kubectl rollout status` would wait.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Lab, waitForCables, readGateways } from '../../src/lab/index.js';
+import { RestClient, resourcePath } from '../../src/k8s/rest.js';
+import { exec } from '../../src/util/exec.js';
+import { waitFor } from '../../src/util/wait.js';
+import { startPings } from '../e2e/helpers.js';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+/** Fast takeover (release on SIGTERM, 0.25 s retry) with a little more room than the default against CPU starvation. */
+const LEASE = { HAWSER_LEASE_DURATION: '4', HAWSER_RENEW_DEADLINE: '3', HAWSER_RETRY_PERIOD: '0.25' };
+
+describe('install: rolling upgrade of every role while pinging @real', function () {
+  this.timeout(600_000);
+  let lab: Lab | undefined;
+  let build2 = '';
+  let v2 = '';
+
+  before(async () => {
+    // the second build: this tree (as committed) with another version in package.json
+    build2 = mkdtempSync(join(tmpdir(), 'hw-upgrade-build-'));
+    await exec('sh', ['-c', `git -C "${ROOT}" archive HEAD | tar -x -C "${build2}"`]);
+    symlinkSync(join(ROOT, 'node_modules'), join(build2, 'node_modules'));
+    const pkg = JSON.parse(readFileSync(join(build2, 'package.json'), 'utf8')) as { version: string };
+    v2 = `${pkg.version}-upgrade.1`;
+    writeFileSync(join(build2, 'package.json'), JSON.stringify({ ...pkg, version: v2 }, null, 2));
+    lab = await Lab.up({ driver: 'wireguard', gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1, roleEnv: LEASE });
+    await waitForCables(lab, 90_000);
+  });
+
+  after(async () => {
+    await lab?.down();
+    rmSync(build2, { recursive: true, force: true });
+  });
+
+  it('0 pings lost while every gateway and route agent is replaced by the new version', async () => {
+    const l = lab!;
+    const podIp = (node: string): string => l.topology.clusters.flatMap((c) => c.nodes).find((n) => n.name === node)!.pods[0]!.ip;
+    const pings = await startPings(l, 'a-wk1-pod1', podIp('b-wk1'));
+    const reportedVersion = async (cluster: string, plural: 'gateways' | 'routeagents', node: string): Promise<string | undefined> => {
+      const c = new RestClient(l.kubeConfig(cluster));
+      try {
+        const o = await c.getOrUndefined(resourcePath('submariner.io', 'v1', plural, 'submariner-operator', node));
+        return (o?.status as { version?: string } | undefined)?.version;
+      } finally {
+        c.close();
+      }
+    };
+    const steps: string[] = [];
+    for (const cluster of l.topology.clusters) {
+      const gws = await readGateways(l.kubeConfig(cluster.id), cluster.id);
+      const active = gws.find((g) => g.haStatus === 'active')?.name;
+      assert.ok(active, `${cluster.id} has no active gateway`);
+      const gatewayNodes = cluster.nodes.filter((n) => n.roles.includes('gateway')).map((n) => n.name);
+      const order: [string, 'gateway' | 'route-agent'][] = [
+        ...gatewayNodes.filter((n) => n !== active).map((n) => [n, 'gateway'] as [string, 'gateway']),
+        ...cluster.nodes.map((n) => [n.name, 'route-agent'] as [string, 'route-agent']),
+        [active, 'gateway'],
+      ];
+      for (const [node, role] of order) {
+        const t0 = Date.now();
+        await l.stopRole(node, role, 'SIGTERM');
+        await l.startRoleWith(node, role, { command: join(build2, 'bin', 'hawser') });
+        const plural = role === 'gateway' ? 'gateways' : 'routeagents';
+        await waitFor(async () => (await reportedVersion(cluster.id, plural, node)) === v2, { timeoutMs: 60_000, intervalMs: 250, what: `${node} ${role} to report version ${v2}` });
+        if (role === 'gateway') await waitForCables(l, 60_000);
+        steps.push(`${node}/${role} ${((Date.now() - t0) / 1000).toFixed(1)} s (lost so far ${pings.replies()} replies)`);
+      }
+    }
+    await waitForCables(l, 60_000);
+    const r = await pings.stop();
+    process.stdout.write(`      upgraded ${steps.length} roles one by one:\n${steps.map((s) => `        ${s}`).join('\n')}\n      pings: ${r.transmitted} sent, ${r.received} received, ${r.lost} lost\n`);
+    assert.ok(r.transmitted > 50, 'the ping ran too briefly to mean anything');
+    assert.equal(r.lost, 0, `${r.lost} of ${r.transmitted} pings lost during the upgrade`);
+  });
+});
