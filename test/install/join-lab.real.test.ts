@@ -11,6 +11,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { Lab, waitForCables } from '../../src/lab/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { waitFor } from '../../src/util/wait.js';
+import { observeNode, planNodeUninstall } from '../../src/install/node.js';
 import { SLOW_LEASE } from '../e2e/helpers.js';
 import { subctlBrokerInfo } from './fixtures.js';
 
@@ -35,6 +36,18 @@ function envFromOverlay(dir: string): Record<string, string> {
   };
 }
 
+/** A node's network state as text (counters and link statistics left out). */
+async function snapshot(lab: Lab, node: string): Promise<Record<string, string>> {
+  const run = async (argv: string[]): Promise<string> => (await lab.exec(node, argv)).stdout;
+  return {
+    links: (await run(['ip', '-d', '-o', 'link', 'show'])).replace(/ +(RX|TX):.*$/gm, '').replace(/_timer\s+[\d.]+/g, '_timer'), // bridge timers tick
+    addresses: (await run(['ip', '-o', 'address', 'show'])).replace(/valid_lft.*$/gm, ''),
+    rules: await run(['ip', 'rule', 'show']),
+    routes: await run(['ip', 'route', 'show', 'table', 'all']),
+    nft: (await run(['nft', 'list', 'ruleset'])).replace(/counter packets \d+ bytes \d+/g, 'counter'),
+  };
+}
+
 describe('install: a third cluster joins the lab with hawser join @real', function () {
   this.timeout(300_000);
   let lab: Lab | undefined;
@@ -47,6 +60,7 @@ describe('install: a third cluster joins the lab with hawser join @real', functi
     assert.equal(r.code, 0, `hawser ${args.join(' ')} in ${target}: ${r.stderr}${r.stdout}`);
     return r.stdout;
   };
+  const bare: Record<string, Record<string, string>> = {};
   const startC = async (env: Record<string, string>): Promise<void> => {
     for (const n of cNodes) await lab!.startRoleWith(n, 'route-agent', { env });
     await lab!.startRoleWith('c-gw1', 'gateway', { env });
@@ -83,6 +97,7 @@ describe('install: a third cluster joins the lab with hawser join @real', functi
     const out = join(dir, 'cluster-c-hawser');
     const joined = await hawser('cluster-c', ['join', info, '--clusterid', 'cluster-c', '--cable-driver', 'wireguard', '--natt=false', '--servicecidr', '10.47.0.0/16', '--label-gateway=false', '--deploy', DEPLOY, '--output', out]);
     assert.match(joined, /pod CIDR 10\.46\.0\.0\/23: smallest CIDR covering the podCIDRs/);
+    for (const n of cNodes) bare[n] = await snapshot(lab!, n);
     const t0 = Date.now();
     await startC(envFromOverlay(out));
     await connected();
@@ -104,5 +119,19 @@ describe('install: a third cluster joins the lab with hawser join @real', functi
     await hawser('cluster-c', ['join', file, '--clusterid', 'cluster-c', '--cable-driver', 'wireguard', '--natt=false', '--clustercidr', '10.46.0.0/16', '--servicecidr', '10.47.0.0/16', '--label-gateway=false', '--deploy', DEPLOY, '--output', out]);
     await startC(envFromOverlay(out));
     await connected();
+  });
+
+  it("hawser uninstall node on each of cluster-c's nodes leaves them byte for byte as before hawser ran", async () => {
+    await stopC();
+    for (const n of cNodes) {
+      const node = lab!.topology.clusters.flatMap((c) => c.nodes).find((x) => x.name === n)!;
+      const stateDir = join(node.dir, 'state');
+      // as the lab runs the roles: this node's /var/run/wireguard is its own directory, in a private mount namespace
+      const r = await lab!.exec(n, ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', 'mount --bind "$1" /var/run/wireguard && shift && exec "$@"', 'uninstall',
+        join(node.dir, 'wireguard'), HAWSER, 'uninstall', 'node', '--state-dir', stateDir], { allowFailure: true, timeoutMs: 120_000, env: { LOG_LEVEL: 'warn' } });
+      assert.equal(r.code, 0, `uninstall node on ${n}: ${r.stderr}${r.stdout}`);
+      assert.deepEqual(planNodeUninstall(await observeNode({ netns: node.netns, stateDir })), [], `${n}: hawser state left`);
+      assert.deepEqual(await snapshot(lab!, n), bare[n], `${n} differs from before hawser ran`);
+    }
   });
 });
