@@ -21,6 +21,8 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   version: { summary: 'print the version', load: () => import('./commands/version.js') },
   'deploy-broker': { summary: "create the broker and write broker-info.subm (subctl's format)", load: () => import('./commands/deploy-broker.js') },
   join: { summary: 'join this cluster with a broker-info.subm: writes (--apply: applies) a kustomize overlay', load: () => import('./commands/join.js') },
+  migrate: { summary: 'replace Submariner in place (from its CR); --apply to do it', load: () => import('./commands/migrate.js') },
+  rollback: { summary: 'undo hawser migrate: restore Submariner from what was saved', load: () => import('./commands/rollback.js') },
   uninstall: { summary: 'uninstall node|cluster|all: remove what hawser made, never the CRDs', load: () => import('./commands/uninstall.js') },
 };
 

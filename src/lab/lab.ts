@@ -277,6 +277,22 @@ export class Lab {
     return (await this.start(this.plan(id))).pid;
   }
 
+  /**
+   * Starts a role with part of its environment replaced (e.g. by what `hawser join` wrote) and/or another
+   * command (e.g. a different hawser build, for an upgrade): test/install's lab tests install and upgrade
+   * a cluster the way a user would. A no-op if it runs.
+   */
+  async startRoleWith(node: string, role: LabRole, o: { env?: Readonly<Record<string, string>>; command?: string }): Promise<number> {
+    const id = this.roleId(node, role);
+    const running = this.pid(id);
+    if (running !== undefined) return running;
+    const p = this.plan(id);
+    const env = o.env ?? {};
+    const envFromFiles = Object.fromEntries(Object.entries(p.envFromFiles ?? {}).filter(([k]) => !(k in env)));
+    const argv = o.command ? [o.command, ...p.argv.slice(1)] : p.argv;
+    return (await this.start({ ...p, argv, env: { ...p.env, ...env }, envFromFiles })).pid;
+  }
+
   /** Stops a role by PID: SIGTERM (graceful, SIGKILL after `timeoutMs`) or SIGKILL (a crash). Daemons it started stay. */
   async stopRole(node: string, role: LabRole, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
     const id = this.roleId(node, role);

@@ -97,7 +97,7 @@ describe('deploy: kubectl apply -k on the embedded API server, RBAC enforced @re
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('kubectl apply -k deploy/ succeeds (CRDs included)', async function () {
+  it('kubectl apply -k deploy/ succeeds (the CRDs were loaded by the server from deploy/crds)', async function () {
     if (!crdsReady()) this.skip(); // deploy/crds/kustomization.yaml does not exist yet
     const r = await kubectl(['apply', '-k', DEPLOY]);
     assert.equal(r.code, 0, r.stderr + r.stdout);

@@ -3,17 +3,9 @@ import { decodeBrokerInfo, encodeBrokerInfo, pskText, brokerApiServer } from '..
 import { allocateGlobalCidr, chooseCidrs } from '../../src/install/join.js';
 import { coveringCidr, discoverFrom, rangeFromProbeError } from '../../src/install/discover.js';
 import { planNodeUninstall } from '../../src/install/node.js';
+import { subctlBrokerInfo } from './fixtures.js';
 
-const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
-
-/** What subctl (Go: json.Marshal of broker.Info, base64.URLEncoding) writes, spelled out by hand. */
-export function subctlBrokerInfo(o: { url: string; token: string; ca: string; ns: string; psk: Buffer }): string {
-  const json = `{"brokerURL":"${o.url}","ClientToken":{"metadata":{"name":"submariner-k8s-broker-admin-token","namespace":"${o.ns}","creationTimestamp":null},`
-    + `"data":{"ca.crt":"${b64(o.ca)}","namespace":"${b64(o.ns)}","token":"${b64(o.token)}"},"type":"kubernetes.io/service-account-token"},`
-    + `"IPSecPSK":{"metadata":{"name":"submariner-ipsec-psk","creationTimestamp":null},"data":{"psk":"${b64(o.psk)}"}},`
-    + '"ServiceDiscovery":true,"Components":["service-discovery","connectivity"],"CustomDomains":null}';
-  return Buffer.from(json).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
-}
+const b64 = (x: string | Buffer): string => Buffer.from(x).toString('base64');
 
 describe('install: broker-info.subm, CIDR discovery, planning', () => {
   const psk = Buffer.alloc(48, 7);
