@@ -23,7 +23,8 @@ export function brokerUser(clusterId: string): string {
 }
 
 export function brokerServiceAccount(clusterId: string): string {
-  return `${clusterId}-broker`;
+  // `cluster-<id>`, as subctl names it: deploy/broker/policy.yaml reads the cluster ID from this name
+  return `cluster-${clusterId}`;
 }
 
 /** Token file for one cluster's API server: admin (system:masters), plus the broker users on the broker cluster. */

@@ -126,6 +126,28 @@ export async function registerBroker(kc: k8s.KubeConfig, t: LabTopology): Promis
       subjects: t.clusters.map((c) => ({ kind: 'ServiceAccount', name: brokerServiceAccount(c.id), namespace })),
     },
   }));
+  await applyBrokerPolicy(kc, join(t.options.repoRoot, 'deploy', 'broker', 'policy.yaml'));
+}
+
+const ADMISSION_PLURALS: Readonly<Record<string, string>> = {
+  ValidatingAdmissionPolicy: 'validatingadmissionpolicies',
+  ValidatingAdmissionPolicyBinding: 'validatingadmissionpolicybindings',
+};
+
+/**
+ * The shipped broker isolation policy (deploy/broker/policy.yaml), so the lab's broker refuses one
+ * cluster's writes to another cluster's Endpoints and Clusters exactly as a real broker with it would.
+ */
+async function applyBrokerPolicy(kc: k8s.KubeConfig, file: string): Promise<void> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    const body: unknown = doc.toJS();
+    if (typeof body !== 'object' || body === null) continue;
+    const { kind, metadata } = body as { kind?: unknown; metadata?: { name?: unknown } };
+    const plural = typeof kind === 'string' ? ADMISSION_PLURALS[kind] : undefined;
+    if (!plural) throw new HawserError('CONFIG', `${file}: unexpected kind ${String(kind)}`);
+    await createIfMissing(`${kind as string} ${String(metadata?.name)}`, () => custom.createClusterCustomObject({ group: 'admissionregistration.k8s.io', version: 'v1', plural, body }));
+  }
 }
 
 /** Everything one cluster's API server should hold before the hawser roles start. */

@@ -37,7 +37,7 @@ describe('install: deploy-broker, join and uninstall on embedded API servers @re
     writeKubeconfig(kc('broker'), { server: broker.url, token: TOKEN, caPem: broker.caPem });
     writeKubeconfig(kc('member'), { server: member.url, token: TOKEN, caPem: member.caPem });
     env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: join(dir, 'home') };
-    const c = new RestClient(kubeconfigFileAccess(kc('member')));
+    const c = new RestClient(await kubeconfigFileAccess(kc('member')));
     for (const [i, name] of ['c-gw1', 'c-wk1'].entries()) {
       await c.create(resourcePath('', 'v1', 'nodes'), { apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDR: `10.46.${i}.0/24`, podCIDRs: [`10.46.${i}.0/24`] } });
     }
@@ -68,7 +68,7 @@ describe('install: deploy-broker, join and uninstall on embedded API servers @re
     assert.match(kust, /SUBMARINER_CABLEDRIVER: wireguard/);
     assert.match(kust, /SUBMARINER_NATENABLED: "true"/);
 
-    const c = new RestClient(kubeconfigFileAccess(kc('member')));
+    const c = new RestClient(await kubeconfigFileAccess(kc('member')));
     const ds = await c.list(resourcePath('apps', 'v1', 'daemonsets', 'submariner-operator'));
     assert.deepEqual(ds.items.map((d) => d.metadata.name).sort(), ['submariner-gateway', 'submariner-routeagent']);
     const secret = await c.get(resourcePath('', 'v1', 'secrets', 'submariner-operator', 'hawser-broker'));
@@ -81,7 +81,7 @@ describe('install: deploy-broker, join and uninstall on embedded API servers @re
 
     const bkc = join(dir, 'cluster-c-on-broker.kubeconfig');
     writeKubeconfig(bkc, { server: broker!.url, token, caPem: broker!.caPem });
-    const asCluster = new RestClient(kubeconfigFileAccess(bkc));
+    const asCluster = new RestClient(await kubeconfigFileAccess(bkc));
     await asCluster.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-k8s-broker'));
     await assert.rejects(asCluster.list(resourcePath('', 'v1', 'secrets', 'submariner-k8s-broker')), /403|forbidden/i);
     asCluster.close();
@@ -89,7 +89,7 @@ describe('install: deploy-broker, join and uninstall on embedded API servers @re
 
   it('join takes a broker-info.subm made by hand in subctl\'s format', async () => {
     // the broker admin token deploy-broker made, as subctl would have put it into the file
-    const b = new RestClient(kubeconfigFileAccess(kc('broker')));
+    const b = new RestClient(await kubeconfigFileAccess(kc('broker')));
     const s = await b.get(resourcePath('', 'v1', 'secrets', 'submariner-k8s-broker', 'submariner-k8s-broker-admin-token'));
     b.close();
     const adminToken = Buffer.from((s.data as Record<string, string>).token!, 'base64').toString('utf8');
@@ -104,7 +104,7 @@ describe('install: deploy-broker, join and uninstall on embedded API servers @re
   });
 
   it('uninstall cluster removes what the agents wrote, keeps the CRDs and other MCS objects', async () => {
-    const c = new RestClient(kubeconfigFileAccess(kc('member')));
+    const c = new RestClient(await kubeconfigFileAccess(kc('member')));
     const ns = 'submariner-operator';
     await c.create(resourcePath('submariner.io', 'v1', 'endpoints', ns), { apiVersion: 'submariner.io/v1', kind: 'Endpoint', metadata: { name: 'cluster-c-submariner-cable-cluster-c-172-18-0-2', namespace: ns }, spec: { cluster_id: 'cluster-c', cable_name: 'x', hostname: 'c-gw1', subnets: ['10.46.0.0/23'], private_ip: '172.18.0.2', backend: 'wireguard', nat_enabled: false } });
     await c.create(resourcePath('coordination.k8s.io', 'v1', 'leases', ns), { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'submariner-gateway-lock', namespace: ns }, spec: { holderIdentity: 'c-gw1-submariner-gateway' } });

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiServer, writeKubeconfig, type RunningApiServer } from '../../src/apiserver/index.js';
-import { localKubeConfig } from '../../src/k8s/client.js';
+import { kubeconfigFileAccess } from '../../src/k8s/access.js';
 import { RestClient, resourcePath as rp, type KubeObject } from '../../src/k8s/rest.js';
 import { createLogger } from '../../src/log/index.js';
 import { exec } from '../../src/util/exec.js';
@@ -39,7 +39,7 @@ describe('install: migrate from Submariner and roll back @real', function () {
     dir = mkdtempSync(join(tmpdir(), 'hw-migrate-'));
     srv = await startApiServer({ host: '127.0.0.1', port: 0, tlsDir: join(dir, 'tls'), tokens: [{ token: TOKEN, user: 'admin', groups: ['system:masters'] }], crdDir: join(DEPLOY, 'crds'), log: createLogger({ level: 'silent' }) });
     writeKubeconfig(kubeconfig(), { server: srv.url, token: TOKEN, caPem: srv.caPem });
-    c = new RestClient(localKubeConfig(kubeconfig()));
+    c = new RestClient(await kubeconfigFileAccess(kubeconfig()));
     await c.create(rp('apiextensions.k8s.io', 'v1', 'customresourcedefinitions'), {
       apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'submariners.submariner.io' },
       spec: { group: 'submariner.io', scope: 'Namespaced', names: { plural: 'submariners', singular: 'submariner', kind: 'Submariner', listKind: 'SubmarinerList' },

@@ -119,11 +119,11 @@ describe('k8s access: kubeconfig, in-cluster and broker without client-node', ()
   });
 
   it('broker: BROKER_K8S_* values, insecure and plain http', async () => {
-    const a = brokerAccess({ apiServer: '172.16.0.2:6443', token: 'tok', remoteNamespace: 'submariner-k8s-broker', ca: 'PEM', insecure: false });
+    const a = brokerAccess({ apiServer: '172.16.0.2:6443', token: 'tok', remoteNamespace: 'submariner-k8s-broker', ca: 'PEM', insecure: false, tokenSource: 'BROKER_K8S_APISERVERTOKEN' });
     assert.equal(a.server, 'https://172.16.0.2:6443');
     assert.deepEqual(await a.tls(), { rejectUnauthorized: true, ca: Buffer.from('PEM') });
     assert.deepEqual(await a.headers(), { Authorization: 'Bearer tok' });
-    assert.equal((await brokerAccess({ apiServer: 'http://b:80', token: 't', remoteNamespace: 'x', insecure: false }).tls()).rejectUnauthorized, false);
-    assert.equal((await brokerAccess({ apiServer: 'b:6443', token: 't', remoteNamespace: 'x', insecure: true }).tls()).rejectUnauthorized, false);
+    assert.equal((await brokerAccess({ apiServer: 'http://b:80', token: 't', remoteNamespace: 'x', insecure: false, tokenSource: 'BROKER_K8S_APISERVERTOKEN' }).tls()).rejectUnauthorized, false);
+    assert.equal((await brokerAccess({ apiServer: 'b:6443', token: 't', remoteNamespace: 'x', insecure: true, tokenSource: 'BROKER_K8S_APISERVERTOKEN' }).tls()).rejectUnauthorized, false);
   });
 });

@@ -48,12 +48,12 @@ describe('lab: builder, credentials, processes, state', () => {
     assert.deepEqual(parse(tokenFileText(T, a!, SECRETS)), {
       tokens: [
         { token: 'admin-a', user: 'lab-admin', groups: ['system:masters'] },
-        { token: 'broker-a', user: 'system:serviceaccount:submariner-k8s-broker:cluster-a-broker', groups: ['system:serviceaccounts', 'system:serviceaccounts:submariner-k8s-broker'] },
-        { token: 'broker-b', user: 'system:serviceaccount:submariner-k8s-broker:cluster-b-broker', groups: ['system:serviceaccounts', 'system:serviceaccounts:submariner-k8s-broker'] },
+        { token: 'broker-a', user: 'system:serviceaccount:submariner-k8s-broker:cluster-cluster-a', groups: ['system:serviceaccounts', 'system:serviceaccounts:submariner-k8s-broker'] },
+        { token: 'broker-b', user: 'system:serviceaccount:submariner-k8s-broker:cluster-cluster-b', groups: ['system:serviceaccounts', 'system:serviceaccounts:submariner-k8s-broker'] },
       ],
     });
     assert.deepEqual(parse(tokenFileText(T, b!, SECRETS)), { tokens: [{ token: 'admin-b', user: 'lab-admin', groups: ['system:masters'] }] });
-    assert.equal(brokerUser('cluster-b'), 'system:serviceaccount:submariner-k8s-broker:cluster-b-broker');
+    assert.equal(brokerUser('cluster-b'), 'system:serviceaccount:submariner-k8s-broker:cluster-cluster-b');
   });
 
   it('writes an admin kubeconfig with the CA inline', () => {

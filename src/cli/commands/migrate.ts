@@ -1,7 +1,7 @@
 // `hawser migrate` / `hawser rollback`: replace Submariner in place, and go back.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { localKubeConfig } from '../../k8s/client.js';
+import { localAccess } from '../../k8s/access.js';
 import { RestClient } from '../../k8s/rest.js';
 import { applyOverlay } from '../../install/apply.js';
 import { renderOverlay, writeOverlay } from '../../install/join.js';
@@ -36,7 +36,7 @@ export async function runWith(cmd: 'migrate' | 'rollback', argv: string[]): Prom
   }
   const ns = values.namespace!;
   const deployDir = values.deploy ?? defaultDeployDir();
-  const client = new RestClient(localKubeConfig(values.kubeconfig), 30_000);
+  const client = new RestClient(await localAccess(values.kubeconfig), 30_000);
   const say = (t: string): void => void process.stdout.write(t + '\n');
   const env = { ...process.env, ...(values.kubeconfig ? { KUBECONFIG: values.kubeconfig } : {}) };
   const kubectl = async (args: string[]): Promise<void> => {
