@@ -22,7 +22,7 @@ interface EnvVar {
   };
 }
 interface Container {
-  name: string; image: string; command: string[]; env: EnvVar[];
+  name: string; image: string; command?: string[]; args?: string[]; env: EnvVar[];
   ports: { name: string; containerPort: number; protocol: string }[];
   securityContext?: { capabilities?: { add?: string[] }; privileged?: boolean };
   readinessProbe?: { httpGet?: { port: number } };
@@ -178,7 +178,9 @@ describe('deploy: manifests', function () {
       const spec = podSpec(ds);
       const c = container(ds);
       assert.equal(c.image, 'quay.io/hawser/hawser:0.1.0', name);
-      assert.deepEqual(c.command, ['hawser', role.command], name);
+      // args under the image's tini entrypoint, never a command that would replace PID 1
+      assert.equal(c.command, undefined, name);
+      assert.deepEqual(c.args, ['hawser', role.command], name);
       assert.equal(spec.hostNetwork, true, name);
       assert.equal(c.securityContext?.privileged, true, `${name} is not privileged`);
       assert.equal(c.env.find((v) => v.name === 'SUBMARINER_METRICSPORT')?.value, String(role.metricsPort), name);
