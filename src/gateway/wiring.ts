@@ -6,7 +6,7 @@ import type { EndpointSpec } from '../k8s/resources.js';
 import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
 import { NatDiscovery } from '../cable-drivers/natdiscovery/index.js';
-import { HealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
+import { SharedHealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { ConnectionHealth } from './status.js';
 import type { HealthPort, MetricsPort, NatDiscoveryPort } from './role.js';
@@ -49,7 +49,8 @@ export async function natDiscoveryPort(local: EndpointSpec, log: Logger): Promis
 }
 
 export function healthPort(opts: { log: Logger; intervalMs: number; maxLoss: number; sourceIP?: string }): HealthPort {
-  const hc = new HealthChecker({ log: opts.log.child({ sub: 'health-check' }), intervalMs: opts.intervalMs, maxLoss: opts.maxLoss });
+  // one long-lived fping for every remote endpoint rather than a ping process per cable
+  const hc = new SharedHealthChecker({ log: opts.log.child({ sub: 'health-check' }), intervalMs: opts.intervalMs, maxLoss: opts.maxLoss });
   return {
     setTargets: (ts) => hc.setTargets(ts.map((t) => ({ ...t, sourceIP: opts.sourceIP }))),
     health: (cable): ConnectionHealth | undefined => {
