@@ -38,23 +38,30 @@ export function spawnIn(lab: Lab, target: string, argv: readonly string[]): { pr
  */
 export async function captureWan(lab: Lab, filter: string, during: () => Promise<void>, opts: { count?: number; timeoutMs?: number } = {}): Promise<{ lines: string[]; pcap: Buffer }> {
   // Two captures of the same filter: one prints summaries, one writes the pcap (both want stdout).
-  const text = spawnIn(lab, 'wan', ['tcpdump', '-i', 'br-wan', '-n', '-l', '-U', ...(opts.count ? ['-c', String(opts.count)] : []), filter]);
+  // The pcap capture starts first: a counted summary capture may finish on background packets of the
+  // same filter before a second process would be listening, and that is not a failure.
   const raw = spawn('ip', ['netns', 'exec', lab.netns('wan'), 'tcpdump', '-i', 'br-wan', '-n', '--immediate-mode', '-U', '-s', '0', '-w', '-', filter], { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   let rawErr = '';
   raw.stdout!.on('data', (d: Buffer) => chunks.push(d));
   raw.stderr!.setEncoding('utf8').on('data', (d: string) => (rawErr += d));
+  let text: ReturnType<typeof spawnIn> | undefined;
   try {
-    await waitFor(() => (/listening on/.test(text.err()) && /listening on/.test(rawErr)) || text.proc.exitCode !== null || raw.exitCode !== null, { timeoutMs: 5000, intervalMs: 20, what: 'tcpdump on the WAN' });
-    if (text.proc.exitCode !== null || raw.exitCode !== null) throw new Error(`tcpdump exited: ${text.err()} ${rawErr}`);
+    await waitFor(() => /listening on/.test(rawErr) || raw.exitCode !== null, { timeoutMs: 5000, intervalMs: 20, what: 'tcpdump (pcap) on the WAN' });
+    if (raw.exitCode !== null) throw new Error(`tcpdump exited: ${rawErr}`);
+    const t = spawnIn(lab, 'wan', ['tcpdump', '-i', 'br-wan', '-n', '-l', '-U', ...(opts.count ? ['-c', String(opts.count)] : []), filter]);
+    text = t;
+    await waitFor(() => /listening on/.test(t.err()) || t.proc.exitCode !== null, { timeoutMs: 5000, intervalMs: 20, what: 'tcpdump on the WAN' });
+    if (t.proc.exitCode !== null && (t.proc.exitCode !== 0 || !/listening on/.test(t.err()))) throw new Error(`tcpdump exited: ${t.err()}`);
     await during();
-    if (opts.count) await Promise.race([exited(text.proc), new Promise((r) => setTimeout(r, opts.timeoutMs ?? 5000))]);
+    if (opts.count) await Promise.race([exited(t.proc), new Promise((r) => setTimeout(r, opts.timeoutMs ?? 5000))]);
   } finally {
-    for (const p of [text.proc, raw]) killPid(p, 'SIGINT');
-    await Promise.race([Promise.all([exited(text.proc), exited(raw)]), new Promise((r) => setTimeout(r, 2000))]);
-    for (const p of [text.proc, raw]) killPid(p);
+    const procs = text ? [text.proc, raw] : [raw];
+    for (const p of procs) killPid(p, 'SIGINT');
+    await Promise.race([Promise.all(procs.map((p) => exited(p))), new Promise((r) => setTimeout(r, 2000))]);
+    for (const p of procs) killPid(p);
   }
-  return { lines: text.out().split('\n').filter((l) => l.trim() !== ''), pcap: Buffer.concat(chunks) };
+  return { lines: text ? text.out().split('\n').filter((l) => l.trim() !== '') : [], pcap: Buffer.concat(chunks) };
 }
 
 // Tiny plain-JS TCP programs (node starts in ~50 ms; iperf3 -n reports what the receiver had when the
