@@ -45,8 +45,10 @@ describe('natdiscovery: interop with a Submariner peer built from natdiscovery.p
       assert.deepEqual(decisions, [[remote.cableName, { useIP: PEER_IP, useNAT: false }, 'private-answer']]);
       // hawser asks with the 2025 form first; a 0.19 peer refuses it and is asked with the plain name.
       const want = version === '2025' ? [`${remote.cableName}-v4`] : [`${remote.cableName}-v4`, remote.cableName];
-      assert.deepEqual(p.askedAs.slice(0, want.length), want);
-      assert.ok(p.askedAs.slice(want.length).every((id) => id === want.at(-1)), `later requests use the accepted form: ${p.askedAs.join(', ')}`);
+      // a slow answer may see the same form asked twice (the next probe leaves first): compare the sequence of forms
+      const forms = p.askedAs.filter((id, i, all) => i === 0 || all[i - 1] !== id);
+      assert.deepEqual(forms.slice(0, want.length), want);
+      assert.ok(forms.slice(want.length).every((id) => id === want.at(-1)), `later requests use the accepted form: ${p.askedAs.join(', ')}`);
       assert.equal(h.status()[0]?.lastProblem, undefined);
     });
 
