@@ -257,8 +257,9 @@ async function main(): Promise<void> {
     await addSyntheticRemotes(lab, args.globalnet);
     const roles: LabRole[] = args.globalnet ? ['gateway', 'route-agent', 'globalnet'] : ['gateway', 'route-agent'];
     const rows: Row[] = [];
-    for (const m of measured) {
-      for (const role of roles) {
+    // Role by role, the builds back to back: each build's timing sees the same machine load.
+    for (const role of roles) {
+      for (const m of measured) {
         const row = await restartAndTime(lab, m.node, role, m.mode);
         log(`  ${m.node} ${role} (${m.mode}): ready in ${Math.round(row.readyMs)} ms, RSS ${fmt(row.start.rssMiB)} MiB`);
         rows.push(row);
