@@ -1,6 +1,6 @@
 // A reader for the YAML that kubeconfigs are written in (kubectl, client-go, the lab): block mappings and
-// sequences, plain and quoted one-line scalars, `{}`/`[]`, comments. Loading the full `yaml` package costs
-// each role about 10 MiB RSS; this covers what kubeconfig writers emit, and throws UnsupportedYaml for
+// sequences, plain and quoted one-line scalars, `{}`/`[]`, comments. The full `yaml` package (~840 kB of
+// modules) is more than the roles need at start; this covers what kubeconfig writers emit, and throws UnsupportedYaml for
 // anything else (anchors, tags, block or multi-line scalars, non-empty flow collections), so that the
 // caller can fall back to the full parser.
 
