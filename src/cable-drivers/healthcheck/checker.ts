@@ -154,24 +154,29 @@ class Pinger {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const child = this.child;
     this.child = undefined;
-    if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('close', () => r()));
-    const pid = child.pid;
-    const kill = (sig: NodeJS.Signals): void => {
-      try {
-        process.kill(pid, sig);
-      } catch {
-        // already gone
-      }
-    };
-    kill('SIGTERM');
-    const hard = setTimeout(() => kill('SIGKILL'), 1000);
-    await exited;
-    clearTimeout(hard);
+    await endChild(child);
   }
 }
 
-const sameTarget = (a: HealthTarget, b: HealthTarget): boolean => a.targetIP === b.targetIP && (a.sourceIP ?? '') === (b.sourceIP ?? '');
+/** SIGTERM a prober process, SIGKILL after 1 s, and wait for it to close (used by both checkers). */
+export async function endChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('close', () => r()));
+  const pid = child.pid;
+  const kill = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  kill('SIGTERM');
+  const hard = setTimeout(() => kill('SIGKILL'), 1000);
+  await exited;
+  clearTimeout(hard);
+}
+
+export const sameTarget = (a: HealthTarget, b: HealthTarget): boolean => a.targetIP === b.targetIP && (a.sourceIP ?? '') === (b.sourceIP ?? '');
 
 export class HealthChecker extends EventEmitter<HealthCheckerEvents> {
   private readonly pingers = new Map<string, Pinger>();

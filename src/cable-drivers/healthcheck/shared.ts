@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../../log/index.js';
 import { netnsArgv } from '../../util/exec.js';
 import { Backoff } from '../../util/wait.js';
-import type { CableHealth, HealthCheckerEvents, HealthTarget } from './checker.js';
+import { endChild, sameTarget, type CableHealth, type HealthCheckerEvents, type HealthTarget } from './checker.js';
 import { fpingArgs, parseFpingLine } from './fping-output.js';
 import { DEFAULT_WINDOW, PingStats } from './stats.js';
 
@@ -129,24 +129,6 @@ class Prober {
   }
 }
 
-async function endChild(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('close', () => r()));
-  const pid = child.pid;
-  const kill = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  kill('SIGTERM');
-  const hard = setTimeout(() => kill('SIGKILL'), 1000);
-  await exited;
-  clearTimeout(hard);
-}
-
-const sameTarget = (a: HealthTarget, b: HealthTarget): boolean => a.targetIP === b.targetIP && (a.sourceIP ?? '') === (b.sourceIP ?? '');
 const sourceKey = (t: HealthTarget): string => t.sourceIP ?? '';
 
 export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
