@@ -1,8 +1,9 @@
 // `hawser gateway`: the gateway engine DaemonSet role, configured from Submariner's environment.
 // The engine's modules load only after the arguments are checked (`--help` stays quick and light).
+import { UsageError } from '../usage.js';
 import { hawserVersion } from './version.js';
 
-const USAGE = `usage: hawser gateway
+export const USAGE = `usage: hawser gateway
 
 Runs the gateway engine (on submariner.io/gateway=true nodes) until SIGTERM/SIGINT. Configured from the
 environment, as Submariner's gateway pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERCIDR,
@@ -15,10 +16,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (argv.length) {
-    process.stderr.write(`hawser gateway: unexpected argument ${JSON.stringify(argv[0])}\n${USAGE}\n`);
-    return 2;
-  }
+  if (argv.length) throw new UsageError(`unexpected argument ${JSON.stringify(argv[0])}`);
   const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),

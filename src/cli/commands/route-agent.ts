@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { hawserVersion } from './version.js';
 
-const USAGE = `usage: hawser route-agent [--uninstall]
+export const USAGE = `usage: hawser route-agent [--uninstall]
 
 Runs the route agent (every node) until SIGTERM/SIGINT; --uninstall removes vx-submariner, the table 150
 routes and rules and the hawser nft table, then exits. Configured from the environment, as Submariner's
@@ -11,13 +11,8 @@ route agent pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERC
 SUBMARINER_HEALTHCHECK*, NODE_NAME; the cluster from KUBECONFIG or the pod's ServiceAccount.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { uninstall?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    process.stderr.write(`hawser route-agent: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  // a bad flag throws; main turns it into one usage line and exit 2
+  const { values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;

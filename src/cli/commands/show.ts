@@ -5,6 +5,12 @@ import { localAccess } from '../../k8s/access.js';
 import { RestClient, resourcePath, isApiError } from '../../k8s/rest.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
 import { ALL_SECTIONS, buildShowModel, renderShow, type Section } from '../../show/model.js';
+import { UsageError } from '../usage.js';
+
+export const USAGE = `usage: hawser show [all|connections|endpoints|gateways|networks|versions] [--kubeconfig FILE]
+         [-n|--namespace submariner-operator] [-o|--output json|yaml]
+Prints the cluster's connections, endpoints, gateways, networks and versions from the submariner.io CRs
+(subctl show's layout). Default: all.`;
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -14,14 +20,9 @@ export async function run(argv: string[]): Promise<number> {
   });
   const what = positionals[0] ?? 'all';
   const sections: readonly Section[] = what === 'all' ? ALL_SECTIONS : (ALL_SECTIONS.includes(what as Section) ? [what as Section] : []);
-  if (!sections.length) {
-    process.stderr.write(`hawser show: unknown section ${JSON.stringify(what)}: expected all, ${ALL_SECTIONS.join(', ')}\n`);
-    return 2;
-  }
-  if (values.output && values.output !== 'json' && values.output !== 'yaml') {
-    process.stderr.write('hawser show: -o must be json or yaml\n');
-    return 2;
-  }
+  if (!sections.length) throw new UsageError(`unknown section ${JSON.stringify(what)}: expected all, ${ALL_SECTIONS.join(', ')}`);
+  if (positionals.length > 1) throw new UsageError(`one section expected, got ${positionals.join(' ')}`);
+  if (values.output && values.output !== 'json' && values.output !== 'yaml') throw new UsageError('-o must be json or yaml');
   const client = new RestClient(await localAccess(values.kubeconfig));
   const ns = values.namespace!;
   const list = async (plural: string) => {
