@@ -32,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = gatewayConfigFromEnv(process.env);
   registerSecret(cfg.ipsec.psk);
   registerSecret(cfg.broker.token);
-  const log = initLogger({ component: 'gateway', level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
+  const log = initLogger({ component: 'gateway', base: { cluster: cfg.clusterId, node: cfg.nodeName }, level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
   const version = hawserVersion();
   if (cfg.uninstall) {
     // SUBMARINER_UNINSTALL=true (Submariner operator's uninstall): clean up instead of running the agent.

@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   ]);
   const cfg = globalnetConfigFromEnv(process.env);
   // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
-  const log = initLogger({ component: 'globalnet' });
+  const log = initLogger({ component: 'globalnet', base: { cluster: cfg.clusterId, node: cfg.nodeName } });
   for (const w of cfg.warnings) log.warn(w);
   if (cfg.uninstall) {
     // SUBMARINER_UNINSTALL=true: the same as --uninstall.

@@ -28,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     import('../lifecycle.js'),
   ]);
   const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall ?? false });
-  const log = initLogger({ component: 'route-agent', level: cfg.debug ? 'debug' : undefined });
+  const log = initLogger({ component: 'route-agent', base: { cluster: cfg.clusterId, node: cfg.nodeName }, level: cfg.debug ? 'debug' : undefined });
   const version = hawserVersion();
   for (const w of cfg.warnings) log.warn(w);
   // --uninstall or SUBMARINER_UNINSTALL=true (Submariner operator's uninstall).
