@@ -1,5 +1,6 @@
 // Route agent metrics (Submariner's route agent exports none): sync passes, errors, what it installed
 // and the health of each remote endpoint as its RouteAgent status reports it.
+import type { HealthChecks } from './health.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { reconcileErrorsCounter } from './gateway.js';
 import { GaugeSeries, sampleValue } from './series.js';
@@ -24,6 +25,9 @@ export const ROUTE_AGENT_METRIC_NAMES = {
   installed: 'hawser_route_agent_installed',
 } as const;
 
+/** The route agent resyncs every 30 s (routeagent/role.ts) besides reacting to changes. */
+export const ROUTE_AGENT_RESYNC_PERIOD_MS = 30_000;
+
 export class RouteAgentMetrics {
   private readonly syncIterations: Counter;
   private readonly lastSync: Gauge;
@@ -31,8 +35,11 @@ export class RouteAgentMetrics {
   private readonly latency: GaugeSeries<'remote_cluster' | 'remote_endpoint_ip'>;
   private readonly installed: GaugeSeries<'kind'>;
   private readonly reconcileErrors: Counter<'subsystem'>;
+  private readonly syncLoop: { beat(): void } | undefined;
 
-  constructor(registry: Registry, opts: { subsystems?: readonly string[] } = {}) {
+  /** `health`: registers the reconcile loop (a resync every 30 s) as a health check. */
+  constructor(registry: Registry, opts: { subsystems?: readonly string[]; health?: HealthChecks } = {}) {
+    this.syncLoop = opts.health?.loop('route-agent-reconcile', ROUTE_AGENT_RESYNC_PERIOD_MS);
     this.syncIterations = new Counter({ name: ROUTE_AGENT_METRIC_NAMES.syncIterations, help: 'Completed route agent reconcile passes', registers: [registry] });
     this.lastSync = new Gauge({ name: ROUTE_AGENT_METRIC_NAMES.lastSync, help: 'Unix time of the last completed reconcile pass', registers: [registry] });
     this.remote = new GaugeSeries(new Gauge({
@@ -60,6 +67,7 @@ export class RouteAgentMetrics {
   /** A reconcile pass completed. */
   syncIteration(now: number = Date.now()): void {
     this.syncIterations.inc();
+    this.syncLoop?.beat();
     this.lastSync.set(Math.floor(now / 1000));
   }
 

@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv.length) throw new UsageError(`unexpected argument ${JSON.stringify(argv[0])}`);
-  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, defaultHealth, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
@@ -42,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version, psk: cfg.ipsec.pskSource, brokerToken: cfg.broker.tokenSource }, 'hawser gateway starting');
   const registry = createRegistry({ component: 'gateway', version });
-  const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'] });
+  const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'], health: defaultHealth() });
   const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;

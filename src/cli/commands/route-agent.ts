@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, defaultHealth, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, version }, 'hawser route agent starting');
   const registry = createRegistry({ component: 'route-agent', version });
-  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'] });
+  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'], health: defaultHealth() });
   const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
