@@ -23,6 +23,7 @@ export const ROUTE_AGENT_METRIC_NAMES = {
   remoteEndpoint: 'hawser_route_agent_remote_endpoint_status',
   remoteLatency: 'hawser_route_agent_remote_latency_seconds',
   installed: 'hawser_route_agent_installed',
+  info: 'hawser_route_agent_info',
 } as const;
 
 /** The route agent resyncs every 30 s (routeagent/role.ts) besides reacting to changes. */
@@ -37,9 +38,15 @@ export class RouteAgentMetrics {
   private readonly reconcileErrors: Counter<'subsystem'>;
   private readonly syncLoop: { beat(): void } | undefined;
 
-  /** `health`: registers the reconcile loop (a resync every 30 s) as a health check. */
-  constructor(registry: Registry, opts: { subsystems?: readonly string[]; health?: HealthChecks } = {}) {
+  /**
+   * `health`: registers the reconcile loop (a resync every 30 s) as a health check. `cluster`/`hostname`:
+   * `hawser_route_agent_info{local_cluster,local_hostname}` 1, the known-clusters series of the fleet alerts
+   * (route agents run on every node, so a cluster whose gateways all vanished still has it).
+   */
+  constructor(registry: Registry, opts: { subsystems?: readonly string[]; health?: HealthChecks; cluster?: string; hostname?: string } = {}) {
     this.syncLoop = opts.health?.loop('route-agent-reconcile', ROUTE_AGENT_RESYNC_PERIOD_MS);
+    const info = new Gauge({ name: ROUTE_AGENT_METRIC_NAMES.info, help: 'Always 1: the local cluster and node of this route agent', labelNames: ['local_cluster', 'local_hostname'], registers: [registry] });
+    if (opts.cluster) info.set({ local_cluster: opts.cluster, local_hostname: opts.hostname ?? '' }, 1);
     this.syncIterations = new Counter({ name: ROUTE_AGENT_METRIC_NAMES.syncIterations, help: 'Completed route agent reconcile passes', registers: [registry] });
     this.lastSync = new Gauge({ name: ROUTE_AGENT_METRIC_NAMES.lastSync, help: 'Unix time of the last completed reconcile pass', registers: [registry] });
     this.remote = new GaugeSeries(new Gauge({

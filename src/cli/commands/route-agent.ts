@@ -47,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, version }, 'hawser route agent starting');
   const registry = createRegistry({ component: 'route-agent', version });
-  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'], health: defaultHealth() });
+  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'], health: defaultHealth(), cluster: cfg.clusterId, hostname: cfg.nodeName });
   const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
