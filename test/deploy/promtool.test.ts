@@ -117,6 +117,12 @@ describe('deploy: Prometheus rules and Grafana dashboard', function () {
     }
   });
 
+  it('every dashboard query honours the $local_cluster variable (series without the label join on their target)', () => {
+    const dash = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'hawser-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const ignoring = dash.panels.flatMap((p) => (p.targets ?? []).filter((t) => !t.expr.includes('$local_cluster')).map((t) => `${p.title}: ${t.expr}`));
+    assert.deepEqual(ignoring, []);
+  });
+
   it('the dashboard has unique panel ids and a datasource variable every query uses', () => {
     const dash = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'hawser-dashboard.json'), 'utf8')) as {
       uid: string; panels: { id: number; type: string; datasource?: { uid: string }; targets?: { datasource: { uid: string } }[] }[];
