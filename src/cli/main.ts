@@ -1,12 +1,14 @@
 // The `hawser` executable: one binary, three DaemonSet roles and the operator tools.
 import { ConfigError, ConfigErrors } from '../config/parse.js';
 import { errorMessage } from '../util/errors.js';
+import { isParseArgsError, UsageError, usageLine, USAGE_EXIT, wantsHelp } from './usage.js';
 
 export type CommandRunner = (argv: string[]) => Promise<number>;
 
 interface CommandEntry {
   summary: string;
-  load: () => Promise<{ run: CommandRunner }>;
+  /** Every command module exports its USAGE: `--help` is answered here, before the command runs. */
+  load: () => Promise<{ run: CommandRunner; USAGE: string }>;
 }
 
 // Loaded lazily: a role pulls in only what it needs.
@@ -30,27 +32,43 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
 const ROLES_WITH_UNINSTALL = new Set(['gateway', 'route-agent', 'globalnet']);
 
 function usage(): string {
-  const lines = ['usage: hawser <command> [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
+  const lines = ['usage: hawser <command> [options]', '       hawser --version', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(13)} ${c.summary}`);
+  lines.push('', 'hawser <command> --help shows the options of a command.');
   return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '-h' || name === '--help' || name === 'help') {
+  if (name === '-h' || name === '--help' || name === 'help') {
     process.stdout.write(usage() + '\n');
-    return name ? 0 : 2;
+    return 0;
   }
-  const uninstalling = ROLES_WITH_UNINSTALL.has(name) && /^(true|1|yes)$/i.test(process.env.SUBMARINER_UNINSTALL?.trim() ?? '');
-  const entry = uninstalling ? COMMANDS.uninstall : COMMANDS[name];
+  if (!name) {
+    process.stderr.write(usageLine('', 'missing command') + '\n');
+    return USAGE_EXIT;
+  }
+  if (name === '--version') return (await COMMANDS.version!.load()).run(rest);
+  const entry = COMMANDS[name];
   if (!entry) {
-    process.stderr.write(`hawser: unknown command ${JSON.stringify(name)}\n${usage()}\n`);
-    return 2;
+    process.stderr.write(usageLine('', `unknown command ${JSON.stringify(name)}`) + '\n');
+    return USAGE_EXIT;
   }
+  const help = wantsHelp(rest);
+  const uninstalling = !help && ROLES_WITH_UNINSTALL.has(name) && /^(true|1|yes)$/i.test(process.env.SUBMARINER_UNINSTALL?.trim() ?? '');
   try {
-    const mod = await entry.load();
+    // Help never runs anything (no daemon, no API call), whatever the environment says.
+    if (help) {
+      process.stdout.write((await entry.load()).USAGE.replace(/\n?$/, '\n'));
+      return 0;
+    }
+    const mod = await (uninstalling ? COMMANDS.uninstall! : entry).load();
     return await mod.run(uninstalling ? ['node'] : rest);
   } catch (err) {
+    if (err instanceof UsageError || isParseArgsError(err)) {
+      process.stderr.write(usageLine(name, err.message) + '\n');
+      return USAGE_EXIT;
+    }
     // A checkout without `npm ci`, or an install without its node_modules (commands load their modules
     // lazily, so this surfaces here): say what to do, not a stack.
     if ((err as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') {

@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.js';
 import { errorMessage } from '../util/errors.js';
+import { trackInformer } from '../metrics/health.js';
 import { Backoff, sleep } from '../util/wait.js';
 import { asKubeObject, isApiError, type KubeObject, type Query, type RestClient } from './rest.js';
 
@@ -32,6 +33,10 @@ export class Informer extends EventEmitter {
   private synced = false;
   /** Last error talking to the API, cleared on success (for status/diagnostics). */
   lastError: string | undefined;
+  /** Wall-clock ms of the first failure since the last successful list (health checks: "stopped watching"). */
+  failingSinceMs: number | undefined;
+  /** Removes this informer from the process's health checks (/healthz, /readyz). */
+  private untrackHealth: (() => void) | undefined;
 
   constructor(private readonly opts: InformerOptions) {
     super();
@@ -53,6 +58,7 @@ export class Informer extends EventEmitter {
   start(): Promise<void> {
     if (this.running) return this.waitSynced();
     this.abort = new AbortController();
+    this.untrackHealth ??= trackInformer(this.opts.path, this);
     this.running = this.loop(this.abort.signal);
     return this.waitSynced();
   }
@@ -77,6 +83,8 @@ export class Informer extends EventEmitter {
     this.abort?.abort();
     await this.running?.catch(() => undefined);
     this.running = undefined;
+    this.untrackHealth?.();
+    this.untrackHealth = undefined;
     this.emit('stopped');
   }
 
@@ -120,6 +128,7 @@ export class Informer extends EventEmitter {
       try {
         if (needList) {
           await this.relist();
+          this.failingSinceMs = undefined;
           needList = false;
         }
         await this.opts.client.watch(
@@ -141,6 +150,7 @@ export class Informer extends EventEmitter {
           continue;
         }
         const msg = errorMessage(err);
+        this.failingSinceMs ??= Date.now();
         if (msg !== this.lastError) this.opts.log.warn({ path: this.opts.path, err: msg }, 'API list/watch failed; retrying with backoff');
         this.lastError = msg;
         needList = true;

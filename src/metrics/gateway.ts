@@ -1,6 +1,7 @@
 // Gateway metrics: Submariner's names, label sets and types (so dashboards and alerts keep working),
 // plus hawser_* series for what operators miss. Connections are set level-triggered: every call
 // gives the full set, and the series of connections that vanished are removed.
+import type { HealthChecks } from './health.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { GaugeSeries, sampleValue, seriesKey, type Labels } from './series.js';
 
@@ -51,7 +52,12 @@ export interface GatewayMetricsOptions {
   driver?: string;
   /** Subsystems whose error counters start at 0, so that `increase()` sees the first error. */
   subsystems?: readonly string[];
+  /** Registers the status-sync loop (every 5 s) as a health check: /healthz fails when it stops completing. */
+  health?: HealthChecks;
 }
+
+/** The gateway writes its Gateway status every 5 s (gateway/role.ts). */
+export const GATEWAY_STATUS_SYNC_PERIOD_MS = 5000;
 
 const CABLE_LABELS = [
   'cable_driver', 'local_cluster', 'local_hostname', 'local_endpoint_ip',
@@ -105,6 +111,7 @@ export class GatewayMetrics {
   private readonly gatewayActive: Gauge<'local_cluster' | 'local_hostname'>;
   private readonly leaderTransitions: Counter<'local_cluster' | 'local_hostname' | 'role'>;
   private readonly reconcileErrors: Counter<'subsystem'>;
+  private readonly syncLoop: { beat(): void } | undefined;
 
   private readonly cluster: string;
   private readonly hostname: string;
@@ -118,6 +125,7 @@ export class GatewayMetrics {
     this.cluster = opts.cluster ?? '';
     this.hostname = opts.hostname ?? '';
     this.driver = opts.driver ?? '';
+    this.syncLoop = opts.health?.loop('gateway-status-sync', GATEWAY_STATUS_SYNC_PERIOD_MS);
     const labelNames = [...CABLE_LABELS];
     const gauge = <L extends string>(name: string, help: string, names: L[]): Gauge<L> =>
       new Gauge({ name, help, labelNames: names, registers: [registry] });
@@ -219,6 +227,7 @@ export class GatewayMetrics {
   /** One pass of the Gateway status sync (Submariner counts these every 5 s). */
   syncIteration(): void {
     this.syncIterations.inc();
+    this.syncLoop?.beat();
   }
 
   reconcileError(subsystem: string): void {

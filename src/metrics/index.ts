@@ -12,3 +12,5 @@ export { startMetricsServer, renderRegistries, type MetricsServer, type MetricsS
 export { parseExposition, findSamples, type Sample } from './exposition.js';
 export { GaugeSeries, seriesKey } from './series.js';
 export type { Registry } from 'prom-client';
+export { trackLeader, LEADER_METRIC } from './leader.js';
+export { HealthChecks, defaultHealth, trackInformer, DEFAULT_HEALTH_TIMINGS, type HealthReport, type HealthTimings, type InformerLike, type Probe } from './health.js';

@@ -1,5 +1,6 @@
 // Route agent metrics (Submariner's route agent exports none): sync passes, errors, what it installed
 // and the health of each remote endpoint as its RouteAgent status reports it.
+import type { HealthChecks } from './health.js';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { reconcileErrorsCounter } from './gateway.js';
 import { GaugeSeries, sampleValue } from './series.js';
@@ -22,7 +23,11 @@ export const ROUTE_AGENT_METRIC_NAMES = {
   remoteEndpoint: 'hawser_route_agent_remote_endpoint_status',
   remoteLatency: 'hawser_route_agent_remote_latency_seconds',
   installed: 'hawser_route_agent_installed',
+  info: 'hawser_route_agent_info',
 } as const;
+
+/** The route agent resyncs every 30 s (routeagent/role.ts) besides reacting to changes. */
+export const ROUTE_AGENT_RESYNC_PERIOD_MS = 30_000;
 
 export class RouteAgentMetrics {
   private readonly syncIterations: Counter;
@@ -31,8 +36,17 @@ export class RouteAgentMetrics {
   private readonly latency: GaugeSeries<'remote_cluster' | 'remote_endpoint_ip'>;
   private readonly installed: GaugeSeries<'kind'>;
   private readonly reconcileErrors: Counter<'subsystem'>;
+  private readonly syncLoop: { beat(): void } | undefined;
 
-  constructor(registry: Registry, opts: { subsystems?: readonly string[] } = {}) {
+  /**
+   * `health`: registers the reconcile loop (a resync every 30 s) as a health check. `cluster`/`hostname`:
+   * `hawser_route_agent_info{local_cluster,local_hostname}` 1, the known-clusters series of the fleet alerts
+   * (route agents run on every node, so a cluster whose gateways all vanished still has it).
+   */
+  constructor(registry: Registry, opts: { subsystems?: readonly string[]; health?: HealthChecks; cluster?: string; hostname?: string } = {}) {
+    this.syncLoop = opts.health?.loop('route-agent-reconcile', ROUTE_AGENT_RESYNC_PERIOD_MS);
+    const info = new Gauge({ name: ROUTE_AGENT_METRIC_NAMES.info, help: 'Always 1: the local cluster and node of this route agent', labelNames: ['local_cluster', 'local_hostname'], registers: [registry] });
+    if (opts.cluster) info.set({ local_cluster: opts.cluster, local_hostname: opts.hostname ?? '' }, 1);
     this.syncIterations = new Counter({ name: ROUTE_AGENT_METRIC_NAMES.syncIterations, help: 'Completed route agent reconcile passes', registers: [registry] });
     this.lastSync = new Gauge({ name: ROUTE_AGENT_METRIC_NAMES.lastSync, help: 'Unix time of the last completed reconcile pass', registers: [registry] });
     this.remote = new GaugeSeries(new Gauge({
@@ -60,6 +74,7 @@ export class RouteAgentMetrics {
   /** A reconcile pass completed. */
   syncIteration(now: number = Date.now()): void {
     this.syncIterations.inc();
+    this.syncLoop?.beat();
     this.lastSync.set(Math.floor(now / 1000));
   }
 

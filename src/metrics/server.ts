@@ -1,10 +1,12 @@
-// The metrics endpoint of each role: GET /metrics (every registry merged) and GET /healthz.
+// The metrics endpoint of each role: GET /metrics (every registry merged), GET /healthz (liveness) and
+// GET /readyz (readiness) from the process's health checks (health.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 // Not an ESM import of node:http: that loads Node's bundled undici (+14 MiB RSS per role process).
 const { createServer } = process.getBuiltinModule('node:http');
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { HawserError, errorMessage } from '../util/errors.js';
+import { defaultHealth, type HealthChecks, type Probe } from './health.js';
 
 export interface MetricsServerOptions {
   /** 0 picks a free port (tests). */
@@ -12,8 +14,12 @@ export interface MetricsServerOptions {
   /** Default: every address (the pods use host networking, so Prometheus scrapes the node IP). */
   host?: string;
   registries: readonly Registry[];
-  /** /healthz answers 503 with the reason while this returns a string; 200 "ok" when it returns undefined. */
+  /** An extra check for both probes: a string is why the process is unhealthy. */
   unhealthy?: () => string | undefined | Promise<string | undefined>;
+  /** The checks /healthz and /readyz run; default: the process's registry (defaultHealth()). */
+  health?: HealthChecks;
+  /** Watch the event loop for stalls while the server runs (default true). */
+  watchEventLoop?: boolean;
 }
 
 export interface MetricsServer {
@@ -65,6 +71,7 @@ export async function renderRegistries(registries: readonly Registry[]): Promise
 
 export async function startMetricsServer(opts: MetricsServerOptions): Promise<MetricsServer> {
   const contentType = opts.registries[0]?.contentType ?? Registry.PROMETHEUS_CONTENT_TYPE;
+  const health = opts.health ?? defaultHealth();
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -76,13 +83,20 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       res.writeHead(200, { 'content-type': contentType }).end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    if (path === '/healthz' || path === '/readyz') {
-      const reason = opts.unhealthy ? await opts.unhealthy() : undefined;
-      if (reason === undefined) res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      else res.writeHead(503, { 'content-type': 'text/plain' }).end(`${reason}\n`);
+    if (path === '/healthz' || path === '/livez' || path === '/readyz') {
+      const probe: Probe = path === '/readyz' ? 'ready' : 'live';
+      const report = health.run(probe);
+      const extra = opts.unhealthy ? await opts.unhealthy() : undefined;
+      if (extra !== undefined) report.results.push({ name: 'role', reason: extra });
+      const failed = report.results.filter((r) => r.reason !== undefined);
+      // kube-apiserver's style: one line per failing check (all checks with ?verbose)
+      const verbose = /[?&]verbose\b/.test(req.url ?? '');
+      const lines = (verbose ? report.results : failed).map((r) => (r.reason === undefined ? `[+]${r.name} ok` : `[-]${r.name} failed: ${r.reason}`));
+      const body = failed.length ? `${lines.join('\n')}\n${probe === 'live' ? 'healthz' : 'readyz'} check failed\n` : `${verbose ? lines.join('\n') + '\n' : ''}ok\n`;
+      res.writeHead(failed.length ? 500 : 200, { 'content-type': 'text/plain' }).end(req.method === 'HEAD' ? undefined : body);
       return;
     }
-    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics or /healthz\n');
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
   };
 
   const server = createServer((req, res) => {
@@ -111,9 +125,11 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   });
 
   const port = (server.address() as AddressInfo).port;
+  const stopWatching = opts.watchEventLoop === false ? () => undefined : health.watchEventLoop();
   return {
     port,
     close: () => new Promise<void>((resolve) => {
+      stopWatching();
       server.close(() => resolve());
       server.closeAllConnections();
     }),

@@ -10,6 +10,7 @@ import { RestClient, resourcePath } from '../k8s/rest.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import { logger, type Logger } from '../log/index.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
+import { trackLeader } from '../metrics/leader.js';
 import { errorMessage } from '../util/errors.js';
 import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
 import { globalnetMetrics, type GlobalnetMetrics } from './metrics.js';
@@ -136,6 +137,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
     });
     leader = election;
   }
+  trackLeader(metrics.registry, { component: 'globalnet', cluster: cfg.clusterId, hostname: cfg.nodeName }, () => leader.isLeader());
   // The node's CNI interface address: its global IP (the gateway's healthCheckIP) is DNATed to it.
   const cni = await findHealthCheckIP(cfg.clusterCidrs, { netns: o.netns });
   if ('unavailable' in cni) log.warn({ reason: cni.unavailable }, 'no CNI interface address: this gateway node gets no global IP for the health check');

@@ -9,8 +9,13 @@ export interface ShowGateway { node: string; haStatus: string; summary: string }
 export interface ShowNetwork { clusterId: string; serviceCidrs: string[]; clusterCidrs: string[]; globalCidrs: string[] }
 export interface ShowVersion { component: string; node: string; version: string }
 
+/** The submariner.io resources `show` reads. */
+export type ShowResource = 'gateways' | 'endpoints' | 'clusters' | 'routeagents';
+
 export interface ShowModel {
   cluster: string;
+  /** Resources that could not be read (e.g. 403 for this ServiceAccount), with why: their sections say so. */
+  unreadable?: Partial<Record<ShowResource, string>>;
   connections: ShowConnection[];
   endpoints: ShowEndpoint[];
   gateways: ShowGateway[];
@@ -22,7 +27,7 @@ type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : {});
 const s = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoints: readonly KubeObject[]; clusters: readonly KubeObject[]; routeAgents?: readonly KubeObject[] }): ShowModel {
+export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoints: readonly KubeObject[]; clusters: readonly KubeObject[]; routeAgents?: readonly KubeObject[]; unreadable?: Partial<Record<ShowResource, string>> }): ShowModel {
   const localEps: EndpointSpec[] = [];
   const endpoints: ShowEndpoint[] = [];
   for (const o of input.endpoints) {
@@ -69,7 +74,8 @@ export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoin
       network = { clusterId: p.value.clusterId, serviceCidrs: p.value.serviceCidrs, clusterCidrs: p.value.clusterCidrs, globalCidrs: p.value.globalCidrs };
     }
   }
-  return { cluster: localCluster, connections, endpoints, gateways, network, versions };
+  const unreadable = input.unreadable && Object.keys(input.unreadable).length ? { unreadable: { ...input.unreadable } } : {};
+  return { cluster: localCluster, ...unreadable, connections, endpoints, gateways, network, versions };
 }
 
 /** Left-aligned columns separated by two spaces, like subctl's tables. */
@@ -82,7 +88,51 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
 export type Section = 'connections' | 'endpoints' | 'gateways' | 'networks' | 'versions';
 export const ALL_SECTIONS: readonly Section[] = ['connections', 'endpoints', 'gateways', 'networks', 'versions'];
 
+/** What each section is built from: a resource it cannot read makes the section ✗ with the reason. */
+const SECTION_SOURCES: Readonly<Record<Section, readonly ShowResource[]>> = {
+  connections: ['gateways'],
+  endpoints: ['endpoints'],
+  gateways: ['gateways'],
+  networks: ['clusters'],
+  versions: ['gateways', 'routeagents'],
+};
+
+const SECTION_TITLES: Readonly<Record<Section, string>> = {
+  connections: 'Showing Connections', endpoints: 'Showing Endpoints', gateways: 'Showing Gateways', networks: 'Showing Network details', versions: 'Showing versions',
+};
+
+/** Why a section is ✗ (none: ✓). */
+export function sectionProblems(m: ShowModel, sec: Section): string[] {
+  const problems = SECTION_SOURCES[sec].flatMap((r) => (m.unreadable?.[r] ? [`cannot read ${r}: ${m.unreadable[r]}`] : []));
+  if (sec === 'connections' && !m.unreadable?.gateways) {
+    if (!m.connections.length) problems.push('There are no connections');
+    for (const c of m.connections) if (c.status !== 'connected') problems.push(`${c.gateway} -> ${c.cluster}: ${c.status || 'no status'}${c.statusMessage ? `: ${c.statusMessage}` : ''}`);
+  }
+  if (sec === 'networks' && !m.unreadable?.clusters && !m.network) problems.push('No local Cluster object found');
+  return problems;
+}
+
+/** True when any of the sections would print ✗: `hawser show` then exits 1. */
+export function showFailed(m: ShowModel, sections: readonly Section[]): boolean {
+  return sections.some((sec) => sectionProblems(m, sec).length > 0);
+}
+
 export function renderSection(m: ShowModel, sec: Section): string {
+  const problems = sectionProblems(m, sec);
+  const unreadable = SECTION_SOURCES[sec].filter((r) => m.unreadable?.[r]);
+  // the section's own data could not be read at all: only why (the other sections still print)
+  if (unreadable.length === SECTION_SOURCES[sec].length || (sec !== 'versions' && unreadable.length)) return ` ✗ ${SECTION_TITLES[sec]}
+${problems.join('\n')}`;
+  const body = renderSectionBody(m, sec);
+  if (!problems.length) return body;
+  const lines = body.split('\n');
+  lines[0] = lines[0]!.replace(' ✓ ', ' ✗ ');
+  // the connections table already shows status messages; other sections list their problems below
+  const extra = sec === 'connections' || sec === 'networks' ? [] : problems.map((p) => `  ${p}`);
+  return [...lines, ...extra].join('\n');
+}
+
+function renderSectionBody(m: ShowModel, sec: Section): string {
   switch (sec) {
     case 'connections':
       if (!m.connections.length) return ' ✗ Showing Connections\nThere are no connections';

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { startApiServer, writeKubeconfig, type RunningApiServer } from '../../src/apiserver/index.js';
 import { createLogger } from '../../src/log/index.js';
 import { exec } from '../../src/util/exec.js';
-import { ACCESS_MATRIX, describeCheck, type AccessCheck } from './access.js';
+import { ACCESS_MATRIX, GATEWAY, describeCheck, type AccessCheck } from './access.js';
 import { DEPLOY, crdsReady } from './manifests.js';
 
 const ADMIN_TOKEN = 'hw-deploy-admin-0123456789';
@@ -121,6 +121,21 @@ describe('deploy: kubectl apply -k on the embedded API server, RBAC enforced @re
     const again = await kubectl(['apply', '-k', overlay]);
     assert.equal(again.code, 0, again.stderr);
     assert.doesNotMatch(again.stdout, /created/);
+  });
+
+  it('hawser show all as the gateway\'s ServiceAccount (the documented way): the section it may not read says so, the rest prints, exit 1', async () => {
+    const kubeconfig = join(dir, 'gateway-sa.kubeconfig');
+    writeKubeconfig(kubeconfig, { server: srv!.url, token: tokenOf(GATEWAY), caPem: srv!.caPem });
+    const bin = join(DEPLOY, '..', 'bin', 'hawser');
+    const r = await exec(bin, ['show', 'all', '--kubeconfig', kubeconfig], { env, allowFailure: true, timeoutMs: 45_000 });
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stdout, /^ ✓ Showing Endpoints$/m);
+    assert.match(r.stdout, /^ ✓ Showing Gateways$/m);
+    assert.match(r.stdout, / ✗ Showing versions\nCOMPONENT +NODE +RUNNING\n {2}cannot read routeagents: forbidden \(403\) in namespace submariner-operator/);
+    const json = await exec(bin, ['show', 'all', '-o', 'json', '--kubeconfig', kubeconfig], { env, allowFailure: true, timeoutMs: 45_000 });
+    assert.equal(json.code, 1);
+    assert.match((JSON.parse(json.stdout) as { unreadable: { routeagents: string } }).unreadable.routeagents, /forbidden \(403\)/);
   });
 
   describe('each identity gets exactly the access the matrix says', () => {

@@ -25,8 +25,8 @@ interface Container {
   name: string; image: string; command?: string[]; args?: string[]; env: EnvVar[];
   ports: { name: string; containerPort: number; protocol: string }[];
   securityContext?: { capabilities?: { add?: string[] }; privileged?: boolean };
-  readinessProbe?: { httpGet?: { port: number } };
-  livenessProbe?: { httpGet?: { port: number } };
+  readinessProbe?: { httpGet?: { port: number; path?: string } };
+  livenessProbe?: { httpGet?: { port: number; path?: string } };
 }
 interface PodSpec {
   serviceAccountName: string; hostNetwork?: boolean; nodeSelector?: Record<string, string>; containers: Container[];
@@ -187,6 +187,9 @@ describe('deploy: manifests', function () {
       assert.deepEqual(c.ports.filter((p) => p.name === 'metrics').map((p) => p.containerPort), [role.metricsPort], name);
       assert.equal(c.readinessProbe?.httpGet?.port, role.metricsPort, name);
       assert.equal(c.livenessProbe?.httpGet?.port, role.metricsPort, name);
+      // src/metrics/server.ts: /readyz runs the readiness checks, /healthz the liveness checks
+      assert.equal(c.readinessProbe?.httpGet?.path, '/readyz', name);
+      assert.equal(c.livenessProbe?.httpGet?.path, '/healthz', name);
       const svc = full.find((o) => o.kind === 'Service' && (o.spec as { selector?: Record<string, string> }).selector?.app === name);
       assert.ok(svc, `no metrics Service selects ${name}`);
       assert.deepEqual((svc.spec as { ports: { targetPort: number }[] }).ports.map((p) => p.targetPort), [role.metricsPort]);

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { exec } from '../../src/util/exec.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { GatewayMetrics } from '../../src/metrics/gateway.js';
 import { RouteAgentMetrics } from '../../src/metrics/routeagent.js';
+import { trackLeader } from '../../src/metrics/leader.js';
 import { DEPLOY, filesUnder, parseYamlFile } from './manifests.js';
 
 const RULES = join(DEPLOY, 'prometheus', 'hawser-alerts.yaml');
@@ -60,6 +62,7 @@ describe('deploy: Prometheus rules and Grafana dashboard', function () {
     const r: Registry = createRegistry({ component: 'test', version: '0' });
     new GatewayMetrics(r);
     new RouteAgentMetrics(r);
+    trackLeader(r, { component: 'globalnet', cluster: 'c', hostname: 'h' }, () => true);
     const known = new Set([...r.getMetricsAsArray().map((m) => m.name), ...GLOBALNET_METRICS]);
 
     const rules = parseYamlFile(RULES)[0] as { groups: { rules: { alert: string; expr: string }[] }[] };
@@ -77,6 +80,47 @@ describe('deploy: Prometheus rules and Grafana dashboard', function () {
     assert.ok(exprs.length > 30, `only ${exprs.length} expressions found`);
     const unknown = exprs.flatMap(([where, e]) => metricNamesIn(e).filter((n) => !known.has(n)).map((n) => `${where}: ${n}`));
     assert.deepEqual(unknown, []);
+  });
+
+  it('every alert has an absolute runbook_url, one base for all, pointing at a section of docs/operations.md', () => {
+    const rules = parseYamlFile(RULES)[0] as { groups: { rules: { alert: string; annotations: Record<string, string> }[] }[] };
+    const anchors = new Set(readFileSync(join(DEPLOY, '..', 'docs', 'operations.md'), 'utf8').split('\n')
+      .filter((l) => l.startsWith('#')).map((l) => l.replace(/^#+\s*/, '').toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+    const bases = new Set<string>();
+    for (const r of rules.groups.flatMap((g) => g.rules)) {
+      assert.equal(r.annotations.runbook, undefined, `${r.alert}: runbook_url, not runbook`);
+      const m = /^(https?:\/\/[^#\s]+)#([a-z0-9-]+)$/.exec(r.annotations.runbook_url ?? '');
+      assert.ok(m, `${r.alert}: runbook_url ${r.annotations.runbook_url} is not <absolute base>#<section>`);
+      bases.add(m[1]!);
+      assert.ok(anchors.has(m[2]!), `${r.alert}: docs/operations.md has no section #${m[2]}`);
+      assert.doesNotMatch(JSON.stringify(r.annotations), /\$labels\.pod\b/, `${r.alert}: pod is not a label of plain scrapes`);
+    }
+    assert.equal(bases.size, 1, [...bases].join(' '));
+  });
+
+  it('set-runbook-base.sh re-bases both rule files alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hw-runbook-'));
+    try {
+      cpSync(join(DEPLOY, 'prometheus'), join(dir, 'prometheus'), { recursive: true });
+      cpSync(join(DEPLOY, 'monitoring'), join(dir, 'monitoring'), { recursive: true });
+      const r = await exec(join(dir, 'prometheus', 'set-runbook-base.sh'), ['https://wiki.example.com/hawser/ops'], { allowFailure: true });
+      assert.equal(r.code, 0, r.stderr);
+      const file = parseYamlFile(join(dir, 'prometheus', 'hawser-alerts.yaml'))[0] as { groups: { rules: { annotations: Record<string, string> }[] }[] };
+      const urls = file.groups.flatMap((g) => g.rules.map((x) => x.annotations.runbook_url!));
+      assert.ok(urls.every((u) => u.startsWith('https://wiki.example.com/hawser/ops#')), urls.join(' '));
+      const rule = parseYamlFile(join(dir, 'monitoring', 'prometheusrule.yaml'))[0] as { spec: { groups: unknown[] } };
+      assert.deepEqual(rule.spec.groups, file.groups);
+      const bad = await exec(join(dir, 'prometheus', 'set-runbook-base.sh'), ['wiki/ops'], { allowFailure: true });
+      assert.equal(bad.code, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('every dashboard query honours the $local_cluster variable (series without the label join on their target)', () => {
+    const dash = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'hawser-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const ignoring = dash.panels.flatMap((p) => (p.targets ?? []).filter((t) => !t.expr.includes('$local_cluster')).map((t) => `${p.title}: ${t.expr}`));
+    assert.deepEqual(ignoring, []);
   });
 
   it('the dashboard has unique panel ids and a datasource variable every query uses', () => {

@@ -5,6 +5,7 @@ import { RouteAgentMetrics } from '../../src/metrics/routeagent.js';
 import { createRegistry } from '../../src/metrics/registry.js';
 import { renderRegistries, startMetricsServer, type MetricsServer } from '../../src/metrics/server.js';
 import { findSamples, parseExposition } from '../../src/metrics/exposition.js';
+import { HealthChecks } from '../../src/metrics/health.js';
 import { isHawserError } from '../../src/util/errors.js';
 
 describe('metrics: server', () => {
@@ -22,7 +23,7 @@ describe('metrics: server', () => {
     g.reconcileError('cable');
     new RouteAgentMetrics(ra).reconcileError('routes');
     let healthy = true;
-    const s = await startMetricsServer({ port: 0, host: '127.0.0.1', registries: [gw, ra], unhealthy: () => (healthy ? undefined : 'cable engine stopped') });
+    const s = await startMetricsServer({ port: 0, host: '127.0.0.1', registries: [gw, ra], health: new HealthChecks(), unhealthy: () => (healthy ? undefined : 'cable engine stopped') });
     servers.push(s);
     const base = `http://127.0.0.1:${s.port}`;
 
@@ -42,8 +43,8 @@ describe('metrics: server', () => {
     assert.equal(await (await fetch(`${base}/healthz`)).text(), 'ok\n');
     healthy = false;
     const bad = await fetch(`${base}/healthz`);
-    assert.equal(bad.status, 503);
-    assert.equal(await bad.text(), 'cable engine stopped\n');
+    assert.equal(bad.status, 500);
+    assert.equal(await bad.text(), '[-]role failed: cable engine stopped\nhealthz check failed\n');
     assert.equal((await fetch(`${base}/nope`)).status, 404);
     assert.equal((await fetch(`${base}/metrics`, { method: 'POST' })).status, 405);
   });

@@ -4,8 +4,9 @@ import { ConfigError } from '../../config/parse.js';
 import { startApiServer, type ApiServerOptions } from '../../apiserver/index.js';
 import { initLogger, levelFromEnv } from '../../log/index.js';
 import { isHawserError } from '../../util/errors.js';
+import { UsageError } from '../usage.js';
 
-const USAGE = 'usage: hawser apiserver --listen HOST:PORT [--plain-http] [--tls-dir DIR] [--tls-san NAME]... [--token-file FILE] [--data-dir DIR] [--crds DIR]';
+export const USAGE = 'usage: hawser apiserver --listen HOST:PORT [--plain-http] [--tls-dir DIR] [--tls-san NAME]... [--token-file FILE] [--data-dir DIR] [--crds DIR]';
 
 export interface ApiServerFlags {
   host: string;
@@ -19,7 +20,7 @@ export interface ApiServerFlags {
   crdDir?: string;
 }
 
-/** Parses the flags; every problem is a ConfigError naming the flag (exit 2). */
+/** Parses the flags; every problem is a UsageError or ConfigError naming the flag (exit 2). */
 export function parseFlags(argv: readonly string[]): ApiServerFlags {
   const flags: Partial<ApiServerFlags> & { plainHttp: boolean } = { plainHttp: false };
   const valueFlags: Record<string, keyof ApiServerFlags> = {
@@ -36,16 +37,16 @@ export function parseFlags(argv: readonly string[]): ApiServerFlags {
     const inline = raw.startsWith('--') && eq > 0 ? raw.slice(eq + 1) : undefined;
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined || v === '' || (inline === undefined && v.startsWith('--'))) throw new ConfigError(name, `needs a value (${USAGE})`);
+      if (v === undefined || v === '' || (inline === undefined && v.startsWith('--'))) throw new UsageError(`${name} needs a value`);
       return v;
     };
     if (name === '--listen') listen = value();
     else if (name === '--plain-http') flags.plainHttp = true;
     else if (name === '--tls-san') (flags.tlsSans ??= []).push(value());
     else if (valueFlags[name]) (flags as Record<string, unknown>)[valueFlags[name]!] = value();
-    else throw new ConfigError(name, `unknown flag (${USAGE})`);
+    else throw new UsageError(`unknown flag ${name}`);
   }
-  if (!listen) throw new ConfigError('--listen', `is required (${USAGE})`);
+  if (!listen) throw new UsageError('--listen HOST:PORT is required');
   const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
   const host = m ? (m[1] ?? m[2] ?? '') : '';
   const port = m ? Number(m[3]) : NaN;

@@ -8,7 +8,7 @@ import { BROKER_INFO_FILE, decodeBrokerInfo, encodeBrokerInfo } from '../../inst
 import { DEFAULT_BROKER_NAMESPACE, DEFAULT_GLOBALNET_CIDR_RANGE, DEFAULT_GLOBALNET_CLUSTER_SIZE, deployBroker } from '../../install/broker.js';
 import { defaultDeployDir } from '../../install/kube.js';
 
-const USAGE = `usage: hawser deploy-broker [--kubeconfig FILE] [--namespace submariner-k8s-broker] [--globalnet]
+export const USAGE = `usage: hawser deploy-broker [--kubeconfig FILE] [--namespace submariner-k8s-broker] [--globalnet]
          [--globalnet-cidr-range 242.0.0.0/8] [--globalnet-cluster-size 65536] [--ipsec-psk-from broker-info.subm]
          [--broker-url https://host:port] [--crds DIR] [--output broker-info.subm]
 Creates the broker (CRDs, namespace, admin and cluster RBAC, Globalnet info) and writes broker-info.subm

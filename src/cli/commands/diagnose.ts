@@ -8,6 +8,11 @@ import { RestClient, resourcePath } from '../../k8s/rest.js';
 import { CLUSTER_ID_LABEL, parseClusterSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
 import { renderChecks, runChecks, type NodeFactsForDiagnose } from '../../diagnose/checks.js';
 
+export const USAGE = `usage: hawser diagnose [--kubeconfig FILE] [--driver libreswan|wireguard|vxlan] [--cluster-cidr CIDR[,CIDR]]
+         [-n|--namespace submariner-operator]
+Checks this node for what commonly breaks cables (binaries, kernel modules, ip_forward, MTU, nftables
+default-drop, CIDR overlaps, API clock skew) and says what to do. Exit code 1 when any check fails.`;
+
 async function which(bin: string): Promise<boolean> {
   return (await exec('sh', ['-c', `command -v ${bin}`], { allowFailure: true })).code === 0;
 }

@@ -1,8 +1,9 @@
 // `hawser gateway`: the gateway engine DaemonSet role, configured from Submariner's environment.
 // The engine's modules load only after the arguments are checked (`--help` stays quick and light).
+import { UsageError } from '../usage.js';
 import { hawserVersion } from './version.js';
 
-const USAGE = `usage: hawser gateway
+export const USAGE = `usage: hawser gateway
 
 Runs the gateway engine (on submariner.io/gateway=true nodes) until SIGTERM/SIGINT. Configured from the
 environment, as Submariner's gateway pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERCIDR,
@@ -15,11 +16,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (argv.length) {
-    process.stderr.write(`hawser gateway: unexpected argument ${JSON.stringify(argv[0])}\n${USAGE}\n`);
-    return 2;
-  }
-  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  if (argv.length) throw new UsageError(`unexpected argument ${JSON.stringify(argv[0])}`);
+  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, defaultHealth, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
@@ -34,7 +32,7 @@ export async function run(argv: string[]): Promise<number> {
   const cfg = gatewayConfigFromEnv(process.env);
   registerSecret(cfg.ipsec.psk);
   registerSecret(cfg.broker.token);
-  const log = initLogger({ component: 'gateway', level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
+  const log = initLogger({ component: 'gateway', base: { cluster: cfg.clusterId, node: cfg.nodeName }, level: cfg.debug || cfg.ipsec.debug ? 'debug' : undefined });
   const version = hawserVersion();
   if (cfg.uninstall) {
     // SUBMARINER_UNINSTALL=true (Submariner operator's uninstall): clean up instead of running the agent.
@@ -44,7 +42,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version, psk: cfg.ipsec.pskSource, brokerToken: cfg.broker.tokenSource }, 'hawser gateway starting');
   const registry = createRegistry({ component: 'gateway', version });
-  const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'] });
+  const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'], health: defaultHealth() });
   const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;

@@ -1,8 +1,9 @@
 // `hawser globalnet`: Globalnet on gateway nodes (overlapping CIDRs). Runs until SIGTERM/SIGINT; the
 // nftables table stays in place on exit so traffic keeps flowing across a restart.
 // Its modules load only after the arguments are checked (`--help` stays quick and light).
+import { UsageError } from '../usage.js';
 
-const USAGE = `usage: hawser globalnet [--kubeconfig PATH] [--netns NAME] [--no-election] [--uninstall]
+export const USAGE = `usage: hawser globalnet [--kubeconfig PATH] [--netns NAME] [--no-election] [--uninstall]
 
   --kubeconfig PATH  API server access (default: KUBECONFIG, in-cluster, ~/.kube/config)
   --netns NAME       program nftables in this network namespace (default: the current one)
@@ -43,8 +44,7 @@ export async function run(argv: string[]): Promise<number> {
       process.stdout.write(`${USAGE}\n`);
       return 0;
     }
-    process.stderr.write(`hawser globalnet: ${flags}\n${USAGE}\n`);
-    return 2;
+    throw new UsageError(flags);
   }
   const { NftDataplane } = await import('../../nat/nft.js');
   if (flags.uninstall) {
@@ -60,7 +60,7 @@ export async function run(argv: string[]): Promise<number> {
   ]);
   const cfg = globalnetConfigFromEnv(process.env);
   // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
-  const log = initLogger({ component: 'globalnet' });
+  const log = initLogger({ component: 'globalnet', base: { cluster: cfg.clusterId, node: cfg.nodeName } });
   for (const w of cfg.warnings) log.warn(w);
   if (cfg.uninstall) {
     // SUBMARINER_UNINSTALL=true: the same as --uninstall.

@@ -10,8 +10,9 @@ import { chooseCidrs, enrolOnBroker, globalCidrFor, renderOverlay, validateClust
 import { applyOverlay, labelGateways } from '../../install/apply.js';
 import { defaultDeployDir } from '../../install/kube.js';
 import { HawserError } from '../../util/errors.js';
+import { UsageError } from '../usage.js';
 
-const USAGE = `usage: hawser join BROKER_INFO --clusterid ID [--kubeconfig FILE] [--cable-driver libreswan|wireguard|vxlan]
+export const USAGE = `usage: hawser join BROKER_INFO --clusterid ID [--kubeconfig FILE] [--cable-driver libreswan|wireguard|vxlan]
          [--natt=false] [--clustercidr CIDR[,CIDR]] [--servicecidr CIDR[,CIDR]] [--globalnet-cidr CIDR]
          [--gateway-node NODE]... [--label-gateway=false] [--preferred-server] [--force-udp-encaps]
          [--health-check=false] [--air-gapped] [--openshift] [--broker-insecure] [--deploy DIR] [--output DIR] [--apply]
@@ -47,10 +48,8 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (positionals.length !== 1 || !values.clusterid) {
-    process.stderr.write(USAGE + '\n');
-    return 2;
-  }
+  if (positionals.length !== 1) throw new UsageError(positionals.length ? `one broker-info file expected, got ${positionals.length} arguments` : 'missing the broker-info file (e.g. broker-info.subm)');
+  if (!values.clusterid) throw new UsageError('--clusterid is required');
   const driver = values['cable-driver'] as CableDriver;
   if (!['libreswan', 'wireguard', 'vxlan'].includes(driver)) throw new HawserError('CONFIG', `--cable-driver ${JSON.stringify(driver)}: expected libreswan, wireguard or vxlan`);
   const clusterId = values.clusterid;

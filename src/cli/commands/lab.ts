@@ -9,8 +9,9 @@ import type { LabUpOptions } from '../../lab/lab.js';
 import { listLabs, readState, stateFilePath } from '../../lab/state.js';
 import { CABLE_DRIVERS, DEFAULT_STATE_ROOT, LAB_ROLES, resolveTarget, type LabRole } from '../../lab/topology.js';
 import { HawserError } from '../../util/errors.js';
+import { UsageError } from '../usage.js';
 
-const USAGE = `usage: hawser lab <command> [options]
+export const USAGE = `usage: hawser lab <command> [options]
 
   up          build a lab and leave it running
                 [--name N] [--clusters 2] [--driver libreswan|wireguard|vxlan] [--nat] [--globalnet]
@@ -42,6 +43,8 @@ interface Parsed {
 }
 
 const VALUE_FLAGS = new Set(['image', 'name', 'clusters', 'driver', 'gateways', 'workers', 'pods-per-node', 'log-level', 'state-root', 'signal', 'timeout', 'unix', 'connect', 'state-file', 'ports-file']);
+// A misspelt flag must not be ignored (`lab up --globlnet` would build the wrong lab).
+const BOOLEAN_FLAGS = new Set(['all', 'dry-run', 'globalnet', 'json', 'keep', 'keep-on-failure', 'nat', 'no-apiserver', 'no-roles', 'prometheus']);
 
 function parse(argv: string[]): Parsed {
   const flags = new Map<string, string | true>();
@@ -52,10 +55,11 @@ function parse(argv: string[]): Parsed {
     if (a.startsWith('--')) {
       const eq = a.indexOf('=');
       const key = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (!VALUE_FLAGS.has(key) && !BOOLEAN_FLAGS.has(key)) throw new UsageError(`unknown option --${key}`);
       if (eq > 0) flags.set(key, a.slice(eq + 1));
       else if (VALUE_FLAGS.has(key)) {
         const v = argv[++i];
-        if (v === undefined) throw new HawserError('INVALID', `--${key} needs a value`);
+        if (v === undefined) throw new UsageError(`--${key} needs a value`);
         flags.set(key, v);
       } else flags.set(key, true);
     } else positional.push(a);
@@ -278,14 +282,14 @@ export async function run(argv: string[]): Promise<number> {
       await runPortForward(targets, str(p, 'ports-file') ?? '', str(p, 'state-file'));
       return 0;
     }
-    case undefined:
     case 'help':
     case '--help':
     case '-h':
       process.stdout.write(USAGE + '\n');
-      return cmd ? 0 : 2;
+      return 0;
+    case undefined:
+      throw new UsageError('missing command: up, down, status, list, exec, stop-role, start-role, prometheus or demo');
     default:
-      process.stderr.write(`hawser lab: unknown command ${JSON.stringify(cmd)}\n${USAGE}\n`);
-      return 2;
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)}`);
   }
 }

@@ -10,7 +10,7 @@ import { executeMigration, planMigration, readSubmariner, rollback } from '../..
 import { HawserError } from '../../util/errors.js';
 import { exec } from '../../util/exec.js';
 
-const USAGE = `usage: hawser migrate [--kubeconfig FILE] [--namespace submariner-operator] [--output DIR] [--deploy DIR] [--apply]
+export const USAGE = `usage: hawser migrate [--kubeconfig FILE] [--namespace submariner-operator] [--output DIR] [--deploy DIR] [--apply]
        hawser rollback [--kubeconfig FILE] [--namespace submariner-operator] [--deploy DIR] [--skip-node-cleanup]
 migrate reads the Submariner CR, writes a hawser overlay with the same settings and prints what it would
 change; --apply saves Submariner's objects in ConfigMap hawser-migration-backup, scales its operator to 0,

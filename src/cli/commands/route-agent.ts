@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { hawserVersion } from './version.js';
 
-const USAGE = `usage: hawser route-agent [--uninstall]
+export const USAGE = `usage: hawser route-agent [--uninstall]
 
 Runs the route agent (every node) until SIGTERM/SIGINT; --uninstall removes vx-submariner, the table 150
 routes and rules and the hawser nft table, then exits. Configured from the environment, as Submariner's
@@ -11,18 +11,13 @@ route agent pod: SUBMARINER_NAMESPACE, SUBMARINER_CLUSTERID, SUBMARINER_CLUSTERC
 SUBMARINER_HEALTHCHECK*, NODE_NAME; the cluster from KUBECONFIG or the pod's ServiceAccount.`;
 
 export async function run(argv: string[]): Promise<number> {
-  let values: { uninstall?: boolean; help?: boolean };
-  try {
-    ({ values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } }));
-  } catch (err) {
-    process.stderr.write(`hawser route-agent: ${(err as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  // a bad flag throws; main turns it into one usage line and exit 2
+  const { values } = parseArgs({ args: argv, options: { uninstall: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, defaultHealth, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
@@ -33,7 +28,7 @@ export async function run(argv: string[]): Promise<number> {
     import('../lifecycle.js'),
   ]);
   const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall ?? false });
-  const log = initLogger({ component: 'route-agent', level: cfg.debug ? 'debug' : undefined });
+  const log = initLogger({ component: 'route-agent', base: { cluster: cfg.clusterId, node: cfg.nodeName }, level: cfg.debug ? 'debug' : undefined });
   const version = hawserVersion();
   for (const w of cfg.warnings) log.warn(w);
   // --uninstall or SUBMARINER_UNINSTALL=true (Submariner operator's uninstall).
@@ -52,7 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, version }, 'hawser route agent starting');
   const registry = createRegistry({ component: 'route-agent', version });
-  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'] });
+  const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'], health: defaultHealth(), cluster: cfg.clusterId, hostname: cfg.nodeName });
   const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;

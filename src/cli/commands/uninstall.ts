@@ -9,8 +9,9 @@ import { defaultDeployDir } from '../../install/kube.js';
 import { uninstallNode, uninstallRequested } from '../../install/node.js';
 import { HawserError } from '../../util/errors.js';
 import { exec } from '../../util/exec.js';
+import { UsageError } from '../usage.js';
 
-const USAGE = `usage: hawser uninstall node [--state-dir /var/run/hawser] [--dry-run]   this node's data path (run on each node)
+export const USAGE = `usage: hawser uninstall node [--state-dir /var/run/hawser] [--dry-run]   this node's data path (run on each node)
        hawser uninstall cluster [--kubeconfig FILE] [--namespace submariner-operator] [--keep-manifests]
        hawser uninstall all [--kubeconfig FILE] [--deploy DIR]      DaemonSets → node cleanup on every node → objects
        hawser uninstall hold                                         idle (the uninstall DaemonSet's main container)
@@ -26,10 +27,12 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   const what = positionals[0] ?? (uninstallRequested(process.env) ? 'node' : undefined);
-  if (values.help || !what) {
+  if (values.help) {
     process.stdout.write(USAGE + '\n');
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (!what) throw new UsageError('missing what to uninstall: node, cluster, all or hold');
+  if (!['node', 'cluster', 'all', 'hold'].includes(what)) throw new UsageError(`unknown target ${JSON.stringify(what)}: expected node, cluster, all or hold`);
   const log = initLogger({ component: 'uninstall' });
   if (what === 'hold') {
     await new Promise<void>((resolve) => {
@@ -64,9 +67,6 @@ export async function run(argv: string[]): Promise<number> {
       await kubectl(['apply', '-k', uninstallDir]);
       await kubectl(['-n', ns, 'rollout', 'status', 'daemonset/hawser-uninstall', `--timeout=${values.timeout}`]);
       await kubectl(['delete', '-k', uninstallDir, '--wait=true']);
-    } else if (what !== 'cluster') {
-      process.stderr.write(USAGE + '\n');
-      return 2;
     }
     const r = await uninstallClusterObjects(client, { namespace: ns, manifests: !values['keep-manifests'] });
     for (const s of r.deleted) process.stdout.write(`✓ deleted ${s}\n`);

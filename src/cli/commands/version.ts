@@ -3,6 +3,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../usage.js';
+
+export const USAGE = `usage: hawser version [-o json]
+       hawser --version
+Prints hawser's version and the Node.js version it runs on.`;
 
 let cached: string | undefined;
 
@@ -22,8 +28,10 @@ export function hawserVersion(): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { output: { type: 'string', short: 'o' } } });
+  if (values.output !== undefined && values.output !== 'json') throw new UsageError('-o must be json');
   const v = hawserVersion();
-  if (argv.includes('-o') && argv.includes('json')) process.stdout.write(JSON.stringify({ version: v, node: process.version }) + '\n');
+  if (values.output === 'json') process.stdout.write(JSON.stringify({ version: v, node: process.version }) + '\n');
   else process.stdout.write(`hawser ${v} (node ${process.version})\n`);
   return 0;
 }
