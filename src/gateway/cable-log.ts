@@ -48,7 +48,7 @@ export class CableStateLog {
     const { changes, next } = diffCableStates(this.known, conns);
     this.known = next;
     for (const c of changes) {
-      const fields = { cluster: c.cluster, endpoint: c.cable, cable: c.cable, status: c.to, previous: c.from ?? 'none', ...(c.statusMessage ? { statusMessage: c.statusMessage } : {}) };
+      const fields = { remoteCluster: c.cluster, endpoint: c.cable, cable: c.cable, status: c.to, previous: c.from ?? 'none', ...(c.statusMessage ? { statusMessage: c.statusMessage } : {}) };
       if (isInfoChange(c)) this.log.info(fields, `cable ${c.to}`);
       else this.log.debug(fields, `cable ${c.to}`);
     }

@@ -31,6 +31,6 @@ describe('gateway cable state log', () => {
     sl.forget('z');
     sl.observe([]);
     assert.deepEqual(lines.map((l) => `${l.msg} ${l.cable}`), ['cable connected x', 'cable error x', 'cable removed x', 'cable connected z']);
-    assert.deepEqual(lines.map((l) => [l.cluster, l.endpoint, l.cable].every((v) => typeof v === 'string')), [true, true, true, true]);
+    assert.deepEqual(lines.map((l) => [l.remoteCluster, l.endpoint, l.cable].every((v) => typeof v === 'string')), [true, true, true, true]);
   });
 });
