@@ -149,14 +149,14 @@ export function logSize(lab: Lab, id: string): number {
 
 export const STATE_MESSAGES = ['cable connected', 'cable error', 'cable removed'];
 
-/** The cable state-change lines (info) of a gateway log, for one remote cluster. */
+/** The cable state-change lines (info) of a gateway log, for one remote cluster (`remoteCluster`; `cluster` is the local one). */
 export function cableStateLines(lines: readonly LogLine[], cluster: string): LogLine[] {
-  return lines.filter((l) => l.level === 'info' && STATE_MESSAGES.includes(String(l.msg)) && l.cluster === cluster);
+  return lines.filter((l) => l.level === 'info' && STATE_MESSAGES.includes(String(l.msg)) && l.remoteCluster === cluster);
 }
 
 /** Asserts helper: the stable fields every state-change line carries. */
 export function missingStableFields(l: LogLine): string[] {
-  return ['cluster', 'endpoint', 'cable', 'driver'].filter((k) => typeof l[k] !== 'string' || l[k] === '');
+  return ['cluster', 'remoteCluster', 'endpoint', 'cable', 'driver'].filter((k) => typeof l[k] !== 'string' || l[k] === '');
 }
 
 /**

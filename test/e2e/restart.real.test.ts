@@ -117,7 +117,7 @@ describe('e2e @real: WireGuard faults and restarts (3 clusters, 1 gateway each)'
 
   it('loses no ping at 10/s while the active gateway\'s hawser restarts (SIGTERM, start; it re-takes the lease)', async () => {
     const l = lab!;
-    const r = await restartUnderPings(l, 'a-gw1', 'gateway', 'a-wk1-pod1', podIp(l, 'b-wk1'), (x) => x.msg === 'cable connected' && x.cluster === 'cluster-b');
+    const r = await restartUnderPings(l, 'a-gw1', 'gateway', 'a-wk1-pod1', podIp(l, 'b-wk1'), (x) => x.msg === 'cable connected' && x.remoteCluster === 'cluster-b');
     console.log(`      gateway restart: back to connected in ${r.restartMs.toFixed(0)} ms, ${r.lost}/${r.transmitted} pings lost`);
     assert.equal(r.lost, 0);
     // The Gateway status is rewritten every 5 s: the other cable shows connected again by then.
@@ -155,7 +155,7 @@ describe('e2e @real: IPsec (libreswan) faults and restarts', function () {
 
   it('adopts the SAs when hawser restarts: no ping lost at 10/s', async () => {
     const l = lab!;
-    const r = await restartUnderPings(l, 'a-gw1', 'gateway', 'a-wk1-pod1', podIp(l, 'b-wk1'), (x) => x.msg === 'cable connected' && x.cluster === 'cluster-b');
+    const r = await restartUnderPings(l, 'a-gw1', 'gateway', 'a-wk1-pod1', podIp(l, 'b-wk1'), (x) => x.msg === 'cable connected' && x.remoteCluster === 'cluster-b');
     console.log(`      gateway restart: back to connected in ${r.restartMs.toFixed(0)} ms, ${r.lost}/${r.transmitted} pings lost`);
     assert.equal(r.lost, 0);
   });
