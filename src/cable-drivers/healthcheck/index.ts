@@ -1,7 +1,6 @@
 // Health check: the public surface.
-export { HealthChecker, type HealthCheckerOptions, type HealthTarget, type CableHealth, type HealthCheckerEvents } from './checker.js';
+export { type HealthTarget, type CableHealth, type HealthCheckerEvents } from './target.js';
 export { PingStats, DEFAULT_WINDOW, type HealthStats, type RttStats } from './stats.js';
-export { parsePingLine, pingArgs, pingIntervalArg, type PingEvent } from './ping-output.js';
 export { formatGoDuration, latencyRTT } from './duration.js';
 export {
   chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses, parseIpAddrJson, type NodeAddress, type HealthCheckIPChoice,

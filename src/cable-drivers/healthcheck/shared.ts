@@ -3,7 +3,7 @@
 // connection. Node has no raw ICMP sockets, so a helper process is unavoidable; one per node keeps a
 // 500-node cluster at 500 processes whatever the number of remote clusters.
 //
-// Semantics match HealthChecker: per connection a sliding window of probes (RTT last/min/avg/max/stddev,
+// Semantics per connection: a sliding window of probes (RTT last/min/avg/max/stddev,
 // loss percentage), unhealthy after `maxLoss` consecutive losses, a prober that cannot run is restarted
 // with backoff and its silence counts as loss. A change of the target set restarts the one process with
 // the new list; statistics of targets that stay are kept.
@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../../log/index.js';
 import { netnsArgv } from '../../util/exec.js';
 import { Backoff } from '../../util/wait.js';
-import { endChild, sameTarget, type CableHealth, type HealthCheckerEvents, type HealthTarget } from './checker.js';
+import { endChild, sameTarget, type CableHealth, type HealthCheckerEvents, type HealthTarget } from './target.js';
 import { fpingArgs, parseFpingLine } from './fping-output.js';
 import { DEFAULT_WINDOW, PingStats } from './stats.js';
 

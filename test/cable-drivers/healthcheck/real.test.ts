@@ -1,6 +1,5 @@
-// The health checker with the real ping, between two network namespaces.
+// The health checker with the real fping, between two network namespaces.
 import assert from 'node:assert/strict';
-import { HealthChecker } from '../../../src/cable-drivers/healthcheck/checker.js';
 import { SharedHealthChecker } from '../../../src/cable-drivers/healthcheck/shared.js';
 import { findHealthCheckIP } from '../../../src/cable-drivers/healthcheck/source-ip.js';
 import { netnsPids } from '../../../src/os/netns.js';
@@ -13,7 +12,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
   const lab = new NetLab();
   let a: string;
   let b: string;
-  let checker: HealthChecker | undefined;
+  let checker: SharedHealthChecker | undefined;
 
   before(async () => {
     a = await lab.ns('hw-hc');
@@ -43,9 +42,9 @@ describe('healthcheck: ping between network namespaces @real', function () {
     assert.ok('unavailable' in none && /172\.30\.0\.0\/16/.test(none.unavailable));
   });
 
-  it('measures RTT, detects loss when the link is cut, recovers, and leaves no ping behind', async () => {
+  it('measures RTT, detects loss when the link is cut, recovers, and leaves no prober behind', async () => {
     const { log } = quietLogger();
-    checker = new HealthChecker({ log, intervalMs: 100, maxLoss: 5, netns: a });
+    checker = new SharedHealthChecker({ log, intervalMs: 100, maxLoss: 5, netns: a });
     const flips: boolean[] = [];
     checker.on('health', (_c, healthy) => flips.push(healthy));
     checker.setTargets([{ cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' }]);
@@ -68,7 +67,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
     assert.equal(pids.length, 1);
     await checker.stop();
     checker = undefined;
-    assert.deepEqual(await netnsPids(a), [], 'ping must be gone from the namespace');
+    assert.deepEqual(await netnsPids(a), [], 'fping must be gone from the namespace');
   });
 
   it('fping: one process probes every remote, a lost one turns unhealthy alone, nothing is left behind', async () => {
