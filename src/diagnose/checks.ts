@@ -24,8 +24,8 @@ export interface NodeFactsForDiagnose {
 export function runChecks(f: NodeFactsForDiagnose): CheckResult[] {
   const out: CheckResult[] = [];
   const driver = f.cableDriver ?? 'libreswan';
-  for (const b of ['ip', 'nft', 'ping']) {
-    out.push(f.binaries[b] ? { name: `binary ${b}`, verdict: 'ok', detail: 'found' } : { name: `binary ${b}`, verdict: 'fail', detail: `${b} is not on PATH`, fix: 'install iproute2, nftables and iputils-ping (make setup does it on Debian)' });
+  for (const b of ['ip', 'nft', 'fping']) {
+    out.push(f.binaries[b] ? { name: `binary ${b}`, verdict: 'ok', detail: 'found' } : { name: `binary ${b}`, verdict: 'fail', detail: `${b} is not on PATH`, fix: 'install iproute2, nftables and fping (the health check probes every remote with one fping; make setup does it on Debian)' });
   }
   if (driver === 'wireguard') {
     if (f.kernel.wireguard) out.push({ name: 'WireGuard', verdict: 'ok', detail: 'kernel module available' });

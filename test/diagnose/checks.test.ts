@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { runChecks, type NodeFactsForDiagnose } from '../../src/diagnose/checks.js';
 
 const base: NodeFactsForDiagnose = {
-  binaries: { ip: true, nft: true, ping: true, 'wireguard-go': true, 'charon-systemd': true },
+  binaries: { ip: true, nft: true, fping: true, 'wireguard-go': true, 'charon-systemd': true },
   kernel: { wireguard: false, esp: false, vxlan: true, tun: true },
   ipForward: true,
   addresses: [{ ifname: 'cni0', ip: '10.42.1.1', prefix: 24 }],

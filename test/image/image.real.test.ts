@@ -79,7 +79,7 @@ describe('image @real: make image', function () {
   });
 
   it('has every program and strongSwan plugin hawser runs, each with its libraries', async () => {
-    for (const prog of ['ip', 'nft', 'iptables', 'wireguard-go', 'wg', 'charon-systemd', 'swanctl', 'ping', 'tini', 'node', 'hawser']) {
+    for (const prog of ['ip', 'nft', 'iptables', 'wireguard-go', 'wg', 'charon-systemd', 'swanctl', 'ping', 'fping', 'tini', 'node', 'hawser']) {
       const r = await inImage(rootfs, info, ['sh', '-c', `command -v ${prog}`], true);
       assert.equal(r.code, 0, `${prog} is not on the image's PATH`);
     }

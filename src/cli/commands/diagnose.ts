@@ -40,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
     globalnet: Boolean(env.SUBMARINER_GLOBALCIDR),
     cableDriver: values.driver ?? env.SUBMARINER_CABLEDRIVER,
   };
-  for (const b of ['ip', 'nft', 'ping', 'wireguard-go', 'charon-systemd', 'swanctl']) facts.binaries[b] = await which(b);
+  for (const b of ['ip', 'nft', 'fping', 'wireguard-go', 'charon-systemd', 'swanctl']) facts.binaries[b] = await which(b);
   try {
     const addrs = JSON.parse((await exec('ip', ['-j', '-4', 'addr', 'show'])).stdout) as Array<{ ifname: string; addr_info?: Array<{ local: string; prefixlen: number }> }>;
     facts.addresses = addrs.flatMap((l) => (l.addr_info ?? []).map((a) => ({ ifname: l.ifname, ip: a.local, prefix: a.prefixlen })));
