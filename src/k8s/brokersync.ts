@@ -2,8 +2,9 @@
 // the broker namespace (labelled submariner-io/clusterID); other clusters' are copied back. Level-triggered:
 // a pure plan from both sides' caches, then writes. Only copies we own are ever deleted.
 import type { Logger } from '../log/index.js';
-import { errorMessage } from '../util/errors.js';
-import { CLUSTER_ID_LABEL, SUBMARINER_GROUP, SUBMARINER_VERSION } from './resources.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { CLUSTER_ID_LABEL, SUBMARINER_API_VERSION, SUBMARINER_GROUP, SUBMARINER_VERSION } from './submariner/common.js';
+import { specClusterId } from './submariner/endpoint.js';
 import { Debouncer, Informer } from './informer.js';
 import { resourcePath, type KubeObject, type RestClient } from './rest.js';
 
@@ -19,11 +20,6 @@ export function canonical(v: unknown): string {
   return JSON.stringify(v ?? null);
 }
 
-function specClusterId(o: KubeObject): string | undefined {
-  const s = o.spec as Record<string, unknown> | undefined;
-  return typeof s?.cluster_id === 'string' ? s.cluster_id : undefined;
-}
-
 export interface SyncPlan {
   upsertBroker: KubeObject[];
   deleteBroker: string[];
@@ -33,7 +29,7 @@ export interface SyncPlan {
 
 function copyOf(o: KubeObject, clusterId: string, namespace: string, plural: SyncedPlural): KubeObject {
   return {
-    apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
+    apiVersion: SUBMARINER_API_VERSION,
     kind: KIND[plural],
     metadata: { name: o.metadata.name, namespace, labels: { [CLUSTER_ID_LABEL]: clusterId } },
     spec: o.spec,
@@ -164,6 +160,6 @@ export class BrokerSync {
     for (const n of plan.deleteBroker) await del(this.o.broker, this.o.brokerNamespace, n, 'broker');
     for (const o of plan.upsertLocal) await upsert(this.o.local, this.o.localNamespace, localInf, o, 'local');
     for (const n of plan.deleteLocal) await del(this.o.local, this.o.localNamespace, n, 'local');
-    if (errs.length) throw new Error(errs.join('; '));
+    if (errs.length) throw new HawserError('API', errs.join('; '));
   }
 }

@@ -1,0 +1,137 @@
+// submariner.io/v1 Gateway: one per gateway node (name = hostname), status only (no spec, no status
+// subresource), written with plain create/update and an `update-timestamp` annotation in Unix seconds.
+import { asRecord, isRecord, num, omitKeys, str, type JsonObject } from '../../util/json.js';
+import { SUBMARINER_API_VERSION, latencyRTTToWire, objectRef, parseLatencyRTT, wireMeta, type LatencyRTT, type Parsed, type WireMeta } from './common.js';
+import { endpointSpecToWire, parseEndpointSpec, type EndpointSpec } from './endpoint.js';
+
+export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
+/** The active gateway deletes Gateways whose update-timestamp is older than this (or missing). */
+export const STALE_GATEWAY_SECONDS = 15;
+
+export type HAStatus = 'active' | 'passive';
+export type ConnectionStatus = 'connecting' | 'connected' | 'error';
+
+export interface GatewayConnection {
+  status: string;
+  statusMessage: string;
+  /** Undefined when the connection's endpoint does not parse (`endpointError` says why). */
+  endpoint?: EndpointSpec;
+  endpointError?: string;
+  usingIP: string;
+  usingNAT: boolean;
+  latencyRTT?: LatencyRTT;
+  /** WireGuard extras (Submariner's capitalised field names). */
+  receiveBytes?: number;
+  transmitBytes?: number;
+  lastChecked?: string;
+}
+
+export interface GatewayStatus {
+  /** Empty when absent or not one of active/passive. */
+  haStatus: HAStatus | '';
+  localEndpoint?: EndpointSpec;
+  statusFailure: string;
+  version: string;
+  connections: GatewayConnection[];
+}
+
+export interface Gateway {
+  meta: WireMeta;
+  /** `update-timestamp` in Unix seconds; undefined when missing or unparsable. */
+  updatedAtSeconds?: number;
+  status: GatewayStatus;
+  unknownStatus: JsonObject;
+}
+
+const STATUS_FIELDS = ['haStatus', 'localEndpoint', 'statusFailure', 'version', 'connections'] as const;
+
+export function parseGatewayConnection(v: unknown): GatewayConnection {
+  const c = asRecord(v);
+  const ep = parseEndpointSpec(c.endpoint);
+  const latency = parseLatencyRTT(c.latencyRTT);
+  const rx = num(c, 'ReceiveBytes');
+  const tx = num(c, 'TransmitBytes');
+  const checked = str(c, 'LastChecked');
+  return {
+    status: str(c, 'status') ?? '',
+    statusMessage: str(c, 'statusMessage') ?? '',
+    ...(ep.ok ? { endpoint: ep.value } : { endpointError: `endpoint: ${ep.error}` }),
+    usingIP: str(c, 'usingIP') ?? '',
+    usingNAT: c.usingNAT === true,
+    ...(latency ? { latencyRTT: latency } : {}),
+    ...(rx !== undefined ? { receiveBytes: rx } : {}),
+    ...(tx !== undefined ? { transmitBytes: tx } : {}),
+    ...(checked !== undefined ? { lastChecked: checked } : {}),
+  };
+}
+
+export function parseGatewayStatus(v: unknown): GatewayStatus {
+  const st = asRecord(v);
+  const ha = str(st, 'haStatus');
+  const le = parseEndpointSpec(st.localEndpoint);
+  return {
+    haStatus: ha === 'active' || ha === 'passive' ? ha : '',
+    ...(le.ok ? { localEndpoint: le.value } : {}),
+    statusFailure: str(st, 'statusFailure') ?? '',
+    version: str(st, 'version') ?? '',
+    connections: Array.isArray(st.connections) ? st.connections.map(parseGatewayConnection) : [],
+  };
+}
+
+/**
+ * A Gateway object. Only a missing name fails: a Gateway is read for what it says (haStatus, connections),
+ * and a half-written status still says something.
+ */
+export function parseGateway(raw: unknown): Parsed<Gateway> {
+  const meta = wireMeta(raw);
+  if (!meta) return { ok: false, error: `${objectRef('Gateway', raw)}: metadata.name is missing` };
+  const status = isRecord(raw) ? raw.status : undefined;
+  const ts = Number(meta.annotations[UPDATE_TIMESTAMP_ANNOTATION]);
+  return {
+    ok: true,
+    value: {
+      meta,
+      ...(meta.annotations[UPDATE_TIMESTAMP_ANNOTATION] !== undefined && Number.isFinite(ts) ? { updatedAtSeconds: ts } : {}),
+      status: parseGatewayStatus(status),
+      unknownStatus: isRecord(status) ? omitKeys(status, STATUS_FIELDS) : {},
+    },
+  };
+}
+
+export function gatewayConnectionToWire(c: GatewayConnection): JsonObject {
+  const out: JsonObject = { status: c.status, statusMessage: c.statusMessage };
+  if (c.endpoint) out.endpoint = endpointSpecToWire(c.endpoint);
+  out.usingIP = c.usingIP;
+  out.usingNAT = c.usingNAT;
+  if (c.latencyRTT) out.latencyRTT = latencyRTTToWire(c.latencyRTT);
+  if (c.receiveBytes !== undefined) out.ReceiveBytes = c.receiveBytes;
+  if (c.transmitBytes !== undefined) out.TransmitBytes = c.transmitBytes;
+  if (c.lastChecked !== undefined) out.LastChecked = c.lastChecked;
+  return out;
+}
+
+export function gatewayStatusToWire(s: GatewayStatus, unknown: JsonObject = {}): JsonObject {
+  return {
+    ...unknown,
+    haStatus: s.haStatus,
+    ...(s.localEndpoint ? { localEndpoint: endpointSpecToWire(s.localEndpoint) } : {}),
+    statusFailure: s.statusFailure,
+    version: s.version,
+    connections: s.connections.map(gatewayConnectionToWire),
+  };
+}
+
+/** The whole Gateway object as hawser writes it. */
+export function gatewayToWire(g: { name: string; namespace: string; nowSeconds: number; status: GatewayStatus; unknownStatus?: JsonObject }): JsonObject {
+  return {
+    apiVersion: SUBMARINER_API_VERSION,
+    kind: 'Gateway',
+    metadata: { name: g.name, namespace: g.namespace, annotations: { [UPDATE_TIMESTAMP_ANNOTATION]: String(Math.floor(g.nowSeconds)) } },
+    status: gatewayStatusToWire(g.status, g.unknownStatus),
+  };
+}
+
+/** Whether the active gateway should delete this Gateway: its timestamp is older than 15 s, missing or unparsable. */
+export function isStaleGateway(g: Pick<Gateway, 'updatedAtSeconds'>, nowSeconds: number): boolean {
+  return g.updatedAtSeconds === undefined || nowSeconds - g.updatedAtSeconds > STALE_GATEWAY_SECONDS;
+}
