@@ -16,8 +16,11 @@ import type { Parsed } from './submariner/common.js';
 
 export { Debouncer } from '../util/loop.js';
 
+/** The two calls an informer makes (a RestClient, or a scripted transport in tests). */
+export type InformerTransport = Pick<RestClient, 'list' | 'watch'>;
+
 export interface InformerOptions<T = KubeObject> {
-  client: RestClient;
+  client: InformerTransport;
   /** Collection path, e.g. `/apis/submariner.io/v1/namespaces/x/endpoints` or `/api/v1/nodes`. */
   path: string;
   labelSelector?: string;

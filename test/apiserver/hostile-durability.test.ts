@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { startApiServer, type RunningApiServer } from '../../src/apiserver/index.js';
 import { parseFrames } from '../../src/apiserver/journal.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ADMIN_TOKEN, quietLog, raw } from './helpers.js';
+import { ADMIN_TOKEN, quietLog, raw } from '../support/apiserver.js';
 
 const BIN = new URL('../../bin/hawser', import.meta.url).pathname;
 const TOKENS = [{ token: ADMIN_TOKEN, user: 'admin', groups: ['system:masters'] }];

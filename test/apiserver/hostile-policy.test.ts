@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeKubeconfig } from '../../src/apiserver/index.js';
 import { waitFor } from '../../src/util/wait.js';
-import { kubectl, kubectlOk, raw, startTestServer, ADMIN_TOKEN, type TestServer } from './helpers.js';
+import { kubectl, kubectlOk, raw, startTestServer, ADMIN_TOKEN, type TestServer } from '../support/apiserver.js';
 
 const NS = 'submariner-k8s-broker';
 const BROKER = new URL('../../deploy/broker', import.meta.url).pathname;

@@ -10,7 +10,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { startApiServer } from '../../src/apiserver/index.js';
 import { authorize, type RbacObjects } from '../../src/apiserver/rbac.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ADMIN_TOKEN, ALICE_TOKEN, quietLog, raw, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_TOKEN, ALICE_TOKEN, quietLog, raw, startTestServer, type TestServer } from '../support/apiserver.js';
 
 type J = Record<string, unknown>;
 const BROKER_TOKEN = 'broker-token-cluster-a-0123';

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitFor } from '../../src/util/wait.js';
-import { kubectl, kubectlOk, startTestServer, type TestServer } from './helpers.js';
+import { kubectl, kubectlOk, startTestServer, type TestServer } from '../support/apiserver.js';
 
 const WIDGET_CRD = `
 apiVersion: apiextensions.k8s.io/v1

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApiServer } from '../../src/apiserver/index.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ADMIN_TOKEN, ALICE_TOKEN, CRD_DIR, quietLog, raw, startTestServer, type TestServer } from './helpers.js';
+import { ADMIN_TOKEN, ALICE_TOKEN, CRD_DIR, quietLog, raw, startTestServer, type TestServer } from '../support/apiserver.js';
 
 type J = Record<string, unknown>;
 const meta = (o: J): J => o.metadata as J;

@@ -3,7 +3,7 @@
 // here runs inside a lab namespace and is ended by its PID.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { Lab as LabClass, type Lab } from '../../src/lab/index.js';
+import type { Lab } from '../../src/lab/index.js';
 import { netnsPids } from '../../src/os/netns.js';
 import { waitFor } from '../../src/util/wait.js';
 
@@ -172,13 +172,5 @@ export function missingStableFields(l: LogLine): string[] {
  */
 export const SLOW_LEASE: Record<string, string> = { HAWSER_LEASE_DURATION: '10', HAWSER_RENEW_DEADLINE: '8', HAWSER_RETRY_PERIOD: '1' };
 
-/**
- * The lab for a describe block: a new one, or (while developing) an existing one named in
- * HAWSER_E2E_LAB_<KEY> (e.g. HAWSER_E2E_LAB_WIREGUARD=mylab), which is then left up.
- */
-export async function labFor(key: string, opts: Parameters<typeof Lab.up>[0]): Promise<{ lab: Lab; down: () => Promise<void> }> {
-  const existing = process.env[`HAWSER_E2E_LAB_${key.toUpperCase()}`];
-  if (existing) return { lab: LabClass.open(existing), down: async () => undefined };
-  const lab = await LabClass.up(opts);
-  return { lab, down: async () => void (await lab.down()) };
-}
+// The lab lifecycle lives in test/support/lab.ts with the other lab checks.
+export { labFor } from '../support/lab.js';

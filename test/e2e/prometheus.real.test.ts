@@ -7,7 +7,7 @@ import { Lab, randomLabName, readAllGateways, waitForCables, type GatewaySummary
 import { prometheusTargets, queryPrometheus, scrapeTargets, type PromSample } from '../../src/lab/prometheus.js';
 import { isOurProcess } from '../../src/lab/procs.js';
 import { waitFor } from '../../src/util/wait.js';
-import { assertNothingLeft } from '../lab/helpers.js';
+import { assertNothingLeft } from '../support/lab.js';
 
 // Slower leader election than the defaults: the suite shares 2 cores with other labs, and a renewal
 // missed under load would move the cables while this test looks at them.

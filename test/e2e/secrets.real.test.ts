@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { parse } from 'yaml';
 import { Lab, randomLabName, waitForCables, type LabState } from '../../src/lab/index.js';
 import { errorMessage } from '../../src/util/errors.js';
-import { assertNothingLeft } from '../lab/helpers.js';
+import { assertNothingLeft } from '../support/lab.js';
 
 type Driver = 'wireguard' | 'libreswan';
 

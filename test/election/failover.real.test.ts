@@ -9,7 +9,7 @@ import { BROKER_NAMESPACE, DEFAULT_STATE_ROOT, Lab, SUBMARINER_NAMESPACE, labDow
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { endpointHosts, gatewayViews, runFailover, violations, wgPeers, type FailoverResult, type FailureKind } from '../../bench/failover/scenario.js';
-import { apiServerAvailable } from '../lab/helpers.js';
+import { apiServerAvailable } from '../support/lab.js';
 
 describe('gateway failover @real: election on the lab (WireGuard)', function () {
   this.timeout(110_000);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../apiserver/helpers.js';
+import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { Informer } from '../../src/k8s/informer.js';
 import { waitFor } from '../../src/util/wait.js';

@@ -1,5 +1,6 @@
 // submariner.io/v1 Gateway: one per gateway node (name = hostname), status only (no spec, no status
 // subresource), written with plain create/update and an `update-timestamp` annotation in Unix seconds.
+import type { KubeObject } from '../rest.js';
 import { asRecord, isRecord, num, omitKeys, str, type JsonObject } from '../../util/json.js';
 import { SUBMARINER_API_VERSION, latencyRTTToWire, objectRef, parseLatencyRTT, wireMeta, type LatencyRTT, type Parsed, type WireMeta } from './common.js';
 import { endpointSpecToWire, parseEndpointSpec, type EndpointSpec } from './endpoint.js';
@@ -122,7 +123,7 @@ export function gatewayStatusToWire(s: GatewayStatus, unknown: JsonObject = {}):
 }
 
 /** The whole Gateway object as hawser writes it. */
-export function gatewayToWire(g: { name: string; namespace: string; nowSeconds: number; status: GatewayStatus; unknownStatus?: JsonObject }): JsonObject {
+export function gatewayToWire(g: { name: string; namespace: string; nowSeconds: number; status: GatewayStatus; unknownStatus?: JsonObject }): KubeObject {
   return {
     apiVersion: SUBMARINER_API_VERSION,
     kind: 'Gateway',

@@ -1,5 +1,6 @@
 // submariner.io/v1 RouteAgent: one per node (name = node name), status only: the health of the path to each
 // remote cluster's Endpoint as this node sees it.
+import type { KubeObject } from '../rest.js';
 import { asRecord, isRecord, omitKeys, str, type JsonObject } from '../../util/json.js';
 import { SUBMARINER_API_VERSION, latencyRTTToWire, objectRef, parseLatencyRTT, wireMeta, type LatencyRTT, type Parsed, type WireMeta } from './common.js';
 import { endpointSpecToWire, parseEndpointSpec, type EndpointSpec } from './endpoint.js';
@@ -75,7 +76,7 @@ export function routeAgentStatusToWire(s: RouteAgentStatus, unknown: JsonObject 
   };
 }
 
-export function routeAgentToWire(r: { name: string; namespace: string; status: RouteAgentStatus; ownerReferences?: unknown[] }): JsonObject {
+export function routeAgentToWire(r: { name: string; namespace: string; status: RouteAgentStatus; ownerReferences?: unknown[] }): KubeObject {
   return {
     apiVersion: SUBMARINER_API_VERSION,
     kind: 'RouteAgent',
