@@ -22,6 +22,7 @@ lint: setup
 test: setup
 	npx tsc -p tsconfig.json --noEmit
 	npx eslint src test bench
+	npx tsx scripts/check-imports.ts
 	npx mocha 'test/**/*.test.ts'
 
 test-unit: setup

@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { waitForCables, readGateways, type Lab } from '../../src/lab/index.js';
 import type { CableDriverName } from '../../src/config/roles.js';
-import { SLOW_LEASE, captureWan, cableStateLines, labFor, missingStableFields, readLog, tcpTransfer } from './helpers.js';
+import { SLOW_LEASE, captureWan, cableStateLines, labFor, missingStableFields, readLog, tcpTransfer } from '../support/lab.js';
 
 interface Variant {
   driver: CableDriverName;
