@@ -1,6 +1,7 @@
 // The import-rule check (scripts/check-imports.ts): the rules it applies, and that today's tree passes it.
 import assert from 'node:assert/strict';
-import { checkTree, importsOf, ruleBroken } from '../../scripts/check-imports.js';
+import { readFileSync } from 'node:fs';
+import { MAY_IMPORT, checkTree, importsOf, ruleBroken } from '../../scripts/check-imports.js';
 
 describe('import rules (scripts/check-imports.ts)', () => {
   it('finds static, type-only, re-export and dynamic imports with their lines', () => {
@@ -30,5 +31,15 @@ describe('import rules (scripts/check-imports.ts)', () => {
   it('today\'s tree has no violation outside the allow-list', () => {
     const bad = checkTree().filter((v) => !v.allowed);
     assert.deepEqual(bad.map((v) => `${v.file}:${v.line} ${v.rule}`), []);
+  });
+
+  it('the layer table in docs/architecture.md says what the check enforces', () => {
+    const doc = readFileSync(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
+    const rows = new Map<string, string[]>();
+    for (const m of doc.matchAll(/^\| \d+ \| `([a-z-]+)` \| ([^|]+) \|/gm)) {
+      const list = m[2]!.trim();
+      rows.set(m[1]!, list === '—' ? [] : list === 'everything' ? [...MAY_IMPORT[m[1]!]!] : list.split(', '));
+    }
+    assert.deepEqual(Object.fromEntries(rows), Object.fromEntries(Object.entries(MAY_IMPORT).map(([k, v]) => [k, [...v]])));
   });
 });
