@@ -9,6 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { parseKubeconfigYaml, UnsupportedYaml } from './kubeconfig-yaml.js';
 import type { BrokerConfig } from '../config/roles.js';
 import { HawserError } from '../util/errors.js';
+import { isRecord, str as jsonStr } from '../util/json.js';
 
 export interface TlsSettings {
   ca?: Buffer;
@@ -36,13 +37,9 @@ function trimServer(s: string): string {
   return s.replace(/\/+$/, '');
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
+/** A non-empty string field (kubeconfig fields set to '' mean unset). */
 function str(o: Record<string, unknown>, key: string): string | undefined {
-  const v = o[key];
-  return typeof v === 'string' && v !== '' ? v : undefined;
+  return jsonStr(o, key) || undefined;
 }
 
 /** Access from fixed values: the broker (BROKER_K8S_*) and tests. */

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HawserError } from '../util/errors.js';
+import { isRecord } from '../util/json.js';
 import { kubeConfigAccess, type ClusterAccess } from './access.js';
 
 // Not `import … from 'node:http'`: an ESM import of node:http builds its namespace object, which
@@ -50,10 +51,6 @@ export class ApiError extends HawserError {
 
 export function isApiError(err: unknown, status?: number): err is ApiError {
   return err instanceof ApiError && (status === undefined || err.status === status);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** Validates the parts of an object every consumer relies on. */
