@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Lab, readGateways, waitForCables } from '../../src/lab/index.js';
 import { k8s } from '../../src/k8s/client.js';
 import { waitFor } from '../../src/util/wait.js';
+import { asRecord as obj, strings } from '../../src/util/json.js';
 
 const PORT = 8080;
 const NS = 'default';
@@ -41,13 +42,6 @@ interface Seen {
   local: string;
 }
 
-function obj(v: unknown): Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-}
-
-function strings(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
-}
 
 describe('e2e @real: Globalnet joins two clusters with the same pod and service CIDRs (WireGuard)', function () {
   this.timeout(120_000);

@@ -1,21 +1,17 @@
 // LeaderElector against the real embedded API server (loopback, ephemeral port): one leader among several,
 // takeover after expiry, release → immediate takeover, 409s, and fencing when the API stops answering.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { k8s } from '../../src/k8s/client.js';
 import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
-import { startApiServer, type RunningApiServer } from '../../src/apiserver/index.js';
+import type { RunningApiServer } from '../../src/apiserver/index.js';
+import { ADMIN_TOKEN as TOKEN, startTestServer, type TestServer } from '../support/apiserver.js';
+import { quietLog as log } from '../support/fixtures.js';
 import { LeaderElector } from '../../src/election/lease.js';
 import type { ElectionTimings } from '../../src/config/roles.js';
-import { createLogger } from '../../src/log/index.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 
-const TOKEN = 'lease-test-admin-token-0123456789';
 const NS = 'default';
-const log = createLogger({ level: process.env.HAWSER_TEST_LOG ?? 'silent', component: 'test' });
 /** Fast timings with hawser's proportions (2 / 1.5 / 0.25 s scaled down). */
 const T: ElectionTimings = { leaseDurationMs: 1000, renewDeadlineMs: 750, retryPeriodMs: 100, releaseOnCancel: true };
 
@@ -65,8 +61,8 @@ class FreezableProxy {
 
 describe('election @real: LeaderElector against the embedded API server', function () {
   this.timeout(30_000);
+  let ts: TestServer;
   let srv: RunningApiServer;
-  let dir: string;
   const electors: LeaderElector[] = [];
   let leaseSeq = 0;
 
@@ -96,8 +92,8 @@ describe('election @real: LeaderElector against the embedded API server', functi
   const newLease = (): string => `lease-${++leaseSeq}`;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'hawser-lease-test-'));
-    srv = await startApiServer({ port: 0, tlsDir: join(dir, 'tls'), tokens: [{ token: TOKEN, user: 'admin', groups: ['system:masters'] }], log });
+    ts = await startTestServer();
+    srv = ts.srv;
   });
 
   afterEach(async () => {
@@ -105,8 +101,7 @@ describe('election @real: LeaderElector against the embedded API server', functi
   });
 
   after(async () => {
-    await srv?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await ts?.close();
   });
 
   it('three electors: exactly one leads, and the Lease names it', async () => {
