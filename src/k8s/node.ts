@@ -2,6 +2,7 @@
 import { isIPv4 } from 'node:net';
 import { asRecord, isRecord, str } from '../util/json.js';
 import { NODE_GLOBAL_IP_ANNOTATION } from './submariner/globalnet.js';
+import { objectRef, wireMeta, type Parsed, type WireMeta } from './submariner/common.js';
 
 export { NODE_GLOBAL_IP_ANNOTATION };
 /** Label that makes a node a gateway candidate. */
@@ -43,4 +44,23 @@ export function isGatewayNode(node: NodeLike): boolean {
 /** A gateway config override for `key`: the annotation wins over the label (as the gateway merges them). */
 export function gatewayNodeSetting(node: NodeLike, key: string): string | undefined {
   return node.metadata.annotations?.[GATEWAY_CONFIG_PREFIX + key] ?? node.metadata.labels?.[GATEWAY_CONFIG_PREFIX + key];
+}
+
+/** A Node as the roles use it. */
+export interface Node {
+  meta: WireMeta;
+  /** First IPv4 InternalIP; undefined when the node has none. */
+  internalIP?: string;
+  /** Globalnet's `submariner.io/globalIp`, when valid. */
+  globalIP?: string;
+  isGateway: boolean;
+}
+
+export function parseNode(raw: unknown): Parsed<Node> {
+  const meta = wireMeta(raw);
+  if (!meta) return { ok: false, error: `${objectRef('Node', raw)}: metadata.name is missing` };
+  const like: NodeLike = { metadata: { name: meta.name, labels: meta.labels, annotations: meta.annotations }, status: isRecord(raw) ? raw.status : undefined };
+  const internalIP = nodeInternalIP(like);
+  const globalIP = nodeGlobalIP(like);
+  return { ok: true, value: { meta, ...(internalIP ? { internalIP } : {}), ...(globalIP ? { globalIP } : {}), isGateway: isGatewayNode(like) } };
 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { Informer } from '../../src/k8s/informer.js';
+import { endpointInformer } from '../../src/k8s/informers.js';
+import { endpointObject, logSink } from '../support/fixtures.js';
 import { waitFor } from '../../src/util/wait.js';
 import { createLogger } from '../../src/log/index.js';
 import { k8s } from '../../src/k8s/client.js';
@@ -46,6 +48,24 @@ describe('k8s REST client and informer against the embedded API server @real', (
     await waitFor(() => inf.get('default', 'cm2') !== undefined, { timeoutMs: 5000, what: 'cm2 in the cache' });
     await client.delete(`${path}/cm2`);
     await waitFor(() => inf.get('default', 'cm2') === undefined, { timeoutMs: 5000, what: 'cm2 gone from the cache' });
+    await inf.stop();
+  });
+
+  it('typed Endpoint informer: typed values; an Endpoint that does not parse is left out and logged once', async () => {
+    const ns = 'default';
+    const path = resourcePath('submariner.io', 'v1', 'endpoints', ns);
+    const good = endpointObject({ cluster: 'east', privateIP: '10.1.0.5', namespace: ns });
+    const bad = endpointObject({ cluster: 'west', privateIP: 'not-an-ip', namespace: ns });
+    await client.create(path, good);
+    const sink = logSink('warn');
+    const inf = endpointInformer({ client, namespace: ns, log: sink.log });
+    await inf.start();
+    assert.deepEqual(inf.list().map((e) => e.spec.clusterId), ['east']);
+    await client.create(path, bad);
+    await waitFor(() => inf.invalid().length === 1, { timeoutMs: 5000, what: 'the bad Endpoint seen' });
+    assert.match(inf.invalid()[0]!.error, /Endpoint default\/west-.*: spec has no valid private IP/);
+    assert.equal(sink.matching('ignoring an object that does not parse').length, 1);
+    assert.deepEqual(inf.list().map((e) => e.spec.clusterId), ['east']);
     await inf.stop();
   });
 });
