@@ -40,6 +40,9 @@ async function handle(req: WorkerRequest): Promise<unknown> {
         if (events) await events.barrier();
         return out;
       });
+    case 'barrier':
+      if (events) await events.barrier();
+      return null;
     case 'subscribe':
       if (!events) {
         events = new LocalRtnlEvents();

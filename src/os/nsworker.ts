@@ -16,7 +16,7 @@ export interface WorkerRequest {
   params: unknown[];
 }
 
-export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'subscribe';
+export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'subscribe' | 'barrier';
 
 /** Unsolicited lines from a subscribed worker: notifications, or word that some were lost. */
 export type WorkerNotice = { events: RtnlEvent[] } | { lost: string };
@@ -212,8 +212,10 @@ export class NetnsWorker {
         this.eventHandlers = h;
         await this.call('subscribe');
       },
-      // the worker answers an apply only after reading the notifications it caused
-      barrier: async () => undefined,
+      // the worker answers only after relaying what its socket had queued (its apply does the same)
+      barrier: async () => {
+        await this.call('barrier');
+      },
       close: async () => {
         this.eventHandlers = undefined;
         await this.release();

@@ -145,6 +145,8 @@ export class RtnlCache implements Rtnl {
   private applyEvent(e: RtnlEvent): void {
     this.stats.events++;
     switch (e.kind) {
+      case 'nft':
+        return;
       case 'link': {
         const was = this.links_.get(e.link.index);
         if (e.del) {
@@ -218,6 +220,12 @@ export class RtnlCache implements Rtnl {
   async neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]> {
     await this.ready();
     return [...this.neighs.values()].filter((n) => n.family === family);
+  }
+
+  /** Takes in every notification the kernel queued before now (what a reconcile does first). */
+  async sync(): Promise<void> {
+    await this.source.barrier();
+    await this.ready();
   }
 
   /** Writes through, then waits for the notifications of those writes so the next read sees them. */

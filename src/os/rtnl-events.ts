@@ -2,7 +2,7 @@
 // dump has both), IPv4 route, IPv4 rule and neighbour multicast groups, turning each NEW/DEL message into
 // the same observed values the dumps of netlink.ts give. Its own socket, never used for requests: the package groups multipart
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
-import { createRtNetlink, ifla, rt, type RtNetlinkSocket } from 'netlink';
+import { createNetlink, createRtNetlink, ifla, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
 import { AF_BRIDGE, AF_INET, AF_INET6, bufferToIp, bufferToMac, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
@@ -13,7 +13,9 @@ export type RtnlEvent =
   | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string } }
   | { kind: 'route'; del: boolean; route: RouteInfo }
   | { kind: 'rule'; del: boolean; rule: RuleInfo }
-  | { kind: 'neigh'; del: boolean; neigh: NeighInfo };
+  | { kind: 'neigh'; del: boolean; neigh: NeighInfo }
+  /** Something changed in an nftables table (family: NFPROTO number, 2 = ip); no detail is kept. */
+  | { kind: 'nft'; family: number; table: string };
 
 export interface EventHandlers {
   /** A batch of notifications, in kernel order. */
@@ -139,13 +141,41 @@ export function eventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): Rt
   }
 }
 
+const NETLINK_NETFILTER = 12;
+const NFNLGRP_NFTABLES = 7;
+const NFNL_SUBSYS_NFTABLES = 10;
+/** The end-of-transaction message; it names no table. */
+const NFT_MSG_NEWGEN = 15;
+/** NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE: all 1. */
+const NFTA_TABLE_ATTR = 1;
+
+/** An nftables notification to the table it touches; undefined for generation messages and other subsystems. */
+export function nftEventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): RtnlEvent | undefined {
+  if (msg.type >> 8 !== NFNL_SUBSYS_NFTABLES || (msg.type & 0xff) === NFT_MSG_NEWGEN || msg.data.length < 4) return undefined;
+  const family = msg.data.readUInt8(0);
+  for (let off = 4; off + 4 <= msg.data.length; ) {
+    const len = msg.data.readUInt16LE(off);
+    const type = msg.data.readUInt16LE(off + 2) & 0x3fff;
+    if (len < 4) break;
+    if (type === NFTA_TABLE_ATTR) {
+      const table = msg.data.subarray(off + 4, off + len).toString('utf8').replace(/\0+$/, '');
+      return { kind: 'nft', family, table };
+    }
+    off += (len + 3) & ~3;
+  }
+  return undefined;
+}
+
 const GROUPS = [rt.MulticastGroups.LINK, rt.MulticastGroups.IPV4_IFADDR, rt.MulticastGroups.IPV6_IFADDR, rt.MulticastGroups.IPV4_ROUTE, rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.NEIGH];
 
 /** Notifications of the current network namespace, read in-process. */
 export class LocalRtnlEvents implements RtnlEventSource {
   private sock: RtNetlinkSocket | undefined;
+  private nftSock: NetlinkSocket | undefined;
   private handlers: EventHandlers | undefined;
   private closed = false;
+  /** Datagrams read so far: the barrier watches it settle. */
+  private received = 0;
 
   async subscribe(h: EventHandlers): Promise<void> {
     this.handlers = h;
@@ -161,16 +191,32 @@ export class LocalRtnlEvents implements RtnlEventSource {
       // a smaller buffer only makes an ENOBUFS resync likelier
     }
     for (const g of GROUPS) sock.addMembership(g);
-    // the raw level keeps the message type (NEW or DEL), which the parsed messages drop
-    sock.socket.on('message', (msgs) => {
+    // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
+    this.listen(sock.socket, eventFromMessage);
+    sock.socket.unref();
+    // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
+    try {
+      const nft = createNetlink(NETLINK_NETFILTER);
+      nft.addMembership(NFNLGRP_NFTABLES);
+      this.nftSock = nft;
+      this.listen(nft, nftEventFromMessage);
+      nft.unref();
+    } catch {
+      // no nfnetlink here: nft drift is then found by the slow resync only
+    }
+  }
+
+  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined): void {
+    sock.socket.on('message', (buf: Buffer) => {
+      this.received++;
       const evs: RtnlEvent[] = [];
-      for (const m of msgs) {
-        try {
-          const e = eventFromMessage(m);
+      try {
+        for (const m of parseMessages(buf)) {
+          const e = parse(m);
           if (e) evs.push(e);
-        } catch {
-          // an attribute the package cannot parse: the periodic resync covers that object
         }
+      } catch {
+        // an attribute the package cannot parse: the periodic resync covers that object
       }
       if (evs.length) this.handlers?.events(evs);
     });
@@ -178,18 +224,27 @@ export class LocalRtnlEvents implements RtnlEventSource {
       if (this.closed) return;
       this.handlers?.lost(err.code === 'ENOBUFS' ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
     });
-    // the event socket alone must never keep a finished program alive
-    sock.socket.unref();
   }
 
-  barrier(): Promise<void> {
-    // notifications of a write are queued before its ack; one turn of the loop reads them
-    return new Promise((resolve) => setImmediate(resolve));
+  /**
+   * Notifications of a write are queued before its ack. The socket is read (up to 32 datagrams per turn)
+   * whenever the loop polls; two turns in a row that read nothing mean everything queued is in.
+   */
+  async barrier(): Promise<void> {
+    if (!this.sock) return;
+    let quiet = 0;
+    while (quiet < 2) {
+      const seen = this.received;
+      await new Promise((resolve) => setImmediate(resolve));
+      quiet = this.received === seen ? quiet + 1 : 0;
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     this.sock?.socket.close();
+    this.nftSock?.close();
     this.sock = undefined;
+    this.nftSock = undefined;
   }
 }
