@@ -192,21 +192,27 @@ export class LocalRtnlEvents implements RtnlEventSource {
     }
     for (const g of GROUPS) sock.addMembership(g);
     // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
-    this.listen(sock.socket, eventFromMessage);
+    this.listen(sock.socket, eventFromMessage, (why) => this.handlers?.lost(why));
     sock.socket.unref();
     // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
     try {
       const nft = createNetlink(NETLINK_NETFILTER);
+      try {
+        nft.setRecvBufferSize(8 * 1024 * 1024);
+      } catch {
+        // see below: an overflow only makes every table suspect
+      }
       nft.addMembership(NFNLGRP_NFTABLES);
       this.nftSock = nft;
-      this.listen(nft, nftEventFromMessage);
+      // a big transaction (a set of 50,000 elements) may overflow it: then any table may have changed
+      this.listen(nft, nftEventFromMessage, () => this.handlers?.events([{ kind: 'nft', family: 0, table: '*' }]));
       nft.unref();
     } catch {
       // no nfnetlink here: nft drift is then found by the slow resync only
     }
   }
 
-  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined): void {
+  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined, onError: (why: string) => void): void {
     sock.socket.on('message', (buf: Buffer) => {
       this.received++;
       const evs: RtnlEvent[] = [];
@@ -220,10 +226,14 @@ export class LocalRtnlEvents implements RtnlEventSource {
       }
       if (evs.length) this.handlers?.events(evs);
     });
-    sock.socket.on('error', (err: Error & { code?: string }) => {
+    const onErr = (err: Error & { code?: string }): void => {
       if (this.closed) return;
-      this.handlers?.lost(err.code === 'ENOBUFS' ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
-    });
+      onError(err.code === 'ENOBUFS' || /no buffer space/i.test(err.message) ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
+    };
+    sock.socket.on('error', onErr);
+    // the package re-emits the raw socket's errors one level up, where an unheard 'error' would throw
+    // inside the native read callback and abort the process
+    sock.on('error', () => undefined);
   }
 
   /**

@@ -139,7 +139,8 @@ export class RouteAgentDataplane {
     for (const e of evs) {
       switch (e.kind) {
         case 'nft':
-          if (e.table === NFT_TABLE && e.family === NFPROTO_IPV4 && !this.ownNft) {
+          // '*': notifications overflowed, any table may have changed
+          if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
             this.firewallOk = undefined;
             return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
           }
