@@ -3,14 +3,15 @@ import type { CableDriverName } from '../config/roles.js';
 import {
   protocolsOf, ROUTE_AGENT_NFT_FAMILY, ROUTE_AGENT_NFT_TABLE, ROUTE_AGENT_ROUTE_PROTO, ROUTE_AGENT_RULE_PREF, ROUTE_AGENT_TABLE, VX_SUBMARINER as VX_NAME,
 } from '../os/owned.js';
+import { ROUTE_AGENT_VTEP_OCTET, VXLAN_OVERHEAD as OVERLAY_OVERHEAD } from '../net/vtep.js';
 
 /** Submariner's names and numbers, kept so operators and their tooling see the same things. */
 export const VX_SUBMARINER = VX_NAME;
 export const VXLAN_VNI = 100;
 export const VXLAN_PORT = 4800;
 /** VXLAN (outer IPv4 + UDP + VXLAN + inner Ethernet) overhead subtracted from the host MTU. */
-export const VXLAN_OVERHEAD = 50;
-export const VTEP_PREFIX_OCTET = 240;
+export const VXLAN_OVERHEAD = OVERLAY_OVERHEAD;
+export const VTEP_PREFIX_OCTET = ROUTE_AGENT_VTEP_OCTET;
 export const VTEP_CIDR = '240.0.0.0/8';
 export const ROUTE_TABLE = ROUTE_AGENT_TABLE;
 export const RULE_PREF = ROUTE_AGENT_RULE_PREF;
