@@ -64,6 +64,16 @@ interface Figures {
   failover: number;
   writes: { fromEmpty: number; addOne: number; failover: number };
   fullDumps?: number;
+  /** CPU time of this process (user+system) per scenario: what the wall figures are under a loaded machine. */
+  cpu: { fromEmpty: number; noop: number; addOne: number; delOne: number; failover: number };
+}
+
+/** Runs a reconcile, returning its report and this process's CPU ms for it. */
+async function timed(dp: RouteAgentDataplane, p: RouteAgentPlan): Promise<{ r: Awaited<ReturnType<RouteAgentDataplane['reconcile']>>; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const r = await dp.reconcile(p);
+  const c = process.cpuUsage(c0);
+  return { r, cpu: (c.user + c.system) / 1000 };
 }
 
 async function measure(dp: RouteAgentDataplane, all: string[]): Promise<Figures> {
@@ -73,23 +83,35 @@ async function measure(dp: RouteAgentDataplane, all: string[]): Promise<Figures>
   const delOne: number[] = [];
   const failover: number[] = [];
   const writes = { fromEmpty: 0, addOne: 0, failover: 0 };
+  const cpu = { fromEmpty: [] as number[], noop: [] as number[], addOne: [] as number[], delOne: [] as number[], failover: [] as number[] };
+  const pAll = plan(all);
+  const pNew = plan(all, GW_NEW);
   for (let i = 0; i < RUNS; i++) {
     await dp.uninstall();
-    const r = await dp.reconcile(plan(all));
-    fromEmpty.push(r.durationMs);
-    writes.fromEmpty = r.total;
-    noop.push((await dp.reconcile(plan(all))).durationMs);
-    const extra = cidrs(1, N + i);
-    const a = await dp.reconcile(plan([...all, ...extra]));
-    addOne.push(a.durationMs);
-    writes.addOne = a.total;
-    delOne.push((await dp.reconcile(plan(all))).durationMs);
-    const f = await dp.reconcile(plan(all, GW_NEW));
-    failover.push(f.durationMs);
-    writes.failover = f.total;
-    await dp.reconcile(plan(all, GW_OLD));
+    const e = await timed(dp, pAll);
+    fromEmpty.push(e.r.durationMs);
+    cpu.fromEmpty.push(e.cpu);
+    writes.fromEmpty = e.r.total;
+    const n = await timed(dp, pAll);
+    noop.push(n.r.durationMs);
+    cpu.noop.push(n.cpu);
+    const a = await timed(dp, plan([...all, ...cidrs(1, N + i)]));
+    addOne.push(a.r.durationMs);
+    cpu.addOne.push(a.cpu);
+    writes.addOne = a.r.total;
+    const d = await timed(dp, pAll);
+    delOne.push(d.r.durationMs);
+    cpu.delOne.push(d.cpu);
+    const f = await timed(dp, pNew);
+    failover.push(f.r.durationMs);
+    cpu.failover.push(f.cpu);
+    writes.failover = f.r.total;
+    await dp.reconcile(pAll);
   }
-  return { fromEmpty: median(fromEmpty), noop: median(noop), addOne: median(addOne), delOne: median(delOne), failover: median(failover), writes, fullDumps: (await dp.cacheStats())?.fullDumps };
+  return {
+    fromEmpty: median(fromEmpty), noop: median(noop), addOne: median(addOne), delOne: median(delOne), failover: median(failover), writes, fullDumps: (await dp.cacheStats())?.fullDumps,
+    cpu: { fromEmpty: median(cpu.fromEmpty), noop: median(cpu.noop), addOne: median(cpu.addOne), delOne: median(cpu.delOne), failover: median(cpu.failover) },
+  };
 }
 
 async function inner(): Promise<void> {
@@ -123,18 +145,19 @@ async function inner(): Promise<void> {
   for (const dp of [cachedRt, cached, dumping]) await dp.close();
 
   const f = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`.padStart(11);
-  const rows: [string, number, number, number, number, string, string][] = [
-    [`from empty, ${N} remote CIDRs`, figs.rt.fromEmpty, figs.whole.fromEmpty, figs.dumping.fromEmpty, median(batchEmpty), `1 ip -batch (${N} adds)`, '<= 30 ms'],
-    [`one CIDR added, ${N} present`, figs.rt.addOne, figs.whole.addOne, figs.dumping.addOne, median(oneAdd), '1 x ip route add', '<= 1 ms'],
-    [`one CIDR removed, ${N} present`, figs.rt.delOne, figs.whole.delOne, figs.dumping.delOne, median(oneDel), '1 x ip route del', '<= 1 ms'],
-    [`failover, ${N} routes re-pointed`, figs.rt.failover, figs.whole.failover, figs.dumping.failover, median(batchFailover), `1 ip -batch (${N} replaces)`, '<= 30 ms'],
-    [`no-op reconcile, ${N} present`, figs.rt.noop, figs.whole.noop, figs.dumping.noop, NaN, '', 'no syscalls'],
+  const rows: [string, number, number, number, number, string, string, number, number][] = [
+    [`from empty, ${N} remote CIDRs`, figs.rt.fromEmpty, figs.whole.fromEmpty, figs.dumping.fromEmpty, median(batchEmpty), `1 ip -batch (${N} adds)`, '<= 30 ms', figs.rt.cpu.fromEmpty, figs.dumping.cpu.fromEmpty],
+    [`one CIDR added, ${N} present`, figs.rt.addOne, figs.whole.addOne, figs.dumping.addOne, median(oneAdd), '1 x ip route add', '<= 1 ms', figs.rt.cpu.addOne, figs.dumping.cpu.addOne],
+    [`one CIDR removed, ${N} present`, figs.rt.delOne, figs.whole.delOne, figs.dumping.delOne, median(oneDel), '1 x ip route del', '<= 1 ms', figs.rt.cpu.delOne, figs.dumping.cpu.delOne],
+    [`failover, ${N} routes re-pointed`, figs.rt.failover, figs.whole.failover, figs.dumping.failover, median(batchFailover), `1 ip -batch (${N} replaces)`, '<= 30 ms', figs.rt.cpu.failover, figs.dumping.cpu.failover],
+    [`no-op reconcile, ${N} present`, figs.rt.noop, figs.whole.noop, figs.dumping.noop, NaN, '', 'no syscalls', figs.rt.cpu.noop, figs.dumping.cpu.noop],
   ];
   process.stdout.write(`route agent reconcile, median of ${RUNS}, in-process netlink in a throwaway netns (load: ${loadavg()[0]!.toFixed(1)})\n`);
   process.stdout.write('  cache, rtnl only = event-kept RtnlCache, nft stubbed out (the rtnetlink part)\n  cache + nft      = the same with the real nft adapter (nft list/replace per firewall change)\n  dumps (before)   = the previous reconcile: dump links/addrs/FDB/neigh/routes/rules + nft listing every time\n\n');
-  process.stdout.write(`${'scenario'.padEnd(34)}${'cache,rtnl'.padStart(11)}${'cache+nft'.padStart(11)}${'dumps'.padStart(11)}${'baseline'.padStart(11)}  ${'baseline is'.padEnd(26)}bar\n`);
-  for (const [what, a, b, c, base, baseWhat, bar] of rows) {
-    process.stdout.write(`${what.padEnd(34)}${f(a)}${f(b)}${f(c)}${Number.isNaN(base) ? ''.padStart(11) : f(base)}  ${baseWhat.padEnd(26)}${bar}\n`);
+  process.stdout.write('wall time (the bars are wall time on an idle node); then this process\'s CPU time (cache,rtnl | dumps)\n\n');
+  process.stdout.write(`${'scenario'.padEnd(34)}${'cache,rtnl'.padStart(11)}${'cache+nft'.padStart(11)}${'dumps'.padStart(11)}${'baseline'.padStart(11)}  ${'baseline is'.padEnd(28)}${'bar'.padEnd(13)}${'cpu cache'.padStart(11)}${'cpu dumps'.padStart(11)}\n`);
+  for (const [what, a, b, c, base, baseWhat, bar, cpuA, cpuC] of rows) {
+    process.stdout.write(`${what.padEnd(34)}${f(a)}${f(b)}${f(c)}${Number.isNaN(base) ? ''.padStart(11) : f(base)}  ${baseWhat.padEnd(28)}${bar.padEnd(13)}${f(cpuA)}${f(cpuC)}\n`);
   }
   process.stdout.write(`\nwrites (cache): from empty ${figs.rt.writes.fromEmpty}, one added ${figs.rt.writes.addOne}, failover ${figs.rt.writes.failover}; full dumps taken by the cache over all ${RUNS * 6} reconciles + ${RUNS} uninstalls: ${figs.rt.fullDumps} (rtnl only), ${figs.whole.fullDumps} (with nft)\n`);
   process.stdout.write('a no-op reconcile with the cache reads memory only (plus the queued notifications); sysctls and the nft table are re-read only when their plan changed or the state was marked stale\n');
