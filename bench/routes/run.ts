@@ -1,4 +1,5 @@
-// Route agent reconcile vs. one `ip` process per route, with 1,000 remote CIDRs, in a throwaway netns.
+// Route agent reconcile (event-kept cache, with and without nft; and the previous dump-every-time
+// reconcile) vs. `ip -batch` and single `ip route` processes, with 1,000 remote CIDRs, in a throwaway netns.
 //   npx tsx bench/routes/run.ts
 // The outer process makes the namespace and re-runs this file inside it (`ip netns exec`), so the
 // dataplane talks netlink in-process exactly as on a node; the namespace is deleted at the end.
@@ -6,7 +7,10 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/log/index.js';
 import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
+import { loadavg } from 'node:os';
+import { NetlinkRtnl } from '../../src/os/netlink.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput, type RouteAgentPlan } from '../../src/routeagent/index.js';
+import type { NftPort } from '../../src/routeagent/dataplane.js';
 import { exec } from '../../src/util/exec.js';
 
 const N = 1000;
@@ -36,17 +40,10 @@ function vtep(ip: string): string {
   return `240.${ip.split('.').slice(1).join('.')}`;
 }
 
-/** The baseline: one `ip` process per route, forked by one shell (cheaper than a spawn from Node each). */
-async function ipEach(verb: 'add' | 'replace', list: string[], gw: string): Promise<number> {
-  const script = list.map((c) => `ip route ${verb} ${c} via ${vtep(gw)} dev vx-submariner onlink table 150 proto 147`).join('\n') + '\n';
+/** Baseline: one `ip -batch` process writing the routes (no observe, no diff, no firewall). */
+async function ipBatch(verb: 'add' | 'replace' | 'del', list: string[], gw: string): Promise<number> {
+  const input = list.map((c) => `route ${verb} ${c}${verb === 'del' ? '' : ` via ${vtep(gw)} dev vx-submariner onlink`} table 150 proto 147`).join('\n') + '\n';
   const t0 = performance.now();
-  await exec('sh', ['-e', '-s'], { input: script });
-  return performance.now() - t0;
-}
-
-async function ipBatchOnce(list: string[], gw: string): Promise<number> {
-  const t0 = performance.now();
-  const input = list.map((c) => `route add ${c} via ${vtep(gw)} dev vx-submariner onlink table 150 proto 147`).join('\n') + '\n';
   await exec('ip', ['-batch', '-'], { input });
   return performance.now() - t0;
 }
@@ -56,79 +53,114 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function inner(): Promise<void> {
-  const dp = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }) });
-  const all = cidrs(N);
-  const rows: { what: string; hawser: number; baseline: number; baselineWhat: string; writes: number }[] = [];
+/** nftables left out (the nft adapter is another subsystem's): shows the rtnetlink part alone. */
+const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
 
-  // 1. from empty
+interface Figures {
+  fromEmpty: number;
+  noop: number;
+  addOne: number;
+  delOne: number;
+  failover: number;
+  writes: { fromEmpty: number; addOne: number; failover: number };
+  fullDumps?: number;
+  /** CPU time of this process (user+system) per scenario: what the wall figures are under a loaded machine. */
+  cpu: { fromEmpty: number; noop: number; addOne: number; delOne: number; failover: number };
+}
+
+/** Runs a reconcile, returning its report and this process's CPU ms for it. */
+async function timed(dp: RouteAgentDataplane, p: RouteAgentPlan): Promise<{ r: Awaited<ReturnType<RouteAgentDataplane['reconcile']>>; cpu: number }> {
+  const c0 = process.cpuUsage();
+  const r = await dp.reconcile(p);
+  const c = process.cpuUsage(c0);
+  return { r, cpu: (c.user + c.system) / 1000 };
+}
+
+async function measure(dp: RouteAgentDataplane, all: string[]): Promise<Figures> {
   const fromEmpty: number[] = [];
-  let writes = 0;
-  for (let i = 0; i < RUNS; i++) {
-    await dp.uninstall();
-    const r = await dp.reconcile(plan(all));
-    fromEmpty.push(r.durationMs);
-    writes = r.total;
-  }
-  const baseEmpty: number[] = [];
-  const batchEmpty: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    await dp.uninstall();
-    await dp.reconcile(plan([])); // the device, FDB, rule and firewall exist; only the routes are missing
-    baseEmpty.push(await ipEach('add', all, GW_OLD));
-    await dp.uninstall();
-    await dp.reconcile(plan([]));
-    batchEmpty.push(await ipBatchOnce(all, GW_OLD));
-  }
-  rows.push({ what: `from empty, ${N} remote CIDRs`, hawser: median(fromEmpty), baseline: median(baseEmpty), baselineWhat: `${N} x ip route add`, writes });
-
-  // 2. nothing to do with 1,000 present
-  await dp.uninstall();
-  await dp.reconcile(plan(all));
   const noop: number[] = [];
-  for (let i = 0; i < RUNS; i++) noop.push((await dp.reconcile(plan(all))).durationMs);
-
-  // 3. one more CIDR with 1,000 present
-  const one: number[] = [];
-  const oneWrites: number[] = [];
-  const baseOne: number[] = [];
+  const addOne: number[] = [];
+  const delOne: number[] = [];
+  const failover: number[] = [];
+  const writes = { fromEmpty: 0, addOne: 0, failover: 0 };
+  const cpu = { fromEmpty: [] as number[], noop: [] as number[], addOne: [] as number[], delOne: [] as number[], failover: [] as number[] };
+  const pAll = plan(all);
+  const pNew = plan(all, GW_NEW);
   for (let i = 0; i < RUNS; i++) {
-    const extra = cidrs(1, N + i);
-    const r = await dp.reconcile(plan([...all, ...extra]));
-    one.push(r.durationMs);
-    oneWrites.push(r.total);
-    await dp.reconcile(plan(all));
-    baseOne.push(await ipEach('add', extra, GW_OLD));
+    await dp.uninstall();
+    const e = await timed(dp, pAll);
+    fromEmpty.push(e.r.durationMs);
+    cpu.fromEmpty.push(e.cpu);
+    writes.fromEmpty = e.r.total;
+    const n = await timed(dp, pAll);
+    noop.push(n.r.durationMs);
+    cpu.noop.push(n.cpu);
+    const a = await timed(dp, plan([...all, ...cidrs(1, N + i)]));
+    addOne.push(a.r.durationMs);
+    cpu.addOne.push(a.cpu);
+    writes.addOne = a.r.total;
+    const d = await timed(dp, pAll);
+    delOne.push(d.r.durationMs);
+    cpu.delOne.push(d.cpu);
+    const f = await timed(dp, pNew);
+    failover.push(f.r.durationMs);
+    cpu.failover.push(f.cpu);
+    writes.failover = f.r.total;
+    await dp.reconcile(pAll);
+  }
+  return {
+    fromEmpty: median(fromEmpty), noop: median(noop), addOne: median(addOne), delOne: median(delOne), failover: median(failover), writes, fullDumps: (await dp.cacheStats())?.fullDumps,
+    cpu: { fromEmpty: median(cpu.fromEmpty), noop: median(cpu.noop), addOne: median(cpu.addOne), delOne: median(cpu.delOne), failover: median(cpu.failover) },
+  };
+}
+
+async function inner(): Promise<void> {
+  const log = createLogger({ level: 'fatal' });
+  const all = cidrs(N);
+  // event-kept cache, nft stubbed / event-kept cache, real nft / the previous dump-every-time reconcile (injected Rtnl)
+  const cachedRt = new RouteAgentDataplane({ log, nft: noNft, resyncIntervalMs: 0 });
+  const cached = new RouteAgentDataplane({ log, resyncIntervalMs: 0 });
+  const dumping = new RouteAgentDataplane({ log, rtnl: new NetlinkRtnl() });
+  const figs = { rt: await measure(cachedRt, all), whole: await measure(cached, all), dumping: await measure(dumping, all) };
+
+  // baselines of the same run: one `ip -batch` for the 1,000 routes, one `ip route add` process for one
+  const batchEmpty: number[] = [];
+  const batchFailover: number[] = [];
+  const oneAdd: number[] = [];
+  const oneDel: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    await cached.uninstall();
+    await cached.reconcile(plan([])); // device, FDB, rule and firewall in place; no routes
+    batchEmpty.push(await ipBatch('add', all, GW_OLD));
+    batchFailover.push(await ipBatch('replace', all, GW_NEW));
+    const extra = cidrs(1, N + 10 + i);
+    const t0 = performance.now();
+    await exec('ip', ['route', 'add', extra[0]!, 'via', vtep(GW_OLD), 'dev', 'vx-submariner', 'onlink', 'table', '150', 'proto', '147']);
+    oneAdd.push(performance.now() - t0);
+    const t1 = performance.now();
     await exec('ip', ['route', 'del', extra[0]!, 'table', '150']);
+    oneDel.push(performance.now() - t1);
   }
-  rows.push({ what: `one CIDR added, ${N} present`, hawser: median(one), baseline: median(baseOne), baselineWhat: '1 x ip route add', writes: median(oneWrites) });
+  await cached.uninstall();
+  for (const dp of [cachedRt, cached, dumping]) await dp.close();
 
-  // 4. failover: every route re-pointed to the new gateway
-  const fo: number[] = [];
-  const baseFo: number[] = [];
-  let foWrites = 0;
-  for (let i = 0; i < RUNS; i++) {
-    await dp.reconcile(plan(all, GW_OLD));
-    const r = await dp.reconcile(plan(all, GW_NEW));
-    fo.push(r.durationMs);
-    foWrites = r.total;
-    await dp.reconcile(plan(all, GW_OLD));
-    baseFo.push(await ipEach('replace', all, GW_NEW));
+  const f = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`.padStart(11);
+  const rows: [string, number, number, number, number, string, string, number, number][] = [
+    [`from empty, ${N} remote CIDRs`, figs.rt.fromEmpty, figs.whole.fromEmpty, figs.dumping.fromEmpty, median(batchEmpty), `1 ip -batch (${N} adds)`, '<= 30 ms', figs.rt.cpu.fromEmpty, figs.dumping.cpu.fromEmpty],
+    [`one CIDR added, ${N} present`, figs.rt.addOne, figs.whole.addOne, figs.dumping.addOne, median(oneAdd), '1 x ip route add', '<= 1 ms', figs.rt.cpu.addOne, figs.dumping.cpu.addOne],
+    [`one CIDR removed, ${N} present`, figs.rt.delOne, figs.whole.delOne, figs.dumping.delOne, median(oneDel), '1 x ip route del', '<= 1 ms', figs.rt.cpu.delOne, figs.dumping.cpu.delOne],
+    [`failover, ${N} routes re-pointed`, figs.rt.failover, figs.whole.failover, figs.dumping.failover, median(batchFailover), `1 ip -batch (${N} replaces)`, '<= 30 ms', figs.rt.cpu.failover, figs.dumping.cpu.failover],
+    [`no-op reconcile, ${N} present`, figs.rt.noop, figs.whole.noop, figs.dumping.noop, NaN, '', 'no syscalls', figs.rt.cpu.noop, figs.dumping.cpu.noop],
+  ];
+  process.stdout.write(`route agent reconcile, median of ${RUNS}, in-process netlink in a throwaway netns (load: ${loadavg()[0]!.toFixed(1)})\n`);
+  process.stdout.write('  cache, rtnl only = event-kept RtnlCache, nft stubbed out (the rtnetlink part)\n  cache + nft      = the same with the real nft adapter (nft list/replace per firewall change)\n  dumps (before)   = the previous reconcile: dump links/addrs/FDB/neigh/routes/rules + nft listing every time\n\n');
+  process.stdout.write('wall time (the bars are wall time on an idle node); then this process\'s CPU time (cache,rtnl | dumps)\n\n');
+  process.stdout.write(`${'scenario'.padEnd(34)}${'cache,rtnl'.padStart(11)}${'cache+nft'.padStart(11)}${'dumps'.padStart(11)}${'baseline'.padStart(11)}  ${'baseline is'.padEnd(28)}${'bar'.padEnd(13)}${'cpu cache'.padStart(11)}${'cpu dumps'.padStart(11)}\n`);
+  for (const [what, a, b, c, base, baseWhat, bar, cpuA, cpuC] of rows) {
+    process.stdout.write(`${what.padEnd(34)}${f(a)}${f(b)}${f(c)}${Number.isNaN(base) ? ''.padStart(11) : f(base)}  ${baseWhat.padEnd(28)}${bar.padEnd(13)}${f(cpuA)}${f(cpuC)}\n`);
   }
-  rows.push({ what: `failover, ${N} routes re-pointed`, hawser: median(fo), baseline: median(baseFo), baselineWhat: `${N} x ip route replace`, writes: foWrites });
-
-  await dp.uninstall();
-  await dp.close();
-
-  const f = (ms: number): string => `${ms.toFixed(1)} ms`.padStart(11);
-  process.stdout.write(`route agent reconcile vs one ip process per route (median of ${RUNS}, in-process netlink, throwaway netns)\n\n`);
-  process.stdout.write(`${'scenario'.padEnd(34)}${'hawser'.padStart(11)}  writes  ${'baseline'.padStart(11)}  baseline is               ratio (baseline/hawser)\n`);
-  for (const r of rows) {
-    process.stdout.write(`${r.what.padEnd(34)}${f(r.hawser)}  ${String(r.writes).padStart(6)}  ${f(r.baseline)}  ${r.baselineWhat.padEnd(24)}  ${(r.baseline / r.hawser).toFixed(2)}x\n`);
-  }
-  process.stdout.write(`\nfor reference: ${N} routes in one \`ip -batch\`: ${median(batchEmpty).toFixed(1)} ms (routes only, no diff, no firewall)\n`);
-  process.stdout.write(`no-op reconcile with ${N} present (dumps + diff + nft listing, 0 writes): ${median(noop).toFixed(1)} ms\n`);
-  process.stdout.write('hawser figures are whole reconciles (observe, diff, write; incl. the nftables check, which for a\nchanged CIDR set replaces table ip hawser); the baseline only writes routes.\n');
+  process.stdout.write(`\nwrites (cache): from empty ${figs.rt.writes.fromEmpty}, one added ${figs.rt.writes.addOne}, failover ${figs.rt.writes.failover}; full dumps taken by the cache over all ${RUNS * 6} reconciles + ${RUNS} uninstalls: ${figs.rt.fullDumps} (rtnl only), ${figs.whole.fullDumps} (with nft)\n`);
+  process.stdout.write('a no-op reconcile with the cache reads memory only (plus the queued notifications); sysctls and the nft table are re-read only when their plan changed or the state was marked stale\n');
 }
 
 async function outer(): Promise<void> {

@@ -24,8 +24,9 @@
 import type { Logger } from '../log/index.js';
 import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
 import { exec } from '../util/exec.js';
+import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 
-export const NFT_TABLE = 'hawser-globalnet';
+export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
 
 /** Maps keyed by one IPv4 address (source pod/endpoint IP) whose values are global `first-last` ranges, in precedence order. */

@@ -3,11 +3,13 @@
 import { createInterface } from 'node:readline';
 import { errorMessage, isHawserError } from '../util/errors.js';
 import { NetlinkRtnl, type RtnlOp } from './netlink.js';
+import { LocalRtnlEvents } from './rtnl-events.js';
 import { LocalSysctl } from './sysctl.js';
 import type { WorkerRequest, WorkerResponse } from './nsworker.js';
 
 const rtnl = new NetlinkRtnl();
 const sysctl = new LocalSysctl();
+let events: LocalRtnlEvents | undefined;
 
 function str(v: unknown): string {
   if (typeof v !== 'string') throw new Error(`expected a string parameter, got ${typeof v}`);
@@ -33,7 +35,23 @@ async function handle(req: WorkerRequest): Promise<unknown> {
     case 'apply':
       if (!Array.isArray(p[0])) throw new Error('apply: expected an array of operations');
       // the ops come from the parent process, which built them from the same types
-      return rtnl.apply(p[0] as RtnlOp[]);
+      return rtnl.apply(p[0] as RtnlOp[]).then(async (out) => {
+        // relay the notifications of these writes before the answer (see RtnlEventSource.barrier)
+        if (events) await events.barrier();
+        return out;
+      });
+    case 'barrier':
+      if (events) await events.barrier();
+      return null;
+    case 'subscribe':
+      if (!events) {
+        events = new LocalRtnlEvents();
+        await events.subscribe({
+          events: (evs) => process.stdout.write(JSON.stringify({ events: evs }) + '\n'),
+          lost: (why) => process.stdout.write(JSON.stringify({ lost: why }) + '\n'),
+        });
+      }
+      return null;
     case 'sysctlGet':
       return (await sysctl.get(str(p[0]))) ?? null;
     case 'sysctlSet':
@@ -62,6 +80,6 @@ lines.on('line', (line) => {
   );
 });
 lines.on('close', () => {
-  void rtnl.close().finally(() => process.exit(0));
+  void Promise.all([rtnl.close(), events?.close()]).finally(() => process.exit(0));
 });
 process.stdout.write(JSON.stringify({ ready: true }) + '\n');

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HawserError } from '../util/errors.js';
 import type { AddrInfo, LinkInfo, NeighInfo, OpOutcome, RouteInfo, Rtnl, RtnlOp, RuleInfo } from './netlink.js';
+import type { EventHandlers, RtnlEvent, RtnlEventSource } from './rtnl-events.js';
 import type { Sysctl } from './sysctl.js';
 
 export interface WorkerRequest {
@@ -15,7 +16,10 @@ export interface WorkerRequest {
   params: unknown[];
 }
 
-export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet';
+export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'subscribe' | 'barrier';
+
+/** Unsolicited lines from a subscribed worker: notifications, or word that some were lost. */
+export type WorkerNotice = { events: RtnlEvent[] } | { lost: string };
 
 export type WorkerResponse = { id: number; result: unknown } | { id: number; error: { message: string; code?: string } };
 
@@ -44,6 +48,7 @@ export class NetnsWorker {
   private stopped = false;
   private users = 0;
   private ready!: Promise<void>;
+  private eventHandlers: EventHandlers | undefined;
 
   private constructor(readonly netns: string) {
     this.spawnChild();
@@ -81,6 +86,15 @@ export class NetnsWorker {
         markReady();
         return;
       }
+      // notifications come on the same ordered stream as answers: those of a write precede its answer
+      if ('events' in msg && Array.isArray(msg.events)) {
+        this.eventHandlers?.events(msg.events as RtnlEvent[]);
+        return;
+      }
+      if ('lost' in msg) {
+        this.eventHandlers?.lost(String(msg.lost));
+        return;
+      }
       const m = msg as WorkerResponse;
       const p = this.pending.get(m.id);
       if (!p) return;
@@ -94,6 +108,8 @@ export class NetnsWorker {
       const err = new HawserError('EXEC', `netns worker in ${netns} ${why}: ${this.stderrTail.trim() || 'no output'}`);
       this.exited = err;
       failStart(err);
+      // a new worker starts with a new subscription: whatever happened in between is unknown
+      if (this.eventHandlers) this.eventHandlers.lost(`netns worker in ${netns} ${why}`);
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
@@ -147,7 +163,13 @@ export class NetnsWorker {
 
   async call(method: WorkerMethod, ...params: unknown[]): Promise<unknown> {
     if (this.stopped) throw new HawserError('EXEC', `netns worker in ${this.netns} was stopped`);
-    if (this.exited) this.spawnChild();
+    if (this.exited) {
+      this.spawnChild();
+      if (this.eventHandlers && method !== 'subscribe') {
+        await this.ready;
+        await this.call('subscribe');
+      }
+    }
     await this.ready;
     const id = this.nextId++;
     const req: WorkerRequest = { id, method, params };
@@ -179,6 +201,25 @@ export class NetnsWorker {
       neighbors: async (family) => (await this.call('neighbors', family)) as NeighInfo[],
       apply: async (ops: readonly RtnlOp[]) => (await this.call('apply', ops)) as OpOutcome[],
       close: () => this.release(),
+    };
+  }
+
+  /** Notifications of the worker's namespace, relayed over its stdout (a restarted worker resubscribes). */
+  events(): RtnlEventSource {
+    this.users++;
+    return {
+      subscribe: async (h: EventHandlers) => {
+        this.eventHandlers = h;
+        await this.call('subscribe');
+      },
+      // the worker answers only after relaying what its socket had queued (its apply does the same)
+      barrier: async () => {
+        await this.call('barrier');
+      },
+      close: async () => {
+        this.eventHandlers = undefined;
+        await this.release();
+      },
     };
   }
 

@@ -1,33 +1,23 @@
-// IPv4 prefix arithmetic for the planner: overlap, containment, stable ordering.
-import { parseCidr, type Cidr } from '../config/parse.js';
+// The route agent's view of net/cidr.ts (the one IPv4 address/CIDR module): the names its planner, diff
+// and firewall use, and a reader that turns a bad CIDR from the API into a reason instead of an exception.
+import { compareCidr as compareAny, compareIp, contains, ipv4ToInt, overlaps as overlapsAny, parseCidr, type Cidr } from '../net/cidr.js';
 
-export function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-}
-
-function range(c: Cidr): [number, number] {
-  const start = ipv4ToInt(c.address);
-  return [start, start + 2 ** (32 - c.prefix) - 1];
-}
+export { ipv4ToInt };
 
 export function overlaps(a: Cidr, b: Cidr): boolean {
-  const [a0, a1] = range(a);
-  const [b0, b1] = range(b);
-  return a0 <= b1 && b0 <= a1;
+  return overlapsAny(a, b);
 }
 
 export function containsIP(c: Cidr, ip: string): boolean {
-  const [s, e] = range(c);
-  const n = ipv4ToInt(ip);
-  return n >= s && n <= e;
+  return contains(c, ip);
 }
 
 export function compareCidr(a: Cidr, b: Cidr): number {
-  return ipv4ToInt(a.address) - ipv4ToInt(b.address) || a.prefix - b.prefix;
+  return compareAny(a, b);
 }
 
 export function compareIP(a: string, b: string): number {
-  return ipv4ToInt(a) - ipv4ToInt(b);
+  return compareIp(a, b);
 }
 
 export type CidrResult = { ok: true; cidr: Cidr } | { ok: false; why: string };
@@ -37,5 +27,5 @@ export function readIPv4Cidr(text: string): CidrResult {
   const c = typeof text === 'string' ? parseCidr(text) : undefined;
   if (!c) return { ok: false, why: 'not a CIDR' };
   if (c.family !== 4) return { ok: false, why: 'IPv6 is not handled by the route agent yet' };
-  return { ok: true, cidr: c };
+  return { ok: true, cidr: { text: c.text, address: c.address, prefix: c.prefix, family: 4 } };
 }

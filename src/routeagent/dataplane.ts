@@ -1,16 +1,23 @@
-// Applies a route agent plan: observe with netlink dumps, diff, write only the difference (adds
-// before deletes), keep going past a failure and report them all. Uninstall removes what is ours by
-// name and tag, with no memory of earlier runs.
+// Applies a route agent plan: observe, diff, write only the difference (adds before deletes), keep going
+// past a failure and report them all. Observed links/routes/rules/neighbours come from an RtnlCache kept
+// current by rtnetlink notifications, so a reconcile reads memory and writes only what changed; a change
+// to something of ours made behind our back (a deleted route or rule) is reported through `onDrift`.
+// sysctls and the nft table have no such events: they are re-read when the plan for them changed, after
+// a full resync, and when the role marks the state stale (its slow drift timer). Uninstall removes what
+// is ours by name and tag, with no memory of earlier runs.
 import type { Logger } from '../log/index.js';
 import { logger } from '../log/index.js';
 import { NetlinkRtnl, RT_TABLE_MAIN, RTN_UNICAST, type LinkInfo, type OpOutcome, type RouteInfo, type Rtnl } from '../os/netlink.js';
+import { addressesIn } from '../os/addresses.js';
+import { RtnlCache, type RtnlCacheStats } from '../os/rtnl-cache.js';
+import { LocalRtnlEvents, type RtnlEvent } from '../os/rtnl-events.js';
 import { Nft, type NftFamily } from '../os/nft.js';
 import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
 import { firewallChange } from './firewall.js';
-import { NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan, type UnderlayPath } from './types.js';
+import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
 export interface NftPort {
@@ -23,10 +30,17 @@ export interface RouteAgentDataplaneOptions {
   /** Network namespace to manage (tests, lab); default: this process's namespace. */
   netns?: string;
   log?: Logger;
-  /** Seams for tests; by default real adapters for `netns` are opened on first use. */
+  /**
+   * Seams for tests; by default real adapters for `netns` are opened on first use (rtnetlink through an
+   * event-kept RtnlCache). An injected `rtnl` is read as it is (no cache, no drift events).
+   */
   rtnl?: Rtnl;
   sysctl?: Sysctl;
   nft?: NftPort;
+  /** Something of ours changed in the kernel behind our back (or a full resync happened): reconcile soon. */
+  onDrift?: (why: string) => void;
+  /** Period of the cache's safety-net full dump (default 5 min). */
+  resyncIntervalMs?: number;
 }
 
 export class RouteAgentApplyError extends HawserError {
@@ -78,7 +92,10 @@ interface Adapters {
   rtnl: Rtnl;
   sysctl: Sysctl;
   nft: NftPort;
+  cache?: RtnlCache;
 }
+
+const NFPROTO_IPV4 = 2;
 
 export class RouteAgentDataplane {
   private readonly netns: string | undefined;
@@ -86,11 +103,72 @@ export class RouteAgentDataplane {
   private adapters: Promise<Adapters> | undefined;
   private readonly injected: Partial<Adapters>;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly onDrift: ((why: string) => void) | undefined;
+  private readonly resyncIntervalMs: number | undefined;
+  /** sysctl values read or written as planned since the state was last marked stale. */
+  private readonly sysctlOk = new Map<string, string>();
+  /** The firewall plan the nft table was last found or made to match. */
+  private firewallOk: string | undefined;
+  /** Re-read sysctls and the nft table on the next reconcile (start, full resync, role's drift timer). */
+  private stale = true;
+  private vxIndex: number | undefined;
+  /** Our own nft transaction is in flight: its notifications are not drift. */
+  private ownNft = false;
 
   constructor(opts: RouteAgentDataplaneOptions = {}) {
     this.netns = opts.netns;
     this.log = opts.log ?? logger().child({ component: 'route-agent' });
     this.injected = { rtnl: opts.rtnl, sysctl: opts.sysctl, nft: opts.nft };
+    this.onDrift = opts.onDrift;
+    this.resyncIntervalMs = opts.resyncIntervalMs;
+  }
+
+  /** The next reconcile re-reads what has no change notifications (sysctls, the nft table). */
+  markStale(): void {
+    this.stale = true;
+  }
+
+  /** Counters of the event-kept cache (undefined with an injected Rtnl or before first use). */
+  async cacheStats(): Promise<RtnlCacheStats | undefined> {
+    const a = await this.adapters?.catch(() => undefined);
+    return a?.cache ? { ...a.cache.stats } : undefined;
+  }
+
+  /** Whether a batch of notifications touches anything the route agent owns or takes over. */
+  private relevant(evs: readonly RtnlEvent[]): string | undefined {
+    for (const e of evs) {
+      switch (e.kind) {
+        case 'nft':
+          // '*': notifications overflowed, any table may have changed
+          if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
+            this.firewallOk = undefined;
+            return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
+          }
+          break;
+        case 'link':
+          if (e.link.name === VX_SUBMARINER || e.link.index === this.vxIndex) {
+            // a recreated device starts with default sysctls
+            this.sysctlOk.clear();
+            this.vxIndex = e.del ? undefined : e.link.index;
+            return `link ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          }
+          if (e.del) this.sysctlOk.clear();
+          break;
+        case 'route':
+          if (e.route.protocol === ROUTE_PROTO || (CABLE_ROUTE_PROTOS as readonly number[]).includes(e.route.protocol)) return `route ${e.route.dst} table ${e.route.table} ${e.del ? 'deleted' : 'changed'}`;
+          break;
+        case 'rule':
+          if (e.rule.protocol === ROUTE_PROTO) return `rule pref ${e.rule.pref} ${e.del ? 'deleted' : 'changed'}`;
+          break;
+        case 'addr':
+          if (e.addr.ifindex === this.vxIndex) return `address ${e.addr.address} on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          break;
+        case 'neigh':
+          if (e.neigh.ifindex === this.vxIndex && e.neigh.permanent) return `${e.neigh.family === 'bridge' ? 'fdb' : 'neighbor'} entry on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          break;
+      }
+    }
+    return undefined;
   }
 
   /** Makes the kernel match `plan`; resolves with the write counts, rejects with RouteAgentApplyError (carrying them) on any failure. */
@@ -112,7 +190,11 @@ export class RouteAgentDataplane {
     return this.serial(async () => {
       const report = emptyReport();
       const t0 = performance.now();
-      const { rtnl, nft } = await this.open();
+      const { rtnl, nft, cache } = await this.open();
+      if (cache) await cache.sync();
+      this.stale = true;
+      this.firewallOk = undefined;
+      this.sysctlOk.clear();
       try {
         if (await nft.deleteTable(NFT_FAMILY, NFT_TABLE)) report.nft++;
       } catch (err) {
@@ -154,15 +236,9 @@ export class RouteAgentDataplane {
     const nodeAddr = addrs.find((a) => a.family === 4 && a.address === nodeIP);
     const nodeLink = nodeAddr ? byIndex.get(nodeAddr.ifindex) : undefined;
     if (nodeLink) facts.nodeInterface = { name: nodeLink.name, mtu: nodeLink.mtu };
-    const cidrs = clusterCidrs.map(readIPv4Cidr).flatMap((r) => (r.ok ? [r.cidr] : []));
-    for (const a of addrs) {
-      const l = byIndex.get(a.ifindex);
-      if (a.family !== 4 || !l || l.name === VX_SUBMARINER) continue;
-      if (cidrs.some((c) => containsIP(c, a.address))) {
-        facts.cniInterface = { name: l.name, ip: a.address };
-        break;
-      }
-    }
+    // one "my address in the cluster CIDR" lookup for every subsystem (os/addresses); never our own VTEP device
+    const cni = (await addressesIn({ links: async () => links, addresses: async () => addrs }, clusterCidrs)).find((a) => a.family === 4 && a.ifname !== VX_SUBMARINER);
+    if (cni) facts.cniInterface = { name: cni.ifname, ip: cni.address };
     return facts;
   }
 
@@ -182,6 +258,9 @@ export class RouteAgentDataplane {
     if (!a) return;
     if (a.rtnl !== this.injected.rtnl) await a.rtnl.close();
     if (a.sysctl !== this.injected.sysctl) await a.sysctl.close();
+    this.stale = true;
+    this.firewallOk = undefined;
+    this.sysctlOk.clear();
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -193,13 +272,32 @@ export class RouteAgentDataplane {
   private open(): Promise<Adapters> {
     this.adapters ??= (async (): Promise<Adapters> => {
       let { rtnl, sysctl } = this.injected;
+      let cache: RtnlCache | undefined;
+      const cacheOpts = { log: this.log, resyncIntervalMs: this.resyncIntervalMs };
       if ((!rtnl || !sysctl) && this.netns) {
         const { NetnsWorker } = await import('../os/nsworker.js');
         const w = await NetnsWorker.start(this.netns);
-        rtnl ??= w.rtnl();
+        if (!rtnl) cache = new RtnlCache(w.rtnl(), w.events(), cacheOpts);
         sysctl ??= w.sysctl();
+      } else if (!rtnl) {
+        cache = new RtnlCache(new NetlinkRtnl(), new LocalRtnlEvents(), cacheOpts);
       }
-      return { rtnl: rtnl ?? new NetlinkRtnl(), sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }) };
+      if (cache) {
+        try {
+          await cache.start();
+        } catch (err) {
+          await cache.close().catch(() => undefined);
+          if (sysctl && sysctl !== this.injected.sysctl) await sysctl.close().catch(() => undefined);
+          throw err;
+        }
+        cache.onChange((evs, cause) => {
+          const why = cause === 'resync' ? 'full resync' : this.relevant(evs);
+          if (cause === 'resync') this.stale = true;
+          if (why) this.onDrift?.(why);
+        });
+        rtnl = cache;
+      }
+      return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache };
     })();
     // a failed start is retried on the next call
     this.adapters.catch(() => {
@@ -212,20 +310,25 @@ export class RouteAgentDataplane {
     const t0 = performance.now();
     const report = emptyReport();
     const steps: string[] = [];
-    const { rtnl, sysctl, nft } = await this.open();
+    const { rtnl, sysctl, nft, cache } = await this.open();
+    // take in every notification queued before now (changes by others included); then reads are memory
+    if (cache) await cache.sync();
+    const full = dryRun || this.stale;
 
     // nftables is independent of the links and routes: run it alongside (its steps are listed last)
     const firewallSteps: string[] = [];
-    const firewall = this.firewall(plan, nft, dryRun, report, firewallSteps);
+    const firewall = this.firewall(plan, nft, cache, dryRun, full, report, firewallSteps);
 
     let links: LinkInfo[] | undefined;
     try {
       links = await rtnl.links();
+      this.vxIndex = links.find((l) => l.name === VX_SUBMARINER)?.index;
       const ld = diffLinks(plan, links);
       steps.push(...ld.stages.flat().map((s) => s.text));
       if (ld.stages.length && !dryRun) {
         await this.stage(rtnl, ld.stages, report);
         links = await rtnl.links();
+        this.vxIndex = links.find((l) => l.name === VX_SUBMARINER)?.index;
       }
     } catch (err) {
       report.failures.push(`netlink: ${errorMessage(err)}`);
@@ -252,6 +355,8 @@ export class RouteAgentDataplane {
       Promise.all(
         plan.sysctls.map(async (s) => {
           const name = sysctlDisplayName(s.path);
+          if (cache && !full && this.sysctlOk.get(s.path) === s.value) return;
+          this.sysctlOk.delete(s.path);
           try {
             const have = await sysctl.get(s.path);
             if (have === undefined) {
@@ -261,7 +366,10 @@ export class RouteAgentDataplane {
               if (!dryRun) {
                 await sysctl.set(s.path, s.value);
                 this.count(report, 'sysctls');
+                this.sysctlOk.set(s.path, s.value);
               }
+            } else {
+              this.sysctlOk.set(s.path, s.value);
             }
           } catch (err) {
             report.failures.push(`sysctl ${name}=${s.value}: ${errorMessage(err)}`);
@@ -274,6 +382,7 @@ export class RouteAgentDataplane {
     await firewall;
     steps.push(...firewallSteps);
     report.durationMs = performance.now() - t0;
+    if (!dryRun && report.failures.length === 0) this.stale = false;
     if (!dryRun) {
       const fields = { role: plan.role, gateway: plan.gateway?.name, writes: report.total, ms: Math.round(report.durationMs * 10) / 10, failures: report.failures.length };
       if (report.failures.length) this.log.warn({ ...fields, err: report.failures.join('; ') }, 'route agent reconcile had failures');
@@ -283,16 +392,30 @@ export class RouteAgentDataplane {
     return { report, steps };
   }
 
-  private async firewall(plan: RouteAgentPlan, nft: NftPort, dryRun: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+  /** The nft table is listed only when its plan changed or the state is stale: listing it spawns `nft`. */
+  private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
     const f = plan.firewall;
+    const key = JSON.stringify(f);
+    // without change notifications (an injected Rtnl) every reconcile lists the table, as before
+    if (cache && !full && this.firewallOk === key) return;
+    if (!dryRun) this.firewallOk = undefined;
     try {
       const change = firewallChange(f, await nft.listTable(f.family, f.table, { terse: true }));
-      if (change.kind === 'none') return;
-      steps.push(`nft replace table ${f.family} ${f.table} (${change.why})`);
-      if (dryRun) return;
-      await nft.run(change.script);
-      report.nft++;
-      report.total++;
+      if (change.kind !== 'none') {
+        steps.push(`nft replace table ${f.family} ${f.table} (${change.why})`);
+        if (dryRun) return;
+        this.ownNft = true;
+        try {
+          await nft.run(change.script);
+          // our transaction's notifications are in before we stop ignoring them
+          await cache?.sync();
+        } finally {
+          this.ownNft = false;
+        }
+        report.nft++;
+        report.total++;
+      }
+      if (!dryRun) this.firewallOk = key;
     } catch (err) {
       report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
     }

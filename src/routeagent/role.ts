@@ -181,7 +181,16 @@ export class RouteAgentRole {
 
   constructor(private readonly o: RouteAgentRoleOptions) {
     this.log = o.log.child({ cluster: o.cfg.clusterId, node: o.cfg.nodeName });
-    this.dataplane = new RouteAgentDataplane({ netns: o.netns, log: this.log });
+    // a change of ours made behind our back (route, rule, FDB, vx-submariner, our nft table) is put back
+    // by a reconcile started from its notification, not by a periodic full dump
+    this.dataplane = new RouteAgentDataplane({
+      netns: o.netns,
+      log: this.log,
+      onDrift: (why) => {
+        this.log.debug({ why }, 'kernel state of ours changed; reconciling');
+        this.runner?.resync();
+      },
+    });
     this.runner = new RouteAgentRunner({
       dataplane: this.dataplane,
       log: this.log,
@@ -221,8 +230,11 @@ export class RouteAgentRole {
     await this.update();
     this.syncStatus();
     this.statusTimer = setInterval(() => this.syncStatus(), this.o.statusIntervalMs ?? ROUTE_AGENT_STATUS_INTERVAL_MS);
-    // Drift repair: someone may delete our routes or flush our table.
-    this.resyncTimer = setInterval(() => this.runner.resync(), 30_000);
+    // Drift without notifications (sysctls): re-read on a slow timer; routes, rules and nft come by events.
+    this.resyncTimer = setInterval(() => {
+      this.dataplane.markStale();
+      this.runner.resync();
+    }, 30_000);
   }
 
   private async update(): Promise<void> {

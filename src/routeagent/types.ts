@@ -1,25 +1,29 @@
 // The route agent's input, its plan (plain data that prints as text) and the names it owns.
 import type { CableDriverName } from '../config/roles.js';
+import {
+  protocolsOf, ROUTE_AGENT_NFT_FAMILY, ROUTE_AGENT_NFT_TABLE, ROUTE_AGENT_ROUTE_PROTO, ROUTE_AGENT_RULE_PREF, ROUTE_AGENT_TABLE, VX_SUBMARINER as VX_NAME,
+} from '../os/owned.js';
+import { ROUTE_AGENT_VTEP_OCTET, VXLAN_OVERHEAD as OVERLAY_OVERHEAD } from '../net/vtep.js';
 
 /** Submariner's names and numbers, kept so operators and their tooling see the same things. */
-export const VX_SUBMARINER = 'vx-submariner';
+export const VX_SUBMARINER = VX_NAME;
 export const VXLAN_VNI = 100;
 export const VXLAN_PORT = 4800;
 /** VXLAN (outer IPv4 + UDP + VXLAN + inner Ethernet) overhead subtracted from the host MTU. */
-export const VXLAN_OVERHEAD = 50;
-export const VTEP_PREFIX_OCTET = 240;
+export const VXLAN_OVERHEAD = OVERLAY_OVERHEAD;
+export const VTEP_PREFIX_OCTET = ROUTE_AGENT_VTEP_OCTET;
 export const VTEP_CIDR = '240.0.0.0/8';
-export const ROUTE_TABLE = 150;
-export const RULE_PREF = 150;
+export const ROUTE_TABLE = ROUTE_AGENT_TABLE;
+export const RULE_PREF = ROUTE_AGENT_RULE_PREF;
 /**
  * rtnetlink protocol number on every route and rule the route agent installs: how uninstall and the
  * diff tell ours from everyone else's (not in /etc/iproute2/rt_protos; Submariner used 4 = static).
  */
-export const ROUTE_PROTO = 147;
-/** Protocol numbers of the cable drivers' own routes (VXLAN 104, WireGuard 119): hawser's, but not ours. */
-export const CABLE_ROUTE_PROTOS = [104, 119] as const;
-export const NFT_FAMILY = 'ip';
-export const NFT_TABLE = 'hawser';
+export const ROUTE_PROTO = ROUTE_AGENT_ROUTE_PROTO;
+/** Protocol numbers of the cable drivers' own routes (the gateway's, per os/owned.ts): hawser's, but not ours. */
+export const CABLE_ROUTE_PROTOS: readonly number[] = protocolsOf('gateway');
+export const NFT_FAMILY = ROUTE_AGENT_NFT_FAMILY;
+export const NFT_TABLE = ROUTE_AGENT_NFT_TABLE;
 export const SET_LOCAL = 'SUBMARINER-LOCALCIDRS';
 export const SET_REMOTE = 'SUBMARINER-REMOTECIDRS';
 export const CHAIN_POSTROUTING = 'SUBMARINER-POSTROUTING';

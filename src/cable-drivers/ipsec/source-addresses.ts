@@ -11,8 +11,9 @@ import { parseCidr } from '../../config/parse.js';
 import type { Logger } from '../../log/index.js';
 import { HawserError, errorMessage } from '../../util/errors.js';
 import { exec } from '../../util/exec.js';
+import { IPSEC_SOURCE_ADDRESS_LABEL } from '../../os/owned.js';
 
-export const SOURCE_ADDRESS_LABEL = 'lo:hawser';
+export const SOURCE_ADDRESS_LABEL = IPSEC_SOURCE_ADDRESS_LABEL;
 const SOURCE_DEVICE = 'lo';
 
 export interface HostAddress {

@@ -16,9 +16,10 @@
 // - rp_filter on the device is loose (2): replies from remote pods arrive on vxlan-tunnel while the
 //   reverse path lookup may point elsewhere.
 // - IPv4 only: IPv6 remote subnets are reported and skipped.
+import { VXLAN_CABLE_IFNAME, VXLAN_CABLE_ROUTE_PROTO, VXLAN_CABLE_RULE_PREF, VXLAN_CABLE_TABLE } from '../../os/owned.js';
 
 export const VXLAN_DRIVER_NAME = 'vxlan';
-export const VXLAN_IFACE = 'vxlan-tunnel';
+export const VXLAN_IFACE = VXLAN_CABLE_IFNAME;
 export const VXLAN_VNI = 1000;
 export const VXLAN_DEFAULT_PORT = 4500;
 export const UDP_PORT_KEY = 'udp-port';
@@ -26,11 +27,11 @@ export const UDP_PORT_KEY = 'udp-port';
 export const VXLAN_OVERHEAD = 50;
 export const VTEP_FIRST_OCTET = 241;
 export const VTEP_PREFIX_LEN = 8;
-export const VXLAN_TABLE = 100;
-export const VXLAN_RULE_PRIORITY = 100;
+export const VXLAN_TABLE = VXLAN_CABLE_TABLE;
+export const VXLAN_RULE_PRIORITY = VXLAN_CABLE_RULE_PREF;
 export const VXLAN_ROUTE_METRIC = 100;
 /** hawser's route/rule protocol number (0x68 = 'h'), used to find what we installed. */
-export const HAWSER_RT_PROTO = 104;
+export const HAWSER_RT_PROTO = VXLAN_CABLE_ROUTE_PROTO;
 export const ZERO_MAC = '00:00:00:00:00:00';
 export const RP_FILTER_LOOSE = 2;
 export const FALLBACK_UNDERLAY_MTU = 1500;

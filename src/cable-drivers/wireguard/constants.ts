@@ -11,11 +11,12 @@
 // - The device has no address. Routes carry `src` = our address inside the cluster CIDRs (the CNI
 //   interface's, as the route agent does), so traffic the gateway itself sends to remote pods (health
 //   checks) leaves with a pod-network source that the remote's allowed IPs accept.
-export const WIREGUARD_IFNAME = 'submariner';
+import { WIREGUARD_IFNAME as OWNED_WG_IFNAME, WIREGUARD_ROUTE_PROTO as OWNED_WG_PROTO, WIREGUARD_ROUTE_TABLE as OWNED_WG_TABLE, WIREGUARD_RULE_PREF } from '../../os/owned.js';
+export const WIREGUARD_IFNAME = OWNED_WG_IFNAME;
 export const DEFAULT_LISTEN_PORT = 4500;
-export const WIREGUARD_ROUTE_TABLE = 150;
-export const WIREGUARD_RULE_PRIORITY = 150;
-export const WIREGUARD_ROUTE_PROTO = 119;
+export const WIREGUARD_ROUTE_TABLE = OWNED_WG_TABLE;
+export const WIREGUARD_RULE_PRIORITY = WIREGUARD_RULE_PREF;
+export const WIREGUARD_ROUTE_PROTO = OWNED_WG_PROTO;
 export const KEEPALIVE_SEC = 10;
 /** backend_config keys (exact spelling as Submariner's). */
 export const PUBLIC_KEY_KEY = 'publicKey';

@@ -1,0 +1,260 @@
+// rtnetlink notifications as typed values: a socket joined to the link, address (IPv4 and IPv6, as the
+// dump has both), IPv4 route, IPv4 rule and neighbour multicast groups, turning each NEW/DEL message into
+// the same observed values the dumps of netlink.ts give. Its own socket, never used for requests: the package groups multipart
+// replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
+import { createNetlink, createRtNetlink, ifla, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
+import type { NetlinkMessage } from 'netlink/dist/structs.js';
+import { AF_BRIDGE, AF_INET, AF_INET6, bufferToIp, bufferToMac, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
+
+const RTNH_F_ONLINK = 4;
+
+export type RtnlEvent =
+  | { kind: 'link'; del: boolean; link: LinkInfo }
+  | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string } }
+  | { kind: 'route'; del: boolean; route: RouteInfo }
+  | { kind: 'rule'; del: boolean; rule: RuleInfo }
+  | { kind: 'neigh'; del: boolean; neigh: NeighInfo }
+  /** Something changed in an nftables table (family: NFPROTO number, 2 = ip); no detail is kept. */
+  | { kind: 'nft'; family: number; table: string };
+
+export interface EventHandlers {
+  /** A batch of notifications, in kernel order. */
+  events(evs: RtnlEvent[]): void;
+  /** Notifications were lost (ENOBUFS, socket error, worker restart): the observer must resync from a dump. */
+  lost(why: string): void;
+}
+
+/** Where notifications come from: this namespace's socket, or a netns worker relaying its own. */
+export interface RtnlEventSource {
+  subscribe(h: EventHandlers): Promise<void>;
+  /**
+   * Resolves once every notification the kernel queued before now has been handed to `events`: the
+   * kernel multicasts a change before it acks the request that made it, so a barrier after an ack
+   * makes our own writes visible.
+   */
+  barrier(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function enumNumber(mapping: unknown, v: unknown): number {
+  if (typeof v === 'number') return v;
+  const m = mapping as Record<string, unknown>;
+  if (typeof v === 'string' && typeof m[v] === 'number') return m[v];
+  return 0;
+}
+
+function familyOf(n: number | undefined): 4 | 6 {
+  return n === AF_INET6 ? 6 : 4;
+}
+
+export function linkFromMessage(m: rt.LinkMessage): LinkInfo {
+  const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
+  const link: LinkInfo = { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, up: m.data.flags?.up === true };
+  if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
+  if (info?.kind) link.kind = info.kind;
+  if (info?.kind === 'vxlan' && info.data) {
+    const v = ifla.parseVxlan(info.data);
+    link.vxlan = { vni: v.id ?? 0, port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0, learning: v.learning !== 0 };
+    if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
+    if (v.link) link.vxlan.link = v.link;
+  }
+  return link;
+}
+
+export function addrFromMessage(m: rt.AddressMessage): (AddrInfo & { label?: string }) | undefined {
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw) return undefined;
+  const a: AddrInfo & { label?: string } = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
+  if (typeof m.attrs.label === 'string') a.label = m.attrs.label;
+  return a;
+}
+
+export function routeFromMessage(m: rt.RouteMessage): RouteInfo {
+  const family = familyOf(m.data.family);
+  const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
+  const r: RouteInfo = {
+    family,
+    table: m.attrs.table ?? m.data.table ?? 0,
+    dst: `${dst}/${m.data.dstLen ?? 0}`,
+    protocol: enumNumber(rt.RouteProtocol, m.data.protocol),
+    scope: enumNumber(rt.RouteScope, m.data.scope),
+    type: enumNumber(rt.RouteType, m.data.type),
+    onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
+  };
+  if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
+  if (m.attrs.oif) r.oif = m.attrs.oif;
+  if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
+  if (m.attrs.priority) r.metric = m.attrs.priority;
+  return r;
+}
+
+export function ruleFromMessage(m: rt.RuleMessage): RuleInfo {
+  const r: RuleInfo = { family: familyOf(m.data.family), pref: m.attrs.priority ?? 0, table: m.attrs.table ?? m.data.table ?? 0, action: enumNumber(rt.RuleAction, m.data.action) };
+  if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
+  if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
+  if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
+  if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
+  if (m.attrs.iifname) r.iifname = m.attrs.iifname;
+  if (m.attrs.oifname) r.oifname = m.attrs.oifname;
+  return r;
+}
+
+export function neighFromMessage(m: rt.NeighborMessage): NeighInfo | undefined {
+  const fam = m.data.family;
+  if (fam !== AF_BRIDGE && fam !== AF_INET) return undefined;
+  const n: NeighInfo = { family: fam === AF_BRIDGE ? 'bridge' : 'inet', ifindex: m.data.ifindex ?? 0, permanent: m.data.state?.permanent === true, self: m.data.flags?.self === true };
+  if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
+  if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
+  return n;
+}
+
+const T = rt.MessageType;
+
+/** One netlink message to an event; undefined for types and families we do not follow (IPv6 routes...). */
+export function eventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): RtnlEvent | undefined {
+  switch (msg.type) {
+    case T.NEWLINK:
+    case T.DELLINK:
+      return { kind: 'link', del: msg.type === T.DELLINK, link: linkFromMessage(rt.parseMessage(msg.type, msg.data) as rt.LinkMessage) };
+    case T.NEWADDR:
+    case T.DELADDR: {
+      const addr = addrFromMessage(rt.parseMessage(msg.type, msg.data) as rt.AddressMessage);
+      return addr ? { kind: 'addr', del: msg.type === T.DELADDR, addr } : undefined;
+    }
+    case T.NEWROUTE:
+    case T.DELROUTE: {
+      const route = routeFromMessage(rt.parseMessage(msg.type, msg.data) as rt.RouteMessage);
+      return route.family === 4 ? { kind: 'route', del: msg.type === T.DELROUTE, route } : undefined;
+    }
+    case T.NEWRULE:
+    case T.DELRULE: {
+      const rule = ruleFromMessage(rt.parseMessage(msg.type, msg.data) as rt.RuleMessage);
+      return rule.family === 4 ? { kind: 'rule', del: msg.type === T.DELRULE, rule } : undefined;
+    }
+    case T.NEWNEIGH:
+    case T.DELNEIGH: {
+      const neigh = neighFromMessage(rt.parseMessage(msg.type, msg.data) as rt.NeighborMessage);
+      return neigh ? { kind: 'neigh', del: msg.type === T.DELNEIGH, neigh } : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+const NETLINK_NETFILTER = 12;
+const NFNLGRP_NFTABLES = 7;
+const NFNL_SUBSYS_NFTABLES = 10;
+/** The end-of-transaction message; it names no table. */
+const NFT_MSG_NEWGEN = 15;
+/** NFTA_TABLE_NAME, NFTA_CHAIN_TABLE, NFTA_RULE_TABLE, NFTA_SET_TABLE, NFTA_SET_ELEM_LIST_TABLE: all 1. */
+const NFTA_TABLE_ATTR = 1;
+
+/** An nftables notification to the table it touches; undefined for generation messages and other subsystems. */
+export function nftEventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): RtnlEvent | undefined {
+  if (msg.type >> 8 !== NFNL_SUBSYS_NFTABLES || (msg.type & 0xff) === NFT_MSG_NEWGEN || msg.data.length < 4) return undefined;
+  const family = msg.data.readUInt8(0);
+  for (let off = 4; off + 4 <= msg.data.length; ) {
+    const len = msg.data.readUInt16LE(off);
+    const type = msg.data.readUInt16LE(off + 2) & 0x3fff;
+    if (len < 4) break;
+    if (type === NFTA_TABLE_ATTR) {
+      const table = msg.data.subarray(off + 4, off + len).toString('utf8').replace(/\0+$/, '');
+      return { kind: 'nft', family, table };
+    }
+    off += (len + 3) & ~3;
+  }
+  return undefined;
+}
+
+const GROUPS = [rt.MulticastGroups.LINK, rt.MulticastGroups.IPV4_IFADDR, rt.MulticastGroups.IPV6_IFADDR, rt.MulticastGroups.IPV4_ROUTE, rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.NEIGH];
+
+/** Notifications of the current network namespace, read in-process. */
+export class LocalRtnlEvents implements RtnlEventSource {
+  private sock: RtNetlinkSocket | undefined;
+  private nftSock: NetlinkSocket | undefined;
+  private handlers: EventHandlers | undefined;
+  private closed = false;
+  /** Datagrams read so far: the barrier watches it settle. */
+  private received = 0;
+
+  async subscribe(h: EventHandlers): Promise<void> {
+    this.handlers = h;
+    this.open();
+  }
+
+  private open(): void {
+    const sock = createRtNetlink();
+    this.sock = sock;
+    try {
+      sock.socket.setRecvBufferSize(8 * 1024 * 1024);
+    } catch {
+      // a smaller buffer only makes an ENOBUFS resync likelier
+    }
+    for (const g of GROUPS) sock.addMembership(g);
+    // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
+    this.listen(sock.socket, eventFromMessage, (why) => this.handlers?.lost(why));
+    sock.socket.unref();
+    // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
+    try {
+      const nft = createNetlink(NETLINK_NETFILTER);
+      try {
+        nft.setRecvBufferSize(8 * 1024 * 1024);
+      } catch {
+        // see below: an overflow only makes every table suspect
+      }
+      nft.addMembership(NFNLGRP_NFTABLES);
+      this.nftSock = nft;
+      // a big transaction (a set of 50,000 elements) may overflow it: then any table may have changed
+      this.listen(nft, nftEventFromMessage, () => this.handlers?.events([{ kind: 'nft', family: 0, table: '*' }]));
+      nft.unref();
+    } catch {
+      // no nfnetlink here: nft drift is then found by the slow resync only
+    }
+  }
+
+  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined, onError: (why: string) => void): void {
+    sock.socket.on('message', (buf: Buffer) => {
+      this.received++;
+      const evs: RtnlEvent[] = [];
+      try {
+        for (const m of parseMessages(buf)) {
+          const e = parse(m);
+          if (e) evs.push(e);
+        }
+      } catch {
+        // an attribute the package cannot parse: the periodic resync covers that object
+      }
+      if (evs.length) this.handlers?.events(evs);
+    });
+    const onErr = (err: Error & { code?: string }): void => {
+      if (this.closed) return;
+      onError(err.code === 'ENOBUFS' || /no buffer space/i.test(err.message) ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
+    };
+    sock.socket.on('error', onErr);
+    // the package re-emits the raw socket's errors one level up, where an unheard 'error' would throw
+    // inside the native read callback and abort the process
+    sock.on('error', () => undefined);
+  }
+
+  /**
+   * Notifications of a write are queued before its ack. The socket is read (up to 32 datagrams per turn)
+   * whenever the loop polls; two turns in a row that read nothing mean everything queued is in.
+   */
+  async barrier(): Promise<void> {
+    if (!this.sock) return;
+    let quiet = 0;
+    while (quiet < 2) {
+      const seen = this.received;
+      await new Promise((resolve) => setImmediate(resolve));
+      quiet = this.received === seen ? quiet + 1 : 0;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.sock?.socket.close();
+    this.nftSock?.close();
+    this.sock = undefined;
+    this.nftSock = undefined;
+  }
+}
