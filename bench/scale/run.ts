@@ -72,6 +72,8 @@ interface Row {
   fds: Record<string, number>;
   procs: Record<string, number>;
   requestsPerMin: Record<string, number>;
+  /** Per cable: active → its first `cable connected` line (p50, p90, max). */
+  cableConnectMs: number[];
   routeAgentMs: number;
   routeAgentWrites: number;
   error?: string;
@@ -144,6 +146,10 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   let healthyAt: number | undefined;
   await waitFor(async () => ((await healthyConnections(lab)) >= n ? (healthyAt = Date.now()) : undefined), { timeoutMs: 120_000, intervalMs: 500, what: `${n} connections with a health-check RTT` })
     .catch((err: unknown) => log(`  ! ${errorMessage(err)}`));
+  const firstConnected = new Map<string, number>();
+  for (const l of linesSince(gwLog, gwOffset)) if (l.msg === 'cable connected' && typeof l.cable === 'string' && !firstConnected.has(l.cable)) firstConnected.set(l.cable, lineTime(l));
+  const perCable = [...firstConnected.values()].map((t) => t - (activeAt ?? NaN)).sort((x, y) => x - y);
+  const pct = (q: number): number => perCable[Math.min(perCable.length - 1, Math.floor(q * perCable.length))] ?? NaN;
   const ra = linesSince(wkLog, wkOffset).find((l) => l.msg === 'route agent reconciled');
   await sleep(10_000);
   // Roles by PID; daemons and probers by name inside the gateway's netns.
@@ -160,6 +166,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const row: Row = {
     driver, n, startToActiveMs: (activeAt ?? NaN) - t0, activeToConnectedMs: (allAt ?? NaN) - (activeAt ?? NaN), activeToHealthyMs: (healthyAt ?? NaN) - (activeAt ?? NaN),
     rss: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {},
+    cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
     routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
   };
   for (const k of Object.keys(pids)) {
@@ -194,6 +201,7 @@ function report(rows: readonly Row[]): string {
     for (const r of rs) {
       out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
     }
+    out.push(`  per cable, active → connected p50/p90/max: ${rs.map((r) => `N=${r.n}: ${r.cableConnectMs.map((x) => fmt(x / 1000, 2)).join('/')} s`).join('; ')}`);
     out.push('  (* every connection with a health-check RTT on the Gateway object, which is written every 5 s)');
     const keys = [...new Set(rs.flatMap((r) => Object.keys(r.rss)))];
     out.push('  RSS MiB (10 s after connected) / CPU s per idle minute (% of a core) / fds:');

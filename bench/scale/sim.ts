@@ -9,7 +9,7 @@
 // (replies leave through the device that got the request) and avoids VXLAN head-end replication delivering
 // every ARP copy to one device.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../../src/lab/index.js';
@@ -20,6 +20,8 @@ import { generatePrivateKey, presharedKeyFromText, publicKeyOf } from '../../src
 import { netnsPids } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
+import { errorMessage } from '../../src/util/errors.js';
+import { isOurProcess } from '../../src/lab/procs.js';
 
 export type SimDriver = 'wireguard' | 'vxlan';
 export const MAX_REMOTES = 240;
@@ -86,7 +88,7 @@ export class SimRemotes {
     const psk = this.gw.pskText !== undefined ? presharedKeyFromText(this.gw.pskText) : undefined;
     if (psk) writeFileSync(join(this.dir, 'psk'), psk + '\n', { mode: 0o600 });
     // A few at a time: each costs a handful of short processes.
-    for (let i = 0; i < plans.length; i += 8) await Promise.all(plans.slice(i, i + 8).map((r) => this.configure(r, psk)));
+    for (let i = 0; i < plans.length; i += 4) await Promise.all(plans.slice(i, i + 4).map((r) => this.configure(r, psk)));
   }
 
   private async configure(r: SimRemote, psk: string | undefined): Promise<void> {
@@ -111,10 +113,16 @@ export class SimRemotes {
     }
     await exec('ip', ['-batch', '-'], { netns: r.netns, input: base.join('\n') + '\n' });
     const dev = r.wgDevice!;
-    const child = spawn('ip', ['netns', 'exec', r.netns, 'wireguard-go', '-f', dev], { detached: true, stdio: 'ignore' });
+    const logFile = join(this.dir, `${dev}.log`);
+    const out = openSync(logFile, 'a');
+    const child = spawn('ip', ['netns', 'exec', r.netns, 'wireguard-go', '-f', dev], { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
     child.unref();
     r.wgPid = child.pid;
-    await waitFor(async () => (await exec('ip', ['link', 'show', dev], { netns: r.netns, allowFailure: true })).code === 0, { timeoutMs: 15_000, intervalMs: 50, what: `${dev} in ${r.netns}` });
+    await waitFor(async () => (await exec('ip', ['link', 'show', dev], { netns: r.netns, allowFailure: true })).code === 0, { timeoutMs: 60_000, intervalMs: 100, what: `${dev} in ${r.netns}` })
+      .catch((err: unknown) => {
+        throw new Error(`${errorMessage(err)}; wireguard-go ${child.pid} ${isOurProcess(child.pid ?? 0, undefined) ? 'runs' : 'exited'}; its output: ${readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join(' | ')}`);
+      });
     const key = generatePrivateKey();
     this.keys.set(r.index, key);
     const keyFile = join(this.dir, `k${r.index}`);
