@@ -144,26 +144,50 @@ function nftElemText(e: unknown): string {
   return JSON.stringify(e);
 }
 
-async function observeNode(lab: Lab, node: string): Promise<NodeObservation> {
+/** Everything one node is asked, in one process (the machine is small and loaded): sections after `@@ <name>`. */
+function nodeScript(metricsPorts: readonly number[]): string {
+  return [
+    'echo "@@ routes"; ip -j route show table all',
+    'echo "@@ rules"; ip -j rule show',
+    `echo "@@ nft"; nft -j list table ip ${GLOBALNET_TABLE} 2>/dev/null`,
+    ...metricsPorts.map((p) => `echo "@@ metrics ${p}"; curl -s -m 3 http://127.0.0.1:${p}/metrics`),
+    'true',
+  ].join('; ');
+}
+
+function sections(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let cur = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('@@ ')) {
+      cur = line.slice(3).trim();
+      out.set(cur, '');
+    } else if (cur) out.set(cur, out.get(cur)! + line + '\n');
+  }
+  return out;
+}
+
+async function observeNode(lab: Lab, node: string): Promise<{ node: NodeObservation; roles: RoleMetrics[] }> {
   const n = lab.node(node);
   const out: NodeObservation = { node, cluster: n.cluster, gateway: n.gateway, wgRoutes: [], rules: {}, raRoutes: [], procs: {}, zombies: 0 };
+  const roles: RoleMetrics[] = [];
   try {
-    const [wgPeers, routes, rules, nft] = await Promise.all([
+    const [wgPeers, text] = await Promise.all([
       n.gateway ? uapiPeers(lab, node) : Promise.resolve(undefined),
-      sh(lab, node, ['ip', '-j', 'route', 'show', 'table', 'all']),
-      sh(lab, node, ['ip', '-j', 'rule', 'show']),
-      n.gateway ? sh(lab, node, ['nft', '-j', 'list', 'table', 'ip', GLOBALNET_TABLE]) : Promise.resolve(''),
+      sh(lab, node, ['sh', '-c', nodeScript(n.roles.map((r) => ROLE_METRICS_PORTS[r]!))]),
     ]);
+    const sec = sections(text);
     out.wgPeers = wgPeers;
-    for (const r of JSON.parse(routes || '[]') as Array<{ dst: string; table?: string | number; protocol?: string | number }>) {
+    for (const r of JSON.parse(sec.get('routes')?.trim() || '[]') as Array<{ dst: string; table?: string | number; protocol?: string | number }>) {
       const proto = Number(r.protocol);
       if (proto === WG_ROUTE_PROTO && String(r.table) === String(WG_TABLE)) out.wgRoutes.push(r.dst);
       if (proto === RA_ROUTE_PROTO) out.raRoutes.push(`${r.table ?? 'main'} ${r.dst}`);
     }
-    for (const r of JSON.parse(rules || '[]') as Array<{ protocol?: string | number }>) {
+    for (const r of JSON.parse(sec.get('rules')?.trim() || '[]') as Array<{ protocol?: string | number }>) {
       const proto = Number(r.protocol);
       if (proto === WG_ROUTE_PROTO || proto === RA_ROUTE_PROTO) out.rules[proto] = (out.rules[proto] ?? 0) + 1;
     }
+    const nft = sec.get('nft')?.trim();
     if (nft) {
       const j = JSON.parse(nft) as NftJson;
       out.nftIngress = [];
@@ -173,6 +197,7 @@ async function observeNode(lab: Lab, node: string): Promise<NodeObservation> {
         if (x.set?.name === 'remote_global_cidrs') out.nftRemoteCidrs = (x.set.elem ?? []).map(nftElemText).sort();
       }
     }
+    for (const role of n.roles) roles.push(roleMetrics(lab, node, role, sec.get(`metrics ${ROLE_METRICS_PORTS[role]}`) ?? ''));
     for (const pid of await netnsPids(lab.netns(node))) {
       const p = sampleProc(pid);
       if (!p) continue;
@@ -182,7 +207,7 @@ async function observeNode(lab: Lab, node: string): Promise<NodeObservation> {
   } catch (err) {
     out.error = errorMessage(err);
   }
-  return out;
+  return { node: out, roles };
 }
 
 async function countZombies(lab: Lab, node: string): Promise<number> {
@@ -220,17 +245,17 @@ function metricValue(text: string, name: string): number | undefined {
   return sum;
 }
 
-async function observeRole(lab: Lab, node: string, role: string): Promise<RoleMetrics> {
+/** A role's figures from its /metrics text (Globalnet exports no process metrics: /proc fills in RSS and fds). */
+function roleMetrics(lab: Lab, node: string, role: string, text: string): RoleMetrics {
   const pid = lab.pid(`${node}/${role}`);
   const m: RoleMetrics = { node, role, pid };
   if (pid === undefined) return m;
-  const text = await sh(lab, node, ['curl', '-s', '-m', '3', `http://127.0.0.1:${ROLE_METRICS_PORTS[role]}/metrics`]);
-  m.rssBytes = metricValue(text, 'process_resident_memory_bytes');
+  const p = sampleProc(pid);
+  m.rssBytes = metricValue(text, 'process_resident_memory_bytes') ?? (p ? p.rssMiB * 1048576 : undefined);
   m.heapUsedBytes = metricValue(text, 'nodejs_heap_size_used_bytes');
-  m.openFds = metricValue(text, 'process_open_fds') ?? sampleProc(pid)?.fds;
+  m.openFds = metricValue(text, 'process_open_fds') ?? p?.fds;
   m.activeResources = metricValue(text, 'nodejs_active_resources_total');
   m.activeHandles = metricValue(text, 'nodejs_active_handles_total');
-  m.rssBytes ??= (sampleProc(pid)?.rssMiB ?? NaN) * 1024 * 1024;
   return m;
 }
 
@@ -247,12 +272,11 @@ export async function observe(lab: Lab): Promise<Observation> {
     broker.close();
   }
   const nodes = lab.topology.clusters.flatMap((c) => c.nodes.map((n) => n.name));
-  const [clusters, nodeObs, roles] = await Promise.all([
+  const [clusters, perNode] = await Promise.all([
     Promise.all(lab.topology.clusters.map((c) => observeCluster(lab, c.id))),
     Promise.all(nodes.map((n) => observeNode(lab, n))),
-    Promise.all(lab.topology.clusters.flatMap((c) => c.nodes.flatMap((n) => n.roles.map((r) => observeRole(lab, n.name, r))))),
   ]);
-  return { at, brokerEndpoints, clusters, nodes: nodeObs, roles, error };
+  return { at, brokerEndpoints, clusters, nodes: perNode.map((x) => x.node), roles: perNode.flatMap((x) => x.roles), error };
 }
 
 export interface Discrepancy {

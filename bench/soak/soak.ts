@@ -255,7 +255,11 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const churnLoop = (async () => {
       while (until(faultsEnd)) {
         const t = Date.now();
-        await churn.tick().catch((err: unknown) => churn.counts[`error: ${errorMessage(err).slice(0, 60)}`] = (churn.counts[`error: ${errorMessage(err).slice(0, 60)}`] ?? 0) + 1);
+        await churn.tick().catch((err: unknown) => {
+          // The reason (the end of the message), not the URL: "connection refused" while an API server restarts.
+          const k = `failed: ${errorMessage(err).replace(/^.*?(: |$)/, '').slice(-70)}`;
+          churn.counts[k] = (churn.counts[k] ?? 0) + 1;
+        });
         await sleep(Math.max(0, 1000 - (Date.now() - t)));
       }
     })();
@@ -303,7 +307,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             return `${holder} wireguard-go ${pid}`;
           }
           if (kind === 'WAN packet loss') {
-            await lab.exec('wan', ['nft', '-f', '-'], { input: 'table bridge hwsoakloss {\n chain fwd {\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 100 < 10 drop\n }\n}\n' });
+            await lab.exec('wan', ['nft', '-f', '-'], { input: 'table bridge hwsoakloss {\n chain lossy {\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 100 < 10 drop\n }\n}\n' });
             void sleep(20_000).then(() => lab.exec('wan', ['nft', 'delete', 'table', 'bridge', 'hwsoakloss'])).catch((err: unknown) => log(`  WAN loss off: ${errorMessage(err)}`));
             return 'WAN bridge 10 % for 20 s';
           }
@@ -322,7 +326,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         faults.push({ at, kind, target: `${cluster}: ${target}`, bar: BARS[kind] });
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${cluster}: ${target})`);
       } catch (err) {
-        faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err)}` });
+        faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
       }
     }
@@ -408,14 +412,14 @@ function slopes(samples: ReadonlyArray<{ at: number; roles: RoleMetrics[] }>, st
   }
   const out: SoakResult['slopes'] = [];
   for (const [k, xs] of byPid) {
-    const ok = xs.filter((x) => x.m.rssBytes !== undefined && x.m.heapUsedBytes !== undefined);
+    const ok = xs.filter((x) => x.m.rssBytes !== undefined);
     if (ok.length < 4) continue;
     const hours = ok.map((x) => x.at / 3_600_000);
     const [role, pid] = k.split(' ');
     out.push({
       role: role!, pid: Number(pid), samples: ok.length,
       rssMiBPerHour: slope(hours, ok.map((x) => x.m.rssBytes! / 1048576)),
-      heapMiBPerHour: slope(hours, ok.map((x) => x.m.heapUsedBytes! / 1048576)),
+      heapMiBPerHour: ok.every((x) => x.m.heapUsedBytes !== undefined) ? slope(hours, ok.map((x) => x.m.heapUsedBytes! / 1048576)) : NaN,
       fdsFirst: ok[0]!.m.openFds ?? NaN, fdsLast: ok.at(-1)!.m.openFds ?? NaN,
       resourcesFirst: ok[0]!.m.activeResources ?? NaN, resourcesLast: ok.at(-1)!.m.activeResources ?? NaN,
     });
