@@ -142,7 +142,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
     activeAt ??= lines.find((l) => l.msg === 'became the leader') ? lineTime(lines.find((l) => l.msg === 'became the leader')!) : undefined;
     allAt = connectedAt(lines, n);
     return allAt !== undefined;
-  }, { timeoutMs: 180_000, intervalMs: 200, what: `${n} ${driver} cables connected` });
+  }, { timeoutMs: Math.max(180_000, n * 2000), intervalMs: 200, what: `${n} ${driver} cables connected` });
   let healthyAt: number | undefined;
   await waitFor(async () => ((await healthyConnections(lab)) >= n ? (healthyAt = Date.now()) : undefined), { timeoutMs: 120_000, intervalMs: 500, what: `${n} connections with a health-check RTT` })
     .catch((err: unknown) => log(`  ! ${errorMessage(err)}`));

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Lab, globalIpsByPod, randomLabName, waitForCables } from '../../src/lab/index.js';
 import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../src/lab/procs.js';
 import { updateState } from '../../src/lab/state.js';
-import { RestClient, resourcePath } from '../../src/k8s/rest.js';
+import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
@@ -105,6 +105,15 @@ function wireguardPid(lab: Lab, node: string): number | undefined {
   return undefined;
 }
 
+/** Create that tolerates an object left by an earlier half-done step (the API server may have restarted mid-way). */
+async function ensureCreated(c: RestClient, path: string, obj: unknown): Promise<void> {
+  try {
+    await c.create(path, obj);
+  } catch (err) {
+    if (!isApiError(err, 409)) throw err;
+  }
+}
+
 class Churn {
   readonly counts: Record<string, number> = {};
   private step = 0;
@@ -151,11 +160,11 @@ class Churn {
     const labels = { 'submariner-io/clusterID': id };
     const subnet = `242.${200 + k}.0.0/16`;
     await this.toggle(`ep ${id}`, c, async () => {
-      await c.create(resourcePath('submariner.io', 'v1', 'clusters', ns), {
+      await ensureCreated(c, resourcePath('submariner.io', 'v1', 'clusters', ns), {
         apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: id, namespace: ns, labels },
         spec: { cluster_id: id, cluster_cidr: [subnet], service_cidr: [], global_cidr: [subnet], color_codes: ['blue'] },
       });
-      await c.create(resourcePath('submariner.io', 'v1', 'endpoints', ns), {
+      await ensureCreated(c, resourcePath('submariner.io', 'v1', 'endpoints', ns), {
         apiVersion: 'submariner.io/v1', kind: 'Endpoint', metadata: { name: `${id}-${cable}`, namespace: ns, labels },
         spec: {
           cluster_id: id, cable_name: cable, hostname: `${id}-gw`, backend: 'wireguard', subnets: [subnet],
@@ -175,11 +184,11 @@ class Churn {
     const name = `soak-svc${k}`;
     const node = this.lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
     await this.toggle(`svc ${cluster} ${name}`, c, async () => {
-      await c.create(resourcePath('', 'v1', 'services', ns), {
+      await ensureCreated(c, resourcePath('', 'v1', 'services', ns), {
         apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns },
         spec: { clusterIP: 'None', selector: { app: 'lab-pod', 'lab.hawser.io/node': node }, ports: [{ name: 'echo', port: 7, protocol: 'TCP' }] },
       });
-      await c.create(resourcePath('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports', ns), {
+      await ensureCreated(c, resourcePath('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports', ns), {
         apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: ns },
       });
     }, async () => {
@@ -192,7 +201,7 @@ class Churn {
     const c = new RestClient(this.lab.kubeConfig(cluster), 5000);
     const ns = 'default';
     const name = `soak-egress${k}`;
-    await this.toggle(`egress ${cluster} ${name}`, c, () => c.create(resourcePath('submariner.io', 'v1', 'globalegressips', ns), {
+    await this.toggle(`egress ${cluster} ${name}`, c, () => ensureCreated(c, resourcePath('submariner.io', 'v1', 'globalegressips', ns), {
       apiVersion: 'submariner.io/v1', kind: 'GlobalEgressIP', metadata: { name, namespace: ns },
       spec: { numberOfIPs: 1 + k, podSelector: { matchLabels: { app: `soak-nothing-${k}` } } },
     }), () => c.delete(resourcePath('submariner.io', 'v1', 'globalegressips', ns, name)), 'GlobalEgressIP');
@@ -419,9 +428,10 @@ function slopes(samples: ReadonlyArray<{ at: number; roles: RoleMetrics[] }>, st
     out.push({
       role: role!, pid: Number(pid), samples: ok.length,
       rssMiBPerHour: slope(hours, ok.map((x) => x.m.rssBytes! / 1048576)),
-      heapMiBPerHour: ok.every((x) => x.m.heapUsedBytes !== undefined) ? slope(hours, ok.map((x) => x.m.heapUsedBytes! / 1048576)) : NaN,
+      heapMiBPerHour: ((h) => slope(h.map((x) => x.at / 3_600_000), h.map((x) => x.m.heapUsedBytes! / 1048576)))(ok.filter((x) => x.m.heapUsedBytes !== undefined)),
       fdsFirst: ok[0]!.m.openFds ?? NaN, fdsLast: ok.at(-1)!.m.openFds ?? NaN,
-      resourcesFirst: ok[0]!.m.activeResources ?? NaN, resourcesLast: ok.at(-1)!.m.activeResources ?? NaN,
+      resourcesFirst: ok.find((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
+      resourcesLast: ok.findLast((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
     });
   }
   return out.sort((a, b) => a.role.localeCompare(b.role));
