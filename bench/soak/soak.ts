@@ -44,6 +44,9 @@ export interface FaultRecord {
   /** Event → every ping pair answering again (0: nothing was lost). */
   recoveryMs?: number;
   bar?: number;
+  /** Failovers: event → the gateway Lease / the Globalnet Lease names another node (undefined: not within 60 s). */
+  gatewayLeaseMs?: number;
+  globalnetLeaseMs?: number;
 }
 
 export interface SoakResult {
@@ -286,9 +289,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           const cluster = clusters[(failovers + 1) % clusters.length]!;
           const kind = failovers % 2 === 0 ? 'failover (graceful)' : 'failover (node loss)';
           failovers++;
-          await fault(kind, cluster, async () => {
+          await fault(kind, cluster, async (rec) => {
             const holder = await leaseHolder(lab, cluster);
             if (!holder) throw new Error(`no lease holder in ${cluster}`);
+            void watchLeases(lab, cluster, holder, rec.at).then((t) => Object.assign(rec, t));
             if (kind === 'failover (graceful)') {
               await lab.stopRole(holder, 'gateway', 'SIGTERM');
               void sleep(5000).then(() => lab.startRole(holder, 'gateway')).catch((err: unknown) => log(`  restart ${holder}: ${errorMessage(err)}`));
@@ -328,12 +332,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
     })();
 
-    async function fault(kind: string, cluster: string, act: () => Promise<string>): Promise<void> {
+    async function fault(kind: string, cluster: string, act: (rec: FaultRecord) => Promise<string>): Promise<void> {
       const at = Date.now();
+      const rec: FaultRecord = { at, kind, target: '', bar: BARS[kind] };
       try {
-        const target = await act();
-        faults.push({ at, kind, target: `${cluster}: ${target}`, bar: BARS[kind] });
-        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${cluster}: ${target})`);
+        rec.target = `${cluster}: ${await act(rec)}`;
+        faults.push(rec);
+        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${rec.target})`);
       } catch (err) {
         faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
@@ -398,6 +403,28 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   }
 }
 
+/** Event → each of the cluster's two Leases (gateway, Globalnet) held by a node other than `old`. */
+async function watchLeases(lab: Lab, cluster: string, old: string, from: number): Promise<{ gatewayLeaseMs?: number; globalnetLeaseMs?: number }> {
+  const out: { gatewayLeaseMs?: number; globalnetLeaseMs?: number } = {};
+  const c = new RestClient(lab.kubeConfig(cluster), 3000);
+  const holder = async (name: string): Promise<string> => {
+    const o = await c.getOrUndefined(resourcePath('coordination.k8s.io', 'v1', 'leases', 'submariner-operator', name)).catch(() => undefined);
+    const id = (o?.spec as { holderIdentity?: unknown } | undefined)?.holderIdentity;
+    return typeof id === 'string' ? id.replace(/-submariner-(gateway|globalnet)$/, '') : '';
+  };
+  try {
+    while (Date.now() - from < 60_000 && (out.gatewayLeaseMs === undefined || out.globalnetLeaseMs === undefined)) {
+      const [g, n] = await Promise.all([holder('submariner-gateway-lock'), holder('submariner-globalnet-lock')]);
+      if (out.gatewayLeaseMs === undefined && g && g !== old) out.gatewayLeaseMs = Date.now() - from;
+      if (out.globalnetLeaseMs === undefined && n && n !== old) out.globalnetLeaseMs = Date.now() - from;
+      await sleep(200);
+    }
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
 async function sleepUntil(t: number, still: () => boolean): Promise<boolean> {
   while (Date.now() < t) {
     if (!still()) return false;
@@ -442,7 +469,7 @@ export function formatSoak(r: SoakResult): string {
   out.push(`soak: lab ${r.lab}, ${r.minutes} min (wall ${fmt(r.wallS, 0)} s incl. lab up/down), ${r.checks} invariant checks, load average ${r.loadStart} → ${r.loadEnd} (2 cores, shared)`);
   out.push(`churn: ${Object.entries(r.churn).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   out.push('faults (recovery = event → all three cross-cluster ping pairs answering again; bar from bench/failover):');
-  for (const f of r.faults) out.push(`  ${f.kind.padEnd(22)} ${f.target.padEnd(42)} recovery ${f.recoveryMs === undefined ? 'none before the next fault' : `${fmt(f.recoveryMs / 1000, 1)} s`}${f.bar ? ` (bar ${f.bar / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar ? 'ok' : 'missed'})` : ''}`);
+  for (const f of r.faults) out.push(`  ${f.kind.padEnd(22)} ${f.target.padEnd(42)} recovery ${f.recoveryMs === undefined ? 'none before the next fault' : `${fmt(f.recoveryMs / 1000, 1)} s`}${f.bar ? ` (bar ${f.bar / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar ? 'ok' : 'missed'}); gateway Lease moved after ${f.gatewayLeaseMs === undefined ? '?' : fmt(f.gatewayLeaseMs / 1000, 1)} s, Globalnet Lease after ${f.globalnetLeaseMs === undefined ? '?' : fmt(f.globalnetLeaseMs / 1000, 1)} s` : ''}`);
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
