@@ -19,7 +19,7 @@ import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
-import { cutLink, leaseHolder, restoreLink } from '../failover/scenario.js';
+import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
 
@@ -290,7 +290,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           const kind = failovers % 2 === 0 ? 'failover (graceful)' : 'failover (node loss)';
           failovers++;
           await fault(kind, cluster, async (rec) => {
-            const holder = await leaseHolder(lab, cluster);
+            const holder = await activeGateway(lab, cluster);
             if (!holder) throw new Error(`no lease holder in ${cluster}`);
             void watchLeases(lab, cluster, holder, rec.at).then((t) => Object.assign(rec, t));
             if (kind === 'failover (graceful)') {
@@ -313,7 +313,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             return `${cluster}/apiserver`;
           }
           if (kind === 'wireguard-go kill') {
-            const holder = await leaseHolder(lab, cluster);
+            const holder = await activeGateway(lab, cluster);
             const pid = wireguardPid(lab, holder);
             if (pid === undefined) throw new Error(`no wireguard-go PID file on ${holder}`);
             process.kill(pid, 'SIGKILL');
@@ -324,7 +324,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             void sleep(20_000).then(() => lab.exec('wan', ['nft', 'delete', 'table', 'bridge', 'hwsoakloss'])).catch((err: unknown) => log(`  WAN loss off: ${errorMessage(err)}`));
             return 'WAN bridge 10 % for 20 s';
           }
-          const holder = await leaseHolder(lab, cluster);
+          const holder = await activeGateway(lab, cluster);
           const worker = lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
           await Promise.all([lab.restartRole(holder, 'route-agent'), lab.restartRole(worker, 'route-agent')]);
           return `${holder}, ${worker}`;
@@ -423,6 +423,24 @@ async function watchLeases(lab: Lab, cluster: string, old: string, from: number)
     c.close();
   }
   return out;
+}
+
+/** The gateway Lease holder, patient with an API server that is slow under load (3 tries, 10 s each). */
+async function activeGateway(lab: Lab, cluster: string): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < 3; i++) {
+    const c = new RestClient(lab.kubeConfig(cluster), 10_000);
+    try {
+      const o = await c.getOrUndefined(resourcePath('coordination.k8s.io', 'v1', 'leases', 'submariner-operator', 'submariner-gateway-lock'));
+      const id = (o?.spec as { holderIdentity?: unknown } | undefined)?.holderIdentity;
+      return typeof id === 'string' ? id.replace(/-submariner-gateway$/, '') : '';
+    } catch (err) {
+      last = err;
+    } finally {
+      c.close();
+    }
+  }
+  throw last;
 }
 
 async function sleepUntil(t: number, still: () => boolean): Promise<boolean> {
