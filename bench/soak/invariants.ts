@@ -367,8 +367,13 @@ export class InvariantTracker {
 
   constructor(private readonly graceMs: number) {}
 
+  /** Observations may finish out of order (two in flight): an older one than the newest seen is counted, not tracked. */
+  private newest = 0;
+
   record(at: number, ds: readonly Discrepancy[]): Discrepancy[] {
     this.checks++;
+    if (at < this.newest) return [];
+    this.newest = at;
     const now = new Set(ds.map((d) => d.key));
     for (const k of [...this.since.keys()]) if (!now.has(k)) this.since.delete(k);
     const fresh: Discrepancy[] = [];
