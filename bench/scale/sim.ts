@@ -86,7 +86,7 @@ export class SimRemotes {
     await exec('ip', ['-batch', '-'], { input: plans.map((r) => `link add name r${r.index} netns ${wan} type veth peer name eth0 netns ${r.netns}`).join('\n') + '\n' });
     await exec('ip', ['-batch', '-'], { netns: wan, input: plans.flatMap((r) => [`link set r${r.index} master br-wan`, `link set r${r.index} up`]).join('\n') + '\n' });
     const psk = this.gw.pskText !== undefined ? presharedKeyFromText(this.gw.pskText) : undefined;
-    if (psk) writeFileSync(join(this.dir, 'psk'), psk + '\n', { mode: 0o600 });
+    if (psk && this.driver === 'wireguard') writeFileSync(join(this.dir, 'psk'), psk + '\n', { mode: 0o600 });
     // A few at a time: each costs a handful of short processes.
     for (let i = 0; i < plans.length; i += 4) await Promise.all(plans.slice(i, i + 4).map((r) => this.configure(r, psk)));
   }
