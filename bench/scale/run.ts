@@ -1,0 +1,290 @@
+// How hawser's cost grows with the number of remote clusters: one real gateway (+ route agent on it and on a
+// worker, + Globalnet) in a one-cluster lab, against N simulated remote clusters (bench/scale/sim.ts: each a
+// Cluster + Endpoint on the broker and a real remote gateway in its own netns answering the health check).
+//   npx tsx bench/scale/run.ts [--n 10,50,200] [--drivers wireguard,vxlan] [--idle-s 60]
+// (root; about 3-4 minutes per driver and N on a loaded 2-core machine; not part of `make test`.)
+//
+// Per driver, one lab; for each N (ascending) the remotes are added, then every role is restarted (fresh
+// processes, so RSS is comparable across N) and measured:
+//   active → all connected: from the gateway's "became the leader" line to the line after which all N cables
+//     are `connected` (the cable state log samples once a second: ±1 s), plus when every cable's health check
+//     has an RTT on the Gateway object (the remote answered fping through the cable);
+//   RSS of each role 10 s after that, growth per cable between successive N;
+//   CPU per idle minute of each role, of the gateway's data-plane daemon (wireguard-go) and of fping (probe cost);
+//   API requests per minute by verb at the embedded API server (its debug request log) while idle;
+//   route-agent reconcile time: the worker's route agent after its restart ("route agent reconciled" ms for
+//     the resulting number of remote CIDRs);
+//   processes in the gateway's netns (no process per cable).
+// The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
+import { Lab, randomLabName } from '../../src/lab/index.js';
+import type { LabRole } from '../../src/lab/topology.js';
+import { RestClient, resourcePath } from '../../src/k8s/rest.js';
+import { netnsPids } from '../../src/os/netns.js';
+import { errorMessage } from '../../src/util/errors.js';
+import { sleep, waitFor } from '../../src/util/wait.js';
+import { fileSize, fmt, lineTime, linesSince, requestsByVerb, sampleProc, type ProcSample } from './measure.js';
+import { MAX_REMOTES, SimRemotes, routeToRemotes, type SimDriver } from './sim.js';
+
+interface Args {
+  ns: number[];
+  drivers: SimDriver[];
+  idleS: number;
+  keep: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { ns: [10, 50, 200], drivers: ['wireguard', 'vxlan'], idleS: 60, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    if (f === '--n') a.ns = argv[++i]!.split(',').map(Number).sort((x, y) => x - y);
+    else if (f === '--drivers') a.drivers = argv[++i]!.split(',') as SimDriver[];
+    else if (f === '--idle-s') a.idleS = Number(argv[++i]);
+    else if (f === '--keep') a.keep = true;
+    else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60)`);
+  }
+  if (a.ns.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_REMOTES)) throw new Error(`--n values must be 1..${MAX_REMOTES}`);
+  if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan')) throw new Error('--drivers: wireguard and/or vxlan (IPsec: see the README section "Scale and soak")');
+  if (!(a.idleS > 0)) throw new Error('--idle-s must be positive');
+  return a;
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+const GW = 'a-gw1';
+const WK = 'a-wk1';
+const ROLES: Array<{ node: string; role: LabRole; label: string }> = [
+  { node: GW, role: 'gateway', label: 'gateway' },
+  { node: GW, role: 'route-agent', label: 'route-agent (gw)' },
+  { node: GW, role: 'globalnet', label: 'globalnet' },
+  { node: WK, role: 'route-agent', label: 'route-agent (wk)' },
+];
+
+interface Row {
+  driver: SimDriver;
+  n: number;
+  activeToConnectedMs: number;
+  activeToHealthyMs: number;
+  startToActiveMs: number;
+  rss: Record<string, number>;
+  cpuPerMin: Record<string, number>;
+  fds: Record<string, number>;
+  procs: Record<string, number>;
+  requestsPerMin: Record<string, number>;
+  /** Per cable: active → its first `cable connected` line (p50, p90, max). */
+  cableConnectMs: number[];
+  routeAgentMs: number;
+  routeAgentWrites: number;
+  error?: string;
+}
+
+/** Cables whose latest logged state is `connected`, and the time of the line that made it `want`. */
+function connectedAt(lines: ReturnType<typeof linesSince>, want: number): number | undefined {
+  const state = new Map<string, string>();
+  let ok = 0;
+  for (const l of lines) {
+    if (typeof l.cable !== 'string' || typeof l.msg !== 'string' || !l.msg.startsWith('cable ')) continue;
+    const before = state.get(l.cable) === 'connected';
+    const now = l.msg === 'cable connected';
+    state.set(l.cable, now ? 'connected' : l.msg);
+    ok += (now ? 1 : 0) - (before ? 1 : 0);
+    if (ok >= want) return lineTime(l);
+  }
+  return undefined;
+}
+
+/** Connections on the gateway's Gateway object that are connected with a measured RTT. */
+async function healthyConnections(lab: Lab): Promise<number> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    const o = await c.getOrUndefined(resourcePath('submariner.io', 'v1', 'gateways', 'submariner-operator', GW));
+    const conns = ((o?.status ?? {}) as { connections?: Array<{ status?: string; latencyRTT?: { average?: string } }> }).connections ?? [];
+    return conns.filter((x) => x.status === 'connected' && x.latencyRTT?.average).length;
+  } finally {
+    c.close();
+  }
+}
+
+async function gatewayPublicKey(lab: Lab): Promise<string> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    return await waitFor(async () => {
+      const { items } = await c.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-operator'));
+      const spec = items.map((o) => o.spec as { cluster_id?: string; backend_config?: Record<string, string> }).find((s) => s.cluster_id === 'cluster-a');
+      return spec?.backend_config?.publicKey;
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the gateway\'s WireGuard public key on its Endpoint' });
+  } finally {
+    c.close();
+  }
+}
+
+/** Processes in the gateway node's netns by command name (roles, daemons, probers). */
+async function nodeProcs(lab: Lab, node: string): Promise<ProcSample[]> {
+  return (await netnsPids(lab.netns(node))).map(sampleProc).filter((p): p is ProcSample => p !== undefined);
+}
+
+async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): Promise<Row> {
+  const gwLog = lab.logFile(`${GW}/gateway`);
+  const wkLog = lab.logFile(`${WK}/route-agent`);
+  const apiLog = lab.logFile('cluster-a/apiserver');
+  // Fresh processes for every role: the gateway last, so its start is the clock's origin.
+  await lab.stopRole(GW, 'gateway');
+  for (const r of ROLES.filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
+  const wkOffset = fileSize(wkLog);
+  const gwOffset = fileSize(gwLog);
+  const t0 = Date.now();
+  await lab.startRole(GW, 'gateway');
+  let activeAt: number | undefined;
+  let allAt: number | undefined;
+  await waitFor(() => {
+    const lines = linesSince(gwLog, gwOffset);
+    activeAt ??= lines.find((l) => l.msg === 'became the leader') ? lineTime(lines.find((l) => l.msg === 'became the leader')!) : undefined;
+    allAt = connectedAt(lines, n);
+    return allAt !== undefined;
+  }, { timeoutMs: Math.max(180_000, n * 2000), intervalMs: 200, what: `${n} ${driver} cables connected` });
+  let healthyAt: number | undefined;
+  await waitFor(async () => ((await healthyConnections(lab)) >= n ? (healthyAt = Date.now()) : undefined), { timeoutMs: 120_000, intervalMs: 500, what: `${n} connections with a health-check RTT` })
+    .catch((err: unknown) => log(`  ! ${errorMessage(err)}`));
+  const firstConnected = new Map<string, number>();
+  for (const l of linesSince(gwLog, gwOffset)) if (l.msg === 'cable connected' && typeof l.cable === 'string' && !firstConnected.has(l.cable)) firstConnected.set(l.cable, lineTime(l));
+  const perCable = [...firstConnected.values()].map((t) => t - (activeAt ?? NaN)).sort((x, y) => x - y);
+  const pct = (q: number): number => perCable[Math.min(perCable.length - 1, Math.floor(q * perCable.length))] ?? NaN;
+  const ra = linesSince(wkLog, wkOffset).find((l) => l.msg === 'route agent reconciled');
+  await sleep(10_000);
+  // Roles by PID; daemons and probers by name inside the gateway's netns.
+  const pids = Object.fromEntries(ROLES.map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
+  const nodeBefore = [...(await nodeProcs(lab, GW)), ...(await nodeProcs(lab, WK))];
+  const from = Date.now();
+  await sleep(idleS * 1000);
+  const to = Date.now();
+  const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
+  const gwProcs = await nodeProcs(lab, GW);
+  const wkProcs = await nodeProcs(lab, WK);
+  const minutes = (to - from) / 60_000;
+  const row: Row = {
+    driver, n, startToActiveMs: (activeAt ?? NaN) - t0, activeToConnectedMs: (allAt ?? NaN) - (activeAt ?? NaN), activeToHealthyMs: (healthyAt ?? NaN) - (activeAt ?? NaN),
+    rss: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {},
+    cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
+    routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
+  };
+  for (const k of Object.keys(pids)) {
+    const a = after[k];
+    const b = before[k];
+    if (!a || !b) continue;
+    row.rss[k] = a.rssMiB;
+    row.fds[k] = a.fds;
+    row.cpuPerMin[k] = (a.cpuSeconds - b.cpuSeconds) / minutes;
+  }
+  // Daemons and probers: summed per command over the processes alive at both ends.
+  const rolePids = new Set(Object.values(pids));
+  for (const p of gwProcs) row.procs[p.comm === 'MainThread' ? 'node' : p.comm] = (row.procs[p.comm === 'MainThread' ? 'node' : p.comm] ?? 0) + 1;
+  for (const p of [...gwProcs, ...wkProcs]) {
+    if (rolePids.has(p.pid)) continue;
+    const b = nodeBefore.find((x) => x.pid === p.pid);
+    const key = `${p.comm === 'fping' ? 'fping' : p.comm} (${gwProcs.includes(p) ? 'gw' : 'wk'})`;
+    row.rss[key] = (row.rss[key] ?? 0) + p.rssMiB;
+    if (b) row.cpuPerMin[key] = (row.cpuPerMin[key] ?? 0) + (p.cpuSeconds - b.cpuSeconds) / minutes;
+  }
+  const verbs = requestsByVerb(apiLog, from, to);
+  for (const [v, c] of Object.entries(verbs)) row.requestsPerMin[v] = c / minutes;
+  return row;
+}
+
+function report(rows: readonly Row[]): string {
+  const out: string[] = [];
+  for (const driver of new Set(rows.map((r) => r.driver))) {
+    const rs = rows.filter((r) => r.driver === driver);
+    out.push(`\n${driver}: one gateway (+ route agents, Globalnet) against N remote clusters`);
+    out.push('     N  start→active  active→connected  active→healthy*  RA reconcile (writes)  procs in gw netns');
+    for (const r of rs) {
+      out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
+    }
+    out.push(`  per cable, active → connected p50/p90/max: ${rs.map((r) => `N=${r.n}: ${r.cableConnectMs.map((x) => fmt(x / 1000, 2)).join('/')} s`).join('; ')}`);
+    out.push('  (* every connection with a health-check RTT on the Gateway object, which is written every 5 s)');
+    const keys = [...new Set(rs.flatMap((r) => Object.keys(r.rss)))];
+    out.push('  RSS MiB (10 s after connected) / CPU s per idle minute (% of a core) / fds:');
+    for (const k of keys) {
+      out.push(`    ${k.padEnd(18)} ${rs.map((r) => `N=${r.n}: ${fmt(r.rss[k])} MiB, ${fmt(r.cpuPerMin[k], 2)} s/min (${fmt((r.cpuPerMin[k] ?? NaN) / 60 * 100, 2)} %)${r.fds[k] !== undefined ? `, ${r.fds[k]} fds` : ''}`).join('; ')}`);
+    }
+    out.push('  RSS growth per additional cable (MiB/cable, between successive N):');
+    for (const k of keys) {
+      const steps: string[] = [];
+      for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${fmt(((rs[i]!.rss[k] ?? NaN) - (rs[i - 1]!.rss[k] ?? NaN)) / (rs[i]!.n - rs[i - 1]!.n), 3)}`);
+      if (steps.length) out.push(`    ${k.padEnd(18)} ${steps.join('; ')}`);
+    }
+    out.push('  API requests per idle minute (cluster-a API server = broker too), by verb:');
+    for (const r of rs) out.push(`    N=${String(r.n).padEnd(4)} ${Object.entries(r.requestsPerMin).sort().map(([v, c]) => `${v} ${fmt(c)}`).join(', ') || '(none)'}`);
+    const big = rs.at(-1);
+    if (big) {
+      const gwCpu = (big.cpuPerMin['gateway'] ?? NaN) / 60 * 100;
+      const perCable = rs.length > 1 ? ((big.rss['gateway'] ?? NaN) - (rs[0]!.rss['gateway'] ?? NaN)) / (big.n - rs[0]!.n) : NaN;
+      const perCableProcs = (big.procs['fping'] ?? 0) >= big.n && big.n > 1 || (big.procs['wireguard-go'] ?? 0) > 1;
+      out.push(`  bars at N=${big.n}: active→connected ${fmt(big.activeToConnectedMs / 1000, 2)} s (≤ 10 s: ${big.activeToConnectedMs <= 10_000 ? 'ok' : 'MISSED'}); `
+        + `gateway RSS/cable ${fmt(perCable, 3)} MiB (≤ 0.2: ${perCable <= 0.2 ? 'ok' : Number.isNaN(perCable) ? 'n/a' : 'MISSED'}); `
+        + `process per cable: ${perCableProcs ? 'YES (MISSED)' : 'no (ok)'}; gateway idle CPU ${fmt(gwCpu, 2)} % of a core (< 5 %: ${gwCpu < 5 ? 'ok' : 'MISSED'})`);
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<void> {
+  const t0 = Date.now();
+  log(`${driver}: lab up (1 cluster, gateway + worker, Globalnet)`);
+  const lab = await Lab.up({
+    name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet: true,
+    // The API server logs each request at debug (counted by verb); the roles stay at info.
+    logLevel: 'debug', roleEnv: { LOG_LEVEL: 'info' },
+  });
+  const c = lab.cluster('cluster-a');
+  const gwNode = lab.node(GW);
+  let sim: SimRemotes | undefined;
+  try {
+    await routeToRemotes(lab, 'cluster-a');
+    const wgPublicKey = driver === 'wireguard' ? await gatewayPublicKey(lab) : undefined;
+    sim = new SimRemotes(lab, driver, {
+      ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, c.globalCidr!],
+      wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK,
+    });
+    log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
+    let have = 0;
+    for (const n of args.ns) {
+      const t1 = Date.now();
+      await sim.add(have + 1, n);
+      await sim.publish(have + 1, n);
+      have = n;
+      log(`  N=${n}: remotes made and published in ${fmt((Date.now() - t1) / 1000)} s; restarting the roles and measuring (idle ${args.idleS} s)`);
+      const row = await measure(lab, driver, n, args.idleS);
+      log(`  N=${n}: active→connected ${fmt(row.activeToConnectedMs / 1000, 2)} s, gateway RSS ${fmt(row.rss['gateway'])} MiB, CPU ${fmt(row.cpuPerMin['gateway'], 2)} s/min`);
+      rows.push(row);
+    }
+  } catch (err) {
+    log(`  ${driver} failed: ${errorMessage(err)} (logs: ${lab.stateDir}/logs)`);
+    throw err;
+  } finally {
+    if (args.keep) log(`  kept lab ${lab.name} and its remotes (hawser lab down --name ${lab.name}; netns hw-${lab.name}-r*)`);
+    else {
+      await sim?.destroy().catch((err: unknown) => log(`  remotes cleanup: ${errorMessage(err)}`));
+      await lab.down().catch((err: unknown) => log(`  lab down: ${errorMessage(err)}`));
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const rows: Row[] = [];
+  const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
+  for (const d of args.drivers) {
+    try {
+      await runDriver(d, args, rows);
+    } catch {
+      process.exitCode = 1;
+    }
+  }
+  const loadEnd = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
+  process.stdout.write(report(rows));
+  process.stdout.write(`load average at start ${load}, at end ${loadEnd} (2 cores, shared)\n`);
+}
+
+await main();

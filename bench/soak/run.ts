@@ -1,0 +1,28 @@
+// Soak: a three-cluster WireGuard + Globalnet lab with two gateways per cluster under churn and faults,
+// invariants checked every 5 s and at the end (bench/soak/soak.ts, bench/soak/invariants.ts).
+//   npx tsx bench/soak/run.ts [--minutes 60] [--keep-on-failure]
+// (root; minutes + about 1 minute for the lab; exit code 1 on any invariant violation.)
+import { errorMessage } from '../../src/util/errors.js';
+import { formatSoak, runSoak } from './soak.js';
+
+function parseArgs(argv: string[]): { minutes: number; keep: boolean } {
+  const a = { minutes: 60, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    if (f === '--minutes') a.minutes = Number(argv[++i]);
+    else if (f === '--keep-on-failure') a.keep = true;
+    else throw new Error(`unknown argument ${f} (usage: --minutes N [--keep-on-failure])`);
+  }
+  if (!(a.minutes >= 1)) throw new Error('--minutes must be at least 1');
+  return a;
+}
+
+const args = parseArgs(process.argv.slice(2));
+try {
+  const r = await runSoak({ minutes: args.minutes, keepOnFailure: args.keep, log: (l) => process.stderr.write(`${l}\n`) });
+  process.stdout.write(formatSoak(r));
+  if (r.violations.length) process.exitCode = 1;
+} catch (err) {
+  process.stderr.write(`soak failed: ${errorMessage(err)}\n`);
+  process.exitCode = 1;
+}

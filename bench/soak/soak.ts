@@ -1,0 +1,502 @@
+// The soak: a three-cluster WireGuard lab with Globalnet and two gateways per cluster, driven hard while the
+// invariants (bench/soak/invariants.ts) are checked every few seconds and once more at the end.
+//   churn (every second, round robin): Endpoint+Cluster of fake remote clusters on the broker created/deleted,
+//     headless Service + ServiceExport created/deleted (Globalnet allocates and frees GlobalIngressIPs),
+//     GlobalEgressIP created/deleted;
+//   faults: a gateway failover every minute (graceful SIGTERM and node loss by cutting the node's LAN link,
+//     alternating, rotating over the clusters), and every 30 s one of: API server restart, wireguard-go
+//     SIGKILL (PID from the node's state dir), 10 % packet loss on the WAN bridge for 20 s, route-agent restarts.
+// Cross-cluster pings (a→b, b→c, c→a, pod to pod by global IP) run every second; each fault's recovery time is
+// reported against the failover bars; an outage longer than maxOutageMs is a violation.
+// Used by bench/soak/run.ts (--minutes N) and test/soak/soak.real.test.ts.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Lab, globalIpsByPod, randomLabName, waitForCables } from '../../src/lab/index.js';
+import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../src/lab/procs.js';
+import { updateState } from '../../src/lab/state.js';
+import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
+import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
+import { errorMessage } from '../../src/util/errors.js';
+import { sleep, waitFor } from '../../src/util/wait.js';
+import { cutLink, restoreLink } from '../failover/scenario.js';
+import { fmt, slope } from '../scale/measure.js';
+import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
+
+export interface SoakOptions {
+  minutes: number;
+  /** A discrepancy must persist this long to count (default 30 s: a node loss takes the lease's time to fence). */
+  graceMs?: number;
+  /** A cross-cluster ping outage longer than this is a violation (default 60 s; the bars are reported, not asserted). */
+  maxOutageMs?: number;
+  /** How long the lab gets after the faults stop before the final check (default 30 s). */
+  settleMs?: number;
+  checkEveryMs?: number;
+  log?: (line: string) => void;
+  /** Leave the lab (and its logs) up after a failed run. */
+  keepOnFailure?: boolean;
+}
+
+export interface FaultRecord {
+  at: number;
+  kind: string;
+  target: string;
+  /** Event → every ping pair answering again (0: nothing was lost). */
+  recoveryMs?: number;
+  bar?: number;
+  /** Failovers: event → the gateway Lease / the Globalnet Lease names another node (undefined: not within 60 s). */
+  gatewayLeaseMs?: number;
+  globalnetLeaseMs?: number;
+}
+
+export interface SoakResult {
+  lab: string;
+  minutes: number;
+  checks: number;
+  violations: string[];
+  faults: FaultRecord[];
+  churn: Record<string, number>;
+  maxOutageMs: Record<string, number>;
+  /** Per role (after warm-up, processes that lived through it): MiB per hour. */
+  slopes: Array<{ role: string; pid: number; samples: number; rssMiBPerHour: number; heapMiBPerHour: number; fdsFirst: number; fdsLast: number; resourcesFirst: number; resourcesLast: number }>;
+  loadStart: string;
+  loadEnd: string;
+  wallS: number;
+}
+
+const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
+const BARS: Record<string, number> = { 'failover (graceful)': 1000, 'failover (node loss)': 4000 };
+const FAKE_REMOTES = 5;
+
+interface PingRecord {
+  at: number;
+  pair: string;
+  ok: boolean;
+}
+
+/** Restarts a cluster's API server by PID, recording the new process in the lab's state file like the lab does. */
+async function restartApiserver(lab: Lab, cluster: string): Promise<void> {
+  const id = `${cluster}/apiserver`;
+  const plan = lab.topology.processes.find((p) => p.id === id)!;
+  const recs = lab.state().processes.filter((r) => r.id === id && r.pid !== undefined && isOurProcess(r.pid, r.startTime));
+  await stopProcesses(recs.map((r) => ({ pid: r.pid!, startTime: r.startTime })), 'SIGTERM', 10_000);
+  const startedAt = new Date().toISOString();
+  updateState(lab.topology.stateFile, (s) => void s.processes.push({ id, netns: plan.netns, startedAt }));
+  const started = await startProcess(plan, lab.topology.options.repoRoot);
+  updateState(lab.topology.stateFile, (s) => {
+    const r = s.processes.find((x) => x.id === id && x.startedAt === startedAt);
+    if (r) Object.assign(r, { pid: started.pid, startTime: started.startTime ?? procStartTime(started.pid) });
+  });
+}
+
+/** The wireguard-go PID a gateway node's hawser wrote into its state directory. */
+function wireguardPid(lab: Lab, node: string): number | undefined {
+  const walk = (dir: string): string[] => {
+    try {
+      return readdirSync(dir).flatMap((f) => {
+        const p = join(dir, f);
+        return statSync(p).isDirectory() ? walk(p) : f.endsWith('.pid') ? [p] : [];
+      });
+    } catch {
+      return [];
+    }
+  };
+  for (const f of walk(join(lab.node(node).dir, 'state'))) {
+    const pid = Number(readFileSync(f, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && isOurProcess(pid, undefined)) return pid;
+  }
+  return undefined;
+}
+
+/** Create that tolerates an object left by an earlier half-done step (the API server may have restarted mid-way). */
+async function ensureCreated(c: RestClient, path: string, obj: unknown): Promise<void> {
+  try {
+    await c.create(path, obj);
+  } catch (err) {
+    if (!isApiError(err, 409)) throw err;
+  }
+}
+
+class Churn {
+  readonly counts: Record<string, number> = {};
+  private step = 0;
+  private readonly present = new Set<string>();
+
+  constructor(private readonly lab: Lab) {}
+
+  private bump(k: string): void {
+    this.counts[k] = (this.counts[k] ?? 0) + 1;
+  }
+
+  async tick(): Promise<void> {
+    const s = this.step++;
+    const clusters = this.lab.topology.clusters.map((c) => c.id);
+    const kind = s % 3;
+    const i = Math.floor(s / 3);
+    if (kind === 0) await this.endpoint(i % FAKE_REMOTES);
+    else if (kind === 1) await this.service(clusters[i % clusters.length]!, i % 4);
+    else await this.egress(clusters[i % clusters.length]!, i % 3);
+  }
+
+  private async toggle(key: string, c: RestClient, create: () => Promise<unknown>, remove: () => Promise<unknown>, what: string): Promise<void> {
+    try {
+      if (this.present.has(key)) {
+        await remove();
+        this.present.delete(key);
+        this.bump(`${what} deleted`);
+      } else {
+        await create();
+        this.present.add(key);
+        this.bump(`${what} created`);
+      }
+    } finally {
+      c.close();
+    }
+  }
+
+  private async endpoint(k: number): Promise<void> {
+    const c = new RestClient(this.lab.kubeConfig(this.lab.topology.brokerCluster), 5000);
+    const ns = 'submariner-k8s-broker';
+    const id = `soak-f${k}`;
+    const ip = `198.18.3.${k + 1}`;
+    const cable = `submariner-cable-${id}-${ip.replaceAll('.', '-')}`;
+    const labels = { 'submariner-io/clusterID': id };
+    const subnet = `242.${200 + k}.0.0/16`;
+    await this.toggle(`ep ${id}`, c, async () => {
+      await ensureCreated(c, resourcePath('submariner.io', 'v1', 'clusters', ns), {
+        apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: id, namespace: ns, labels },
+        spec: { cluster_id: id, cluster_cidr: [subnet], service_cidr: [], global_cidr: [subnet], color_codes: ['blue'] },
+      });
+      await ensureCreated(c, resourcePath('submariner.io', 'v1', 'endpoints', ns), {
+        apiVersion: 'submariner.io/v1', kind: 'Endpoint', metadata: { name: `${id}-${cable}`, namespace: ns, labels },
+        spec: {
+          cluster_id: id, cable_name: cable, hostname: `${id}-gw`, backend: 'wireguard', subnets: [subnet],
+          private_ip: ip, privateIPs: [ip], public_ip: ip, publicIPs: [ip], nat_enabled: false, healthCheckIP: `242.${200 + k}.0.1`,
+          backend_config: { publicKey: publicKeyOf(generatePrivateKey()), 'udp-port': '4500', 'natt-discovery-port': '4490', 'preferred-server': 'false' },
+        },
+      });
+    }, async () => {
+      await c.delete(resourcePath('submariner.io', 'v1', 'endpoints', ns, `${id}-${cable}`));
+      await c.delete(resourcePath('submariner.io', 'v1', 'clusters', ns, id));
+    }, 'remote Endpoint+Cluster');
+  }
+
+  private async service(cluster: string, k: number): Promise<void> {
+    const c = new RestClient(this.lab.kubeConfig(cluster), 5000);
+    const ns = 'default';
+    const name = `soak-svc${k}`;
+    const node = this.lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
+    await this.toggle(`svc ${cluster} ${name}`, c, async () => {
+      await ensureCreated(c, resourcePath('', 'v1', 'services', ns), {
+        apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns },
+        spec: { clusterIP: 'None', selector: { app: 'lab-pod', 'lab.hawser.io/node': node }, ports: [{ name: 'echo', port: 7, protocol: 'TCP' }] },
+      });
+      await ensureCreated(c, resourcePath('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports', ns), {
+        apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name, namespace: ns },
+      });
+    }, async () => {
+      await c.delete(resourcePath('multicluster.x-k8s.io', 'v1alpha1', 'serviceexports', ns, name));
+      await c.delete(resourcePath('', 'v1', 'services', ns, name));
+    }, 'Service+ServiceExport');
+  }
+
+  private async egress(cluster: string, k: number): Promise<void> {
+    const c = new RestClient(this.lab.kubeConfig(cluster), 5000);
+    const ns = 'default';
+    const name = `soak-egress${k}`;
+    await this.toggle(`egress ${cluster} ${name}`, c, () => ensureCreated(c, resourcePath('submariner.io', 'v1', 'globalegressips', ns), {
+      apiVersion: 'submariner.io/v1', kind: 'GlobalEgressIP', metadata: { name, namespace: ns },
+      spec: { numberOfIPs: 1 + k, podSelector: { matchLabels: { app: `soak-nothing-${k}` } } },
+    }), () => c.delete(resourcePath('submariner.io', 'v1', 'globalegressips', ns, name)), 'GlobalEgressIP');
+  }
+}
+
+export async function runSoak(o: SoakOptions): Promise<SoakResult> {
+  const log = o.log ?? (() => undefined);
+  const graceMs = o.graceMs ?? 30_000;
+  const maxOutageMs = o.maxOutageMs ?? 60_000;
+  const settleMs = o.settleMs ?? 30_000;
+  const checkEveryMs = o.checkEveryMs ?? 5000;
+  const t0 = Date.now();
+  const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
+  const lab = await Lab.up({ name: `sk${randomLabName()}`, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1 });
+  let ok = false;
+  const violations: string[] = [];
+  const tracker = new InvariantTracker(graceMs);
+  const faults: FaultRecord[] = [];
+  const pings: PingRecord[] = [];
+  const samples: Array<{ at: number; roles: RoleMetrics[] }> = [];
+  const churn = new Churn(lab);
+  try {
+    await waitForCables(lab, 240_000);
+    const globalIps = await waitFor(async () => {
+      const m = await globalIpsByPod(lab);
+      return PAIRS.every(([, to]) => m.has(to)) ? m : undefined;
+    }, { timeoutMs: 120_000, intervalMs: 1000, what: 'global IPs of the worker pods' });
+    await waitFor(async () => (await Promise.all(PAIRS.map(([from, to]) => lab.ping(from, globalIps.get(to)!, 1)))).every((r) => r.ok), { timeoutMs: 120_000, intervalMs: 1000, what: 'cross-cluster pings' });
+    log(`lab ${lab.name} connected after ${fmt((Date.now() - t0) / 1000)} s; soaking ${o.minutes} min`);
+
+    const start = Date.now();
+    const faultsEnd = start + Math.max(60_000, o.minutes * 60_000 - settleMs);
+    let stopping = false;
+    const until = (t: number): boolean => !stopping && Date.now() < t;
+
+    const pingLoop = (async () => {
+      while (until(faultsEnd + settleMs)) {
+        const t = Date.now();
+        const rs = await Promise.all(PAIRS.map(async ([from, to]) => ({ pair: `${from[0]}→${to[0]}`, ok: (await lab.ping(from, globalIps.get(to)!, 1).catch(() => ({ ok: false }))).ok })));
+        for (const r of rs) pings.push({ at: t, ...r });
+        await sleep(Math.max(0, 1000 - (Date.now() - t)));
+      }
+    })();
+
+    // A new observation starts every checkEveryMs even while the previous one is still running (up to two in
+    // flight): on a loaded machine one observation can take longer than the interval.
+    const checkLoop = (async () => {
+      const inFlight = new Set<Promise<void>>();
+      while (until(faultsEnd + settleMs)) {
+        const t = Date.now();
+        if (inFlight.size < 2) {
+          const p: Promise<void> = observe(lab).then((obs) => {
+            samples.push({ at: obs.at, roles: obs.roles });
+            for (const v of tracker.record(obs.at, check(obs))) log(`  ! violation: ${v.detail}`);
+          }, (err: unknown) => log(`  invariant check failed to observe: ${errorMessage(err)}`)).finally(() => inFlight.delete(p));
+          inFlight.add(p);
+        }
+        await sleep(Math.max(0, checkEveryMs - (Date.now() - t)));
+      }
+      await Promise.all(inFlight);
+    })();
+
+    const churnLoop = (async () => {
+      while (until(faultsEnd)) {
+        const t = Date.now();
+        await churn.tick().catch((err: unknown) => {
+          // The reason (the end of the message), not the URL: "connection refused" while an API server restarts.
+          const k = `failed: ${errorMessage(err).replace(/^.*?(: |$)/, '').slice(-70)}`;
+          churn.counts[k] = (churn.counts[k] ?? 0) + 1;
+        });
+        await sleep(Math.max(0, 1000 - (Date.now() - t)));
+      }
+    })();
+
+    const faultLoop = (async () => {
+      const clusters = lab.topology.clusters.map((c) => c.id);
+      const misc = ['API server restart', 'wireguard-go kill', 'WAN packet loss', 'route-agent restart'];
+      let failovers = 0;
+      let miscs = 0;
+      for (let slot = 0; ; slot++) {
+        // Slots of 30 s: a failover at +10 s of even slots, one other fault at +25 s of every slot.
+        const slotStart = start + slot * 30_000;
+        if (slot % 2 === 0) {
+          if (!(await sleepUntil(slotStart + 10_000, () => until(faultsEnd)))) break;
+          const cluster = clusters[(failovers + 1) % clusters.length]!;
+          const kind = failovers % 2 === 0 ? 'failover (graceful)' : 'failover (node loss)';
+          failovers++;
+          await fault(kind, cluster, async (rec) => {
+            const holder = await activeGateway(lab, cluster);
+            if (!holder) throw new Error(`no lease holder in ${cluster}`);
+            void watchLeases(lab, cluster, holder, rec.at).then((t) => Object.assign(rec, t));
+            if (kind === 'failover (graceful)') {
+              await lab.stopRole(holder, 'gateway', 'SIGTERM');
+              void sleep(5000).then(() => lab.startRole(holder, 'gateway')).catch((err: unknown) => log(`  restart ${holder}: ${errorMessage(err)}`));
+            } else {
+              await cutLink(lab, holder);
+              void sleep(15_000).then(() => restoreLink(lab, holder)).catch((err: unknown) => log(`  restore ${holder}: ${errorMessage(err)}`));
+            }
+            return holder;
+          });
+        }
+        if (!(await sleepUntil(slotStart + 25_000, () => until(faultsEnd)))) break;
+        const kind = misc[miscs % misc.length]!;
+        const cluster = clusters[miscs % clusters.length]!;
+        miscs++;
+        await fault(kind, cluster, async () => {
+          if (kind === 'API server restart') {
+            await restartApiserver(lab, cluster);
+            return `${cluster}/apiserver`;
+          }
+          if (kind === 'wireguard-go kill') {
+            const holder = await activeGateway(lab, cluster);
+            const pid = wireguardPid(lab, holder);
+            if (pid === undefined) throw new Error(`no wireguard-go PID file on ${holder}`);
+            process.kill(pid, 'SIGKILL');
+            return `${holder} wireguard-go ${pid}`;
+          }
+          if (kind === 'WAN packet loss') {
+            await lab.exec('wan', ['nft', '-f', '-'], { input: 'table bridge hwsoakloss {\n chain lossy {\n  type filter hook forward priority 0; policy accept;\n  numgen random mod 100 < 10 drop\n }\n}\n' });
+            void sleep(20_000).then(() => lab.exec('wan', ['nft', 'delete', 'table', 'bridge', 'hwsoakloss'])).catch((err: unknown) => log(`  WAN loss off: ${errorMessage(err)}`));
+            return 'WAN bridge 10 % for 20 s';
+          }
+          const holder = await activeGateway(lab, cluster);
+          const worker = lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
+          await Promise.all([lab.restartRole(holder, 'route-agent'), lab.restartRole(worker, 'route-agent')]);
+          return `${holder}, ${worker}`;
+        });
+      }
+    })();
+
+    async function fault(kind: string, cluster: string, act: (rec: FaultRecord) => Promise<string>): Promise<void> {
+      const at = Date.now();
+      const rec: FaultRecord = { at, kind, target: '', bar: BARS[kind] };
+      try {
+        rec.target = `${cluster}: ${await act(rec)}`;
+        faults.push(rec);
+        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${rec.target})`);
+      } catch (err) {
+        faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
+        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
+      }
+    }
+
+    await faultLoop;
+    await churnLoop;
+    // Let the last delayed restarts/restores land, then settle and check until clean (or settleMs is up).
+    await sleep(Math.max(0, faultsEnd + settleMs - Date.now()));
+    stopping = true;
+    await Promise.all([pingLoop, checkLoop]);
+    let last: Discrepancy[] = [];
+    await waitFor(async () => {
+      last = check(await observe(lab));
+      return last.length === 0;
+    }, { timeoutMs: 30_000, intervalMs: 3000 }).catch(() => undefined);
+    tracker.final(last);
+    violations.push(...tracker.violations.values());
+    // Recovery per fault (pings after the event up to the next fault).
+    faults.sort((a, b) => a.at - b.at);
+    faults.forEach((f, i) => {
+      const next = faults[i + 1]?.at ?? Infinity;
+      const window = pings.filter((p) => p.at >= f.at && p.at < next);
+      const failed = window.filter((p) => !p.ok);
+      if (failed.length === 0) {
+        f.recoveryMs = 0;
+        return;
+      }
+      const lastFail = Math.max(...failed.map((p) => p.at));
+      const back = window.find((p) => p.at > lastFail && p.ok);
+      f.recoveryMs = back ? back.at - f.at : undefined;
+    });
+    const maxOutage: Record<string, number> = {};
+    for (const [from, to] of PAIRS) {
+      const pair = `${from[0]}→${to[0]}`;
+      let downSince: number | undefined;
+      let worst = 0;
+      for (const p of pings.filter((x) => x.pair === pair)) {
+        if (!p.ok) downSince ??= p.at;
+        else if (downSince !== undefined) {
+          worst = Math.max(worst, p.at - downSince);
+          downSince = undefined;
+        }
+      }
+      if (downSince !== undefined) {
+        worst = Math.max(worst, Date.now() - downSince);
+        violations.push(`ping ${pair} still failing at the end (since +${fmt((downSince - start) / 1000, 0)} s)`);
+      }
+      maxOutage[pair] = worst;
+      if (worst > maxOutageMs) violations.push(`ping ${pair}: an outage of ${fmt(worst / 1000)} s (> ${maxOutageMs / 1000} s)`);
+    }
+    const result: SoakResult = {
+      lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, faults, churn: churn.counts, maxOutageMs: maxOutage,
+      slopes: slopes(samples, start), loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
+    };
+    ok = violations.length === 0;
+    return result;
+  } finally {
+    if (ok || !o.keepOnFailure) await lab.down().catch((err: unknown) => log(`lab down: ${errorMessage(err)}`));
+    else log(`kept lab ${lab.name} (logs in ${lab.stateDir}/logs; hawser lab down --name ${lab.name})`);
+  }
+}
+
+/** Event → each of the cluster's two Leases (gateway, Globalnet) held by a node other than `old`. */
+async function watchLeases(lab: Lab, cluster: string, old: string, from: number): Promise<{ gatewayLeaseMs?: number; globalnetLeaseMs?: number }> {
+  const out: { gatewayLeaseMs?: number; globalnetLeaseMs?: number } = {};
+  const c = new RestClient(lab.kubeConfig(cluster), 3000);
+  const holder = async (name: string): Promise<string> => {
+    const o = await c.getOrUndefined(resourcePath('coordination.k8s.io', 'v1', 'leases', 'submariner-operator', name)).catch(() => undefined);
+    const id = (o?.spec as { holderIdentity?: unknown } | undefined)?.holderIdentity;
+    return typeof id === 'string' ? id.replace(/-submariner-(gateway|globalnet)$/, '') : '';
+  };
+  try {
+    while (Date.now() - from < 60_000 && (out.gatewayLeaseMs === undefined || out.globalnetLeaseMs === undefined)) {
+      const [g, n] = await Promise.all([holder('submariner-gateway-lock'), holder('submariner-globalnet-lock')]);
+      if (out.gatewayLeaseMs === undefined && g && g !== old) out.gatewayLeaseMs = Date.now() - from;
+      if (out.globalnetLeaseMs === undefined && n && n !== old) out.globalnetLeaseMs = Date.now() - from;
+      await sleep(200);
+    }
+  } finally {
+    c.close();
+  }
+  return out;
+}
+
+/** The gateway Lease holder, patient with an API server that is slow under load (3 tries, 10 s each). */
+async function activeGateway(lab: Lab, cluster: string): Promise<string> {
+  let last: unknown;
+  for (let i = 0; i < 3; i++) {
+    const c = new RestClient(lab.kubeConfig(cluster), 10_000);
+    try {
+      const o = await c.getOrUndefined(resourcePath('coordination.k8s.io', 'v1', 'leases', 'submariner-operator', 'submariner-gateway-lock'));
+      const id = (o?.spec as { holderIdentity?: unknown } | undefined)?.holderIdentity;
+      return typeof id === 'string' ? id.replace(/-submariner-gateway$/, '') : '';
+    } catch (err) {
+      last = err;
+    } finally {
+      c.close();
+    }
+  }
+  throw last;
+}
+
+async function sleepUntil(t: number, still: () => boolean): Promise<boolean> {
+  while (Date.now() < t) {
+    if (!still()) return false;
+    await sleep(Math.min(500, t - Date.now()));
+  }
+  return still();
+}
+
+/** RSS and heap slopes per role process after warm-up (the first quarter of the run, at least 30 s). */
+function slopes(samples: ReadonlyArray<{ at: number; roles: RoleMetrics[] }>, start: number): SoakResult['slopes'] {
+  const end = samples.at(-1)?.at ?? start;
+  const warm = start + Math.max(30_000, (end - start) / 4);
+  const byPid = new Map<string, Array<{ at: number; m: RoleMetrics }>>();
+  for (const s of samples) {
+    if (s.at < warm) continue;
+    for (const m of s.roles) {
+      if (m.pid === undefined) continue;
+      const k = `${m.node}/${m.role} ${m.pid}`;
+      byPid.set(k, [...(byPid.get(k) ?? []), { at: s.at, m }]);
+    }
+  }
+  const out: SoakResult['slopes'] = [];
+  for (const [k, xs] of byPid) {
+    const ok = xs.filter((x) => x.m.rssBytes !== undefined);
+    if (ok.length < 4) continue;
+    const hours = ok.map((x) => x.at / 3_600_000);
+    const [role, pid] = k.split(' ');
+    out.push({
+      role: role!, pid: Number(pid), samples: ok.length,
+      rssMiBPerHour: slope(hours, ok.map((x) => x.m.rssBytes! / 1048576)),
+      heapMiBPerHour: ((h) => slope(h.map((x) => x.at / 3_600_000), h.map((x) => x.m.heapUsedBytes! / 1048576)))(ok.filter((x) => x.m.heapUsedBytes !== undefined)),
+      fdsFirst: ok[0]!.m.openFds ?? NaN, fdsLast: ok.at(-1)!.m.openFds ?? NaN,
+      resourcesFirst: ok.find((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
+      resourcesLast: ok.findLast((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
+    });
+  }
+  return out.sort((a, b) => a.role.localeCompare(b.role));
+}
+
+export function formatSoak(r: SoakResult): string {
+  const out: string[] = [];
+  out.push(`soak: lab ${r.lab}, ${r.minutes} min (wall ${fmt(r.wallS, 0)} s incl. lab up/down), ${r.checks} invariant checks, load average ${r.loadStart} → ${r.loadEnd} (2 cores, shared)`);
+  out.push(`churn: ${Object.entries(r.churn).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  out.push('faults (recovery = event → all three cross-cluster ping pairs answering again; bar from bench/failover):');
+  for (const f of r.faults) out.push(`  ${f.kind.padEnd(22)} ${f.target.padEnd(42)} recovery ${f.recoveryMs === undefined ? 'none before the next fault' : `${fmt(f.recoveryMs / 1000, 1)} s`}${f.bar ? ` (bar ${f.bar / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar ? 'ok' : 'missed'}); gateway Lease moved after ${f.gatewayLeaseMs === undefined ? '?' : fmt(f.gatewayLeaseMs / 1000, 1)} s, Globalnet Lease after ${f.globalnetLeaseMs === undefined ? '?' : fmt(f.globalnetLeaseMs / 1000, 1)} s` : ''}`);
+  out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
+  out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
+  for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
+  out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
+  return out.join('\n') + '\n';
+}
+
+export type { Observation };

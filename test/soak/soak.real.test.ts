@@ -1,0 +1,23 @@
+// The short soak (bench/soak): three clusters with Globalnet and two gateways each, three minutes of
+// Endpoint/Service/GlobalEgressIP churn, failovers, API server restarts, wireguard-go kills, WAN loss and
+// route-agent restarts; fails on any invariant violation (bench/soak/invariants.ts). Recovery times and
+// slopes depend on the machine's load: they are printed, not asserted.
+import assert from 'node:assert/strict';
+import { formatSoak, runSoak } from '../../bench/soak/soak.js';
+import { apiServerAvailable } from '../lab/helpers.js';
+
+describe('soak @real: three minutes of churn and faults leave no invariant broken', function () {
+  this.timeout(330_000);
+
+  before(async function () {
+    if (!(await apiServerAvailable())) this.skip();
+  });
+
+  it('keeps one active gateway per cluster, leaks nothing, keeps IPAM and nft in step, and pings recover', async () => {
+    const lines: string[] = [];
+    const r = await runSoak({ minutes: 3, log: (l) => lines.push(l) });
+    console.log(formatSoak(r).replace(/^/gm, '      '));
+    assert.deepEqual(r.violations, [], `invariant violations:\n${r.violations.join('\n')}\nlog:\n${lines.join('\n')}`);
+    assert.ok(r.checks >= 3 * 60 / 10, `only ${r.checks} invariant checks in 3 minutes (want at least one per 10 s)`);
+  });
+});
