@@ -69,7 +69,8 @@ export function linksNotReady(dump: string): string[] {
     if (!name || name === 'lo') continue;
     const oper = / state (\S+) mode /.exec(line)?.[1];
     const port = /bridge_slave state (\S+)/.exec(line)?.[1];
-    if (oper !== 'UP' || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
+    // VXLAN devices (flannel.1) have no carrier notion: their operstate stays UNKNOWN once up.
+    if ((oper !== 'UP' && oper !== 'UNKNOWN') || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
   }
   return out;
 }

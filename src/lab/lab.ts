@@ -303,9 +303,14 @@ export class Lab {
   async waitBgpRoutes(timeoutMs: number): Promise<void> {
     const t = this.topology;
     const nodes = t.processes.filter((p) => p.kind === 'bird' && p.node !== undefined).map((p) => this.node(p.node!));
+    const birds = t.processes.filter((p) => p.kind === 'bird');
     let missing: string[] = [];
+    let dead: string[] = [];
     try {
       await waitFor(async () => {
+        dead = birds.filter((p) => this.pid(p.id) === undefined).map((p) => p.id);
+        // A daemon that exited (bad config) will not come back: stop waiting.
+        if (dead.length) return true;
         missing = [];
         for (const n of nodes) {
           const r = await this.exec(n.name, ['ip', '-4', 'route', 'show', 'proto', 'bird'], { allowFailure: true });
@@ -314,7 +319,9 @@ export class Lab {
         }
         return missing.length === 0;
       }, { timeoutMs, intervalMs: 250, what: 'BGP routes' });
+      if (dead.length) throw new HawserError('EXEC', `BIRD exited (${dead.join(', ')}): ${dead.slice(0, 2).map((id) => tailFile(this.plan(id).log, 3)).join('\n')}`);
     } catch (err) {
+      if (dead.length) throw err;
       const logs = t.processes.filter((p) => p.kind === 'bird').slice(0, 2).map((p) => `${p.id}: ${tailFile(p.log, 3)}`).join('\n');
       throw new HawserError('TIMEOUT', `BIRD did not install every pod block within ${timeoutMs / 1000} s (missing ${missing.slice(0, 6).join(', ')}); ${logs}`, { cause: err });
     }

@@ -144,6 +144,14 @@ class Builder {
     }
   }
 
+  /** Routers route each other's LANs (node addresses only: pod CIDRs stay unrouted between clusters). */
+  lanRoutes(clusters: readonly ClusterPlan[]): void {
+    for (const c of clusters) {
+      const rtr = this.routers.get(c.id)!;
+      for (const other of clusters) if (other !== c) rtr.ip.push(`route add ${other.lanCidr} via ${other.routerWanIp}`);
+    }
+  }
+
   node(c: ClusterPlan, n: NodePlan, ns: Omit<NetnsPlan, 'name' | 'kind' | 'cluster'>): NetnsPlan {
     const plan: NetnsPlan = { name: n.netns, kind: 'node', cluster: c.id, ...ns };
     this.namespaces.push(plan);
@@ -335,7 +343,7 @@ export function birdNodeConfig(n: NodePlan, rr: string): string {
     '  scan time 2;',
     '  ipv4 { import none; export where source ~ [ RTS_STATIC, RTS_BGP ]; };',
     '}',
-    'protocol bgp rr {',
+    'protocol bgp reflector {',
     `  local ${n.ip} as ${CALICO_AS};`,
     `  neighbor ${rr} as ${CALICO_AS};`,
     '  ipv4 { import all; export where source = RTS_STATIC; next hop self; };',
@@ -400,7 +408,7 @@ function planCalico(clusters: ClusterPlan[], ctx: PresetContext): PresetPlan {
   }
   const b = new Builder(ctx);
   for (const c of clusters) b.router(c, 24, 24);
-  b.apiRoutes(clusters);
+  b.lanRoutes(clusters);
   for (const c of clusters) {
     const rr = routeReflectorIp(c);
     const rrNetns = `${ctx.prefix}${c.letter}-rr`;
