@@ -308,7 +308,14 @@ function planFlannel(clusters: ClusterPlan[], ctx: PresetContext): PresetPlan {
       });
       b.node(c, n, {
         sysctls: ['net.ipv4.ip_forward=1'], ip, nft: kubeProxyNft(c),
-        commands: [{ argv: ['bridge', '-batch', '-'], input: fdb.join('\n') + '\n' }, { argv: ['iptables-restore', '--noflush'], input: flannelIptables(c.podCidr, n.podCidr) }],
+        commands: [
+          { argv: ['bridge', '-batch', '-'], input: fdb.join('\n') + '\n' },
+          { argv: ['iptables-restore', '--noflush'], input: flannelIptables(c.podCidr, n.podCidr) },
+          // The node's NIC computes checksums, as a real one does before the VPC's NAT sees the packet. A veth
+          // hands its packets on with checksums still to be filled in, and the kernel's NAT on the router then
+          // corrupts the outer UDP checksum of tunnelled TCP (UdpInCsumErrors at the remote gateway).
+          ...(n.gateway ? [{ argv: ['ethtool', '-K', 'eth0', 'tx', 'off'], input: '' }] : []),
+        ],
       });
     });
   });
