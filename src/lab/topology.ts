@@ -532,6 +532,10 @@ export function resolveTarget(t: LabTopology, target: string): { netns: string; 
   for (const c of t.clusters) {
     if (target === c.id || target === c.letter || target === `${c.letter}-cp`) return { netns: c.controlPlaneNetns, cluster: c };
     if (target === `${c.letter}-rtr`) return { netns: c.routerNetns, cluster: c };
+    if (target === `${c.letter}-rr`) {
+      const rr = t.namespaces.find((n) => n.kind === 'route-reflector' && n.cluster === c.id);
+      if (rr) return { netns: rr.name, cluster: c };
+    }
     for (const n of c.nodes) {
       if (target === n.name) return { netns: n.netns, cluster: c };
       for (const p of n.pods) if (target === p.name) return { netns: p.netns, cluster: c };

@@ -15,8 +15,26 @@ const OWNED_PROTOS = new Set(OWNED_NODE_STATE.protocols.map((p) => String(p.prot
 const OWNED_TABLES = new Set(OWNED_NODE_STATE.nftTables.map((t) => `${t.family} ${t.name}`));
 
 /** One node's state as text sections; `owned` picks hawser's part, otherwise everything else. */
+const STATE_COMMANDS = {
+  links: 'ip -o -d link show',
+  routes: 'ip -N -4 route show table all',
+  rules: 'ip -N -4 rule show',
+  neigh: 'ip neigh show nud permanent',
+  fdb: 'bridge fdb show',
+  nft: 'nft list ruleset',
+  ipsets: 'ipset save',
+} as const;
+
 export async function nodeState(lab: Lab, node: string, part: 'foreign' | 'owned'): Promise<Record<string, string[]>> {
-  const run = async (argv: string[]): Promise<string> => (await lab.exec(node, argv, { allowFailure: true })).stdout;
+  // One shell per node (the machine is loaded): each command's output after a `@@ <key>` line.
+  const script = Object.entries(STATE_COMMANDS).map(([k, cmd]) => `echo "@@ ${k}"; ${cmd} 2>/dev/null`).join('; ');
+  const dump = (await lab.exec(node, ['sh', '-c', script], { allowFailure: true, timeoutMs: 30_000 })).stdout;
+  const sections = new Map<string, string>();
+  for (const chunk of dump.split(/^@@ /m).slice(1)) sections.set(chunk.slice(0, chunk.indexOf('\n')), chunk.slice(chunk.indexOf('\n') + 1));
+  const run = async (argv: string[]): Promise<string> => {
+    const key = Object.entries(STATE_COMMANDS).find(([, cmd]) => cmd === argv.join(' '))?.[0];
+    return key ? sections.get(key) ?? '' : (await lab.exec(node, argv, { allowFailure: true })).stdout;
+  };
   const ownedDev = (line: string): boolean => [...OWNED_LINKS].some((l) => line.includes(`dev ${l} `) || line.endsWith(`dev ${l}`));
   const ownedProto = (line: string): boolean => OWNED_PROTOS.has(/ proto (\S+)/.exec(line)?.[1] ?? '');
   const pick = (owned: boolean): boolean => (part === 'owned' ? owned : !owned);
@@ -54,9 +72,9 @@ function splitTables(ruleset: string): { id: string; text: string }[] {
 
 /** Foreign (or hawser's) state of every node of the lab. */
 export async function labState(lab: Lab, part: 'foreign' | 'owned' = 'foreign'): Promise<Record<string, Record<string, string[]>>> {
-  const out: Record<string, Record<string, string[]>> = {};
-  for (const c of lab.topology.clusters) for (const n of c.nodes) out[n.name] = await nodeState(lab, n.name, part);
-  return out;
+  const names = lab.topology.clusters.flatMap((c) => c.nodes.map((n) => n.name));
+  const states = await Promise.all(names.map((n) => nodeState(lab, n, part)));
+  return Object.fromEntries(names.map((n, i) => [n, states[i]!]));
 }
 
 function allPods(lab: Lab): PodPlan[] {
@@ -139,6 +157,9 @@ export function describePreset(preset: LabPreset, more?: (s: PresetSuite) => voi
       for (const n of nodes()) for (const role of n.roles) await lab.startRole(n.name, role);
       await waitForCables(lab, 90_000);
       assert.deepEqual(await labState(lab), before, 'foreign state while hawser runs');
+      // The snapshots see both sides: the CNI's state, and hawser's (what the comparison leaves out).
+      for (const [node, st] of Object.entries(await labState(lab, 'owned'))) assert.ok(st.links!.length > 0 && st.rules!.length > 0, `hawser's links and rules on ${node}: ${JSON.stringify(st)}`);
+      for (const [node, st] of Object.entries(before)) assert.ok(st.routes!.length > 0 && st.nft!.length > 0, `the foreign routes and nft tables on ${node}`);
     });
 
     it('every pod reaches every pod of the other cluster, with its own source address', async () => {
@@ -180,11 +201,9 @@ export function describePreset(preset: LabPreset, more?: (s: PresetSuite) => voi
 
     it('`hawser uninstall node` on every node leaves exactly the foreign state there was before hawser', async () => {
       const hawser = join(L().topology.options.repoRoot, 'bin', 'hawser');
-      for (const n of nodes()) for (const role of n.roles) await L().stopRole(n.name, role, 'SIGTERM');
-      for (const n of nodes()) {
-        const r = await L().exec(n.name, [hawser, 'uninstall', 'node', '--state-dir', join(n.dir, 'state')], { allowFailure: true, timeoutMs: 60_000, env: { NODE_NAME: n.name } });
-        assert.equal(r.code, 0, `uninstall node on ${n.name}: ${r.stdout}${r.stderr}`);
-      }
+      await Promise.all(nodes().flatMap((n) => n.roles.map((role) => L().stopRole(n.name, role, 'SIGTERM'))));
+      const runs = await Promise.all(nodes().map((n) => L().exec(n.name, [hawser, 'uninstall', 'node', '--state-dir', join(n.dir, 'state')], { allowFailure: true, timeoutMs: 90_000, env: { NODE_NAME: n.name } })));
+      runs.forEach((r, i) => assert.equal(r.code, 0, `uninstall node on ${nodes()[i]!.name}: ${r.stdout}${r.stderr}`));
       const owned = await labState(L(), 'owned');
       for (const [node, s] of Object.entries(owned)) assert.deepEqual(Object.values(s).flat(), [], `hawser's state left on ${node}`);
       assert.deepEqual(await labState(L()), before, 'foreign state after uninstall');
