@@ -579,7 +579,10 @@ export function formatTopology(t: LabTopology): string {
     for (const l of ns.ip) out.push(`  ip ${l}`);
     for (const l of ns.links ?? []) out.push(`  link ${l}`);
     if (ns.nft) for (const l of ns.nft.trimEnd().split('\n')) out.push(`  nft ${l}`);
-    for (const cmd of ns.commands ?? []) for (const l of cmd.input.trimEnd().split('\n')) out.push(`  ${cmd.argv[0]} ${l}`);
+    for (const cmd of ns.commands ?? []) {
+      if (cmd.input.trim() === '') out.push(`  run ${cmd.argv.join(' ')}`);
+      else for (const l of cmd.input.trimEnd().split('\n')) out.push(`  ${cmd.argv[0]} ${l}`);
+    }
   }
   for (const v of t.veths) out.push(`veth ${v.a.netns}/${v.a.name} <-> ${v.b.netns}/${v.b.name}`);
   for (const p of t.processes) {
