@@ -69,8 +69,10 @@ export function linksNotReady(dump: string): string[] {
     if (!name || name === 'lo') continue;
     const oper = / state (\S+) mode /.exec(line)?.[1];
     const port = /bridge_slave state (\S+)/.exec(line)?.[1];
-    // VXLAN devices (flannel.1) have no carrier notion: their operstate stays UNKNOWN once up.
-    if ((oper !== 'UP' && oper !== 'UNKNOWN') || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
+    // VXLAN devices (flannel.1) have no carrier notion: their operstate stays UNKNOWN once up (a bridge's
+    // UNKNOWN, though, means its ports are not forwarding yet).
+    const vxlanUp = oper === 'UNKNOWN' && / vxlan id /.test(line) && /[<,]UP[,>]/.test(line);
+    if ((oper !== 'UP' && !vxlanUp) || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
   }
   return out;
 }
