@@ -47,6 +47,13 @@ export function runChecks(f: NodeFactsForDiagnose): CheckResult[] {
   if (f.nftRuleset !== undefined) {
     const blocks = /hook input[^}]*policy drop/s.test(f.nftRuleset) && !/udp dport \{?[^}\n]*4500/.test(f.nftRuleset);
     out.push(blocks ? { name: 'firewall', verdict: 'warn', detail: 'an input chain drops by default and no rule mentions UDP 4500', fix: 'allow UDP 4500 (cable), 4490 (NAT discovery) and 4800 (vx-submariner) from peers' } : { name: 'firewall', verdict: 'ok', detail: 'no default-drop input chain blocking the cable ports found' });
+    // Calico and kube-proxy set iptables' FORWARD policy to DROP: hawser's accepts in its own table cannot
+    // overrule another table's drop, so a gateway drops other nodes' cross-cluster traffic.
+    if (/hook forward[^;\n]*;\s*policy drop;/.test(f.nftRuleset)) {
+      const remote = (f.remoteClusters ?? []).flatMap((r) => r.cidrs);
+      const list = remote.length ? remote.join(' ') : '<each remote pod and service CIDR>';
+      out.push({ name: 'forwarding', verdict: 'warn', detail: 'a forward chain drops by default (e.g. iptables FORWARD policy DROP): on a gateway, cross-cluster traffic of pods on other nodes is dropped', fix: `accept it ahead of the drop: for c in ${list}; do iptables -I FORWARD -s $c -j ACCEPT; iptables -I FORWARD -d $c -j ACCEPT; done` });
+    }
   }
   const cidrs = f.clusterCidrs.map(parseIpv4Cidr).filter((c): c is Ipv4Cidr => c !== undefined);
   if (cidrs.length) {

@@ -32,6 +32,7 @@ async function configureNetns(ns: NetnsPlan): Promise<void> {
   const script = 'if [ $# -gt 0 ]; then sysctl -q -e -w "$@" >/dev/null; fi; exec ip -batch -';
   await exec('ip', ['netns', 'exec', ns.name, 'sh', '-c', script, 'lab-netns', ...ns.sysctls], { input: ns.ip.join('\n') + '\n' });
   if (ns.nft) await exec('nft', ['-f', '-'], { netns: ns.name, input: ns.nft });
+  for (const c of ns.commands ?? []) await exec(c.argv[0]!, c.argv.slice(1), { netns: ns.name, input: c.input });
 }
 
 async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -46,6 +47,8 @@ async function mapLimit<T>(items: readonly T[], limit: number, fn: (item: T) => 
 export async function buildNetwork(t: LabTopology, concurrency = 6): Promise<void> {
   await exec('ip', ['-batch', '-'], { input: netnsAddLines(t).join('\n') + '\n' });
   await exec('ip', ['-batch', '-'], { input: vethLines(t).join('\n') + '\n' });
+  // Links made in one namespace for another (a pod's macvlan) exist before anyone configures either.
+  for (const ns of t.namespaces) if (ns.links?.length) await exec('ip', ['-n', ns.name, '-batch', '-'], { input: ns.links.join('\n') + '\n' });
   await mapLimit(t.namespaces, concurrency, configureNetns);
   await waitLinksReady(t.namespaces.map((n) => n.name));
 }
@@ -66,7 +69,10 @@ export function linksNotReady(dump: string): string[] {
     if (!name || name === 'lo') continue;
     const oper = / state (\S+) mode /.exec(line)?.[1];
     const port = /bridge_slave state (\S+)/.exec(line)?.[1];
-    if (oper !== 'UP' || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
+    // VXLAN devices (flannel.1) have no carrier notion: their operstate stays UNKNOWN once up (a bridge's
+    // UNKNOWN, though, means its ports are not forwarding yet).
+    const vxlanUp = oper === 'UNKNOWN' && / vxlan id /.test(line) && /[<,]UP[,>]/.test(line);
+    if ((oper !== 'UP' && !vxlanUp) || (port !== undefined && port !== 'forwarding')) out.push(`${ns}/${name}:${oper ?? '?'}${port ? `/${port}` : ''}`);
   }
   return out;
 }

@@ -1,7 +1,7 @@
 // The lab as an object: bring up (plan → state file → network → API servers → registration → roles),
 // reopen from the state file, exec inside, stop/start single roles, and tear down exactly what it made.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { k8s } from '../k8s/client.js';
@@ -19,7 +19,7 @@ import { readState, stateFilePath, updateState, writeState, type LabState, type 
 
 export { labDown, labStatus, type DownReport, type LabStatus, type ProcessStatus } from './control.js';
 import {
-  DEFAULT_STATE_ROOT, findNode, labRootfs, netnsNames, planLab, resolveOptions, resolveTarget,
+  DEFAULT_STATE_ROOT, LAB_ROLES, findNode, labRootfs, netnsNames, planLab, resolveOptions, resolveTarget,
   type ClusterPlan, type LabOptions, type LabSecrets, type LabRole, type LabTopology, type NodePlan, type ProcessPlan,
 } from './topology.js';
 
@@ -109,6 +109,12 @@ export class Lab {
     try {
       progress(`building ${t.namespaces.length} network namespaces${o.image ? ' and unpacking the image' : ''}`);
       await Promise.all([buildNetwork(t), writeClusterFiles(t, secrets), o.image && unpackImage(o.image.archive, labRootfs(t.stateDir))]);
+      const daemons = t.processes.filter((p) => p.kind === 'bird');
+      if (daemons.length) {
+        progress(`starting ${daemons.length} BIRD daemons and waiting for their routes`);
+        for (const p of daemons) await lab.start(p);
+        await lab.waitBgpRoutes(60_000);
+      }
       let apiUp = false;
       if (apiserver) {
         try {
@@ -121,7 +127,7 @@ export class Lab {
       }
       if (roles && apiUp) {
         progress('starting hawser roles on the nodes');
-        for (const p of t.processes.filter((p) => p.node !== undefined)) await lab.start(p);
+        for (const p of t.processes.filter((p) => (LAB_ROLES as readonly string[]).includes(p.kind))) await lab.start(p);
       }
       if (opts.prometheus) {
         progress('starting Prometheus in each control plane');
@@ -223,6 +229,10 @@ export class Lab {
 
   /** Starts a planned process, recording it in the state file first. */
   private async start(p: ProcessPlan): Promise<Started> {
+    for (const [file, content] of Object.entries(p.files ?? {})) {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(file, content, { mode: 0o600 });
+    }
     const startedAt = new Date().toISOString();
     updateState(this.topology.stateFile, (s) => {
       // Forget earlier runs of this id that are gone, keep the rest so down still kills them.
@@ -267,6 +277,54 @@ export class Lab {
     await Promise.all(plans.map((p) => waitPrometheusReady(this, p.cluster!, timeoutMs, () => this.pid(p.id) !== undefined).catch((err: unknown) => {
       throw new HawserError('EXEC', `${errorMessage(err)}; its log (${p.log}) ends:\n${tailFile(p.log, 5)}`, { cause: err });
     })));
+  }
+
+  /** Starts any planned process by id (e.g. `a-wk1/bird` after `stopProcess`); a no-op if it runs. */
+  async startProcess(id: string): Promise<number> {
+    const running = this.pid(id);
+    if (running !== undefined) return running;
+    return (await this.start(this.plan(id))).pid;
+  }
+
+  /** Stops any planned process by PID (e.g. a BIRD daemon, to restart it). */
+  async stopProcess(id: string, signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 10_000): Promise<void> {
+    this.plan(id);
+    const recs = this.liveRecords(id);
+    await stopProcesses(recs.map((r) => ({ pid: r.pid!, startTime: r.startTime })), signal, timeoutMs);
+    updateState(this.topology.stateFile, (s) => {
+      for (const r of s.processes) if (r.id === id && recs.some((x) => x.pid === r.pid)) r.stoppedAt = new Date().toISOString();
+    });
+  }
+
+  /**
+   * Waits until every node running BIRD has a `proto bird` route to every other node's pod block of its
+   * cluster (the calico-bgp preset); fails with what is missing and the BIRD logs' last lines.
+   */
+  async waitBgpRoutes(timeoutMs: number): Promise<void> {
+    const t = this.topology;
+    const nodes = t.processes.filter((p) => p.kind === 'bird' && p.node !== undefined).map((p) => this.node(p.node!));
+    const birds = t.processes.filter((p) => p.kind === 'bird');
+    let missing: string[] = [];
+    let dead: string[] = [];
+    try {
+      await waitFor(async () => {
+        dead = birds.filter((p) => this.pid(p.id) === undefined).map((p) => p.id);
+        // A daemon that exited (bad config) will not come back: stop waiting.
+        if (dead.length) return true;
+        missing = [];
+        for (const n of nodes) {
+          const r = await this.exec(n.name, ['ip', '-4', 'route', 'show', 'proto', 'bird'], { allowFailure: true });
+          const peers = this.cluster(n.cluster).nodes.filter((x) => x !== n);
+          for (const p of peers) if (!r.stdout.includes(`${p.podCidr} via ${p.ip}`)) missing.push(`${n.name}: ${p.podCidr} via ${p.ip}`);
+        }
+        return missing.length === 0;
+      }, { timeoutMs, intervalMs: 250, what: 'BGP routes' });
+      if (dead.length) throw new HawserError('EXEC', `BIRD exited (${dead.join(', ')}): ${dead.slice(0, 2).map((id) => tailFile(this.plan(id).log, 3)).join('\n')}`);
+    } catch (err) {
+      if (dead.length) throw err;
+      const logs = t.processes.filter((p) => p.kind === 'bird').slice(0, 2).map((p) => `${p.id}: ${tailFile(p.log, 3)}`).join('\n');
+      throw new HawserError('TIMEOUT', `BIRD did not install every pod block within ${timeoutMs / 1000} s (missing ${missing.slice(0, 6).join(', ')}); ${logs}`, { cause: err });
+    }
   }
 
   /** Starts a role on a node (as its DaemonSet pod would be restarted); a no-op if it runs. */

@@ -8,7 +8,7 @@ import { apiStatus, k8s } from '../k8s/client.js';
 import { HawserError, errorMessage } from '../util/errors.js';
 import { brokerServiceAccount } from './credentials.js';
 import {
-  BROKER_NAMESPACE, POD_NAMESPACE, SUBMARINER_NAMESPACE, rolePodName, type ClusterPlan, type LabTopology, type NodePlan,
+  BROKER_NAMESPACE, POD_NAMESPACE, SUBMARINER_NAMESPACE, rolePodName, type ClusterPlan, type ExportedService, type LabTopology, type NodePlan,
 } from './topology.js';
 
 export const BROKER_ROLE = 'submariner-k8s-broker-cluster';
@@ -168,6 +168,25 @@ export async function registerCluster(kc: k8s.KubeConfig, t: LabTopology, c: Clu
   }
   await Promise.all(work);
   if (t.options.globalnet) await exportLabPods(kc);
+  if (c.exportedService) await exportService(kc, c.exportedService);
+}
+
+/** A preset's ClusterIP Service (selecting the backend pod's node) and its ServiceExport. */
+async function exportService(kc: k8s.KubeConfig, s: ExportedService): Promise<void> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const namespace = POD_NAMESPACE;
+  await createIfMissing(`Service ${s.name}`, () => core.createNamespacedService({
+    namespace,
+    body: {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: s.name, namespace },
+      spec: { type: 'ClusterIP', clusterIP: s.clusterIp, selector: { 'lab.hawser.io/node': s.backendNode }, ports: [{ name: 'echo', port: 7, protocol: 'TCP' }] },
+    },
+  }));
+  await createIfMissing(`ServiceExport ${s.name}`, () => custom.createNamespacedCustomObject({
+    group: 'multicluster.x-k8s.io', version: 'v1alpha1', namespace, plural: 'serviceexports',
+    body: { apiVersion: 'multicluster.x-k8s.io/v1alpha1', kind: 'ServiceExport', metadata: { name: s.name, namespace } },
+  }));
 }
 
 /** Name of the headless Service (and ServiceExport) selecting every lab pod of a cluster (Globalnet labs). */

@@ -10,10 +10,14 @@
 // and one WAN netns hw-<lab>-wan with bridge br-wan joining the routers. Nothing touches the root netns.
 import type { CableDriverName } from '../config/roles.js';
 import { HawserError } from '../util/errors.js';
+import { planPreset } from './presets.js';
 
 export type LabRole = 'gateway' | 'route-agent' | 'globalnet';
 export const LAB_ROLES: readonly LabRole[] = ['gateway', 'route-agent', 'globalnet'];
 export const CABLE_DRIVERS: readonly CableDriverName[] = ['libreswan', 'wireguard', 'vxlan'];
+/** The field's topologies (issue 19, src/lab/presets.ts): underlay (macvlan) pods, flannel across VPCs, Calico with BGP. */
+export type LabPreset = 'underlay' | 'flannel' | 'calico-bgp';
+export const LAB_PRESETS: readonly LabPreset[] = ['underlay', 'flannel', 'calico-bgp'];
 
 export const SUBMARINER_NAMESPACE = 'submariner-operator';
 export const BROKER_NAMESPACE = 'submariner-k8s-broker';
@@ -49,6 +53,8 @@ export interface LabOptions {
   roleCommand: string;
   /** Run the roles from this OCI image (`hawser lab up --image`) instead of the checkout. */
   image?: LabImage;
+  /** Build one of the field's topologies instead of the plain one (2 clusters; see src/lab/presets.ts). */
+  preset?: LabPreset;
 }
 
 /** An image the roles run from: unpacked once per lab into `<stateDir>/rootfs`. */
@@ -86,7 +92,7 @@ export interface LabSecrets {
   brokerTokens: Record<string, string>;
 }
 
-export type NetnsKind = 'wan' | 'router' | 'control-plane' | 'node' | 'pod';
+export type NetnsKind = 'wan' | 'router' | 'control-plane' | 'node' | 'pod' | 'route-reflector';
 
 export interface NetnsPlan {
   name: string;
@@ -98,6 +104,13 @@ export interface NetnsPlan {
   ip: string[];
   /** nft script loaded inside (NAT router). */
   nft?: string;
+  /**
+   * `ip -batch` lines run inside once every veth exists and before any namespace is configured: links
+   * made here and moved into another namespace (a pod's macvlan on its node's NIC).
+   */
+  links?: string[];
+  /** Commands run inside after `ip` and `nft`, each with its stdin (`bridge -batch -`, `ipset restore`, `iptables-restore`). */
+  commands?: { argv: string[]; input: string }[];
 }
 
 export interface VethEnd {
@@ -110,7 +123,7 @@ export interface VethPlan {
   b: VethEnd;
 }
 
-export type ProcessKind = 'apiserver' | 'relay' | 'forwarder' | 'prometheus' | LabRole;
+export type ProcessKind = 'apiserver' | 'relay' | 'forwarder' | 'prometheus' | 'bird' | LabRole;
 
 export interface ProcessPlan {
   /** Stable id: `<cluster>/apiserver`, `<cluster>/relay`, `lab/forwarder`, `<node>/<role>`. */
@@ -131,6 +144,8 @@ export interface ProcessPlan {
    */
   privateMount?: { hostname: string; wireguardDir: string; rootfs?: { dir: string; mounts: RootfsMount[] } };
   log: string;
+  /** Files written (path → content) before each start: a daemon's own config (BIRD). */
+  files?: Record<string, string>;
 }
 
 export interface PodPlan {
@@ -176,6 +191,10 @@ export interface ClusterPlan {
   podCidr: string;
   serviceCidr: string;
   globalCidr?: string;
+  /** Several pod subnets (SUBMARINER_CLUSTERCIDR, comma-separated) when `podCidr` is only the first of them. */
+  podCidrs?: string[];
+  /** A ClusterIP Service exported with a ServiceExport, DNATed to its backend pod on every node (kube-proxy's step). */
+  exportedService?: ExportedService;
   nodes: NodePlan[];
   dir: string;
   tlsDir: string;
@@ -187,6 +206,16 @@ export interface ClusterPlan {
   hostKubeconfig: string;
   /** Unix socket the relay in the control-plane netns serves (the forwarder's upstream). */
   apiSocket: string;
+}
+
+export interface ExportedService {
+  name: string;
+  clusterIp: string;
+  /** The backend pod's name and IP. */
+  backend: string;
+  backendIp: string;
+  /** The backend pod's node: the Service selects `lab.hawser.io/node=<node>`. */
+  backendNode: string;
 }
 
 export interface LabTopology {
@@ -227,6 +256,7 @@ export function resolveOptions(partial: Partial<LabOptions> & { name: string; re
     repoRoot: partial.repoRoot,
     roleEnv: { ...(partial.roleEnv ?? {}) },
     roleCommand,
+    ...(partial.preset !== undefined ? { preset: partial.preset } : {}),
   };
   const bad = (what: string): never => {
     throw new HawserError('INVALID', `lab: ${what}`);
@@ -240,6 +270,12 @@ export function resolveOptions(partial: Partial<LabOptions> & { name: string; re
   if (o.nat && o.clusters < 2) bad('nat needs at least 2 clusters (the last one goes behind NAT; the first holds the broker)');
   if (!o.stateRoot.startsWith('/')) bad('stateRoot must be an absolute path');
   if (!o.roleCommand.startsWith('/')) bad('roleCommand must be an absolute path');
+  if (o.preset !== undefined) {
+    if (!LAB_PRESETS.includes(o.preset)) bad(`preset must be one of ${LAB_PRESETS.join(', ')} (got ${String(o.preset)})`);
+    // A preset is a whole topology: two clusters, its own addressing and NAT.
+    if (o.clusters !== 2) bad(`preset ${o.preset} builds exactly 2 clusters (got clusters ${o.clusters})`);
+    if (o.nat || o.globalnet) bad(`preset ${o.preset} brings its own addressing and NAT: drop --nat/--globalnet`);
+  }
   if (partial.image) {
     if (!partial.image.archive.startsWith('/')) bad('image archive must be an absolute path');
     o.image = { archive: partial.image.archive, digest: partial.image.digest, env: { ...partial.image.env } };
@@ -258,9 +294,53 @@ export function planLab(o: LabOptions, secrets: LabSecrets): LabTopology {
   const clusters: ClusterPlan[] = [];
 
   for (let i = 0; i < o.clusters; i++) clusters.push(planCluster(o, i, prefix, stateDir));
+  // A preset re-addresses the clusters and builds its own network (before anything reads the addresses).
+  const preset = o.preset ? planPreset(o.preset, clusters, { prefix, stateDir, wanNetns }) : undefined;
   const broker = clusters[0]!;
   const brokerApiServer = broker.apiServer;
+  if (preset) {
+    namespaces.push(...preset.namespaces);
+    veths.push(...preset.veths);
+  } else planBaseNetwork(clusters, wanNetns, namespaces, veths);
 
+  const processes: ProcessPlan[] = [];
+  const forwardPortsFile = `${stateDir}/forward-ports.json`;
+  for (const c of clusters) {
+    processes.push({
+      id: `${c.id}/apiserver`, kind: 'apiserver', cluster: c.id, netns: c.controlPlaneNetns,
+      argv: [hawser, 'apiserver', '--listen', c.apiServer, '--tls-dir', c.tlsDir, '--token-file', c.tokenFile, '--data-dir', c.dataDir, '--crds', `${o.repoRoot}/deploy/crds`],
+      env: { LOG_LEVEL: o.logLevel },
+      log: `${stateDir}/logs/${c.id}.apiserver.log`,
+    });
+    processes.push({
+      id: `${c.id}/relay`, kind: 'relay', cluster: c.id, netns: c.controlPlaneNetns,
+      argv: [hawser, 'lab', 'relay', '--unix', c.apiSocket, '--connect', c.apiServer, '--state-file', `${stateDir}/state.json`],
+      env: {},
+      log: `${stateDir}/logs/${c.id}.relay.log`,
+    });
+  }
+  processes.push({
+    id: 'lab/forwarder', kind: 'forwarder',
+    argv: [hawser, 'lab', 'port-forward', '--ports-file', forwardPortsFile, '--state-file', `${stateDir}/state.json`, ...clusters.map((c) => `${c.id}=${c.apiSocket}`)],
+    env: {},
+    log: `${stateDir}/logs/lab.forwarder.log`,
+  });
+  if (preset) processes.push(...preset.processes);
+
+  for (const c of clusters) {
+    for (const n of c.nodes) {
+      for (const role of n.roles) processes.push(planRole(o, secrets, c, n, role, brokerApiServer, broker.tlsDir, stateDir));
+    }
+  }
+
+  return {
+    name: o.name, options: o, stateDir, stateFile: `${stateDir}/state.json`, wanNetns,
+    brokerCluster: broker.id, brokerApiServer, clusters, namespaces, veths, processes, forwardPortsFile,
+  };
+}
+
+/** The plain lab's network: WAN bridge, routers, control planes, host-gw nodes with cni0, pods behind it. */
+function planBaseNetwork(clusters: ClusterPlan[], wanNetns: string, namespaces: NetnsPlan[], veths: VethPlan[]): void {
   // WAN: a bridge joining every router's `wan` port.
   const wan: NetnsPlan = { name: wanNetns, kind: 'wan', sysctls: ['net.bridge.bridge-nf-call-iptables=0'], ip: ['link set lo up', 'link add name br-wan type bridge', 'link set br-wan up'] };
   namespaces.push(wan);
@@ -321,39 +401,6 @@ export function planLab(o: LabOptions, secrets: LabSecrets): LabTopology {
     }
   }
 
-  const processes: ProcessPlan[] = [];
-  const forwardPortsFile = `${stateDir}/forward-ports.json`;
-  for (const c of clusters) {
-    processes.push({
-      id: `${c.id}/apiserver`, kind: 'apiserver', cluster: c.id, netns: c.controlPlaneNetns,
-      argv: [hawser, 'apiserver', '--listen', c.apiServer, '--tls-dir', c.tlsDir, '--token-file', c.tokenFile, '--data-dir', c.dataDir, '--crds', `${o.repoRoot}/deploy/crds`],
-      env: { LOG_LEVEL: o.logLevel },
-      log: `${stateDir}/logs/${c.id}.apiserver.log`,
-    });
-    processes.push({
-      id: `${c.id}/relay`, kind: 'relay', cluster: c.id, netns: c.controlPlaneNetns,
-      argv: [hawser, 'lab', 'relay', '--unix', c.apiSocket, '--connect', c.apiServer, '--state-file', `${stateDir}/state.json`],
-      env: {},
-      log: `${stateDir}/logs/${c.id}.relay.log`,
-    });
-  }
-  processes.push({
-    id: 'lab/forwarder', kind: 'forwarder',
-    argv: [hawser, 'lab', 'port-forward', '--ports-file', forwardPortsFile, '--state-file', `${stateDir}/state.json`, ...clusters.map((c) => `${c.id}=${c.apiSocket}`)],
-    env: {},
-    log: `${stateDir}/logs/lab.forwarder.log`,
-  });
-
-  for (const c of clusters) {
-    for (const n of c.nodes) {
-      for (const role of n.roles) processes.push(planRole(o, secrets, c, n, role, brokerApiServer, broker.tlsDir, stateDir));
-    }
-  }
-
-  return {
-    name: o.name, options: o, stateDir, stateFile: `${stateDir}/state.json`, wanNetns,
-    brokerCluster: broker.id, brokerApiServer, clusters, namespaces, veths, processes, forwardPortsFile,
-  };
 }
 
 function planCluster(o: LabOptions, i: number, prefix: string, stateDir: string): ClusterPlan {
@@ -408,7 +455,7 @@ function planRole(o: LabOptions, s: LabSecrets, c: ClusterPlan, n: NodePlan, rol
   const env: Record<string, string> = {
     SUBMARINER_NAMESPACE,
     SUBMARINER_CLUSTERID: c.id,
-    SUBMARINER_CLUSTERCIDR: c.podCidr,
+    SUBMARINER_CLUSTERCIDR: (c.podCidrs ?? [c.podCidr]).join(','),
     SUBMARINER_SERVICECIDR: c.serviceCidr,
   };
   if (c.globalCidr) env.SUBMARINER_GLOBALCIDR = c.globalCidr;
@@ -485,6 +532,10 @@ export function resolveTarget(t: LabTopology, target: string): { netns: string; 
   for (const c of t.clusters) {
     if (target === c.id || target === c.letter || target === `${c.letter}-cp`) return { netns: c.controlPlaneNetns, cluster: c };
     if (target === `${c.letter}-rtr`) return { netns: c.routerNetns, cluster: c };
+    if (target === `${c.letter}-rr`) {
+      const rr = t.namespaces.find((n) => n.kind === 'route-reflector' && n.cluster === c.id);
+      if (rr) return { netns: rr.name, cluster: c };
+    }
     for (const n of c.nodes) {
       if (target === n.name) return { netns: n.netns, cluster: c };
       for (const p of n.pods) if (target === p.name) return { netns: p.netns, cluster: c };
@@ -510,21 +561,28 @@ const SECRET_ENV = new Set(['CE_IPSEC_PSK', 'BROKER_K8S_APISERVERTOKEN']);
 /** The plan as text, one line per action (secrets masked): for `lab up --dry-run` and the tests. */
 export function formatTopology(t: LabTopology): string {
   const o = t.options;
-  const out = [`lab ${t.name}: ${o.clusters} cluster(s), driver ${o.driver}, nat ${o.nat ? 'yes' : 'no'}, globalnet ${o.globalnet ? 'yes' : 'no'}, state ${t.stateDir}`];
+  const out = [`lab ${t.name}: ${o.clusters} cluster(s), driver ${o.driver}, nat ${o.nat ? 'yes' : 'no'}, globalnet ${o.globalnet ? 'yes' : 'no'}${o.preset ? `, preset ${o.preset}` : ''}, state ${t.stateDir}`];
   if (o.image) out.push(`image ${o.image.archive} (${o.image.digest}) unpacked into ${labRootfs(t.stateDir)}`);
   for (const c of t.clusters) {
-    out.push(`cluster ${c.id}: lan ${c.lanCidr} pods ${c.podCidr} services ${c.serviceCidr}${c.globalCidr ? ` global ${c.globalCidr}` : ''} api ${c.apiServer}${c.behindNat ? ` behind NAT ${c.routerWanIp}` : ''}`);
+    out.push(`cluster ${c.id}: lan ${c.lanCidr} pods ${(c.podCidrs ?? [c.podCidr]).join(',')} services ${c.serviceCidr}${c.globalCidr ? ` global ${c.globalCidr}` : ''} api ${c.apiServer}${c.behindNat ? ` behind NAT ${c.routerWanIp}` : ''}`);
     for (const n of c.nodes) {
       const labels = Object.entries(n.labels).map(([k, v]) => `${k}=${v}`).join(',');
       const notes = Object.entries(n.annotations).map(([k, v]) => ` {${k}=${v}}`).join('');
       out.push(`  node ${n.name} ${n.ip} pods ${n.podCidr} [${labels}]${notes} ${n.pods.map((p) => `${p.name}=${p.ip}`).join(' ')}`);
     }
+    const svc = c.exportedService;
+    if (svc) out.push(`  exported service ${svc.name} ${svc.clusterIp} → ${svc.backend} ${svc.backendIp}`);
   }
   for (const ns of t.namespaces) {
     out.push(`netns ${ns.name} (${ns.kind})`);
     for (const s of ns.sysctls) out.push(`  sysctl ${s}`);
     for (const l of ns.ip) out.push(`  ip ${l}`);
+    for (const l of ns.links ?? []) out.push(`  link ${l}`);
     if (ns.nft) for (const l of ns.nft.trimEnd().split('\n')) out.push(`  nft ${l}`);
+    for (const cmd of ns.commands ?? []) {
+      if (cmd.input.trim() === '') out.push(`  run ${cmd.argv.join(' ')}`);
+      else for (const l of cmd.input.trimEnd().split('\n')) out.push(`  ${cmd.argv[0]} ${l}`);
+    }
   }
   for (const v of t.veths) out.push(`veth ${v.a.netns}/${v.a.name} <-> ${v.b.netns}/${v.b.name}`);
   for (const p of t.processes) {
@@ -535,6 +593,7 @@ export function formatTopology(t: LabTopology): string {
     out.push(`process ${p.id} in ${where}${pm}: ${p.argv.join(' ')}`);
     for (const [k, v] of Object.entries(p.env)) out.push(`  env ${k}=${SECRET_ENV.has(k) ? '***' : v}`);
     for (const [k, f] of Object.entries(p.envFromFiles ?? {})) out.push(`  env ${k}=base64(${f})`);
+    for (const [f, content] of Object.entries(p.files ?? {})) for (const l of content.trimEnd().split('\n')) out.push(`  file ${f}: ${l}`);
   }
   return out.join('\n') + '\n';
 }

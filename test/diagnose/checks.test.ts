@@ -30,5 +30,9 @@ describe('diagnose: checks', () => {
   it('flags clock skew and a default-drop firewall', () => {
     assert.equal(find({ ...base, apiClockSkewMs: 12_000 }, 'clock skew')!.verdict, 'fail');
     assert.equal(find({ ...base, nftRuleset: 'table inet f { chain input { type filter hook input priority 0; policy drop; } }' }, 'firewall')!.verdict, 'warn');
+    const fwd = find({ ...base, remoteClusters: [{ clusterId: 'b', cidrs: ['10.44.0.0/16'] }], nftRuleset: 'table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}' }, 'forwarding')!;
+    assert.equal(fwd.verdict, 'warn');
+    assert.match(fwd.fix!, /for c in 10\.44\.0\.0\/16; do iptables -I FORWARD -s \$c -j ACCEPT/);
+    assert.equal(find({ ...base, nftRuleset: 'table ip filter { chain FORWARD { type filter hook forward priority filter; policy accept; } }' }, 'forwarding'), undefined);
   });
 });

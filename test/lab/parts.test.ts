@@ -40,6 +40,9 @@ describe('lab: builder, credentials, processes, state', () => {
       '',
     ].join('\n');
     assert.deepEqual(linksNotReady(dump), ['hw-x1-a-rtr/gw1:UP/disabled', 'hw-x1-a-rtr/br-lan:UNKNOWN']);
+    const vxlan = '5: flannel.1: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1450 qdisc noqueue state UNKNOWN mode DEFAULT group default\\    link/ether 0e:f1:00:00:00:00\\    vxlan id 1 local 172.16.0.11 dev eth0';
+    assert.deepEqual(linksNotReady(`@@ hw-x1-a-gw1\n${vxlan}\n`), [], 'an up VXLAN device stays UNKNOWN');
+    assert.deepEqual(linksNotReady(`@@ hw-x1-a-gw1\n${vxlan.replace('UP,LOWER_UP', 'NOARP').replace('UNKNOWN', 'DOWN')}\n`), ['hw-x1-a-gw1/flannel.1:DOWN']);
     assert.deepEqual(linksNotReady(dump.replace('state disabled', 'state forwarding').replace('state UNKNOWN mode DEFAULT group default\\    bridge', 'state UP mode DEFAULT group default\\    bridge')), []);
   });
 

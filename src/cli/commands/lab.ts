@@ -7,7 +7,7 @@ import type { CableDriverName } from '../../config/roles.js';
 import type { LabStatus } from '../../lab/control.js';
 import type { LabUpOptions } from '../../lab/lab.js';
 import { listLabs, readState, stateFilePath } from '../../lab/state.js';
-import { CABLE_DRIVERS, DEFAULT_STATE_ROOT, LAB_ROLES, resolveTarget, type LabRole } from '../../lab/topology.js';
+import { CABLE_DRIVERS, DEFAULT_STATE_ROOT, LAB_PRESETS, LAB_ROLES, resolveTarget, type LabPreset, type LabRole } from '../../lab/topology.js';
 import { HawserError } from '../../util/errors.js';
 import { UsageError } from '../usage.js';
 
@@ -17,6 +17,8 @@ export const USAGE = `usage: hawser lab <command> [options]
                 [--name N] [--clusters 2] [--driver libreswan|wireguard|vxlan] [--nat] [--globalnet]
                 [--gateways 2] [--workers 1] [--pods-per-node 1] [--no-roles] [--no-apiserver]
                 [--log-level info] [--keep-on-failure] [--dry-run]
+                [--preset underlay|flannel|calico-bgp]  one of the field's topologies (2 clusters):
+                                   macvlan underlay pods, flannel VXLAN across VPCs, Calico with BIRD/BGP
                 [--image ARCHIVE]  run the roles from an OCI image archive (\`make image\`): unpacked once,
                                    each role chrooted into it in its node's netns with a pod's mounts
                 [--prometheus]  also run Debian's prometheus per cluster (control-plane netns, :9090),
@@ -30,7 +32,7 @@ export const USAGE = `usage: hawser lab <command> [options]
   start-role  start-role [--name N] <node> <gateway|route-agent|globalnet>
   prometheus  start (or restart) the per-cluster Prometheus of a running lab [--name N]
   demo        up, wait for cables, show them and a ping matrix, down
-                [--keep] [--driver D] [--nat] [--globalnet] [--name N] [--timeout 90] [--image ARCHIVE]
+                [--keep] [--driver D] [--nat] [--globalnet] [--name N] [--timeout 90] [--image ARCHIVE] [--preset P]
 
 --name defaults to $HAWSER_LAB, else the only lab there is (a new random name for up/demo).
 State lives in ${DEFAULT_STATE_ROOT}/<name> (override with --state-root or $HAWSER_LAB_ROOT).`;
@@ -42,7 +44,7 @@ interface Parsed {
   rest: string[];
 }
 
-const VALUE_FLAGS = new Set(['image', 'name', 'clusters', 'driver', 'gateways', 'workers', 'pods-per-node', 'log-level', 'state-root', 'signal', 'timeout', 'unix', 'connect', 'state-file', 'ports-file']);
+const VALUE_FLAGS = new Set(['preset', 'image', 'name', 'clusters', 'driver', 'gateways', 'workers', 'pods-per-node', 'log-level', 'state-root', 'signal', 'timeout', 'unix', 'connect', 'state-file', 'ports-file']);
 // A misspelt flag must not be ignored (`lab up --globlnet` would build the wrong lab).
 const BOOLEAN_FLAGS = new Set(['all', 'dry-run', 'globalnet', 'json', 'keep', 'keep-on-failure', 'nat', 'no-apiserver', 'no-roles', 'prometheus']);
 
@@ -98,7 +100,10 @@ function upOptions(p: Parsed): LabUpOptions {
   const driver = str(p, 'driver');
   if (driver !== undefined && !CABLE_DRIVERS.includes(driver as CableDriverName)) throw new HawserError('INVALID', `--driver must be one of ${CABLE_DRIVERS.join(', ')}`);
   const noApi = p.flags.has('no-apiserver');
+  const preset = str(p, 'preset');
+  if (preset !== undefined && !LAB_PRESETS.includes(preset as LabPreset)) throw new HawserError('INVALID', `--preset must be one of ${LAB_PRESETS.join(', ')}`);
   return {
+    preset: preset as LabPreset | undefined,
     name: str(p, 'name'),
     clusters: int(p, 'clusters'),
     driver: driver as CableDriverName | undefined,
@@ -178,7 +183,7 @@ async function up(p: Parsed): Promise<number> {
     process.off('SIGTERM', onSignal);
   }
   const t = lab.topology;
-  const lines = [`lab ${t.name} is up (${t.clusters.length} clusters, driver ${t.options.driver}${t.options.nat ? ', NAT' : ''}${t.options.globalnet ? ', globalnet' : ''})`];
+  const lines = [`lab ${t.name} is up (${t.clusters.length} clusters, driver ${t.options.driver}${t.options.preset ? `, preset ${t.options.preset}` : ''}${t.options.nat ? ', NAT' : ''}${t.options.globalnet ? ', globalnet' : ''})`];
   for (const c of t.clusters) {
     lines.push(`  ${c.id}: nodes ${c.nodes.map((n) => n.name).join(' ')}; api ${c.apiServer}; kubeconfig ${c.hostKubeconfig}`);
   }
