@@ -1,5 +1,5 @@
 // A helper process living in another network namespace (started with `ip netns exec`) that holds the
-// netlink socket and reads/writes /proc/sys there, answering JSON lines on stdin/stdout. One round
+// netlink socket, a libnftables context (os/nft.ts) and reads/writes /proc/sys there, answering JSON lines on stdin/stdout. One round
 // trip per dump or per batch of writes, so a namespace costs one process, not one per call.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -15,7 +15,7 @@ export interface WorkerRequest {
   params: unknown[];
 }
 
-export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet';
+export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'nft';
 
 export type WorkerResponse = { id: number; result: unknown } | { id: number; error: { message: string; code?: string } };
 
