@@ -151,6 +151,8 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
   let server: MetricsServer | undefined;
   if (o.serveMetrics ?? true) server = await startMetricsServer({ port: cfg.metricsPort, registries: [metrics.registry] });
   election?.start();
+  // Drift behind our back is undone from nftables notifications; without them the periodic resync still repairs it.
+  await dataplane.watch().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot follow nftables notifications'));
   await controller.start();
   log.info({ globalCidr: cfg.globalCidrs.map((c) => c.text), metricsPort: server?.port }, 'Globalnet started');
   return {
@@ -161,6 +163,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
       await controller.stop();
       await election?.stop();
       await server?.close();
+      dataplane.close();
     },
   };
 }
