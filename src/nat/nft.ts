@@ -363,14 +363,19 @@ export class NftDataplane extends EventEmitter {
       this.opts.log?.warn({ err: why }, 'nftables notifications lost; replacing the whole table');
       void this.locked(() => this.driftResync(why)).catch((err: unknown) => this.opts.log?.warn({ err: errorMessage(err) }, 'cannot rebuild the Globalnet nftables table'));
     });
+    let unavailable = false;
+    m.on('unavailable', (why: string) => {
+      unavailable = true;
+      this.opts.log?.warn({ err: why }, 'no nftables notifications: drift is repaired by the periodic resync only');
+    });
     m.start();
     // A transaction that changes nothing still commits a generation: seeing ours proves we listen.
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < 3 && !unavailable; attempt++) {
       const seen = m.nextGenerationBy(undefined, 2000);
       await this.locked(() => this.run(`add table ip ${NFT_TABLE}-probe\ndelete table ip ${NFT_TABLE}-probe\n`));
       if (await seen) return;
     }
-    this.opts.log?.warn('nftables notifications not seen; drift is repaired by the periodic resync only');
+    if (!unavailable) this.opts.log?.warn('nftables notifications not seen; drift is repaired by the periodic resync only');
   }
 
   /** Stops following notifications and frees the nftables context. */

@@ -61,13 +61,16 @@ export function parseGeneration(g: NftGeneration): NftMonitorEvent[] {
 /**
  * Emits `generation` (NftGeneration) per committed transaction and `lost` (reason) when the stream broke
  * (the child died or the kernel dropped notifications: ENOBUFS); after `lost` the consumer must resync
- * from a listing. The child is restarted after a loss until stop().
+ * from a listing. A dead child is restarted with backoff until stop(); `unavailable` (reason) means nft
+ * cannot be run at all and nothing more will come.
  */
 export class NftMonitor extends EventEmitter {
   private child: ChildProcess | undefined;
   private pending: string[] = [];
   private stopped = false;
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Restart delay after the child died; doubles up to a minute, back to 1 s once events flow again. */
+  private backoffMs = 1000;
 
   constructor(private readonly opts: { netns?: string; binary?: string } = {}) {
     super();
@@ -101,11 +104,16 @@ export class NftMonitor extends EventEmitter {
       this.child = undefined;
       if (this.stopped) return;
       this.emit('lost', `nft monitor exited (${signal ?? code}): ${stderr.trim() || 'no output'}`);
-      this.restartTimer = setTimeout(() => this.spawnChild(), 1000);
+      this.restartTimer = setTimeout(() => this.spawnChild(), this.backoffMs);
       this.restartTimer.unref();
+      this.backoffMs = Math.min(this.backoffMs * 2, 60_000);
     });
     child.on('error', (err) => {
-      if (this.child === child && !this.stopped) this.emit('lost', `cannot run nft monitor: ${err.message}`);
+      if (this.child !== child || this.stopped) return;
+      // No nft binary: nothing to restart; the owner falls back to its periodic resync.
+      this.child = undefined;
+      this.stopped = true;
+      this.emit('unavailable', `cannot run nft monitor: ${err.message}; install the nftables package`);
     });
   }
 
@@ -135,6 +143,7 @@ export class NftMonitor extends EventEmitter {
     if (g) {
       const gen: NftGeneration = { generation: Number(g[1]), pid: Number(g[2]), process: g[3]!, lines: this.pending };
       this.pending = [];
+      this.backoffMs = 1000;
       this.emit('generation', gen);
       return;
     }
