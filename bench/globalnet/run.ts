@@ -5,6 +5,7 @@
 // this script started inside its namespace, as the role runs in production (in its pod's netns), so
 // libnftables is used in process. Run: npx tsx bench/globalnet/run.ts [count]
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { alwaysLeader, GlobalnetController, type SourceObjects } from '../../src/nat/controller.js';
@@ -186,6 +187,7 @@ function runInside(netns: string): Promise<InsideFigures> {
 
 async function main(): Promise<void> {
   const names = { nft: uniqueName('hw-bgn'), legacy: uniqueName('hw-bgl'), inft: uniqueName('hw-bgi') };
+  const loadStart = loadavg()[0]!;
   try {
     for (const n of Object.values(names)) await createNetns(n);
     const h = await runInside(names.nft);
@@ -210,6 +212,7 @@ async function main(): Promise<void> {
       `  load ${COUNT}: ${f(h.lib.load).trim()} ms, ${bar(h.lib.load, 150)} (previous ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
       `  one mapping, data plane (sync): add ${h.libSync.add.toFixed(2)} / del ${h.libSync.remove.toFixed(2)} ms, ${bar(Math.max(h.libSync.add, h.libSync.remove), 1)}`,
       `  one mapping, whole controller path: add ${h.controller.add.toFixed(1)} / del ${h.controller.remove.toFixed(1)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`,
+      `machine load average (1 min): ${loadStart.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (figures scale with it; compare rows of the same run)`,
       `ratios: one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
