@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEB_PACKAGES=(wireguard-go wireguard-tools charon-systemd strongswan-swanctl libcharon-extra-plugins
-  libstrongswan-standard-plugins nftables iproute2 iptables ipset iputils-ping fping tcpdump iperf3 prometheus bird2 ethtool)
+  libstrongswan-standard-plugins nftables libnftables1 iproute2 iptables ipset iputils-ping fping tcpdump iperf3 prometheus bird2 ethtool)
 
 missing=()
 for p in "${DEB_PACKAGES[@]}"; do

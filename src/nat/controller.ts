@@ -72,11 +72,21 @@ function nodeGlobalIP(o: KubeObject): string | undefined {
   return typeof v === 'string' && v ? v : undefined;
 }
 
+/**
+ * Parsed values by raw object: the informer replaces an object when it changes, so a reconcile parses only
+ * what changed since the last one (50,000 unchanged pods cost a lookup each, not a parse). Parsers are
+ * pure and the planner never mutates its inputs, so sharing the values is safe.
+ */
+const parseCache = new WeakMap<(o: unknown) => unknown, WeakMap<KubeObject, { v: unknown }>>();
+
 function parsed<T>(objs: readonly KubeObject[], parse: (o: unknown) => T | undefined): T[] {
+  let cache = parseCache.get(parse);
+  if (!cache) parseCache.set(parse, (cache = new WeakMap()));
   const out: T[] = [];
   for (const o of objs) {
-    const v = parse(o);
-    if (v !== undefined) out.push(v);
+    let hit = cache.get(o);
+    if (!hit) cache.set(o, (hit = { v: parse(o) }));
+    if (hit.v !== undefined) out.push(hit.v as T);
   }
   return out;
 }

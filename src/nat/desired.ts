@@ -130,7 +130,7 @@ function countOf(c: Count, def: number): { n: number } | { error: string } {
 }
 
 /** An owner of global IPs, whatever its kind. */
-interface Owner {
+export interface Owner {
   key: string;
   meta: Meta;
   /** Addresses wanted (0 = none), or a condition explaining why none are. */
@@ -141,12 +141,13 @@ interface Owner {
   contiguous: boolean;
 }
 
-interface DesiredIngress extends IngressObject {
+export interface DesiredIngress extends IngressObject {
   /** Where DNAT sends the global IP (pod/endpoint IP, or the ClusterIP); undefined when the Service is missing. */
   targetIP?: string;
 }
 
-function desiredIngressObjects(inp: GlobalnetInputs, services: Map<string, Service>, podsByNs: Map<string, Pod[]>, endpoints: Map<string, EndpointsObject>): Map<string, DesiredIngress> {
+/** What each ServiceExport needs: one GlobalIngressIP per ClusterIP export, per selected headless pod, or per endpoints address. */
+export function desiredIngressObjects(inp: GlobalnetInputs, services: Map<string, Service>, podsByNs: Map<string, Pod[]>, endpoints: Map<string, EndpointsObject>): Map<string, DesiredIngress> {
   const out = new Map<string, DesiredIngress>();
   const exports = [...inp.serviceExports].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
   for (const ex of exports) {
@@ -207,8 +208,14 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
-  const notes: PlanNote[] = [];
+/** Lookups every step shares: Services and Endpoints by namespace/name, live-or-not pods per namespace (by name). */
+export interface InputIndex {
+  services: Map<string, Service>;
+  endpoints: Map<string, EndpointsObject>;
+  podsByNs: Map<string, Pod[]>;
+}
+
+export function indexInputs(inp: Pick<GlobalnetInputs, 'services' | 'endpoints' | 'pods'>): InputIndex {
   const services = new Map(inp.services.map((s) => [nsName(s.namespace, s.name), s]));
   const endpoints = new Map(inp.endpoints.map((e) => [nsName(e.namespace, e.name), e]));
   const podsByNs = new Map<string, Pod[]>();
@@ -217,36 +224,54 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     l.push(p);
     podsByNs.set(p.namespace, l);
   }
+  return { services, endpoints, podsByNs };
+}
 
-  // 1. GlobalIngressIP objects: derived from ServiceExports; ours to create, update and delete.
-  const wantIngress = desiredIngressObjects(inp, services, podsByNs, endpoints);
-  const ingressOps: IngressObjectOp[] = [];
-  const liveIngress: { giip: GlobalIngressIP; desired: DesiredIngress }[] = [];
-  const invalidIngress: GlobalIngressIP[] = [];
-  const seenIngress = new Set<string>();
-  for (const g of inp.ingressIPs) {
+export interface LiveIngress {
+  giip: GlobalIngressIP;
+  desired: DesiredIngress;
+}
+
+export interface IngressReconciliation {
+  ops: IngressObjectOp[];
+  /** Existing GlobalIngressIPs an export still wants, with what it wants. */
+  live: LiveIngress[];
+  /** Existing GlobalIngressIPs with a bad target that no export claims (they only get a condition). */
+  invalid: GlobalIngressIP[];
+}
+
+/** Step 1: GlobalIngressIP objects are derived from ServiceExports; ours to create, update and delete. */
+export function reconcileIngressObjects(existing: readonly GlobalIngressIP[], want: ReadonlyMap<string, DesiredIngress>): IngressReconciliation {
+  const ops: IngressObjectOp[] = [];
+  const live: LiveIngress[] = [];
+  const invalid: GlobalIngressIP[] = [];
+  const seen = new Set<string>();
+  for (const g of existing) {
     const k = nsName(g.meta.namespace, g.meta.name);
-    seenIngress.add(k);
-    const d = wantIngress.get(k);
+    seen.add(k);
+    const d = want.get(k);
     if (!g.target) {
       // An invalid object under the name an export needs is replaced; others only get a condition.
-      if (d) ingressOps.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
-      else invalidIngress.push(g);
+      if (d) ops.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
+      else invalid.push(g);
       continue;
     }
     if (!d || d.target !== g.target || d.serviceRef !== g.serviceRef || d.podRef !== g.podRef) {
-      ingressOps.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
+      ops.push({ op: 'delete', namespace: g.meta.namespace, name: g.meta.name });
       continue;
     }
     const keys = [...Object.keys(d.labels), ...Object.keys(d.annotations)];
     if (!sameRecord(g.meta.labels, d.labels, Object.keys(d.labels)) || !sameRecord(g.meta.annotations, d.annotations, Object.keys(d.annotations))) {
-      if (keys.length) ingressOps.push({ op: 'update', object: stripTarget(d) });
+      if (keys.length) ops.push({ op: 'update', object: stripTarget(d) });
     }
-    liveIngress.push({ giip: g, desired: d });
+    live.push({ giip: g, desired: d });
   }
-  for (const [k, d] of wantIngress) if (!seenIngress.has(k)) ingressOps.push({ op: 'create', object: stripTarget(d) });
+  for (const [k, d] of want) if (!seen.has(k)) ops.push({ op: 'create', object: stripTarget(d) });
+  return { ops, live, invalid };
+}
 
-  // 2. Owners of global IPs and what each wants.
+/** Step 2: every owner of global IPs and how many it wants, or the condition saying why it gets none. */
+export function collectOwners(inp: Pick<GlobalnetInputs, 'clusterEgressIPs' | 'egressIPs'>, ingress: Pick<IngressReconciliation, 'live' | 'invalid'>): Owner[] {
   const owners: Owner[] = [];
   const egressOwner = (kind: 'ClusterGlobalEgressIP' | 'GlobalEgressIP', meta: Meta, status: EgressStatus, want: number, blocked?: ConditionChange): Owner => ({
     key: ownerKey(kind, meta), meta, want, statusIps: status.allocatedIPs, conditions: status.conditions, contiguous: true, ...(blocked ? { blocked } : {}),
@@ -271,21 +296,35 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     } else if (n.n === 0) owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, 0, { status: 'False', reason: 'ZeroInput', message: 'The specified NumberOfIPs is 0' }));
     else owners.push(egressOwner('GlobalEgressIP', e.meta, e.status, n.n));
   }
-  for (const { giip, desired } of liveIngress) {
+  for (const { giip, desired } of ingress.live) {
     const base = { key: ownerKey('GlobalIngressIP', giip.meta), meta: giip.meta, statusIps: giip.status.allocatedIP ? [giip.status.allocatedIP] : [], conditions: giip.status.conditions, contiguous: false };
     if (!desired.targetIP) {
       owners.push({ ...base, want: 0, blocked: { status: 'False', reason: 'ServiceNotFound', message: `The exported Service ${giip.meta.namespace}/${giip.serviceRef ?? ''} does not exist` } });
     } else owners.push({ ...base, want: 1 });
   }
-  for (const g of invalidIngress) {
+  for (const g of ingress.invalid) {
     owners.push({
       key: ownerKey('GlobalIngressIP', g.meta), meta: g.meta, statusIps: g.status.allocatedIP ? [g.status.allocatedIP] : [], conditions: g.status.conditions, contiguous: false,
       want: 0, blocked: { status: 'False', reason: 'InvalidTarget', message: g.targetError ?? 'invalid target' },
     });
   }
+  return owners;
+}
 
-  // 3. Rebuild the IPAM from every status that names addresses, oldest first: also the ones about to be
-  // rewritten or deleted, so an address leaves a status before anyone else can get it.
+export interface RebuiltIpam {
+  ipam: Ipam;
+  rejectedBy: Map<string, RejectedClaim>;
+  /** IPAM keys to release once this run's allocations are done. */
+  deferred: string[];
+  /** GlobalIngressIPs about to be deleted (their addresses stay held this run). */
+  doomed: GlobalIngressIP[];
+}
+
+/**
+ * Step 3: the IPAM rebuilt from every status that names addresses, oldest first: also the ones about to
+ * be rewritten or deleted, so an address leaves a status before anyone else can get it.
+ */
+export function rebuildIpam(inp: GlobalnetInputs, owners: readonly Owner[], ingressOps: readonly IngressObjectOp[], notes: PlanNote[]): RebuiltIpam {
   const deleting = new Set(ingressOps.filter((op) => op.op === 'delete').map((op) => (op.op === 'delete' ? nsName(op.namespace, op.name) : '')));
   const doomed = inp.ingressIPs.filter((g) => deleting.has(nsName(g.meta.namespace, g.meta.name)));
   const claims: Claim[] = [
@@ -296,7 +335,6 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
   const { ipam, rejected } = Ipam.fromClaims(inp.globalCidr, claims);
   const rejectedBy = new Map<string, RejectedClaim>(rejected.map((r) => [r.claim.owner, r]));
   const deferred: string[] = [];
-  const failedOwners: Owner[] = [];
   for (const r of rejected) {
     notes.push({ level: 'warn', owner: r.claim.owner, message: `status claims ${r.claim.ips.join(', ')} but ${describeRejection(r.why, ipam.cidr.text)}; re-allocating` });
     // The loser's other addresses stay out of reach for this run (its status still lists them).
@@ -305,10 +343,20 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
       if (!ipam.reserve(q, [ip])) deferred.push(q);
     });
   }
+  return { ipam, rejectedBy, deferred, doomed };
+}
 
-  // 4. Keep valid holdings, allocate for whoever lacks addresses (oldest first), compute every status.
-  // Addresses an owner gives up are released only after all allocations of this run.
-  const statusByKey = new Map<string, { ips: string[]; conditions: Condition[] }>();
+export type StatusByOwner = Map<string, { ips: string[]; conditions: Condition[] }>;
+
+/**
+ * Step 4: keep valid holdings, allocate for whoever lacks addresses (oldest first), give every owner its
+ * status. Addresses an owner gives up are released only after all allocations of this run; the gateway
+ * node's global IP is allocated last.
+ */
+export function allocateOwners(inp: GlobalnetInputs, owners: readonly Owner[], rebuilt: RebuiltIpam, notes: PlanNote[]): { statusByKey: StatusByOwner; nodeGlobalIP: string | undefined } {
+  const { ipam, rejectedBy, deferred } = rebuilt;
+  const statusByKey: StatusByOwner = new Map();
+  const failedOwners: Owner[] = [];
   const ordered = sortByAge(owners, (o) => o.meta.creationTimestamp, (o) => o.key);
   for (const o of ordered) {
     const gen = o.meta.generation;
@@ -351,26 +399,38 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     notes.push({ level: 'warn', owner: o.key, message });
     statusByKey.set(o.key, { ips: [], conditions: setCondition(o.conditions, { status: 'False', reason: 'IPPoolAllocationFailed', message }, inp.now, o.meta.generation) });
   }
+  return { statusByKey, nodeGlobalIP };
+}
 
-  // 5. Status updates where anything differs.
-  const statusUpdates: StatusUpdate[] = [];
+/** Step 5: a status update for every object whose status differs from the one computed. */
+export function planStatusUpdates(inp: Pick<GlobalnetInputs, 'clusterEgressIPs' | 'egressIPs'>, ingress: readonly GlobalIngressIP[], statusByKey: StatusByOwner): StatusUpdate[] {
+  const out: StatusUpdate[] = [];
   for (const c of inp.clusterEgressIPs) {
     const s = statusByKey.get(ownerKey('ClusterGlobalEgressIP', c.meta))!;
     const status: EgressStatus = { allocatedIPs: s.ips, conditions: s.conditions };
-    if (!sameList(status.allocatedIPs, c.status.allocatedIPs) || !sameConditions(status.conditions, c.status.conditions)) statusUpdates.push({ kind: 'ClusterGlobalEgressIP', namespace: '', name: c.meta.name, status });
+    if (!sameList(status.allocatedIPs, c.status.allocatedIPs) || !sameConditions(status.conditions, c.status.conditions)) out.push({ kind: 'ClusterGlobalEgressIP', namespace: '', name: c.meta.name, status });
   }
   for (const e of inp.egressIPs) {
     const s = statusByKey.get(ownerKey('GlobalEgressIP', e.meta))!;
     const status: EgressStatus = { allocatedIPs: s.ips, conditions: s.conditions };
-    if (!sameList(status.allocatedIPs, e.status.allocatedIPs) || !sameConditions(status.conditions, e.status.conditions)) statusUpdates.push({ kind: 'GlobalEgressIP', namespace: e.meta.namespace, name: e.meta.name, status });
+    if (!sameList(status.allocatedIPs, e.status.allocatedIPs) || !sameConditions(status.conditions, e.status.conditions)) out.push({ kind: 'GlobalEgressIP', namespace: e.meta.namespace, name: e.meta.name, status });
   }
-  for (const g of [...liveIngress.map((l) => l.giip), ...invalidIngress]) {
+  for (const g of ingress) {
     const s = statusByKey.get(ownerKey('GlobalIngressIP', g.meta))!;
     const status = { allocatedIP: s.ips[0] ?? '', conditions: s.conditions };
-    if (status.allocatedIP !== g.status.allocatedIP || !sameConditions(status.conditions, g.status.conditions)) statusUpdates.push({ kind: 'GlobalIngressIP', namespace: g.meta.namespace, name: g.meta.name, status });
+    if (status.allocatedIP !== g.status.allocatedIP || !sameConditions(status.conditions, g.status.conditions)) out.push({ kind: 'GlobalIngressIP', namespace: g.meta.namespace, name: g.meta.name, status });
   }
+  return out;
+}
 
-  // 6. The data plane.
+/**
+ * Step 6: the nftables data plane from the allocations: remote global CIDRs (overlapping our own are
+ * dropped with a note), cluster egress per local CIDR, pod/namespace egress (oldest GlobalEgressIP wins a
+ * pod two select), ingress DNAT plus the headless targets' egress, and the gateway node's global IP.
+ */
+export function planDataplane(
+  inp: GlobalnetInputs, index: Pick<InputIndex, 'podsByNs'>, live: readonly LiveIngress[], ipsOf: (key: string) => string[], nodeGlobalIP: string | undefined, notes: PlanNote[],
+): Dataplane {
   const dp = emptyDataplane();
   const own = parseIpv4Cidr(inp.globalCidr);
   const remote: string[] = [];
@@ -384,7 +444,6 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     remote.push(c.text);
   }
   dp.remoteGlobalCidrs.push(...normalizeCidrs(remote));
-  const ipsOf = (key: string): string[] => statusByKey.get(key)?.ips ?? [];
   const cge = inp.clusterEgressIPs.find((c) => c.meta.name === CLUSTER_EGRESS_NAME);
   if (cge) {
     const ips = ipsOf(ownerKey('ClusterGlobalEgressIP', cge.meta));
@@ -397,26 +456,25 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     const range = ipRange(ips);
     const map = e.podSelector.kind === 'selector' ? dp.egressPods : dp.egressNs;
     const sel = e.podSelector.kind === 'selector' ? e.podSelector.value : undefined;
-    for (const p of podsByNs.get(e.meta.namespace) ?? []) {
+    for (const p of index.podsByNs.get(e.meta.namespace) ?? []) {
       if (!podIsLive(p) || (sel && !selectorMatches(sel, p.labels)) || map.has(p.podIP)) continue;
       map.set(p.podIP, range);
     }
   }
-  for (const { giip, desired } of sortByAge(liveIngress, (l) => l.giip.meta.creationTimestamp, (l) => `${l.giip.meta.namespace}/${l.giip.meta.name}`)) {
+  for (const { giip, desired } of sortByAge(live, (l) => l.giip.meta.creationTimestamp, (l) => `${l.giip.meta.namespace}/${l.giip.meta.name}`)) {
     const ip = ipsOf(ownerKey('GlobalIngressIP', giip.meta))[0];
     if (!ip || !desired.targetIP) continue;
     dp.ingress.set(ip, desired.targetIP);
     if (desired.target === 'HeadlessServicePod' && !dp.egressHdlsPods.has(desired.targetIP)) dp.egressHdlsPods.set(desired.targetIP, `${ip}-${ip}`);
     if (desired.target === 'HeadlessServiceEndpoints' && !dp.egressHdlsEps.has(desired.targetIP)) dp.egressHdlsEps.set(desired.targetIP, `${ip}-${ip}`);
   }
-
   const gw = inp.gatewayNode;
   if (gw?.cniIP && nodeGlobalIP && !dp.ingress.has(nodeGlobalIP)) dp.ingress.set(nodeGlobalIP, gw.cniIP);
+  return dp;
+}
 
-  // 7. Internal Services carrying ClusterIP exports' global IPs (kube-proxy DNATs externalIPs).
-  const internalServices = planInternalServices(inp, liveIngress, services, ipsOf);
-
-  // 8. Allocation and stats.
+/** Step 8: final allocation per owner (doomed GlobalIngressIPs included while they hold addresses) and pool stats. */
+export function summarize(ipam: Ipam, statusByKey: StatusByOwner, doomed: readonly GlobalIngressIP[]): { allocations: Map<string, string[]>; stats: IpStats } {
   const allocations = new Map<string, string[]>();
   for (const [k, s] of statusByKey) if (s.ips.length) allocations.set(k, s.ips);
   for (const g of doomed) {
@@ -424,15 +482,34 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     if (ipam.ipsOf(k).length) allocations.set(k, ipam.ipsOf(k));
   }
   const sum = (prefix: string): number => [...allocations].filter(([k]) => k.startsWith(prefix + ' ')).reduce((n, [, ips]) => n + ips.length, 0);
-  const stats: IpStats = {
-    cidr: ipam.cidr.text, size: ipam.size, available: ipam.available, allocated: ipam.allocated,
-    egress: sum('GlobalEgressIP'), clusterEgress: sum('ClusterGlobalEgressIP'), ingress: sum('GlobalIngressIP'),
-  };
-
   return {
-    dataplane: dp,
+    allocations,
+    stats: {
+      cidr: ipam.cidr.text, size: ipam.size, available: ipam.available, allocated: ipam.allocated,
+      egress: sum('GlobalEgressIP'), clusterEgress: sum('ClusterGlobalEgressIP'), ingress: sum('GlobalIngressIP'),
+    },
+  };
+}
+
+/** The whole plan: the named steps above, in order. */
+export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
+  const notes: PlanNote[] = [];
+  const index = indexInputs(inp);
+  const ingress = reconcileIngressObjects(inp.ingressIPs, desiredIngressObjects(inp, index.services, index.podsByNs, index.endpoints));
+  const owners = collectOwners(inp, ingress);
+  const rebuilt = rebuildIpam(inp, owners, ingress.ops, notes);
+  const { statusByKey, nodeGlobalIP } = allocateOwners(inp, owners, rebuilt, notes);
+  const statusUpdates = planStatusUpdates(inp, [...ingress.live.map((l) => l.giip), ...ingress.invalid], statusByKey);
+  const ipsOf = (key: string): string[] => statusByKey.get(key)?.ips ?? [];
+  const dataplane = planDataplane(inp, index, ingress.live, ipsOf, nodeGlobalIP, notes);
+  // Step 7: internal Services carrying ClusterIP exports' global IPs (kube-proxy DNATs externalIPs).
+  const internalServices = planInternalServices(inp, ingress.live, index.services, ipsOf);
+  const { allocations, stats } = summarize(rebuilt.ipam, statusByKey, rebuilt.doomed);
+  const gw = inp.gatewayNode;
+  return {
+    dataplane,
     statusUpdates,
-    ingressObjects: ingressOps,
+    ingressObjects: ingress.ops,
     internalServices,
     allocations,
     notes,
@@ -484,7 +561,8 @@ function stripTarget(d: DesiredIngress): IngressObject {
   return o;
 }
 
-function planInternalServices(
+/** Step 7: the internal Services (create/update/delete) that carry ClusterIP exports' global IPs. */
+export function planInternalServices(
   inp: GlobalnetInputs,
   live: readonly { giip: GlobalIngressIP; desired: DesiredIngress }[],
   services: Map<string, Service>,

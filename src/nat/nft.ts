@@ -21,9 +21,17 @@
 // Applying: the first sync and every resync replace the whole table in one `nft -f -` transaction
 // (create-if-missing, delete, re-create: no moment with a half-built table); later syncs send only element
 // additions/deletions, also as one transaction. A failed incremental change falls back to a full resync.
+// Everything goes through os/nft.ts (libnftables in process: a one-element change is a library call).
+//
+// Drift: with watch(), nftables notifications from other processes are read as they come; an element
+// deleted (or added) behind our back is put back (or removed) with one element transaction, without a
+// listing or a full resync; a deleted set, chain or table gets a full resync.
+import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { Logger } from '../log/index.js';
+import { Nft } from '../os/nft.js';
+import { elementKey, NftMonitor, parseGeneration, type NftGeneration } from '../os/nftables/monitor.js';
 import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
-import { exec } from '../util/exec.js';
 import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
@@ -222,21 +230,8 @@ export function renderChanges(changes: readonly NftChange[]): string {
   return lines.length ? lines.join('\n') + '\n' : '';
 }
 
-/** Runs one nft transaction (the script on stdin). */
+/** Runs one nft transaction (a seam for tests; by default `Nft.run`). */
 export type NftRunner = (script: string) => Promise<void>;
-
-/** `nft -f -`, in `netns` if given; errors name what failed and what to install. */
-export function nftRunner(netns?: string): NftRunner {
-  return async (script) => {
-    try {
-      await exec('nft', ['-f', '-'], { netns, input: script, timeoutMs: 60_000 });
-    } catch (err) {
-      const msg = errorMessage(err);
-      if (/ENOENT/.test(msg)) throw new HawserError('NFT', 'nft is not installed (install the Debian package nftables)', { cause: err });
-      throw new HawserError('NFT', `nft transaction failed: ${msg.split('\n').slice(0, 6).join(' | ')}`, { cause: err });
-    }
-  };
-}
 
 export interface SyncResult {
   mode: 'full' | 'incremental' | 'none';
@@ -254,16 +249,41 @@ function changeCount(cs: readonly NftChange[]): number {
   return n;
 }
 
+/** What the applier has done since it was made (tests and the bench assert on these). */
+export interface DataplaneCounters {
+  full: number;
+  incremental: number;
+  /** Element transactions that undid changes made behind our back. */
+  repairs: number;
+  /** Full resyncs caused by drift (a set, chain or the table deleted, or notifications lost). */
+  driftResyncs: number;
+}
+
+const SET_FIELDS = new Map<string, keyof Dataplane>([...POINT_MAP_FIELDS, ['egress_cluster', 'egressCluster'], ['remote_global_cidrs', 'remoteGlobalCidrs']]);
+
 /**
  * Keeps the kernel's table equal to the last desired Dataplane. It remembers what it applied, so a sync
  * sends only the difference; `invalidate()` (or any failure) makes the next sync a full replacement.
+ * Emits `repaired` ({ repairs }) and `resynced` (reason) after fixing drift.
  */
-export class NftDataplane {
+export class NftDataplane extends EventEmitter {
   private applied: Dataplane | undefined;
+  private readonly nft: Nft;
   private readonly run: NftRunner;
+  private lock: Promise<unknown> = Promise.resolve();
+  private monitor: NftMonitor | undefined;
+  /** PIDs that committed our transactions (the in-process library: this process; else workers/binaries). */
+  private readonly ourPids = new Set<number>();
+  readonly counters: DataplaneCounters = { full: 0, incremental: 0, repairs: 0, driftResyncs: 0 };
 
-  constructor(private readonly opts: { netns?: string; run?: NftRunner; log?: Logger } = {}) {
-    this.run = opts.run ?? nftRunner(opts.netns);
+  constructor(private readonly opts: { netns?: string; nft?: Nft; run?: NftRunner; log?: Logger } = {}) {
+    super();
+    this.nft = opts.nft ?? new Nft({ netns: opts.netns });
+    this.run = opts.run ?? (async (script) => {
+      await this.nft.run(script);
+      const pid = this.nft.committerPid;
+      if (pid !== undefined) this.notePid(pid);
+    });
   }
 
   /** What the last successful transaction left in the kernel (undefined before the first). */
@@ -275,36 +295,175 @@ export class NftDataplane {
     this.applied = undefined;
   }
 
-  async sync(desired: Dataplane): Promise<SyncResult> {
-    if (!this.applied) return this.fullResync(desired);
+  /**
+   * Makes the kernel match `desired`, which the applier keeps as its record of the kernel (no copy of
+   * 50,000 elements per change): callers hand over a Dataplane they no longer mutate (plans are fresh).
+   */
+  sync(desired: Dataplane): Promise<SyncResult> {
+    return this.locked(() => this.syncNow(desired));
+  }
+
+  fullResync(desired: Dataplane): Promise<SyncResult> {
+    return this.locked(() => this.fullResyncNow(desired));
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(fn, fn);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  private notePid(pid: number): void {
+    this.ourPids.add(pid);
+    if (this.ourPids.size > 64) this.ourPids.delete(this.ourPids.values().next().value!);
+  }
+
+  /** The kernel names the committing thread; the library may run on one of our threads (large scripts). */
+  private isOurs(pid: number): boolean {
+    if (this.ourPids.has(pid)) return true;
+    for (const p of this.ourPids) if (existsSync(`/proc/${p}/task/${pid}`)) return true;
+    return false;
+  }
+
+  private async syncNow(desired: Dataplane): Promise<SyncResult> {
+    if (!this.applied) return this.fullResyncNow(desired);
     const changes = planChanges(this.applied, desired);
     if (changes.length === 0) return { mode: 'none', changes: 0 };
     try {
       await this.run(renderChanges(changes));
-      this.applied = cloneDataplane(desired);
+      this.applied = desired;
+      this.counters.incremental++;
       return { mode: 'incremental', changes: changeCount(changes) };
     } catch (err) {
       // The kernel differs from what we think (someone edited the table, or it was removed): rebuild it.
       this.opts.log?.warn({ err: errorMessage(err) }, 'incremental nftables update failed; replacing the whole table');
-      return this.fullResync(desired);
+      return this.fullResyncNow(desired);
     }
   }
 
-  async fullResync(desired: Dataplane): Promise<SyncResult> {
+  private async fullResyncNow(desired: Dataplane): Promise<SyncResult> {
     this.applied = undefined;
     await this.run(renderRuleset(desired));
-    this.applied = cloneDataplane(desired);
+    this.applied = desired;
+    this.counters.full++;
     return { mode: 'full', changes: elementCount(desired) };
   }
 
-  /** Removes hawser's table (absent is fine). */
-  async remove(): Promise<void> {
-    this.applied = undefined;
-    try {
-      await this.run(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
-    } catch (err) {
-      if (isHawserError(err, 'NFT')) throw err;
-      throw new HawserError('NFT', `cannot remove table ip ${NFT_TABLE}: ${errorMessage(err)}`, { cause: err });
+  /**
+   * Follows nftables notifications and undoes foreign changes to our table (see the header). Resolves
+   * once the subscription is live (proven by a no-op transaction of ours being seen).
+   */
+  async watch(): Promise<void> {
+    if (this.monitor) return;
+    const m = new NftMonitor({ netns: this.opts.netns });
+    this.monitor = m;
+    m.on('generation', (g: NftGeneration) => {
+      void this.locked(() => this.onGeneration(g)).catch((err: unknown) => this.opts.log?.warn({ err: errorMessage(err) }, 'cannot repair the Globalnet nftables table'));
+    });
+    m.on('lost', (why: string) => {
+      this.opts.log?.warn({ err: why }, 'nftables notifications lost; replacing the whole table');
+      void this.locked(() => this.driftResync(why)).catch((err: unknown) => this.opts.log?.warn({ err: errorMessage(err) }, 'cannot rebuild the Globalnet nftables table'));
+    });
+    let unavailable = false;
+    m.on('unavailable', (why: string) => {
+      unavailable = true;
+      this.opts.log?.warn({ err: why }, 'no nftables notifications: drift is repaired by the periodic resync only');
+    });
+    m.start();
+    // A transaction that changes nothing still commits a generation: seeing ours proves we listen.
+    for (let attempt = 0; attempt < 3 && !unavailable; attempt++) {
+      const seen = m.nextGenerationBy(undefined, 2000);
+      await this.locked(() => this.run(`add table ip ${NFT_TABLE}-probe\ndelete table ip ${NFT_TABLE}-probe\n`));
+      if (await seen) return;
     }
+    if (!unavailable) this.opts.log?.warn('nftables notifications not seen; drift is repaired by the periodic resync only');
+  }
+
+  /** Stops following notifications and frees the nftables context. */
+  close(): void {
+    this.monitor?.stop();
+    this.monitor = undefined;
+    this.nft.close();
+  }
+
+  private async onGeneration(g: NftGeneration): Promise<void> {
+    if (!this.applied || g.pid === undefined || this.isOurs(g.pid)) return;
+    const missing = new Map<string, Set<string>>();
+    const extra = new Map<string, Set<string>>();
+    const touchedIntervals = new Set<string>();
+    let structural: string | undefined;
+    for (const e of parseGeneration(g)) {
+      if (e.family !== 'ip' || e.table !== NFT_TABLE) continue;
+      if (e.object !== 'element') {
+        if (e.op === 'delete' || e.object === 'rule' || e.object === 'chain') structural ??= `${e.op} ${e.object} ${e.name ?? ''} by ${g.process ?? '?'} (pid ${g.pid})`;
+        continue;
+      }
+      const set = e.name ?? '';
+      const field = SET_FIELDS.get(set);
+      if (!field) continue;
+      if (field === 'remoteGlobalCidrs' || field === 'egressCluster') {
+        touchedIntervals.add(set);
+        continue;
+      }
+      const want = pointMap(this.applied, field);
+      for (const printed of e.elements ?? []) {
+        const k = elementKey(printed);
+        const miss = missing.get(set) ?? new Set<string>();
+        const ext = extra.get(set) ?? new Set<string>();
+        missing.set(set, miss);
+        extra.set(set, ext);
+        if (e.op === 'delete') {
+          ext.delete(k);
+          if (want.has(k)) miss.add(k);
+        } else {
+          miss.delete(k);
+          if (!want.has(k)) ext.add(k);
+        }
+      }
+    }
+    if (structural) {
+      await this.driftResync(structural);
+      return;
+    }
+    const changes: NftChange[] = [];
+    for (const set of touchedIntervals) {
+      if (set === 'remote_global_cidrs') changes.push({ op: 'replace-set', set, kind: 'set', keys: [...this.applied.remoteGlobalCidrs].sort(keyOrder) });
+      else changes.push({ op: 'replace-set', set, kind: 'map', elements: sortedEntries(this.applied.egressCluster) });
+    }
+    for (const [set, keys] of extra) if (keys.size) changes.push({ op: 'delete', set, keys: [...keys] });
+    for (const [set, keys] of missing) {
+      const want = pointMap(this.applied, SET_FIELDS.get(set)!);
+      if (keys.size) changes.push({ op: 'add', set, elements: [...keys].map((k) => [k, want.get(k)!]) });
+    }
+    if (!changes.length) return;
+    try {
+      await this.run(renderChanges(changes));
+      this.counters.repairs++;
+      this.opts.log?.info({ changes: changeCount(changes), by: g.process, pid: g.pid }, 'undid a change made to the Globalnet nftables table behind our back');
+      this.emit('repaired', { changes: changeCount(changes) });
+    } catch (err) {
+      await this.driftResync(`repair failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private async driftResync(why: string): Promise<void> {
+    if (!this.applied) return;
+    this.opts.log?.warn({ reason: why }, 'the Globalnet nftables table changed behind our back; replacing it');
+    await this.fullResyncNow(this.applied);
+    this.counters.driftResyncs++;
+    this.emit('resynced', why);
+  }
+
+  /** Removes hawser's table (absent is fine). */
+  remove(): Promise<void> {
+    return this.locked(async () => {
+      this.applied = undefined;
+      try {
+        await this.run(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
+      } catch (err) {
+        if (isHawserError(err, 'NFT')) throw err;
+        throw new HawserError('NFT', `cannot remove table ip ${NFT_TABLE}: ${errorMessage(err)}`, { cause: err });
+      }
+    });
   }
 }

@@ -13,7 +13,7 @@ import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { trackLeader } from '../metrics/leader.js';
 import { errorMessage } from '../util/errors.js';
 import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
-import { globalnetMetrics, type GlobalnetMetrics } from './metrics.js';
+import { createGlobalnetMetrics, type GlobalnetMetrics } from '../metrics/globalnet.js';
 import { NftDataplane } from './nft.js';
 import { findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
 
@@ -105,8 +105,10 @@ export interface GlobalnetRoleOptions {
   log?: Logger;
   /** Serve /metrics on cfg.metricsPort (default true). */
   serveMetrics?: boolean;
-  /** Default: the shared metrics in `globalnetRegistry`. */
+  /** Default: a registry of the role's own, with process metrics and (given `version`) hawser_build_info. */
   metrics?: GlobalnetMetrics;
+  /** hawser's version, for hawser_build_info. */
+  version?: string;
   /** Passed to the controller (tests). */
   controller?: Pick<GlobalnetControllerOptions, 'debounceMs' | 'stopTimeoutMs' | 'resyncIntervalMs'>;
 }
@@ -122,7 +124,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
   const log = (o.log ?? logger()).child({ cluster: cfg.clusterId, node: cfg.nodeName });
   const client = new RestClient(o.kubeConfig ?? (await localAccess()));
   const dataplane = new NftDataplane({ netns: o.netns, log });
-  const metrics = o.metrics ?? globalnetMetrics();
+  const metrics = o.metrics ?? createGlobalnetMetrics(o.version);
   let election: ActiveGatewayElection | undefined;
   let leader: LeaderSignal;
   if (o.leader === 'always') leader = alwaysLeader();
@@ -151,6 +153,8 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
   let server: MetricsServer | undefined;
   if (o.serveMetrics ?? true) server = await startMetricsServer({ port: cfg.metricsPort, registries: [metrics.registry] });
   election?.start();
+  // Drift behind our back is undone from nftables notifications; without them the periodic resync still repairs it.
+  await dataplane.watch().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot follow nftables notifications'));
   await controller.start();
   log.info({ globalCidr: cfg.globalCidrs.map((c) => c.text), metricsPort: server?.port }, 'Globalnet started');
   return {
@@ -161,6 +165,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
       await controller.stop();
       await election?.stop();
       await server?.close();
+      dataplane.close();
     },
   };
 }

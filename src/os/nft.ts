@@ -1,28 +1,123 @@
-// nftables through the `nft` CLI: each change is one atomic transaction (`nft -f -`) confined to a
-// table hawser owns; reads are text listings of that table only.
-import { exec } from '../util/exec.js';
-import { HawserError, isHawserError } from '../util/errors.js';
+// nftables, the one door for every nft use in hawser: libnftables in this process (koffi), so a change is
+// a library call and not a process; in another network namespace, the netns worker (nsworker.ts) runs the
+// same library there, because a libnftables context talks to the netns it was created in and Node cannot
+// setns(). The `nft` binary is the fallback when the library cannot be loaded (one warning). Each `run`
+// is one atomic transaction; failures become NftError with the failing command line (nftables/errors.ts).
+import { logger } from '../log/index.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { binaryEngine, openLibnftables, type NftEngine, type NftResult, type NftRunOptions } from './nftables/engine.js';
+import { nftFailure } from './nftables/errors.js';
+import { NetnsWorker } from './nsworker.js';
+
+export type { NftRunOptions } from './nftables/engine.js';
+export { NftError, isNftError, type NftFailure } from './nftables/errors.js';
 
 export type NftFamily = 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev';
 
 export interface NftOptions {
   netns?: string;
-  /** Path or name of the nft binary. */
+  /** Use this nft binary instead of libnftables (tests of the fallback). */
   binary?: string;
+  /** An engine to use as is (tests). */
+  engine?: NftEngine;
+}
+
+let fallbackWarned = false;
+
+/** libnftables in this process, else the `nft` binary with one warning per process. */
+export function localEngine(): NftEngine {
+  const lib = openLibnftables();
+  if (!('unavailable' in lib)) return lib;
+  if (!fallbackWarned) {
+    fallbackWarned = true;
+    logger().warn({ err: lib.unavailable }, 'libnftables cannot be loaded: falling back to one nft process per change (install libnftables1)');
+  }
+  return binaryEngine();
+}
+
+/** A stopped worker is started again on the next call; idle workers end so no namespace is kept alive. */
+const WORKER_IDLE_MS = 10_000;
+
+/** Runs nft commands through the netns worker of `netns`. */
+function workerEngine(netns: string): NftEngine {
+  let worker: Promise<NetnsWorker> | undefined;
+  let idle: NodeJS.Timeout | undefined;
+  let lastPid: number | undefined;
+  let inFlight = 0;
+  const stopWorker = (): void => {
+    const w = worker;
+    worker = undefined;
+    void w?.then((x) => x.stop(), () => undefined);
+  };
+  return {
+    kind: 'libnftables',
+    committerPid: () => lastPid,
+    async run(commands, opts = {}) {
+      if (idle) clearTimeout(idle);
+      inFlight++;
+      try {
+        worker ??= NetnsWorker.start(netns);
+        const w = await worker.catch((err: unknown) => {
+          worker = undefined;
+          throw err;
+        });
+        const r = (await w.call('nft', commands, opts)) as NftResult & { pid: number | null };
+        lastPid = r.pid ?? undefined;
+        return r.ok ? { ok: true, output: r.output } : { ok: false, output: r.output, error: r.error };
+      } finally {
+        inFlight--;
+        if (inFlight === 0) {
+          idle = setTimeout(stopWorker, WORKER_IDLE_MS);
+          idle.unref();
+        }
+      }
+    },
+    close() {
+      if (idle) clearTimeout(idle);
+      stopWorker();
+    },
+  };
 }
 
 export class Nft {
-  private readonly netns: string | undefined;
-  private readonly binary: string;
+  readonly netns: string | undefined;
+  private engineCache: NftEngine | undefined;
 
-  constructor(opts: NftOptions = {}) {
+  constructor(private readonly opts: NftOptions = {}) {
     this.netns = opts.netns;
-    this.binary = opts.binary ?? 'nft';
+  }
+
+  private get engine(): NftEngine {
+    this.engineCache ??= this.opts.engine
+      ?? (this.opts.binary ? binaryEngine(this.opts.binary) : this.netns ? workerEngine(this.netns) : localEngine());
+    return this.engineCache;
+  }
+
+  /** `libnftables` (in process or in the netns worker) or `nft-binary`. */
+  get kind(): NftEngine['kind'] {
+    return this.engine.kind;
+  }
+
+  /** PID of the process that committed the last transaction (to tell our own notifications apart). */
+  get committerPid(): number | undefined {
+    return this.engine.committerPid();
   }
 
   /** Applies a script as one transaction: all of it or nothing. */
   async run(script: string): Promise<void> {
-    await this.nft(['-f', '-'], script);
+    await this.exec(script);
+  }
+
+  /** Runs commands and returns nft's output; throws NftError naming the failing command line. */
+  async exec(commands: string, opts: NftRunOptions = {}): Promise<string> {
+    let r: NftResult;
+    try {
+      r = await this.engine.run(commands, opts);
+    } catch (err) {
+      throw nftFailure(errorMessage(err), commands, this.where());
+    }
+    if (!r.ok) throw nftFailure(r.error, commands, this.where());
+    return r.output;
   }
 
   /**
@@ -30,41 +125,32 @@ export class Nft {
    * set elements, which nft is slow to print for large interval sets.
    */
   async listTable(family: NftFamily, name: string, opts: { terse?: boolean } = {}): Promise<string | undefined> {
-    const r = await this.nft([...(opts.terse ? ['-t'] : []), 'list', 'table', family, checkName(name)], undefined, true);
-    if (r.code === 0) return r.stdout;
-    if (/No such file or directory|does not exist/i.test(r.stderr)) return undefined;
-    throw new HawserError('NFT', `nft list table ${family} ${name}${this.where()} failed: ${r.stderr.trim()}`);
+    const r = await this.engine.run(`list table ${family} ${checkName(name)}\n`, { terse: opts.terse });
+    if (r.ok) return r.output;
+    const err = nftFailure(r.error, `list table ${family} ${name}`, this.where());
+    if (err.failure === 'not-found') return undefined;
+    throw err;
   }
 
   /** Deletes the table if present (in one transaction, so it is idempotent); true if it existed. */
   async deleteTable(family: NftFamily, name: string): Promise<boolean> {
-    const existed = (await this.listTable(family, name)) !== undefined;
+    const existed = (await this.listTable(family, name, { terse: true })) !== undefined;
     if (existed) await this.run(`table ${family} ${checkName(name)}\ndelete table ${family} ${checkName(name)}\n`);
     return existed;
   }
 
   async listRuleset(): Promise<string> {
-    return (await this.nft(['list', 'ruleset'])).stdout;
+    return this.exec('list ruleset\n');
+  }
+
+  /** Frees the library context or ends the netns worker. */
+  close(): void {
+    this.engineCache?.close();
+    this.engineCache = undefined;
   }
 
   private where(): string {
     return this.netns ? ` (netns ${this.netns})` : '';
-  }
-
-  private async nft(args: string[], input?: string, allowFailure = false): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-      const r = await exec(this.binary, args, { netns: this.netns, input, allowFailure: true });
-      if (r.code !== 0 && !allowFailure) {
-        const first = input ? ` (script starts: ${input.split('\n').slice(0, 3).join(' | ')})` : '';
-        throw new HawserError('NFT', `nft ${args.join(' ')}${this.where()} failed: ${r.stderr.trim() || `exit ${r.code}`}${first}`);
-      }
-      return r;
-    } catch (err) {
-      if (isHawserError(err, 'EXEC')) {
-        throw new HawserError('NFT', `cannot run ${this.binary}${this.where()}: ${err.message}; install the nftables package (Debian: apt-get install nftables)`, { cause: err });
-      }
-      throw err;
-    }
   }
 }
 

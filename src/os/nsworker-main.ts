@@ -5,11 +5,14 @@ import { errorMessage, isHawserError } from '../util/errors.js';
 import { NetlinkRtnl, type RtnlOp } from './netlink.js';
 import { LocalRtnlEvents } from './rtnl-events.js';
 import { LocalSysctl } from './sysctl.js';
+import { localEngine, type NftRunOptions } from './nft.js';
+import type { NftEngine } from './nftables/engine.js';
 import type { WorkerRequest, WorkerResponse } from './nsworker.js';
 
 const rtnl = new NetlinkRtnl();
 const sysctl = new LocalSysctl();
 let events: LocalRtnlEvents | undefined;
+let nft: NftEngine | undefined;
 
 function str(v: unknown): string {
   if (typeof v !== 'string') throw new Error(`expected a string parameter, got ${typeof v}`);
@@ -54,6 +57,12 @@ async function handle(req: WorkerRequest): Promise<unknown> {
       return null;
     case 'sysctlGet':
       return (await sysctl.get(str(p[0]))) ?? null;
+    case 'nft': {
+      nft ??= localEngine();
+      const opts = (typeof p[1] === 'object' && p[1] !== null ? p[1] : {}) as Record<string, unknown>;
+      const runOpts: NftRunOptions = { json: opts.json === true, terse: opts.terse === true };
+      return { ...(await nft.run(str(p[0]), runOpts)), pid: nft.committerPid() ?? null };
+    }
     case 'sysctlSet':
       await sysctl.set(str(p[0]), str(p[1]));
       return null;

@@ -1,5 +1,5 @@
 // A helper process living in another network namespace (started with `ip netns exec`) that holds the
-// netlink socket and reads/writes /proc/sys there, answering JSON lines on stdin/stdout. One round
+// netlink socket, a libnftables context (os/nft.ts) and reads/writes /proc/sys there, answering JSON lines on stdin/stdout. One round
 // trip per dump or per batch of writes, so a namespace costs one process, not one per call.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -16,7 +16,7 @@ export interface WorkerRequest {
   params: unknown[];
 }
 
-export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'subscribe' | 'barrier';
+export type WorkerMethod = 'links' | 'addresses' | 'routes' | 'rules' | 'neighbors' | 'apply' | 'sysctlGet' | 'sysctlSet' | 'subscribe' | 'barrier' | 'nft';
 
 /** Unsolicited lines from a subscribed worker: notifications, or word that some were lost. */
 export type WorkerNotice = { events: RtnlEvent[] } | { lost: string };

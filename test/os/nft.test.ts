@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { checkName, Nft, nftString, parseTableListing } from '../../src/os/nft.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { isHawserError } from '../../src/util/errors.js';
+import { isNftError } from '../../src/os/nft.js';
 
 describe('os/nft names and strings', () => {
   it('refuses names and strings that could change a script', () => {
@@ -47,5 +48,32 @@ describe('os/nft adapter @real', function () {
   it('a missing nft binary is an actionable error', async () => {
     const missing = new Nft({ binary: '/nonexistent/nft' });
     await assert.rejects(missing.listRuleset(), /install the nftables package/);
+  });
+});
+
+describe('os/nft engines @real', function () {
+  this.timeout(20_000);
+
+  it('in this process: libnftables, one call per change, errors name the command line', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const nft = new Nft();
+    try {
+      assert.equal(nft.kind, 'libnftables');
+      // Only a read of a table that cannot exist in the host namespace: tests never write outside their own netns.
+      const t0 = process.hrtime.bigint();
+      assert.equal(await nft.listTable('ip', 'hw-never-there-x'), undefined);
+      assert.ok(process.hrtime.bigint() - t0 < 1_000_000_000n);
+      await assert.rejects(nft.exec('list table ip hw-never-there-x\n'), (e: unknown) => isNftError(e, 'not-found') && /in `list table ip hw-never-there-x`/.test(e.message));
+      assert.equal(nft.committerPid, process.pid);
+    } finally {
+      nft.close();
+    }
+  });
+
+  it('the nft binary fallback gives the same translated errors', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const nft = new Nft({ binary: 'nft' });
+    assert.equal(nft.kind, 'nft-binary');
+    await assert.rejects(nft.run('table ip x {\n chain a { type filter hook input priority filter; bogus }\n}\n'), (e: unknown) => isNftError(e, 'syntax') && /chain a \{ type filter/.test(e.message));
   });
 });
