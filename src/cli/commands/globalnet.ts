@@ -52,11 +52,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write('removed table ip hawser-globalnet\n');
     return 0;
   }
-  const [{ globalnetConfigFromEnv }, { localAccess }, { initLogger }, { startGlobalnet }] = await Promise.all([
+  const [{ globalnetConfigFromEnv }, { localAccess }, { initLogger }, { startGlobalnet }, { hawserVersion }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../k8s/access.js'),
     import('../../log/index.js'),
     import('../../nat/role.js'),
+    import('./version.js'),
   ]);
   const cfg = globalnetConfigFromEnv(process.env);
   // LOG_LEVEL, SUBMARINER_DEBUG and SUBMARINER_VERBOSITY pick the level.
@@ -72,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
     kubeConfig: await localAccess(flags.kubeconfig),
     ...(flags.netns ? { netns: flags.netns } : {}),
     leader: flags.election ? 'election' : 'always',
+    version: hawserVersion(),
     log,
   });
   await new Promise<void>((resolve) => {
