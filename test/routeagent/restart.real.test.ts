@@ -9,7 +9,7 @@ import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { RouteAgentRole } from '../../src/routeagent/role.js';
 import { waitFor } from '../../src/util/wait.js';
 import { createLogger } from '../../src/log/index.js';
-import { startTestServer, type TestServer } from '../apiserver/helpers.js';
+import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { flatKubeConfig, ignoringWatchAbort } from '../nat/k8s-helpers.js';
 import { ipIn, Namespaces, sysctlIn } from './lab.js';
 

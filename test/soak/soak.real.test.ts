@@ -4,7 +4,7 @@
 // slopes depend on the machine's load: they are printed, not asserted.
 import assert from 'node:assert/strict';
 import { formatSoak, runSoak } from '../../bench/soak/soak.js';
-import { apiServerAvailable } from '../lab/helpers.js';
+import { apiServerAvailable } from '../support/lab.js';
 
 describe('soak @real: three minutes of churn and faults leave no invariant broken', function () {
   this.timeout(330_000);
