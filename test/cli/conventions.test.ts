@@ -26,7 +26,7 @@ const COMMANDS: readonly (readonly string[])[] = [
   ['gateway'], ['route-agent'], ['globalnet'], ['apiserver'],
   ['lab'], ...['up', 'down', 'status', 'list', 'exec', 'stop-role', 'start-role', 'prometheus', 'demo'].map((s) => ['lab', s]),
   ['show'], ...['all', 'connections', 'endpoints', 'gateways', 'networks', 'versions'].map((s) => ['show', s]),
-  ['diagnose'], ['version'], ['deploy-broker'], ['join'], ['migrate'], ['rollback'],
+  ['diagnose'], ...['node', 'all', 'probe'].map((s) => ['diagnose', s]), ['version'], ['deploy-broker'], ['join'], ['migrate'], ['rollback'],
   ['uninstall'], ...['node', 'cluster', 'all', 'hold'].map((s) => ['uninstall', s]),
 ];
 

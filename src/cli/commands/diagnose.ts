@@ -198,11 +198,14 @@ async function runAll(argv: string[]): Promise<number> {
 }
 
 async function runProbe(argv: string[]): Promise<number> {
-  const mode = argv[0];
-  const { values } = parseArgs({
-    args: argv.slice(1),
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
     options: { port: { type: 'string' }, token: { type: 'string' }, to: { type: 'string' }, seconds: { type: 'string', default: '30' } },
   });
+  const mode = positionals[0];
+  if (mode !== 'listen' && mode !== 'send') throw new UsageError(`probe ${JSON.stringify(mode ?? '')}: expected listen or send`);
+  if (positionals.length > 1) throw new UsageError(`unexpected argument ${positionals[1]!}`);
   const ports = parsePorts(values.port);
   if (mode === 'send') {
     if (!values.to || !values.token) throw new UsageError('probe send needs --to IP and --token (printed by probe listen)');
@@ -210,7 +213,6 @@ async function runProbe(argv: string[]): Promise<number> {
     process.stdout.write(`sent 3 probes to each of ${ports.map((p) => `${values.to!}:${p}`).join(', ')}\n`);
     return 0;
   }
-  if (mode !== 'listen') throw new UsageError(`probe ${JSON.stringify(mode ?? '')}: expected listen or send`);
   const seconds = Number(values.seconds);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError('--seconds must be a positive number');
   const token = values.token ?? newProbeToken();
