@@ -105,13 +105,16 @@ async function readCluster(c: WorldCluster, ns: string, nowSeconds: number): Pro
       if (ep.ok && typeof cr.usingIP === 'string' && cr.usingIP) view.usingIP.set(ep.value.clusterId, cr.usingIP);
     }
   }
-  const results: CheckResult[] = unreadable.map((u) => ({ name: `${c.id}: API`, verdict: 'warn', detail: `cannot read ${u}`, fix: 'use a kubeconfig allowed to list these in the namespace' }));
-  results.push(...(dss.length ? daemonSetChecks(c.id, dss) : [{ name: `${c.id}: DaemonSets`, verdict: 'ok' as const, detail: `none in ${ns} (the lab, or installed without them): the pods are judged instead` }]));
-  results.push(...podChecks(c.id, pods), ...gatewayChecks(c.id, gateways, nowSeconds));
+  // a kubeconfig context may be named anything: name the cluster by its ID once its Endpoint says it
+  const id = c.nodes.length ? c.id : view.local?.clusterId ?? c.id;
+  view.id = id;
+  const results: CheckResult[] = unreadable.map((u) => ({ name: `${id}: API`, verdict: 'warn', detail: `cannot read ${u}`, fix: 'use a kubeconfig allowed to list these in the namespace' }));
+  results.push(...(dss.length ? daemonSetChecks(id, dss) : [{ name: `${id}: DaemonSets`, verdict: 'ok' as const, detail: `none in ${ns} (the lab, or installed without them): the pods are judged instead` }]));
+  results.push(...podChecks(id, pods), ...gatewayChecks(id, gateways, nowSeconds));
   if (view.globalCidr) {
     const gn = (plural: string) => resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, plural);
     const objs = (await Promise.all(['clusterglobalegressips', 'globalegressips', 'globalingressips'].map((p) => listOr(c.client, gn(p), unreadable, p)))).flat();
-    results.push(...globalnetChecks(c.id, view.globalCidr, objs));
+    results.push(...globalnetChecks(id, view.globalCidr, objs));
   }
   return { view, results };
 }
