@@ -320,7 +320,9 @@ export class RouteAgentRole {
     })));
     const failures = [this.inputError, this.lastResult?.error?.message, ...(this.lastResult?.plan?.warnings ?? [])].filter((x): x is string => Boolean(x));
     const ownerReferences = await this.podOwner();
-    const metadata: Record<string, unknown> = { name: this.o.cfg.nodeName, namespace: this.ns };
+    // a live signal for `hawser show`/`diagnose` (as the Gateway's): a stopped agent's object goes stale
+    const annotations = { 'update-timestamp': String(Math.floor(Date.now() / 1000)) };
+    const metadata: Record<string, unknown> = { name: this.o.cfg.nodeName, namespace: this.ns, annotations };
     if (ownerReferences) metadata.ownerReferences = ownerReferences;
     const obj = {
       apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
@@ -331,7 +333,7 @@ export class RouteAgentRole {
     const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', this.ns);
     const existing = await this.o.client.getOrUndefined(`${path}/${this.o.cfg.nodeName}`);
     try {
-      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: { ...existing.metadata, ...(ownerReferences ? { ownerReferences } : {}) } });
+      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...annotations }, ...(ownerReferences ? { ownerReferences } : {}) } });
       else await this.o.client.create(path, obj);
     } catch (err) {
       if (!isApiError(err, 409)) throw err;

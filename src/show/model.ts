@@ -1,19 +1,30 @@
 // `hawser show`: a pure model built from the API objects, rendered as `subctl show`-style tables or JSON/YAML.
 import { parseClusterSpec, parseEndpointSpec, CLUSTER_ID_LABEL, type EndpointSpec } from '../k8s/resources.js';
 import type { KubeObject } from '../k8s/rest.js';
-import { gatewaySummary } from '../gateway/status.js';
+import { gatewaySummary, STALE_GATEWAY_SECONDS, UPDATE_TIMESTAMP_ANNOTATION } from '../gateway/status.js';
+
+/** RouteAgents are written every 60 s: two missed writes and some slack. */
+export const ROUTE_AGENT_STALE_SECONDS = 150;
 
 export interface ShowConnection { gateway: string; cluster: string; remoteIP: string; nat: boolean; cableDriver: string; subnets: string[]; status: string; statusMessage: string; rttAvg: string }
 export interface ShowEndpoint { cluster: string; endpointIP: string; publicIP: string; cableDriver: string; type: 'local' | 'remote'; hostname: string }
-export interface ShowGateway { node: string; haStatus: string; summary: string }
+export interface ShowGateway { node: string; haStatus: string; summary: string; /** Seconds since its update-timestamp (absent: none written). */ lastSeenSeconds?: number }
 export interface ShowNetwork { clusterId: string; serviceCidrs: string[]; clusterCidrs: string[]; globalCidrs: string[] }
-export interface ShowVersion { component: string; node: string; version: string }
+/**
+ * `running`: a live signal is fresh (Gateway update-timestamp within 15 s, RouteAgent within 150 s, or its pod
+ * Running and Ready); `stale`: the object is older than that (the process is stopped or stuck); `not running`: its
+ * pod says so; `unknown`: no live signal to judge (e.g. Submariner's route agent writes no timestamp).
+ */
+export type Liveness = 'running' | 'stale' | 'not running' | 'unknown';
+export interface ShowVersion { component: string; node: string; version: string; status: Liveness; lastSeenSeconds?: number; image?: string; detail?: string }
 
 /** The submariner.io resources `show` reads. */
-export type ShowResource = 'gateways' | 'endpoints' | 'clusters' | 'routeagents';
+export type ShowResource = 'gateways' | 'endpoints' | 'clusters' | 'routeagents' | 'pods';
 
 export interface ShowModel {
   cluster: string;
+  /** The kubeconfig context it was read through (several clusters: --contexts). */
+  context?: string;
   /** Resources that could not be read (e.g. 403 for this ServiceAccount), with why: their sections say so. */
   unreadable?: Partial<Record<ShowResource, string>>;
   connections: ShowConnection[];
@@ -27,7 +38,35 @@ type Rec = Record<string, unknown>;
 const rec = (v: unknown): Rec => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : {});
 const s = (v: unknown): string => (typeof v === 'string' ? v : '');
 
-export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoints: readonly KubeObject[]; clusters: readonly KubeObject[]; routeAgents?: readonly KubeObject[]; unreadable?: Partial<Record<ShowResource, string>> }): ShowModel {
+/** Seconds since the object's update-timestamp annotation; undefined when it has none. */
+function lastSeen(o: KubeObject, nowSeconds: number): number | undefined {
+  const ts = Number(o.metadata.annotations?.[UPDATE_TIMESTAMP_ANNOTATION]);
+  return Number.isFinite(ts) && ts > 0 ? Math.max(0, Math.round(nowSeconds - ts)) : undefined;
+}
+
+const POD_APP: Readonly<Record<string, string>> = { 'hawser-gateway': 'submariner-gateway', 'hawser-routeagent': 'submariner-routeagent' };
+
+/** Liveness from the object's timestamp, overridden by its pod when the pod is readable and says it is not running. */
+function liveness(component: string, node: string, seen: number | undefined, staleAfter: number, pods: readonly KubeObject[] | undefined): Pick<ShowVersion, 'status' | 'lastSeenSeconds' | 'image' | 'detail'> {
+  const out: Pick<ShowVersion, 'status' | 'lastSeenSeconds' | 'image' | 'detail'> = { status: seen === undefined ? 'unknown' : seen <= staleAfter ? 'running' : 'stale' };
+  if (seen !== undefined) out.lastSeenSeconds = seen;
+  if (out.status === 'stale') out.detail = `not refreshed for ${seen} s (a live one refreshes within ${staleAfter} s): stopped or stuck`;
+  const pod = pods?.find((p) => p.metadata.labels?.app === POD_APP[component] && s(rec(p.spec).nodeName) === node);
+  if (pod) {
+    const st = rec(pod.status);
+    const containers = Array.isArray(rec(pod.spec).containers) ? (rec(pod.spec).containers as unknown[]).map(rec) : [];
+    if (s(containers[0]?.image)) out.image = s(containers[0]?.image);
+    const ready = (Array.isArray(st.conditions) ? st.conditions.map(rec) : []).find((c) => c.type === 'Ready');
+    if (s(st.phase) !== 'Running' || (ready && ready.status !== 'True')) {
+      out.status = 'not running';
+      out.detail = `pod ${pod.metadata.name} is ${s(st.phase) || 'in an unknown phase'}${ready && ready.status !== 'True' ? ', not ready' : ''}`;
+    } else if (out.status === 'unknown') out.status = 'running';
+  }
+  return out;
+}
+
+export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoints: readonly KubeObject[]; clusters: readonly KubeObject[]; routeAgents?: readonly KubeObject[]; pods?: readonly KubeObject[]; unreadable?: Partial<Record<ShowResource, string>>; nowSeconds?: number; context?: string }): ShowModel {
+  const now = input.nowSeconds ?? Date.now() / 1000;
   const localEps: EndpointSpec[] = [];
   const endpoints: ShowEndpoint[] = [];
   for (const o of input.endpoints) {
@@ -46,8 +85,9 @@ export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoin
     const st = rec(g.status);
     const conns = Array.isArray(st.connections) ? st.connections.map(rec) : [];
     const ha = s(st.haStatus) || 'unknown';
-    gateways.push({ node: g.metadata.name, haStatus: ha, summary: gatewaySummary(ha, conns.map((c) => ({ status: s(c.status) })), s(st.statusFailure)) });
-    versions.push({ component: 'hawser-gateway', node: g.metadata.name, version: s(st.version) });
+    const seen = lastSeen(g, now);
+    gateways.push({ node: g.metadata.name, haStatus: ha, summary: gatewaySummary(ha, conns.map((c) => ({ status: s(c.status) })), s(st.statusFailure)), ...(seen !== undefined ? { lastSeenSeconds: seen } : {}) });
+    versions.push({ component: 'hawser-gateway', node: g.metadata.name, version: s(st.version), ...liveness('hawser-gateway', g.metadata.name, seen, STALE_GATEWAY_SECONDS, input.pods) });
     const le = parseEndpointSpec(st.localEndpoint);
     if (le.ok && !localCluster) localCluster = le.value.clusterId;
     for (const c of conns) {
@@ -66,7 +106,7 @@ export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoin
       });
     }
   }
-  for (const ra of input.routeAgents ?? []) versions.push({ component: 'hawser-routeagent', node: ra.metadata.name, version: s(rec(ra.status).version) });
+  for (const ra of input.routeAgents ?? []) versions.push({ component: 'hawser-routeagent', node: ra.metadata.name, version: s(rec(ra.status).version), ...liveness('hawser-routeagent', ra.metadata.name, lastSeen(ra, now), ROUTE_AGENT_STALE_SECONDS, input.pods) });
   let network: ShowNetwork | undefined;
   for (const c of input.clusters) {
     const p = parseClusterSpec(c.spec);
@@ -75,7 +115,7 @@ export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoin
     }
   }
   const unreadable = input.unreadable && Object.keys(input.unreadable).length ? { unreadable: { ...input.unreadable } } : {};
-  return { cluster: localCluster, ...unreadable, connections, endpoints, gateways, network, versions };
+  return { cluster: localCluster, ...(input.context ? { context: input.context } : {}), ...unreadable, connections, endpoints, gateways, network, versions };
 }
 
 /** Left-aligned columns separated by two spaces, like subctl's tables. */
@@ -109,6 +149,12 @@ export function sectionProblems(m: ShowModel, sec: Section): string[] {
     for (const c of m.connections) if (c.status !== 'connected') problems.push(`${c.gateway} -> ${c.cluster}: ${c.status || 'no status'}${c.statusMessage ? `: ${c.statusMessage}` : ''}`);
   }
   if (sec === 'networks' && !m.unreadable?.clusters && !m.network) problems.push('No local Cluster object found');
+  if (sec === 'gateways') {
+    for (const g of m.gateways) if (g.lastSeenSeconds !== undefined && g.lastSeenSeconds > STALE_GATEWAY_SECONDS) problems.push(`${g.node}: Gateway not refreshed for ${g.lastSeenSeconds} s: its gateway is stopped or stuck`);
+  }
+  if (sec === 'versions') {
+    for (const v of m.versions) if (v.status === 'stale' || v.status === 'not running') problems.push(`${v.component} on ${v.node}: ${v.detail ?? v.status}`);
+  }
   return problems;
 }
 
@@ -147,10 +193,12 @@ function renderSectionBody(m: ShowModel, sec: Section): string {
       if (!m.network) return ' ✗ Showing Network details\nNo local Cluster object found';
       return [' ✓ Showing Network details', '    Discovered network details via hawser:', `        Service CIDRs:   [${m.network.serviceCidrs.join(', ')}]`, `        Cluster CIDRs:   [${m.network.clusterCidrs.join(', ')}]`, ...(m.network.globalCidrs.length ? [`        Global CIDRs:    [${m.network.globalCidrs.join(', ')}]`] : [])].join('\n');
     case 'versions':
-      return ' ✓ Showing versions\n' + table(['COMPONENT', 'NODE', 'RUNNING'], m.versions.map((v) => [v.component, v.node, v.version]));
+      return ' ✓ Showing versions\n' + table(['COMPONENT', 'NODE', 'RUNNING', 'STATUS', 'LAST SEEN', 'IMAGE'], m.versions.map((v) => [v.component, v.node, v.version, v.status, v.lastSeenSeconds === undefined ? '' : `${v.lastSeenSeconds}s ago`, v.image ?? '']))
+        + (m.unreadable?.pods ? `\n  pod status not shown: cannot read pods: ${m.unreadable.pods}` : '');
   }
 }
 
 export function renderShow(m: ShowModel, sections: readonly Section[]): string {
-  return [`Cluster "${m.cluster}"`, ...sections.map((sec) => renderSection(m, sec))].join('\n') + '\n';
+  const title = m.context && m.context !== m.cluster ? `Cluster "${m.cluster}" (context ${m.context})` : `Cluster "${m.cluster}"`;
+  return [title, ...sections.map((sec) => renderSection(m, sec))].join('\n') + '\n';
 }

@@ -25,8 +25,8 @@ interface Run {
 const COMMANDS: readonly (readonly string[])[] = [
   ['gateway'], ['route-agent'], ['globalnet'], ['apiserver'],
   ['lab'], ...['up', 'down', 'status', 'list', 'exec', 'stop-role', 'start-role', 'prometheus', 'demo'].map((s) => ['lab', s]),
-  ['show'], ...['all', 'connections', 'endpoints', 'gateways', 'networks', 'versions'].map((s) => ['show', s]),
-  ['diagnose'], ['version'], ['deploy-broker'], ['join'], ['migrate'], ['rollback'],
+  ['show'], ...['all', 'connections', 'endpoints', 'gateways', 'networks', 'versions', 'brokers'].map((s) => ['show', s]),
+  ['diagnose'], ...['node', 'all', 'probe'].map((s) => ['diagnose', s]), ['version'], ['deploy-broker'], ['join'], ['migrate'], ['rollback'],
   ['uninstall'], ...['node', 'cluster', 'all', 'hold'].map((s) => ['uninstall', s]),
 ];
 

@@ -132,10 +132,10 @@ describe('deploy: kubectl apply -k on the embedded API server, RBAC enforced @re
     assert.equal(r.code, 1, r.stdout);
     assert.match(r.stdout, /^ ✓ Showing Endpoints$/m);
     assert.match(r.stdout, /^ ✓ Showing Gateways$/m);
-    assert.match(r.stdout, / ✗ Showing versions\nCOMPONENT +NODE +RUNNING\n {2}cannot read routeagents: forbidden \(403\) in namespace submariner-operator/);
+    assert.match(r.stdout, / ✗ Showing versions\nCOMPONENT +NODE +RUNNING +STATUS +LAST SEEN +IMAGE\n(?: {2}pod status not shown[^\n]*\n)? {2}cannot read routeagents: forbidden \(403\) in namespace submariner-operator/);
     const json = await exec(bin, ['show', 'all', '-o', 'json', '--kubeconfig', kubeconfig], { env, allowFailure: true, timeoutMs: 45_000 });
     assert.equal(json.code, 1);
-    assert.match((JSON.parse(json.stdout) as { unreadable: { routeagents: string } }).unreadable.routeagents, /forbidden \(403\)/);
+    assert.match((JSON.parse(json.stdout) as { clusters: Array<{ unreadable: { routeagents: string } }> }).clusters[0]!.unreadable.routeagents, /forbidden \(403\)/);
   });
 
   describe('each identity gets exactly the access the matrix says', () => {
