@@ -67,3 +67,18 @@ export interface CablesContext {
 }
 
 export type CablesFactory = (ctx: CablesContext) => CablesPort;
+
+/** The gateway Lease election as the role uses it (src/election/lease.ts's LeaderElector). */
+export interface ElectorPort {
+  readonly identity: string;
+  /** The holder last seen. */
+  readonly holder: string;
+  /** Holds a live lease (fenced at the renew deadline). */
+  isLeader(): boolean;
+  start(): void;
+  /** Stops; `release` hands the lease over at once, `holdForMs` keeps it for a restart in place. */
+  stop(o?: { release?: boolean; holdForMs?: number }): Promise<void>;
+  on(event: 'started', cb: () => void): unknown;
+  on(event: 'stopped', cb: (why: string) => void): unknown;
+  on(event: 'leader', cb: (holder: string) => void): unknown;
+}

@@ -24,9 +24,9 @@ import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js'
 import { publish } from './publisher.js';
 import { Failures, StatusWriter, type GatewaySnapshot } from './status-writer.js';
 import { engineCables } from './wiring.js';
-import type { CablesFactory, CablesPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
+import type { CablesFactory, CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
 
-export type { CablesPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
+export type { CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
 export type { PublicIpOutcome } from './node-facts.js';
 
 /** Submariner's PublicIPWatcher interval; an unresolved public IP is retried sooner. */
@@ -99,6 +99,8 @@ export interface GatewayDeps {
   createDriver: (ctx: DriverContext) => Promise<CableDriver>;
   /** The cables; default: today's engine and driver through `engineCables`. */
   cables?: CablesFactory;
+  /** The election; default: a LeaderElector on the submariner-gateway-lock Lease. */
+  elector?: (identity: string) => ElectorPort;
   /** Addresses on this node, for the health-check source (pod-CIDR address). */
   healthCheckIP?: () => Promise<{ ip?: string; unavailable?: string }>;
   natDiscovery?: (local: EndpointSpec) => Promise<NatDiscoveryPort>;
@@ -133,7 +135,7 @@ export class GatewayRole {
   private nodeFacts: NodeFacts | undefined;
   private cables: CablesPort | undefined;
   private localEndpoint: EndpointSpec | undefined;
-  private elector: LeaderElector | undefined;
+  private elector: ElectorPort | undefined;
   private brokerSync: BrokerSync | undefined;
   private remoteInformer: Informer | undefined;
   private gatewayInformer: Informer | undefined;
@@ -300,11 +302,12 @@ export class GatewayRole {
     this.gatewayInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', this.ns), log: this.log });
     this.gatewayInformer.start().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'Gateway informer stopped before its first list'));
 
-    const elector = new LeaderElector({
+    const identity = `${this.d.cfg.nodeName || hostname()}-submariner-gateway`;
+    const elector = this.d.elector ? this.d.elector(identity) : new LeaderElector({
       client: this.d.local,
       namespace: this.ns,
       name: GATEWAY_LEASE,
-      identity: `${this.d.cfg.nodeName || hostname()}-submariner-gateway`,
+      identity,
       timings: this.d.cfg.election,
       log: this.log,
     });
