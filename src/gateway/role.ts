@@ -10,20 +10,21 @@ import { errorMessage } from '../util/errors.js';
 import { Backoff, sleep } from '../util/wait.js';
 import { BrokerSync } from '../k8s/brokersync.js';
 import { Debouncer, Informer } from '../k8s/informer.js';
-import { endpointObjectName, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
-import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import { parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import { resourcePath, type RestClient } from '../k8s/rest.js';
 import { LeaderElector } from '../election/lease.js';
 import { fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
 import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { staleGateways } from './status.js';
 import { CableStateLog } from './cable-log.js';
-import { buildLocalCluster, buildLocalEndpoint, nodeInternalIP, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
-import { USING_LOAD_BALANCER_KEY, type ResolveIO } from './public-ip.js';
+import { buildLocalCluster, buildLocalEndpoint, unpublishedSubnets, withHealthCheckIP, withPublicIP, type NodeFacts } from './local-endpoint.js';
+import type { ResolveIO } from './public-ip.js';
 import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js';
 import { publish } from './publisher.js';
 import { Failures, StatusWriter, type GatewaySnapshot } from './status-writer.js';
 import { engineCables } from './wiring.js';
+import { uninstallGateway, type UninstallOptions } from './uninstall.js';
 import type { CablesFactory, CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
 
 export type { CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
@@ -526,12 +527,9 @@ export class GatewayRole {
     } catch (err) {
       return this.failures.set('public-ip-recheck', `public IP re-resolution failed: ${errorMessage(err)}`);
     }
-    const hadLb = ep.backendConfig[USING_LOAD_BALANCER_KEY] === 'true';
-    if (pub.ip === ep.publicIP && pub.usingLoadBalancer === hadLb) return;
-    const backendConfig = { ...ep.backendConfig };
-    if (pub.usingLoadBalancer) backendConfig[USING_LOAD_BALANCER_KEY] = 'true';
-    else delete backendConfig[USING_LOAD_BALANCER_KEY];
-    this.localEndpoint = { ...ep, publicIP: pub.ip, publicIPs: pub.ip ? [pub.ip] : [], backendConfig };
+    const next = withPublicIP(ep, pub.ip, pub.usingLoadBalancer);
+    if (next === ep) return;
+    this.localEndpoint = next;
     this.log.info({ endpoint: ep.cableName, from: ep.publicIP, to: pub.ip }, 'public IP changed: updating the local Endpoint');
     this.nat?.setLocal(this.localEndpoint);
     await this.ensurePublished();
@@ -548,7 +546,7 @@ export class GatewayRole {
       return this.failures.set('global-ip', `cannot read this node's global IP: ${errorMessage(err)}`);
     }
     if (ip === undefined || ip === this.localEndpoint.healthCheckIP) return;
-    this.localEndpoint = { ...this.localEndpoint, healthCheckIP: ip, healthCheckIPs: ip ? [ip] : [] };
+    this.localEndpoint = withHealthCheckIP(this.localEndpoint, ip);
     this.log.info({ healthCheckIP: ip }, 'health-check IP is now this node\'s global IP');
     await this.ensurePublished();
   }
@@ -624,34 +622,8 @@ export class GatewayRole {
     void this.fire('stopped');
   }
 
-  /**
-   * SUBMARINER_UNINSTALL on the gateway: remove what the cable driver installed, this node's Gateway object
-   * and, if this node published it, the local Endpoint; the agent does not start.
-   */
-  static async uninstall(o: { cfg: GatewayConfig; log: Logger; local?: RestClient; createDriver: (ctx: DriverContext) => Promise<CableDriver> }): Promise<void> {
-    const { cfg, log } = o;
-    let privateIP = '0.0.0.0';
-    let node: KubeObject | undefined;
-    if (o.local) {
-      node = await o.local.get(resourcePath('', 'v1', 'nodes', undefined, cfg.nodeName)).catch((err: unknown) => {
-        log.warn({ err: errorMessage(err) }, 'cannot read this node: the local Endpoint is left to the active gateway');
-        return undefined;
-      });
-      privateIP = (node && nodeInternalIP(node)) ?? privateIP;
-    }
-    const local = buildLocalEndpoint(cfg, { name: cfg.nodeName, privateIP, labels: {} }, {});
-    const driver = await o.createDriver({ config: cfg, localEndpoint: local, log });
-    try {
-      await driver.cleanup();
-    } finally {
-      await driver.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'closing the cable driver failed'));
-    }
-    if (!o.local) return;
-    const gw = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', cfg.namespace);
-    await o.local.delete(`${gw}/${cfg.nodeName}`).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'no Gateway object to delete'));
-    if (privateIP !== '0.0.0.0') {
-      const ep = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', cfg.namespace);
-      await o.local.delete(`${ep}/${endpointObjectName(cfg.clusterId, local.cableName)}`).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'no local Endpoint to delete'));
-    }
+  /** SUBMARINER_UNINSTALL on the gateway (uninstall.ts). */
+  static uninstall(o: UninstallOptions): Promise<void> {
+    return uninstallGateway(o);
   }
 }
