@@ -601,7 +601,8 @@ export class GatewayRole {
       }
       await this.nat?.stop();
       await bs?.stop();
-      await this.elector?.stop({ release: true });
+      // Released unless HAWSER_LEASE_RELEASE_ON_SHUTDOWN=false (then a standby takes over when it expires).
+      await this.elector?.stop({ release: this.d.cfg.election.releaseOnCancel });
       // The last word of this gateway: passive.
       await this.status.close({ final: true });
     } else {
