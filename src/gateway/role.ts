@@ -583,7 +583,8 @@ export class GatewayRole {
     }
     this.timers.clear();
     this.reconciler?.close();
-    const node = await Promise.race([this.facts.node(), sleep(2000).then(() => undefined)]).catch(() => undefined);
+    // The Node says whether it is going away; not needed when the operator decided (no API round trip).
+    const node = this.d.releaseOnStop === true ? undefined : await Promise.race([this.facts.node(), sleep(1000).then(() => undefined)]).catch(() => undefined);
     const decision = decideStop(node, this.d.releaseOnStop);
     this.stopDecision = decision;
     const handOver = decision.kind === 'hand-over';
