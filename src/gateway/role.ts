@@ -313,11 +313,22 @@ export class GatewayRole {
       log: this.log,
     });
     this.elector = elector;
-    elector.on('started', () => void this.fire('lease-acquired'));
+    elector.on('started', () => {
+      this.electionSettled = true;
+      void this.fire('lease-acquired');
+    });
     elector.on('stopped', (why: string) => void this.fire(/^could not renew/.test(why) ? 'renew-failed' : 'lease-lost'));
     elector.on('leader', (holder: string) => {
+      // Our own identity holding is settled by 'started' (the renewal), not here: a restarted gateway would
+      // otherwise write "passive" between reading its Lease and renewing it.
+      if (holder === elector.identity) return;
       this.electionSettled = true;
-      if (holder && holder !== elector.identity) void this.fire('other-holder-seen');
+      if (holder) void this.fire('other-holder-seen');
+      this.status.markDirty();
+    });
+    // Whatever the API does meanwhile, say something after one lease duration.
+    this.after(this.d.cfg.election.leaseDurationMs, () => {
+      this.electionSettled = true;
       this.status.markDirty();
     });
     elector.start();

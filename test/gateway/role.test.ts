@@ -112,6 +112,8 @@ interface Harness {
   elector: () => FakeElector;
   api: RestClient;
   conflictsLeft: () => number;
+  /** The next `n` writes of our Gateway lose a race. */
+  setConflicts: (n: number) => void;
 }
 
 function gatewayText(o: KubeObject | undefined): string {
@@ -144,7 +146,7 @@ describe('gateway role: state machine driven by scripted events', function () {
   });
 
   /** A fresh cluster id per case: objects of earlier cases do not leak in. */
-  async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number; conflicts?: number } = {}): Promise<Harness> {
+  async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number } = {}): Promise<Harness> {
     n++;
     const node = `gw-1`;
     const cluster = `a${n}`;
@@ -171,7 +173,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     });
     // The API the role sees: writes to our Gateway first lose a race `conflicts` times (someone else writes
     // in between, as the active gateway marking us passive would), so the server answers 409.
-    let conflicts = o.conflicts ?? 0;
+    let conflicts = 0;
     const gwPath = SM('gateways', node);
     const local = new RestClient(flatKubeConfig(server.kubeconfig));
     const replace = local.replace.bind(local);
@@ -191,7 +193,7 @@ describe('gateway role: state machine driven by scripted events', function () {
       cables: () => cables, elector: (id) => (elector = new FakeElector(id)),
       releaseOnStop: o.releaseOnStop, driverRetryMs: o.driverRetryMs ?? 20, statusDebounceMs: 5, statusRefreshMs: 0,
     });
-    const h: Harness = { role, cables, api, elector: () => elector!, conflictsLeft: () => conflicts };
+    const h: Harness = { role, cables, api, elector: () => elector!, conflictsLeft: () => conflicts, setConflicts: (k) => (conflicts = k) };
     const started = role.start();
     try {
       if (!o.driverFailures) await waitFor(() => role.currentState === 'standby' && elector !== undefined, { timeoutMs: 5000, what: 'the role to stand by' });
@@ -281,8 +283,15 @@ describe('gateway role: state machine driven by scripted events', function () {
 
   it('409 conflicts on the Gateway write: rebuilt from a fresh read, the CR ends saying what is true, no status failure', async () => {
     const h = await run([
-      { what: 'lease won under write races', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b5:connected] ""', cables: ['start', 'setWanted b5', 'reconcile'] },
-    ], { conflicts: 2 });
+      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['start', 'setWanted b5', 'shutdown'] },
+      {
+        what: 'lease won under write races', state: 'active', gateway: 'active [b5:connected] ""', cables: ['setWanted b5', 'reconcile'],
+        act: (x) => {
+          x.setConflicts(2);
+          x.elector().win();
+        },
+      },
+    ]);
     assert.equal(h.conflictsLeft(), 0, 'both races happened');
   });
 });
