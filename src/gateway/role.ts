@@ -210,28 +210,33 @@ export class GatewayRole {
 
   private async act(a: GatewayAction): Promise<void> {
     try {
-      switch (a) {
-        case 'retry-driver-start':
-          return this.after(this.driverBackoff.next(), () => void this.startCables());
-        case 'begin-standby':
-          return await this.beginStandby();
-        case 'activate':
-          return this.activate();
-        case 'deactivate':
-          return await this.deactivate();
-        case 'fence-leftovers':
-          return await this.fenceLeftovers();
-        case 'reconcile':
-          return this.reconciler?.trigger();
-        case 'retry-publish':
-          return this.after(1000, () => void this.ensurePublished());
-        case 'write-status':
-          return this.status.markDirty();
-        case 'stop':
-          return await this.stopAll();
-      }
+      await this.runAction(a);
+      this.failures.clear(`action:${a}`);
     } catch (err) {
       this.failures.set(`action:${a}`, `${a} failed: ${errorMessage(err)}`);
+    }
+  }
+
+  private async runAction(a: GatewayAction): Promise<void> {
+    switch (a) {
+      case 'retry-driver-start':
+        return this.after(this.driverBackoff.next(), () => void this.startCables());
+      case 'begin-standby':
+        return this.beginStandby();
+      case 'activate':
+        return this.activate();
+      case 'deactivate':
+        return this.deactivate();
+      case 'fence-leftovers':
+        return this.fenceLeftovers();
+      case 'reconcile':
+        return this.reconciler?.trigger();
+      case 'retry-publish':
+        return this.after(1000, () => void this.ensurePublished());
+      case 'write-status':
+        return this.status.markDirty();
+      case 'stop':
+        return this.stopAll();
     }
   }
 
