@@ -216,16 +216,19 @@ export class LeaderElector extends EventEmitter {
     const started = this.now();
     if (this.leading && (await this.renewFast(started))) return;
     const existing = await this.o.client.getOrUndefined(this.path);
+    // A record is seen when the answer arrives, not when we asked: a read that hung through a partition
+    // must not date a foreign renewal back to before the partition (we would take a live lease).
+    const seenAt = this.now();
     const rec = existing ? parseRecord(existing) : undefined;
     if (rec) {
       const fp = fingerprint(rec);
-      if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: started };
+      if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: seenAt };
       if (rec.holderIdentity !== this.currentHolder) {
         this.currentHolder = rec.holderIdentity;
         this.emit('leader', rec.holderIdentity);
       }
     }
-    const step = decide(rec, this.obs, this.o.identity, started, this.o.timings);
+    const step = decide(rec, this.obs, this.o.identity, seenAt, this.o.timings);
     const nowIso = microTime(new Date());
     const leaseSeconds = Math.max(1, Math.ceil(this.o.timings.leaseDurationMs / 1000));
     if (step.kind === 'wait') {

@@ -65,3 +65,30 @@ describe('election: holding the lease for a restart in place', () => {
     assert.equal(spec(store.lease()).holderIdentity, '', 'released by default (releaseOnCancel)');
   });
 });
+
+describe('election: a read that hangs through a partition', () => {
+  it('dates a foreign record from the answer, not the question: no early takeover of a live lease', async () => {
+    const store = leaseStore();
+    const now = Date.now();
+    await store.client.create('', { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'lock' }, spec: { holderIdentity: 'gw-2', leaseDurationSeconds: 2, renewTime: 'x', leaseTransitions: 4 } });
+    // The first read hangs 2.5 s (longer than the lease); the record does not change afterwards.
+    let reads = 0;
+    const get = store.client.getOrUndefined.bind(store.client);
+    store.client.getOrUndefined = async (path: string) => {
+      if (reads++ === 0) await new Promise((r) => setTimeout(r, 2500));
+      return get(path);
+    };
+    let answeredAt = 0;
+    const e = new LeaderElector({ client: store.client, namespace: 'ns', name: 'lock', identity: 'gw-1', timings: T, log: quietLog });
+    e.on('leader', () => (answeredAt ||= Date.now()));
+    e.start();
+    try {
+      await waitFor(() => e.isLeader(), { timeoutMs: 10_000, what: 'the expired lease to be taken' });
+      const takenAt = Date.now();
+      assert.ok(answeredAt - now >= 2400, 'the first answer came after the hang');
+      assert.ok(takenAt - answeredAt >= T.leaseDurationMs - 50, `taken ${takenAt - answeredAt} ms after the record was first seen (lease 2000 ms)`);
+    } finally {
+      await e.stop({ release: false });
+    }
+  });
+});
