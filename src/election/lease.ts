@@ -124,8 +124,12 @@ export class LeaderElector extends EventEmitter {
     this.watchDone = this.watchLease(this.abort.signal);
   }
 
-  /** Stops the loop; releases the lease if we hold it and release-on-shutdown is configured. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop. If we lead: `release` (default: the configured release-on-shutdown) hands the lease to a
+   * standby at once; otherwise `holdForMs` writes one last renewal that asks the others to wait that long
+   * (a restart in place re-takes it before then: `decide` renews a lease held under our identity).
+   */
+  async stop(o: { release?: boolean; holdForMs?: number } = {}): Promise<void> {
     this.abort?.abort();
     await this.loopDone?.catch(() => undefined);
     await this.watchDone?.catch(() => undefined);
@@ -133,7 +137,33 @@ export class LeaderElector extends EventEmitter {
     this.watchDone = undefined;
     const wasLeading = this.leading;
     this.setLeading(false, 'shutting down');
-    if (wasLeading && this.o.timings.releaseOnCancel) await this.release();
+    if (!wasLeading) return;
+    if (o.release ?? this.o.timings.releaseOnCancel) await this.release();
+    else if (o.holdForMs !== undefined) await this.hold(o.holdForMs);
+  }
+
+  /** One renewal with a longer duration: standbys (which honour the holder's duration) wait that long. */
+  private async hold(holdForMs: number): Promise<void> {
+    const seconds = Math.max(1, Math.ceil(Math.max(holdForMs, this.o.timings.leaseDurationMs) / 1000));
+    const holdFrom = (cur: KubeObject): Promise<KubeObject> => this.o.client.replace(this.path, {
+      ...cur,
+      spec: { ...(cur.spec as object), leaseDurationSeconds: seconds, renewTime: microTime(new Date()) },
+    });
+    try {
+      const mine = this.lastWritten;
+      const done = mine ? await holdFrom(mine).then(() => true, (err: unknown) => {
+        if (isApiError(err, 409)) return false;
+        throw err;
+      }) : false;
+      if (!done) {
+        const cur = await this.o.client.get(this.path);
+        if (parseRecord(cur).holderIdentity !== this.o.identity) return;
+        await holdFrom(cur);
+      }
+      this.o.log.info({ lease: this.o.name, holdSeconds: seconds }, 'kept the leader lease for a restart in place (standbys wait this long)');
+    } catch (err) {
+      this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'could not extend the leader lease for the restart; a standby takes over when it expires');
+    }
   }
 
   private async release(): Promise<void> {
@@ -165,7 +195,7 @@ export class LeaderElector extends EventEmitter {
     if (this.fenceTimer) clearTimeout(this.fenceTimer);
     this.fenceTimer = undefined;
     this.o.log.info({ lease: this.o.name, identity: this.o.identity, leading: v, why }, v ? 'became the leader' : 'stopped leading');
-    this.emit(v ? 'started' : 'stopped');
+    this.emit(v ? 'started' : 'stopped', why);
   }
 
   /** Arms a timer that fences us exactly when the renew deadline passes without a renewal. */
@@ -186,16 +216,19 @@ export class LeaderElector extends EventEmitter {
     const started = this.now();
     if (this.leading && (await this.renewFast(started))) return;
     const existing = await this.o.client.getOrUndefined(this.path);
+    // A record is seen when the answer arrives, not when we asked: a read that hung through a partition
+    // must not date a foreign renewal back to before the partition (we would take a live lease).
+    const seenAt = this.now();
     const rec = existing ? parseRecord(existing) : undefined;
     if (rec) {
       const fp = fingerprint(rec);
-      if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: started };
+      if (!this.obs || this.obs.fingerprint !== fp) this.obs = { fingerprint: fp, seenAtMs: seenAt };
       if (rec.holderIdentity !== this.currentHolder) {
         this.currentHolder = rec.holderIdentity;
         this.emit('leader', rec.holderIdentity);
       }
     }
-    const step = decide(rec, this.obs, this.o.identity, started, this.o.timings);
+    const step = decide(rec, this.obs, this.o.identity, seenAt, this.o.timings);
     const nowIso = microTime(new Date());
     const leaseSeconds = Math.max(1, Math.ceil(this.o.timings.leaseDurationMs / 1000));
     if (step.kind === 'wait') {

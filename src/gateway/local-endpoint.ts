@@ -85,3 +85,18 @@ export function buildLocalCluster(cfg: GatewayConfig): ClusterSpec {
     globalCidrs: cfg.globalCidrs.map((c) => c.text),
   };
 }
+
+/** The Endpoint with a re-resolved public IP; the same object when nothing changed. */
+export function withPublicIP(ep: EndpointSpec, publicIP: string, usingLoadBalancer: boolean): EndpointSpec {
+  const hadLb = ep.backendConfig[USING_LOAD_BALANCER_KEY] === 'true';
+  if (publicIP === ep.publicIP && usingLoadBalancer === hadLb) return ep;
+  const backendConfig = { ...ep.backendConfig };
+  if (usingLoadBalancer) backendConfig[USING_LOAD_BALANCER_KEY] = 'true';
+  else delete backendConfig[USING_LOAD_BALANCER_KEY];
+  return { ...ep, publicIP, publicIPs: publicIP ? [publicIP] : [], backendConfig };
+}
+
+/** The Endpoint with another health-check IP (with Globalnet: the node's global IP once allocated). */
+export function withHealthCheckIP(ep: EndpointSpec, ip: string): EndpointSpec {
+  return { ...ep, healthCheckIP: ip, healthCheckIPs: ip ? [ip] : [] };
+}

@@ -469,6 +469,8 @@ function planRole(o: LabOptions, s: LabSecrets, c: ClusterPlan, n: NodePlan, rol
       BROKER_K8S_APISERVERTOKEN: s.brokerTokens[c.id] ?? '',
       BROKER_K8S_REMOTENAMESPACE: BROKER_NAMESPACE,
       HAWSER_IPSEC_USERSPACE: 'true',
+      // The lab's SIGTERM of a gateway stands for its node going away (hand over); roleEnv may say false.
+      HAWSER_RELEASE_ON_STOP: 'true',
     });
     envFromFiles = { BROKER_K8S_CA: `${brokerTlsDir}/ca.crt` };
   }

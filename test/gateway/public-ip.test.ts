@@ -6,6 +6,8 @@ import {
   publicIpChainText, resolvePublicIP, usesLoadBalancerChain, type LoadBalancerIngress, type Resolver, type ResolveIO,
 } from '../../src/gateway/public-ip.js';
 import { GatewayRole } from '../../src/gateway/role.js';
+import { NodeFactsReader } from '../../src/gateway/node-facts.js';
+import { Failures } from '../../src/gateway/status-writer.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import type { RestClient } from '../../src/k8s/rest.js';
 import { endpoint, quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
@@ -142,15 +144,13 @@ describe('gateway: the private IP is never published as the public one without s
   });
 });
 
-describe('gateway role: public IP outcome in the log and the Gateway status', () => {
+describe('gateway node facts: public IP outcome in the log and the Gateway status', () => {
   const env = { SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' };
-  function role(extra: Record<string, string>, io: ResolveIO): { r: GatewayRole; lines: () => Array<Record<string, unknown>>; status: () => string[] } {
+  function role(extra: Record<string, string>, io: ResolveIO): { r: NodeFactsReader; lines: () => Array<Record<string, unknown>>; status: () => string[] } {
     const { log, lines } = quietLogger();
-    const r = new GatewayRole({
-      cfg: gatewayConfigFromEnv({ ...env, ...extra }), log, local: {} as unknown as RestClient, broker: {} as unknown as RestClient,
-      createDriver: () => Promise.reject(new Error('unused')), version: 'test', publicIpIO: io,
-    });
-    const status = (): string[] => [...(r as unknown as { statusFailure: Map<string, string> }).statusFailure.values()];
+    const failures = new Failures(log);
+    const r = new NodeFactsReader({ cfg: gatewayConfigFromEnv({ ...env, ...extra }), log, client: {} as unknown as RestClient, failures, publicIpIO: io });
+    const status = (): string[] => failures.messages();
     return { r, lines, status };
   }
 
@@ -188,7 +188,7 @@ describe('gateway role: periodic public-IP re-resolution (Submariner\'s PublicIP
       log: quietLogger().log, local, broker: local, createDriver: () => Promise.reject(new Error('unused')), version: 'test',
       publicIpIO: new FakeIO(web), publicIpRecheckMs: 20,
     });
-    const inner = r as unknown as { localEndpoint: EndpointSpec; nat: { setLocal: (ep: EndpointSpec) => void }; schedulePublicIpCheck: () => void; stopping: boolean; publicIpTimer?: NodeJS.Timeout };
+    const inner = r as unknown as { localEndpoint: EndpointSpec; nat: { setLocal: (ep: EndpointSpec) => void }; schedulePublicIpCheck: () => void; state: string; timers: Set<NodeJS.Timeout> };
     inner.localEndpoint = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
     const seen: string[] = [];
     inner.nat = { setLocal: (ep) => seen.push(ep.publicIP) };
@@ -199,8 +199,8 @@ describe('gateway role: periodic public-IP re-resolution (Submariner\'s PublicIP
       assert.deepEqual(inner.localEndpoint.publicIPs, ['203.0.113.2']);
       assert.deepEqual(seen, ['203.0.113.2']);
     } finally {
-      inner.stopping = true;
-      clearTimeout(inner.publicIpTimer);
+      inner.state = 'stopped';
+      for (const t of inner.timers) clearTimeout(t);
     }
   });
 });

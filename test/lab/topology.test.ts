@@ -185,6 +185,7 @@ describe('lab: topology planner', () => {
       BROKER_K8S_APISERVERTOKEN: 'broker-b-token',
       BROKER_K8S_REMOTENAMESPACE: 'submariner-k8s-broker',
       HAWSER_IPSEC_USERSPACE: 'true',
+      HAWSER_RELEASE_ON_STOP: 'true',
       NODE_NAME: 'b-gw2',
       POD_NAME: 'submariner-gateway-b-gw2',
       POD_NAMESPACE: 'submariner-operator',

@@ -58,9 +58,10 @@ export async function run(argv: string[]): Promise<number> {
     health: async (local) => healthPort({ log: log.child({ localCluster: cfg.clusterId, node: cfg.nodeName }), intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
     metrics: metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver }),
     version,
+    releaseOnStop: (await import('../../gateway/node-facts.js')).releaseOnStopFromEnv(process.env),
   });
   // Register before start: a SIGTERM during a slow start still releases the lease.
-  const running = runUntilSignal(log, 'shutting down: releasing the lease, leaving the data path for the next start', async () => {
+  const running = runUntilSignal(log, 'shutting down: handing over (node going away) or keeping the lease and data path for a restart in place', async () => {
     await role.stop();
     await metrics?.close();
   });
