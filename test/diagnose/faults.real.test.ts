@@ -9,7 +9,7 @@ import type { CheckResult } from '../../src/diagnose/checks.js';
 import { PROBE_TABLE } from '../../src/diagnose/probes.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { labFor } from '../e2e/helpers.js';
+import { labFor } from '../support/lab.js';
 
 const FAULT_TABLE = 'hw-fault';
 

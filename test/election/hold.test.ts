@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { decide, LeaderElector, type LeaseRecord } from '../../src/election/lease.js';
 import { ApiError, type KubeObject, type RestClient } from '../../src/k8s/rest.js';
 import { waitFor } from '../../src/util/wait.js';
-import { quietLog } from '../apiserver/helpers.js';
+import { quietLog } from '../support/apiserver.js';
 
 const T = { leaseDurationMs: 2000, renewDeadlineMs: 1500, retryPeriodMs: 50, releaseOnCancel: true };
 

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { DEFAULT_STATE_ROOT, Lab, labDown, randomLabName, readGateways, waitForCables } from '../../src/lab/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
-import { apiServerAvailable } from '../lab/helpers.js';
-import { pidsMatching, startPings } from '../e2e/helpers.js';
+import { apiServerAvailable } from '../support/lab.js';
+import { pidsMatching, startPings } from '../support/lab.js';
 
 const NS = 'submariner-operator';
 const BROKER_NS = 'submariner-k8s-broker';

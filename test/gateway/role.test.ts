@@ -10,7 +10,7 @@ import { GatewayRole, TRANSITIONS, type GatewayState } from '../../src/gateway/r
 import type { CablesPort, ElectorPort, LocalBackendConfig } from '../../src/gateway/ports.js';
 import type { ConnectionView, Selection } from '../../src/cable-drivers/engine.js';
 import { waitFor } from '../../src/util/wait.js';
-import { startTestServer, quietLog, type TestServer } from '../apiserver/helpers.js';
+import { startTestServer, quietLog, type TestServer } from '../support/apiserver.js';
 import { flatKubeConfig } from '../nat/k8s-helpers.js';
 
 const NS = 'submariner-operator';

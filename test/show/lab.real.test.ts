@@ -8,7 +8,7 @@ import { parse, stringify } from 'yaml';
 import { Lab, findRepoRoot, waitForCables } from '../../src/lab/index.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { labFor } from '../e2e/helpers.js';
+import { labFor } from '../support/lab.js';
 
 interface KubeconfigDoc { clusters: Array<{ name: string }>; users: Array<{ name: string }>; contexts: Array<{ name: string; context: { cluster: string; user: string } }>; 'current-context': string }
 
