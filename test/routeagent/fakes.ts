@@ -57,6 +57,10 @@ export class FakeRtnl implements Rtnl {
     switch (op.op) {
       case 'link-add': {
         if (this.links_.some((l) => l.name === op.link.name)) return 'EEXIST';
+        if (op.link.kind !== 'vxlan') {
+          this.addLink({ name: op.link.name, kind: op.link.kind, mtu: op.link.mtu ?? 1420, up: op.link.up ?? false });
+          return undefined;
+        }
         const v = op.link.vxlan;
         this.addLink({ name: op.link.name, kind: 'vxlan', mtu: op.link.mtu ?? 1500, up: op.link.up ?? false, mac: op.link.mac ?? '02:00:00:00:00:01', vxlan: { vni: v.vni, port: v.port, local: v.local, learning: v.learning !== false } });
         return undefined;
@@ -81,7 +85,7 @@ export class FakeRtnl implements Rtnl {
       case 'addr-add':
         if (!this.links_.some((l) => l.index === op.ifindex)) return 'ENODEV';
         if (this.addrs.some((a) => a.ifindex === op.ifindex && a.address === op.address)) return 'EEXIST';
-        this.addrs.push({ ifindex: op.ifindex, family: 4, address: op.address, prefix: op.prefix });
+        this.addrs.push({ ifindex: op.ifindex, family: 4, address: op.address, prefix: op.prefix, ...(op.label ? { label: op.label } : {}) });
         return undefined;
       case 'addr-del': {
         const n = this.addrs.length;

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { backendPort, endpointSpecToWire, type EndpointSpec } from '../../k8s/resources.js';
 import { registerSecret, type Logger } from '../../log/index.js';
 import { HawserError, errorMessage } from '../../util/errors.js';
-import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInfo } from '../types.js';
+import { DeclarativeDriver } from '../declarative.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
@@ -59,7 +60,7 @@ const INITIATE_BACKOFF_MAX_MS = 30_000;
 export const PROPOSAL_GRACE_MS = 10_000;
 const PEER_NOT_READY_RETRY_MS = 1_000;
 
-export class IpsecDriver implements CableDriver {
+export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   readonly name = 'libreswan' as const;
   readonly charon: Charon;
   private readonly log: Logger;
@@ -79,6 +80,7 @@ export class IpsecDriver implements CableDriver {
     private readonly ctx: DriverContext,
     private readonly opts: IpsecDriverOptions = {},
   ) {
+    super();
     this.log = ctx.log.child({ driver: 'libreswan' });
     const cfg = ctx.config;
     const nattPort = backendPort(ctx.localEndpoint, 'udp-port', cfg.ipsec.nattPort);
@@ -147,9 +149,41 @@ export class IpsecDriver implements CableDriver {
     });
   }
 
-  async connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
+  /**
+   * Declarative: observes charon's loaded connections, keeps each wanted cable whose loaded connection is
+   * identical (no reload, no SA flap: this is also how a restart adopts them), loads or replaces the others,
+   * then unloads every connection no wanted cable claims (left by a previous run, or no longer wanted).
+   */
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+    return this.serial(async () => {
+      const vici = this.requireVici();
+      this.wantedCables = [...cables];
+      const out = new Map<string, CableOutcome>();
+      for (const c of cables) {
+        try {
+          out.set(c.endpoint.cableName, { ok: true, changed: await this.ensureCable(c.endpoint, c.nat) });
+        } catch (err) {
+          out.set(c.endpoint.cableName, { ok: false, error: errorMessage(err) });
+        }
+      }
+      const wanted = new Set(cables.map((c) => c.endpoint.cableName));
+      for (const name of new Set([...this.managed.keys(), ...this.state.conns.keys()])) if (!wanted.has(name)) await this.removeCable(name, await vici.getConns());
+      const unclaimed = (await vici.getConns()).filter((n) => ![...wanted].some((w) => ikeNamesOfCable(w, [n]).length > 0));
+      for (const n of unclaimed) {
+        await this.terminate(n);
+        await vici.unloadConn(n).catch((err) => {
+          if (!isViciError(err, 'COMMAND_FAILED')) throw err;
+        });
+      }
+      if (unclaimed.length) this.log.info({ connections: unclaimed }, 'IPsec connections no wanted cable claims removed');
+      return out;
+    });
+  }
+
+  /** One wanted cable in charon (inside set()): true when it was (re)loaded, false when already in place. */
+  private async ensureCable(remote: EndpointSpec, nat: NatInfo): Promise<boolean> {
     const plan = this.plan(remote, nat);
-    await this.serial(async () => {
+    {
       const vici = this.requireVici();
       const name = plan.name;
       const loaded = this.state.conns.get(name);
@@ -162,7 +196,7 @@ export class IpsecDriver implements CableDriver {
           this.state.conns.set(name, { hash: plan.hash, remote, nat });
           this.saveState();
         }
-        return;
+        return false;
       }
       for (const n of plan.notes) this.log.warn({ cable: name }, n);
       await this.ensureSourceAddresses();
@@ -180,27 +214,24 @@ export class IpsecDriver implements CableDriver {
       this.managed.set(name, entry);
       this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
       if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
-    });
+      return true;
+    }
   }
 
-
-  async disconnect(remote: EndpointSpec): Promise<void> {
-    await this.serial(async () => {
-      const vici = this.requireVici();
-      const name = remote.cableName;
-      const wasManaged = this.managed.delete(name);
-      const loaded = this.state.conns.delete(name);
-      if (loaded) this.saveState();
-      const present = ikeNamesOfCable(name, await vici.getConns());
-      if (present.length === 0) return;
-      for (const n of present) {
-        await this.terminate(n);
-        await vici.unloadConn(n).catch((err) => {
-          if (!isViciError(err, 'COMMAND_FAILED')) throw err;
-        });
-      }
-      this.log.info({ cable: name, cluster: remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
-    });
+  /** Removes one cable's connections (inside set()). */
+  private async removeCable(name: string, loadedConns: readonly string[]): Promise<void> {
+    const vici = this.requireVici();
+    const m = this.managed.get(name) ?? this.state.conns.get(name);
+    const wasManaged = this.managed.delete(name);
+    if (this.state.conns.delete(name)) this.saveState();
+    const present = ikeNamesOfCable(name, loadedConns);
+    for (const n of present) {
+      await this.terminate(n);
+      await vici.unloadConn(n).catch((err) => {
+        if (!isViciError(err, 'COMMAND_FAILED')) throw err;
+      });
+    }
+    if (present.length) this.log.info({ cable: name, cluster: m?.remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
   }
 
   async connections(): Promise<ConnectionState[]> {
@@ -543,5 +574,3 @@ export class IpsecDriver implements CableDriver {
 export function createIpsecDriver(ctx: DriverContext, opts: IpsecDriverOptions = {}): IpsecDriver {
   return new IpsecDriver(ctx, opts);
 }
-
-export const ipsecDriverFactory: DriverFactory = (ctx) => createIpsecDriver(ctx);
