@@ -12,7 +12,7 @@ import { errorMessage } from '../../util/errors.js';
 import { DeclarativeDriver } from '../declarative.js';
 import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import { UDP_PORT_KEY, VXLAN_DEFAULT_PORT, VXLAN_DRIVER_NAME, VXLAN_IFACE, VXLAN_OVERHEAD, VXLAN_ROUTE_METRIC, ZERO_MAC } from './constants.js';
-import { type VxlanKernel, IpVxlanKernel } from './kernel.js';
+import { type VxlanKernel, RtnlVxlanKernel } from './kernel.js';
 import { type VxlanAction, type VxlanCable, cniAddress, planCable, planCleanup, planDevice, planSweep, planText, vtepFor } from './plan.js';
 
 export interface VxlanDriverOptions {
@@ -48,7 +48,7 @@ export class VxlanDriver extends DeclarativeDriver implements CableDriver {
 
   constructor(ctx: DriverContext, opts: VxlanDriverOptions = {}) {
     super();
-    this.kernel = opts.kernel ?? new IpVxlanKernel(opts.netns);
+    this.kernel = opts.kernel ?? new RtnlVxlanKernel(opts.netns);
     this.log = ctx.log.child({ driver: VXLAN_DRIVER_NAME });
     this.local = ctx.localEndpoint;
     this.port = backendPort(ctx.localEndpoint, UDP_PORT_KEY, VXLAN_DEFAULT_PORT);
@@ -218,12 +218,14 @@ export class VxlanDriver extends DeclarativeDriver implements CableDriver {
       await this.apply(planCleanup(obs), 'VXLAN cleanup');
       this.cables.clear();
       this.wantedCables = [];
+      await this.kernel.close?.();
       this.log.info('VXLAN cable driver cleaned up');
     });
   }
 
   async close(): Promise<void> {
-    // No loops of our own; the kernel keeps the data path.
+    // No loops of our own; the kernel keeps the data path. Only our sockets (or netns worker) go.
+    await this.serial(async () => this.kernel.close?.());
   }
 }
 
