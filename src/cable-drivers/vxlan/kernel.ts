@@ -77,6 +77,9 @@ export interface VxlanKernel {
 }
 
 const RP_FILTER_PATH = `net/ipv4/conf/${VXLAN_IFACE}/rp_filter`;
+const DEVICE_ACTIONS = new Set<VxlanAction['op']>(['link-del', 'link-add', 'link-mtu', 'addr-add', 'addr-del', 'link-up']);
+/** A removal whose object is already gone reached its goal. */
+const gone = (op: RtnlOp, errno: string | undefined): boolean => (op.op === 'route-del' && errno === 'ESRCH') || (op.op === 'rule-del' && errno === 'ENOENT');
 
 export class RtnlVxlanKernel implements VxlanKernel {
   private rtnl: Rtnl | undefined;
@@ -151,13 +154,13 @@ export class RtnlVxlanKernel implements VxlanKernel {
   }
 
   /**
-   * Applies in order: device actions one by one (each may need the index the previous one created), the
-   * rest (rule, rp_filter, routes) together, FDB entries through `bridge -batch` alongside the routes.
-   * Throws on the first failing group, naming every failed op.
+   * Applies in the planner's order. A device action (link, address) runs alone: the next one may need the
+   * index it created, and removing the link takes its routes with it. Between device actions, the rule,
+   * rp_filter and route ops go in one batch, FDB entries through `bridge -batch` alongside. Throws at the
+   * first failing group, naming every failed op; a route or rule already gone counts as removed.
    */
   async apply(actions: readonly VxlanAction[]): Promise<void> {
     const rtnl = await this.nl();
-    const deviceOps = new Set(['link-del', 'link-add', 'link-mtu', 'addr-add', 'addr-del', 'link-up']);
     let links = await rtnl.links();
     const index = (name: string): number | undefined => links.find((l) => l.name === name)?.index;
     const need = (): number => {
@@ -165,24 +168,26 @@ export class RtnlVxlanKernel implements VxlanKernel {
       if (i === undefined) throw new HawserError('NETLINK', `${VXLAN_IFACE} does not exist`);
       return i;
     };
-    for (const a of actions.filter((x) => deviceOps.has(x.op))) {
-      const op = this.deviceOp(a, need);
-      await this.run([op]);
+    let segment: VxlanAction[] = [];
+    const flush = async (): Promise<void> => {
+      const rest = segment;
+      segment = [];
+      if (rest.length === 0) return;
+      const fdb = rest.filter((x) => x.op.startsWith('fdb-'));
+      const rp = rest.some((x) => x.op === 'rp-filter');
+      const ops = rest.filter((x) => !x.op.startsWith('fdb-') && x.op !== 'rp-filter').map((a) => this.tableOp(a, need, index));
+      await Promise.all([this.run(ops), rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve(), this.applyFdb(fdb)]);
+    };
+    for (const a of actions) {
+      if (!DEVICE_ACTIONS.has(a.op)) {
+        segment.push(a);
+        continue;
+      }
+      await flush();
+      await this.run([this.deviceOp(a, need)]);
       if (a.op === 'link-add' || a.op === 'link-del') links = await rtnl.links();
     }
-    const rest = actions.filter((x) => !deviceOps.has(x.op) && !x.op.startsWith('fdb-'));
-    const fdb = actions.filter((x) => x.op.startsWith('fdb-'));
-    const ops: RtnlOp[] = [];
-    let rp = false;
-    for (const a of rest) {
-      if (a.op === 'rp-filter') rp = true;
-      else ops.push(this.tableOp(a, need, index));
-    }
-    await Promise.all([
-      this.run(ops),
-      rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve(),
-      this.applyFdb(fdb),
-    ]);
+    await flush();
   }
 
   private deviceOp(a: VxlanAction, need: () => number): RtnlOp {
@@ -226,7 +231,7 @@ export class RtnlVxlanKernel implements VxlanKernel {
   private async run(ops: readonly RtnlOp[]): Promise<void> {
     if (ops.length === 0) return;
     const outcomes = await (await this.nl()).apply(ops);
-    const failed = outcomes.flatMap((o, i) => (o.ok ? [] : [`${describeOp(ops[i]!)}: ${o.errno ?? o.error}`]));
+    const failed = outcomes.flatMap((o, i) => (o.ok || gone(ops[i]!, o.errno) ? [] : [`${describeOp(ops[i]!)}: ${o.errno ?? o.error}`]));
     if (failed.length) throw new HawserError('NETLINK', `applying VXLAN changes failed: ${failed.join('; ')}`);
   }
 

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import {
   type VxlanAction, type VxlanCable, type VxlanObserved, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor,
 } from '../../../src/cable-drivers/vxlan/plan.js';
-import { parseFdb, routeEntries, ruleEntries } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { parseFdb, routeEntries, RtnlVxlanKernel, ruleEntries } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { FakeRtnl, FakeSysctl } from '../../routeagent/fakes.js';
 import { parseCidr } from '../../../src/config/parse.js';
 import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
 import type { VxlanKernel } from '../../../src/cable-drivers/vxlan/kernel.js';
@@ -317,5 +318,43 @@ describe('vxlan: driver over a fake kernel', () => {
     assert.equal(link?.kind, 'vxlan');
     assert.equal(link?.mtu, 1450);
     assert.equal((await d.connections())[0]!.status, 'connected');
+  });
+});
+
+describe('vxlan: kernel adapter over the shared rtnetlink fake', () => {
+  const setup = (): { r: FakeRtnl; s: FakeSysctl; k: RtnlVxlanKernel } => {
+    const r = new FakeRtnl();
+    const eth = r.addLink({ name: 'eth0', mtu: 9000, up: true });
+    r.addrs.push({ ifindex: eth.index, family: 4, address: '192.168.1.10', prefix: 24 });
+    const s = new FakeSysctl(r);
+    return { r, s, k: new RtnlVxlanKernel(undefined, { rtnl: r, sysctl: s }) };
+  };
+
+  it('creates the device in order (each op after the index it needs), then rule, rp_filter and routes as typed ops', async () => {
+    const { r, s, k } = setup();
+    assert.equal(await k.underlayMtu('192.168.1.10'), 9000);
+    const dev = planDevice({ port: 4500, mtu: 8950, vtep: '241.168.1.10' }, await k.observe());
+    await k.apply([...dev, { op: 'route-replace', dst: '10.20.0.0/16', via: '241.168.2.20', src: '10.10.1.1' }]);
+    assert.deepEqual(r.takeWrites(), [
+      'link add vxlan-tunnel type vxlan',
+      'address add 241.168.1.10/8 ifindex 11',
+      'link set ifindex 11 up',
+      'rule add pref 100 lookup 100',
+      'route replace 10.20.0.0/16 via 241.168.2.20 oif 11 table 100',
+    ]);
+    assert.equal(s.values.get('net/ipv4/conf/vxlan-tunnel/rp_filter'), '2');
+    const obs = await k.observe();
+    assert.deepEqual(planDevice({ port: 4500, mtu: 8950, vtep: '241.168.1.10' }, obs), [], 'observed back as planned');
+    assert.deepEqual(obs.routes, [{ dst: '10.20.0.0/16', gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '10.10.1.1', protocol: 104, metric: 0 }]);
+  });
+
+  it('cleanup removes routes and rule before the device (a route gone already counts as removed)', async () => {
+    const { r, k } = setup();
+    await k.apply([...planDevice({ port: 4500, mtu: 1450, vtep: '241.168.1.10' }, await k.observe()), { op: 'route-replace', dst: '10.20.0.0/16', via: '241.168.2.20', src: '10.10.1.1' }]);
+    r.takeWrites();
+    const cleanup = planCleanup(await k.observe());
+    await k.apply([...cleanup, { op: 'route-del', dst: '10.99.0.0/16', metric: 100 }]);
+    assert.deepEqual(r.takeWrites(), ['route del 10.20.0.0/16 via 241.168.2.20 oif 11 table 100', 'rule del pref 100 lookup 100', 'link del ifindex 11', 'route del 10.99.0.0/16 table 100']);
+    assert.deepEqual(r.links_.map((l) => l.name), ['eth0']);
   });
 });
