@@ -183,39 +183,37 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   /** One wanted cable in charon (inside set()): true when it was (re)loaded, false when already in place. */
   private async ensureCable(remote: EndpointSpec, nat: NatInfo): Promise<boolean> {
     const plan = this.plan(remote, nat);
-    {
-      const vici = this.requireVici();
-      const name = plan.name;
-      const loaded = this.state.conns.get(name);
-      const m = this.managed.get(name);
-      if (m && loaded?.hash === plan.hash) {
-        // Identical connection: no reload, no SA flap; only remember the Endpoint as published now.
-        m.remote = remote;
-        m.nat = nat;
-        if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
-          this.state.conns.set(name, { hash: plan.hash, remote, nat });
-          this.saveState();
-        }
-        return false;
+    const vici = this.requireVici();
+    const name = plan.name;
+    const loaded = this.state.conns.get(name);
+    const m = this.managed.get(name);
+    if (m && loaded?.hash === plan.hash) {
+      // Identical connection: no reload, no SA flap; only remember the Endpoint as published now.
+      m.remote = remote;
+      m.nat = nat;
+      if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
+        this.state.conns.set(name, { hash: plan.hash, remote, nat });
+        this.saveState();
       }
-      for (const n of plan.notes) this.log.warn({ cable: name }, n);
-      await this.ensureSourceAddresses();
-      const old = ikeNamesOfCable(name, await vici.getConns());
-      if (old.length > 0) {
-        this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
-        for (const n of old) await this.terminate(n);
-        const keep = new Set(plan.ikeConns.map((c) => c.name));
-        for (const n of old.filter((o) => !keep.has(o))) await vici.unloadConn(n).catch(() => undefined);
-      }
-      for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
-      this.state.conns.set(name, { hash: plan.hash, remote, nat });
-      this.saveState();
-      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
-      this.managed.set(name, entry);
-      this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
-      if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
-      return true;
+      return false;
     }
+    for (const n of plan.notes) this.log.warn({ cable: name }, n);
+    await this.ensureSourceAddresses();
+    const old = ikeNamesOfCable(name, await vici.getConns());
+    if (old.length > 0) {
+      this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
+      for (const n of old) await this.terminate(n);
+      const keep = new Set(plan.ikeConns.map((c) => c.name));
+      for (const n of old.filter((o) => !keep.has(o))) await vici.unloadConn(n).catch(() => undefined);
+    }
+    for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
+    this.state.conns.set(name, { hash: plan.hash, remote, nat });
+    this.saveState();
+    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
+    this.managed.set(name, entry);
+    this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
+    if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
+    return true;
   }
 
   /** Removes one cable's connections (inside set()). */

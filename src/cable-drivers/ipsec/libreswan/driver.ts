@@ -124,35 +124,33 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   /** One wanted cable in pluto (inside set()): true when it was (re)added, false when already in place. */
   private async ensureCable(remote: EndpointSpec, nat: NatInfo): Promise<boolean> {
     const plan = this.plan(remote, nat);
-    {
-      const name = plan.cable;
-      const loaded = this.state.conns.get(name);
-      const m = this.managed.get(name);
-      if (m && loaded?.hash === plan.hash) {
-        m.remote = remote;
-        m.nat = nat;
-        if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
-          this.state.conns.set(name, { hash: plan.hash, remote, nat });
-          this.saveState();
-        }
-        return false;
+    const name = plan.cable;
+    const loaded = this.state.conns.get(name);
+    const m = this.managed.get(name);
+    if (m && loaded?.hash === plan.hash) {
+      m.remote = remote;
+      m.nat = nat;
+      if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
+        this.state.conns.set(name, { hash: plan.hash, remote, nat });
+        this.saveState();
       }
-      for (const n of plan.notes) this.log.warn({ cable: name }, n);
-      const present = await this.presentConns();
-      const old = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
-      const stale = old.filter((c) => present.has(c));
-      if (stale.length) this.log.info({ cable: name, endpoint: remote.hostname }, 'libreswan connection settings changed; replacing its connections');
-      for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
-      const entry: Managed = { remote, nat, plan };
-      this.managed.set(name, entry);
-      // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
-      await this.pluto.whack(['--listen']);
-      await this.addConns(entry);
-      this.state.conns.set(name, { hash: plan.hash, remote, nat });
-      this.saveState();
-      this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, connections: plan.conns.length, noEsn: plan.noEsn }, 'libreswan connections added');
-      return true;
+      return false;
     }
+    for (const n of plan.notes) this.log.warn({ cable: name }, n);
+    const present = await this.presentConns();
+    const old = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
+    const stale = old.filter((c) => present.has(c));
+    if (stale.length) this.log.info({ cable: name, endpoint: remote.hostname }, 'libreswan connection settings changed; replacing its connections');
+    for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
+    const entry: Managed = { remote, nat, plan };
+    this.managed.set(name, entry);
+    // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
+    await this.pluto.whack(['--listen']);
+    await this.addConns(entry);
+    this.state.conns.set(name, { hash: plan.hash, remote, nat });
+    this.saveState();
+    this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, connections: plan.conns.length, noEsn: plan.noEsn }, 'libreswan connections added');
+    return true;
   }
 
   /** Removes one cable's connections (inside set()). */
