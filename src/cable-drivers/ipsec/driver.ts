@@ -11,6 +11,7 @@ import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
 import { BACKEND_KEY } from './libreswan/whack.js';
+import { openRtnl, type Rtnl } from '../../os/netlink.js';
 import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
 import { classifyCharonLog, noteCharonContext, observeConnection, preferFailure, type IkeFailure, type RecentCharonLines } from './state.js';
@@ -75,6 +76,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   private soon: NodeJS.Timeout | undefined;
   private initialized = false;
   private closed = false;
+  /** rtnetlink of the node for the source addresses (one per driver: in another netns it is a worker process). */
+  private rtnl: Rtnl | undefined;
 
   constructor(
     private readonly ctx: DriverContext,
@@ -276,7 +279,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       this.vici?.close();
       this.vici = undefined;
       await this.charon.stop();
-      await removeSourceAddresses({ netns: this.opts.netns, log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
+      await removeSourceAddresses({ netns: this.opts.netns, ...(this.rtnl ? { rtnl: this.rtnl } : {}), log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
+      await this.closeRtnl();
       const p = this.charon.paths;
       for (const f of [p.conf, p.socket, p.pidFile, p.stateFile, `${p.stateFile}.tmp`, p.logFile, p.outFile]) rmSync(f, { force: true });
       try {
@@ -296,6 +300,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     await this.serial(async () => {
       this.vici?.close();
       this.vici = undefined;
+      await this.closeRtnl();
       this.initialized = false;
     });
   }
@@ -333,10 +338,16 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     const local = new Set(this.ctx.localEndpoint.subnets);
     const services = this.ctx.config.serviceCidrs.map((c) => c.text).filter((s) => local.has(s));
     try {
-      await syncSourceAddresses(services, { netns: this.opts.netns, log: this.log });
+      this.rtnl ??= await openRtnl({ netns: this.opts.netns });
+      await syncSourceAddresses(services, { rtnl: this.rtnl, log: this.log });
     } catch (err) {
       this.log.warn({ err: errorMessage(err), subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
     }
+  }
+
+  private async closeRtnl(): Promise<void> {
+    await this.rtnl?.close().catch(() => undefined);
+    this.rtnl = undefined;
   }
 
   private stopLoops(): void {
