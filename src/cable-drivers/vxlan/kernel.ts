@@ -155,8 +155,8 @@ export class RtnlVxlanKernel implements VxlanKernel {
 
   /**
    * Applies in the planner's order. A device action (link, address) runs alone: the next one may need the
-   * index it created, and removing the link takes its routes with it. Between device actions, the rule,
-   * rp_filter and route ops go in one batch, FDB entries through `bridge -batch` alongside. Throws at the
+   * index it created, and removing the link takes its routes with it. Between device actions, FDB entries
+   * go first through `bridge -batch`, then the rule, rp_filter and route ops in one batch. Throws at the
    * first failing group, naming every failed op; a route or rule already gone counts as removed.
    */
   async apply(actions: readonly VxlanAction[]): Promise<void> {
@@ -176,7 +176,10 @@ export class RtnlVxlanKernel implements VxlanKernel {
       const fdb = rest.filter((x) => x.op.startsWith('fdb-'));
       const rp = rest.some((x) => x.op === 'rp-filter');
       const ops = rest.filter((x) => !x.op.startsWith('fdb-') && x.op !== 'rp-filter').map((a) => this.tableOp(a, need, index));
-      await Promise.all([this.run(ops), rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve(), this.applyFdb(fdb)]);
+      // FDB first: a route into the device attracts traffic at once, and an ARP for the remote VTEP sent
+      // before its FDB entry exists is dropped (the kernel retries only after a second).
+      await this.applyFdb(fdb);
+      await Promise.all([this.run(ops), rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve()]);
     };
     for (const a of actions) {
       if (!DEVICE_ACTIONS.has(a.op)) {
