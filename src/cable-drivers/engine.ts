@@ -1,10 +1,10 @@
-// The cable engine: from the wanted set (remote Endpoints, newest per cluster) and what is applied, plan
-// connect/disconnect and apply them through the driver. A failure on one cable is that cable's error
-// status, retried with backoff; it never touches other cables.
+// The cable engine: from the wanted set (remote Endpoints, newest per cluster) and the NAT decisions, the
+// cables the driver must carry, handed over in one declarative set(). A failure on one cable is that
+// cable's error status, retried with backoff; it never touches other cables.
 import type { Logger } from '../log/index.js';
 import { backendKind, type EndpointSpec } from '../k8s/resources.js';
 import { errorMessage } from '../util/errors.js';
-import type { CableDriver, ConnectionState, NatInfo } from './types.js';
+import type { CableDriver, CableOutcome, ConnectionState, LocalBackendConfig, NatInfo, WantedCable } from './types.js';
 
 export interface EndpointObject {
   name: string;
@@ -88,10 +88,20 @@ export function fallbackNat(local: EndpointSpec, remote: EndpointSpec): NatInfo 
 
 interface CableError {
   endpoint: EndpointSpec;
+  /** The fingerprint that failed: a changed Endpoint or NAT decision is retried at once. */
+  fingerprint: string;
   message: string;
   attempts: number;
   nextAttemptAt: number;
 }
+
+/** Per-cable retry backoff: 1, 2, 4 … 30 s. */
+export function retryDelayMs(attempts: number): number {
+  return Math.min(30_000, 1000 * 2 ** Math.min(attempts - 1, 5));
+}
+
+/** Default engine-level resync period: the drivers re-observe and repair drift (a route deleted behind our back). */
+export const DEFAULT_RESYNC_MS = 30_000;
 
 export interface EngineOptions {
   driver: CableDriver;
@@ -99,6 +109,8 @@ export interface EngineOptions {
   log: Logger;
   natFor?: (e: EndpointSpec) => NatInfo;
   now?: () => number;
+  /** Resync period once reconciling (default 30 s; 0 = none). */
+  resyncMs?: number;
   onEvent?: (ev: { kind: 'connected' | 'disconnected' | 'error'; endpoint: EndpointSpec; message?: string }) => void;
 }
 
@@ -106,15 +118,31 @@ export interface ConnectionView extends ConnectionState {
   clusterId: string;
 }
 
+/**
+ * Owns cable selection, the NAT choice, per-cable backoff and the one cable-state log; the driver owns
+ * the data path. reconcile() hands the driver the whole wanted set (level-triggered), so the driver's
+ * planner decides what to keep (adoption), change and remove.
+ */
 export class CableEngine {
+  /** Cables the driver last reported in place, with the fingerprint that was applied. */
   private readonly applied = new Map<string, AppliedCable>();
   private readonly errors = new Map<string, CableError>();
   private wanted: EndpointSpec[] = [];
   private rejected: Selection['rejected'] = [];
   private readonly now: () => number;
+  private chain: Promise<unknown> = Promise.resolve();
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly o: EngineOptions) {
     this.now = o.now ?? Date.now;
+  }
+
+  /** Driver init: starts or adopts the data path as it is (no cable is touched); returns the keys to publish. */
+  async start(): Promise<LocalBackendConfig> {
+    this.stopped = false;
+    await this.o.driver.init();
+    return this.o.driver.localBackendConfig();
   }
 
   setWanted(sel: Selection): void {
@@ -126,51 +154,94 @@ export class CableEngine {
     return this.o.natFor ? this.o.natFor(e) : fallbackNat(this.o.localEndpoint, e);
   }
 
-  /** One pass: plan, then apply each action independently. Returns the plan text (for logs/tests). */
-  async reconcile(): Promise<string> {
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One pass: the wanted cables (minus those backing off) go to the driver in one set(). Returns the plan text. */
+  reconcile(): Promise<string> {
+    return this.serial(() => this.reconcileLocked());
+  }
+
+  private async reconcileLocked(): Promise<string> {
+    this.scheduleResync();
     const now = this.now();
-    // Cables whose last attempt failed are not "applied"; retry them only when their backoff has passed.
-    const due = this.wanted.filter((e) => {
+    const cables: WantedCable[] = [];
+    const fps = new Map<string, string>();
+    for (const e of this.wanted) {
+      const nat = this.natFor(e);
+      const fp = cableFingerprint(e, nat);
       const err = this.errors.get(e.cableName);
-      return !err || err.nextAttemptAt <= now || cableFingerprint(err.endpoint, this.natFor(e)) !== cableFingerprint(e, this.natFor(e));
-    });
-    const notDue = new Set(this.wanted.filter((e) => !due.includes(e)).map((e) => e.cableName));
-    const actions = planCables(due, (e) => this.natFor(e), new Map([...this.applied].filter(([k]) => !notDue.has(k))), new Set(this.errors.keys()));
-    // Forget errors of cables no longer wanted.
+      // A failed cable waits for its backoff unless its Endpoint or NAT decision changed; meanwhile the
+      // driver is not asked for it (whatever half of it exists goes, as a failed connect always did).
+      if (err && err.nextAttemptAt > now && err.fingerprint === fp) continue;
+      cables.push({ endpoint: e, nat });
+      fps.set(e.cableName, fp);
+    }
+    // The plan text, for logs and tests: what changes relative to what is applied.
+    const actions = planCables(cables.map((c) => c.endpoint), (e) => cables.find((c) => c.endpoint.cableName === e.cableName)!.nat, this.applied, new Set(this.errors.keys()));
     for (const k of [...this.errors.keys()]) if (!this.wanted.some((e) => e.cableName === k)) this.errors.delete(k);
-    for (const a of actions) {
-      const log = this.o.log.child({ cable: a.endpoint.cableName, cluster: a.endpoint.clusterId, endpoint: a.endpoint.cableName });
-      try {
-        if (a.kind === 'connect') {
-          await this.o.driver.connect(a.endpoint, a.nat);
-          this.applied.set(a.endpoint.cableName, { endpoint: a.endpoint, fingerprint: cableFingerprint(a.endpoint, a.nat) });
-          const hadError = this.errors.delete(a.endpoint.cableName);
-          log.info({ usingIP: a.nat.useIP, usingNAT: a.nat.useNAT, why: a.why, recovered: hadError || undefined }, 'cable configured');
-          this.o.onEvent?.({ kind: 'connected', endpoint: a.endpoint });
-        } else {
-          await this.o.driver.disconnect(a.endpoint);
-          this.applied.delete(a.endpoint.cableName);
-          log.info({ why: a.why }, 'cable removed');
-          this.o.onEvent?.({ kind: 'disconnected', endpoint: a.endpoint });
-        }
-      } catch (err) {
-        const message = errorMessage(err);
-        if (a.kind === 'connect') {
-          this.applied.delete(a.endpoint.cableName);
-          const prev = this.errors.get(a.endpoint.cableName);
-          const attempts = (prev?.attempts ?? 0) + 1;
-          const delay = Math.min(30_000, 1000 * 2 ** Math.min(attempts - 1, 5));
-          this.errors.set(a.endpoint.cableName, { endpoint: a.endpoint, message, attempts, nextAttemptAt: this.now() + delay });
-          if (!prev || prev.message !== message) {
-            log.error({ err: message, attempts, retryInMs: delay }, 'cable failed');
-            this.o.onEvent?.({ kind: 'error', endpoint: a.endpoint, message });
-          } else log.debug({ err: message, attempts, retryInMs: delay }, 'cable still failing');
-        } else {
-          log.error({ err: message }, 'removing cable failed; will retry');
-        }
+    let outcomes: Map<string, CableOutcome>;
+    try {
+      outcomes = await this.o.driver.set(cables);
+    } catch (err) {
+      const message = errorMessage(err);
+      outcomes = new Map(cables.map((c) => [c.endpoint.cableName, { ok: false, error: message }]));
+    }
+    const whyOf = new Map(actions.flatMap((a) => (a.kind === 'connect' ? [[a.endpoint.cableName, a.why] as const] : [])));
+    for (const c of cables) {
+      const name = c.endpoint.cableName;
+      const log = this.cableLog(c.endpoint);
+      const out = outcomes.get(name) ?? { ok: false, error: `the ${this.o.driver.name} driver reported nothing for this cable` };
+      if (out.ok) {
+        const hadError = this.errors.delete(name);
+        const why = whyOf.get(name);
+        this.applied.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)! });
+        if (why && (out.changed || hadError)) {
+          log.info({ usingIP: c.nat.useIP, usingNAT: c.nat.useNAT, why, recovered: hadError || undefined }, 'cable configured');
+          this.o.onEvent?.({ kind: 'connected', endpoint: c.endpoint });
+        } else if (why) log.debug({ usingIP: c.nat.useIP, why }, 'cable already in place in the data path (adopted as it is)');
+        continue;
       }
+      this.applied.delete(name);
+      const prev = this.errors.get(name);
+      const attempts = (prev?.attempts ?? 0) + 1;
+      const delay = retryDelayMs(attempts);
+      this.errors.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)!, message: out.error, attempts, nextAttemptAt: this.now() + delay });
+      if (!prev || prev.message !== out.error) {
+        log.error({ err: out.error, attempts, retryInMs: delay }, 'cable failed');
+        this.o.onEvent?.({ kind: 'error', endpoint: c.endpoint, message: out.error });
+      } else log.debug({ err: out.error, attempts, retryInMs: delay }, 'cable still failing');
+    }
+    // Applied cables the driver was not given are gone (removed by that same set()).
+    const given = new Set(cables.map((c) => c.endpoint.cableName));
+    for (const [name, a] of [...this.applied]) {
+      if (given.has(name)) continue;
+      this.applied.delete(name);
+      const replaced = this.wanted.some((e) => e.clusterId === a.endpoint.clusterId);
+      this.cableLog(a.endpoint).info({ why: this.errors.has(name) ? 'failing' : replaced ? 'replaced' : 'gone' }, 'cable removed');
+      this.o.onEvent?.({ kind: 'disconnected', endpoint: a.endpoint });
     }
     return planText(actions);
+  }
+
+  private cableLog(e: EndpointSpec): Logger {
+    return this.o.log.child({ cable: e.cableName, remoteCluster: e.clusterId });
+  }
+
+  private scheduleResync(): void {
+    const period = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
+    if (this.resyncTimer || this.stopped || period <= 0) return;
+    // Level-triggered repair of drift (a peer or route removed behind our back) without any event.
+    this.resyncTimer = setInterval(() => void this.reconcile().catch((err) => this.o.log.warn({ err: errorMessage(err) }, 'cable resync failed; retried on the next tick')), period);
+    this.resyncTimer.unref();
+  }
+
+  private stopResync(): void {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
   }
 
   /** The earliest time a failed cable is due again (for scheduling), or undefined. */
@@ -195,10 +266,11 @@ export class CableEngine {
       const err = this.errors.get(e.cableName);
       const nat = this.natFor(e);
       const obs = byName.get(e.cableName);
-      if (err) out.push({ cableName: e.cableName, clusterId: e.clusterId, endpoint: e, status: 'error', statusMessage: err.message, usingIP: nat.useIP, usingNAT: nat.useNAT });
-      else if (driverError) out.push({ cableName: e.cableName, clusterId: e.clusterId, endpoint: e, status: 'error', statusMessage: `cannot read the cable state: ${driverError}`, usingIP: nat.useIP, usingNAT: nat.useNAT });
+      const base = { cableName: e.cableName, clusterId: e.clusterId, endpoint: e, usingIP: nat.useIP, usingNAT: nat.useNAT };
+      if (err) out.push({ ...base, status: 'error', statusMessage: err.message });
+      else if (driverError) out.push({ ...base, status: 'error', statusMessage: `cannot read the cable state: ${driverError}` });
       else if (obs) out.push({ ...obs, endpoint: e, clusterId: e.clusterId });
-      else out.push({ cableName: e.cableName, clusterId: e.clusterId, endpoint: e, status: 'connecting', statusMessage: 'configuring the cable', usingIP: nat.useIP, usingNAT: nat.useNAT });
+      else out.push({ ...base, status: 'connecting', statusMessage: 'configuring the cable' });
     }
     for (const r of this.rejected) {
       out.push({ cableName: r.endpoint.cableName, clusterId: r.endpoint.clusterId, endpoint: r.endpoint, status: 'error', statusMessage: r.reason, usingIP: '', usingNAT: false });
@@ -206,29 +278,44 @@ export class CableEngine {
     return out;
   }
 
-  /** Disconnects every applied cable (fencing: a gateway that is no longer active stops serving). */
-  async disconnectAll(): Promise<void> {
-    for (const a of [...this.applied.values()]) {
-      try {
-        await this.o.driver.disconnect(a.endpoint);
-      } catch (err) {
-        this.o.log.error({ cable: a.endpoint.cableName, err: errorMessage(err) }, 'disconnect failed');
+  /** Removes every cable of ours (set([])): stepping down, uninstall. The driver keeps running. */
+  shutdown(): Promise<void> {
+    return this.serial(async () => {
+      this.stopResync();
+      this.stopped = true;
+      const had = [...this.applied.values()];
+      await this.o.driver.set([]);
+      this.applied.clear();
+      this.errors.clear();
+      for (const a of had) {
+        this.cableLog(a.endpoint).info({ why: 'shutdown' }, 'cable removed');
+        this.o.onEvent?.({ kind: 'disconnected', endpoint: a.endpoint });
       }
-      this.applied.delete(a.endpoint.cableName);
-    }
-    this.errors.clear();
+    });
   }
 
-  /**
-   * Takes the driver's existing cables as applied (a restarted hawser adopts the data path): the next
-   * reconcile keeps the wanted ones (connect is idempotent) and removes the rest.
-   */
-  adopt(observed: readonly ConnectionState[]): void {
-    for (const c of observed) {
-      if (!this.applied.has(c.cableName)) this.applied.set(c.cableName, { endpoint: c.endpoint, fingerprint: `adopted:${c.cableName}` });
-    }
+  /** Stops the engine and the driver's loops; the data path stays as it is (a restart adopts it without a flap). */
+  stop(): Promise<void> {
+    return this.serial(async () => {
+      this.stopResync();
+      this.stopped = true;
+      await this.o.driver.close();
+    });
   }
 
+  // ---- shims for the current gateway role (src/gateway/role.ts) until its rewrite is merged ----
+
+  /** @deprecated shutdown() that logs instead of throwing (the role's old fencing call). */
+  async disconnectAll(): Promise<void> {
+    await this.shutdown().catch((err) => this.o.log.error({ err: errorMessage(err) }, 'removing the cables failed'));
+    // the old role keeps using the engine after fencing: reconciling again restarts the resync
+    this.stopped = false;
+  }
+
+  /** @deprecated Adoption is the driver planner's job now (set() leaves matching state alone): a no-op. */
+  adopt(_observed: readonly ConnectionState[]): void {}
+
+  /** @deprecated The number of cables in place after the last reconcile. */
   get appliedCount(): number {
     return this.applied.size;
   }

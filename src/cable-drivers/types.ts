@@ -1,5 +1,7 @@
-// The one interface every cable driver implements (the shape of Submariner's driver interface),
-// and the connection state the engine reads back for Gateway status and metrics.
+// The one interface every cable driver implements, and the connection state the engine reads back for
+// Gateway status and metrics. Drivers are declarative: set(cables) makes the data path carry exactly the
+// given cables (observe → plan → apply), so adoption after a restart, drift repair and removal of what a
+// previous run left are all decided by the driver's planner, never by the caller.
 import type { Logger } from '../log/index.js';
 import type { EndpointSpec } from '../k8s/resources.js';
 import type { GatewayConfig, CableDriverName } from '../config/roles.js';
@@ -11,6 +13,18 @@ export interface NatInfo {
   /** Whether NAT sits between us (forces UDP encapsulation for IPsec). */
   useNAT: boolean;
 }
+
+/** One cable the engine wants: the remote Endpoint (keyed by its cable name) and how to reach it. */
+export interface WantedCable {
+  endpoint: EndpointSpec;
+  nat: NatInfo;
+}
+
+/** What set() made of one wanted cable: in place (changed or already so), or why not (what to fix). */
+export type CableOutcome = { ok: true; changed: boolean } | { ok: false; error: string };
+
+/** Keys a driver publishes in the local Endpoint's backend_config (e.g. WireGuard `publicKey`). */
+export type LocalBackendConfig = Record<string, string>;
 
 export type ConnectionStatus = 'connecting' | 'connected' | 'error';
 
@@ -38,28 +52,33 @@ export interface DriverContext {
 
 export interface CableDriver {
   readonly name: CableDriverName;
-  /** Starts or adopts the data path (daemon, device). Idempotent; must not disturb working cables. */
+  /** Starts or adopts the data path (daemon, device) and observes what exists. Idempotent; disturbs no working cable. */
   init(): Promise<void>;
-  /** Keys this driver publishes in the local Endpoint's backend_config (e.g. WireGuard `publicKey`). */
-  localBackendConfig(): Record<string, string>;
+  localBackendConfig(): LocalBackendConfig;
   /**
-   * Ensures a cable to `remote` using the NAT decision. Idempotent: with an identical remote and
-   * NAT decision it changes nothing. Throws a HawserError whose message says what to fix.
+   * Level-triggered and idempotent: afterwards the data path carries exactly `cables`. A cable whose state
+   * already matches (also one a previous run left) is left alone, so a restart does not flap it; state of
+   * ours that no wanted cable claims is removed; `set([])` removes every cable of ours. One outcome per
+   * wanted cable name; a bad cable never stops the others. Rejects only when the data path cannot be
+   * observed or changed at all (dead daemon, no device).
    */
-  connect(remote: EndpointSpec, nat: NatInfo): Promise<void>;
-  /** Removes the cable to `remote` (by cable name). Idempotent. */
-  disconnect(remote: EndpointSpec): Promise<void>;
-  /** The driver's observed connections, from the data path itself (not from memory). */
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>>;
+  /** The cables of the last set(), with their state read from the data path (not from memory). */
   connections(): Promise<ConnectionState[]>;
-  /**
-   * Optional: removes cables the data path has but this driver instance never connected (left by a
-   * previous run for remotes that disappeared meanwhile). Called once after the first full reconcile.
-   */
-  sweep?(): Promise<void>;
-  /** Removes everything this driver installed (uninstall). */
+  /** Removes everything this driver installed, the device/daemon too (uninstall). */
   cleanup(): Promise<void>;
   /** Stops the driver's own loops without touching the data path (so a restart can adopt it). */
   close(): Promise<void>;
+  /**
+   * @deprecated Shim for the current gateway role until its rewrite lands: set() of the last cables
+   * without `remote`.
+   */
+  disconnect(remote: EndpointSpec): Promise<void>;
+  /** @deprecated Shim for the current gateway role: set() already removes what no wanted cable claims; a no-op. */
+  sweep?(): Promise<void>;
 }
 
-export type DriverFactory = (ctx: DriverContext) => CableDriver;
+/** Pure helper for drivers: the wanted cables minus one (the disconnect() shim). */
+export function withoutCable(cables: readonly WantedCable[], cableName: string): WantedCable[] {
+  return cables.filter((c) => c.endpoint.cableName !== cableName);
+}

@@ -44,6 +44,8 @@ export interface AddrInfo {
   family: 4 | 6;
   address: string;
   prefix: number;
+  /** IFA_LABEL (IPv4): the interface name, or an alias such as `lo:hawser` that marks an address as ours. */
+  label?: string;
 }
 
 export interface RouteInfo {
@@ -105,6 +107,14 @@ export interface LinkSpec {
   up?: boolean;
 }
 
+/** A kernel WireGuard device (keys and peers are configured over WireGuard's own netlink family). */
+export interface WireguardLinkSpec {
+  name: string;
+  kind: 'wireguard';
+  mtu?: number;
+  up?: boolean;
+}
+
 export interface RouteSpec {
   table: number;
   dst: string;
@@ -135,10 +145,11 @@ export interface NeighSpec {
 }
 
 export type RtnlOp =
-  | { op: 'link-add'; link: LinkSpec }
+  | { op: 'link-add'; link: LinkSpec | WireguardLinkSpec }
   | { op: 'link-set'; index: number; mtu?: number; mac?: string; up?: boolean }
   | { op: 'link-del'; index: number }
-  | { op: 'addr-add' | 'addr-del'; ifindex: number; address: string; prefix: number }
+  /** `label` (IPv4 only) must be the interface name or start with it and a colon (`lo:hawser`). */
+  | { op: 'addr-add' | 'addr-del'; ifindex: number; address: string; prefix: number; label?: string }
   | { op: 'route-add' | 'route-replace' | 'route-del'; route: RouteSpec }
   | { op: 'rule-add' | 'rule-del'; rule: RuleSpec }
   /** `neigh-append` adds one more entry for the same MAC (VXLAN all-zero FDB head-end replication). */
@@ -261,7 +272,7 @@ export function describeOp(op: RtnlOp): string {
       return `link del ifindex ${op.index}`;
     case 'addr-add':
     case 'addr-del':
-      return `address ${op.op === 'addr-add' ? 'add' : 'del'} ${op.address}/${op.prefix} ifindex ${op.ifindex}`;
+      return `address ${op.op === 'addr-add' ? 'add' : 'del'} ${op.address}/${op.prefix} ifindex ${op.ifindex}${op.label ? ` label ${op.label}` : ''}`;
     case 'route-add':
     case 'route-replace':
     case 'route-del': {
@@ -328,7 +339,9 @@ export class NetlinkRtnl implements Rtnl {
     for (const m of msgs) {
       const raw = m.attrs.local ?? m.attrs.address;
       if (!raw) continue;
-      out.push({ ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 });
+      const a: AddrInfo = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
+      if (m.attrs.label) a.label = m.attrs.label;
+      out.push(a);
     }
     return out;
   }
@@ -433,12 +446,17 @@ export class NetlinkRtnl implements Rtnl {
     switch (op.op) {
       case 'link-add': {
         const l = op.link;
-        const vx: ifla.Vxlan = { id: l.vxlan.vni, port: u16be(l.vxlan.port), learning: l.vxlan.learning === false ? 0 : 1 };
-        if (l.vxlan.local) vx.local = ipToBuffer(l.vxlan.local);
-        if (l.vxlan.link) vx.link = l.vxlan.link;
-        const attrs: ifla.LinkAttrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: 'vxlan', data: flatten(ifla.formatVxlan(vx)) })) };
+        let attrs: ifla.LinkAttrs;
+        if (l.kind === 'vxlan') {
+          const vx: ifla.Vxlan = { id: l.vxlan.vni, port: u16be(l.vxlan.port), learning: l.vxlan.learning === false ? 0 : 1 };
+          if (l.vxlan.local) vx.local = ipToBuffer(l.vxlan.local);
+          if (l.vxlan.link) vx.link = l.vxlan.link;
+          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: 'vxlan', data: flatten(ifla.formatVxlan(vx)) })) };
+          if (l.mac) attrs.address = macToBuffer(l.mac);
+        } else {
+          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: l.kind })) };
+        }
         if (l.mtu) attrs.mtu = l.mtu;
-        if (l.mac) attrs.address = macToBuffer(l.mac);
         const data: rt.Link = l.up ? { flags: { up: true }, change: { up: true } } : {};
         await this.sock.newLink(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
         return;
@@ -464,6 +482,7 @@ export class NetlinkRtnl implements Rtnl {
         const a = ipToBuffer(op.address);
         const data: rt.Address = { family: fam, prefixlen: op.prefix, index: op.ifindex };
         const attrs: rt.AddressAttrs = { local: a, address: a };
+        if (op.label && fam === AF_INET) attrs.label = op.label;
         if (op.op === 'addr-add') await this.sock.newAddress(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
         else await this.sock.delAddress(data, attrs, o);
         return;

@@ -2,6 +2,7 @@
 // kernel would (links of any kind, addresses with labels, routes, rules, neighbours/FDB), refuses
 // duplicate adds and deletes of missing objects, records every write, dumps its state as sorted text,
 // and notifies subscribers of each change as rtnetlink would (so an RtnlCache can run on top of it).
+import type { Sysctl } from '../../src/os/sysctl.js';
 import type { AddrInfo, LinkInfo, NeighInfo, OpOutcome, RouteInfo, Rtnl, RtnlOp, RuleInfo } from '../../src/os/netlink.js';
 import { describeOp, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from '../../src/os/netlink.js';
 import type { EventHandlers, RtnlEvent, RtnlEventSource } from '../../src/os/rtnl-events.js';
@@ -226,4 +227,21 @@ export class FakeRtnl implements Rtnl {
     ];
     return lines.sort().join('\n');
   }
+}
+
+/** The sysctl fake: rp_filter exists only for links the Rtnl fake has. */
+export class FakeSysctl implements Sysctl {
+  values = new Map<string, string>([['net/ipv4/ip_forward', '0']]);
+  writes: string[] = [];
+  constructor(private readonly rtnl: FakeRtnl) {}
+  async get(path: string): Promise<string | undefined> {
+    const m = /^net\/ipv4\/conf\/([^/]+)\/rp_filter$/.exec(path);
+    if (m && !this.rtnl.links_.some((l) => l.name === m[1])) return undefined;
+    return this.values.get(path) ?? (m ? '0' : undefined);
+  }
+  async set(path: string, value: string): Promise<void> {
+    this.writes.push(`${path}=${value}`);
+    this.values.set(path, value);
+  }
+  async close(): Promise<void> {}
 }

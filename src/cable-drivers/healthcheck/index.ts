@@ -3,7 +3,7 @@ export { type HealthTarget, type CableHealth, type HealthCheckerEvents } from '.
 export { PingStats, DEFAULT_WINDOW, type HealthStats, type RttStats } from './stats.js';
 export { formatGoDuration, latencyRTT } from './duration.js';
 export {
-  chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses, parseIpAddrJson, type NodeAddress, type HealthCheckIPChoice,
+  chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses, type NodeAddress, type HealthCheckIPChoice,
 } from './source-ip.js';
 export { SharedHealthChecker, type SharedHealthCheckerOptions } from './shared.js';
 export { fpingArgs, parseFpingLine, type FpingEvent } from './fping-output.js';

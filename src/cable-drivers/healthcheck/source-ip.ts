@@ -5,8 +5,8 @@
 import { BlockList, isIP } from 'node:net';
 import type { Cidr } from '../../config/parse.js';
 import { parseCidr } from '../../config/parse.js';
-import { exec } from '../../util/exec.js';
-import { HawserError } from '../../util/errors.js';
+import { localAddresses } from '../../os/addresses.js';
+import { openRtnl, type Rtnl } from '../../os/netlink.js';
 
 export interface NodeAddress {
   ifname: string;
@@ -36,38 +36,18 @@ export function chooseHealthCheckIP(addrs: readonly NodeAddress[], clusterCidrs:
   };
 }
 
-interface IpAddrJson {
-  ifname?: unknown;
-  addr_info?: Array<{ local?: unknown; scope?: unknown }>;
-}
-
-/** Parses `ip -j addr show` output (exported for tests). */
-export function parseIpAddrJson(text: string): NodeAddress[] {
-  let data: unknown;
+/** This node's addresses (in `netns` if given), kernel order, link-local IPv6 left out. */
+export async function listNodeAddresses(opts: { netns?: string; rtnl?: Rtnl } = {}): Promise<NodeAddress[]> {
+  const rtnl = opts.rtnl ?? (await openRtnl({ netns: opts.netns }));
   try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new HawserError('INVALID', `cannot parse \`ip -j addr show\` output: ${(err as Error).message}`);
+    return (await localAddresses(rtnl)).map((a) => ({ ifname: a.ifname, ip: a.address }));
+  } finally {
+    if (!opts.rtnl) await rtnl.close().catch(() => undefined);
   }
-  if (!Array.isArray(data)) throw new HawserError('INVALID', '`ip -j addr show` did not return a list');
-  const out: NodeAddress[] = [];
-  for (const link of data as IpAddrJson[]) {
-    if (typeof link.ifname !== 'string' || !Array.isArray(link.addr_info)) continue;
-    for (const a of link.addr_info) {
-      if (typeof a.local === 'string' && isIP(a.local) !== 0 && a.scope !== 'link') out.push({ ifname: link.ifname, ip: a.local });
-    }
-  }
-  return out;
-}
-
-/** This node's addresses (in `netns` if given), kernel order. */
-export async function listNodeAddresses(opts: { netns?: string } = {}): Promise<NodeAddress[]> {
-  const r = await exec('ip', ['-j', 'addr', 'show'], { netns: opts.netns });
-  return parseIpAddrJson(r.stdout);
 }
 
 /** Lists addresses and chooses; a failure to list is reported as unavailable, never thrown. */
-export async function findHealthCheckIP(clusterCidrs: readonly (string | Cidr)[], opts: { netns?: string } = {}): Promise<HealthCheckIPChoice> {
+export async function findHealthCheckIP(clusterCidrs: readonly (string | Cidr)[], opts: { netns?: string; rtnl?: Rtnl } = {}): Promise<HealthCheckIPChoice> {
   try {
     return chooseHealthCheckIP(await listNodeAddresses(opts), clusterCidrs);
   } catch (err) {

@@ -5,11 +5,13 @@ import { join } from 'node:path';
 import { backendPort, endpointSpecToWire, type EndpointSpec } from '../../k8s/resources.js';
 import { registerSecret, type Logger } from '../../log/index.js';
 import { HawserError, errorMessage } from '../../util/errors.js';
-import type { CableDriver, ConnectionState, DriverContext, DriverFactory, NatInfo } from '../types.js';
+import { DeclarativeDriver } from '../declarative.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
 import { BACKEND_KEY } from './libreswan/whack.js';
+import { openRtnl, type Rtnl } from '../../os/netlink.js';
 import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
 import { classifyCharonLog, noteCharonContext, observeConnection, preferFailure, type IkeFailure, type RecentCharonLines } from './state.js';
@@ -59,7 +61,7 @@ const INITIATE_BACKOFF_MAX_MS = 30_000;
 export const PROPOSAL_GRACE_MS = 10_000;
 const PEER_NOT_READY_RETRY_MS = 1_000;
 
-export class IpsecDriver implements CableDriver {
+export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   readonly name = 'libreswan' as const;
   readonly charon: Charon;
   private readonly log: Logger;
@@ -74,11 +76,14 @@ export class IpsecDriver implements CableDriver {
   private soon: NodeJS.Timeout | undefined;
   private initialized = false;
   private closed = false;
+  /** rtnetlink of the node for the source addresses (one per driver: in another netns it is a worker process). */
+  private rtnl: Rtnl | undefined;
 
   constructor(
     private readonly ctx: DriverContext,
     private readonly opts: IpsecDriverOptions = {},
   ) {
+    super();
     this.log = ctx.log.child({ driver: 'libreswan' });
     const cfg = ctx.config;
     const nattPort = backendPort(ctx.localEndpoint, 'udp-port', cfg.ipsec.nattPort);
@@ -147,60 +152,87 @@ export class IpsecDriver implements CableDriver {
     });
   }
 
-  async connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
-    const plan = this.plan(remote, nat);
-    await this.serial(async () => {
+  /**
+   * Declarative: observes charon's loaded connections, keeps each wanted cable whose loaded connection is
+   * identical (no reload, no SA flap: this is also how a restart adopts them), loads or replaces the others,
+   * then unloads every connection no wanted cable claims (left by a previous run, or no longer wanted).
+   */
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+    return this.serial(async () => {
       const vici = this.requireVici();
-      const name = plan.name;
-      const loaded = this.state.conns.get(name);
-      const m = this.managed.get(name);
-      if (m && loaded?.hash === plan.hash) {
-        // Identical connection: no reload, no SA flap; only remember the Endpoint as published now.
-        m.remote = remote;
-        m.nat = nat;
-        if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
-          this.state.conns.set(name, { hash: plan.hash, remote, nat });
-          this.saveState();
+      this.wantedCables = [...cables];
+      const out = new Map<string, CableOutcome>();
+      for (const c of cables) {
+        try {
+          out.set(c.endpoint.cableName, { ok: true, changed: await this.ensureCable(c.endpoint, c.nat) });
+        } catch (err) {
+          out.set(c.endpoint.cableName, { ok: false, error: errorMessage(err) });
         }
-        return;
       }
-      for (const n of plan.notes) this.log.warn({ cable: name }, n);
-      await this.ensureSourceAddresses();
-      const old = ikeNamesOfCable(name, await vici.getConns());
-      if (old.length > 0) {
-        this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
-        for (const n of old) await this.terminate(n);
-        const keep = new Set(plan.ikeConns.map((c) => c.name));
-        for (const n of old.filter((o) => !keep.has(o))) await vici.unloadConn(n).catch(() => undefined);
-      }
-      for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
-      this.state.conns.set(name, { hash: plan.hash, remote, nat });
-      this.saveState();
-      const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
-      this.managed.set(name, entry);
-      this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
-      if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
-    });
-  }
-
-
-  async disconnect(remote: EndpointSpec): Promise<void> {
-    await this.serial(async () => {
-      const vici = this.requireVici();
-      const name = remote.cableName;
-      const wasManaged = this.managed.delete(name);
-      const loaded = this.state.conns.delete(name);
-      if (loaded) this.saveState();
-      const present = ikeNamesOfCable(name, await vici.getConns());
-      if (present.length === 0) return;
-      for (const n of present) {
+      const wanted = new Set(cables.map((c) => c.endpoint.cableName));
+      for (const name of new Set([...this.managed.keys(), ...this.state.conns.keys()])) if (!wanted.has(name)) await this.removeCable(name, await vici.getConns());
+      const unclaimed = (await vici.getConns()).filter((n) => ![...wanted].some((w) => ikeNamesOfCable(w, [n]).length > 0));
+      for (const n of unclaimed) {
         await this.terminate(n);
         await vici.unloadConn(n).catch((err) => {
           if (!isViciError(err, 'COMMAND_FAILED')) throw err;
         });
       }
-      this.log.info({ cable: name, cluster: remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
+      if (unclaimed.length) this.log.info({ connections: unclaimed }, 'IPsec connections no wanted cable claims removed');
+      return out;
     });
+  }
+
+  /** One wanted cable in charon (inside set()): true when it was (re)loaded, false when already in place. */
+  private async ensureCable(remote: EndpointSpec, nat: NatInfo): Promise<boolean> {
+    const plan = this.plan(remote, nat);
+    const vici = this.requireVici();
+    const name = plan.name;
+    const loaded = this.state.conns.get(name);
+    const m = this.managed.get(name);
+    if (m && loaded?.hash === plan.hash) {
+      // Identical connection: no reload, no SA flap; only remember the Endpoint as published now.
+      m.remote = remote;
+      m.nat = nat;
+      if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
+        this.state.conns.set(name, { hash: plan.hash, remote, nat });
+        this.saveState();
+      }
+      return false;
+    }
+    for (const n of plan.notes) this.log.warn({ cable: name }, n);
+    await this.ensureSourceAddresses();
+    const old = ikeNamesOfCable(name, await vici.getConns());
+    if (old.length > 0) {
+      this.log.info({ cable: name, endpoint: remote.hostname }, 'IPsec connection settings changed; replacing its SAs');
+      for (const n of old) await this.terminate(n);
+      const keep = new Set(plan.ikeConns.map((c) => c.name));
+      for (const n of old.filter((o) => !keep.has(o))) await vici.unloadConn(n).catch(() => undefined);
+    }
+    for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
+    this.state.conns.set(name, { hash: plan.hash, remote, nat });
+    this.saveState();
+    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
+    this.managed.set(name, entry);
+    this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
+    if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
+    return true;
+  }
+
+  /** Removes one cable's connections (inside set()). */
+  private async removeCable(name: string, loadedConns: readonly string[]): Promise<void> {
+    const vici = this.requireVici();
+    const m = this.managed.get(name) ?? this.state.conns.get(name);
+    const wasManaged = this.managed.delete(name);
+    if (this.state.conns.delete(name)) this.saveState();
+    const present = ikeNamesOfCable(name, loadedConns);
+    for (const n of present) {
+      await this.terminate(n);
+      await vici.unloadConn(n).catch((err) => {
+        if (!isViciError(err, 'COMMAND_FAILED')) throw err;
+      });
+    }
+    if (present.length) this.log.info({ cable: name, cluster: m?.remote.clusterId, managed: wasManaged }, 'IPsec connection removed');
   }
 
   async connections(): Promise<ConnectionState[]> {
@@ -247,7 +279,8 @@ export class IpsecDriver implements CableDriver {
       this.vici?.close();
       this.vici = undefined;
       await this.charon.stop();
-      await removeSourceAddresses({ netns: this.opts.netns, log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
+      await removeSourceAddresses({ netns: this.opts.netns, ...(this.rtnl ? { rtnl: this.rtnl } : {}), log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
+      await this.closeRtnl();
       const p = this.charon.paths;
       for (const f of [p.conf, p.socket, p.pidFile, p.stateFile, `${p.stateFile}.tmp`, p.logFile, p.outFile]) rmSync(f, { force: true });
       try {
@@ -267,6 +300,7 @@ export class IpsecDriver implements CableDriver {
     await this.serial(async () => {
       this.vici?.close();
       this.vici = undefined;
+      await this.closeRtnl();
       this.initialized = false;
     });
   }
@@ -304,10 +338,16 @@ export class IpsecDriver implements CableDriver {
     const local = new Set(this.ctx.localEndpoint.subnets);
     const services = this.ctx.config.serviceCidrs.map((c) => c.text).filter((s) => local.has(s));
     try {
-      await syncSourceAddresses(services, { netns: this.opts.netns, log: this.log });
+      this.rtnl ??= await openRtnl({ netns: this.opts.netns });
+      await syncSourceAddresses(services, { rtnl: this.rtnl, log: this.log });
     } catch (err) {
       this.log.warn({ err: errorMessage(err), subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
     }
+  }
+
+  private async closeRtnl(): Promise<void> {
+    await this.rtnl?.close().catch(() => undefined);
+    this.rtnl = undefined;
   }
 
   private stopLoops(): void {
@@ -543,5 +583,3 @@ export class IpsecDriver implements CableDriver {
 export function createIpsecDriver(ctx: DriverContext, opts: IpsecDriverOptions = {}): IpsecDriver {
   return new IpsecDriver(ctx, opts);
 }
-
-export const ipsecDriverFactory: DriverFactory = (ctx) => createIpsecDriver(ctx);

@@ -9,8 +9,9 @@
 import { isIP } from 'node:net';
 import { parseCidr } from '../../config/parse.js';
 import type { Logger } from '../../log/index.js';
-import { HawserError, errorMessage } from '../../util/errors.js';
-import { exec } from '../../util/exec.js';
+import { joinAddresses, type LocalAddress } from '../../os/addresses.js';
+import { openRtnl, type Rtnl, type RtnlOp } from '../../os/netlink.js';
+import { HawserError } from '../../util/errors.js';
 import { IPSEC_SOURCE_ADDRESS_LABEL } from '../../os/owned.js';
 
 export const SOURCE_ADDRESS_LABEL = IPSEC_SOURCE_ADDRESS_LABEL;
@@ -76,50 +77,40 @@ function isOurs(a: HostAddress): boolean {
   return a.dev === SOURCE_DEVICE && a.label === SOURCE_ADDRESS_LABEL && a.prefix === 32;
 }
 
-/** IPv4 addresses from `ip -j addr show` output; anything malformed is an error, never guessed. */
-export function parseIpAddrJson(text: string): HostAddress[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new HawserError('EXEC', `ip -j addr show printed no JSON: ${errorMessage(err)}`);
-  }
-  if (!Array.isArray(data)) throw new HawserError('EXEC', 'ip -j addr show printed no list of links');
-  const out: HostAddress[] = [];
-  for (const link of data as unknown[]) {
-    if (typeof link !== 'object' || link === null) continue;
-    const l = link as Record<string, unknown>;
-    const dev = typeof l.ifname === 'string' ? l.ifname : undefined;
-    if (!dev || !Array.isArray(l.addr_info)) continue;
-    for (const ai of l.addr_info as unknown[]) {
-      if (typeof ai !== 'object' || ai === null) continue;
-      const a = ai as Record<string, unknown>;
-      if (a.family !== 'inet' || typeof a.local !== 'string' || typeof a.prefixlen !== 'number' || isIP(a.local) !== 4) continue;
-      out.push({ dev, address: a.local, prefix: a.prefixlen, label: typeof a.label === 'string' ? a.label : dev });
-    }
-  }
-  return out;
+/** The host's IPv4 addresses as the planner sees them (label = the interface name unless an alias is set). */
+export function hostAddresses(addrs: readonly LocalAddress[]): HostAddress[] {
+  return addrs.filter((a) => a.family === 4).map((a) => ({ dev: a.ifname, address: a.address, prefix: a.prefix, label: a.label ?? a.ifname }));
 }
 
 export interface SourceAddressOptions {
   netns?: string;
+  /** An rtnetlink of the node (tests: the shared fake); default: one opened (and closed) for `netns`. */
+  rtnl?: Rtnl;
   log: Logger;
 }
 
 /** Reads the host's addresses and lends/takes back ours so `subnets` each have a source address. */
 export async function syncSourceAddresses(subnets: readonly string[], o: SourceAddressOptions): Promise<SourceAddressPlan> {
-  const r = await exec('ip', ['-j', '-4', 'addr', 'show'], { netns: o.netns });
-  const plan = planSourceAddresses(subnets, parseIpAddrJson(r.stdout));
-  for (const a of plan.add) {
-    await exec('ip', ['addr', 'add', `${a}/32`, 'dev', SOURCE_DEVICE, 'label', SOURCE_ADDRESS_LABEL], { netns: o.netns });
-  }
-  for (const a of plan.remove) {
-    await exec('ip', ['addr', 'del', `${a}/32`, 'dev', SOURCE_DEVICE], { netns: o.netns, allowFailure: true });
-  }
-  if (plan.add.length || plan.remove.length) {
+  const rtnl = o.rtnl ?? (await openRtnl({ netns: o.netns }));
+  try {
+    const [links, addrs] = await Promise.all([rtnl.links(), rtnl.addresses()]);
+    const plan = planSourceAddresses(subnets, hostAddresses(joinAddresses(links, addrs)));
+    if (plan.add.length === 0 && plan.remove.length === 0) return plan;
+    const lo = links.find((l) => l.name === SOURCE_DEVICE);
+    if (!lo) throw new HawserError('NETLINK', `no ${SOURCE_DEVICE} device in this network namespace to hold the source addresses ${plan.add.join(', ')}`);
+    const ops: RtnlOp[] = [
+      ...plan.add.map((address): RtnlOp => ({ op: 'addr-add', ifindex: lo.index, address, prefix: 32, label: SOURCE_ADDRESS_LABEL })),
+      ...plan.remove.map((address): RtnlOp => ({ op: 'addr-del', ifindex: lo.index, address, prefix: 32 })),
+    ];
+    const outcomes = await rtnl.apply(ops);
+    // an address already gone is what a removal wanted
+    const failed = outcomes.flatMap((r, i) => (r.ok || (ops[i]!.op === 'addr-del' && r.errno === 'EADDRNOTAVAIL') ? [] : [r.error]));
     o.log.info({ added: plan.add, removed: plan.remove, device: SOURCE_ADDRESS_LABEL }, 'source addresses for userspace ESP routes updated (the service CIDR has no address on this host)');
+    if (failed.length) throw new HawserError('NETLINK', `lending charon source addresses failed: ${failed.join('; ')}`);
+    return plan;
+  } finally {
+    if (!o.rtnl) await rtnl.close().catch(() => undefined);
   }
-  return plan;
 }
 
 /** Removes every address hawser lent charon (uninstall). */

@@ -1,16 +1,19 @@
-// The VXLAN cable driver (see constants.ts for the design). Every call observes the kernel, plans
-// with the pure planners and applies only the difference, so connect() is idempotent and a restart
-// adopts what is there. The driver remembers which endpoints it connected (to name connections), but
-// reports their state from the kernel's FDB and routes.
+// The VXLAN cable driver (see constants.ts for the design). Declarative: set(cables) observes the kernel,
+// plans every wanted cable and the removal of whatever of ours no wanted cable claims with the pure
+// planners, and applies only the difference, so it is idempotent and a restart adopts what is there. The
+// driver remembers the cables of the last set() (to name connections), but reports their state from the
+// kernel's FDB and routes.
 import { isIPv4 } from 'node:net';
 import type { Logger } from '../../log/index.js';
 import { backendPort, type EndpointSpec } from '../../k8s/resources.js';
 import { HawserError } from '../../util/errors.js';
 import type { GatewayConfig } from '../../config/roles.js';
-import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../types.js';
+import { errorMessage } from '../../util/errors.js';
+import { DeclarativeDriver } from '../declarative.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import { UDP_PORT_KEY, VXLAN_DEFAULT_PORT, VXLAN_DRIVER_NAME, VXLAN_IFACE, VXLAN_OVERHEAD, VXLAN_ROUTE_METRIC, ZERO_MAC } from './constants.js';
-import { type VxlanKernel, IpVxlanKernel } from './kernel.js';
-import { type VxlanAction, type VxlanCable, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor } from './plan.js';
+import { type VxlanKernel, RtnlVxlanKernel } from './kernel.js';
+import { type VxlanAction, type VxlanCable, cniAddress, planCable, planCleanup, planDevice, planSweep, planText, vtepFor } from './plan.js';
 
 export interface VxlanDriverOptions {
   /** Operate in this network namespace (tests, the lab); default: the process's own. */
@@ -25,7 +28,7 @@ interface Connected {
   cable: VxlanCable;
 }
 
-export class VxlanDriver implements CableDriver {
+export class VxlanDriver extends DeclarativeDriver implements CableDriver {
   readonly name = VXLAN_DRIVER_NAME;
   private readonly kernel: VxlanKernel;
   private readonly log: Logger;
@@ -35,7 +38,7 @@ export class VxlanDriver implements CableDriver {
   /** Source of our routes: the CNI IP once found, the VTEP until then. */
   private routeSrc: string;
   private cniIP: string | undefined;
-  private readonly cables = new Map<string, Connected>();
+  private cables = new Map<string, Connected>();
   private readonly ctxConfig: Partial<Pick<GatewayConfig, 'clusterCidrs'>>;
   private warnedNoCni = false;
   /** Serializes kernel changes: plans are made against state no concurrent call is changing. */
@@ -44,7 +47,8 @@ export class VxlanDriver implements CableDriver {
   lastPlan = '';
 
   constructor(ctx: DriverContext, opts: VxlanDriverOptions = {}) {
-    this.kernel = opts.kernel ?? new IpVxlanKernel(opts.netns);
+    super();
+    this.kernel = opts.kernel ?? new RtnlVxlanKernel(opts.netns);
     this.log = ctx.log.child({ driver: VXLAN_DRIVER_NAME });
     this.local = ctx.localEndpoint;
     this.port = backendPort(ctx.localEndpoint, UDP_PORT_KEY, VXLAN_DEFAULT_PORT);
@@ -105,14 +109,14 @@ export class VxlanDriver implements CableDriver {
   }
 
   /** The cable for `remote` with NAT decision `nat`, validated. */
-  private cableFor(remote: EndpointSpec, nat: NatInfo): VxlanCable {
+  private cableFor(remote: EndpointSpec, nat: NatInfo, others: ReadonlyMap<string, Connected>): VxlanCable {
     const remoteVtep = vtepFor(remote.privateIP);
     if (!remoteVtep) throw new HawserError('INVALID', `remote endpoint ${remote.cableName} has no IPv4 private IP (${JSON.stringify(remote.privateIP)}); the VXLAN driver needs one for its VTEP`);
     if (!isIPv4(nat.useIP)) throw new HawserError('INVALID', `cannot reach remote endpoint ${remote.cableName} at ${JSON.stringify(nat.useIP)}: the VXLAN driver needs an IPv4 address`);
     if (remoteVtep === this.localVtep) {
       throw new HawserError('INVALID', `remote endpoint ${remote.cableName} (private IP ${remote.privateIP}) maps to our own VTEP ${remoteVtep} (ours is from ${this.local.privateIP}): VTEPs keep only the last three octets, so gateway private IPs must differ there`);
     }
-    for (const other of this.cables.values()) {
+    for (const other of others.values()) {
       if (other.endpoint.cableName !== remote.cableName && other.cable.remoteVtep === remoteVtep) {
         throw new HawserError('INVALID', `remote endpoint ${remote.cableName} maps to VTEP ${remoteVtep}, already used by ${other.endpoint.cableName}: gateway private IPs must differ in their last three octets`);
       }
@@ -125,66 +129,68 @@ export class VxlanDriver implements CableDriver {
     return cable;
   }
 
-  private ipsOfOtherCables(cableName: string): Set<string> {
-    return new Set([...this.cables.values()].filter((c) => c.endpoint.cableName !== cableName).map((c) => c.nat.useIP));
-  }
-
-  connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
+  /**
+   * Observe → plan → apply: the device if it went missing, then each wanted cable's FDB entry and routes
+   * (an adopted cable whose kernel state matches gets no action), then the removal of FDB entries and
+   * routes of ours that no wanted cable claims (remotes gone, or gone while hawser was down).
+   */
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
     return this.serial(async () => {
-      const log = this.log.child({ cable: remote.cableName, cluster: remote.clusterId });
-      if (remote.clusterId === this.local.clusterId) {
-        log.debug('not connecting to our own cluster');
-        return;
+      this.wantedCables = [...cables];
+      const out = new Map<string, CableOutcome>();
+      const next = new Map<string, Connected>();
+      for (const { endpoint, nat } of cables) {
+        if (endpoint.clusterId === this.local.clusterId) {
+          this.log.debug({ cable: endpoint.cableName }, 'not connecting to our own cluster');
+          out.set(endpoint.cableName, { ok: true, changed: false });
+          continue;
+        }
+        try {
+          const prevUseIP = this.cables.get(endpoint.cableName)?.nat.useIP;
+          const cable = this.cableFor(endpoint, nat, next);
+          if (prevUseIP && isIPv4(prevUseIP) && !cable.candidateIPs.includes(prevUseIP)) cable.candidateIPs.push(prevUseIP);
+          const skipped = endpoint.subnets.filter((s) => !cable.subnets.includes(s));
+          if (skipped.length) this.log.debug({ cable: endpoint.cableName, subnets: skipped }, 'the VXLAN driver routes IPv4 subnets only; skipping these');
+          next.set(endpoint.cableName, { endpoint, nat: { ...nat }, cable });
+        } catch (err) {
+          out.set(endpoint.cableName, { ok: false, error: errorMessage(err) });
+        }
       }
-      const cable = this.cableFor(remote, nat);
-      const skipped = remote.subnets.filter((s) => !cable.subnets.includes(s));
-      if (skipped.length) log.warn({ subnets: skipped }, 'the VXLAN driver routes IPv4 subnets only; skipping these');
       let obs = await this.kernel.observeCables();
       if (!obs.linkPresent) {
-        log.warn(`${VXLAN_IFACE} is missing; recreating it`);
+        this.log.warn(`${VXLAN_IFACE} is missing; recreating it`);
         await this.ensureDevice();
         obs = await this.kernel.observeCables();
-      } else {
-        await this.refreshRouteSrc();
+      } else await this.refreshRouteSrc();
+      const ipsOf = (name: string): Set<string> => new Set([...next.values()].filter((c) => c.endpoint.cableName !== name).map((c) => c.nat.useIP));
+      const perCable = new Map<string, VxlanAction[]>();
+      for (const [name, c] of next) perCable.set(name, planCable(c.cable, this.routeSrc, { ...obs, rules: [] }, ipsOf(name)));
+      const known = [...next.values()].map((c) => c.cable);
+      const sweep = planSweep(new Set(known.map((c) => c.remoteVtep)), new Set(known.map((c) => c.useIP)), obs);
+      // one action once: a cable's stale entry can also be one that no cable claims
+      const seen = new Set<string>();
+      const actions = [...[...perCable.values()].flat(), ...sweep].filter((a) => {
+        const k = JSON.stringify(a);
+        if (seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
+      await this.apply(actions, 'VXLAN cable changes', { cables: [...next.keys()] });
+      for (const [name, c] of next) {
+        const changed = (perCable.get(name)?.length ?? 0) > 0 || !this.cables.has(name);
+        out.set(name, { ok: true, changed });
+        if (changed) this.log.info({ cable: name, cluster: c.endpoint.clusterId, useIP: c.nat.useIP, vtep: c.cable.remoteVtep, subnets: c.cable.subnets }, 'VXLAN cable connected');
       }
-      const actions = planCable(cable, this.routeSrc, { ...obs, rules: [] }, this.ipsOfOtherCables(remote.cableName));
-      await this.apply(actions, 'VXLAN cable changes', { cable: remote.cableName });
-      const was = this.cables.get(remote.cableName);
-      this.cables.set(remote.cableName, { endpoint: remote, nat: { ...nat }, cable });
-      if (actions.length || !was) log.info({ useIP: nat.useIP, vtep: cable.remoteVtep, subnets: cable.subnets }, 'VXLAN cable connected');
-    });
-  }
-
-  disconnect(remote: EndpointSpec): Promise<void> {
-    return this.serial(async () => {
-      const vtep = vtepFor(remote.privateIP);
-      const known = this.cables.get(remote.cableName);
-      this.cables.delete(remote.cableName);
-      if (!vtep) return;
-      const candidates = [remote.privateIP, remote.publicIP, known?.nat.useIP ?? ''].filter((ip) => ip && isIPv4(ip));
-      const obs = await this.kernel.observeCables();
-      await this.apply(planDisconnect(vtep, candidates, { ...obs, rules: [] }, this.ipsOfOtherCables(remote.cableName)), 'VXLAN cable removal', { cable: remote.cableName });
-      this.log.info({ cable: remote.cableName, cluster: remote.clusterId }, 'VXLAN cable disconnected');
-    });
-  }
-
-  /**
-   * Removes kernel state of cables this driver has not been asked to connect since it started (remote
-   * clusters gone while hawser was down). Call once the engine has connected everything it wants.
-   */
-  sweep(): Promise<void> {
-    return this.serial(async () => {
-      const known = [...this.cables.values()].map((c) => c.cable);
-      const obs = await this.kernel.observeCables();
-      const actions = planSweep(new Set(known.map((c) => c.remoteVtep)), new Set(known.map((c) => c.useIP)), obs);
-      await this.apply(actions, 'VXLAN sweep of unknown cables');
-      if (actions.length) this.log.info({ removed: actions.length }, 'removed VXLAN state of cables no longer wanted');
+      for (const [name, c] of this.cables) if (!next.has(name)) this.log.info({ cable: name, cluster: c.endpoint.clusterId }, 'VXLAN cable disconnected');
+      if (sweep.length) this.log.info({ removed: sweep.length }, 'removed VXLAN state no wanted cable claims');
+      this.cables = next;
+      return out;
     });
   }
 
   async connections(): Promise<ConnectionState[]> {
     const obs = await this.kernel.observeCables();
-    return [...this.cables.values()].map(({ endpoint, nat, cable }) => {
+    return [...this.cables.values()].sort((a, b) => a.endpoint.cableName.localeCompare(b.endpoint.cableName)).map(({ endpoint, nat, cable }) => {
       const missing: string[] = [];
       if (!obs.linkPresent) missing.push(`device ${VXLAN_IFACE}`);
       else {
@@ -211,12 +217,15 @@ export class VxlanDriver implements CableDriver {
       const obs = await this.kernel.observe();
       await this.apply(planCleanup(obs), 'VXLAN cleanup');
       this.cables.clear();
+      this.wantedCables = [];
+      await this.kernel.close?.();
       this.log.info('VXLAN cable driver cleaned up');
     });
   }
 
   async close(): Promise<void> {
-    // No loops of our own; the kernel keeps the data path.
+    // No loops of our own; the kernel keeps the data path. Only our sockets (or netns worker) go.
+    await this.serial(async () => this.kernel.close?.());
   }
 }
 

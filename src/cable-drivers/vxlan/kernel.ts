@@ -1,11 +1,14 @@
-// The VXLAN driver's adapter to the kernel: reads state with `ip -j` / `bridge -j` (parsers are pure and
-// exported for tests) and applies plans with `ip -batch` / `bridge -batch` / `sysctl`, in the node's
-// network namespace or in `netns` (tests, the lab). Consecutive actions of one tool go in one process.
-
+// The VXLAN driver's adapter to the kernel: links, addresses, routes and rules over rtnetlink and
+// rp_filter through os/sysctl (src/os, in the node's namespace or `netns`), turning the planner's actions
+// into typed ops. FDB entries still go through `bridge` (read with `bridge -j`, written with
+// `bridge -batch`): a per-remote destination port (NDA_PORT) is not in os/netlink's neighbour types yet.
+import { underlayMtu as underlayMtuOf } from '../../os/addresses.js';
+import { describeOp, openRtnl, RT_SCOPE_UNIVERSE, type LinkInfo, type RouteInfo, type RuleInfo, type Rtnl, type RtnlOp } from '../../os/netlink.js';
+import { openSysctl, type Sysctl } from '../../os/sysctl.js';
 import { exec } from '../../util/exec.js';
 import { HawserError } from '../../util/errors.js';
-import { FALLBACK_UNDERLAY_MTU, VXLAN_IFACE, VXLAN_TABLE } from './constants.js';
-import { type FdbEntry, type ObservedLink, type RouteEntry, type RuleEntry, type Tool, type VxlanAction, type VxlanObserved, actionCommand } from './plan.js';
+import { HAWSER_RT_PROTO, RP_FILTER_LOOSE, VXLAN_IFACE, VXLAN_ROUTE_METRIC, VXLAN_RULE_PRIORITY, VXLAN_TABLE, VXLAN_VNI } from './constants.js';
+import { type FdbEntry, type ObservedLink, type RouteEntry, type RuleEntry, type VxlanAction, type VxlanObserved, actionCommand } from './plan.js';
 
 type Json = Record<string, unknown>;
 
@@ -23,28 +26,6 @@ function parseJsonList(text: string, what: string): Json[] {
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
-
-/** `ip -j -d addr show dev X`: the link with its kind, VXLAN id/port and IPv4 addresses. */
-export function parseLink(text: string): ObservedLink | undefined {
-  const [l] = parseJsonList(text, 'ip -j -d addr show');
-  if (!l || typeof l.ifname !== 'string') return undefined;
-  const info = (l.linkinfo ?? {}) as Json;
-  const data = (info.info_data ?? {}) as Json;
-  const flags = Array.isArray(l.flags) ? l.flags : [];
-  const addrs = (Array.isArray(l.addr_info) ? (l.addr_info as Json[]) : [])
-    .filter((a) => a.family === 'inet' && typeof a.local === 'string')
-    .map((a) => `${String(a.local)}/${String(a.prefixlen)}`);
-  return {
-    name: l.ifname,
-    kind: str(info.info_kind) ?? '',
-    vni: num(data.id),
-    port: num(data.port),
-    mtu: num(l.mtu) ?? 0,
-    up: flags.includes('UP'),
-    addrs,
-  };
-}
 
 /** `bridge -j fdb show dev X`: forwarding entries with a remote destination. */
 export function parseFdb(text: string): FdbEntry[] {
@@ -58,149 +39,216 @@ export function parseFdb(text: string): FdbEntry[] {
     });
 }
 
-/** `ip -j route show table N` (IPv4): host routes print without /32, which we add. */
-export function parseRoutes(text: string): RouteEntry[] {
-  return parseJsonList(text, 'ip -j route show')
-    .filter((r) => typeof r.dst === 'string' && r.dst !== 'default')
+/** Pure: the planner's view of table-100 routes (device names from the links). */
+export function routeEntries(routes: readonly RouteInfo[], links: readonly LinkInfo[]): RouteEntry[] {
+  const name = new Map(links.map((l) => [l.index, l.name]));
+  return routes
+    .filter((r) => r.family === 4 && r.table === VXLAN_TABLE && r.dst !== '0.0.0.0/0')
     .map((r) => {
-      const d = String(r.dst);
-      const out: RouteEntry = { dst: d.includes('/') ? d : `${d}/32`, protocol: str(r.protocol) ?? '', metric: num(r.metric) ?? 0 };
-      if (typeof r.gateway === 'string') out.gateway = r.gateway;
-      if (typeof r.dev === 'string') out.dev = r.dev;
-      if (typeof r.prefsrc === 'string') out.src = r.prefsrc;
+      const out: RouteEntry = { dst: r.dst, protocol: r.protocol, metric: r.metric ?? 0 };
+      if (r.gateway) out.gateway = r.gateway;
+      const dev = r.oif !== undefined ? name.get(r.oif) : undefined;
+      if (dev) out.dev = dev;
+      if (r.prefsrc) out.src = r.prefsrc;
       return out;
     });
 }
 
-/** `ip -j -4 addr show`: (device, address) pairs. */
-export function parseAddresses(text: string): Array<{ dev: string; ip: string }> {
-  const out: Array<{ dev: string; ip: string }> = [];
-  for (const l of parseJsonList(text, 'ip -j addr show')) {
-    const info = Array.isArray(l.addr_info) ? (l.addr_info as unknown[]) : [];
-    for (const a of info) {
-      if (a && typeof a === 'object' && (a as Record<string, unknown>).family === 'inet' && typeof (a as Record<string, unknown>).local === 'string' && typeof l.ifname === 'string') {
-        out.push({ dev: l.ifname, ip: (a as Record<string, unknown>).local as string });
-      }
-    }
-  }
-  return out;
-}
-
-const RULE_BASE_KEYS = new Set(['priority', 'table', 'protocol', 'src', 'flags']);
-
-/** `ip -j rule show`. */
-export function parseRules(text: string): RuleEntry[] {
-  return parseJsonList(text, 'ip -j rule show').map((r) => ({
-    priority: num(r.priority) ?? -1,
-    table: str(r.table) ?? '',
-    protocol: str(r.protocol),
-    selective: r.src !== 'all' || Object.keys(r).some((k) => !RULE_BASE_KEYS.has(k)),
+/** Pure: the planner's view of the IPv4 rules (a rule with any selector is not the plain one we install). */
+export function ruleEntries(rules: readonly RuleInfo[]): RuleEntry[] {
+  return rules.filter((r) => r.family === 4).map((r) => ({
+    priority: r.pref,
+    table: r.table,
+    ...(r.protocol !== undefined ? { protocol: r.protocol } : {}),
+    selective: Boolean(r.src || r.dst || r.fwmark || r.iifname || r.oifname),
   }));
-}
-
-/** The MTU of the interface holding `ip`, else of the default route's interface (from `ip -j addr` / `ip -j route`). */
-export function underlayMtu(addrJson: string, defaultRouteJson: string, ip: string): number {
-  const links = parseJsonList(addrJson, 'ip -j addr show');
-  const holder = links.find((l) => Array.isArray(l.addr_info) && (l.addr_info as Json[]).some((a) => a.local === ip));
-  const mtuOf = (l: Json | undefined): number | undefined => (l ? num(l.mtu) : undefined);
-  const viaHolder = mtuOf(holder);
-  if (viaHolder) return viaHolder;
-  const [def] = parseJsonList(defaultRouteJson, 'ip -j route show default');
-  const viaDefault = def && typeof def.dev === 'string' ? mtuOf(links.find((l) => l.ifname === def.dev)) : undefined;
-  return viaDefault ?? FALLBACK_UNDERLAY_MTU;
 }
 
 export interface VxlanKernel {
   observe(): Promise<VxlanObserved>;
-  /** Only FDB and routes (a cheaper observe for connect/disconnect); undefined link when the device is missing. */
+  /** Only FDB and routes (a cheaper observe for set()); linkPresent false when the device is missing. */
   observeCables(): Promise<Pick<VxlanObserved, 'fdb' | 'routes'> & { linkPresent: boolean }>;
   underlayMtu(privateIP: string): Promise<number>;
   /** This node's IPv4 addresses with their devices. */
   localAddresses(): Promise<Array<{ dev: string; ip: string }>>;
   apply(actions: readonly VxlanAction[]): Promise<void>;
+  /** Releases sockets/workers (the kernel state stays). */
+  close?(): Promise<void>;
 }
 
-export class IpVxlanKernel implements VxlanKernel {
-  constructor(private readonly netns?: string) {}
+const RP_FILTER_PATH = `net/ipv4/conf/${VXLAN_IFACE}/rp_filter`;
+const DEVICE_ACTIONS = new Set<VxlanAction['op']>(['link-del', 'link-add', 'link-mtu', 'addr-add', 'addr-del', 'link-up']);
+/** A removal whose object is already gone reached its goal. */
+const gone = (op: RtnlOp, errno: string | undefined): boolean => (op.op === 'route-del' && errno === 'ESRCH') || (op.op === 'rule-del' && errno === 'ENOENT');
 
-  /** `ip`/`bridge` switch namespaces themselves (`-n`), a third of the cost of `ip netns exec`. */
-  private run(cmd: string, args: string[], input?: string): ReturnType<typeof exec> {
-    if (this.netns && (cmd === 'ip' || cmd === 'bridge')) return exec(cmd, ['-n', this.netns, ...args], { input, allowFailure: true });
-    return exec(cmd, args, { netns: this.netns, input, allowFailure: true });
+export class RtnlVxlanKernel implements VxlanKernel {
+  private rtnl: Rtnl | undefined;
+  private sysctl: Sysctl | undefined;
+
+  constructor(private readonly netns?: string, injected: { rtnl?: Rtnl; sysctl?: Sysctl } = {}) {
+    this.rtnl = injected.rtnl;
+    this.sysctl = injected.sysctl;
   }
 
-  private async fdbAndRoutes(): Promise<{ fdb: FdbEntry[]; routes: RouteEntry[]; linkPresent: boolean }> {
-    const [fdb, routes] = await Promise.all([
-      this.run('bridge', ['-j', 'fdb', 'show', 'dev', VXLAN_IFACE]),
-      this.run('ip', ['-j', '-4', 'route', 'show', 'table', String(VXLAN_TABLE)]),
-    ]);
-    if (routes.code !== 0 && !/FIB table does not exist|table.*not exist/i.test(routes.stderr)) {
-      throw new HawserError('EXEC', `ip route show table ${VXLAN_TABLE} failed: ${routes.stderr.trim()}`);
-    }
-    const linkPresent = fdb.code === 0;
-    return { fdb: linkPresent ? parseFdb(fdb.stdout) : [], routes: routes.code === 0 ? parseRoutes(routes.stdout) : [], linkPresent };
+  private async nl(): Promise<Rtnl> {
+    this.rtnl ??= await openRtnl({ netns: this.netns });
+    return this.rtnl;
+  }
+
+  private async sc(): Promise<Sysctl> {
+    this.sysctl ??= await openSysctl({ netns: this.netns });
+    return this.sysctl;
+  }
+
+  /** `bridge` switches namespaces itself (`-n`). */
+  private bridge(args: string[], input?: string): ReturnType<typeof exec> {
+    return exec('bridge', this.netns ? ['-n', this.netns, ...args] : args, { input, allowFailure: true });
+  }
+
+  private async fdb(present: boolean): Promise<FdbEntry[]> {
+    if (!present) return [];
+    const r = await this.bridge(['-j', 'fdb', 'show', 'dev', VXLAN_IFACE]);
+    return r.code === 0 ? parseFdb(r.stdout) : [];
   }
 
   async observeCables(): Promise<Pick<VxlanObserved, 'fdb' | 'routes'> & { linkPresent: boolean }> {
-    return this.fdbAndRoutes();
+    const rtnl = await this.nl();
+    const [links, routes] = await Promise.all([rtnl.links(), rtnl.routes()]);
+    const linkPresent = links.some((l) => l.name === VXLAN_IFACE);
+    return { fdb: await this.fdb(linkPresent), routes: routeEntries(routes, links), linkPresent };
   }
 
   async observe(): Promise<VxlanObserved> {
-    const [link, rules, rp, cables] = await Promise.all([
-      this.run('ip', ['-j', '-d', 'addr', 'show', 'dev', VXLAN_IFACE]),
-      this.run('ip', ['-j', '-4', 'rule', 'show']),
-      this.run('sysctl', ['-n', `net.ipv4.conf.${VXLAN_IFACE}.rp_filter`]),
-      this.fdbAndRoutes(),
-    ]);
-    if (rules.code !== 0) throw new HawserError('EXEC', `ip rule show failed: ${rules.stderr.trim()}`);
-    const out: VxlanObserved = { fdb: cables.fdb, routes: cables.routes, rules: parseRules(rules.stdout) };
-    if (link.code === 0) out.link = parseLink(link.stdout);
-    const rpv = Number(rp.stdout.trim());
-    if (rp.code === 0 && Number.isInteger(rpv)) out.rpFilter = rpv;
+    const rtnl = await this.nl();
+    const [links, addrs, routes, rules, rp] = await Promise.all([rtnl.links(), rtnl.addresses(), rtnl.routes(), rtnl.rules(), (await this.sc()).get(RP_FILTER_PATH)]);
+    const l = links.find((x) => x.name === VXLAN_IFACE);
+    const out: VxlanObserved = { fdb: await this.fdb(l !== undefined), routes: routeEntries(routes, links), rules: ruleEntries(rules) };
+    if (l) {
+      const link: ObservedLink = {
+        name: l.name,
+        kind: l.kind ?? '',
+        mtu: l.mtu,
+        up: l.up,
+        addrs: addrs.filter((a) => a.ifindex === l.index && a.family === 4).map((a) => `${a.address}/${a.prefix}`),
+      };
+      if (l.vxlan) {
+        link.vni = l.vxlan.vni;
+        link.port = l.vxlan.port;
+      }
+      out.link = link;
+    }
+    const rpv = Number(rp);
+    if (rp !== undefined && Number.isInteger(rpv)) out.rpFilter = rpv;
     return out;
   }
 
   async underlayMtu(privateIP: string): Promise<number> {
-    const [addrs, def] = await Promise.all([this.run('ip', ['-j', 'addr', 'show']), this.run('ip', ['-j', '-4', 'route', 'show', 'default'])]);
-    return underlayMtu(addrs.stdout, def.stdout, privateIP);
+    return underlayMtuOf(await this.nl(), privateIP);
   }
 
   async localAddresses(): Promise<Array<{ dev: string; ip: string }>> {
-    const r = await this.run('ip', ['-j', '-4', 'addr', 'show']);
-    if (r.code !== 0) throw new HawserError('EXEC', `ip addr show failed: ${r.stderr.trim()}`);
-    return parseAddresses(r.stdout);
+    const rtnl = await this.nl();
+    const [links, addrs] = await Promise.all([rtnl.links(), rtnl.addresses()]);
+    const name = new Map(links.map((l) => [l.index, l.name]));
+    return addrs.filter((a) => a.family === 4).map((a) => ({ dev: name.get(a.ifindex) ?? `if${a.ifindex}`, ip: a.address }));
   }
 
   /**
-   * Applies in order; consecutive actions of one tool share a process. Stops at the first failing group.
-   * FDB entries and routes do not depend on each other, so a plan of only those runs both tools at once.
+   * Applies in the planner's order. A device action (link, address) runs alone: the next one may need the
+   * index it created, and removing the link takes its routes with it. Between device actions, FDB entries
+   * go first through `bridge -batch`, then the rule, rp_filter and route ops in one batch. Throws at the
+   * first failing group, naming every failed op; a route or rule already gone counts as removed.
    */
   async apply(actions: readonly VxlanAction[]): Promise<void> {
-    const independent = actions.every((a) => a.op.startsWith('fdb-') || a.op.startsWith('route-'));
-    if (independent && actions.some((a) => a.op.startsWith('fdb-')) && actions.some((a) => a.op.startsWith('route-'))) {
-      await Promise.all([this.applyInOrder(actions.filter((a) => a.op.startsWith('fdb-'))), this.applyInOrder(actions.filter((a) => a.op.startsWith('route-')))]);
-      return;
+    const rtnl = await this.nl();
+    let links = await rtnl.links();
+    const index = (name: string): number | undefined => links.find((l) => l.name === name)?.index;
+    const need = (): number => {
+      const i = index(VXLAN_IFACE);
+      if (i === undefined) throw new HawserError('NETLINK', `${VXLAN_IFACE} does not exist`);
+      return i;
+    };
+    let segment: VxlanAction[] = [];
+    const flush = async (): Promise<void> => {
+      const rest = segment;
+      segment = [];
+      if (rest.length === 0) return;
+      const fdb = rest.filter((x) => x.op.startsWith('fdb-'));
+      const rp = rest.some((x) => x.op === 'rp-filter');
+      const ops = rest.filter((x) => !x.op.startsWith('fdb-') && x.op !== 'rp-filter').map((a) => this.tableOp(a, need, index));
+      // FDB first: a route into the device attracts traffic at once, and an ARP for the remote VTEP sent
+      // before its FDB entry exists is dropped (the kernel retries only after a second).
+      await this.applyFdb(fdb);
+      await Promise.all([this.run(ops), rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve()]);
+    };
+    for (const a of actions) {
+      if (!DEVICE_ACTIONS.has(a.op)) {
+        segment.push(a);
+        continue;
+      }
+      await flush();
+      await this.run([this.deviceOp(a, need)]);
+      if (a.op === 'link-add' || a.op === 'link-del') links = await rtnl.links();
     }
-    await this.applyInOrder(actions);
+    await flush();
   }
 
-  private async applyInOrder(actions: readonly VxlanAction[]): Promise<void> {
-    const groups: Array<{ tool: Tool; lines: string[][] }> = [];
-    for (const a of actions) {
-      const c = actionCommand(a);
-      const last = groups.at(-1);
-      if (last && last.tool === c.tool) last.lines.push(c.words);
-      else groups.push({ tool: c.tool, lines: [c.words] });
-    }
-    for (const g of groups) {
-      let r;
-      if (g.tool === 'sysctl') r = await this.run('sysctl', ['-q', '-w', ...g.lines.flat()]);
-      else r = await this.run(g.tool, ['-batch', '-'], g.lines.map((w) => w.join(' ')).join('\n') + '\n');
-      if (r.code !== 0) {
-        const text = g.lines.map((w) => `${g.tool} ${w.join(' ')}`).join('; ');
-        throw new HawserError('EXEC', `applying VXLAN changes failed (${text}): ${(r.stderr || r.stdout).trim()}`);
+  private deviceOp(a: VxlanAction, need: () => number): RtnlOp {
+    switch (a.op) {
+      case 'link-del':
+        return { op: 'link-del', index: need() };
+      case 'link-add':
+        return { op: 'link-add', link: { name: VXLAN_IFACE, kind: 'vxlan', vxlan: { vni: VXLAN_VNI, port: a.port }, mtu: a.mtu } };
+      case 'link-mtu':
+        return { op: 'link-set', index: need(), mtu: a.mtu };
+      case 'link-up':
+        return { op: 'link-set', index: need(), up: true };
+      case 'addr-add':
+      case 'addr-del': {
+        const [address = '', prefix = '32'] = a.cidr.split('/');
+        return { op: a.op, ifindex: need(), address, prefix: Number(prefix) };
       }
+      default:
+        throw new HawserError('INVALID', `not a device action: ${a.op}`);
     }
+  }
+
+  private tableOp(a: VxlanAction, need: () => number, index: (name: string) => number | undefined): RtnlOp {
+    const rule = { pref: VXLAN_RULE_PRIORITY, table: VXLAN_TABLE, protocol: HAWSER_RT_PROTO, family: 4 as const };
+    switch (a.op) {
+      case 'rule-add':
+        return { op: 'rule-add', rule };
+      case 'rule-del':
+        return { op: 'rule-del', rule };
+      case 'route-replace':
+        return { op: 'route-replace', route: { table: VXLAN_TABLE, dst: a.dst, gateway: a.via, oif: need(), prefsrc: a.src, protocol: HAWSER_RT_PROTO, scope: RT_SCOPE_UNIVERSE, metric: VXLAN_ROUTE_METRIC } };
+      case 'route-del': {
+        const oif = a.dev ? index(a.dev) : undefined;
+        return { op: 'route-del', route: { table: VXLAN_TABLE, dst: a.dst, protocol: HAWSER_RT_PROTO, ...(a.via ? { gateway: a.via } : {}), ...(oif !== undefined ? { oif } : {}), ...(a.metric ? { metric: a.metric } : {}) } };
+      }
+      default:
+        throw new HawserError('INVALID', `not a table action: ${a.op}`);
+    }
+  }
+
+  private async run(ops: readonly RtnlOp[]): Promise<void> {
+    if (ops.length === 0) return;
+    const outcomes = await (await this.nl()).apply(ops);
+    const failed = outcomes.flatMap((o, i) => (o.ok || gone(ops[i]!, o.errno) ? [] : [`${describeOp(ops[i]!)}: ${o.errno ?? o.error}`]));
+    if (failed.length) throw new HawserError('NETLINK', `applying VXLAN changes failed: ${failed.join('; ')}`);
+  }
+
+  private async applyFdb(actions: readonly VxlanAction[]): Promise<void> {
+    if (actions.length === 0) return;
+    const lines = actions.map((a) => actionCommand(a).words.join(' '));
+    const r = await this.bridge(['-batch', '-'], lines.join('\n') + '\n');
+    if (r.code !== 0) throw new HawserError('EXEC', `applying VXLAN FDB changes failed (${lines.map((l) => `bridge ${l}`).join('; ')}): ${(r.stderr || r.stdout).trim()}`);
+  }
+
+  async close(): Promise<void> {
+    await this.rtnl?.close().catch(() => undefined);
+    await this.sysctl?.close().catch(() => undefined);
+    this.rtnl = undefined;
+    this.sysctl = undefined;
   }
 }
-

@@ -1,5 +1,6 @@
-// Pure planners for the VXLAN cable: (desired, observed kernel state) -> a list of actions, printable
-// as the `ip`/`bridge`/`sysctl` commands that apply them. Nothing here touches the system.
+// Pure planners for the VXLAN cable: (desired, observed kernel state) -> a list of typed actions (the
+// kernel adapter turns them into rtnetlink ops); they print as the equivalent `ip`/`bridge`/`sysctl`
+// commands for logs and `hawser show`. Nothing here touches the system.
 import { isIPv4 } from 'node:net';
 import {
   HAWSER_RT_PROTO, RP_FILTER_LOOSE, VTEP_FIRST_OCTET, VTEP_PREFIX_LEN, VXLAN_IFACE, VXLAN_ROUTE_METRIC, VXLAN_RULE_PRIORITY,
@@ -34,14 +35,14 @@ export interface RouteEntry {
   dev?: string;
   /** The route's preferred source (`prefsrc`). */
   src?: string;
-  protocol: string;
+  protocol: number;
   metric: number;
 }
 
 export interface RuleEntry {
   priority: number;
-  table: string;
-  protocol?: string;
+  table: number;
+  protocol?: number;
   /** True when the rule has selectors beyond priority/table (then it is not the plain rule we install). */
   selective: boolean;
 }
@@ -171,11 +172,11 @@ export function vtepFor(ip: string): string | undefined {
   return [VTEP_FIRST_OCTET, ...ip.split('.').slice(1)].join('.');
 }
 
-const isOurs = (r: RouteEntry): boolean => r.protocol === String(HAWSER_RT_PROTO);
+const isOurs = (r: RouteEntry): boolean => r.protocol === HAWSER_RT_PROTO;
 const VTEP_NET_PREFIX = `${VTEP_FIRST_OCTET}.`;
 
 export function isOurRule(r: RuleEntry): boolean {
-  return r.priority === VXLAN_RULE_PRIORITY && r.table === String(VXLAN_TABLE) && r.protocol === String(HAWSER_RT_PROTO) && !r.selective;
+  return r.priority === VXLAN_RULE_PRIORITY && r.table === VXLAN_TABLE && r.protocol === HAWSER_RT_PROTO && !r.selective;
 }
 
 /** What the device needs: created (or recreated if it is not our VXLAN), MTU, VTEP address, up, rule, rp_filter. */

@@ -26,10 +26,6 @@ export const UDP_PORT_KEY = 'udp-port';
 export const LIVE_HANDSHAKE_MS = 180_000;
 /** Without any handshake this long after a peer was configured, the cable is an `error`. */
 export const DEFAULT_HANDSHAKE_GRACE_MS = 20_000;
-/** After adopting a device, unclaimed peers and routes are removed only after this long. */
-export const DEFAULT_PRUNE_AFTER_MS = 60_000;
-/** Level-triggered resync period (drift repair, late prune). */
-export const DEFAULT_RESYNC_MS = 30_000;
 
 /** Submariner's WireGuard PSK text when CE_IPSEC_PSK is unset (its driver's envconfig default). */
 export const SUBMARINER_DEFAULT_PSK_TEXT = 'default psk';

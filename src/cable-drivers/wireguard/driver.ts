@@ -1,24 +1,26 @@
 // The WireGuard cable driver (Submariner's `wireguard`): one device `submariner`, one peer per remote
-// gateway, routes to remote subnets in table 150. Plan/apply: desired peers and routes (from connect/
-// disconnect) vs the device and kernel as observed, every time; the data path is adopted across restarts.
-// Cable names of adopted peers come from <stateDir>/<ifname>.cables.json (public data only; see state.ts).
+// gateway, routes to remote subnets in table 150. Declarative: set(cables) observes the device (UAPI or
+// kernel) and the routes (rtnetlink), plans the difference and applies it. A restarted hawser adopts the
+// device as it is: a peer whose key, endpoint and allowed IPs already match is left alone (no flap), and
+// peers and routes no wanted cable claims are removed by the same plan.
 import { mkdirSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.js';
 import { registerSecret } from '../../log/index.js';
 import { backendPort, type EndpointSpec } from '../../k8s/resources.js';
+import { addressesIn } from '../../os/addresses.js';
+import { describeOp, openRtnl, type Rtnl, type RtnlOp } from '../../os/netlink.js';
 import { errorMessage, HawserError } from '../../util/errors.js';
 import { sleep } from '../../util/wait.js';
-import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../types.js';
+import { DeclarativeDriver } from '../declarative.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import {
-  DEFAULT_HANDSHAKE_GRACE_MS, DEFAULT_LISTEN_PORT, DEFAULT_PRUNE_AFTER_MS, DEFAULT_RESYNC_MS, INTERFACE_NAME_KEY, KEEPALIVE_SEC, LIVE_HANDSHAKE_MS,
+  DEFAULT_HANDSHAKE_GRACE_MS, DEFAULT_LISTEN_PORT, INTERFACE_NAME_KEY, KEEPALIVE_SEC, LIVE_HANDSHAKE_MS,
   PUBLIC_KEY_KEY, SUBMARINER_DEFAULT_PSK_TEXT, UDP_PORT_KEY, WIREGUARD_IFNAME, WIREGUARD_ROUTE_PROTO, WIREGUARD_ROUTE_TABLE, WIREGUARD_RULE_PRIORITY,
 } from './constants.js';
-import { IpNetOps, type NetOps } from './netops.js';
-import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired } from './planner.js';
+import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired, type NetObserved } from './planner.js';
 import { findRouteSrc } from './routesrc.js';
-import { formatState, loadState, stateFileName, writeStateFile, type SavedCable } from './state.js';
 import { WireGuardGo } from './supervisor.js';
 import {
   formatEndpoint, generatePrivateKey, keyProblem, openKernelClient, presharedKeyFromText, publicKeyOf, UapiClient,
@@ -32,7 +34,7 @@ export interface WireGuardDriverOptions {
   netns?: string;
   /** Where wireguard-go's UAPI sockets are (default /var/run/wireguard). */
   socketDir?: string;
-  /** PID, log and cable state files (default `<HAWSER_STATE_DIR>/wireguard`). */
+  /** PID and log files of wireguard-go (default `<HAWSER_STATE_DIR>/wireguard`). */
   stateDir?: string;
   /** wireguard-go binary (default `wireguard-go` on PATH). */
   wireguardGo?: string;
@@ -49,15 +51,12 @@ export interface WireGuardDriverOptions {
   routeSrc?: string | null;
   /** A configured peer without any handshake after this long is an `error` (default 20 s). */
   handshakeGraceMs?: number;
-  /** After a restart, peers and routes no cable claims are kept this long, then removed (default 60 s). */
-  pruneAfterMs?: number;
   /** How often the daemon's liveness is checked (default 250 ms). */
   watchIntervalMs?: number;
-  /** How often the device, routes and rule are re-checked against what is wanted, repairing drift (default 30 s; 0 = never). */
-  resyncIntervalMs?: number;
   /** An injected control client (tests). */
   client?: WgClient;
-  netOps?: NetOps;
+  /** An injected rtnetlink (tests: the shared fake); default: one opened for `netns`. */
+  rtnl?: Rtnl;
   now?: () => number;
 }
 
@@ -74,12 +73,12 @@ interface CableEntry {
 export interface WireGuardStats {
   /** configureDevice calls made. */
   deviceWrites: number;
-  /** `ip -batch` applications made. */
+  /** rtnetlink batches applied (routes, rule, link). */
   netWrites: number;
   daemonRestarts: number;
 }
 
-export class WireGuardDriver implements CableDriver {
+export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
   readonly name = 'wireguard' as const;
   readonly ifname: string;
   readonly listenPort: number;
@@ -87,25 +86,17 @@ export class WireGuardDriver implements CableDriver {
   private readonly log: Logger;
   private readonly uapi: UapiClient;
   private client: WgClient | undefined;
-  private readonly net: NetOps;
+  private rtnl: Rtnl | undefined;
   private wgGo: WireGuardGo | undefined;
   private privateKey: string | undefined;
   private readonly psk: string;
   private readonly defaultRemotePort: number;
-  private readonly cables = new Map<string, CableEntry>();
-  /** Peers a previous run connected (from the state file, still on the device) that no connect() claimed yet. */
-  private readonly adopted = new Map<string, SavedCable>();
-  private adoptedAtMs = 0;
+  private cables = new Map<string, CableEntry>();
   private readonly stateDir: string;
-  private readonly statePath: string;
-  private stateText: string | undefined;
+  /** Endpoint this process last set per peer key: an observed one that differs is the peer's roamed address. */
   private readonly appliedEndpoints = new Map<string, string>();
-  private readonly pendingRemovals = new Set<string>();
-  private readonly pendingRouteRemovals = new Set<string>();
-  private routeSrc: { v4?: string; v6?: string } = {};
-  private pruning = false;
-  private pruneTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private routeSrc: { v4?: string } = {};
+  private warnedV6 = false;
   private initialized = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
@@ -116,16 +107,15 @@ export class WireGuardDriver implements CableDriver {
     private readonly ctx: DriverContext,
     private readonly opts: WireGuardDriverOptions = {},
   ) {
+    super();
     this.ifname = opts.ifname ?? WIREGUARD_IFNAME;
     this.listenPort = opts.listenPort ?? ctx.config.ipsec.nattPort ?? DEFAULT_LISTEN_PORT;
     this.log = ctx.log.child({ driver: 'wireguard', device: this.ifname });
     this.uapi = new UapiClient({ socketDir: opts.socketDir });
-    this.net = opts.netOps ?? new IpNetOps(opts.netns);
     this.now = opts.now ?? Date.now;
     this.table = opts.routeTable ?? WIREGUARD_ROUTE_TABLE;
     this.proto = opts.routeProto ?? WIREGUARD_ROUTE_PROTO;
     this.stateDir = opts.stateDir ?? join(ctx.config.stateDir, 'wireguard');
-    this.statePath = join(this.stateDir, stateFileName(this.ifname));
     // Submariner's WireGuard preshared key: SHA-256 of the PSK text. Without one, Submariner's own default
     // text "default psk" (envconfig default of its wireguard driver), so an unset PSK still matches it.
     const pskText = ctx.config.ipsec.psk || SUBMARINER_DEFAULT_PSK_TEXT;
@@ -165,19 +155,25 @@ export class WireGuardDriver implements CableDriver {
     return this.uapi;
   }
 
+  private async netlink(): Promise<Rtnl> {
+    this.rtnl ??= this.opts.rtnl ?? (await openRtnl({ netns: this.opts.netns }));
+    return this.rtnl;
+  }
+
   init(): Promise<void> {
     return this.serial(async () => {
       if (this.initialized) return;
       const t0 = this.now();
       this.client = await this.chooseClient();
+      const rtnl = await this.netlink();
       let how: 'adopted' | 'started' | 'created' | 'existing';
       if (this.client.type === 'userspace') {
         mkdirSync(this.stateDir, { recursive: true });
         this.wgGo = new WireGuardGo({ ifname: this.ifname, netns: this.opts.netns, stateDir: this.stateDir, binary: this.opts.wireguardGo, uapi: this.uapi, verbose: this.ctx.config.debug }, this.log);
         how = await this.wgGo.ensure();
-      } else if (await this.net.linkExists(this.ifname)) how = 'existing';
+      } else if ((await rtnl.links()).some((l) => l.name === this.ifname)) how = 'existing';
       else {
-        await this.net.linkAdd(this.ifname, 'wireguard');
+        await this.applyNet([{ op: 'link-add', link: { name: this.ifname, kind: 'wireguard', up: true } }], 'create the device');
         how = 'created';
       }
       const dev = await this.client.device(this.ifname);
@@ -192,83 +188,16 @@ export class WireGuardDriver implements CableDriver {
       }
       registerSecret(this.privateKey);
       this.routeSrc = await this.discoverRouteSrc();
-      this.loadAdopted(dev);
-      // an adopted device keeps peers and routes of cables not yet reconnected: no flap on restart
-      this.pruning = dev.peers.length === 0;
-      if (!this.pruning) {
-        // the fallback when the engine never calls sweep()
-        this.pruneTimer = setTimeout(() => {
-          void this.serial(() => this.removeUnclaimed('prune')).catch((err) => this.log.warn({ err }, 'pruning stale WireGuard peers failed; retried on the next change'));
-        }, this.opts.pruneAfterMs ?? DEFAULT_PRUNE_AFTER_MS);
-        this.pruneTimer.unref();
+      // Nothing else is touched here: the first set() keeps the peers and routes it wants (adoption) and
+      // removes the rest. Only the key and port go in now, so the device is ready to publish.
+      const keyPlan = planDevice({ privateKey: this.privateKey, listenPort: this.listenPort, peers: [] }, dev, { prune: false, nowMs: this.now(), liveHandshakeMs: LIVE_HANDSHAKE_MS });
+      if (keyPlan.config) {
+        await this.client.configureDevice(this.ifname, keyPlan.config);
+        this.stats.deviceWrites++;
       }
-      await this.reconcileLocked('init');
       this.wgGo?.watch(() => this.onDaemonRestart(), this.opts.watchIntervalMs ?? 250);
-      const resync = this.opts.resyncIntervalMs ?? DEFAULT_RESYNC_MS;
-      if (resync > 0) {
-        // level-triggered repair: a route deleted or a peer changed behind our back comes back
-        this.resyncTimer = setInterval(() => void this.reconcile('resync').catch((err) => this.log.warn({ err }, 'WireGuard resync failed; retried on the next tick')), resync);
-        this.resyncTimer.unref();
-      }
       this.initialized = true;
       this.log.info({ how, ms: this.now() - t0, listenPort: this.listenPort }, 'WireGuard driver ready');
-    });
-  }
-
-  /** Names the device's peers a previous run connected, from the state file; a bad file only loses the names. */
-  private loadAdopted(dev: Device): void {
-    try {
-      mkdirSync(this.stateDir, { recursive: true });
-    } catch (err) {
-      this.log.warn({ err, file: this.statePath }, 'cannot create the WireGuard state directory; cable names are not kept across restarts');
-    }
-    const { cables, problem } = loadState(this.statePath);
-    if (problem) this.log.warn({ file: this.statePath, problem }, 'WireGuard cable state file unusable: starting without adopted cable names (peers a previous run left are removed by the sweep)');
-    const onDevice = new Set(dev.peers.map((p) => p.publicKey));
-    this.adopted.clear();
-    this.adoptedAtMs = this.now();
-    for (const c of cables) if (onDevice.has(c.publicKey)) this.adopted.set(c.cableName, c);
-    this.stateText = problem ? undefined : formatState(cables);
-    this.log.debug({ adopted: [...this.adopted.keys()], saved: cables.length }, 'WireGuard cables adopted from the state file');
-  }
-
-  /** Saves cable name <-> peer key (+ the remote as last connected) after a change; a write failure is only a warning. */
-  private persist(): void {
-    const list: SavedCable[] = [];
-    const claimed = new Set<string>();
-    for (const [cableName, e] of this.cables) {
-      if (!e.peer) continue;
-      claimed.add(e.peer.publicKey);
-      list.push({ cableName, publicKey: e.peer.publicKey, endpoint: e.endpoint, usingIP: e.nat.useIP, usingNAT: e.nat.useNAT });
-    }
-    for (const [name, c] of this.adopted) if (!this.cables.has(name) && !claimed.has(c.publicKey)) list.push(c);
-    const text = formatState(list);
-    if (text === this.stateText) return;
-    try {
-      writeStateFile(this.statePath, text);
-      this.stateText = text;
-    } catch (err) {
-      this.log.warn({ err, file: this.statePath }, 'cannot write the WireGuard cable state file; a restart will not name the current cables');
-    }
-  }
-
-  /** Removes every peer and route no connect() of this instance claimed (sweep, or the prune timer). */
-  private async removeUnclaimed(why: string): Promise<void> {
-    if (this.pruneTimer) clearTimeout(this.pruneTimer);
-    this.pruneTimer = undefined;
-    this.pruning = true;
-    const dropped = [...this.adopted.keys()];
-    this.adopted.clear();
-    await this.reconcileLocked(why);
-    this.persist();
-    if (dropped.length) this.log.info({ why, cables: dropped }, 'removed WireGuard cables a previous run left that no remote wants any more');
-  }
-
-  /** Removes peers and routes no connect() of this instance claimed; the engine calls it after its first full reconcile. */
-  sweep(): Promise<void> {
-    return this.serial(async () => {
-      this.requireInit();
-      await this.removeUnclaimed('sweep');
     });
   }
 
@@ -291,11 +220,11 @@ export class WireGuardDriver implements CableDriver {
     this.log.info({ ms: this.now() - t0, cables: this.cables.size }, 'WireGuard cable restored after wireguard-go restart');
   }
 
-  private async discoverRouteSrc(): Promise<{ v4?: string; v6?: string }> {
+  private async discoverRouteSrc(): Promise<{ v4?: string }> {
     if (this.opts.routeSrc === null) return {};
-    if (this.opts.routeSrc) return isIP(this.opts.routeSrc) === 6 ? { v6: this.opts.routeSrc } : { v4: this.opts.routeSrc };
+    if (this.opts.routeSrc) return isIP(this.opts.routeSrc) === 4 ? { v4: this.opts.routeSrc } : {};
     try {
-      return findRouteSrc(await this.net.addresses(), this.ctx.config.clusterCidrs.map((c) => c.text), this.ctx.localEndpoint.healthCheckIP);
+      return findRouteSrc(await addressesIn(await this.netlink(), this.ctx.config.clusterCidrs), this.ctx.localEndpoint.healthCheckIP);
     } catch (err) {
       this.log.warn({ err }, 'cannot list local addresses; routes get no preferred source');
       return {};
@@ -308,8 +237,8 @@ export class WireGuardDriver implements CableDriver {
     return { [PUBLIC_KEY_KEY]: publicKey, [INTERFACE_NAME_KEY]: this.ifname, [UDP_PORT_KEY]: String(this.listenPort) };
   }
 
-  /** The desired peer for a remote, or the reason it cannot have one. */
-  private desiredPeer(remote: EndpointSpec, nat: NatInfo): { peer?: DesiredPeer; error?: string } {
+  /** The desired peer for a remote, or the reason it cannot have one; `others`: the cables planned before it. */
+  private desiredPeer(remote: EndpointSpec, nat: NatInfo, others: ReadonlyMap<string, CableEntry>): { peer?: DesiredPeer; error?: string } {
     const who = `remote endpoint ${remote.cableName} (cluster ${remote.clusterId})`;
     const key = remote.backendConfig[PUBLIC_KEY_KEY];
     if (key === undefined || key === '') {
@@ -318,7 +247,7 @@ export class WireGuardDriver implements CableDriver {
     const problem = keyProblem(key);
     if (problem) return { error: `${who} has an invalid backend_config.${PUBLIC_KEY_KEY} ${JSON.stringify(key.slice(0, 60))}: ${problem}; restart that gateway's WireGuard driver so it republishes its key` };
     if (this.privateKey && key === publicKeyOf(this.privateKey)) return { error: `${who} publishes our own public key: two gateways share one WireGuard key; delete the stale Endpoint` };
-    for (const [name, e] of this.cables) {
+    for (const [name, e] of others) {
       if (name !== remote.cableName && e.peer?.publicKey === key) return { error: `${who} publishes the same public key as ${name}: one of them is stale; delete the older Endpoint` };
     }
     if (isIP(nat.useIP) === 0) return { error: `${who}: no usable IP to reach it (NAT discovery gave ${JSON.stringify(nat.useIP)})` };
@@ -336,58 +265,26 @@ export class WireGuardDriver implements CableDriver {
     };
   }
 
-  connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
     return this.serial(async () => {
       this.requireInit();
-      const { peer, error } = this.desiredPeer(remote, nat);
-      const prev = this.cables.get(remote.cableName);
-      const same = prev?.peer && peer && prev.peer.publicKey === peer.publicKey && prev.peer.endpoint === peer.endpoint;
-      const entry: CableEntry = { endpoint: remote, nat, sinceMs: same && prev ? prev.sinceMs : this.now(), ...(peer ? { peer } : {}), ...(error ? { error } : {}) };
-      // a key change drops the old peer (the new one takes over its subnets)
-      if (prev?.peer && prev.peer.publicKey !== peer?.publicKey) this.pendingRemovals.add(prev.peer.publicKey);
-      if (peer) {
-        this.pendingRemovals.delete(peer.publicKey);
-        for (const d of peer.allowedIPs) this.pendingRouteRemovals.delete(d);
+      this.wantedCables = [...cables];
+      const next = new Map<string, CableEntry>();
+      for (const { endpoint, nat } of [...cables].sort((a, b) => a.endpoint.cableName.localeCompare(b.endpoint.cableName))) {
+        const { peer, error } = this.desiredPeer(endpoint, nat, next);
+        const prev = this.cables.get(endpoint.cableName);
+        const same = prev?.peer && peer && prev.peer.publicKey === peer.publicKey && prev.peer.endpoint === peer.endpoint;
+        next.set(endpoint.cableName, { endpoint, nat, sinceMs: same && prev ? prev.sinceMs : this.now(), ...(peer ? { peer } : {}), ...(error ? { error } : {}) });
       }
-      for (const d of prev?.peer?.allowedIPs ?? []) if (!peer?.allowedIPs.includes(d)) this.pendingRouteRemovals.add(d);
-      this.cables.set(remote.cableName, entry);
-      this.adopted.delete(remote.cableName);
-      for (const [name, c] of this.adopted) if (c.publicKey === peer?.publicKey) this.adopted.delete(name);
-      const log = this.log.child({ cable: remote.cableName, cluster: remote.clusterId, endpoint: nat.useIP });
-      await this.reconcileLocked(`connect ${remote.cableName}`);
-      this.persist();
-      if (error) {
-        log.error({ reason: error }, 'cannot configure WireGuard cable');
-        throw new HawserError('INVALID', error);
+      this.cables = next;
+      const changed = await this.reconcileLocked('set');
+      const out = new Map<string, CableOutcome>();
+      for (const [name, e] of next) {
+        const routeError = changed.routeErrors.get(name);
+        if (e.error) this.log.debug({ cable: name, reason: e.error }, 'cannot configure WireGuard cable');
+        out.set(name, e.error ? { ok: false, error: e.error } : routeError ? { ok: false, error: routeError } : { ok: true, changed: changed.cables.has(name) });
       }
-      log.debug({ publicKey: peer?.publicKey }, 'WireGuard cable configured');
-    });
-  }
-
-  disconnect(remote: EndpointSpec): Promise<void> {
-    return this.serial(async () => {
-      this.requireInit();
-      const prev = this.cables.get(remote.cableName);
-      const adopted = this.adopted.get(remote.cableName);
-      this.cables.delete(remote.cableName);
-      this.adopted.delete(remote.cableName);
-      // after a restart we may not know the cable yet: the state file or its Endpoint names the key
-      const key = prev?.peer?.publicKey ?? adopted?.publicKey ?? remote.backendConfig[PUBLIC_KEY_KEY];
-      const claimed = (k: string): boolean => [...this.cables.values()].some((e) => e.peer?.publicKey === k);
-      if (!prev && !adopted) {
-        const dev = await this.client!.device(this.ifname);
-        if (!key || keyProblem(key) || claimed(key) || !dev.peers.some((p) => p.publicKey === key)) {
-          // e.g. the engine removing a remote that never got a cable here: nothing of ours to remove
-          this.log.debug({ cable: remote.cableName, cluster: remote.clusterId }, 'disconnect of an unknown WireGuard cable without a peer: nothing to do');
-          return;
-        }
-      }
-      if (key && !keyProblem(key) && !claimed(key)) this.pendingRemovals.add(key);
-      const stillRouted = new Set([...this.cables.values()].flatMap((e) => e.peer?.allowedIPs ?? []));
-      for (const d of prev?.peer?.allowedIPs ?? remote.subnets) if (!stillRouted.has(d)) this.pendingRouteRemovals.add(d);
-      await this.reconcileLocked(`disconnect ${remote.cableName}`);
-      this.persist();
-      this.log.info({ cable: remote.cableName, cluster: remote.clusterId }, 'WireGuard cable removed');
+      return out;
     });
   }
 
@@ -402,63 +299,88 @@ export class WireGuardDriver implements CableDriver {
 
   private desiredNet(): NetDesired {
     const routes = this.desiredDevice().peers.flatMap((p) =>
-      p.allowedIPs.map((dst) => {
-        const src = dst.includes(':') ? this.routeSrc.v6 : this.routeSrc.v4;
-        return src ? { dst, src } : { dst };
+      p.allowedIPs.flatMap((dst) => {
+        if (isIP(dst.split('/')[0] ?? '') !== 4) {
+          if (!this.warnedV6) this.log.warn({ cable: p.cableName, subnet: dst }, 'IPv6 remote subnets are in the peer\'s allowed IPs but get no route (hawser routes IPv4 only)');
+          this.warnedV6 = true;
+          return [];
+        }
+        return [this.routeSrc.v4 ? { dst, src: this.routeSrc.v4 } : { dst }];
       }),
     );
-    return {
-      dev: this.ifname,
-      table: this.table,
-      proto: this.proto,
-      routes,
-      ...(this.opts.manageRule === false ? {} : { rule: { priority: this.opts.rulePriority ?? WIREGUARD_RULE_PRIORITY } }),
-    };
+    return { dev: this.ifname, table: this.table, proto: this.proto, routes, ...(this.opts.manageRule === false ? {} : { rule: { priority: this.opts.rulePriority ?? WIREGUARD_RULE_PRIORITY } }) };
   }
 
-  /** What reconcile would change now, one line per change (for `hawser show`/`diagnose`). */
+  private async observeNet(): Promise<NetObserved> {
+    const rtnl = await this.netlink();
+    const [links, routes, rules] = await Promise.all([rtnl.links(), rtnl.routes(), rtnl.rules()]);
+    const link = links.find((l) => l.name === this.ifname);
+    return { ...(link ? { link: { index: link.index, up: link.up } } : {}), routes: routes.filter((r) => r.table === this.table), rules };
+  }
+
+  /** Applies rtnetlink ops; every failure is collected (the others still run) and returned by op index. */
+  private async applyNet(ops: readonly RtnlOp[], why: string): Promise<Map<number, string>> {
+    const failures = new Map<number, string>();
+    if (ops.length === 0) return failures;
+    this.log.debug({ why, plan: ops.map(describeOp) }, 'applying WireGuard routes plan');
+    const outcomes = await (await this.netlink()).apply(ops);
+    this.stats.netWrites++;
+    outcomes.forEach((o, i) => {
+      if (!o.ok) failures.set(i, o.error);
+    });
+    return failures;
+  }
+
+  /** What a set() would change now, one line per change (for `hawser show`/`diagnose`). */
   plan(): Promise<string[]> {
     return this.serial(async () => {
       this.requireInit();
       const dev = await this.client!.device(this.ifname);
       const devPlan = planDevice(this.desiredDevice(), dev, this.peerPlanOptions());
-      const netLines = planNet(this.desiredNet(), await this.net.observe(this.ifname, this.table), this.netPlanOptions());
-      return [...devPlan.lines, ...netLines];
+      return [...devPlan.lines, ...planNet(this.desiredNet(), await this.observeNet()).map(describeOp)];
     });
   }
 
   private peerPlanOptions(): Parameters<typeof planDevice>[2] {
-    return { prune: this.pruning, remove: this.pendingRemovals, appliedEndpoints: this.appliedEndpoints, nowMs: this.now(), liveHandshakeMs: LIVE_HANDSHAKE_MS };
+    return { prune: true, appliedEndpoints: this.appliedEndpoints, nowMs: this.now(), liveHandshakeMs: LIVE_HANDSHAKE_MS };
   }
 
-  private netPlanOptions(): Parameters<typeof planNet>[2] {
-    return { prune: this.pruning, removeDsts: this.pendingRouteRemovals };
-  }
-
-  private reconcile(why: string): Promise<void> {
-    return this.serial(() => this.reconcileLocked(why));
-  }
-
-  /** Observe, plan, apply: the device first (so routes never point at a peer-less device), then routes. */
-  private async reconcileLocked(why: string): Promise<void> {
+  /**
+   * Observe, plan, apply: the device first (so routes never point at a peer-less device), then routes.
+   * Returns the cables whose peer or routes changed, and route failures by cable.
+   */
+  private async reconcileLocked(why: string): Promise<{ cables: Set<string>; routeErrors: Map<string, string> }> {
     const client = this.client;
-    if (!client || !this.privateKey) return;
+    const changed = new Set<string>();
+    const routeErrors = new Map<string, string>();
+    if (!client || !this.privateKey) return { cables: changed, routeErrors };
     const dev = await client.device(this.ifname);
     const devPlan = planDevice(this.desiredDevice(), dev, this.peerPlanOptions());
     if (devPlan.config) {
       this.log.debug({ why, plan: devPlan.lines }, 'applying WireGuard device plan');
       await client.configureDevice(this.ifname, devPlan.config);
       this.stats.deviceWrites++;
+      const byKey = new Map(this.desiredDevice().peers.map((p) => [p.publicKey, p.cableName]));
+      for (const pc of devPlan.config.peers ?? []) {
+        const name = byKey.get(pc.publicKey);
+        if (name) changed.add(name);
+      }
     }
     for (const p of this.desiredDevice().peers) this.appliedEndpoints.set(p.publicKey, p.endpoint);
-    this.pendingRemovals.clear();
-    const netLines = planNet(this.desiredNet(), await this.net.observe(this.ifname, this.table), this.netPlanOptions());
-    if (netLines.length) {
-      this.log.debug({ why, plan: netLines }, 'applying WireGuard routes plan');
-      await this.net.apply(netLines);
-      this.stats.netWrites++;
-    }
-    this.pendingRouteRemovals.clear();
+    const ops = planNet(this.desiredNet(), await this.observeNet());
+    const failures = await this.applyNet(ops, why);
+    const cableOfDst = new Map(this.desiredDevice().peers.flatMap((p) => p.allowedIPs.map((d) => [d, p.cableName] as const)));
+    const global: string[] = [];
+    ops.forEach((op, i) => {
+      const name = op.op === 'route-replace' || op.op === 'route-del' ? cableOfDst.get(op.route.dst) : undefined;
+      if (name) changed.add(name);
+      const err = failures.get(i);
+      if (err === undefined) return;
+      if (name && op.op === 'route-replace') routeErrors.set(name, `cannot route ${op.route.dst} into ${this.ifname}: ${err}`);
+      else global.push(err);
+    });
+    if (global.length) throw new HawserError('NETLINK', `WireGuard routes/rule on ${this.ifname}: ${global.join('; ')}`);
+    return { cables: changed, routeErrors };
   }
 
   connections(): Promise<ConnectionState[]> {
@@ -491,25 +413,17 @@ export class WireGuardDriver implements CableDriver {
         }
         out.push(peerState(base, p, e.peer.endpoint, now - e.sinceMs, grace, now));
       }
-      // a previous run's cables, named by the state file, as long as their peer is still on the device
-      const claimed = new Set([...this.cables.values()].flatMap((e) => (e.peer ? [e.peer.publicKey] : [])));
-      for (const [cableName, c] of this.adopted) {
-        const p = dev?.peers.find((x) => x.publicKey === c.publicKey);
-        if (!p || this.cables.has(cableName) || claimed.has(c.publicKey)) continue;
-        const base = { cableName, endpoint: c.endpoint, usingIP: c.usingIP, usingNAT: c.usingNAT };
-        out.push(peerState(base, p, p.endpoint ?? c.usingIP, now - this.adoptedAtMs, grace, now));
-      }
-      return out.sort((a, b) => a.cableName.localeCompare(b.cableName));
+      return out;
     });
   }
 
   cleanup(): Promise<void> {
     return this.serial(async () => {
-      this.stopLoops();
+      this.wgGo?.close();
       const failures: string[] = [];
       try {
-        const lines = planNetCleanup({ dev: this.ifname, table: this.table, proto: this.proto }, await this.net.observe(this.ifname, this.table));
-        if (lines.length) await this.net.apply(lines);
+        const f = await this.applyNet(planNetCleanup({ table: this.table, proto: this.proto }, await this.observeNet()), 'cleanup');
+        if (f.size) failures.push(`routes/rules: ${[...f.values()].join('; ')}`);
       } catch (err) {
         failures.push(`routes/rules: ${errorMessage(err)}`);
       }
@@ -519,38 +433,38 @@ export class WireGuardDriver implements CableDriver {
           await this.wgGo.stop();
         }
         // a kernel device, or a tun left by a daemon we could not find
-        if (await this.net.linkExists(this.ifname)) await this.net.linkDel(this.ifname);
+        const link = (await (await this.netlink()).links()).find((l) => l.name === this.ifname);
+        if (link) {
+          const f = await this.applyNet([{ op: 'link-del', index: link.index }], 'cleanup');
+          if (f.size) failures.push(`device: ${[...f.values()].join('; ')}`);
+        }
       } catch (err) {
         failures.push(`device: ${errorMessage(err)}`);
       }
-      try {
-        rmSync(this.statePath, { force: true });
-      } catch (err) {
-        failures.push(`state file: ${errorMessage(err)}`);
-      }
+      // the cable-name state file of earlier versions
+      rmSync(join(this.stateDir, `${this.ifname}.cables.json`), { force: true });
       await this.client?.close().catch(() => undefined);
+      await this.closeRtnl();
       this.client = undefined;
       this.initialized = false;
       this.cables.clear();
-      this.adopted.clear();
-      this.stateText = undefined;
+      this.wantedCables = [];
       if (failures.length) throw new HawserError('EXEC', `WireGuard cleanup incomplete: ${failures.join('; ')}`);
       this.log.info('WireGuard device, routes and rules removed');
     });
   }
 
-  private stopLoops(): void {
-    this.wgGo?.close();
-    if (this.pruneTimer) clearTimeout(this.pruneTimer);
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.pruneTimer = undefined;
-    this.resyncTimer = undefined;
+  private async closeRtnl(): Promise<void> {
+    // an injected one belongs to the caller
+    if (this.rtnl && this.rtnl !== this.opts.rtnl) await this.rtnl.close().catch(() => undefined);
+    this.rtnl = undefined;
   }
 
   close(): Promise<void> {
     return this.serial(async () => {
-      this.stopLoops();
+      this.wgGo?.close();
       await this.client?.close().catch(() => undefined);
+      await this.closeRtnl();
       this.initialized = false;
     });
   }

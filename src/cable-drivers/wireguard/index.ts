@@ -1,5 +1,5 @@
 // The WireGuard cable driver and its control module.
-import type { DriverFactory } from '../types.js';
+import type { DriverContext } from '../types.js';
 import { WireGuardDriver, type WireGuardDriverOptions } from './driver.js';
 
 export { WireGuardDriver, type WireGuardDriverOptions, type WireGuardStats } from './driver.js';
@@ -7,8 +7,6 @@ export * from './constants.js';
 export { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired, type NetObserved } from './planner.js';
 export { findWireguardGoPid, WireGuardGo } from './supervisor.js';
 
-export function createWireGuardDriver(ctx: Parameters<DriverFactory>[0], opts?: WireGuardDriverOptions): WireGuardDriver {
+export function createWireGuardDriver(ctx: DriverContext, opts?: WireGuardDriverOptions): WireGuardDriver {
   return new WireGuardDriver(ctx, opts);
 }
-
-export const wireguardDriverFactory: DriverFactory = (ctx) => new WireGuardDriver(ctx);

@@ -1,5 +1,6 @@
 // Pure planners of the WireGuard cable: desired peers vs the observed device -> the minimal Config;
-// desired routes/rule/link vs observed -> `ip` lines. Plans are plain data that print as text.
+// desired routes/rule/link vs observed -> typed rtnetlink ops (describeOp prints them). Plans are plain data.
+import { RT_SCOPE_LINK, type RouteInfo, type RtnlOp, type RuleInfo } from '../../os/netlink.js';
 import type { Config, Device, Peer, PeerConfig } from './wgctrl/index.js';
 
 export interface DesiredPeer {
@@ -124,11 +125,12 @@ export function planDevice(desired: DesiredDevice, observed: Device, opts: PeerP
   return lines.length ? { config: cfg, lines } : { lines };
 }
 
-// ---- routes, rule, link ----
+// ---- routes, rule, link (typed rtnetlink ops) ----
 
-export interface RouteSpec {
+export interface NetRoute {
+  /** IPv4 CIDR, canonical. */
   dst: string;
-  /** Preferred source (the local pod-network address), same family as dst. */
+  /** Preferred source (the local pod-network address). */
   src?: string;
 }
 
@@ -136,80 +138,55 @@ export interface NetDesired {
   dev: string;
   table: number;
   proto: number;
-  routes: RouteSpec[];
-  /** Add `pref <rulePriority> lookup <table>` per family in use unless some rule already looks up the table. */
+  routes: NetRoute[];
+  /** Add `pref <priority> lookup <table>` unless some rule already looks up the table. */
   rule?: { priority: number };
 }
 
-export interface ObservedRoute {
-  dst: string;
-  dev?: string;
-  protocol?: string;
-  prefsrc?: string;
-  family: 4 | 6;
-}
-
-export interface ObservedRule {
-  priority: number;
-  table: string;
-  protocol?: string;
-  family: 4 | 6;
-}
-
 export interface NetObserved {
-  linkExists: boolean;
-  linkUp: boolean;
-  /** Routes of `table` (all of them: the planner picks ours by dev and protocol). */
-  routes: ObservedRoute[];
-  rules: ObservedRule[];
+  /** The device, when it exists. */
+  link?: { index: number; up: boolean };
+  /** IPv4 routes of every table (the planner picks ours: our table, our device, our protocol). */
+  routes: readonly RouteInfo[];
+  rules: readonly RuleInfo[];
 }
 
-export interface NetPlanOptions {
-  /** Delete our routes that are not desired (off during the adoption grace, except `removeDsts`). */
-  prune: boolean;
-  removeDsts?: ReadonlySet<string>;
-}
+const ours = (want: Pick<NetDesired, 'table' | 'proto'>, ifindex: number | undefined) => (r: RouteInfo): boolean =>
+  r.table === want.table && r.protocol === want.proto && r.oif === ifindex;
 
-const familyOf = (cidr: string): 4 | 6 => (cidr.includes(':') ? 6 : 4);
-
-/** `ip -batch` lines that take the observed routes/rule/link to the desired ones (empty when in place). */
-export function planNet(want: NetDesired, have: NetObserved, opts: NetPlanOptions): string[] {
-  const lines: string[] = [];
-  if (!have.linkExists) return lines;
-  if (!have.linkUp) lines.push(`link set dev ${want.dev} up`);
-  const ours = have.routes.filter((r) => r.dev === want.dev && r.protocol === String(want.proto));
-  const byDst = new Map(ours.map((r) => [r.dst, r]));
+/** The ops that take the observed link/routes/rule to the desired ones; our routes nobody wants go. Empty when in place. */
+export function planNet(want: NetDesired, have: NetObserved): RtnlOp[] {
+  const link = have.link;
+  // no device yet: routes through it would be refused
+  if (!link) return [];
+  const ops: RtnlOp[] = [];
+  if (!link.up) ops.push({ op: 'link-set', index: link.index, up: true });
+  const mine = have.routes.filter(ours(want, link.index));
+  const byDst = new Map(mine.map((r) => [r.dst, r]));
   const wanted = new Set<string>();
   for (const r of want.routes) {
     wanted.add(r.dst);
     const cur = byDst.get(r.dst);
     if (cur && (cur.prefsrc ?? '') === (r.src ?? '')) continue;
-    const fam = familyOf(r.dst) === 6 ? '-6 ' : '';
-    lines.push(`${fam}route replace ${r.dst} dev ${want.dev} table ${want.table} proto ${want.proto}${r.src ? ` src ${r.src}` : ''}`);
+    ops.push({ op: 'route-replace', route: { table: want.table, dst: r.dst, oif: link.index, protocol: want.proto, scope: RT_SCOPE_LINK, ...(r.src ? { prefsrc: r.src } : {}) } });
   }
-  for (const r of ours) {
-    if (wanted.has(r.dst)) continue;
-    if (opts.prune || opts.removeDsts?.has(r.dst)) lines.push(`${r.family === 6 ? '-6 ' : ''}route del ${r.dst} dev ${want.dev} table ${want.table} proto ${want.proto}`);
+  for (const r of mine) {
+    if (!wanted.has(r.dst)) ops.push({ op: 'route-del', route: { table: want.table, dst: r.dst, oif: link.index, protocol: want.proto, scope: r.scope } });
   }
-  if (want.rule) {
-    const families = new Set(want.routes.map((r) => familyOf(r.dst)));
-    families.add(4);
-    for (const fam of [...families].sort()) {
-      const present = have.rules.some((r) => r.family === fam && r.table === String(want.table));
-      if (!present) lines.push(`${fam === 6 ? '-6 ' : ''}rule add pref ${want.rule.priority} lookup ${want.table} protocol ${want.proto}`);
-    }
+  if (want.rule && !have.rules.some((r) => r.family === 4 && r.table === want.table)) {
+    ops.push({ op: 'rule-add', rule: { pref: want.rule.priority, table: want.table, protocol: want.proto, family: 4 } });
   }
-  return lines;
+  return ops;
 }
 
-/** Lines removing everything of ours: routes on our device with our protocol and rules with our protocol. */
-export function planNetCleanup(want: Pick<NetDesired, 'dev' | 'table' | 'proto'>, have: NetObserved): string[] {
-  const lines: string[] = [];
-  for (const r of have.routes) {
-    if (r.dev === want.dev && r.protocol === String(want.proto)) lines.push(`${r.family === 6 ? '-6 ' : ''}route del ${r.dst} dev ${want.dev} table ${want.table} proto ${want.proto}`);
+/** Ops removing everything of ours: routes on our device with our protocol, and rules with our protocol for our table. */
+export function planNetCleanup(want: Pick<NetDesired, 'table' | 'proto'>, have: NetObserved): RtnlOp[] {
+  const ops: RtnlOp[] = [];
+  if (have.link) {
+    for (const r of have.routes.filter(ours(want, have.link.index))) ops.push({ op: 'route-del', route: { table: want.table, dst: r.dst, oif: r.oif, protocol: want.proto, scope: r.scope } });
   }
   for (const r of have.rules) {
-    if (r.protocol === String(want.proto) && r.table === String(want.table)) lines.push(`${r.family === 6 ? '-6 ' : ''}rule del pref ${r.priority} lookup ${want.table} protocol ${want.proto}`);
+    if (r.protocol === want.proto && r.table === want.table) ops.push({ op: 'rule-del', rule: { pref: r.pref, table: r.table, protocol: r.protocol, family: r.family } });
   }
-  return lines;
+  return ops;
 }

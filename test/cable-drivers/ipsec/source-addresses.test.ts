@@ -5,7 +5,9 @@
 // names the real cause instead of "a kernel without ESP needs HAWSER_IPSEC_USERSPACE=true".
 import assert from 'node:assert/strict';
 import { classifyCharonLog, preferFailure } from '../../../src/cable-drivers/ipsec/state.js';
-import { SOURCE_ADDRESS_LABEL, parseIpAddrJson, planSourceAddresses, type HostAddress } from '../../../src/cable-drivers/ipsec/source-addresses.js';
+import { SOURCE_ADDRESS_LABEL, planSourceAddresses, removeSourceAddresses, syncSourceAddresses, type HostAddress } from '../../../src/cable-drivers/ipsec/source-addresses.js';
+import { createLogger } from '../../../src/log/index.js';
+import { FakeRtnl } from '../../support/fake-rtnl.js';
 
 const HOST: HostAddress[] = [
   { dev: 'lo', address: '127.0.0.1', prefix: 8, label: 'lo' },
@@ -40,18 +42,21 @@ describe('ipsec source addresses for userspace ESP routes', () => {
     assert.deepEqual(planSourceAddresses(['fd00:43::/64', 'nonsense'], HOST), { add: [], remove: [], sources: {} });
   });
 
-  it('parses `ip -j addr show` and rejects what is not JSON', () => {
-    const text = JSON.stringify([
-      { ifindex: 1, ifname: 'lo', addr_info: [{ family: 'inet', local: '127.0.0.1', prefixlen: 8, label: 'lo' }, { family: 'inet', local: '10.43.0.0', prefixlen: 32, label: 'lo:hawser' }, { family: 'inet6', local: '::1', prefixlen: 128 }] },
-      { ifindex: 2, ifname: 'cni0', addr_info: [{ family: 'inet', local: '10.42.0.1', prefixlen: 24 }] },
-      { ifindex: 3, ifname: 'weird', addr_info: 'no' },
-    ]);
-    assert.deepEqual(parseIpAddrJson(text), [
-      { dev: 'lo', address: '127.0.0.1', prefix: 8, label: 'lo' },
-      ours('10.43.0.0'),
-      { dev: 'cni0', address: '10.42.0.1', prefix: 24, label: 'cni0' },
-    ]);
-    assert.throws(() => parseIpAddrJson('Error: ...'), /no JSON/);
+  it('lends through rtnetlink: a /32 on lo labelled lo:hawser; idempotent; takes back only ours', async () => {
+    const r = new FakeRtnl();
+    const lo = r.addLink({ name: 'lo', mtu: 65536, up: true });
+    const cni = r.addLink({ name: 'cni0', kind: 'bridge', mtu: 1500, up: true });
+    r.addrs.push({ ifindex: lo.index, family: 4, address: '127.0.0.1', prefix: 8, label: 'lo' }, { ifindex: cni.index, family: 4, address: '10.42.0.1', prefix: 24, label: 'cni0' });
+    const log = createLogger({ level: 'silent' });
+    const p = await syncSourceAddresses(['10.43.0.0/16', '10.42.0.0/16'], { rtnl: r, log });
+    assert.deepEqual(p.sources, { '10.43.0.0/16': '10.43.0.0', '10.42.0.0/16': '10.42.0.1' });
+    assert.deepEqual(r.takeWrites(), ['address add 10.43.0.0/32 ifindex 10 label lo:hawser']);
+    assert.deepEqual(r.addrs.at(-1), { ifindex: lo.index, family: 4, address: '10.43.0.0', prefix: 32, label: SOURCE_ADDRESS_LABEL });
+    await syncSourceAddresses(['10.43.0.0/16'], { rtnl: r, log });
+    assert.deepEqual(r.takeWrites(), [], 'idempotent');
+    await removeSourceAddresses({ rtnl: r, log });
+    assert.deepEqual(r.takeWrites(), ['address del 10.43.0.0/32 ifindex 10']);
+    assert.deepEqual(r.addrs.map((a) => a.address), ['127.0.0.1', '10.42.0.1']);
   });
 });
 

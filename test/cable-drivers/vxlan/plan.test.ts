@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import {
   type VxlanAction, type VxlanCable, type VxlanObserved, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor,
 } from '../../../src/cable-drivers/vxlan/plan.js';
-import { parseAddresses, parseFdb, parseLink, parseRoutes, parseRules, underlayMtu } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { parseFdb, routeEntries, RtnlVxlanKernel, ruleEntries } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { FakeRtnl, FakeSysctl } from '../../support/fake-rtnl.js';
 import { parseCidr } from '../../../src/config/parse.js';
 import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
 import type { VxlanKernel } from '../../../src/cable-drivers/vxlan/kernel.js';
@@ -12,14 +13,14 @@ import { endpoint, quietLogger } from '../natdiscovery/helpers.js';
 
 const empty = (): VxlanObserved => ({ fdb: [], routes: [], rules: [] });
 const goodLink = { name: 'vxlan-tunnel', kind: 'vxlan', vni: 1000, port: 4500, mtu: 1450, up: true, addrs: ['241.168.1.10/8'] };
-const ourRule = { priority: 100, table: '100', protocol: '104', selective: false };
+const ourRule = { priority: 100, table: 100, protocol: 104, selective: false };
 const dev = { port: 4500, mtu: 1450, vtep: '241.168.1.10' };
 
 const cableB: VxlanCable = {
   cableName: 'cable-b', remoteVtep: '241.168.2.20', useIP: '192.168.2.20', subnets: ['10.20.0.0/16', '10.120.0.0/16'], candidateIPs: ['192.168.2.20', '203.0.113.2'],
 };
 const routeB = (dst: string, extra: Partial<VxlanObserved['routes'][number]> = {}): VxlanObserved['routes'][number] => ({
-  dst, gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '241.168.1.10', protocol: '104', metric: 100, ...extra,
+  dst, gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '241.168.1.10', protocol: 104, metric: 100, ...extra,
 });
 
 describe('vxlan: planners', () => {
@@ -68,7 +69,7 @@ describe('vxlan: planners', () => {
     ['NAT decision moved to the public IP (learned entries to the old IP go too); a subnet left', { ...cableB, useIP: '203.0.113.2', subnets: ['10.20.0.0/16'] }, {
       ...empty(),
       fdb: [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20' }, { mac: '00:00:00:00:00:00', dst: '192.168.3.30' }, { mac: '02:aa:bb:cc:dd:ee', dst: '192.168.2.20' }],
-      routes: [routeB('10.20.0.0/16'), routeB('10.120.0.0/16'), { dst: '10.99.0.0/16', gateway: '241.168.2.20', dev: 'vxlan-tunnel', protocol: 'static', metric: 100 }],
+      routes: [routeB('10.20.0.0/16'), routeB('10.120.0.0/16'), { dst: '10.99.0.0/16', gateway: '241.168.2.20', dev: 'vxlan-tunnel', protocol: 4, metric: 100 }],
     }, new Set(['192.168.3.30']), [
       'bridge fdb append 00:00:00:00:00:00 dev vxlan-tunnel dst 203.0.113.2',
       'bridge fdb del 00:00:00:00:00:00 dev vxlan-tunnel dst 192.168.2.20',
@@ -97,15 +98,13 @@ describe('vxlan: planners', () => {
     const cidrs = [parseCidr('10.10.0.0/16')!];
     assert.equal(cniAddress([{ dev: 'eth0', ip: '192.168.1.10' }, { dev: 'vxlan-tunnel', ip: '10.10.9.9' }, { dev: 'cni0', ip: '10.10.1.1' }], cidrs), '10.10.1.1');
     assert.equal(cniAddress([{ dev: 'eth0', ip: '192.168.1.10' }], cidrs), undefined);
-    assert.deepEqual(parseAddresses('[{"ifname":"lo","addr_info":[{"family":"inet","local":"127.0.0.1"}]},{"ifname":"cni0","addr_info":[{"family":"inet6","local":"fe80::1"},{"family":"inet","local":"10.10.1.1"}]}]'),
-      [{ dev: 'lo', ip: '127.0.0.1' }, { dev: 'cni0', ip: '10.10.1.1' }]);
   });
 
   it('disconnect removes this cable only', () => {
     const obs: VxlanObserved = {
       ...empty(),
       fdb: [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20' }, { mac: '00:00:00:00:00:00', dst: '192.168.3.30' }, { mac: '42:79:07:a5:6a:13', dst: '192.168.2.20' }],
-      routes: [routeB('10.20.0.0/16'), routeB('10.30.0.0/16', { gateway: '241.168.3.30' }), routeB('10.21.0.0/16', { protocol: 'boot' })],
+      routes: [routeB('10.20.0.0/16'), routeB('10.30.0.0/16', { gateway: '241.168.3.30' }), routeB('10.21.0.0/16', { protocol: 3 })],
     };
     assert.equal(planText(planDisconnect('241.168.2.20', ['192.168.2.20', '203.0.113.2'], obs, new Set())), [
       'bridge fdb del 00:00:00:00:00:00 dev vxlan-tunnel dst 192.168.2.20',
@@ -118,7 +117,7 @@ describe('vxlan: planners', () => {
     const obs: VxlanObserved = {
       ...empty(),
       fdb: [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20' }, { mac: '00:00:00:00:00:00', dst: '192.168.9.90' }, { mac: '0a:0b:0c:0d:0e:0f', dst: '192.168.9.90' }],
-      routes: [routeB('10.20.0.0/16'), routeB('10.90.0.0/16', { gateway: '241.168.9.90' }), routeB('10.91.0.0/16', { gateway: '241.168.9.90', protocol: 'static' })],
+      routes: [routeB('10.20.0.0/16'), routeB('10.90.0.0/16', { gateway: '241.168.9.90' }), routeB('10.91.0.0/16', { gateway: '241.168.9.90', protocol: 4 })],
     };
     assert.equal(planText(planSweep(new Set(['241.168.2.20']), new Set(['192.168.2.20']), obs)), [
       'bridge fdb del 00:00:00:00:00:00 dev vxlan-tunnel dst 192.168.9.90',
@@ -131,8 +130,8 @@ describe('vxlan: planners', () => {
     const obs: VxlanObserved = {
       link: goodLink,
       fdb: [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20' }],
-      routes: [routeB('10.20.0.0/16'), { dst: '10.50.0.0/16', gateway: '192.168.1.1', dev: 'eth0', protocol: 'static', metric: 0 }],
-      rules: [ourRule, { priority: 100, table: '100', protocol: undefined, selective: false }, { priority: 32766, table: 'main', selective: false }],
+      routes: [routeB('10.20.0.0/16'), { dst: '10.50.0.0/16', gateway: '192.168.1.1', dev: 'eth0', protocol: 4, metric: 0 }],
+      rules: [ourRule, { priority: 100, table: 100, protocol: undefined, selective: false }, { priority: 32766, table: 254, selective: false }],
     };
     assert.equal(planText(planCleanup(obs)), [
       'ip route del 10.20.0.0/16 via 241.168.2.20 dev vxlan-tunnel table 100 proto 104 metric 100',
@@ -143,30 +142,32 @@ describe('vxlan: planners', () => {
   });
 });
 
-describe('vxlan: parsing ip/bridge JSON', () => {
-  it('parses a VXLAN link with its addresses', () => {
-    const text = JSON.stringify([{ ifname: 'vxlan-tunnel', flags: ['BROADCAST', 'UP', 'LOWER_UP'], mtu: 1450, linkinfo: { info_kind: 'vxlan', info_data: { id: 1000, port: 4500 } }, addr_info: [{ family: 'inet', local: '241.1.2.3', prefixlen: 8 }, { family: 'inet6', local: 'fe80::1', prefixlen: 64 }] }]);
-    assert.deepEqual(parseLink(text), { name: 'vxlan-tunnel', kind: 'vxlan', vni: 1000, port: 4500, mtu: 1450, up: true, addrs: ['241.1.2.3/8'] });
-  });
-  it('parses FDB entries, routes (host routes get /32) and rules', () => {
+describe('vxlan: kernel views (rtnetlink values and bridge JSON)', () => {
+  it('parses FDB entries from bridge -j', () => {
     assert.deepEqual(parseFdb('[{"mac":"00:00:00:00:00:00","dst":"10.99.0.2","flags":["self"],"state":"permanent"},{"mac":"00:00:00:00:00:00","dst":"10.99.0.3","port":4501},{"mac":"33:33:00:00:00:01","flags":["self"]}]'), [
       { mac: '00:00:00:00:00:00', dst: '10.99.0.2' }, { mac: '00:00:00:00:00:00', dst: '10.99.0.3', port: 4501 },
     ]);
-    assert.deepEqual(parseRoutes('[{"dst":"10.20.0.0/24","gateway":"241.99.0.2","dev":"vxlan-tunnel","protocol":"104","prefsrc":"241.99.0.1","metric":100,"flags":[]},{"dst":"10.1.1.1","dev":"eth0","protocol":"static","flags":[]},{"dst":"default","gateway":"1.1.1.1"}]'), [
-      { dst: '10.20.0.0/24', gateway: '241.99.0.2', dev: 'vxlan-tunnel', src: '241.99.0.1', protocol: '104', metric: 100 },
-      { dst: '10.1.1.1/32', dev: 'eth0', protocol: 'static', metric: 0 },
-    ]);
-    assert.deepEqual(parseRules('[{"priority":100,"src":"all","table":"100","protocol":"104"},{"priority":100,"src":"10.0.0.0","srclen":8,"table":"100"}]'), [
-      { priority: 100, table: '100', protocol: '104', selective: false },
-      { priority: 100, table: '100', protocol: undefined, selective: true },
-    ]);
-    assert.throws(() => parseRoutes('[{'), /cannot parse/);
+    assert.throws(() => parseFdb('[{'), /cannot parse/);
   });
-  it('finds the underlay MTU', () => {
-    const addrs = JSON.stringify([{ ifname: 'lo', mtu: 65536, addr_info: [{ local: '127.0.0.1' }] }, { ifname: 'eth0', mtu: 9000, addr_info: [{ local: '192.168.1.10' }] }, { ifname: 'eth1', mtu: 1400, addr_info: [] }]);
-    assert.equal(underlayMtu(addrs, '[]', '192.168.1.10'), 9000);
-    assert.equal(underlayMtu(addrs, '[{"dst":"default","dev":"eth1"}]', '10.9.9.9'), 1400);
-    assert.equal(underlayMtu(addrs, '[]', '10.9.9.9'), 1500);
+  it('takes table-100 routes (device names from the links, protocols as numbers) and IPv4 rules with their selectors', () => {
+    const links = [{ index: 3, name: 'vxlan-tunnel', mtu: 1450, up: true }, { index: 2, name: 'eth0', mtu: 1500, up: true }];
+    const r = { family: 4 as const, scope: 0, type: 1, onlink: false };
+    assert.deepEqual(routeEntries([
+      { ...r, table: 100, dst: '10.20.0.0/24', gateway: '241.99.0.2', oif: 3, prefsrc: '241.99.0.1', protocol: 104, metric: 100 },
+      { ...r, table: 100, dst: '10.1.1.1/32', oif: 2, protocol: 4 },
+      { ...r, table: 254, dst: '10.9.0.0/16', oif: 2, protocol: 104 },
+    ], links), [
+      { dst: '10.20.0.0/24', gateway: '241.99.0.2', dev: 'vxlan-tunnel', src: '241.99.0.1', protocol: 104, metric: 100 },
+      { dst: '10.1.1.1/32', dev: 'eth0', protocol: 4, metric: 0 },
+    ]);
+    assert.deepEqual(ruleEntries([
+      { family: 4, pref: 100, table: 100, action: 1, protocol: 104 },
+      { family: 4, pref: 100, table: 100, action: 1, src: '10.0.0.0/8' },
+      { family: 6, pref: 100, table: 100, action: 1 },
+    ]), [
+      { priority: 100, table: 100, protocol: 104, selective: false },
+      { priority: 100, table: 100, selective: true },
+    ]);
   });
 });
 
@@ -198,8 +199,8 @@ class FakeKernel implements VxlanKernel {
         case 'link-up': s.link!.up = true; break;
         case 'addr-add': s.link!.addrs.push(a.cidr); break;
         case 'addr-del': s.link!.addrs = s.link!.addrs.filter((x) => x !== a.cidr); break;
-        case 'rule-add': s.rules.push({ priority: 100, table: '100', protocol: '104', selective: false }); break;
-        case 'rule-del': s.rules = s.rules.filter((r) => r.protocol !== '104'); break;
+        case 'rule-add': s.rules.push({ priority: 100, table: 100, protocol: 104, selective: false }); break;
+        case 'rule-del': s.rules = s.rules.filter((r) => r.protocol !== 104); break;
         case 'rp-filter': s.rpFilter = 2; break;
         case 'fdb-add':
           if (s.fdb.some((e) => e.dst === a.dst)) throw new Error(`fdb exists ${a.dst}`);
@@ -211,11 +212,11 @@ class FakeKernel implements VxlanKernel {
           break;
         case 'route-replace':
           s.routes = s.routes.filter((r) => !(r.dst === a.dst && r.metric === 100));
-          s.routes.push({ dst: a.dst, gateway: a.via, dev: 'vxlan-tunnel', src: a.src, protocol: '104', metric: 100 });
+          s.routes.push({ dst: a.dst, gateway: a.via, dev: 'vxlan-tunnel', src: a.src, protocol: 104, metric: 100 });
           break;
         case 'route-del': {
           const n = s.routes.length;
-          s.routes = s.routes.filter((r) => !(r.dst === a.dst && r.metric === a.metric && r.protocol === '104'));
+          s.routes = s.routes.filter((r) => !(r.dst === a.dst && r.metric === a.metric && r.protocol === 104));
           if (s.routes.length === n) throw new Error(`no route ${a.dst}`);
           break;
         }
@@ -317,5 +318,43 @@ describe('vxlan: driver over a fake kernel', () => {
     assert.equal(link?.kind, 'vxlan');
     assert.equal(link?.mtu, 1450);
     assert.equal((await d.connections())[0]!.status, 'connected');
+  });
+});
+
+describe('vxlan: kernel adapter over the shared rtnetlink fake', () => {
+  const setup = (): { r: FakeRtnl; s: FakeSysctl; k: RtnlVxlanKernel } => {
+    const r = new FakeRtnl();
+    const eth = r.addLink({ name: 'eth0', mtu: 9000, up: true });
+    r.addrs.push({ ifindex: eth.index, family: 4, address: '192.168.1.10', prefix: 24 });
+    const s = new FakeSysctl(r);
+    return { r, s, k: new RtnlVxlanKernel(undefined, { rtnl: r, sysctl: s }) };
+  };
+
+  it('creates the device in order (each op after the index it needs), then rule, rp_filter and routes as typed ops', async () => {
+    const { r, s, k } = setup();
+    assert.equal(await k.underlayMtu('192.168.1.10'), 9000);
+    const dev = planDevice({ port: 4500, mtu: 8950, vtep: '241.168.1.10' }, await k.observe());
+    await k.apply([...dev, { op: 'route-replace', dst: '10.20.0.0/16', via: '241.168.2.20', src: '10.10.1.1' }]);
+    assert.deepEqual(r.takeWrites(), [
+      'link add vxlan-tunnel type vxlan',
+      'address add 241.168.1.10/8 ifindex 11',
+      'link set ifindex 11 up',
+      'rule add pref 100 lookup 100',
+      'route replace 10.20.0.0/16 via 241.168.2.20 oif 11 table 100',
+    ]);
+    assert.equal(s.values.get('net/ipv4/conf/vxlan-tunnel/rp_filter'), '2');
+    const obs = await k.observe();
+    assert.deepEqual(planDevice({ port: 4500, mtu: 8950, vtep: '241.168.1.10' }, obs), [], 'observed back as planned');
+    assert.deepEqual(obs.routes, [{ dst: '10.20.0.0/16', gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '10.10.1.1', protocol: 104, metric: 0 }]);
+  });
+
+  it('cleanup removes routes and rule before the device (a route gone already counts as removed)', async () => {
+    const { r, k } = setup();
+    await k.apply([...planDevice({ port: 4500, mtu: 1450, vtep: '241.168.1.10' }, await k.observe()), { op: 'route-replace', dst: '10.20.0.0/16', via: '241.168.2.20', src: '10.10.1.1' }]);
+    r.takeWrites();
+    const cleanup = planCleanup(await k.observe());
+    await k.apply([...cleanup, { op: 'route-del', dst: '10.99.0.0/16', metric: 100 }]);
+    assert.deepEqual(r.takeWrites(), ['route del 10.20.0.0/16 via 241.168.2.20 oif 11 table 100', 'rule del pref 100 lookup 100', 'link del ifindex 11', 'route del 10.99.0.0/16 table 100']);
+    assert.deepEqual(r.links_.map((l) => l.name), ['eth0']);
   });
 });

@@ -1,18 +1,16 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { gatewayConfigFromEnv } from '../../../src/config/roles.js';
 import { createLogger } from '../../../src/log/index.js';
 import { isHawserError } from '../../../src/util/errors.js';
-import { waitFor } from '../../../src/util/wait.js';
 import { WireGuardDriver } from '../../../src/cable-drivers/wireguard/index.js';
-import type { NetOps, LocalAddress } from '../../../src/cable-drivers/wireguard/netops.js';
-import type { NetObserved } from '../../../src/cable-drivers/wireguard/planner.js';
 import { publicKeyOf, ZERO_KEY, type Config, type Device, type WgClient } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
+import { FakeRtnl } from '../../support/fake-rtnl.js';
 import { K1, K2, K3, PSK } from './fixtures.js';
 
 /** An in-memory device that interprets Configs as wireguard-go does, and counts writes. */
@@ -53,39 +51,14 @@ class FakeWg implements WgClient {
   async close(): Promise<void> {}
 }
 
-/** Routes as a map keyed by `dst`, interpreting the planner's `ip` lines. */
-class FakeNet implements NetOps {
-  routes = new Map<string, string>();
-  rules: string[] = [];
-  up = false;
-  applied: string[][] = [];
-  async observe(dev: string): Promise<NetObserved> {
-    return {
-      linkExists: true,
-      linkUp: this.up,
-      routes: [...this.routes].map(([dst, src]) => ({ dst, dev, protocol: '119', family: 4 as const, ...(src ? { prefsrc: src } : {}) })),
-      rules: this.rules.map(() => ({ priority: 150, table: '150', protocol: '119', family: 4 as const })),
-    };
-  }
-  async apply(lines: readonly string[]): Promise<void> {
-    this.applied.push([...lines]);
-    for (const l of lines) {
-      const w = l.split(' ');
-      if (l.startsWith('link set')) this.up = true;
-      else if (w[0] === 'route' && w[1] === 'replace') this.routes.set(w[2]!, w.includes('src') ? w[w.indexOf('src') + 1]! : '');
-      else if (w[0] === 'route' && w[1] === 'del') this.routes.delete(w[2]!);
-      else if (w[0] === 'rule' && w[1] === 'add') this.rules.push(l);
-      else if (w[0] === 'rule' && w[1] === 'del') this.rules = [];
-    }
-  }
-  async addresses(): Promise<LocalAddress[]> {
-    return [{ dev: 'lo', address: '127.0.0.1', family: 4 }, { dev: 'cni0', address: '10.1.0.1', family: 4 }];
-  }
-  async linkExists(): Promise<boolean> {
-    return true;
-  }
-  async linkAdd(): Promise<void> {}
-  async linkDel(): Promise<void> {}
+/** The shared rtnetlink fake with a node's devices: lo, the CNI bridge (10.1.0.1) and the WireGuard device. */
+function nodeRtnl(): FakeRtnl {
+  const r = new FakeRtnl();
+  const lo = r.addLink({ name: 'lo', mtu: 65536, up: true });
+  const cni = r.addLink({ name: 'cni0', kind: 'bridge', mtu: 1500, up: true });
+  r.addLink({ name: 'wgf', kind: 'wireguard', mtu: 1420, up: false });
+  r.addrs.push({ ifindex: lo.index, family: 4, address: '127.0.0.1', prefix: 8 }, { ifindex: cni.index, family: 4, address: '10.1.0.1', prefix: 24 });
+  return r;
 }
 
 const ENV = {
@@ -102,12 +75,12 @@ const remote = (id: string, ip: string, pub: string | undefined, subnets: string
 describe('WireGuard driver (fake device and routes)', () => {
   let now: number;
   let wg: FakeWg;
-  let net: FakeNet;
+  let net: FakeRtnl;
   let lines: string[];
   let stateDir: string;
   const log = (): ReturnType<typeof createLogger> => createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(c.toString()); cb(); } }) });
   const make = (): WireGuardDriver => {
-    return new WireGuardDriver({ config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, handshakeGraceMs: 20_000, stateDir, resyncIntervalMs: 0 });
+    return new WireGuardDriver({ config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, rtnl: net, now: () => now, handshakeGraceMs: 20_000, stateDir });
   };
   const B = remote('b', '192.0.2.2', K2.pub, ['10.2.0.0/16']);
   const C = remote('c', '192.0.2.3', K3.pub, ['10.3.0.0/16']);
@@ -115,7 +88,7 @@ describe('WireGuard driver (fake device and routes)', () => {
   beforeEach(() => {
     now = 1_700_000_000_000;
     wg = new FakeWg();
-    net = new FakeNet();
+    net = nodeRtnl();
     lines = [];
     stateDir = mkdtempSync(join(tmpdir(), 'hw-wgs-'));
   });
@@ -128,87 +101,56 @@ describe('WireGuard driver (fake device and routes)', () => {
     const o = JSON.parse(l) as { level: string; msg: string };
     return o.level === level && msg.test(o.msg);
   });
-  const stateFile = (): string => join(stateDir, 'wgf.cables.json');
+  /** Our routes in table 150 as `dst src`. */
+  const routes = (): string[] => net.routes_.filter((r) => r.table === 150 && r.protocol === 119).map((r) => `${r.dst} ${r.prefsrc ?? '-'}`).sort();
+  const wgUp = (): boolean => net.links_.find((l) => l.name === 'wgf')!.up;
 
-  it('a restarted driver names the peers a previous run connected (state file), and only those', async () => {
+  it('a restart adopts the device as it is: a matching peer and its routes get no write; what no cable claims goes in the same set()', async () => {
     const d1 = make();
     await d1.init();
-    await d1.connect(B, { useIP: '192.0.2.2', useNAT: false });
-    await d1.connect(C, { useIP: '198.51.100.3', useNAT: true });
+    await d1.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }, { endpoint: C, nat: { useIP: '198.51.100.3', useNAT: true } }]);
+    wg.dev.peers.forEach((p) => (p.lastHandshakeMs = now - 5_000));
     await d1.close();
-    const text = readFileSync(stateFile(), 'utf8');
-    assert.ok(!text.includes(PSK.key) && !text.includes(wg.dev.privateKey!), 'no private or preshared key in the state file');
-    // a peer someone else put on the device is not ours to name
-    await wg.configureDevice('wgf', { peers: [{ publicKey: K1.pub, allowedIPs: ['10.9.0.0/16'] }] });
-    now += 5_000;
-    const d2 = make();
-    await d2.init();
-    const conns = await d2.connections();
-    assert.deepEqual(conns.map((c) => [c.cableName, c.endpoint.clusterId, c.usingIP, c.usingNAT, c.status]), [
-      [B.cableName, 'b', '192.0.2.2', false, 'connecting'],
-      [C.cableName, 'c', '198.51.100.3', true, 'connecting'],
-    ]);
-    assert.deepEqual(conns[0]?.endpoint.subnets, ['10.2.0.0/16']);
-    // disconnecting an adopted cable removes its peer (by the saved key) and routes
-    await d2.disconnect(C);
-    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey).sort(), [K1.pub, K2.pub].sort());
-    assert.deepEqual((await d2.connections()).map((c) => c.cableName), [B.cableName]);
-    assert.ok(!readFileSync(stateFile(), 'utf8').includes(C.cableName));
-    await d2.close();
-  });
-
-  it('a corrupt state file starts empty with a warning; a missing one quietly', async () => {
-    await wg.configureDevice('wgf', { privateKey: K1.priv, listenPort: 4500, peers: [{ publicKey: K2.pub, allowedIPs: ['10.2.0.0/16'] }] });
-    writeFileSync(stateFile(), '{"version":1,"cables":[{"cableName":');
-    const d = make();
-    await d.init();
-    assert.deepEqual(await d.connections(), []);
-    assert.ok(logged('warn', /state file unusable/));
-    await d.close();
-    rmSync(stateFile());
-    lines = [];
-    const d2 = make();
-    await d2.init();
-    assert.deepEqual(await d2.connections(), []);
-    assert.ok(!logged('warn', /state file/));
-    assert.ok(!existsSync(stateFile()), 'nothing connected: nothing written');
-    await d2.close();
-  });
-
-  it('sweep removes the peers and routes no connect() claimed, and nothing else', async () => {
-    const d1 = make();
-    await d1.init();
-    await d1.connect(B, { useIP: '192.0.2.2', useNAT: false });
-    await d1.connect(C, { useIP: '192.0.2.3', useNAT: false });
-    await d1.close();
-    await wg.configureDevice('wgf', { peers: [{ publicKey: K1.pub, allowedIPs: ['10.9.0.0/16'] }] });
-    net.routes.set('10.9.0.0/16', '');
-    const d2 = make();
-    await d2.init();
-    await d2.connect(B, { useIP: '192.0.2.2', useNAT: false });
-    assert.equal(wg.dev.peers.length, 3, 'kept until the sweep');
-    await d2.sweep();
-    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K2.pub]);
-    assert.deepEqual([...net.routes.keys()], ['10.2.0.0/16']);
-    assert.deepEqual((await d2.connections()).map((c) => c.cableName), [B.cableName]);
-    assert.ok(!readFileSync(stateFile(), 'utf8').includes(C.cableName));
-    await d2.close();
-  });
-
-  it('disconnect of a cable it never knew, without a peer, is a quiet no-op', async () => {
-    const d = make();
-    await d.init();
-    await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
     const writes = wg.writes.length;
-    const applied = net.applied.length;
-    lines = [];
-    await d.disconnect(C);
-    await d.disconnect({ ...C, backendConfig: {} });
-    assert.equal(wg.writes.length, writes);
-    assert.equal(net.applied.length, applied);
-    assert.ok(!logged('info', /cable removed/));
-    assert.ok(logged('debug', /unknown WireGuard cable/));
-    assert.equal(wg.dev.peers.length, 1);
+    net.log = [];
+    const d2 = make();
+    await d2.init();
+    assert.equal(d2.publicKey, d1.publicKey, 'the device key is kept');
+    assert.deepEqual(await d2.connections(), [], 'nothing is named before the first set()');
+    // C's cluster went away while hawser was down: B is wanted as it is
+    const out = await d2.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }]);
+    assert.deepEqual([...out], [[B.cableName, { ok: true, changed: false }]]);
+    assert.deepEqual(wg.writes.slice(writes), [{ peers: [{ publicKey: K3.pub, remove: true }] }], 'only the unclaimed peer is written');
+    assert.deepEqual(net.takeWrites(), ['route del 10.3.0.0/16 oif 12 table 150']);
+    assert.deepEqual(routes(), ['10.2.0.0/16 10.1.0.1']);
+    assert.equal((await d2.connections())[0]?.status, 'connected');
+    await d2.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }]);
+    assert.equal(wg.writes.length, writes + 1, 'idempotent');
+    assert.deepEqual(net.takeWrites(), []);
+  });
+
+  it('set([]) removes every peer and route of ours, and nothing else', async () => {
+    const d = make();
+    await d.init();
+    const other = net.links_.find((l) => l.name === 'cni0')!;
+    await net.apply([{ op: 'route-replace', route: { table: 150, dst: '10.9.0.0/16', oif: other.index, protocol: 147 } }]);
+    await d.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }, { endpoint: C, nat: { useIP: '192.0.2.3', useNAT: false } }]);
+    await d.set([]);
+    assert.deepEqual(wg.dev.peers, []);
+    assert.deepEqual(routes(), []);
+    assert.ok(net.routes_.some((r) => r.dst === '10.9.0.0/16'), 'the route agent\'s route stays');
+    assert.deepEqual(await d.connections(), []);
+  });
+
+  it('one bad cable is its own outcome; the others are configured by the same set()', async () => {
+    const d = make();
+    await d.init();
+    const out = await d.set([{ endpoint: { ...C, backendConfig: { publicKey: 'not-a-key' } }, nat: { useIP: '192.0.2.3', useNAT: false } }, { endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }]);
+    assert.deepEqual(out.get(B.cableName), { ok: true, changed: true });
+    const bad = out.get(C.cableName);
+    assert.ok(bad && !bad.ok && /invalid backend_config\.publicKey/.test(bad.error));
+    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K2.pub]);
+    assert.deepEqual(routes(), ['10.2.0.0/16 10.1.0.1']);
   });
 
   it('a new device gets a new key; connect configures the peer (psk = sha256 of the PSK text, keepalive 10) and routes', async () => {
@@ -217,21 +159,21 @@ describe('WireGuard driver (fake device and routes)', () => {
     assert.ok(d.publicKey && d.publicKey === wg.dev.publicKey);
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
     assert.deepEqual(wg.dev.peers.map((p) => [p.publicKey, p.presharedKey, p.endpoint, p.persistentKeepaliveIntervalSec, p.allowedIPs]), [[K2.pub, PSK.key, '192.0.2.2:4500', 10, ['10.2.0.0/16']]]);
-    assert.deepEqual([...net.routes], [['10.2.0.0/16', '10.1.0.1']]);
-    assert.equal(net.rules.length, 1);
-    assert.ok(net.up);
+    assert.deepEqual(routes(), ['10.2.0.0/16 10.1.0.1']);
+    assert.deepEqual(net.rules_.map((r) => [r.pref, r.table, r.protocol]), [[150, 150, 119]]);
+    assert.ok(wgUp());
     // same again: not a single write
     const writes = wg.writes.length;
-    const applied = net.applied.length;
+    net.log = [];
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
     assert.equal(wg.writes.length, writes);
-    assert.equal(net.applied.length, applied);
+    assert.deepEqual(net.takeWrites(), []);
     assert.ok(!lines.join('').includes(PSK.key), 'the preshared key never reaches the log');
   });
 
   it('a remote without udp-port is reached on our CE_IPSEC_NATTPORT, as Submariner\'s driver does', async () => {
     const cfg = gatewayConfigFromEnv({ ...ENV, CE_IPSEC_NATTPORT: '4501' });
-    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, stateDir, resyncIntervalMs: 0 });
+    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, rtnl: net, now: () => now, stateDir });
     await d.init();
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
     assert.equal(wg.dev.peers[0]?.endpoint, '192.0.2.2:4501');
@@ -241,7 +183,7 @@ describe('WireGuard driver (fake device and routes)', () => {
 
   it('without a PSK uses Submariner\'s default text "default psk" (sha256), with a warning', async () => {
     const cfg = { ...config, ipsec: { ...config.ipsec, psk: '' } };
-    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, netOps: net, now: () => now, stateDir, resyncIntervalMs: 0 });
+    const d = new WireGuardDriver({ config: cfg, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() }, { ifname: 'wgf', client: wg, rtnl: net, now: () => now, stateDir });
     await d.init();
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
     assert.equal(wg.dev.peers[0]?.presharedKey, createHash('sha256').update('default psk').digest('base64'));
@@ -287,7 +229,7 @@ describe('WireGuard driver (fake device and routes)', () => {
     assert.deepEqual(wg.dev.peers.map((p) => p.publicKey).sort(), [K1.pub, K3.pub].sort());
     await d.disconnect(B2);
     assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K3.pub]);
-    assert.deepEqual([...net.routes.keys()], ['10.3.0.0/16']);
+    assert.deepEqual(routes(), ['10.3.0.0/16 10.1.0.1']);
   });
 
   it('refuses two cables with one key, and our own key', async () => {
@@ -300,32 +242,27 @@ describe('WireGuard driver (fake device and routes)', () => {
     assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K2.pub]);
   });
 
-  it('after a restart keeps unclaimed peers until the prune grace, then removes them', async () => {
-    await wg.configureDevice('wgf', { privateKey: K1.priv, listenPort: 4500, peers: [{ publicKey: K3.pub, allowedIPs: ['10.3.0.0/16'] }] });
-    const d = new WireGuardDriver(
-      { config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() },
-      { ifname: 'wgf', client: wg, netOps: net, now: () => now, pruneAfterMs: 50, stateDir },
-    );
+  it('a route set() could not install is that cable\'s error; the others keep theirs', async () => {
+    const d = make();
     await d.init();
-    await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
-    assert.equal(wg.dev.peers.length, 2);
-    await new Promise((r) => setTimeout(r, 120));
-    await d.connections();
-    assert.deepEqual(wg.dev.peers.map((p) => p.publicKey), [K2.pub]);
-    await d.close();
+    net.failOn = [{ pattern: /route replace 10\.3\.0\.0\/16/, errno: 'EINVAL' }];
+    const out = await d.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }, { endpoint: C, nat: { useIP: '192.0.2.3', useNAT: false } }]);
+    assert.deepEqual(out.get(B.cableName), { ok: true, changed: true });
+    const c = out.get(C.cableName);
+    assert.ok(c && !c.ok && /cannot route 10\.3\.0\.0\/16 into wgf: .*EINVAL/.test(c.error), JSON.stringify(c));
+    net.failOn = [];
+    assert.deepEqual((await d.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }, { endpoint: C, nat: { useIP: '192.0.2.3', useNAT: false } }])).get(C.cableName), { ok: true, changed: true });
   });
 
-  it('repairs drift on resync: a route and a peer removed behind its back come back', async () => {
-    const d = new WireGuardDriver(
-      { config, localEndpoint: remote('a', '192.0.2.1', undefined, ['10.1.0.0/16']), log: log() },
-      { ifname: 'wgf', client: wg, netOps: net, now: () => now, resyncIntervalMs: 30, stateDir },
-    );
+  it('repairs drift on the next set(): a route and a peer removed behind its back come back', async () => {
+    const d = make();
     await d.init();
     await d.connect(B, { useIP: '192.0.2.2', useNAT: false });
-    net.routes.clear();
+    net.routes_ = [];
     wg.dev.peers = [];
-    await waitFor(() => net.routes.has('10.2.0.0/16') && wg.dev.peers.length === 1, { timeoutMs: 2000, what: 'resync' });
-    await d.close();
+    await d.set([{ endpoint: B, nat: { useIP: '192.0.2.2', useNAT: false } }]);
+    assert.deepEqual(routes(), ['10.2.0.0/16 10.1.0.1']);
+    assert.equal(wg.dev.peers.length, 1);
   });
 
   it('says how to fix a missing wireguard-go', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { planDevice, planNet, planNetCleanup, type DesiredDevice, type DesiredPeer, type NetDesired, type NetObserved } from '../../../src/cable-drivers/wireguard/planner.js';
+import { describeOp, type RouteInfo, type RtnlOp, type RuleInfo } from '../../../src/os/netlink.js';
 import { renderUapiSet, ZERO_KEY, type Device, type Peer } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { K1, K2, K3, PSK } from './fixtures.js';
 
@@ -130,46 +131,48 @@ describe('wireguard planner', () => {
     }
   });
 
-  describe('planNet (routes, rule, link)', () => {
-    const wantNet: NetDesired = { dev: 'wg0', table: 150, proto: 119, routes: [{ dst: '10.2.0.0/16', src: '10.1.0.1' }, { dst: 'fd00:2::/64' }], rule: { priority: 150 } };
-    const empty: NetObserved = { linkExists: true, linkUp: false, routes: [], rules: [{ priority: 32766, table: 'main', family: 4 }] };
+  describe('planNet (routes, rule, link as rtnetlink ops)', () => {
+    const wantNet: NetDesired = { dev: 'wg0', table: 150, proto: 119, routes: [{ dst: '10.2.0.0/16', src: '10.1.0.1' }, { dst: '100.2.0.0/16' }], rule: { priority: 150 } };
+    const route = (dst: string, over: Partial<RouteInfo> = {}): RouteInfo => ({ family: 4, table: 150, dst, oif: 7, protocol: 119, scope: 253, type: 1, onlink: false, ...over });
+    const rule = (over: Partial<RuleInfo> = {}): RuleInfo => ({ family: 4, pref: 150, table: 150, action: 1, ...over });
+    const empty: NetObserved = { link: { index: 7, up: false }, routes: [], rules: [rule({ pref: 32766, table: 254 })] };
     const inPlace: NetObserved = {
-      linkExists: true,
-      linkUp: true,
-      routes: [
-        { dst: '10.2.0.0/16', dev: 'wg0', protocol: '119', prefsrc: '10.1.0.1', family: 4 },
-        { dst: 'fd00:2::/64', dev: 'wg0', protocol: '119', family: 6 },
-        { dst: '10.9.0.0/16', dev: 'eth0', protocol: '147', family: 4 },
-      ],
-      rules: [{ priority: 150, table: '150', protocol: '147', family: 4 }, { priority: 150, table: '150', protocol: '119', family: 6 }],
+      link: { index: 7, up: true },
+      routes: [route('10.2.0.0/16', { prefsrc: '10.1.0.1' }), route('100.2.0.0/16'), route('10.9.0.0/16', { oif: 3, protocol: 147 }), route('10.8.0.0/16', { oif: 7, protocol: 4 })],
+      // the route agent (protocol 147) added the rule first: ours is not needed
+      rules: [rule({ protocol: 147 })],
     };
+    const text = (ops: readonly RtnlOp[]): string[] => ops.map(describeOp);
 
-    it('from nothing: link up, routes, rules per family', () => {
-      assert.deepEqual(planNet(wantNet, empty, { prune: false }), [
-        'link set dev wg0 up',
-        'route replace 10.2.0.0/16 dev wg0 table 150 proto 119 src 10.1.0.1',
-        '-6 route replace fd00:2::/64 dev wg0 table 150 proto 119',
-        'rule add pref 150 lookup 150 protocol 119',
-        '-6 rule add pref 150 lookup 150 protocol 119',
+    it('from nothing: link up, routes (with source), the rule', () => {
+      const ops = planNet(wantNet, empty);
+      assert.deepEqual(text(ops), [
+        'link set ifindex 7 up',
+        'route replace 10.2.0.0/16 oif 7 table 150',
+        'route replace 100.2.0.0/16 oif 7 table 150',
+        'rule add pref 150 lookup 150',
       ]);
+      assert.deepEqual(ops[1], { op: 'route-replace', route: { table: 150, dst: '10.2.0.0/16', oif: 7, protocol: 119, scope: 253, prefsrc: '10.1.0.1' } });
+      assert.deepEqual(ops[3], { op: 'rule-add', rule: { pref: 150, table: 150, protocol: 119, family: 4 } });
     });
-    it('in place (the route agent owns the v4 rule; other routes are not ours): nothing', () => {
-      assert.deepEqual(planNet(wantNet, inPlace, { prune: true }), []);
+    it('in place (another protocol\'s rule; routes not ours by device or protocol left alone): nothing', () => {
+      assert.deepEqual(planNet(wantNet, inPlace), []);
     });
     it('changed source: the route is replaced', () => {
-      assert.deepEqual(planNet({ ...wantNet, routes: [{ dst: '10.2.0.0/16', src: '10.1.0.9' }, { dst: 'fd00:2::/64' }] }, inPlace, { prune: false }), ['route replace 10.2.0.0/16 dev wg0 table 150 proto 119 src 10.1.0.9']);
+      assert.deepEqual(text(planNet({ ...wantNet, routes: [{ dst: '10.2.0.0/16', src: '10.1.0.9' }, { dst: '100.2.0.0/16' }] }, inPlace)), ['route replace 10.2.0.0/16 oif 7 table 150']);
     });
-    it('stale routes of ours: kept while adopting, removed when pruning or disconnected', () => {
-      const withStale: NetObserved = { ...inPlace, routes: [...inPlace.routes, { dst: '10.3.0.0/16', dev: 'wg0', protocol: '119', family: 4 }] };
-      assert.deepEqual(planNet(wantNet, withStale, { prune: false }), []);
-      assert.deepEqual(planNet(wantNet, withStale, { prune: false, removeDsts: new Set(['10.3.0.0/16']) }), ['route del 10.3.0.0/16 dev wg0 table 150 proto 119']);
-      assert.deepEqual(planNet(wantNet, withStale, { prune: true }), ['route del 10.3.0.0/16 dev wg0 table 150 proto 119']);
+    it('routes of ours no cable wants (a previous run\'s, or a removed cable\'s) go', () => {
+      const withStale: NetObserved = { ...inPlace, routes: [...inPlace.routes, route('10.3.0.0/16')] };
+      const ops = planNet(wantNet, withStale);
+      assert.deepEqual(ops, [{ op: 'route-del', route: { table: 150, dst: '10.3.0.0/16', oif: 7, protocol: 119, scope: 253 } }]);
     });
     it('no device yet: nothing (routes would be refused)', () => {
-      assert.deepEqual(planNet(wantNet, { ...empty, linkExists: false }, { prune: true }), []);
+      assert.deepEqual(planNet(wantNet, { routes: [], rules: [] }), []);
     });
     it('cleanup removes exactly ours', () => {
-      assert.deepEqual(planNetCleanup(wantNet, inPlace), ['route del 10.2.0.0/16 dev wg0 table 150 proto 119', '-6 route del fd00:2::/64 dev wg0 table 150 proto 119', '-6 rule del pref 150 lookup 150 protocol 119']);
+      const withOurRule: NetObserved = { ...inPlace, rules: [...inPlace.rules, rule({ protocol: 119 })] };
+      assert.deepEqual(text(planNetCleanup(wantNet, withOurRule)), ['route del 10.2.0.0/16 oif 7 table 150', 'route del 100.2.0.0/16 oif 7 table 150', 'rule del pref 150 lookup 150']);
+      assert.deepEqual(planNetCleanup(wantNet, withOurRule).at(-1), { op: 'rule-del', rule: { pref: 150, table: 150, protocol: 119, family: 4 } });
     });
   });
 });

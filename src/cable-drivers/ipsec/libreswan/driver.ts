@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { endpointSpecToWire, type EndpointSpec } from '../../../k8s/resources.js';
 import { registerSecret, type Logger } from '../../../log/index.js';
 import { HawserError, errorMessage } from '../../../util/errors.js';
-import type { CableDriver, ConnectionState, DriverContext, NatInfo } from '../../types.js';
+import { DeclarativeDriver } from '../../declarative.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../../types.js';
 import { parseGoBool, settingsFromConfig, type IpsecConnSettings } from '../conn-config.js';
 import { emptyState, readState, writeState, type IpsecState } from '../state-file.js';
 import { preferFailure, type IkeFailure } from '../state.js';
@@ -39,7 +40,7 @@ interface Managed {
 
 const IPV4_IN_TEXT = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
 
-export class PlutoDriver implements CableDriver {
+export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   readonly name = 'libreswan' as const;
   readonly pluto: Pluto;
   private readonly log: Logger;
@@ -55,6 +56,7 @@ export class PlutoDriver implements CableDriver {
     private readonly ctx: DriverContext,
     private readonly opts: PlutoDriverOptions = {},
   ) {
+    super();
     this.log = ctx.log.child({ driver: 'libreswan', backend: 'pluto' });
     this.settings = settingsFromConfig(ctx.config);
     this.pluto = new Pluto({ dir: opts.dir ?? join(ctx.config.stateDir, 'pluto'), netns: opts.netns, root: opts.root ?? '', log: this.log });
@@ -93,49 +95,74 @@ export class PlutoDriver implements CableDriver {
     });
   }
 
-  async connect(remote: EndpointSpec, nat: NatInfo): Promise<void> {
-    const plan = this.plan(remote, nat);
-    await this.serial(async () => {
-      const name = plan.cable;
-      const loaded = this.state.conns.get(name);
-      const m = this.managed.get(name);
-      if (m && loaded?.hash === plan.hash) {
-        m.remote = remote;
-        m.nat = nat;
-        if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
-          this.state.conns.set(name, { hash: plan.hash, remote, nat });
-          this.saveState();
+  /**
+   * Declarative: keeps each wanted cable whose connections pluto already holds with the same settings (no
+   * re-add, no flap: also how a restart adopts them), adds or replaces the others, then deletes every
+   * connection of ours no wanted cable claims (left by a previous run, or no longer wanted).
+   */
+  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+    return this.serial(async () => {
+      this.wantedCables = [...cables];
+      const out = new Map<string, CableOutcome>();
+      for (const c of cables) {
+        try {
+          out.set(c.endpoint.cableName, { ok: true, changed: await this.ensureCable(c.endpoint, c.nat) });
+        } catch (err) {
+          out.set(c.endpoint.cableName, { ok: false, error: errorMessage(err) });
         }
-        return;
       }
-      for (const n of plan.notes) this.log.warn({ cable: name }, n);
-      const present = await this.presentConns();
-      const old = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
-      const stale = old.filter((c) => present.has(c));
-      if (stale.length) this.log.info({ cable: name, endpoint: remote.hostname }, 'libreswan connection settings changed; replacing its connections');
-      for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
-      const entry: Managed = { remote, nat, plan };
-      this.managed.set(name, entry);
-      // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
-      await this.pluto.whack(['--listen']);
-      await this.addConns(entry);
-      this.state.conns.set(name, { hash: plan.hash, remote, nat });
-      this.saveState();
-      this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, connections: plan.conns.length, noEsn: plan.noEsn }, 'libreswan connections added');
+      const wanted = new Set(cables.map((c) => c.endpoint.cableName));
+      for (const name of new Set([...this.managed.keys(), ...this.state.conns.keys()])) if (!wanted.has(name)) await this.removeCable(name);
+      const claimed = new Set([...this.managed.values()].flatMap((m) => m.plan.conns.map((c) => c.name)));
+      const unclaimed = [...(await this.presentConns())].filter((c) => !claimed.has(c) && /-\d+-\d+$/.test(c));
+      for (const c of unclaimed) await this.pluto.whack(['--delete', '--name', c]);
+      if (unclaimed.length) this.log.info({ connections: unclaimed }, 'libreswan connections no wanted cable claims removed');
+      return out;
     });
   }
 
-  async disconnect(remote: EndpointSpec): Promise<void> {
-    await this.serial(async () => {
-      const name = remote.cableName;
-      const m = this.managed.get(name);
-      this.managed.delete(name);
-      if (this.state.conns.delete(name)) this.saveState();
-      const present = await this.presentConns();
-      const ours = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
-      for (const c of ours.filter((x) => present.has(x))) await this.pluto.whack(['--delete', '--name', c]);
-      this.log.info({ cable: name, cluster: remote.clusterId }, 'libreswan connections removed');
-    });
+  /** One wanted cable in pluto (inside set()): true when it was (re)added, false when already in place. */
+  private async ensureCable(remote: EndpointSpec, nat: NatInfo): Promise<boolean> {
+    const plan = this.plan(remote, nat);
+    const name = plan.cable;
+    const loaded = this.state.conns.get(name);
+    const m = this.managed.get(name);
+    if (m && loaded?.hash === plan.hash) {
+      m.remote = remote;
+      m.nat = nat;
+      if (JSON.stringify(endpointSpecToWire(loaded.remote)) !== JSON.stringify(endpointSpecToWire(remote))) {
+        this.state.conns.set(name, { hash: plan.hash, remote, nat });
+        this.saveState();
+      }
+      return false;
+    }
+    for (const n of plan.notes) this.log.warn({ cable: name }, n);
+    const present = await this.presentConns();
+    const old = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
+    const stale = old.filter((c) => present.has(c));
+    if (stale.length) this.log.info({ cable: name, endpoint: remote.hostname }, 'libreswan connection settings changed; replacing its connections');
+    for (const c of stale) await this.pluto.whack(['--delete', '--name', c]);
+    const entry: Managed = { remote, nat, plan };
+    this.managed.set(name, entry);
+    // As Submariner does before each connect: pluto picks up addresses that appeared since it started.
+    await this.pluto.whack(['--listen']);
+    await this.addConns(entry);
+    this.state.conns.set(name, { hash: plan.hash, remote, nat });
+    this.saveState();
+    this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, connections: plan.conns.length, noEsn: plan.noEsn }, 'libreswan connections added');
+    return true;
+  }
+
+  /** Removes one cable's connections (inside set()). */
+  private async removeCable(name: string): Promise<void> {
+    const m = this.managed.get(name);
+    const cluster = (m ?? this.state.conns.get(name))?.remote.clusterId;
+    this.managed.delete(name);
+    if (this.state.conns.delete(name)) this.saveState();
+    const present = await this.presentConns();
+    const ours = m?.plan.conns.map((c) => c.name) ?? [...present].filter((c) => c.startsWith(`${name}-`) && /^\d+-\d+$/.test(c.slice(name.length + 1)));
+    for (const c of ours.filter((x) => present.has(x))) await this.pluto.whack(['--delete', '--name', c]);
+    this.log.info({ cable: name, cluster }, 'libreswan connections removed');
   }
 
   async connections(): Promise<ConnectionState[]> {
