@@ -4,7 +4,6 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.js';
 import type { ElectionTimings } from '../config/roles.js';
-import { errorMessage } from '../util/errors.js';
 import { Backoff, sleep } from '../util/wait.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 
@@ -162,7 +161,7 @@ export class LeaderElector extends EventEmitter {
       }
       this.o.log.info({ lease: this.o.name, holdSeconds: seconds }, 'kept the leader lease for a restart in place (standbys wait this long)');
     } catch (err) {
-      this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'could not extend the leader lease for the restart; a standby takes over when it expires');
+      this.o.log.warn({ lease: this.o.name, err }, 'could not extend the leader lease for the restart; a standby takes over when it expires');
     }
   }
 
@@ -185,7 +184,7 @@ export class LeaderElector extends EventEmitter {
       }
       this.o.log.info({ lease: this.o.name }, 'released the leader lease so a standby can take over at once');
     } catch (err) {
-      this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'could not release the leader lease; a standby takes over when it expires');
+      this.o.log.warn({ lease: this.o.name, err }, 'could not release the leader lease; a standby takes over when it expires');
     }
   }
 
@@ -298,7 +297,7 @@ export class LeaderElector extends EventEmitter {
         await this.tryOnce();
       } catch (err) {
         if (isApiError(err, 409)) this.o.log.debug({ lease: this.o.name }, 'lease changed under us (409)');
-        else this.o.log.warn({ lease: this.o.name, err: errorMessage(err) }, 'leader election API call failed');
+        else this.o.log.warn({ lease: this.o.name, err }, 'leader election API call failed');
         // Leadership is kept only while renewals succeed: the fence timer ends it at the renew deadline.
         if (this.leading && !this.isLeader()) this.setLeading(false, 'could not renew the lease');
       }
@@ -336,7 +335,7 @@ export class LeaderElector extends EventEmitter {
           if (rec.holderIdentity === '' || rec.holderIdentity !== this.currentHolder) this.wake?.();
         }, signal);
       } catch (err) {
-        this.o.log.debug({ lease: this.o.name, err: errorMessage(err) }, 'watching the lease failed; polling meanwhile');
+        this.o.log.debug({ lease: this.o.name, err }, 'watching the lease failed; polling meanwhile');
       }
       if (signal.aborted) break;
       await sleep(backoff.next(), signal).catch(() => undefined);

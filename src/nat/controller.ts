@@ -267,7 +267,7 @@ export class GlobalnetController {
       const r = await this.reconcile();
       if (r.errors.length) throw new HawserError('API', `${r.errors.length} write(s) failed: ${r.errors.slice(0, 3).join('; ')}`);
       if (r.conflicts) this.trigger(500);
-    }, this.opts.debounceMs ?? 100, (err) => this.log.warn({ err: errorMessage(err) }, 'Globalnet reconcile failed; retrying'), 2000);
+    }, this.opts.debounceMs ?? 100, (err) => this.log.warn({ err }, 'Globalnet reconcile failed; retrying'), 2000);
     this.opts.leader.on('started', this.onStarted);
     this.opts.leader.on('stopped', this.onStopped);
     const every = this.opts.resyncIntervalMs ?? 300_000;
@@ -417,7 +417,7 @@ export class GlobalnetController {
         this.log.debug({ what }, 'object gone before the write');
       } else {
         report.errors.push(`${what}: ${errorMessage(err)}`);
-        this.log.warn({ what, err: errorMessage(err) }, 'Globalnet write failed');
+        this.log.warn({ what, err }, 'Globalnet write failed');
       }
     }
   }

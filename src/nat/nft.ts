@@ -336,7 +336,7 @@ export class NftDataplane extends EventEmitter {
       return { mode: 'incremental', changes: changeCount(changes) };
     } catch (err) {
       // The kernel differs from what we think (someone edited the table, or it was removed): rebuild it.
-      this.opts.log?.warn({ err: errorMessage(err) }, 'incremental nftables update failed; replacing the whole table');
+      this.opts.log?.warn({ err }, 'incremental nftables update failed; replacing the whole table');
       return this.fullResyncNow(desired);
     }
   }
@@ -358,11 +358,11 @@ export class NftDataplane extends EventEmitter {
     const m = new NftMonitor({ netns: this.opts.netns });
     this.monitor = m;
     m.on('generation', (g: NftGeneration) => {
-      void this.locked(() => this.onGeneration(g)).catch((err: unknown) => this.opts.log?.warn({ err: errorMessage(err) }, 'cannot repair the Globalnet nftables table'));
+      void this.locked(() => this.onGeneration(g)).catch((err: unknown) => this.opts.log?.warn({ err }, 'cannot repair the Globalnet nftables table'));
     });
     m.on('lost', (why: string) => {
       this.opts.log?.warn({ err: why }, 'nftables notifications lost; replacing the whole table');
-      void this.locked(() => this.driftResync(why)).catch((err: unknown) => this.opts.log?.warn({ err: errorMessage(err) }, 'cannot rebuild the Globalnet nftables table'));
+      void this.locked(() => this.driftResync(why)).catch((err: unknown) => this.opts.log?.warn({ err }, 'cannot rebuild the Globalnet nftables table'));
     });
     let unavailable = false;
     m.on('unavailable', (why: string) => {

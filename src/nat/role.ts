@@ -11,7 +11,6 @@ import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import { logger, type Logger } from '../log/index.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { trackLeader } from '../metrics/leader.js';
-import { errorMessage } from '../util/errors.js';
 import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
 import { createGlobalnetMetrics, type GlobalnetMetrics } from '../metrics/globalnet.js';
 import { NftDataplane } from './nft.js';
@@ -66,7 +65,7 @@ export class ActiveGatewayElection extends EventEmitter implements LeaderSignal 
     if (active === this.active) return;
     this.active = active;
     this.transition = this.transition.then(() => (active ? this.becomeActive() : this.becomeInactive())).catch((err: unknown) => {
-      this.o.log.warn({ err: errorMessage(err) }, 'Globalnet gateway transition failed');
+      this.o.log.warn({ err }, 'Globalnet gateway transition failed');
     });
   }
 
@@ -134,7 +133,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
       client, namespace: cfg.namespace, nodeName: cfg.nodeName, timings: cfg.election, log,
       // Runs only after election.start() below, when `controller` exists.
       onInactive: async () => {
-        await controller.relinquish().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot remove the Globalnet nftables table'));
+        await controller.relinquish().catch((err: unknown) => log.warn({ err }, 'cannot remove the Globalnet nftables table'));
       },
     });
     leader = election;
@@ -154,7 +153,7 @@ export async function startGlobalnet(cfg: GlobalnetConfig, o: GlobalnetRoleOptio
   if (o.serveMetrics ?? true) server = await startMetricsServer({ port: cfg.metricsPort, registries: [metrics.registry] });
   election?.start();
   // Drift behind our back is undone from nftables notifications; without them the periodic resync still repairs it.
-  await dataplane.watch().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot follow nftables notifications'));
+  await dataplane.watch().catch((err: unknown) => log.warn({ err }, 'cannot follow nftables notifications'));
   await controller.start();
   log.info({ globalCidr: cfg.globalCidrs.map((c) => c.text), metricsPort: server?.port }, 'Globalnet started');
   return {

@@ -4,7 +4,6 @@
 // caused, so a reconcile costs work proportional to what changed and a no-op reconcile makes no
 // syscall. It is an Rtnl itself: the route agent's diff reads it exactly as it would read dumps.
 import type { Logger } from '../log/index.js';
-import { errorMessage } from '../util/errors.js';
 import type { AddrInfo, LinkInfo, NeighInfo, OpOutcome, RouteInfo, Rtnl, RtnlOp, RuleInfo } from './netlink.js';
 import type { RtnlEvent, RtnlEventSource } from './rtnl-events.js';
 
@@ -110,7 +109,7 @@ export class RtnlCache implements Rtnl {
       this.emit([], 'resync');
     } catch (err) {
       this.buffered = undefined;
-      this.opts.log?.warn({ reason, err: errorMessage(err) }, 'rtnetlink cache: full dump failed');
+      this.opts.log?.warn({ reason, err }, 'rtnetlink cache: full dump failed');
       throw err;
     }
   }
@@ -137,7 +136,7 @@ export class RtnlCache implements Rtnl {
       try {
         fn(evs, cause);
       } catch (err) {
-        this.opts.log?.warn({ err: errorMessage(err) }, 'rtnetlink cache listener failed');
+        this.opts.log?.warn({ err }, 'rtnetlink cache listener failed');
       }
     }
   }

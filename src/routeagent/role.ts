@@ -243,13 +243,13 @@ export class RouteAgentRole {
     const nodeIP = this.view.thisNode ? nodeInternalIP(this.view.thisNode) : undefined;
     if (nodeIP && !this.host.nodeInterface) {
       this.host = await this.dataplane.discoverHost(nodeIP, this.o.cfg.clusterCidrs.map((c) => c.text)).catch((err) => {
-        this.log.warn({ err: errorMessage(err) }, 'cannot read this node\'s interfaces');
+        this.log.warn({ err }, 'cannot read this node\'s interfaces');
         return {};
       });
     }
     const gwIPs = remoteGatewayIPs(this.view);
     const paths = await this.dataplane.underlayPaths(gwIPs).catch((err) => {
-      this.log.warn({ err: errorMessage(err) }, 'cannot read the main table\'s routes to the remote gateways');
+      this.log.warn({ err }, 'cannot read the main table\'s routes to the remote gateways');
       return [];
     });
     const input = routeAgentInput(this.o.cfg, this.view, this.host, paths);
@@ -296,7 +296,7 @@ export class RouteAgentRole {
       if (!this.ownerRefs) this.log.warn({ pod: podName }, 'our pod is not in the API (or has no uid); the RouteAgent object gets no owner reference');
     } catch (err) {
       // RBAC without `get pods`, or the API is down: retried on the next write, logged once
-      if (!this.ownerWarned) this.log.warn({ pod: podName, err: errorMessage(err) }, 'cannot read our pod; the RouteAgent object gets no owner reference yet');
+      if (!this.ownerWarned) this.log.warn({ pod: podName, err }, 'cannot read our pod; the RouteAgent object gets no owner reference yet');
       this.ownerWarned = true;
     }
     return this.ownerRefs;
@@ -360,7 +360,7 @@ export class RouteAgentRole {
       await dp.close();
     }
     if (o.client) {
-      await o.client.delete(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', o.cfg.namespace, o.cfg.nodeName)).catch((err) => o.log.warn({ err: errorMessage(err) }, 'could not delete the RouteAgent object'));
+      await o.client.delete(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', o.cfg.namespace, o.cfg.nodeName)).catch((err) => o.log.warn({ err }, 'could not delete the RouteAgent object'));
     }
   }
 }

@@ -3,7 +3,6 @@
 // applied at once (failover latency), and a failed reconcile is retried with backoff.
 import type { Logger } from '../log/index.js';
 import { logger } from '../log/index.js';
-import { errorMessage } from '../util/errors.js';
 import { Backoff } from '../util/wait.js';
 import { RouteAgentApplyError, type RouteAgentDataplane } from './dataplane.js';
 import { planRouteAgent } from './planner.js';
@@ -85,7 +84,7 @@ export class RouteAgentRunner {
       try {
         this.opts.onResult?.(result);
       } catch (err) {
-        this.log.warn({ err: errorMessage(err) }, 'route agent result handler failed');
+        this.log.warn({ err }, 'route agent result handler failed');
       }
       if (result.error && result.plan && !this.dirty) {
         // the plan was fine, the kernel refused part of it: try again later unless a new input comes first
@@ -107,7 +106,7 @@ export class RouteAgentRunner {
     try {
       plan = planRouteAgent(input);
     } catch (err) {
-      this.log.error({ err: errorMessage(err) }, 'route agent input cannot be planned');
+      this.log.error({ err }, 'route agent input cannot be planned');
       return { error: err instanceof Error ? err : new Error(String(err)) };
     }
     try {

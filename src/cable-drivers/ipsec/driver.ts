@@ -146,7 +146,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       await this.loadPsk();
       await this.adopt(how, pid);
       this.charon.watch((prev, now) => this.serial(() => this.onCharonRestart(prev, now)));
-      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
+      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
       this.timer.unref();
       this.initialized = true;
     });
@@ -269,17 +269,17 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         try {
           for (const name of await vici.getConns()) {
             await this.terminate(name);
-            await vici.unloadConn(name).catch((err) => this.log.warn({ cable: name, err: errorMessage(err) }, 'unload-conn failed during cleanup'));
+            await vici.unloadConn(name).catch((err) => this.log.warn({ cable: name, err }, 'unload-conn failed during cleanup'));
           }
           for (const id of await vici.getShared()) await vici.unloadShared(id).catch(() => undefined);
         } catch (err) {
-          this.log.warn({ err: errorMessage(err) }, 'could not unload connections before stopping charon');
+          this.log.warn({ err }, 'could not unload connections before stopping charon');
         }
       }
       this.vici?.close();
       this.vici = undefined;
       await this.charon.stop();
-      await removeSourceAddresses({ netns: this.opts.netns, ...(this.rtnl ? { rtnl: this.rtnl } : {}), log: this.log }).catch((err) => this.log.warn({ err: errorMessage(err) }, 'could not remove the source addresses lent to charon (lo:hawser)'));
+      await removeSourceAddresses({ netns: this.opts.netns, ...(this.rtnl ? { rtnl: this.rtnl } : {}), log: this.log }).catch((err) => this.log.warn({ err }, 'could not remove the source addresses lent to charon (lo:hawser)'));
       await this.closeRtnl();
       const p = this.charon.paths;
       for (const f of [p.conf, p.socket, p.pidFile, p.stateFile, `${p.stateFile}.tmp`, p.logFile, p.outFile]) rmSync(f, { force: true });
@@ -341,7 +341,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       this.rtnl ??= await openRtnl({ netns: this.opts.netns });
       await syncSourceAddresses(services, { rtnl: this.rtnl, log: this.log });
     } catch (err) {
-      this.log.warn({ err: errorMessage(err), subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
+      this.log.warn({ err, subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
     }
   }
 
@@ -393,7 +393,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
           const plan = this.plan(c.remote, c.nat);
           this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {} });
         } catch (err) {
-          this.log.warn({ cable: name, err: errorMessage(err) }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
+          this.log.warn({ cable: name, err }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
         }
       }
       if (this.state.conns.size) this.log.info({ connections: [...this.state.conns.keys()] }, 'adopted IPsec connections loaded by the previous hawser');
@@ -434,7 +434,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         m.backoffMs = INITIATE_BACKOFF_MIN_MS;
         if (m.plan.initiate) await this.initiate(m, m.plan.children.map((c) => c.name));
       } catch (err) {
-        this.log.error({ cable: name, err: errorMessage(err) }, 'could not load IPsec connection into charon; retrying on the next check');
+        this.log.error({ cable: name, err }, 'could not load IPsec connection into charon; retrying on the next check');
       }
     }
     return { present: already, loaded: n };
@@ -448,7 +448,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       const ike = m.plan.children.find((c) => c.name === child)?.ike ?? m.plan.name;
       // Asynchronous (-1): the outcome arrives as updown/log events; a peer that is down must not block.
       await vici.initiate({ child, ike, timeoutMs: -1 }).catch((err) => {
-        this.log.warn({ cable: m.plan.name, child, err: errorMessage(err) }, 'IPsec initiate failed');
+        this.log.warn({ cable: m.plan.name, child, err }, 'IPsec initiate failed');
       });
     }
   }
@@ -522,7 +522,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     if (this.closed || this.soon) return;
     this.soon = setTimeout(() => {
       this.soon = undefined;
-      void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed'));
+      void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed'));
     }, 200);
     this.soon.unref();
   }
@@ -552,7 +552,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       entry.backoffMs = INITIATE_BACKOFF_MIN_MS;
       entry.nextInitiateMs = Math.min(entry.nextInitiateMs, now + PEER_NOT_READY_RETRY_MS);
       // Its own timer: a pending reconcileSoon() (from the IKE_SA going down) would run before the retry is due.
-      setTimeout(() => void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'IPsec reconcile failed')), PEER_NOT_READY_RETRY_MS + 20).unref();
+      setTimeout(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed')), PEER_NOT_READY_RETRY_MS + 20).unref();
       return;
     }
     const f = preferFailure(entry.failure, next);

@@ -247,7 +247,7 @@ export class NatDiscovery extends EventEmitter<NatDiscoveryEvents> {
           () => void this.counters.requestsAnswered++,
           (err: unknown) => {
             this.counters.sendErrors++;
-            this.log.debug({ from: `${from.ip}:${from.port}`, err: errorMessage(err) }, 'cannot answer NAT discovery request');
+            this.log.debug({ from: `${from.ip}:${from.port}`, err }, 'cannot answer NAT discovery request');
           },
         );
       } else if (msg.kind === 'response') {

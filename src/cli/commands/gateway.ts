@@ -17,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (argv.length) throw new UsageError(`unexpected argument ${JSON.stringify(argv[0])}`);
-  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, defaultHealth, GatewayMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  const [{ gatewayConfigFromEnv }, { initLogger, registerSecret }, { brokerAccess, localAccess }, { RestClient }, { GatewayRole }, wiring, { createRegistry, defaultHealth, GatewayMetrics, startMetricsServer }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
@@ -25,7 +25,6 @@ export async function run(argv: string[]): Promise<number> {
     import('../../gateway/role.js'),
     import('../../gateway/wiring.js'),
     import('../../metrics/index.js'),
-    import('../../util/errors.js'),
     import('../lifecycle.js'),
   ]);
   const { createDriver, healthCheckSource, healthPort, metricsPort, natDiscoveryPort } = wiring;
@@ -44,7 +43,7 @@ export async function run(argv: string[]): Promise<number> {
   const registry = createRegistry({ component: 'gateway', version });
   const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'], health: defaultHealth() });
   const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
-    log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
+    log.error({ err, port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
   });
   const role = new GatewayRole({

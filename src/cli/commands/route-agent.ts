@@ -17,14 +17,13 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, defaultHealth, RouteAgentMetrics, startMetricsServer }, { errorMessage }, { runUntilSignal }] = await Promise.all([
+  const [{ routeAgentConfigFromEnv }, { initLogger }, { localAccess }, { RestClient }, { RouteAgentRole }, { createRegistry, defaultHealth, RouteAgentMetrics, startMetricsServer }, { runUntilSignal }] = await Promise.all([
     import('../../config/roles.js'),
     import('../../log/index.js'),
     import('../../k8s/access.js'),
     import('../../k8s/rest.js'),
     import('../../routeagent/role.js'),
     import('../../metrics/index.js'),
-    import('../../util/errors.js'),
     import('../lifecycle.js'),
   ]);
   const cfg = routeAgentConfigFromEnv(process.env, { uninstall: values.uninstall ?? false });
@@ -38,7 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     client = new RestClient(await localAccess());
   } catch (err) {
     if (!uninstall) throw err;
-    log.warn({ err: errorMessage(err) }, 'no API access; uninstalling the data path only');
+    log.warn({ err }, 'no API access; uninstalling the data path only');
   }
   if (uninstall) {
     await RouteAgentRole.uninstall({ cfg, log, client });
@@ -49,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   const registry = createRegistry({ component: 'route-agent', version });
   const metrics = new RouteAgentMetrics(registry, { subsystems: ['route-agent'], health: defaultHealth(), cluster: cfg.clusterId, hostname: cfg.nodeName });
   const server = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
-    log.error({ err: errorMessage(err), port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
+    log.error({ err, port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
   });
   const role = new RouteAgentRole({ cfg, log, client: client!, metrics, version });

@@ -89,7 +89,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
       this.log.info({ pid: this.pluto.pid, ctl: this.pluto.paths.ctl }, how === 'adopted' ? 'adopted the running pluto' : 'started pluto');
       await this.adopt(how);
       this.pluto.watch(() => this.serial(() => this.onPlutoRestart()));
-      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err: errorMessage(err) }, 'libreswan reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
+      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'libreswan reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
       this.timer.unref();
       this.initialized = true;
     });
@@ -291,7 +291,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
           this.state.conns.set(name, c);
           this.managed.set(name, { remote: c.remote, nat: c.nat, plan });
         } catch (err) {
-          this.log.warn({ cable: name, err: errorMessage(err) }, 'adopted libreswan connection is no longer valid; it stays until the engine reconnects or removes it');
+          this.log.warn({ cable: name, err }, 'adopted libreswan connection is no longer valid; it stays until the engine reconnects or removes it');
         }
       }
       if (this.state.conns.size) this.log.info({ connections: [...this.state.conns.keys()] }, 'adopted libreswan connections added by the previous hawser');
@@ -318,7 +318,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
         this.saveState();
         this.log.warn({ cable: name }, 'libreswan connections were missing from pluto; added them again');
       } catch (err) {
-        this.log.error({ cable: name, err: errorMessage(err) }, 'could not add libreswan connections; retrying on the next check');
+        this.log.error({ cable: name, err }, 'could not add libreswan connections; retrying on the next check');
       }
     }
   }
