@@ -7,18 +7,7 @@ import { join, relative } from 'node:path';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
-const NOT_YET_RENAMED: readonly string[] = [
-  'test/cable-drivers/healthcheck/real.test.ts',
-  'test/cable-drivers/natdiscovery/real.test.ts',
-  'test/cable-drivers/vxlan/real.test.ts',
-  'test/deploy/apply.test.ts',
-  'test/deploy/kustomizations.test.ts',
-  'test/nat/nft-real.test.ts',
-  'test/nat/role.test.ts',
-  'test/os/netlink.test.ts',
-  'test/os/nft.test.ts',
-  'test/routeagent/coexistence.test.ts',
-];
+const NOT_YET_RENAMED: readonly string[] = [];
 
 function testFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {

@@ -9,7 +9,7 @@ import { startGlobalnet, type RunningGlobalnet } from '../../src/nat/role.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { startTestServer, type TestServer } from '../apiserver/helpers.js';
+import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { flatKubeConfig, ignoringWatchAbort, quiet } from './k8s-helpers.js';
 
 const NS = 'submariner-operator';
