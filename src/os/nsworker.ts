@@ -39,6 +39,9 @@ function workerEntry(): { file: string; loader: string[] } {
   return { file, loader: ts ? ['--import', pathToFileURL(createRequire(here).resolve('tsx')).href] : [] };
 }
 
+/** Methods without side effects: safe to ask again when the worker died before answering. */
+const READ_ONLY: ReadonlySet<WorkerMethod> = new Set(['links', 'addresses', 'routes', 'rules', 'neighbors', 'sysctlGet']);
+
 export class NetnsWorker {
   private child!: ChildProcess;
   private nextId = 1;
@@ -162,6 +165,16 @@ export class NetnsWorker {
   }
 
   async call(method: WorkerMethod, ...params: unknown[]): Promise<unknown> {
+    try {
+      return await this.callOnce(method, params);
+    } catch (err) {
+      // A read sent just as the worker died (its exit not yet seen here) is asked again of a new worker.
+      if (this.exited && !this.stopped && READ_ONLY.has(method)) return this.callOnce(method, params);
+      throw err;
+    }
+  }
+
+  private async callOnce(method: WorkerMethod, params: unknown[]): Promise<unknown> {
     if (this.stopped) throw new HawserError('EXEC', `netns worker in ${this.netns} was stopped`);
     if (this.exited) {
       this.spawnChild();

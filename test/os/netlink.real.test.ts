@@ -74,7 +74,7 @@ describe('os/netlink rtnetlink adapter @real', function () {
       { op: 'rule-add', rule: { pref: 150, table: 150, protocol: 147 } },
       { op: 'rule-add', rule: { pref: 151, table: 1000, protocol: 147, src: '10.244.0.0/16' } },
     ]);
-    assert.deepEqual((await rtnl.addresses()).filter((a) => a.ifindex === vx && a.family === 4), [{ ifindex: vx, family: 4, address: '240.168.77.2', prefix: 8 }]);
+    assert.deepEqual((await rtnl.addresses()).filter((a) => a.ifindex === vx && a.family === 4), [{ ifindex: vx, family: 4, address: '240.168.77.2', prefix: 8, label: 'vxt' }]);
     const fdb = (await rtnl.neighbors('bridge')).filter((n) => n.ifindex === vx).map((n) => `${n.mac} ${n.dst} ${n.permanent} ${n.self}`).sort();
     assert.deepEqual(fdb, ['00:00:00:00:00:00 192.168.77.3 true true', '00:00:00:00:00:00 192.168.77.4 true true', '02:68:c0:a8:4d:04 192.168.77.4 true true']);
     const arp = (await rtnl.neighbors('inet')).filter((n) => n.ifindex === vx);
