@@ -98,7 +98,7 @@ export interface GatewayDeps {
   local: RestClient;
   broker: RestClient;
   createDriver: (ctx: DriverContext) => Promise<CableDriver>;
-  /** The cables; default: today's engine and driver through `engineCables`. */
+  /** The cables; default: the CableEngine over `createDriver`'s driver (wiring.ts `engineCables`). */
   cables?: CablesFactory;
   /** The election; default: a LeaderElector on the submariner-gateway-lock Lease. */
   elector?: (identity: string) => ElectorPort;
@@ -398,16 +398,15 @@ export class GatewayRole {
     }
   }
 
-  /** A restarted gateway that finds another one active removes what its previous run left. Once per start. */
+  /**
+   * A restarted gateway that finds another one active removes what its previous run left: shutdown() is
+   * set([]), which removes every cable of ours whether or not a remote Endpoint still names it. Once per start.
+   */
   private async fenceLeftovers(): Promise<void> {
-    if (this.leftoversFenced || !this.cables) return;
+    if (this.leftoversFenced || !this.cables || this.state !== 'standby') return;
     this.leftoversFenced = true;
-    await this.remoteSynced?.catch(() => undefined);
-    if (this.state !== 'standby') return;
-    const sel = selectRemoteEndpoints(this.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
-    this.cables.setWanted(sel);
     await this.shutdownCables();
-    this.log.info({ holder: this.elector?.holder, remotes: sel.wanted.length }, 'another gateway is active: removed cables this node\'s previous run may have left');
+    this.log.info({ holder: this.elector?.holder }, 'another gateway is active: removed cables this node\'s previous run may have left');
   }
 
   /** Publishes our Endpoint and Cluster while we lead; a failure retries in 1 s (publish-failed). */
