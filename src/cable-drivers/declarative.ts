@@ -1,5 +1,5 @@
-// The imperative calls of the old driver interface, mapped onto set(): used by tests, benches and the
-// current gateway role until its rewrite lands. Each is set() of the last wanted cables plus/minus one.
+// One-cable-at-a-time calls mapped onto set(), for driver tests and benches (the engine only uses set()).
+// Each is set() of the last wanted cables plus/minus one.
 import type { EndpointSpec } from '../k8s/resources.js';
 import { HawserError } from '../util/errors.js';
 import type { CableOutcome, NatInfo, WantedCable } from './types.js';
@@ -21,7 +21,4 @@ export abstract class DeclarativeDriver {
   async disconnect(remote: EndpointSpec): Promise<void> {
     await this.set(this.wantedCables.filter((c) => c.endpoint.cableName !== remote.cableName));
   }
-
-  /** @deprecated set() already removes state no wanted cable claims: nothing left to sweep. */
-  async sweep(): Promise<void> {}
 }

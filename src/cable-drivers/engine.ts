@@ -166,6 +166,8 @@ export class CableEngine {
   }
 
   private async reconcileLocked(): Promise<string> {
+    // A pass queued behind stop() must not touch a closed driver.
+    if (this.stopped) return '';
     this.scheduleResync();
     const now = this.now();
     const cables: WantedCable[] = [];
@@ -278,11 +280,16 @@ export class CableEngine {
     return out;
   }
 
-  /** Removes every cable of ours (set([])): stepping down, uninstall. The driver keeps running. */
+  /**
+   * Removes every cable of ours (set([])), including what a previous run left: stepping down, uninstall.
+   * The wanted set is emptied too, so a resync tick queued meanwhile cannot bring a cable back; the
+   * driver keeps running and the next setWanted + reconcile serves again.
+   */
   shutdown(): Promise<void> {
     return this.serial(async () => {
       this.stopResync();
-      this.stopped = true;
+      this.wanted = [];
+      this.rejected = [];
       const had = [...this.applied.values()];
       await this.o.driver.set([]);
       this.applied.clear();
@@ -301,22 +308,5 @@ export class CableEngine {
       this.stopped = true;
       await this.o.driver.close();
     });
-  }
-
-  // ---- shims for the current gateway role (src/gateway/role.ts) until its rewrite is merged ----
-
-  /** @deprecated shutdown() that logs instead of throwing (the role's old fencing call). */
-  async disconnectAll(): Promise<void> {
-    await this.shutdown().catch((err) => this.o.log.error({ err: errorMessage(err) }, 'removing the cables failed'));
-    // the old role keeps using the engine after fencing: reconciling again restarts the resync
-    this.stopped = false;
-  }
-
-  /** @deprecated Adoption is the driver planner's job now (set() leaves matching state alone): a no-op. */
-  adopt(_observed: readonly ConnectionState[]): void {}
-
-  /** @deprecated The number of cables in place after the last reconcile. */
-  get appliedCount(): number {
-    return this.applied.size;
   }
 }

@@ -69,16 +69,4 @@ export interface CableDriver {
   cleanup(): Promise<void>;
   /** Stops the driver's own loops without touching the data path (so a restart can adopt it). */
   close(): Promise<void>;
-  /**
-   * @deprecated Shim for the current gateway role until its rewrite lands: set() of the last cables
-   * without `remote`.
-   */
-  disconnect(remote: EndpointSpec): Promise<void>;
-  /** @deprecated Shim for the current gateway role: set() already removes what no wanted cable claims; a no-op. */
-  sweep?(): Promise<void>;
-}
-
-/** Pure helper for drivers: the wanted cables minus one (the disconnect() shim). */
-export function withoutCable(cables: readonly WantedCable[], cableName: string): WantedCable[] {
-  return cables.filter((c) => c.endpoint.cableName !== cableName);
 }

@@ -98,7 +98,7 @@ export interface GatewayDeps {
   local: RestClient;
   broker: RestClient;
   createDriver: (ctx: DriverContext) => Promise<CableDriver>;
-  /** The cables; default: today's engine and driver through `engineCables`. */
+  /** The cables; default: the CableEngine over `createDriver`'s driver (wiring.ts `engineCables`). */
   cables?: CablesFactory;
   /** The election; default: a LeaderElector on the submariner-gateway-lock Lease. */
   elector?: (identity: string) => ElectorPort;
@@ -126,6 +126,8 @@ export interface GatewayDeps {
 export class GatewayRole {
   private state: GatewayState = 'starting';
   private stoppingFrom: GatewayState | undefined;
+  /** Set once a SIGTERM decided to hand over: from then on the Gateway says passive. */
+  private handingOver = false;
   private readonly log: Logger;
   private readonly failures: Failures;
   private readonly facts: NodeFactsReader;
@@ -396,16 +398,15 @@ export class GatewayRole {
     }
   }
 
-  /** A restarted gateway that finds another one active removes what its previous run left. Once per start. */
+  /**
+   * A restarted gateway that finds another one active removes what its previous run left: shutdown() is
+   * set([]), which removes every cable of ours whether or not a remote Endpoint still names it. Once per start.
+   */
   private async fenceLeftovers(): Promise<void> {
-    if (this.leftoversFenced || !this.cables) return;
+    if (this.leftoversFenced || !this.cables || this.state !== 'standby') return;
     this.leftoversFenced = true;
-    await this.remoteSynced?.catch(() => undefined);
-    if (this.state !== 'standby') return;
-    const sel = selectRemoteEndpoints(this.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
-    this.cables.setWanted(sel);
     await this.shutdownCables();
-    this.log.info({ holder: this.elector?.holder, remotes: sel.wanted.length }, 'another gateway is active: removed cables this node\'s previous run may have left');
+    this.log.info({ holder: this.elector?.holder }, 'another gateway is active: removed cables this node\'s previous run may have left');
   }
 
   /** Publishes our Endpoint and Cluster while we lead; a failure retries in 1 s (publish-failed). */
@@ -487,8 +488,16 @@ export class GatewayRole {
     this.status.markDirty();
   }
 
+  /**
+   * Whether this gateway still serves: active, or stopping from active without a hand-over (a restart in
+   * place keeps lease and cables, so a write during the stop must keep saying active: Globalnet acts on it).
+   */
+  private serving(): boolean {
+    return this.state === 'active' || (this.state === 'stopping' && this.stoppingFrom === 'active' && !this.handingOver);
+  }
+
   async connections(): Promise<ConnectionView[]> {
-    if (!this.cables || this.state !== 'active') return [];
+    if (!this.cables || !this.serving()) return [];
     const conns = await this.cables.connections();
     return conns.map((c) => {
       const bad = this.health?.unhealthy(c.cableName);
@@ -500,8 +509,9 @@ export class GatewayRole {
     const problems = this.failures.size > 0;
     if (!this.localEndpoint && !problems) return undefined;
     // A restart in place must not flash "passive" (Globalnet acts on it): wait for the election's first word.
-    if (this.state === 'standby' && !this.electionSettled && !problems) return undefined;
-    const active = this.state === 'active';
+    const standingBy = this.state === 'standby' || (this.state === 'stopping' && this.stoppingFrom === 'standby');
+    if (standingBy && !this.electionSettled && !problems) return undefined;
+    const active = this.serving();
     return {
       haStatus: active ? 'active' : 'passive',
       localEndpoint: this.localEndpoint ?? buildLocalEndpoint(this.d.cfg, { name: this.d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
@@ -604,6 +614,7 @@ export class GatewayRole {
     const decision = decideStop(node, this.d.releaseOnStop);
     this.stopDecision = decision;
     const handOver = decision.kind === 'hand-over';
+    this.handingOver = handOver;
     this.log.info({ decision: decision.kind, why: decision.why, active: wasActive },
       handOver ? 'stopping: handing the gateway over to a standby' : 'stopping for a restart in place: keeping the lease, cables and daemons for the next start');
     const bs = this.brokerSync;

@@ -4,12 +4,12 @@ import type { CableDriverName } from '../config/roles.js';
 import type { Logger } from '../log/index.js';
 import type { EndpointSpec } from '../k8s/resources.js';
 import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
-import { CableEngine, type ConnectionView, type Selection } from '../cable-drivers/engine.js';
+import { CableEngine, type ConnectionView } from '../cable-drivers/engine.js';
 import { NatDiscovery } from '../cable-drivers/natdiscovery/index.js';
 import { SharedHealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { ConnectionHealth } from './status.js';
-import { errorMessage, HawserError } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
 import type { CablesContext, CablesPort, HealthPort, LocalBackendConfig, MetricsPort, NatDiscoveryPort } from './ports.js';
 
 /** Drivers are loaded on demand: a gateway imports only the one it runs. */
@@ -98,74 +98,48 @@ export function metricsPort(m: GatewayMetrics, local: { cluster: string; hostnam
 }
 
 /**
- * The CablesPort over today's CableEngine and CableDriver (adopt, sweep once, disconnectAll plus the
- * per-remote disconnects fencing did). The declarative engine (issue 18) implements the port itself; this
- * adapter then goes.
+ * The CablesPort is the declarative CableEngine's own API; this only creates the driver on the first
+ * start (and drops it again when its init fails, so the role's retry gets a fresh one).
  */
 export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<CableDriver>, ctx: CablesContext): CablesPort {
   let driver: CableDriver | undefined;
   let engine: CableEngine | undefined;
-  let swept = false;
-  let lastWanted: Selection = { wanted: [], rejected: [] };
   const log = ctx.log;
   return {
     async start(): Promise<LocalBackendConfig> {
-      if (!driver) driver = await createDriverFor({ config: ctx.config, localEndpoint: ctx.localEndpoint, log });
+      if (!driver || !engine) {
+        driver = await createDriverFor({ config: ctx.config, localEndpoint: ctx.localEndpoint, log });
+        engine = new CableEngine({
+          driver,
+          localEndpoint: ctx.localEndpoint,
+          log,
+          natFor: ctx.natFor,
+          onEvent: (ev) => {
+            if (ev.kind === 'disconnected') ctx.onRemoved?.(ev.endpoint.cableName);
+          },
+        });
+      }
       try {
-        await driver.init();
+        // init adopts the data path as it is; the first set() keeps every cable still wanted.
+        return await engine.start();
       } catch (err) {
         const failed = driver;
         driver = undefined;
+        engine = undefined;
         await failed.close().catch((closeErr: unknown) => log.debug({ err: errorMessage(closeErr) }, 'closing the driver that failed to start failed'));
         throw err;
       }
-      const d = driver;
-      engine = new CableEngine({
-        driver: d,
-        localEndpoint: ctx.localEndpoint,
-        log,
-        natFor: ctx.natFor,
-        onEvent: (ev) => {
-          if (ev.kind === 'disconnected') ctx.onRemoved?.(ev.endpoint.cableName);
-        },
-      });
-      // What a previous run left is taken as applied: the first reconcile keeps the wanted cables.
-      engine.adopt(await d.connections());
-      return d.localBackendConfig();
     },
-    setWanted(sel: Selection): void {
-      lastWanted = sel;
-      engine?.setWanted(sel);
-    },
-    async reconcile(): Promise<string> {
-      if (!engine || !driver) return '';
-      const plan = await engine.reconcile();
-      if (!swept && driver.sweep) {
-        // Once per start, after the first full pass: cables a previous run left for vanished remotes.
-        swept = true;
-        await driver.sweep();
-      }
-      return plan;
-    },
-    async connections(): Promise<ConnectionView[]> {
-      return engine ? engine.connections() : [];
-    },
+    setWanted: (sel) => engine?.setWanted(sel),
+    reconcile: async () => (engine ? engine.reconcile() : ''),
+    connections: async () => (engine ? engine.connections() : []),
     nextRetryAt: () => engine?.nextRetryAt(),
-    async shutdown(): Promise<void> {
-      if (!engine || !driver) return;
-      await engine.disconnectAll();
-      // Peers the driver cannot list (WireGuard keeps an adopted device's peers): disconnect every remote.
-      const failures: string[] = [];
-      for (const ep of lastWanted.wanted) {
-        await driver.disconnect(ep).catch((err: unknown) => failures.push(`${ep.cableName}: ${errorMessage(err)}`));
-      }
-      if (failures.length) throw new HawserError('EXEC', `removing cables failed: ${failures.join('; ')}`);
-    },
+    shutdown: async () => engine?.shutdown(),
     async stop(): Promise<void> {
-      const d = driver;
+      const e = engine;
       driver = undefined;
       engine = undefined;
-      await d?.close();
+      await e?.stop();
     },
   };
 }

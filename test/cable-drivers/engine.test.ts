@@ -205,8 +205,28 @@ describe('cable engine: declarative set() through the driver', () => {
     await eng.shutdown();
     assert.equal(d.path.size, 0);
     assert.equal(d.calls.at(-1), '');
-    assert.equal(eng.appliedCount, 0);
+    assert.deepEqual(await eng.connections(), [], 'nothing wanted after shutdown');
     assert.deepEqual(info('cable removed').sort(), [`${good.cableName} shutdown`, `${bad.cableName} shutdown`].sort());
+  });
+
+  it('after shutdown() a queued pass brings nothing back; setWanted + reconcile serves again, resync included', async () => {
+    const d = new FakeDriver();
+    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 20 });
+    eng.setWanted({ wanted: [good], rejected: [] });
+    await eng.reconcile();
+    const late = eng.reconcile(); // queued ahead of the shutdown, as a resync tick can be
+    await eng.shutdown();
+    await late;
+    await eng.reconcile(); // queued after it
+    assert.equal(d.path.size, 0);
+    eng.setWanted({ wanted: [good], rejected: [] });
+    await eng.reconcile();
+    d.path.clear(); // removed behind our back: the resync, restarted by serving again, repairs it
+    await waitFor(() => d.path.size === 1, { timeoutMs: 5000, intervalMs: 10, what: 'the resync to restore the cable' });
+    await eng.stop();
+    const setsBefore = d.calls.length;
+    await eng.reconcile();
+    assert.equal(d.calls.length, setsBefore, 'no set() on a stopped engine');
   });
 
   it('resyncs on its own period once reconciling (drift repair)', async () => {
