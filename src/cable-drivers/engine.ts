@@ -237,7 +237,7 @@ export class CableEngine {
     const period = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
     if (this.resyncTimer || this.stopped || period <= 0) return;
     // Level-triggered repair of drift (a peer or route removed behind our back) without any event.
-    this.resyncTimer = setInterval(() => void this.reconcile().catch((err) => this.o.log.warn({ err: errorMessage(err) }, 'cable resync failed; retried on the next tick')), period);
+    this.resyncTimer = setInterval(() => void this.reconcile().catch((err) => this.o.log.warn({ err }, 'cable resync failed; retried on the next tick')), period);
     this.resyncTimer.unref();
   }
 

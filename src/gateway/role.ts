@@ -306,9 +306,9 @@ export class GatewayRole {
     this.remoteInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
     this.remoteInformer.on('change', () => void this.fire('endpoints-changed'));
     this.remoteSynced = this.remoteInformer.start();
-    this.remoteSynced.catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'Endpoint informer stopped before its first list'));
+    this.remoteSynced.catch((err: unknown) => this.log.debug({ err }, 'Endpoint informer stopped before its first list'));
     this.gatewayInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', this.ns), log: this.log });
-    this.gatewayInformer.start().catch((err: unknown) => this.log.debug({ err: errorMessage(err) }, 'Gateway informer stopped before its first list'));
+    this.gatewayInformer.start().catch((err: unknown) => this.log.debug({ err }, 'Gateway informer stopped before its first list'));
 
     const identity = `${this.d.cfg.nodeName || hostname()}-submariner-gateway`;
     const elector = this.d.elector ? this.d.elector(identity) : new LeaderElector({
@@ -646,7 +646,7 @@ export class GatewayRole {
     try {
       await this.cables?.stop();
     } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'stopping the cable driver failed');
+      this.log.warn({ err }, 'stopping the cable driver failed');
     }
     void this.fire('stopped');
   }

@@ -2,7 +2,6 @@
 // node published it, the local Endpoint; the agent itself does not start.
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
-import { errorMessage } from '../util/errors.js';
 import { endpointObjectName, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
@@ -25,7 +24,7 @@ export async function uninstallGateway(o: UninstallOptions): Promise<void> {
   let node: KubeObject | undefined;
   if (o.local) {
     node = await o.local.get(resourcePath('', 'v1', 'nodes', undefined, cfg.nodeName)).catch((err: unknown) => {
-      log.warn({ err: errorMessage(err) }, 'cannot read this node: the local Endpoint is left to the active gateway');
+      log.warn({ err }, 'cannot read this node: the local Endpoint is left to the active gateway');
       return undefined;
     });
     privateIP = (node && nodeInternalIP(node)) ?? privateIP;
@@ -35,13 +34,13 @@ export async function uninstallGateway(o: UninstallOptions): Promise<void> {
   try {
     await driver.cleanup();
   } finally {
-    await driver.close().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'closing the cable driver failed'));
+    await driver.close().catch((err: unknown) => log.warn({ err }, 'closing the cable driver failed'));
   }
   if (!o.local) return;
   const gw = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', cfg.namespace);
-  await o.local.delete(`${gw}/${cfg.nodeName}`).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'no Gateway object to delete'));
+  await o.local.delete(`${gw}/${cfg.nodeName}`).catch((err: unknown) => log.debug({ err }, 'no Gateway object to delete'));
   if (privateIP !== '0.0.0.0') {
     const ep = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', cfg.namespace);
-    await o.local.delete(`${ep}/${endpointObjectName(cfg.clusterId, local.cableName)}`).catch((err: unknown) => log.debug({ err: errorMessage(err) }, 'no local Endpoint to delete'));
+    await o.local.delete(`${ep}/${endpointObjectName(cfg.clusterId, local.cableName)}`).catch((err: unknown) => log.debug({ err }, 'no local Endpoint to delete'));
   }
 }

@@ -9,7 +9,6 @@ import { NatDiscovery } from '../cable-drivers/natdiscovery/index.js';
 import { SharedHealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { ConnectionHealth } from './status.js';
-import { errorMessage } from '../util/errors.js';
 import type { CablesContext, CablesPort, HealthPort, LocalBackendConfig, MetricsPort, NatDiscoveryPort } from './ports.js';
 
 /** Drivers are loaded on demand: a gateway imports only the one it runs. */
@@ -126,7 +125,7 @@ export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<Ca
         const failed = driver;
         driver = undefined;
         engine = undefined;
-        await failed.close().catch((closeErr: unknown) => log.debug({ err: errorMessage(closeErr) }, 'closing the driver that failed to start failed'));
+        await failed.close().catch((closeErr: unknown) => log.debug({ err: closeErr }, 'closing the driver that failed to start failed'));
         throw err;
       }
     },
