@@ -1,5 +1,6 @@
 // IPv4 arithmetic for Globalnet: addresses as unsigned 32-bit integers, CIDRs as [base, size).
 import { isIPv4 } from 'node:net';
+import { ipv4ToInt as ipToInt, intToIpv4 as intToIp } from '../net/cidr.js';
 
 export interface Ipv4Cidr {
   /** Canonical text, e.g. `242.0.0.0/16`. */
@@ -10,23 +11,8 @@ export interface Ipv4Cidr {
   size: number;
 }
 
-/** A dotted quad as an integer (the caller has validated it; this is on every hot path). */
-export function ipToInt(ip: string): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < ip.length; i++) {
-    const c = ip.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + (c - 48);
-  }
-  return n * 256 + part;
-}
-
-export function intToIp(n: number): string {
-  return `${Math.floor(n / 16777216) % 256}.${Math.floor(n / 65536) % 256}.${Math.floor(n / 256) % 256}.${n % 256}`;
-}
+// The integer forms are src/net's (one implementation for every subsystem).
+export { ipv4ToInt as ipToInt, intToIpv4 as intToIp } from '../net/cidr.js';
 
 export function isIpv4(s: string): boolean {
   return isIPv4(s);
