@@ -54,8 +54,6 @@ export const ALLOWED: ReadonlyArray<{ from: string; to: string; reason: string }
   { from: 'src/config/roles.ts', to: 'src/gateway/public-ip.ts', reason: 'parseResolverChain is config parsing that lives with the gateway; move it to config/ (or k8s/node.ts)' },
   { from: 'src/routeagent/role.ts', to: 'src/gateway/local-endpoint.ts', reason: 'nodeInternalIP: now in k8s/node.ts; convert the import (design problem 4)' },
   { from: 'src/gateway/node-facts.ts', to: 'src/nat/desired.ts', reason: 'NODE_GLOBAL_IP_ANNOTATION: now in k8s/node.ts; convert the import (design problem 4)' },
-  { from: 'src/routeagent/role.ts', to: 'src/cable-drivers/healthcheck/index.ts', reason: 'the health check is shared by three roles; moves to src/health (design problem 6)' },
-  { from: 'src/nat/role.ts', to: 'src/cable-drivers/healthcheck/index.ts', reason: 'findHealthCheckIP; moves to src/health / os/addresses.ts (design problem 6)' },
   { from: 'src/show/model.ts', to: 'src/gateway/status.ts', reason: 'gatewaySummary reads a Gateway; belongs with k8s/submariner/gateway.ts (design problem 4)' },
   { from: 'src/diagnose/checks.ts', to: 'src/nat/ip.ts', reason: 'IPv4 arithmetic; moves to src/net/cidr.ts (design problem 5)' },
   { from: 'bench/cables/ipsec.ts', to: 'test/cable-drivers/ipsec/lab.ts', reason: 'the IPsec bench borrows the IPsec test lab; move its netns parts to test/support/netns.ts' },
@@ -119,8 +117,8 @@ export function ruleBroken(from: string, to: string): string | undefined {
       if (fDir === 'cable-drivers' && tDir === 'cable-drivers' && fSub && tSub && fSub !== tSub && DRIVERS.includes(fSub) && DRIVERS.includes(tSub)) {
         return `cable drivers do not import each other (cable-drivers/${fSub} ↛ cable-drivers/${tSub})`;
       }
-      if (fDir === 'cable-drivers' && tDir === 'cable-drivers' && fSub && (fSub === 'natdiscovery' || fSub === 'healthcheck') && tSub && DRIVERS.includes(tSub)) {
-        return `shared cable services do not import a driver (cable-drivers/${fSub} ↛ cable-drivers/${tSub})`;
+      if (fDir === 'cable-drivers' && tDir === 'cable-drivers' && fSub && fSub === 'natdiscovery' && tSub && DRIVERS.includes(tSub)) {
+        return `the shared cable service natdiscovery does not import a driver (cable-drivers/${fSub} ↛ cable-drivers/${tSub})`;
       }
       return undefined;
     }

@@ -3,7 +3,7 @@
 import { endpointSpecToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import type { KubeObject } from '../k8s/rest.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
-import { formatGoDuration as goDuration, type RttStats } from '../cable-drivers/healthcheck/index.js';
+import { formatGoDuration as goDuration, type RttStats } from '../health/index.js';
 
 export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
 export const STALE_GATEWAY_SECONDS = 15;

@@ -6,7 +6,7 @@ import type { EndpointSpec } from '../k8s/resources.js';
 import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
 import { CableEngine, type ConnectionView } from '../cable-drivers/engine.js';
 import { NatDiscovery } from '../cable-drivers/natdiscovery/index.js';
-import { SharedHealthChecker, findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
+import { SharedHealthChecker, findHealthCheckIP } from '../health/index.js';
 import type { GatewayMetrics } from '../metrics/index.js';
 import type { ConnectionHealth } from './status.js';
 import type { CablesContext, CablesPort, HealthPort, LocalBackendConfig, MetricsPort, NatDiscoveryPort } from './ports.js';

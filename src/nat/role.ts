@@ -14,7 +14,7 @@ import { trackLeader } from '../metrics/leader.js';
 import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
 import { createGlobalnetMetrics, type GlobalnetMetrics } from '../metrics/globalnet.js';
 import { NftDataplane } from './nft.js';
-import { findHealthCheckIP } from '../cable-drivers/healthcheck/index.js';
+import { findHealthCheckIP } from '../health/index.js';
 
 export const GLOBALNET_LEASE = 'submariner-globalnet-lock';
 

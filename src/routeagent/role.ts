@@ -10,7 +10,7 @@ import { Informer } from '../k8s/informer.js';
 import { backendKind, CLUSTER_ID_LABEL, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { nodeInternalIP } from '../gateway/local-endpoint.js';
-import { formatGoDuration, SharedHealthChecker, type HealthTarget } from '../cable-drivers/healthcheck/index.js';
+import { formatGoDuration, SharedHealthChecker, type HealthTarget } from '../health/index.js';
 import type { RouteAgentMetrics } from '../metrics/index.js';
 import { RouteAgentDataplane } from './dataplane.js';
 import { parseMssAnnotation } from './planner.js';

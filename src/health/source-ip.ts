@@ -3,10 +3,10 @@
 // When there is none (pods on an underlay/macvlan IPAM such as Spiderpool), Submariner crash-loops
 // with "unable to find CNI interface"; hawser reports health checking as unavailable and keeps going.
 import { BlockList, isIP } from 'node:net';
-import type { Cidr } from '../../config/parse.js';
-import { parseCidr } from '../../config/parse.js';
-import { localAddresses } from '../../os/addresses.js';
-import { openRtnl, type Rtnl } from '../../os/netlink.js';
+import type { Cidr } from '../config/parse.js';
+import { parseCidr } from '../config/parse.js';
+import { localAddresses } from '../os/addresses.js';
+import { openRtnl, type Rtnl } from '../os/netlink.js';
 
 export interface NodeAddress {
   ifname: string;

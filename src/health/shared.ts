@@ -10,9 +10,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { Logger } from '../../log/index.js';
-import { netnsArgv } from '../../util/exec.js';
-import { Backoff } from '../../util/wait.js';
+import type { Logger } from '../log/index.js';
+import { netnsArgv } from '../util/exec.js';
+import { Backoff } from '../util/wait.js';
 import { endChild, sameTarget, type CableHealth, type HealthCheckerEvents, type HealthTarget } from './target.js';
 import { fpingArgs, parseFpingLine } from './fping-output.js';
 import { DEFAULT_WINDOW, PingStats } from './stats.js';

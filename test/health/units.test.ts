@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { formatGoDuration, latencyRTT } from '../../../src/cable-drivers/healthcheck/duration.js';
-import { PingStats } from '../../../src/cable-drivers/healthcheck/stats.js';
-import { chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses } from '../../../src/cable-drivers/healthcheck/source-ip.js';
-import { FakeRtnl } from '../../support/fake-rtnl.js';
+import { formatGoDuration, latencyRTT } from '../../src/health/duration.js';
+import { PingStats } from '../../src/health/stats.js';
+import { chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses } from '../../src/health/source-ip.js';
+import { FakeRtnl } from '../support/fake-rtnl.js';
 
 describe('healthcheck: Go duration strings', () => {
   // Expected values are what Go's time.Duration(n).String() prints.

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fpingArgs, parseFpingLine } from '../../../src/cable-drivers/healthcheck/fping-output.js';
-import { SharedHealthChecker } from '../../../src/cable-drivers/healthcheck/shared.js';
-import { pidAlive } from '../../../src/os/daemon.js';
-import { waitFor } from '../../../src/util/wait.js';
-import { quietLogger } from '../natdiscovery/helpers.js';
+import { fpingArgs, parseFpingLine } from '../../src/health/fping-output.js';
+import { SharedHealthChecker } from '../../src/health/shared.js';
+import { pidAlive } from '../../src/os/daemon.js';
+import { waitFor } from '../../src/util/wait.js';
+import { logSink as quietLogger } from '../support/fixtures.js';
 
 describe('healthcheck: fping output', () => {
   it('parses replies, timeouts and per-target errors; ignores duplicates and summaries', () => {

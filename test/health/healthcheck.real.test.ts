@@ -1,11 +1,11 @@
 // The health checker with the real fping, between two network namespaces.
 import assert from 'node:assert/strict';
-import { SharedHealthChecker } from '../../../src/cable-drivers/healthcheck/shared.js';
-import { findHealthCheckIP } from '../../../src/cable-drivers/healthcheck/source-ip.js';
-import { netnsPids } from '../../../src/os/netns.js';
-import { waitFor } from '../../../src/util/wait.js';
-import { quietLogger } from '../natdiscovery/helpers.js';
-import { NetLab } from '../natdiscovery/netlab.js';
+import { SharedHealthChecker } from '../../src/health/shared.js';
+import { findHealthCheckIP } from '../../src/health/source-ip.js';
+import { netnsPids } from '../../src/os/netns.js';
+import { waitFor } from '../../src/util/wait.js';
+import { logSink as quietLogger } from '../support/fixtures.js';
+import { NetnsHarness as NetLab } from '../support/netns.js';
 
 describe('healthcheck: ping between network namespaces @real', function () {
   this.timeout(30_000);
