@@ -2,8 +2,9 @@
 // One socket per network namespace: in-process for the current one, a worker process for another one
 // (a netlink socket belongs to the namespace it was opened in, and Node cannot setns()).
 import { isIP } from 'node:net';
-import { AttrStream, FlagsNew, createRtNetlink, ifla, rt, type RtNetlinkSocket, type StreamData } from 'netlink';
+import { createRtNetlink, ifla, rt, type RtNetlinkSocket } from 'netlink';
 import { HawserError } from '../util/errors.js';
+import { RtnlBatchWriter } from './rtnl-batch.js';
 
 export const AF_INET = 2;
 export const AF_BRIDGE = 7;
@@ -15,8 +16,6 @@ export const RT_SCOPE_LINK = 253;
 export const RTN_UNICAST = 1;
 export const FR_ACT_TO_TBL = 1;
 const RTNH_F_ONLINK = 4;
-/** Tables above 255 travel in RTA_TABLE only; the header byte then says RT_TABLE_COMPAT. */
-const RT_TABLE_COMPAT = 252;
 
 // ---------- observed values ----------
 
@@ -142,6 +141,10 @@ export interface NeighSpec {
   ifindex: number;
   mac: string;
   dst: string;
+  /** VXLAN FDB only (NDA_PORT): the remote's UDP port when it differs from the device's. */
+  port?: number;
+  /** VXLAN FDB only (NDA_VNI): the remote's VNI when it differs from the device's. */
+  vni?: number;
 }
 
 export type RtnlOp =
@@ -164,7 +167,10 @@ export interface Rtnl {
   routes(): Promise<RouteInfo[]>;
   rules(): Promise<RuleInfo[]>;
   neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]>;
-  /** Runs every op (up to ~200 in flight) and reports each outcome in order; never rejects for one op. */
+  /**
+   * Runs every op in order (batched: many requests per syscall) and reports each outcome in order; never
+   * rejects for one op. A failed op carries the op's describe() text and the errno name.
+   */
   apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]>;
   close(): Promise<void>;
 }
@@ -229,21 +235,6 @@ export function bufferToMac(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-function flatten(data: StreamData): Buffer {
-  const s = new AttrStream();
-  s.emit(data);
-  return Buffer.concat(s.bufs);
-}
-
-function splitCidr(cidr: string): { address: string; prefix: number; family: 4 | 6 } {
-  const i = cidr.lastIndexOf('/');
-  const address = i < 0 ? cidr : cidr.slice(0, i);
-  const fam = isIP(address);
-  if (fam !== 4 && fam !== 6) throw new HawserError('INVALID', `not a CIDR: ${JSON.stringify(cidr)}`);
-  const prefix = i < 0 ? (fam === 4 ? 32 : 128) : Number(cidr.slice(i + 1));
-  return { address, prefix, family: fam };
-}
-
 function enumNumber(mapping: Record<string, string | number>, v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'string' && typeof mapping[v] === 'number') return mapping[v] as number;
@@ -252,14 +243,6 @@ function enumNumber(mapping: Record<string, string | number>, v: unknown): numbe
 
 function familyOf(n: number | undefined): 4 | 6 {
   return n === AF_INET6 ? 6 : 4;
-}
-
-/** Turns the package's `Request rejected: EEXIST` into a NetlinkError carrying the errno name. */
-function translate(err: unknown, what: string): NetlinkError {
-  const msg = err instanceof Error ? err.message : String(err);
-  const m = /Request rejected: (\w+)/.exec(msg);
-  const errno = m?.[1] ?? (err instanceof HawserError && err.code === 'INVALID' ? 'EINVAL' : 'EIO');
-  return new NetlinkError(`${what}: ${m ? errno : msg}`, errno, { cause: err });
 }
 
 export function describeOp(op: RtnlOp): string {
@@ -283,27 +266,27 @@ export function describeOp(op: RtnlOp): string {
     case 'rule-del':
       return `rule ${op.op.slice(5)} pref ${op.rule.pref} lookup ${op.rule.table}`;
     default:
-      return `${op.neigh.family === 'bridge' ? 'fdb' : 'neigh'} ${op.op.slice(6)} ${op.neigh.mac} dst ${op.neigh.dst} ifindex ${op.neigh.ifindex}`;
+      return `${op.neigh.family === 'bridge' ? 'fdb' : 'neigh'} ${op.op.slice(6)} ${op.neigh.mac} dst ${op.neigh.dst}${op.neigh.port !== undefined ? ` port ${op.neigh.port}` : ''}${op.neigh.vni !== undefined ? ` vni ${op.neigh.vni}` : ''} ifindex ${op.neigh.ifindex}`;
   }
 }
 
 // ---------- in-process implementation ----------
 
 const REQUEST_TIMEOUT_MS = 5000;
-/** The package aborts at >=512 requests in flight on the default buffer; stay well below. */
-export const MAX_IN_FLIGHT = 200;
 
 export class NetlinkRtnl implements Rtnl {
   private readonly sock: RtNetlinkSocket;
   /** One dump at a time per socket: the kernel and the package track a single multipart reply. */
   private dumpQueue: Promise<unknown> = Promise.resolve();
+  /** Writes go through their own socket, batched (opened on the first write). */
+  private writer: RtnlBatchWriter | undefined;
 
   constructor() {
     this.sock = createRtNetlink();
     try {
       this.sock.socket.setRecvBufferSize(4 * 1024 * 1024);
     } catch {
-      // the default buffer still works with MAX_IN_FLIGHT requests outstanding
+      // the default buffer still holds a dump's replies; only the larger ones need more
     }
   }
 
@@ -412,159 +395,23 @@ export class NetlinkRtnl implements Rtnl {
     return next;
   }
 
-  async apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
-    const results: OpOutcome[] = new Array<OpOutcome>(ops.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ops.length) {
-        const i = next++;
-        const op = ops[i]!;
-        try {
-          await this.one(op);
-          results[i] = { ok: true };
-        } catch (err) {
-          const e = translate(err, describeOp(op));
-          results[i] = { ok: false, error: e.message, errno: e.errno };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, ops.length) }, worker));
-    return results;
+  /** The whole list in a few sendmsg calls (see rtnl-batch.ts), in order; one outcome per op. */
+  apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
+    if (ops.length === 0) return Promise.resolve([]);
+    this.writer ??= new RtnlBatchWriter();
+    return this.writer.apply(ops);
   }
 
   /** One operation; throws NetlinkError. */
   async applyOne(op: RtnlOp): Promise<void> {
-    try {
-      await this.one(op);
-    } catch (err) {
-      throw translate(err, describeOp(op));
-    }
-  }
-
-  private async one(op: RtnlOp): Promise<void> {
-    const o = { timeout: REQUEST_TIMEOUT_MS };
-    switch (op.op) {
-      case 'link-add': {
-        const l = op.link;
-        let attrs: ifla.LinkAttrs;
-        if (l.kind === 'vxlan') {
-          const vx: ifla.Vxlan = { id: l.vxlan.vni, port: u16be(l.vxlan.port), learning: l.vxlan.learning === false ? 0 : 1 };
-          if (l.vxlan.local) vx.local = ipToBuffer(l.vxlan.local);
-          if (l.vxlan.link) vx.link = l.vxlan.link;
-          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: 'vxlan', data: flatten(ifla.formatVxlan(vx)) })) };
-          if (l.mac) attrs.address = macToBuffer(l.mac);
-        } else {
-          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: l.kind })) };
-        }
-        if (l.mtu) attrs.mtu = l.mtu;
-        const data: rt.Link = l.up ? { flags: { up: true }, change: { up: true } } : {};
-        await this.sock.newLink(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        return;
-      }
-      case 'link-set': {
-        const attrs: ifla.LinkAttrs = {};
-        if (op.mtu !== undefined) attrs.mtu = op.mtu;
-        if (op.mac) attrs.address = macToBuffer(op.mac);
-        const data: rt.Link = { index: op.index };
-        if (op.up !== undefined) {
-          data.change = { up: true };
-          data.flags = op.up ? { up: true } : {};
-        }
-        await this.sock.setLink(data, attrs, o);
-        return;
-      }
-      case 'link-del':
-        await this.sock.delLink({ index: op.index }, undefined, o);
-        return;
-      case 'addr-add':
-      case 'addr-del': {
-        const fam = isIP(op.address) === 6 ? AF_INET6 : AF_INET;
-        const a = ipToBuffer(op.address);
-        const data: rt.Address = { family: fam, prefixlen: op.prefix, index: op.ifindex };
-        const attrs: rt.AddressAttrs = { local: a, address: a };
-        if (op.label && fam === AF_INET) attrs.label = op.label;
-        if (op.op === 'addr-add') await this.sock.newAddress(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        else await this.sock.delAddress(data, attrs, o);
-        return;
-      }
-      case 'route-add':
-      case 'route-replace':
-      case 'route-del': {
-        const [data, attrs] = routeMessage(op.route);
-        if (op.op === 'route-del') await this.sock.delRoute(data, attrs, o);
-        else {
-          const flags = FlagsNew.CREATE | (op.op === 'route-add' ? FlagsNew.EXCL : FlagsNew.REPLACE);
-          await this.sock.newRoute(data, attrs, { ...o, flags });
-        }
-        return;
-      }
-      case 'rule-add':
-      case 'rule-del': {
-        const r = op.rule;
-        const fam = r.family === 6 ? AF_INET6 : AF_INET;
-        const data: rt.Rule = { family: fam, table: r.table < 256 ? r.table : RT_TABLE_COMPAT, action: FR_ACT_TO_TBL };
-        const attrs: rt.RuleAttrs = { priority: r.pref, table: r.table };
-        if (r.protocol !== undefined) attrs.protocol = r.protocol;
-        if (r.src) {
-          const c = splitCidr(r.src);
-          attrs.src = ipToBuffer(c.address);
-          data.srcLen = c.prefix;
-        }
-        if (r.dst) {
-          const c = splitCidr(r.dst);
-          attrs.dst = ipToBuffer(c.address);
-          data.dstLen = c.prefix;
-        }
-        if (op.op === 'rule-add') await this.sock.newRule(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        else await this.sock.delRule(data, attrs, o);
-        return;
-      }
-      default: {
-        const n = op.neigh;
-        const bridge = n.family === 'bridge';
-        const data: rt.Neighbor = { family: bridge ? AF_BRIDGE : AF_INET, ifindex: n.ifindex, state: { permanent: true } };
-        if (bridge) data.flags = { self: true };
-        const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(n.mac), dst: ipToBuffer(n.dst) };
-        if (op.op === 'neigh-del') {
-          await this.sock.delNeighbor(data, attrs, o);
-          return;
-        }
-        const mode = op.op === 'neigh-append' ? FlagsNew.APPEND : op.op === 'neigh-replace' ? FlagsNew.REPLACE : FlagsNew.EXCL;
-        await this.sock.newNeighbor(data, attrs, { ...o, flags: FlagsNew.CREATE | mode });
-        return;
-      }
-    }
+    const [o] = await this.apply([op]);
+    if (o && !o.ok) throw new NetlinkError(o.error, o.errno ?? 'EIO');
   }
 
   async close(): Promise<void> {
     this.sock.socket.close();
+    this.writer?.close();
   }
-}
-
-function u16be(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function routeMessage(r: RouteSpec): [rt.Route, rt.RouteAttrs] {
-  const c = splitCidr(r.dst);
-  const data: rt.Route = {
-    family: c.family === 6 ? AF_INET6 : AF_INET,
-    dstLen: c.prefix,
-    table: r.table < 256 ? r.table : RT_TABLE_COMPAT,
-    protocol: r.protocol,
-    scope: r.scope ?? (r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
-    type: r.type ?? RTN_UNICAST,
-  };
-  if (r.onlink) data.flags = { __unknown: RTNH_F_ONLINK };
-  const attrs: rt.RouteAttrs = { table: r.table };
-  if (c.prefix > 0) attrs.dst = ipToBuffer(c.address);
-  if (r.gateway) attrs.gateway = ipToBuffer(r.gateway);
-  if (r.oif) attrs.oif = r.oif;
-  if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
-  if (r.metric) attrs.priority = r.metric;
-  return [data, attrs];
 }
 
 /**
