@@ -84,6 +84,10 @@ export interface NeighInfo {
   permanent: boolean;
   /** NTF_SELF: the entry lives in the device's own FDB (VXLAN), not a bridge's. */
   self: boolean;
+  /** VXLAN FDB: the remote's UDP port (NDA_PORT), when the entry names one. */
+  port?: number;
+  /** VXLAN FDB: the remote's VNI (NDA_VNI), when the entry names one. */
+  vni?: number;
 }
 
 // ---------- wanted values and operations ----------
@@ -270,6 +274,78 @@ export function describeOp(op: RtnlOp): string {
   }
 }
 
+// ---------- kernel messages to observed values (dumps and notifications alike) ----------
+
+export function linkFromMessage(m: rt.LinkMessage): LinkInfo {
+  const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
+  const link: LinkInfo = { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, up: m.data.flags?.up === true };
+  if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
+  if (info?.kind) link.kind = info.kind;
+  if (info?.kind === 'vxlan' && info.data) {
+    const v = ifla.parseVxlan(info.data);
+    link.vxlan = { vni: v.id ?? 0, port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0, learning: v.learning !== 0 };
+    if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
+    if (v.link) link.vxlan.link = v.link;
+  }
+  return link;
+}
+
+export function addrFromMessage(m: rt.AddressMessage): AddrInfo | undefined {
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw) return undefined;
+  const a: AddrInfo = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
+  if (typeof m.attrs.label === 'string') a.label = m.attrs.label;
+  return a;
+}
+
+export function routeFromMessage(m: rt.RouteMessage): RouteInfo {
+  const family = familyOf(m.data.family);
+  const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
+  const r: RouteInfo = {
+    family,
+    table: m.attrs.table ?? m.data.table ?? 0,
+    dst: `${dst}/${m.data.dstLen ?? 0}`,
+    protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, m.data.protocol),
+    scope: enumNumber(rt.RouteScope as unknown as Record<string, number>, m.data.scope),
+    type: enumNumber(rt.RouteType as unknown as Record<string, number>, m.data.type),
+    onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
+  };
+  if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
+  if (m.attrs.oif) r.oif = m.attrs.oif;
+  if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
+  if (m.attrs.priority) r.metric = m.attrs.priority;
+  return r;
+}
+
+export function ruleFromMessage(m: rt.RuleMessage): RuleInfo {
+  const r: RuleInfo = {
+    family: familyOf(m.data.family),
+    pref: m.attrs.priority ?? 0,
+    table: m.attrs.table ?? m.data.table ?? 0,
+    action: enumNumber(rt.RuleAction as unknown as Record<string, number>, m.data.action),
+  };
+  if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
+  if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
+  if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
+  if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
+  if (m.attrs.iifname) r.iifname = m.attrs.iifname;
+  if (m.attrs.oifname) r.oifname = m.attrs.oifname;
+  return r;
+}
+
+/** IPv4 and bridge (FDB) neighbours; undefined for other families. */
+export function neighFromMessage(m: rt.NeighborMessage): NeighInfo | undefined {
+  const fam = m.data.family;
+  if (fam !== AF_BRIDGE && fam !== AF_INET) return undefined;
+  const n: NeighInfo = { family: fam === AF_BRIDGE ? 'bridge' : 'inet', ifindex: m.data.ifindex ?? 0, permanent: m.data.state?.permanent === true, self: m.data.flags?.self === true };
+  if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
+  if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
+  // NDA_PORT travels in network order, NDA_VNI in host order
+  if (m.attrs.port && m.attrs.port.length === 2) n.port = m.attrs.port.readUInt16BE(0);
+  if (m.attrs.vni && m.attrs.vni.length === 4) n.vni = m.attrs.vni.readUInt32LE(0);
+  return n;
+}
+
 // ---------- in-process implementation ----------
 
 const REQUEST_TIMEOUT_MS = 5000;
@@ -292,101 +368,31 @@ export class NetlinkRtnl implements Rtnl {
 
   async links(): Promise<LinkInfo[]> {
     const msgs = await this.dump(() => this.sock.getLinks(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): LinkInfo => {
-      const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
-      const link: LinkInfo = {
-        index: m.data.index ?? 0,
-        name: m.attrs.ifname ?? '',
-        mtu: m.attrs.mtu ?? 0,
-        up: m.data.flags?.up === true,
-      };
-      if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
-      if (info?.kind) link.kind = info.kind;
-      if (info?.kind === 'vxlan' && info.data) {
-        const v = ifla.parseVxlan(info.data);
-        link.vxlan = {
-          vni: v.id ?? 0,
-          port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0,
-          learning: v.learning !== 0,
-        };
-        if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
-        if (v.link) link.vxlan.link = v.link;
-      }
-      return link;
-    });
+    return msgs.map(linkFromMessage);
   }
 
   async addresses(): Promise<AddrInfo[]> {
     const msgs = await this.dump(() => this.sock.getAddresses(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    const out: AddrInfo[] = [];
-    for (const m of msgs) {
-      const raw = m.attrs.local ?? m.attrs.address;
-      if (!raw) continue;
-      const a: AddrInfo = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
-      if (m.attrs.label) a.label = m.attrs.label;
-      out.push(a);
-    }
-    return out;
+    return msgs.flatMap((m) => addrFromMessage(m) ?? []);
   }
 
   async routes(): Promise<RouteInfo[]> {
     const msgs = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): RouteInfo => {
-      const family = familyOf(m.data.family);
-      const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
-      const r: RouteInfo = {
-        family,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        dst: `${dst}/${m.data.dstLen ?? 0}`,
-        protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, m.data.protocol),
-        scope: enumNumber(rt.RouteScope as unknown as Record<string, number>, m.data.scope),
-        type: enumNumber(rt.RouteType as unknown as Record<string, number>, m.data.type),
-        onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
-      };
-      if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
-      if (m.attrs.oif) r.oif = m.attrs.oif;
-      if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
-      if (m.attrs.priority) r.metric = m.attrs.priority;
-      return r;
-    });
+    return msgs.map(routeFromMessage);
   }
 
   async rules(): Promise<RuleInfo[]> {
     const msgs = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): RuleInfo => {
-      const r: RuleInfo = {
-        family: familyOf(m.data.family),
-        pref: m.attrs.priority ?? 0,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        action: enumNumber(rt.RuleAction as unknown as Record<string, number>, m.data.action),
-      };
-      if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
-      if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
-      if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
-      if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
-      if (m.attrs.iifname) r.iifname = m.attrs.iifname;
-      if (m.attrs.oifname) r.oifname = m.attrs.oifname;
-      return r;
-    });
+    return msgs.map(ruleFromMessage);
   }
 
   async neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]> {
     const af = family === 'bridge' ? AF_BRIDGE : AF_INET;
     const msgs = await this.dump(() => this.sock.getNeighbors({ family: af }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    const out: NeighInfo[] = [];
-    for (const m of msgs) {
-      if (m.data.family !== af) continue;
-      const n: NeighInfo = {
-        family,
-        ifindex: m.data.ifindex ?? 0,
-        permanent: m.data.state?.permanent === true,
-        self: m.data.flags?.self === true,
-      };
-      if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
-      if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
-      out.push(n);
-    }
-    return out;
+    return msgs.flatMap((m) => {
+      const n = neighFromMessage(m);
+      return n && n.family === family ? [n] : [];
+    });
   }
 
   private dump<T>(fn: () => Promise<T>): Promise<T> {

@@ -19,9 +19,6 @@ const NLMSG_ERROR = 2;
 const RTNH_F_ONLINK = 4;
 /** Tables above 255 travel in RTA_TABLE only; the header byte then says RT_TABLE_COMPAT. */
 const RT_TABLE_COMPAT = 252;
-/** NDA_PORT / NDA_VNI: a VXLAN FDB entry's remote UDP port and VNI (linux/neighbour.h). */
-const NDA_PORT = 6;
-const NDA_VNI = 7;
 
 /**
  * Requests per sendmsg. The kernel queues every ack of one buffer before sendmsg returns, so a chunk
@@ -58,16 +55,6 @@ function u16be(n: number): Buffer {
 function u32ne(n: number): Buffer {
   const b = Buffer.alloc(4);
   b.writeUInt32LE(n);
-  return b;
-}
-
-/** A netlink attribute (len, type, value, padded to 4), for attributes the package does not model. */
-function rawAttr(type: number, value: Buffer): Buffer {
-  const len = 4 + value.length;
-  const b = Buffer.alloc((len + 3) & ~3);
-  b.writeUInt16LE(len, 0);
-  b.writeUInt16LE(type, 2);
-  value.copy(b, 4);
   return b;
 }
 
@@ -180,10 +167,10 @@ export function encodeOp(op: RtnlOp): EncodedOp {
       const data: rt.Neighbor = { family: bridge ? AF_BRIDGE : AF_INET, ifindex: n.ifindex, state: { permanent: true } };
       if (bridge) data.flags = { self: true };
       const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(n.mac), dst: ipToBuffer(n.dst) };
+      // NDA_PORT (network order) and NDA_VNI (host order) of a VXLAN FDB entry
+      if (bridge && n.port !== undefined) attrs.port = u16be(n.port);
+      if (bridge && n.vni !== undefined) attrs.vni = u32ne(n.vni);
       const payload = stream((s) => rt.formatNeighborMessage({ kind: 'neighbor', data, attrs }, s));
-      // NDA_PORT (network order) and NDA_VNI (host order) of a VXLAN FDB entry; the package has no names for them
-      if (bridge && n.port !== undefined) payload.push(rawAttr(NDA_PORT, u16be(n.port)));
-      if (bridge && n.vni !== undefined) payload.push(rawAttr(NDA_VNI, u32ne(n.vni)));
       if (op.op === 'neigh-del') return { type: T.DELNEIGH, flags: 0, payload };
       const mode = op.op === 'neigh-append' ? FlagsNew.APPEND : op.op === 'neigh-replace' ? FlagsNew.REPLACE : FlagsNew.EXCL;
       return { type: T.NEWNEIGH, flags: FlagsNew.CREATE | mode, payload };
