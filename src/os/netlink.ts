@@ -11,6 +11,7 @@ export const AF_BRIDGE = 7;
 export const AF_INET6 = 10;
 
 export const RT_TABLE_MAIN = 254;
+export const RT_TABLE_LOCAL = 255;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RTN_UNICAST = 1;
@@ -298,7 +299,12 @@ export function addrFromMessage(m: rt.AddressMessage): AddrInfo | undefined {
   return a;
 }
 
-export function routeFromMessage(m: rt.RouteMessage): RouteInfo {
+/** IPv4 and IPv6 routes; undefined for other families (multicast routing tables and the like). */
+export function routeFromMessage(m: rt.RouteMessage): RouteInfo | undefined {
+  if (m.data.family !== AF_INET && m.data.family !== AF_INET6) return undefined;
+  // IPv6's local table (per-address local, anycast and multicast entries) is the kernel's own, and
+  // not every change to it is notified: left out so dumps and the event-kept model agree
+  if (m.data.family === AF_INET6 && (m.attrs.table ?? m.data.table) === RT_TABLE_LOCAL) return undefined;
   const family = familyOf(m.data.family);
   const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
   const r: RouteInfo = {
@@ -317,7 +323,9 @@ export function routeFromMessage(m: rt.RouteMessage): RouteInfo {
   return r;
 }
 
-export function ruleFromMessage(m: rt.RuleMessage): RuleInfo {
+/** IPv4 and IPv6 rules; undefined for other families. */
+export function ruleFromMessage(m: rt.RuleMessage): RuleInfo | undefined {
+  if (m.data.family !== AF_INET && m.data.family !== AF_INET6) return undefined;
   const r: RuleInfo = {
     family: familyOf(m.data.family),
     pref: m.attrs.priority ?? 0,
@@ -376,14 +384,18 @@ export class NetlinkRtnl implements Rtnl {
     return msgs.flatMap((m) => addrFromMessage(m) ?? []);
   }
 
+  /** IPv4 and IPv6 routes of every table (two dumps: an AF_UNSPEC dump would bring the multicast families too). */
   async routes(): Promise<RouteInfo[]> {
-    const msgs = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map(routeFromMessage);
+    const v4 = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const v6 = await this.dump(() => this.sock.getRoutes({ family: AF_INET6 }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return [...v4, ...v6].flatMap((m) => routeFromMessage(m) ?? []);
   }
 
+  /** IPv4 and IPv6 policy rules. */
   async rules(): Promise<RuleInfo[]> {
-    const msgs = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map(ruleFromMessage);
+    const v4 = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const v6 = await this.dump(() => this.sock.getRules({ family: AF_INET6 }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return [...v4, ...v6].flatMap((m) => ruleFromMessage(m) ?? []);
   }
 
   async neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]> {

@@ -1,5 +1,5 @@
-// rtnetlink notifications as typed values: a socket joined to the link, address (IPv4 and IPv6, as the
-// dump has both), IPv4 route, IPv4 rule and neighbour multicast groups, turning each NEW/DEL message into
+// rtnetlink notifications as typed values: a socket joined to the link, address, route and rule (IPv4 and
+// IPv6, as the dumps have both) and neighbour multicast groups, turning each NEW/DEL message into
 // the same observed values the dumps of netlink.ts give (the same converters). Its own socket, never used for requests: the package groups multipart
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
 import { createNetlink, createRtNetlink, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
@@ -36,7 +36,7 @@ export interface RtnlEventSource {
 
 const T = rt.MessageType;
 
-/** One netlink message to an event; undefined for types and families we do not follow (IPv6 routes...). */
+/** One netlink message to an event; undefined for types and families we do not follow. */
 export function eventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): RtnlEvent | undefined {
   switch (msg.type) {
     case T.NEWLINK:
@@ -50,12 +50,12 @@ export function eventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): Rt
     case T.NEWROUTE:
     case T.DELROUTE: {
       const route = routeFromMessage(rt.parseMessage(msg.type, msg.data) as rt.RouteMessage);
-      return route.family === 4 ? { kind: 'route', del: msg.type === T.DELROUTE, route } : undefined;
+      return route ? { kind: 'route', del: msg.type === T.DELROUTE, route } : undefined;
     }
     case T.NEWRULE:
     case T.DELRULE: {
       const rule = ruleFromMessage(rt.parseMessage(msg.type, msg.data) as rt.RuleMessage);
-      return rule.family === 4 ? { kind: 'rule', del: msg.type === T.DELRULE, rule } : undefined;
+      return rule ? { kind: 'rule', del: msg.type === T.DELRULE, rule } : undefined;
     }
     case T.NEWNEIGH:
     case T.DELNEIGH: {
@@ -92,7 +92,10 @@ export function nftEventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>):
   return undefined;
 }
 
-const GROUPS = [rt.MulticastGroups.LINK, rt.MulticastGroups.IPV4_IFADDR, rt.MulticastGroups.IPV6_IFADDR, rt.MulticastGroups.IPV4_ROUTE, rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.NEIGH];
+const GROUPS = [
+  rt.MulticastGroups.LINK, rt.MulticastGroups.IPV4_IFADDR, rt.MulticastGroups.IPV6_IFADDR, rt.MulticastGroups.IPV4_ROUTE, rt.MulticastGroups.IPV6_ROUTE,
+  rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.IPV6_RULE, rt.MulticastGroups.NEIGH,
+];
 
 /** Notifications of the current network namespace, read in-process. */
 export class LocalRtnlEvents implements RtnlEventSource {

@@ -246,7 +246,7 @@ export class RouteAgentDataplane {
         for (const r of rules) {
           // by protocol only: the WireGuard driver may hold its own `pref 150 lookup 150` (protocol 119)
           if (r.protocol !== ROUTE_PROTO) continue;
-          const rule = { pref: r.pref, table: r.table, protocol: ROUTE_PROTO, ...(r.src ? { src: r.src } : {}), ...(r.dst ? { dst: r.dst } : {}) };
+          const rule = { pref: r.pref, table: r.table, protocol: ROUTE_PROTO, family: r.family, ...(r.src ? { src: r.src } : {}), ...(r.dst ? { dst: r.dst } : {}) };
           stage.push({ kind: 'rules', op: { op: 'rule-del', rule }, text: `rule del pref ${r.pref} lookup ${r.table}` });
         }
         await this.stage(rtnl, [stage], report);
@@ -386,7 +386,10 @@ export class RouteAgentDataplane {
         if (!dryRun) {
           const failuresBefore = report.failures.length;
           await this.stage(rtnl, nd.stages, report);
-          if (report.failures.length === failuresBefore && nd.blocked.length === 0) this.routesOk = byKey;
+          if (report.failures.length === failuresBefore && nd.blocked.length === 0) {
+            this.routesOk = byKey;
+            if (cache) this.settleTouched(byKey, cache, links);
+          }
         }
       } catch (err) {
         report.failures.push(`netlink: ${errorMessage(err)}`);
@@ -460,6 +463,25 @@ export class RouteAgentDataplane {
       if (route) observed.push(route);
     }
     return { planned, observed };
+  }
+
+  /**
+   * The notifications of our own writes are in (the cache's apply waits for them): keys whose route is
+   * now as planned need no second look, so the reconcile after a big change stays incremental. A key
+   * someone else changed meanwhile still differs from the plan and stays.
+   */
+  private settleTouched(byKey: RouteKeys<PlannedRoute>, cache: RtnlCache, links: readonly LinkInfo[]): void {
+    if (this.routesTouched.size === 0) return;
+    const nameOf = new Map(links.map((l) => [l.index, l.name]));
+    for (const [table, dst] of this.routesTouched.entries()) {
+      const want = byKey.get(table, dst);
+      const have = cache.routeAt(table, dst);
+      const settled = want
+        ? have !== undefined && have.protocol === ROUTE_PROTO && (have.oif !== undefined ? nameOf.get(have.oif) : undefined) === want.dev &&
+          (have.gateway ?? '') === (want.via ?? '') && (have.prefsrc ?? '') === (want.src ?? '') && have.onlink === want.onlink
+        : have === undefined || have.protocol !== ROUTE_PROTO;
+      if (settled) this.routesTouched.delete(table, dst);
+    }
   }
 
   /** The nft table is listed only when its plan changed or the state is stale: listing it spawns `nft`. */

@@ -24,6 +24,11 @@ export class RouteKeys<T = true> {
     return this.byTable.get(table)?.has(dst) ?? false;
   }
 
+  delete(table: number, dst: string): void {
+    const m = this.byTable.get(table);
+    if (m?.delete(dst)) this.count--;
+  }
+
   clear(): void {
     this.byTable.clear();
     this.count = 0;
