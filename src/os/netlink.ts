@@ -2,21 +2,21 @@
 // One socket per network namespace: in-process for the current one, a worker process for another one
 // (a netlink socket belongs to the namespace it was opened in, and Node cannot setns()).
 import { isIP } from 'node:net';
-import { AttrStream, FlagsNew, createRtNetlink, ifla, rt, type RtNetlinkSocket, type StreamData } from 'netlink';
+import { createRtNetlink, ifla, rt, type RtNetlinkSocket } from 'netlink';
 import { HawserError } from '../util/errors.js';
+import { RtnlBatchWriter } from './rtnl-batch.js';
 
 export const AF_INET = 2;
 export const AF_BRIDGE = 7;
 export const AF_INET6 = 10;
 
 export const RT_TABLE_MAIN = 254;
+export const RT_TABLE_LOCAL = 255;
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RTN_UNICAST = 1;
 export const FR_ACT_TO_TBL = 1;
 const RTNH_F_ONLINK = 4;
-/** Tables above 255 travel in RTA_TABLE only; the header byte then says RT_TABLE_COMPAT. */
-const RT_TABLE_COMPAT = 252;
 
 // ---------- observed values ----------
 
@@ -85,6 +85,10 @@ export interface NeighInfo {
   permanent: boolean;
   /** NTF_SELF: the entry lives in the device's own FDB (VXLAN), not a bridge's. */
   self: boolean;
+  /** VXLAN FDB: the remote's UDP port (NDA_PORT), when the entry names one. */
+  port?: number;
+  /** VXLAN FDB: the remote's VNI (NDA_VNI), when the entry names one. */
+  vni?: number;
 }
 
 // ---------- wanted values and operations ----------
@@ -142,6 +146,10 @@ export interface NeighSpec {
   ifindex: number;
   mac: string;
   dst: string;
+  /** VXLAN FDB only (NDA_PORT): the remote's UDP port when it differs from the device's. */
+  port?: number;
+  /** VXLAN FDB only (NDA_VNI): the remote's VNI when it differs from the device's. */
+  vni?: number;
 }
 
 export type RtnlOp =
@@ -164,7 +172,10 @@ export interface Rtnl {
   routes(): Promise<RouteInfo[]>;
   rules(): Promise<RuleInfo[]>;
   neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]>;
-  /** Runs every op (up to ~200 in flight) and reports each outcome in order; never rejects for one op. */
+  /**
+   * Runs every op in order (batched: many requests per syscall) and reports each outcome in order; never
+   * rejects for one op. A failed op carries the op's describe() text and the errno name.
+   */
   apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]>;
   close(): Promise<void>;
 }
@@ -229,21 +240,6 @@ export function bufferToMac(b: Buffer): string {
   return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-function flatten(data: StreamData): Buffer {
-  const s = new AttrStream();
-  s.emit(data);
-  return Buffer.concat(s.bufs);
-}
-
-function splitCidr(cidr: string): { address: string; prefix: number; family: 4 | 6 } {
-  const i = cidr.lastIndexOf('/');
-  const address = i < 0 ? cidr : cidr.slice(0, i);
-  const fam = isIP(address);
-  if (fam !== 4 && fam !== 6) throw new HawserError('INVALID', `not a CIDR: ${JSON.stringify(cidr)}`);
-  const prefix = i < 0 ? (fam === 4 ? 32 : 128) : Number(cidr.slice(i + 1));
-  return { address, prefix, family: fam };
-}
-
 function enumNumber(mapping: Record<string, string | number>, v: unknown): number {
   if (typeof v === 'number') return v;
   if (typeof v === 'string' && typeof mapping[v] === 'number') return mapping[v] as number;
@@ -252,14 +248,6 @@ function enumNumber(mapping: Record<string, string | number>, v: unknown): numbe
 
 function familyOf(n: number | undefined): 4 | 6 {
   return n === AF_INET6 ? 6 : 4;
-}
-
-/** Turns the package's `Request rejected: EEXIST` into a NetlinkError carrying the errno name. */
-function translate(err: unknown, what: string): NetlinkError {
-  const msg = err instanceof Error ? err.message : String(err);
-  const m = /Request rejected: (\w+)/.exec(msg);
-  const errno = m?.[1] ?? (err instanceof HawserError && err.code === 'INVALID' ? 'EINVAL' : 'EIO');
-  return new NetlinkError(`${what}: ${m ? errno : msg}`, errno, { cause: err });
 }
 
 export function describeOp(op: RtnlOp): string {
@@ -283,127 +271,140 @@ export function describeOp(op: RtnlOp): string {
     case 'rule-del':
       return `rule ${op.op.slice(5)} pref ${op.rule.pref} lookup ${op.rule.table}`;
     default:
-      return `${op.neigh.family === 'bridge' ? 'fdb' : 'neigh'} ${op.op.slice(6)} ${op.neigh.mac} dst ${op.neigh.dst} ifindex ${op.neigh.ifindex}`;
+      return `${op.neigh.family === 'bridge' ? 'fdb' : 'neigh'} ${op.op.slice(6)} ${op.neigh.mac} dst ${op.neigh.dst}${op.neigh.port !== undefined ? ` port ${op.neigh.port}` : ''}${op.neigh.vni !== undefined ? ` vni ${op.neigh.vni}` : ''} ifindex ${op.neigh.ifindex}`;
   }
+}
+
+// ---------- kernel messages to observed values (dumps and notifications alike) ----------
+
+export function linkFromMessage(m: rt.LinkMessage): LinkInfo {
+  const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
+  const link: LinkInfo = { index: m.data.index ?? 0, name: m.attrs.ifname ?? '', mtu: m.attrs.mtu ?? 0, up: m.data.flags?.up === true };
+  if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
+  if (info?.kind) link.kind = info.kind;
+  if (info?.kind === 'vxlan' && info.data) {
+    const v = ifla.parseVxlan(info.data);
+    link.vxlan = { vni: v.id ?? 0, port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0, learning: v.learning !== 0 };
+    if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
+    if (v.link) link.vxlan.link = v.link;
+  }
+  return link;
+}
+
+export function addrFromMessage(m: rt.AddressMessage): AddrInfo | undefined {
+  const raw = m.attrs.local ?? m.attrs.address;
+  if (!raw) return undefined;
+  const a: AddrInfo = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
+  if (typeof m.attrs.label === 'string') a.label = m.attrs.label;
+  return a;
+}
+
+/** IPv4 and IPv6 routes; undefined for other families (multicast routing tables and the like). */
+export function routeFromMessage(m: rt.RouteMessage): RouteInfo | undefined {
+  if (m.data.family !== AF_INET && m.data.family !== AF_INET6) return undefined;
+  // IPv6's local table (per-address local, anycast and multicast entries) is the kernel's own, and
+  // not every change to it is notified: left out so dumps and the event-kept model agree
+  if (m.data.family === AF_INET6 && (m.attrs.table ?? m.data.table) === RT_TABLE_LOCAL) return undefined;
+  const family = familyOf(m.data.family);
+  const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
+  const r: RouteInfo = {
+    family,
+    table: m.attrs.table ?? m.data.table ?? 0,
+    dst: `${dst}/${m.data.dstLen ?? 0}`,
+    protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, m.data.protocol),
+    scope: enumNumber(rt.RouteScope as unknown as Record<string, number>, m.data.scope),
+    type: enumNumber(rt.RouteType as unknown as Record<string, number>, m.data.type),
+    onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
+  };
+  if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
+  if (m.attrs.oif) r.oif = m.attrs.oif;
+  if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
+  if (m.attrs.priority) r.metric = m.attrs.priority;
+  return r;
+}
+
+/** IPv4 and IPv6 rules; undefined for other families. */
+export function ruleFromMessage(m: rt.RuleMessage): RuleInfo | undefined {
+  if (m.data.family !== AF_INET && m.data.family !== AF_INET6) return undefined;
+  const r: RuleInfo = {
+    family: familyOf(m.data.family),
+    pref: m.attrs.priority ?? 0,
+    table: m.attrs.table ?? m.data.table ?? 0,
+    action: enumNumber(rt.RuleAction as unknown as Record<string, number>, m.data.action),
+  };
+  if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
+  if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
+  if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
+  if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
+  if (m.attrs.iifname) r.iifname = m.attrs.iifname;
+  if (m.attrs.oifname) r.oifname = m.attrs.oifname;
+  return r;
+}
+
+/** IPv4 and bridge (FDB) neighbours; undefined for other families. */
+export function neighFromMessage(m: rt.NeighborMessage): NeighInfo | undefined {
+  const fam = m.data.family;
+  if (fam !== AF_BRIDGE && fam !== AF_INET) return undefined;
+  const n: NeighInfo = { family: fam === AF_BRIDGE ? 'bridge' : 'inet', ifindex: m.data.ifindex ?? 0, permanent: m.data.state?.permanent === true, self: m.data.flags?.self === true };
+  if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
+  if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
+  // NDA_PORT travels in network order, NDA_VNI in host order
+  if (m.attrs.port && m.attrs.port.length === 2) n.port = m.attrs.port.readUInt16BE(0);
+  if (m.attrs.vni && m.attrs.vni.length === 4) n.vni = m.attrs.vni.readUInt32LE(0);
+  return n;
 }
 
 // ---------- in-process implementation ----------
 
 const REQUEST_TIMEOUT_MS = 5000;
-/** The package aborts at >=512 requests in flight on the default buffer; stay well below. */
-export const MAX_IN_FLIGHT = 200;
 
 export class NetlinkRtnl implements Rtnl {
   private readonly sock: RtNetlinkSocket;
   /** One dump at a time per socket: the kernel and the package track a single multipart reply. */
   private dumpQueue: Promise<unknown> = Promise.resolve();
+  /** Writes go through their own socket, batched (opened on the first write). */
+  private writer: RtnlBatchWriter | undefined;
 
   constructor() {
     this.sock = createRtNetlink();
     try {
       this.sock.socket.setRecvBufferSize(4 * 1024 * 1024);
     } catch {
-      // the default buffer still works with MAX_IN_FLIGHT requests outstanding
+      // the default buffer still holds a dump's replies; only the larger ones need more
     }
   }
 
   async links(): Promise<LinkInfo[]> {
     const msgs = await this.dump(() => this.sock.getLinks(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): LinkInfo => {
-      const info = m.attrs.linkinfo ? ifla.parseInfo(m.attrs.linkinfo) : undefined;
-      const link: LinkInfo = {
-        index: m.data.index ?? 0,
-        name: m.attrs.ifname ?? '',
-        mtu: m.attrs.mtu ?? 0,
-        up: m.data.flags?.up === true,
-      };
-      if (m.attrs.address && m.attrs.address.length === 6) link.mac = bufferToMac(m.attrs.address);
-      if (info?.kind) link.kind = info.kind;
-      if (info?.kind === 'vxlan' && info.data) {
-        const v = ifla.parseVxlan(info.data);
-        link.vxlan = {
-          vni: v.id ?? 0,
-          port: v.port && v.port.length === 2 ? v.port.readUInt16BE(0) : 0,
-          learning: v.learning !== 0,
-        };
-        if (v.local && v.local.length === 4) link.vxlan.local = bufferToIp(v.local);
-        if (v.link) link.vxlan.link = v.link;
-      }
-      return link;
-    });
+    return msgs.map(linkFromMessage);
   }
 
   async addresses(): Promise<AddrInfo[]> {
     const msgs = await this.dump(() => this.sock.getAddresses(undefined, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    const out: AddrInfo[] = [];
-    for (const m of msgs) {
-      const raw = m.attrs.local ?? m.attrs.address;
-      if (!raw) continue;
-      const a: AddrInfo = { ifindex: m.data.index ?? 0, family: familyOf(m.data.family), address: bufferToIp(raw), prefix: m.data.prefixlen ?? 0 };
-      if (m.attrs.label) a.label = m.attrs.label;
-      out.push(a);
-    }
-    return out;
+    return msgs.flatMap((m) => addrFromMessage(m) ?? []);
   }
 
+  /** IPv4 and IPv6 routes of every table (two dumps: an AF_UNSPEC dump would bring the multicast families too). */
   async routes(): Promise<RouteInfo[]> {
-    const msgs = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): RouteInfo => {
-      const family = familyOf(m.data.family);
-      const dst = m.attrs.dst ? bufferToIp(m.attrs.dst) : family === 4 ? '0.0.0.0' : '::';
-      const r: RouteInfo = {
-        family,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        dst: `${dst}/${m.data.dstLen ?? 0}`,
-        protocol: enumNumber(rt.RouteProtocol as unknown as Record<string, number>, m.data.protocol),
-        scope: enumNumber(rt.RouteScope as unknown as Record<string, number>, m.data.scope),
-        type: enumNumber(rt.RouteType as unknown as Record<string, number>, m.data.type),
-        onlink: ((m.data.flags?.__unknown ?? 0) & RTNH_F_ONLINK) !== 0,
-      };
-      if (m.attrs.gateway) r.gateway = bufferToIp(m.attrs.gateway);
-      if (m.attrs.oif) r.oif = m.attrs.oif;
-      if (m.attrs.prefsrc) r.prefsrc = bufferToIp(m.attrs.prefsrc);
-      if (m.attrs.priority) r.metric = m.attrs.priority;
-      return r;
-    });
+    const v4 = await this.dump(() => this.sock.getRoutes({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const v6 = await this.dump(() => this.sock.getRoutes({ family: AF_INET6 }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return [...v4, ...v6].flatMap((m) => routeFromMessage(m) ?? []);
   }
 
+  /** IPv4 and IPv6 policy rules. */
   async rules(): Promise<RuleInfo[]> {
-    const msgs = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    return msgs.map((m): RuleInfo => {
-      const r: RuleInfo = {
-        family: familyOf(m.data.family),
-        pref: m.attrs.priority ?? 0,
-        table: m.attrs.table ?? m.data.table ?? 0,
-        action: enumNumber(rt.RuleAction as unknown as Record<string, number>, m.data.action),
-      };
-      if (m.attrs.protocol !== undefined) r.protocol = m.attrs.protocol;
-      if (m.attrs.src) r.src = `${bufferToIp(m.attrs.src)}/${m.data.srcLen ?? 0}`;
-      if (m.attrs.dst) r.dst = `${bufferToIp(m.attrs.dst)}/${m.data.dstLen ?? 0}`;
-      if (m.attrs.fwmark) r.fwmark = m.attrs.fwmark;
-      if (m.attrs.iifname) r.iifname = m.attrs.iifname;
-      if (m.attrs.oifname) r.oifname = m.attrs.oifname;
-      return r;
-    });
+    const v4 = await this.dump(() => this.sock.getRules({ family: AF_INET }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    const v6 = await this.dump(() => this.sock.getRules({ family: AF_INET6 }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
+    return [...v4, ...v6].flatMap((m) => ruleFromMessage(m) ?? []);
   }
 
   async neighbors(family: 'bridge' | 'inet'): Promise<NeighInfo[]> {
     const af = family === 'bridge' ? AF_BRIDGE : AF_INET;
     const msgs = await this.dump(() => this.sock.getNeighbors({ family: af }, undefined, { timeout: REQUEST_TIMEOUT_MS }));
-    const out: NeighInfo[] = [];
-    for (const m of msgs) {
-      if (m.data.family !== af) continue;
-      const n: NeighInfo = {
-        family,
-        ifindex: m.data.ifindex ?? 0,
-        permanent: m.data.state?.permanent === true,
-        self: m.data.flags?.self === true,
-      };
-      if (m.attrs.lladdr && m.attrs.lladdr.length === 6) n.mac = bufferToMac(m.attrs.lladdr);
-      if (m.attrs.dst) n.dst = bufferToIp(m.attrs.dst);
-      out.push(n);
-    }
-    return out;
+    return msgs.flatMap((m) => {
+      const n = neighFromMessage(m);
+      return n && n.family === family ? [n] : [];
+    });
   }
 
   private dump<T>(fn: () => Promise<T>): Promise<T> {
@@ -412,159 +413,23 @@ export class NetlinkRtnl implements Rtnl {
     return next;
   }
 
-  async apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
-    const results: OpOutcome[] = new Array<OpOutcome>(ops.length);
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < ops.length) {
-        const i = next++;
-        const op = ops[i]!;
-        try {
-          await this.one(op);
-          results[i] = { ok: true };
-        } catch (err) {
-          const e = translate(err, describeOp(op));
-          results[i] = { ok: false, error: e.message, errno: e.errno };
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_IN_FLIGHT, ops.length) }, worker));
-    return results;
+  /** The whole list in a few sendmsg calls (see rtnl-batch.ts), in order; one outcome per op. */
+  apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
+    if (ops.length === 0) return Promise.resolve([]);
+    this.writer ??= new RtnlBatchWriter();
+    return this.writer.apply(ops);
   }
 
   /** One operation; throws NetlinkError. */
   async applyOne(op: RtnlOp): Promise<void> {
-    try {
-      await this.one(op);
-    } catch (err) {
-      throw translate(err, describeOp(op));
-    }
-  }
-
-  private async one(op: RtnlOp): Promise<void> {
-    const o = { timeout: REQUEST_TIMEOUT_MS };
-    switch (op.op) {
-      case 'link-add': {
-        const l = op.link;
-        let attrs: ifla.LinkAttrs;
-        if (l.kind === 'vxlan') {
-          const vx: ifla.Vxlan = { id: l.vxlan.vni, port: u16be(l.vxlan.port), learning: l.vxlan.learning === false ? 0 : 1 };
-          if (l.vxlan.local) vx.local = ipToBuffer(l.vxlan.local);
-          if (l.vxlan.link) vx.link = l.vxlan.link;
-          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: 'vxlan', data: flatten(ifla.formatVxlan(vx)) })) };
-          if (l.mac) attrs.address = macToBuffer(l.mac);
-        } else {
-          attrs = { ifname: l.name, linkinfo: flatten(ifla.formatInfo({ kind: l.kind })) };
-        }
-        if (l.mtu) attrs.mtu = l.mtu;
-        const data: rt.Link = l.up ? { flags: { up: true }, change: { up: true } } : {};
-        await this.sock.newLink(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        return;
-      }
-      case 'link-set': {
-        const attrs: ifla.LinkAttrs = {};
-        if (op.mtu !== undefined) attrs.mtu = op.mtu;
-        if (op.mac) attrs.address = macToBuffer(op.mac);
-        const data: rt.Link = { index: op.index };
-        if (op.up !== undefined) {
-          data.change = { up: true };
-          data.flags = op.up ? { up: true } : {};
-        }
-        await this.sock.setLink(data, attrs, o);
-        return;
-      }
-      case 'link-del':
-        await this.sock.delLink({ index: op.index }, undefined, o);
-        return;
-      case 'addr-add':
-      case 'addr-del': {
-        const fam = isIP(op.address) === 6 ? AF_INET6 : AF_INET;
-        const a = ipToBuffer(op.address);
-        const data: rt.Address = { family: fam, prefixlen: op.prefix, index: op.ifindex };
-        const attrs: rt.AddressAttrs = { local: a, address: a };
-        if (op.label && fam === AF_INET) attrs.label = op.label;
-        if (op.op === 'addr-add') await this.sock.newAddress(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        else await this.sock.delAddress(data, attrs, o);
-        return;
-      }
-      case 'route-add':
-      case 'route-replace':
-      case 'route-del': {
-        const [data, attrs] = routeMessage(op.route);
-        if (op.op === 'route-del') await this.sock.delRoute(data, attrs, o);
-        else {
-          const flags = FlagsNew.CREATE | (op.op === 'route-add' ? FlagsNew.EXCL : FlagsNew.REPLACE);
-          await this.sock.newRoute(data, attrs, { ...o, flags });
-        }
-        return;
-      }
-      case 'rule-add':
-      case 'rule-del': {
-        const r = op.rule;
-        const fam = r.family === 6 ? AF_INET6 : AF_INET;
-        const data: rt.Rule = { family: fam, table: r.table < 256 ? r.table : RT_TABLE_COMPAT, action: FR_ACT_TO_TBL };
-        const attrs: rt.RuleAttrs = { priority: r.pref, table: r.table };
-        if (r.protocol !== undefined) attrs.protocol = r.protocol;
-        if (r.src) {
-          const c = splitCidr(r.src);
-          attrs.src = ipToBuffer(c.address);
-          data.srcLen = c.prefix;
-        }
-        if (r.dst) {
-          const c = splitCidr(r.dst);
-          attrs.dst = ipToBuffer(c.address);
-          data.dstLen = c.prefix;
-        }
-        if (op.op === 'rule-add') await this.sock.newRule(data, attrs, { ...o, flags: FlagsNew.CREATE | FlagsNew.EXCL });
-        else await this.sock.delRule(data, attrs, o);
-        return;
-      }
-      default: {
-        const n = op.neigh;
-        const bridge = n.family === 'bridge';
-        const data: rt.Neighbor = { family: bridge ? AF_BRIDGE : AF_INET, ifindex: n.ifindex, state: { permanent: true } };
-        if (bridge) data.flags = { self: true };
-        const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(n.mac), dst: ipToBuffer(n.dst) };
-        if (op.op === 'neigh-del') {
-          await this.sock.delNeighbor(data, attrs, o);
-          return;
-        }
-        const mode = op.op === 'neigh-append' ? FlagsNew.APPEND : op.op === 'neigh-replace' ? FlagsNew.REPLACE : FlagsNew.EXCL;
-        await this.sock.newNeighbor(data, attrs, { ...o, flags: FlagsNew.CREATE | mode });
-        return;
-      }
-    }
+    const [o] = await this.apply([op]);
+    if (o && !o.ok) throw new NetlinkError(o.error, o.errno ?? 'EIO');
   }
 
   async close(): Promise<void> {
     this.sock.socket.close();
+    this.writer?.close();
   }
-}
-
-function u16be(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function routeMessage(r: RouteSpec): [rt.Route, rt.RouteAttrs] {
-  const c = splitCidr(r.dst);
-  const data: rt.Route = {
-    family: c.family === 6 ? AF_INET6 : AF_INET,
-    dstLen: c.prefix,
-    table: r.table < 256 ? r.table : RT_TABLE_COMPAT,
-    protocol: r.protocol,
-    scope: r.scope ?? (r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK),
-    type: r.type ?? RTN_UNICAST,
-  };
-  if (r.onlink) data.flags = { __unknown: RTNH_F_ONLINK };
-  const attrs: rt.RouteAttrs = { table: r.table };
-  if (c.prefix > 0) attrs.dst = ipToBuffer(c.address);
-  if (r.gateway) attrs.gateway = ipToBuffer(r.gateway);
-  if (r.oif) attrs.oif = r.oif;
-  if (r.prefsrc) attrs.prefsrc = ipToBuffer(r.prefsrc);
-  if (r.metric) attrs.priority = r.metric;
-  return [data, attrs];
 }
 
 /**

@@ -28,8 +28,10 @@ export interface RtnlCacheOptions {
 
 type ChangeListener = (evs: readonly RtnlEvent[], cause: 'events' | 'resync') => void;
 
-const routeKey = (r: RouteInfo): string => `${r.table} ${r.dst} ${r.metric ?? 0}`;
-const ruleKey = (r: RuleInfo): string => `${r.pref} ${r.table} ${r.action} ${r.src ?? ''} ${r.dst ?? ''} ${r.fwmark ?? ''} ${r.iifname ?? ''} ${r.oifname ?? ''}`;
+/** IPv6 keeps one route per device for the same prefix and metric (fe80::/64 on every link): the device is part of its key. */
+const routeKey = (r: Pick<RouteInfo, 'table' | 'dst' | 'metric'> & { family?: 4 | 6; oif?: number }): string =>
+  r.family === 6 ? `${r.table} ${r.dst} ${r.metric ?? 0} ${r.oif ?? 0}` : `${r.table} ${r.dst} ${r.metric ?? 0}`;
+const ruleKey = (r: RuleInfo): string => `${r.family} ${r.pref} ${r.table} ${r.action} ${r.src ?? ''} ${r.dst ?? ''} ${r.fwmark ?? ''} ${r.iifname ?? ''} ${r.oifname ?? ''}`;
 const addrKey = (a: AddrInfo): string => `${a.ifindex} ${a.address}/${a.prefix}`;
 const neighKey = (n: NeighInfo): string => (n.family === 'bridge' ? `b ${n.ifindex} ${n.mac ?? ''} ${n.dst ?? ''}` : `i ${n.ifindex} ${n.dst ?? ''}`);
 
@@ -212,6 +214,14 @@ export class RtnlCache implements Rtnl {
     await this.ready();
     return [...this.routes_.values()];
   }
+  /**
+   * The route to `dst` in `table` with metric 0 (one map lookup): what an incremental diff reads instead
+   * of copying every route. Call after `sync()`.
+   */
+  routeAt(table: number, dst: string): RouteInfo | undefined {
+    return this.routes_.get(routeKey({ table, dst }));
+  }
+
   async rules(): Promise<RuleInfo[]> {
     await this.ready();
     return [...this.rules_.values()];

@@ -17,7 +17,8 @@ import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
 import { firewallChange } from './firewall.js';
-import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type RouteAgentPlan, type UnderlayPath } from './types.js';
+import { RouteKeys } from './route-index.js';
+import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
 export interface NftPort {
@@ -96,6 +97,9 @@ interface Adapters {
 }
 
 const NFPROTO_IPV4 = 2;
+/** Above this many routes to re-check, a full diff is as cheap and simpler to trust. */
+const INCREMENTAL_LIMIT = 256;
+
 
 export class RouteAgentDataplane {
   private readonly netns: string | undefined;
@@ -114,6 +118,14 @@ export class RouteAgentDataplane {
   private vxIndex: number | undefined;
   /** Our own nft transaction is in flight: its notifications are not drift. */
   private ownNft = false;
+  /**
+   * The planned routes the kernel was last made to match (by `table dst`), for the incremental route
+   * diff: with 1,000 routes present, a change of one CIDR compares only the routes whose plan changed
+   * plus those the kernel told us changed, not all of them. Undefined: the next diff is a full one.
+   */
+  private routesOk: RouteKeys<PlannedRoute> | undefined;
+  /** `table dst` of every route notification since the last reconcile read them (ours included). */
+  private readonly routesTouched = new RouteKeys();
 
   constructor(opts: RouteAgentDataplaneOptions = {}) {
     this.netns = opts.netns;
@@ -132,6 +144,26 @@ export class RouteAgentDataplane {
   async cacheStats(): Promise<RtnlCacheStats | undefined> {
     const a = await this.adapters?.catch(() => undefined);
     return a?.cache ? { ...a.cache.stats } : undefined;
+  }
+
+  /**
+   * Keeps the incremental route diff honest: route notifications name the keys to re-check; anything
+   * that may remove routes without one each (a link or address going, a resync) makes the next diff full.
+   */
+  private noteRouteEvents(evs: readonly RtnlEvent[], cause: 'events' | 'resync'): void {
+    if (cause === 'resync') {
+      this.routesOk = undefined;
+      return;
+    }
+    for (const e of evs) {
+      if (e.kind === 'route') {
+        this.routesTouched.set(e.route.table, e.route.dst, true);
+        // a burst of notifications (someone flushed a table) costs one full diff, not a huge set
+        if (this.routesTouched.size > INCREMENTAL_LIMIT) this.routesOk = undefined;
+      } else if (e.kind === 'link' || (e.kind === 'addr' && e.del)) {
+        this.routesOk = undefined;
+      }
+    }
   }
 
   /** Whether a batch of notifications touches anything the route agent owns or takes over. */
@@ -214,7 +246,7 @@ export class RouteAgentDataplane {
         for (const r of rules) {
           // by protocol only: the WireGuard driver may hold its own `pref 150 lookup 150` (protocol 119)
           if (r.protocol !== ROUTE_PROTO) continue;
-          const rule = { pref: r.pref, table: r.table, protocol: ROUTE_PROTO, ...(r.src ? { src: r.src } : {}), ...(r.dst ? { dst: r.dst } : {}) };
+          const rule = { pref: r.pref, table: r.table, protocol: ROUTE_PROTO, family: r.family, ...(r.src ? { src: r.src } : {}), ...(r.dst ? { dst: r.dst } : {}) };
           stage.push({ kind: 'rules', op: { op: 'rule-del', rule }, text: `rule del pref ${r.pref} lookup ${r.table}` });
         }
         await this.stage(rtnl, [stage], report);
@@ -293,6 +325,7 @@ export class RouteAgentDataplane {
         cache.onChange((evs, cause) => {
           const why = cause === 'resync' ? 'full resync' : this.relevant(evs);
           if (cause === 'resync') this.stale = true;
+          this.noteRouteEvents(evs, cause);
           if (why) this.onDrift?.(why);
         });
         rtnl = cache;
@@ -339,13 +372,25 @@ export class RouteAgentDataplane {
     const network = async (): Promise<void> => {
       if (!links) return;
       try {
+        // incremental: only routes whose plan changed or that the kernel notified; full after any doubt
+        const byKey = RouteKeys.of(plan.routes);
+        const scope = cache && !full ? this.routeScope(byKey, cache) : undefined;
+        this.routesTouched.clear();
+        if (!dryRun) this.routesOk = undefined;
         const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
-          rtnl.addresses(), rtnl.neighbors('bridge'), rtnl.neighbors('inet'), rtnl.routes(), rtnl.rules(),
+          rtnl.addresses(), rtnl.neighbors('bridge'), rtnl.neighbors('inet'), scope ? scope.observed : rtnl.routes(), rtnl.rules(),
         ]);
-        const nd = diffNetwork(plan, { links, addresses, fdb, neighbors, routes, rules });
+        const nd = diffNetwork(scope ? { ...plan, routes: scope.planned } : plan, { links, addresses, fdb, neighbors, routes, rules });
         networkSteps.push(...nd.stages.flat().map((s) => s.text));
         report.failures.push(...nd.blocked);
-        if (!dryRun) await this.stage(rtnl, nd.stages, report);
+        if (!dryRun) {
+          const failuresBefore = report.failures.length;
+          await this.stage(rtnl, nd.stages, report);
+          if (report.failures.length === failuresBefore && nd.blocked.length === 0) {
+            this.routesOk = byKey;
+            if (cache) this.settleTouched(byKey, cache, links);
+          }
+        }
       } catch (err) {
         report.failures.push(`netlink: ${errorMessage(err)}`);
       }
@@ -390,6 +435,53 @@ export class RouteAgentDataplane {
       else this.log.debug(fields, 'route agent already in sync');
     }
     return { report, steps };
+  }
+
+  /**
+   * The routes an incremental diff must look at: those whose plan differs from what was last made to
+   * match, plus those notified since. Undefined when a full diff is due (first run, failures, doubt).
+   */
+  private routeScope(byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
+    const ok = this.routesOk;
+    if (!ok) return undefined;
+    const keys = new RouteKeys();
+    for (const [table, dst] of this.routesTouched.entries()) keys.set(table, dst, true);
+    for (const [table, dst, r] of byKey.entries()) {
+      const was = ok.get(table, dst);
+      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) keys.set(table, dst, true);
+      if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    }
+    // routes no longer planned
+    if (ok.size !== byKey.size || keys.size) for (const [table, dst] of ok.entries()) if (!byKey.has(table, dst)) keys.set(table, dst, true);
+    if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    const planned: PlannedRoute[] = [];
+    const observed: RouteInfo[] = [];
+    for (const [table, dst] of keys.entries()) {
+      const want = byKey.get(table, dst);
+      if (want) planned.push(want);
+      const route = cache.routeAt(table, dst);
+      if (route) observed.push(route);
+    }
+    return { planned, observed };
+  }
+
+  /**
+   * The notifications of our own writes are in (the cache's apply waits for them): keys whose route is
+   * now as planned need no second look, so the reconcile after a big change stays incremental. A key
+   * someone else changed meanwhile still differs from the plan and stays.
+   */
+  private settleTouched(byKey: RouteKeys<PlannedRoute>, cache: RtnlCache, links: readonly LinkInfo[]): void {
+    if (this.routesTouched.size === 0) return;
+    const nameOf = new Map(links.map((l) => [l.index, l.name]));
+    for (const [table, dst] of this.routesTouched.entries()) {
+      const want = byKey.get(table, dst);
+      const have = cache.routeAt(table, dst);
+      const settled = want
+        ? have !== undefined && have.protocol === ROUTE_PROTO && (have.oif !== undefined ? nameOf.get(have.oif) : undefined) === want.dev &&
+          (have.gateway ?? '') === (want.via ?? '') && (have.prefsrc ?? '') === (want.src ?? '') && have.onlink === want.onlink
+        : have === undefined || have.protocol !== ROUTE_PROTO;
+      if (settled) this.routesTouched.delete(table, dst);
+    }
   }
 
   /** The nft table is listed only when its plan changed or the state is stale: listing it spawns `nft`. */

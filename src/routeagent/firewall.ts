@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { checkName, nftString, parseTableListing } from '../os/nft.js';
 import { compareCidr, ipv4ToInt, readIPv4Cidr } from './cidr.js';
+import type { Cidr } from '../net/cidr.js';
 import {
   CHAIN_FORWARD, CHAIN_INPUT, CHAIN_MSS, CHAIN_POSTROUTING, SET_LOCAL, SET_REMOTE, VTEP_CIDR, VX_SUBMARINER,
   type PlannedFirewall,
@@ -68,11 +69,26 @@ function chains(f: PlannedFirewall): RenderedChain[] {
   ];
 }
 
+/** CIDR texts parsed before: the sets are re-rendered on every change and their CIDRs mostly repeat. */
+const parsedCidrs = new Map<string, Cidr | null>();
+const PARSED_CIDRS_MAX = 100_000;
+
+function parsedCidr(text: string): Cidr | undefined {
+  let c = parsedCidrs.get(text);
+  if (c === undefined) {
+    const r = readIPv4Cidr(text);
+    c = r.ok ? r.cidr : null;
+    if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear();
+    parsedCidrs.set(text, c);
+  }
+  return c ?? undefined;
+}
+
 /** Set elements: CIDRs covered by another one are left out, so no auto-merge (which rewrites elements) is needed. */
 export function setElements(cidrs: readonly string[]): string[] {
   const parsed = cidrs.flatMap((t) => {
-    const r = readIPv4Cidr(t);
-    return r.ok ? [r.cidr] : [];
+    const c = parsedCidr(t);
+    return c ? [c] : [];
   });
   parsed.sort(compareCidr);
   const out: string[] = [];
@@ -110,18 +126,22 @@ function body(f: PlannedFirewall, withElements: boolean): string[] {
 
 /** Short digest of everything we write (set elements included), kept in the table comment. */
 export function firewallDigest(f: PlannedFirewall): string {
-  return createHash('sha256').update(`${f.family} ${f.table}\n${body(f, true).join('\n')}`).digest('hex').slice(0, 16);
+  return digestOf(f, body(f, true));
+}
+
+function digestOf(f: PlannedFirewall, lines: readonly string[]): string {
+  return createHash('sha256').update(`${f.family} ${f.table}\n${lines.join('\n')}`).digest('hex').slice(0, 16);
 }
 
 /** One atomic transaction replacing hawser's table (created empty first so the delete never fails). */
-export function renderFirewall(f: PlannedFirewall): string {
+export function renderFirewall(f: PlannedFirewall, lines: readonly string[] = body(f, true)): string {
   const t = `${f.family} ${checkName(f.table)}`;
   return [
     `table ${t}`,
     `delete table ${t}`,
     `table ${t} {`,
-    `\tcomment ${nftString(COMMENT_PREFIX + firewallDigest(f))}`,
-    ...body(f, true),
+    `\tcomment ${nftString(COMMENT_PREFIX + digestOf(f, lines))}`,
+    ...lines,
     '}',
     '',
   ].join('\n');
@@ -136,10 +156,12 @@ export type FirewallChange = { kind: 'none' } | { kind: 'replace'; why: string; 
  * difference replaces the whole table in one transaction.
  */
 export function firewallChange(f: PlannedFirewall, terseListing: string | undefined): FirewallChange {
-  const replace = (why: string): FirewallChange => ({ kind: 'replace', why, script: renderFirewall(f) });
+  // the set elements are rendered once (for the digest and the script): they are what grows with CIDRs
+  const lines = body(f, true);
+  const replace = (why: string): FirewallChange => ({ kind: 'replace', why, script: renderFirewall(f, lines) });
   if (terseListing === undefined) return replace('absent');
   const t = parseTableListing(terseListing);
-  if (t.comment !== COMMENT_PREFIX + firewallDigest(f)) return replace('plan changed');
+  if (t.comment !== COMMENT_PREFIX + digestOf(f, lines)) return replace('plan changed');
   if (!t.sets.has(SET_LOCAL) || !t.sets.has(SET_REMOTE)) return replace('a set is missing');
   const want = chains(f);
   if (t.chains.size !== want.length || !want.every((c) => t.chains.get(c.name)?.length === c.rules.length)) return replace('rules were changed');

@@ -128,6 +128,23 @@ describe('os/netlink rtnetlink adapter @real', function () {
     assert.equal((await rtnl.routes()).filter((r) => r.table === 151).length, 0);
   });
 
+  it('dumps IPv6 routes and rules beside the IPv4 ones', async () => {
+    await ok([
+      { op: 'route-add', route: { table: 152, dst: 'fd00:97::/64', oif: eth0, protocol: 147 } },
+      { op: 'rule-add', rule: { pref: 152, table: 152, protocol: 147, family: 6 } },
+      { op: 'route-add', route: { table: 152, dst: '10.152.0.0/16', oif: eth0, protocol: 147 } },
+    ]);
+    const routes = (await rtnl.routes()).filter((r) => r.table === 152);
+    assert.deepEqual(routes.map((r) => [r.family, r.dst, r.oif, r.protocol]).sort(), [[4, '10.152.0.0/16', eth0, 147], [6, 'fd00:97::/64', eth0, 147]]);
+    assert.deepEqual((await rtnl.rules()).filter((r) => r.table === 152).map((r) => [r.family, r.pref, r.protocol]), [[6, 152, 147]]);
+    await ok([
+      { op: 'route-del', route: { table: 152, dst: 'fd00:97::/64', oif: eth0, protocol: 147 } },
+      { op: 'rule-del', rule: { pref: 152, table: 152, protocol: 147, family: 6 } },
+      { op: 'route-del', route: { table: 152, dst: '10.152.0.0/16', protocol: 147 } },
+    ]);
+    assert.deepEqual((await rtnl.routes()).filter((r) => r.table === 152), []);
+  });
+
   it('a netns worker reads and writes sysctls there, and ends when closed', async () => {
     const w = await NetnsWorker.start(ns);
     const s = w.sysctl();

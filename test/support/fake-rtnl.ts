@@ -202,6 +202,9 @@ export class FakeRtnl implements Rtnl {
         if (i >= 0 && op.op === 'neigh-add') return 'EEXIST';
         if (i >= 0 && op.op === 'neigh-append') return 'EEXIST';
         const entry: NeighInfo = { family: n.family, ifindex: n.ifindex, mac: n.mac, dst: n.dst, permanent: true, self: n.family === 'bridge' };
+        // a VXLAN FDB entry keeps its own port and VNI (the kernel reports them when set)
+        if (n.family === 'bridge' && n.port !== undefined) entry.port = n.port;
+        if (n.family === 'bridge' && n.vni !== undefined) entry.vni = n.vni;
         if (i >= 0) this.neighs[i] = entry;
         else this.neighs.push(entry);
         return undefined;

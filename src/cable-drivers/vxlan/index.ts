@@ -5,4 +5,4 @@ export {
   planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, actionCommand, vtepFor, isOurRule,
   type VxlanAction, type VxlanCable, type VxlanDevice, type VxlanObserved, type ObservedLink, type FdbEntry, type RouteEntry, type RuleEntry,
 } from './plan.js';
-export { RtnlVxlanKernel, parseFdb, routeEntries, ruleEntries, type VxlanKernel } from './kernel.js';
+export { RtnlVxlanKernel, fdbEntries, routeEntries, ruleEntries, type VxlanKernel } from './kernel.js';

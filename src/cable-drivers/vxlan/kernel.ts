@@ -1,40 +1,20 @@
-// The VXLAN driver's adapter to the kernel: links, addresses, routes and rules over rtnetlink and
-// rp_filter through os/sysctl (src/os, in the node's namespace or `netns`), turning the planner's actions
-// into typed ops. FDB entries still go through `bridge` (read with `bridge -j`, written with
-// `bridge -batch`): a per-remote destination port (NDA_PORT) is not in os/netlink's neighbour types yet.
+// The VXLAN driver's adapter to the kernel: links, addresses, FDB entries (with a per-remote NDA_PORT),
+// routes and rules over rtnetlink and rp_filter through os/sysctl (src/os, in the node's namespace or
+// `netns`), turning the planner's actions into typed ops. No process is started.
 import { underlayMtu as underlayMtuOf } from '../../os/addresses.js';
-import { describeOp, openRtnl, RT_SCOPE_UNIVERSE, type LinkInfo, type RouteInfo, type RuleInfo, type Rtnl, type RtnlOp } from '../../os/netlink.js';
+import { describeOp, openRtnl, RT_SCOPE_UNIVERSE, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo, type Rtnl, type RtnlOp } from '../../os/netlink.js';
 import { openSysctl, type Sysctl } from '../../os/sysctl.js';
-import { exec } from '../../util/exec.js';
 import { HawserError } from '../../util/errors.js';
-import { HAWSER_RT_PROTO, RP_FILTER_LOOSE, VXLAN_IFACE, VXLAN_ROUTE_METRIC, VXLAN_RULE_PRIORITY, VXLAN_TABLE, VXLAN_VNI } from './constants.js';
-import { type FdbEntry, type ObservedLink, type RouteEntry, type RuleEntry, type VxlanAction, type VxlanObserved, actionCommand } from './plan.js';
+import { HAWSER_RT_PROTO, RP_FILTER_LOOSE, VXLAN_IFACE, VXLAN_ROUTE_METRIC, VXLAN_RULE_PRIORITY, VXLAN_TABLE, VXLAN_VNI, ZERO_MAC } from './constants.js';
+import { type FdbEntry, type ObservedLink, type RouteEntry, type RuleEntry, type VxlanAction, type VxlanObserved } from './plan.js';
 
-type Json = Record<string, unknown>;
-
-function parseJsonList(text: string, what: string): Json[] {
-  const t = text.trim();
-  if (t === '') return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch (err) {
-    throw new HawserError('INVALID', `cannot parse ${what} output: ${(err as Error).message}`);
-  }
-  if (!Array.isArray(v)) throw new HawserError('INVALID', `${what} output is not a list`);
-  return v.filter((x): x is Json => typeof x === 'object' && x !== null);
-}
-
-const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : undefined);
-
-/** `bridge -j fdb show dev X`: forwarding entries with a remote destination. */
-export function parseFdb(text: string): FdbEntry[] {
-  return parseJsonList(text, 'bridge -j fdb show')
-    .filter((e) => typeof e.mac === 'string' && typeof e.dst === 'string')
-    .map((e) => {
-      const out: FdbEntry = { mac: String(e.mac).toLowerCase(), dst: String(e.dst) };
-      const port = num(e.port);
-      if (port) out.port = port;
+/** Pure: the planner's view of the device's FDB: entries with a remote destination (port when it has its own). */
+export function fdbEntries(neighs: readonly NeighInfo[], ifindex: number): FdbEntry[] {
+  return neighs
+    .filter((n) => n.family === 'bridge' && n.ifindex === ifindex && n.mac !== undefined && n.dst !== undefined)
+    .map((n) => {
+      const out: FdbEntry = { mac: n.mac!.toLowerCase(), dst: n.dst! };
+      if (n.port) out.port = n.port;
       return out;
     });
 }
@@ -79,7 +59,7 @@ export interface VxlanKernel {
 const RP_FILTER_PATH = `net/ipv4/conf/${VXLAN_IFACE}/rp_filter`;
 const DEVICE_ACTIONS = new Set<VxlanAction['op']>(['link-del', 'link-add', 'link-mtu', 'addr-add', 'addr-del', 'link-up']);
 /** A removal whose object is already gone reached its goal. */
-const gone = (op: RtnlOp, errno: string | undefined): boolean => (op.op === 'route-del' && errno === 'ESRCH') || (op.op === 'rule-del' && errno === 'ENOENT');
+const gone = (op: RtnlOp, errno: string | undefined): boolean => (op.op === 'route-del' && errno === 'ESRCH') || ((op.op === 'rule-del' || op.op === 'neigh-del') && errno === 'ENOENT');
 
 export class RtnlVxlanKernel implements VxlanKernel {
   private rtnl: Rtnl | undefined;
@@ -100,29 +80,23 @@ export class RtnlVxlanKernel implements VxlanKernel {
     return this.sysctl;
   }
 
-  /** `bridge` switches namespaces itself (`-n`). */
-  private bridge(args: string[], input?: string): ReturnType<typeof exec> {
-    return exec('bridge', this.netns ? ['-n', this.netns, ...args] : args, { input, allowFailure: true });
-  }
-
-  private async fdb(present: boolean): Promise<FdbEntry[]> {
-    if (!present) return [];
-    const r = await this.bridge(['-j', 'fdb', 'show', 'dev', VXLAN_IFACE]);
-    return r.code === 0 ? parseFdb(r.stdout) : [];
+  private async fdb(link: LinkInfo | undefined): Promise<FdbEntry[]> {
+    if (!link) return [];
+    return fdbEntries(await (await this.nl()).neighbors('bridge'), link.index);
   }
 
   async observeCables(): Promise<Pick<VxlanObserved, 'fdb' | 'routes'> & { linkPresent: boolean }> {
     const rtnl = await this.nl();
     const [links, routes] = await Promise.all([rtnl.links(), rtnl.routes()]);
-    const linkPresent = links.some((l) => l.name === VXLAN_IFACE);
-    return { fdb: await this.fdb(linkPresent), routes: routeEntries(routes, links), linkPresent };
+    const link = links.find((l) => l.name === VXLAN_IFACE);
+    return { fdb: await this.fdb(link), routes: routeEntries(routes, links), linkPresent: link !== undefined };
   }
 
   async observe(): Promise<VxlanObserved> {
     const rtnl = await this.nl();
     const [links, addrs, routes, rules, rp] = await Promise.all([rtnl.links(), rtnl.addresses(), rtnl.routes(), rtnl.rules(), (await this.sc()).get(RP_FILTER_PATH)]);
     const l = links.find((x) => x.name === VXLAN_IFACE);
-    const out: VxlanObserved = { fdb: await this.fdb(l !== undefined), routes: routeEntries(routes, links), rules: ruleEntries(rules) };
+    const out: VxlanObserved = { fdb: await this.fdb(l), routes: routeEntries(routes, links), rules: ruleEntries(rules) };
     if (l) {
       const link: ObservedLink = {
         name: l.name,
@@ -156,7 +130,7 @@ export class RtnlVxlanKernel implements VxlanKernel {
   /**
    * Applies in the planner's order. A device action (link, address) runs alone: the next one may need the
    * index it created, and removing the link takes its routes with it. Between device actions, FDB entries
-   * go first through `bridge -batch`, then the rule, rp_filter and route ops in one batch. Throws at the
+   * go first (one netlink batch), then the rule, rp_filter and route ops in one batch. Throws at the
    * first failing group, naming every failed op; a route or rule already gone counts as removed.
    */
   async apply(actions: readonly VxlanAction[]): Promise<void> {
@@ -178,7 +152,7 @@ export class RtnlVxlanKernel implements VxlanKernel {
       const ops = rest.filter((x) => !x.op.startsWith('fdb-') && x.op !== 'rp-filter').map((a) => this.tableOp(a, need, index));
       // FDB first: a route into the device attracts traffic at once, and an ARP for the remote VTEP sent
       // before its FDB entry exists is dropped (the kernel retries only after a second).
-      await this.applyFdb(fdb);
+      await this.run(fdb.map((a) => this.fdbOp(a, need)));
       await Promise.all([this.run(ops), rp ? (await this.sc()).set(RP_FILTER_PATH, String(RP_FILTER_LOOSE)) : Promise.resolve()]);
     };
     for (const a of actions) {
@@ -238,11 +212,16 @@ export class RtnlVxlanKernel implements VxlanKernel {
     if (failed.length) throw new HawserError('NETLINK', `applying VXLAN changes failed: ${failed.join('; ')}`);
   }
 
-  private async applyFdb(actions: readonly VxlanAction[]): Promise<void> {
-    if (actions.length === 0) return;
-    const lines = actions.map((a) => actionCommand(a).words.join(' '));
-    const r = await this.bridge(['-batch', '-'], lines.join('\n') + '\n');
-    if (r.code !== 0) throw new HawserError('EXEC', `applying VXLAN FDB changes failed (${lines.map((l) => `bridge ${l}`).join('; ')}): ${(r.stderr || r.stdout).trim()}`);
+  /** `bridge fdb append 00:00:00:00:00:00 dev vxlan-tunnel dst IP [port P]` / `bridge fdb del MAC dev vxlan-tunnel dst IP`. */
+  private fdbOp(a: VxlanAction, need: () => number): RtnlOp {
+    switch (a.op) {
+      case 'fdb-add':
+        return { op: 'neigh-append', neigh: { family: 'bridge', ifindex: need(), mac: ZERO_MAC, dst: a.dst, ...(a.port ? { port: a.port } : {}) } };
+      case 'fdb-del':
+        return { op: 'neigh-del', neigh: { family: 'bridge', ifindex: need(), mac: a.mac, dst: a.dst } };
+      default:
+        throw new HawserError('INVALID', `not an FDB action: ${a.op}`);
+    }
   }
 
   async close(): Promise<void> {

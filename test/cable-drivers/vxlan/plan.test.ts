@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {
   type VxlanAction, type VxlanCable, type VxlanObserved, cniAddress, planCable, planCleanup, planDevice, planDisconnect, planSweep, planText, vtepFor,
 } from '../../../src/cable-drivers/vxlan/plan.js';
-import { parseFdb, routeEntries, RtnlVxlanKernel, ruleEntries } from '../../../src/cable-drivers/vxlan/kernel.js';
+import { fdbEntries, routeEntries, RtnlVxlanKernel, ruleEntries } from '../../../src/cable-drivers/vxlan/kernel.js';
 import { FakeRtnl, FakeSysctl } from '../../support/fake-rtnl.js';
 import { parseCidr } from '../../../src/config/parse.js';
 import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
@@ -142,12 +142,18 @@ describe('vxlan: planners', () => {
   });
 });
 
-describe('vxlan: kernel views (rtnetlink values and bridge JSON)', () => {
-  it('parses FDB entries from bridge -j', () => {
-    assert.deepEqual(parseFdb('[{"mac":"00:00:00:00:00:00","dst":"10.99.0.2","flags":["self"],"state":"permanent"},{"mac":"00:00:00:00:00:00","dst":"10.99.0.3","port":4501},{"mac":"33:33:00:00:00:01","flags":["self"]}]'), [
+describe('vxlan: kernel views (rtnetlink values)', () => {
+  it('takes the device FDB entries with a remote destination from the rtnetlink neighbours (port when it has its own)', () => {
+    const b = { family: 'bridge' as const, permanent: true, self: true };
+    assert.deepEqual(fdbEntries([
+      { ...b, ifindex: 3, mac: '00:00:00:00:00:00', dst: '10.99.0.2' },
+      { ...b, ifindex: 3, mac: '00:00:00:00:00:00', dst: '10.99.0.3', port: 4501 },
+      { ...b, ifindex: 3, mac: '33:33:00:00:00:01' },
+      { ...b, ifindex: 4, mac: '00:00:00:00:00:00', dst: '10.99.0.4' },
+      { family: 'inet', ifindex: 3, mac: '02:00:00:00:00:01', dst: '10.99.0.5', permanent: true, self: false },
+    ], 3), [
       { mac: '00:00:00:00:00:00', dst: '10.99.0.2' }, { mac: '00:00:00:00:00:00', dst: '10.99.0.3', port: 4501 },
     ]);
-    assert.throws(() => parseFdb('[{'), /cannot parse/);
   });
   it('takes table-100 routes (device names from the links, protocols as numbers) and IPv4 rules with their selectors', () => {
     const links = [{ index: 3, name: 'vxlan-tunnel', mtu: 1450, up: true }, { index: 2, name: 'eth0', mtu: 1500, up: true }];
@@ -345,6 +351,17 @@ describe('vxlan: kernel adapter over the shared rtnetlink fake', () => {
     const obs = await k.observe();
     assert.deepEqual(planDevice({ port: 4500, mtu: 8950, vtep: '241.168.1.10' }, obs), [], 'observed back as planned');
     assert.deepEqual(obs.routes, [{ dst: '10.20.0.0/16', gateway: '241.168.2.20', dev: 'vxlan-tunnel', src: '10.10.1.1', protocol: 104, metric: 0 }]);
+  });
+
+  it('FDB entries are rtnetlink neighbour ops (append with the remote port, delete), observed back', async () => {
+    const { r, k } = setup();
+    await k.apply(planDevice({ port: 4500, mtu: 1450, vtep: '241.168.1.10' }, await k.observe()));
+    r.takeWrites();
+    await k.apply([{ op: 'fdb-add', dst: '192.168.2.20', port: 4501 }, { op: 'fdb-add', dst: '192.168.3.30' }]);
+    assert.deepEqual(r.takeWrites(), ['fdb append 00:00:00:00:00:00 dst 192.168.2.20 port 4501 ifindex 11', 'fdb append 00:00:00:00:00:00 dst 192.168.3.30 ifindex 11']);
+    assert.deepEqual((await k.observeCables()).fdb, [{ mac: '00:00:00:00:00:00', dst: '192.168.2.20', port: 4501 }, { mac: '00:00:00:00:00:00', dst: '192.168.3.30' }]);
+    await k.apply([{ op: 'fdb-del', mac: '00:00:00:00:00:00', dst: '192.168.2.20' }]);
+    assert.deepEqual((await k.observe()).fdb, [{ mac: '00:00:00:00:00:00', dst: '192.168.3.30' }]);
   });
 
   it('cleanup removes routes and rule before the device (a route gone already counts as removed)', async () => {

@@ -1,0 +1,87 @@
+// The one-CIDR path alone: with 1,000 remote CIDRs present, add one and remove it again K times and
+// report the median wall and CPU time of the reconcile (nft stubbed out: the rtnetlink part). Run it
+// under `node --cpu-prof` to see where that time goes.
+//   npx tsx bench/routes/one-cidr.ts            (K=40)
+//   HW_PROF_DIR=/tmp/prof npx tsx bench/routes/one-cidr.ts   (writes a .cpuprofile of the measured part)
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadavg } from 'node:os';
+import { createLogger } from '../../src/log/index.js';
+import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
+import { planRouteAgent, RouteAgentDataplane, type RouteAgentPlan } from '../../src/routeagent/index.js';
+import type { NftPort } from '../../src/routeagent/dataplane.js';
+import { exec } from '../../src/util/exec.js';
+
+const N = 1000;
+const K = Number(process.env.HW_K ?? 40);
+
+function cidrs(n: number, offset = 0): string[] {
+  return Array.from({ length: n }, (_, i) => `172.${16 + ((i + offset) >> 8)}.${(i + offset) & 255}.0/24`);
+}
+
+function plan(remote: string[]): RouteAgentPlan {
+  return planRouteAgent({
+    nodeName: 'bench', nodeIP: '192.168.90.12', nodes: [{ name: 'gw-a', ip: '192.168.90.11' }, { name: 'bench', ip: '192.168.90.12' }],
+    activeGateway: { nodeName: 'gw-a', nodeIP: '192.168.90.11' }, localClusterCidrs: ['10.244.0.0/16'], localServiceCidrs: ['10.96.0.0/12'], remoteCidrs: remote, cableDriver: 'libreswan',
+  });
+}
+
+const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function inner(): Promise<void> {
+  const dp = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }), nft: noNft, resyncIntervalMs: 0 });
+  const all = cidrs(N);
+  const pAll = plan(all);
+  const pPlus = plan([...all, ...cidrs(1, N)]);
+  await dp.reconcile(pAll);
+  await dp.reconcile(pAll);
+  const wall: number[] = [];
+  const cpu: number[] = [];
+  const session = process.env.HW_PROF_DIR ? await import('node:inspector/promises').then((m) => new m.Session()) : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  for (let i = 0; i < K; i++) {
+    for (const p of [pPlus, pAll]) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const r = await dp.reconcile(p);
+      wall.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+      if (r.routes !== 1) throw new Error(`expected one route written, got ${r.routes}`);
+    }
+  }
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${process.env.HW_PROF_DIR}/one-cidr.cpuprofile`, JSON.stringify(profile));
+  }
+  await dp.uninstall();
+  await dp.close();
+  process.stdout.write(`one CIDR added/removed with ${N} present, ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wall).toFixed(3)} ms, median CPU ${median(cpu).toFixed(3)} ms\n`);
+}
+
+async function outer(): Promise<void> {
+  const ns = uniqueName('hw-bench', 5);
+  await createNetns(ns);
+  try {
+    await exec('ip', ['-n', ns, '-batch', '-'], { input: 'link add eth0 type veth peer name eth1\naddress add 192.168.90.12/24 dev eth0\nlink set eth0 up\nlink set eth1 up\n' });
+    const self = fileURLToPath(import.meta.url);
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self], { stdio: 'inherit', env: { ...process.env, HW_BENCH_INNER: '1' } });
+    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
+    if (code !== 0) process.exitCode = code;
+  } finally {
+    for (const pid of await netnsPids(ns)) process.kill(pid, 'SIGKILL');
+    await deleteNetns(ns);
+  }
+}
+
+await (process.env.HW_BENCH_INNER ? inner() : outer());

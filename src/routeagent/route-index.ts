@@ -1,0 +1,46 @@
+// Routes keyed by table, then destination, without building a key string per route: the incremental
+// diff indexes every planned route on each reconcile, so this is the part that grows with CIDRs.
+
+export class RouteKeys<T = true> {
+  private readonly byTable = new Map<number, Map<string, T>>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  set(table: number, dst: string, value: T): void {
+    let m = this.byTable.get(table);
+    if (!m) this.byTable.set(table, (m = new Map()));
+    if (!m.has(dst)) this.count++;
+    m.set(dst, value);
+  }
+
+  get(table: number, dst: string): T | undefined {
+    return this.byTable.get(table)?.get(dst);
+  }
+
+  has(table: number, dst: string): boolean {
+    return this.byTable.get(table)?.has(dst) ?? false;
+  }
+
+  delete(table: number, dst: string): void {
+    const m = this.byTable.get(table);
+    if (m?.delete(dst)) this.count--;
+  }
+
+  clear(): void {
+    this.byTable.clear();
+    this.count = 0;
+  }
+
+  *entries(): IterableIterator<[number, string, T]> {
+    for (const [table, m] of this.byTable) for (const [dst, v] of m) yield [table, dst, v];
+  }
+
+  static of<R extends { table: number; dst: string }>(items: readonly R[]): RouteKeys<R> {
+    const k = new RouteKeys<R>();
+    for (const r of items) k.set(r.table, r.dst, r);
+    return k;
+  }
+}
