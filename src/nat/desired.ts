@@ -6,7 +6,9 @@
 // now (the source of truth), then allocates for whoever lacks addresses, oldest first. Run it only on a
 // complete snapshot (all informers synced): that is what keeps a restart from handing an address out twice.
 import { allocatedCondition, setCondition, type ConditionChange } from './conditions.js';
-import { cidrsOverlap, ipRange, ipToInt, isIpv4, normalizeCidrs, parseIpv4Cidr } from './ip.js';
+import { isIPv4 as isIpv4 } from 'node:net';
+import { ipv4ToInt as ipToInt, normalizeCidrs, overlaps as cidrsOverlap, parseIpv4Cidr } from '../net/cidr.js';
+import { ipRange } from './ip.js';
 import { describeRejection, Ipam, sortByAge, type Claim, type RejectedClaim } from './ipam.js';
 import { endpointsIngressName, internalServiceName, podIngressName } from './names.js';
 import { emptyDataplane, type Dataplane } from './nft.js';
@@ -614,7 +616,7 @@ function planNodeGlobalIP(inp: GlobalnetInputs, ipam: Ipam, notes: PlanNote[]): 
 }
 
 function isContiguous(ips: readonly string[]): boolean {
-  const n = ips.map(ipToInt).sort((a, b) => a - b);
+  const n = ips.map((ip) => ipToInt(ip)).sort((a, b) => a - b);
   return n[n.length - 1]! - n[0]! === n.length - 1;
 }
 

@@ -1,7 +1,7 @@
 // Globalnet's inputs, validated once at the edge into typed values: the three submariner.io/v1 Globalnet
 // resources, and the core objects it reads (Pods, Services, Endpoints, ServiceExports). Invalid fields are
 // kept as errors on the typed value so the planner can report them in a status condition.
-import { isIpv4 } from './ip.js';
+import { isIPv4 as isIpv4 } from 'node:net';
 import { parseLabelSelector, type LabelSelector } from './selector.js';
 
 export const CLUSTER_EGRESS_NAME = 'cluster-egress.submariner.io';
