@@ -2,10 +2,14 @@
 // (desired.ts, pure), programs the data plane (nft.ts), then writes statuses and the objects the plan asks
 // for. Only the leader writes or programs anything; every write re-checks leadership first.
 import { EventEmitter } from 'node:events';
+import type { LeaderSignal } from '../election/active-gateway.js';
 import { Informer, Debouncer } from '../k8s/informer.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { parseClusterSpec, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import type { Logger } from '../log/index.js';
+
+// Leadership comes from src/election; re-exported for the controller's callers and tests.
+export { alwaysLeader, type LeaderSignal } from '../election/active-gateway.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import {
   NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, podEgressFor, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type PodPlanContext, type StatusUpdate,
@@ -19,18 +23,6 @@ import {
   parseClusterGlobalEgressIP, parseEndpoints, parseGlobalEgressIP, parseGlobalIngressIP, parsePod, parseService, parseServiceExport,
   type Condition, type Pod,
 } from './resources.js';
-
-/** Whether this process may act (the Lease `submariner-globalnet-lock` on the active gateway). */
-export interface LeaderSignal {
-  isLeader(): boolean;
-  on(event: 'started' | 'stopped', cb: () => void): unknown;
-  off(event: 'started' | 'stopped', cb: () => void): unknown;
-}
-
-/** A leader signal that always leads (a single instance, tests, the lab without election). */
-export function alwaysLeader(): LeaderSignal {
-  return Object.assign(new EventEmitter(), { isLeader: () => true });
-}
 
 /** The part of the data plane applier the controller uses (NftDataplane, or a fake). */
 export interface DataplaneApplier {
