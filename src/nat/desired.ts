@@ -53,8 +53,8 @@ export interface GatewayNodeInput {
   globalIP?: string;
 }
 
-/** Node annotation holding the node's global IP (Submariner's constant). */
-export const NODE_GLOBAL_IP_ANNOTATION = 'submariner.io/globalIp';
+/** Node annotation holding the node's global IP (Submariner's constant, defined with the wire types). */
+export { NODE_GLOBAL_IP_ANNOTATION } from '../k8s/submariner/globalnet.js';
 
 const nodeOwnerKey = (node: string): string => `Node /${node}`;
 
