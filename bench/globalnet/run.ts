@@ -48,6 +48,8 @@ interface InsideFigures {
   /** libnftables in process: the transaction alone, and NftDataplane.sync (diff + render + transaction). */
   lib: Figures;
   libSync: { add: number; remove: number };
+  /** NftDataplane.applyDelta: one element change on top of what was applied (the incremental path). */
+  libDelta: { add: number; remove: number };
   /** The whole controller path: pod watch event -> informer delta -> recompute -> element transaction; `plan`: a whole plan with nothing to change. */
   controller: { add: number; remove: number; plan: number };
   /** The previous path: one `nft -f -` process per transaction. */
@@ -62,7 +64,7 @@ function bigDataplane(): Dataplane {
   return d;
 }
 
-async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDataplane): Promise<Figures & { syncAdd: number; syncRemove: number }> {
+async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDataplane): Promise<Figures & { syncAdd: number; syncRemove: number; deltaAdd: number; deltaRemove: number }> {
   const d = bigDataplane();
   const loads: number[] = [];
   for (let r = 0; r < REPS_LOAD; r++) loads.push(await timed(() => run(renderRuleset(d))));
@@ -85,8 +87,17 @@ async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDa
     sAdds.push(await timed(() => nft.sync(plus)));
     sRemoves.push(await timed(() => nft.sync(d)));
   }
+  await nft.fullResync(cloneDataplane(d));
+  const dAdds: number[] = [];
+  const dRemoves: number[] = [];
+  for (let r = 0; r < REPS_ONE; r++) {
+    dAdds.push(await timed(() => nft.applyDelta([{ set: 'egress_pods', key: extra, value: '242.0.255.1-242.0.255.1' }])));
+    dRemoves.push(await timed(() => nft.applyDelta([{ set: 'egress_pods', key: extra }])));
+  }
   nft.close();
-  return { load: median(loads), add: median(adds), remove: median(removes), syncAdd: median(sAdds), syncRemove: median(sRemoves) };
+  return {
+    load: median(loads), add: median(adds), remove: median(removes), syncAdd: median(sAdds), syncRemove: median(sRemoves), deltaAdd: median(dAdds), deltaRemove: median(dRemoves),
+  };
 }
 
 /**
@@ -168,7 +179,7 @@ async function inside(): Promise<void> {
   const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun }));
   const controller = await benchController();
   const out: InsideFigures = {
-    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove },
+    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
     proc: procF, procSync: { add: procF.syncAdd, remove: procF.syncRemove },
     controller,
   };
@@ -225,7 +236,8 @@ async function main(): Promise<void> {
       `Globalnet data plane, ${COUNT} mappings (ms; median of ${REPS_LOAD} loads / ${REPS_ONE} single changes; each in its own throwaway netns)`,
       `${''.padEnd(52)}${'load all'.padStart(10)}${'add one'.padStart(10)}${'del one'.padStart(10)}`,
       row('hawser, libnftables in process (transaction)', h.lib),
-      row('  NftDataplane.sync (diff + render + transaction)', h.libSync),
+      row('  NftDataplane.applyDelta (one element change)', h.libDelta),
+      row('  NftDataplane.sync (diff of all 50k + transaction)', h.libSync),
       row('  controller: watch event→informer→delta→nft', h.controller),
       row('  controller: whole plan of all (start/resync)', { add: h.controller.plan }),
       row('previous: one `nft -f -` process (transaction)', h.proc),
@@ -235,8 +247,9 @@ async function main(): Promise<void> {
       '',
       'bars (issue #17):',
       `  load ${COUNT}: ${f(h.lib.load).trim()} ms, ${bar(h.lib.load, 150)} (previous ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
-      `  one mapping, data plane (sync): add ${h.libSync.add.toFixed(2)} / del ${h.libSync.remove.toFixed(2)} ms, ${bar(Math.max(h.libSync.add, h.libSync.remove), 1)}`,
-      `  one mapping, whole controller path: add ${h.controller.add.toFixed(1)} / del ${h.controller.remove.toFixed(1)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`,
+      `  one mapping, data plane (applyDelta): add ${h.libDelta.add.toFixed(2)} / del ${h.libDelta.remove.toFixed(2)} ms, ${bar(Math.max(h.libDelta.add, h.libDelta.remove), 1)}`,
+      `  one mapping, whole controller path (watch event → nft): add ${h.controller.add.toFixed(2)} / del ${h.controller.remove.toFixed(2)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`
+        + ` (a whole plan of all, what every change cost before: ${h.controller.plan.toFixed(1)} ms)`,
       `machine load average (1 min): ${loadStart.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (figures scale with it; compare rows of the same run)`,
       `ratios: one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
     ];
