@@ -8,11 +8,12 @@ import { spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { alwaysLeader, GlobalnetController, type SourceObjects } from '../../src/nat/controller.js';
-import { cloneDataplane, emptyDataplane, NftDataplane, planChanges, renderChanges, renderRuleset, type Dataplane } from '../../src/nat/nft.js';
-import { intToIp, ipToInt } from '../../src/nat/ip.js';
+import { once } from 'node:events';
+import { alwaysLeader, GlobalnetController } from '../../src/nat/controller.js';
+import { cloneDataplane, emptyDataplane, NftDataplane, planChanges, renderChanges, renderRuleset, type Dataplane, type SyncResult } from '../../src/nat/nft.js';
+import { intToIpv4 as intToIp, ipv4ToInt as ipToInt } from '../../src/net/cidr.js';
 import { createLogger } from '../../src/log/index.js';
-import type { KubeObject, RestClient } from '../../src/k8s/rest.js';
+import type { KubeObject, RestClient, WatchEvent } from '../../src/k8s/rest.js';
 import { Nft } from '../../src/os/nft.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
@@ -47,7 +48,9 @@ interface InsideFigures {
   /** libnftables in process: the transaction alone, and NftDataplane.sync (diff + render + transaction). */
   lib: Figures;
   libSync: { add: number; remove: number };
-  /** The whole controller path: raw objects -> parse -> planGlobalnet -> sync (no API writes needed). */
+  /** NftDataplane.applyDelta: one element change on top of what was applied (the incremental path). */
+  libDelta: { add: number; remove: number };
+  /** The whole controller path: pod watch event -> informer delta -> recompute -> element transaction; `plan`: a whole plan with nothing to change. */
   controller: { add: number; remove: number; plan: number };
   /** The previous path: one `nft -f -` process per transaction. */
   proc: Figures;
@@ -61,7 +64,7 @@ function bigDataplane(): Dataplane {
   return d;
 }
 
-async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDataplane): Promise<Figures & { syncAdd: number; syncRemove: number }> {
+async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDataplane): Promise<Figures & { syncAdd: number; syncRemove: number; deltaAdd: number; deltaRemove: number }> {
   const d = bigDataplane();
   const loads: number[] = [];
   for (let r = 0; r < REPS_LOAD; r++) loads.push(await timed(() => run(renderRuleset(d))));
@@ -84,11 +87,24 @@ async function benchPath(run: (script: string) => Promise<void>, mk: () => NftDa
     sAdds.push(await timed(() => nft.sync(plus)));
     sRemoves.push(await timed(() => nft.sync(d)));
   }
+  await nft.fullResync(cloneDataplane(d));
+  const dAdds: number[] = [];
+  const dRemoves: number[] = [];
+  for (let r = 0; r < REPS_ONE; r++) {
+    dAdds.push(await timed(() => nft.applyDelta([{ set: 'egress_pods', key: extra, value: '242.0.255.1-242.0.255.1' }])));
+    dRemoves.push(await timed(() => nft.applyDelta([{ set: 'egress_pods', key: extra }])));
+  }
   nft.close();
-  return { load: median(loads), add: median(adds), remove: median(removes), syncAdd: median(sAdds), syncRemove: median(sRemoves) };
+  return {
+    load: median(loads), add: median(adds), remove: median(removes), syncAdd: median(sAdds), syncRemove: median(sRemoves), deltaAdd: median(dAdds), deltaRemove: median(dRemoves),
+  };
 }
 
-/** 50,000 pods in one namespace with a namespace-wide GlobalEgressIP: 50,000 egress_ns elements. */
+/**
+ * 50,000 pods in one namespace with a namespace-wide GlobalEgressIP: 50,000 egress_ns elements. The
+ * controller runs with its informers on a scripted API (list answers, watch events pushed by the bench),
+ * so one figure is the whole path: a pod watch event → informer → delta → recompute → nft transaction.
+ */
 async function benchController(): Promise<InsideFigures['controller']> {
   const meta = (name: string, namespace?: string): KubeObject['metadata'] => ({ name, ...(namespace ? { namespace } : {}), uid: `u-${name}`, creationTimestamp: '2026-01-01T00:00:00Z', resourceVersion: '1' });
   const pods: KubeObject[] = [];
@@ -98,35 +114,55 @@ async function benchController(): Promise<InsideFigures['controller']> {
     status: { allocatedIPs: ['242.0.0.200'], conditions: [{ type: 'Allocated', status: 'True', reason: 'Success', message: 'Allocated 1 global IP(s)', lastTransitionTime: '2026-01-01T00:00:00Z' }] },
   };
   const cge: KubeObject = { metadata: meta('cluster-egress.submariner.io'), spec: { numGlobalIPs: 1 }, status: { allocatedIPs: ['242.0.0.254'] } };
-  const src: SourceObjects = {
-    clusterEgressIPs: [cge], egressIPs: [egress], ingressIPs: [], serviceExports: [], services: [], pods, endpoints: [], submarinerEndpoints: [], clusters: [],
-  };
-  const dataplane = new NftDataplane();
+  const lists: Record<string, KubeObject[]> = { pods, globalegressips: [egress], clusterglobalegressips: [cge] };
   const writes: string[] = [];
-  // Steady state writes nothing; a write would show up here (and fail the figures' premise).
-  const client = new Proxy({}, { get: (_t, p) => (_path: string, body?: KubeObject) => { writes.push(String(p)); return Promise.resolve(body ?? { metadata: {} }); } }) as unknown as RestClient;
+  let podEvent: ((e: WatchEvent) => void) | undefined;
+  const client = {
+    list: (path: string) => Promise.resolve({ items: lists[path.split('/').pop()!] ?? [], resourceVersion: '1' }),
+    watch: (path: string, _q: unknown, onEvent: (e: WatchEvent) => void, signal: AbortSignal) => {
+      if (path.endsWith('/pods')) podEvent = onEvent;
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    },
+    // Steady state writes nothing; a write would show up here (and fail the figures' premise).
+    create: (path: string) => (writes.push(`create ${path}`), Promise.resolve({ metadata: { name: 'x' } })),
+    replace: (path: string, body: KubeObject) => (writes.push(`replace ${path}`), Promise.resolve(body)),
+    patch: (path: string) => (writes.push(`patch ${path}`), Promise.resolve({ metadata: { name: 'x' } })),
+  } as unknown as RestClient;
+  const dataplane = new NftDataplane();
   const c = new GlobalnetController({
     client, namespace: 'submariner-operator', clusterId: 'a', globalCidr: '242.0.0.0/16', localCidrs: ['10.40.0.0/16'],
-    leader: alwaysLeader(), dataplane, log: createLogger({ level: 'silent' }), sources: () => src, now: () => new Date('2026-01-02T00:00:00Z'),
+    leader: alwaysLeader(), dataplane, log: createLogger({ level: 'silent' }), now: () => new Date('2026-01-02T00:00:00Z'), resyncIntervalMs: 0,
   });
-  const first = await c.reconcile();
-  if (first.dataplane?.mode !== 'full') throw new Error(`first reconcile: ${JSON.stringify(first.dataplane)}`);
+  await c.start();
+  // The start's whole plan (debounced 0 ms) loads the table; wait for it.
+  const deadline = Date.now() + 120_000;
+  while (dataplane.current?.egressNs.size !== COUNT) {
+    if (Date.now() > deadline) throw new Error('the first whole plan did not load the table');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   await c.reconcile();
   const setup = writes.splice(0);
-  const plans: number[] = [];
   const adds: number[] = [];
   const removes: number[] = [];
-  const extra: KubeObject = { metadata: meta('extra', 'app'), spec: {}, status: { podIP: podIp(COUNT + 10), phase: 'Running' } };
+  const plans: number[] = [];
+  let rv = 10;
+  const event = async (type: 'ADDED' | 'DELETED', want: number): Promise<number> => {
+    const o: KubeObject = { metadata: { ...meta('extra', 'app'), resourceVersion: String(++rv) }, spec: {}, status: { podIP: podIp(COUNT + 10), phase: 'Running' } };
+    const applied = once(c, 'podsApplied');
+    const t0 = performance.now();
+    podEvent!({ type, object: o as unknown as Record<string, unknown> });
+    const [r] = (await applied) as [SyncResult];
+    const ms = performance.now() - t0;
+    if (r.mode !== 'incremental' || r.changes !== 1 || dataplane.current!.egressNs.size !== want) throw new Error(`${type}: ${JSON.stringify(r)}`);
+    return ms;
+  };
   for (let r = 0; r < REPS_ONE; r++) {
-    pods.push(extra);
-    adds.push(await timed(async () => {
-      const rep = await c.reconcile();
-      if (rep.dataplane?.mode !== 'incremental' || rep.dataplane.changes !== 1) throw new Error(`add: ${JSON.stringify(rep.dataplane)}`);
-    }));
-    pods.pop();
-    removes.push(await timed(() => c.reconcile()));
-    plans.push(await timed(() => c.reconcile())); // no change: planning alone
+    adds.push(await event('ADDED', COUNT + 1));
+    removes.push(await event('DELETED', COUNT));
   }
+  // The whole plan (start, resync, non-pod changes): plan and diff all 50,000, nothing to change.
+  for (let r = 0; r < 3; r++) plans.push(await timed(() => c.reconcile()));
+  await c.stop();
   dataplane.close();
   if (writes.length) throw new Error(`unexpected API writes: ${writes.join(', ')} (setup wrote ${setup.join(', ')})`);
   return { add: median(adds), remove: median(removes), plan: median(plans) };
@@ -143,7 +179,7 @@ async function inside(): Promise<void> {
   const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun }));
   const controller = await benchController();
   const out: InsideFigures = {
-    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove },
+    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
     proc: procF, procSync: { add: procF.syncAdd, remove: procF.syncRemove },
     controller,
   };
@@ -200,9 +236,10 @@ async function main(): Promise<void> {
       `Globalnet data plane, ${COUNT} mappings (ms; median of ${REPS_LOAD} loads / ${REPS_ONE} single changes; each in its own throwaway netns)`,
       `${''.padEnd(52)}${'load all'.padStart(10)}${'add one'.padStart(10)}${'del one'.padStart(10)}`,
       row('hawser, libnftables in process (transaction)', h.lib),
-      row('  NftDataplane.sync (diff + render + transaction)', h.libSync),
-      row('  controller: objects→parse→plan→sync', h.controller),
-      row('  controller: planning alone (no change)', { add: h.controller.plan }),
+      row('  NftDataplane.applyDelta (one element change)', h.libDelta),
+      row('  NftDataplane.sync (diff of all 50k + transaction)', h.libSync),
+      row('  controller: watch event→informer→delta→nft', h.controller),
+      row('  controller: whole plan of all (start/resync)', { add: h.controller.plan }),
       row('previous: one `nft -f -` process (transaction)', h.proc),
       row('  NftDataplane.sync over nft processes', h.procSync),
       row('baseline iptables-legacy, rule/address', legacy),
@@ -210,8 +247,9 @@ async function main(): Promise<void> {
       '',
       'bars (issue #17):',
       `  load ${COUNT}: ${f(h.lib.load).trim()} ms, ${bar(h.lib.load, 150)} (previous ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
-      `  one mapping, data plane (sync): add ${h.libSync.add.toFixed(2)} / del ${h.libSync.remove.toFixed(2)} ms, ${bar(Math.max(h.libSync.add, h.libSync.remove), 1)}`,
-      `  one mapping, whole controller path: add ${h.controller.add.toFixed(1)} / del ${h.controller.remove.toFixed(1)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`,
+      `  one mapping, data plane (applyDelta): add ${h.libDelta.add.toFixed(2)} / del ${h.libDelta.remove.toFixed(2)} ms, ${bar(Math.max(h.libDelta.add, h.libDelta.remove), 1)}`,
+      `  one mapping, whole controller path (watch event → nft): add ${h.controller.add.toFixed(2)} / del ${h.controller.remove.toFixed(2)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`
+        + ` (a whole plan of all, what every change cost before: ${h.controller.plan.toFixed(1)} ms)`,
       `machine load average (1 min): ${loadStart.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (figures scale with it; compare rows of the same run)`,
       `ratios: one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
     ];

@@ -1,6 +1,6 @@
 // `hawser diagnose`: collect facts about this node (and the API if reachable), then judge them with pure
 // checks that each say what is wrong and what to do.
-import { cidrContains, cidrsOverlap, parseIpv4Cidr, type Ipv4Cidr } from '../nat/ip.js';
+import { contains as cidrContains, overlaps as cidrsOverlap, parseIpv4Cidr, type Ipv4Cidr } from '../net/cidr.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
 export interface CheckResult { name: string; verdict: Verdict; detail: string; fix?: string }
@@ -55,14 +55,14 @@ export function runChecks(f: NodeFactsForDiagnose): CheckResult[] {
       out.push({ name: 'forwarding', verdict: 'warn', detail: 'a forward chain drops by default (e.g. iptables FORWARD policy DROP): on a gateway, cross-cluster traffic of pods on other nodes is dropped', fix: `accept it ahead of the drop: for c in ${list}; do iptables -I FORWARD -s $c -j ACCEPT; iptables -I FORWARD -d $c -j ACCEPT; done` });
     }
   }
-  const cidrs = f.clusterCidrs.map(parseIpv4Cidr).filter((c): c is Ipv4Cidr => c !== undefined);
+  const cidrs = f.clusterCidrs.map((t) => parseIpv4Cidr(t)).filter((c): c is Ipv4Cidr => c !== undefined);
   if (cidrs.length) {
     const cni = f.addresses.find((a) => cidrs.some((c) => cidrContains(c, a.ip)));
     out.push(cni ? { name: 'CNI interface', verdict: 'ok', detail: `${cni.ifname} has ${cni.ip} in the cluster CIDR (health-check source)` } : { name: 'CNI interface', verdict: 'warn', detail: `no address on this node is inside ${f.clusterCidrs.join(', ')} (underlay/macvlan pods?)`, fix: 'hawser keeps the cable up and reports health checking as unavailable; Submariner would crash-loop here' });
   }
   if (f.remoteClusters && cidrs.length && !f.globalnet) {
     for (const r of f.remoteClusters) {
-      const clash = r.cidrs.map(parseIpv4Cidr).filter((c): c is Ipv4Cidr => c !== undefined).filter((rc) => cidrs.some((lc) => cidrsOverlap(lc, rc)));
+      const clash = r.cidrs.map((t) => parseIpv4Cidr(t)).filter((c): c is Ipv4Cidr => c !== undefined).filter((rc) => cidrs.some((lc) => cidrsOverlap(lc, rc)));
       if (clash.length) out.push({ name: `CIDR overlap with ${r.clusterId}`, verdict: 'fail', detail: `${clash.map((c) => c.text).join(', ')} overlaps this cluster's CIDRs`, fix: 'enable Globalnet (SUBMARINER_GLOBALCIDR) or renumber one cluster' });
     }
   }

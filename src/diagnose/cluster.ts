@@ -2,7 +2,7 @@
 import type { KubeObject } from '../k8s/rest.js';
 import { UPDATE_TIMESTAMP_ANNOTATION } from '../gateway/status.js';
 import { parseEndpointSpec } from '../k8s/resources.js';
-import { parseIpv4Cidr } from '../nat/ip.js';
+import { parseIpv4Cidr } from '../net/cidr.js';
 import type { CheckResult } from './checks.js';
 import { PING_OVERHEAD, type PmtuResult } from './probes.js';
 

@@ -2,37 +2,37 @@
 // (desired.ts, pure), programs the data plane (nft.ts), then writes statuses and the objects the plan asks
 // for. Only the leader writes or programs anything; every write re-checks leadership first.
 import { EventEmitter } from 'node:events';
+import type { LeaderSignal } from '../election/active-gateway.js';
 import { Informer, Debouncer } from '../k8s/informer.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { parseClusterSpec, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
 import type { Logger } from '../log/index.js';
+
+// Leadership comes from src/election; re-exported for the controller's callers and tests.
+export { alwaysLeader, type LeaderSignal } from '../election/active-gateway.js';
 import { errorMessage, HawserError } from '../util/errors.js';
-import { NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type StatusUpdate } from './desired.js';
+import {
+  NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, podEgressFor, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type PodPlanContext, type StatusUpdate,
+} from './desired.js';
+import { selectorMatches } from './selector.js';
+import type { InformerDelta } from '../k8s/informer.js';
 import type { GlobalnetMetrics } from './metrics.js';
-import type { Dataplane, SyncResult } from './nft.js';
+import type { Dataplane, ElementUpdate, SyncResult } from './nft.js';
 import {
   CLUSTER_EGRESS_NAME, DEFAULT_CLUSTER_EGRESS_IPS, INTERNAL_SERVICE_FINALIZER, INTERNAL_SERVICE_LABEL,
   parseClusterGlobalEgressIP, parseEndpoints, parseGlobalEgressIP, parseGlobalIngressIP, parsePod, parseService, parseServiceExport,
-  type Condition,
+  type Condition, type Pod,
 } from './resources.js';
-
-/** Whether this process may act (the Lease `submariner-globalnet-lock` on the active gateway). */
-export interface LeaderSignal {
-  isLeader(): boolean;
-  on(event: 'started' | 'stopped', cb: () => void): unknown;
-  off(event: 'started' | 'stopped', cb: () => void): unknown;
-}
-
-/** A leader signal that always leads (a single instance, tests, the lab without election). */
-export function alwaysLeader(): LeaderSignal {
-  return Object.assign(new EventEmitter(), { isLeader: () => true });
-}
 
 /** The part of the data plane applier the controller uses (NftDataplane, or a fake). */
 export interface DataplaneApplier {
   sync(desired: Dataplane): Promise<SyncResult>;
   invalidate(): void;
   remove?(): Promise<void>;
+  /** Element changes on top of what was applied, as one transaction (the incremental path; absent: none). */
+  applyDelta?(updates: readonly ElementUpdate[]): Promise<SyncResult>;
+  /** What the last sync left in the kernel (undefined: the next change must be a full sync). */
+  readonly current?: Dataplane | undefined;
 }
 
 const SOURCES = ['clusterEgressIPs', 'egressIPs', 'ingressIPs', 'serviceExports', 'services', 'pods', 'endpoints', 'submarinerEndpoints', 'clusters'] as const;
@@ -80,15 +80,65 @@ function nodeGlobalIP(o: KubeObject): string | undefined {
 const parseCache = new WeakMap<(o: unknown) => unknown, WeakMap<KubeObject, { v: unknown }>>();
 
 function parsed<T>(objs: readonly KubeObject[], parse: (o: unknown) => T | undefined): T[] {
-  let cache = parseCache.get(parse);
-  if (!cache) parseCache.set(parse, (cache = new WeakMap()));
   const out: T[] = [];
   for (const o of objs) {
-    let hit = cache.get(o);
-    if (!hit) cache.set(o, (hit = { v: parse(o) }));
-    if (hit.v !== undefined) out.push(hit.v as T);
+    const v = parsedOne(o, parse);
+    if (v !== undefined) out.push(v);
   }
   return out;
+}
+
+function parsedOne<T>(o: KubeObject, parse: (o: unknown) => T | undefined): T | undefined {
+  let cache = parseCache.get(parse);
+  if (!cache) parseCache.set(parse, (cache = new WeakMap()));
+  let hit = cache.get(o);
+  if (!hit) cache.set(o, (hit = { v: parse(o) }));
+  return hit.v as T | undefined;
+}
+
+/**
+ * Pods by namespace/name and by address, kept from the pod informer's deltas between whole plans (and
+ * rebuilt by each): the incremental path recomputes the mappings of the addresses a delta touched.
+ */
+export class PodIndex {
+  private readonly byKey = new Map<string, Pod>();
+  private readonly byIP = new Map<string, Map<string, Pod>>();
+
+  static key(namespace: string, name: string): string {
+    return `${namespace}/${name}`;
+  }
+
+  get(key: string): Pod | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** Sets (or with undefined removes) one pod; returns the previous version. */
+  set(key: string, pod: Pod | undefined): Pod | undefined {
+    const prev = this.byKey.get(key);
+    if (prev) {
+      const m = this.byIP.get(prev.podIP);
+      m?.delete(key);
+      if (m?.size === 0) this.byIP.delete(prev.podIP);
+    }
+    if (pod) {
+      this.byKey.set(key, pod);
+      let m = this.byIP.get(pod.podIP);
+      if (!m) this.byIP.set(pod.podIP, (m = new Map()));
+      m.set(key, pod);
+    } else this.byKey.delete(key);
+    return prev;
+  }
+
+  withIP(ip: string): Pod[] {
+    const m = this.byIP.get(ip);
+    return m ? [...m.values()] : [];
+  }
+
+  reset(pods: readonly Pod[]): void {
+    this.byKey.clear();
+    this.byIP.clear();
+    for (const p of pods) this.set(PodIndex.key(p.namespace, p.name), p);
+  }
 }
 
 /**
@@ -236,8 +286,18 @@ function internalServiceSpec(s: InternalService): Record<string, unknown> {
   };
 }
 
-export class GlobalnetController {
+/** Emitted after the incremental path changed the data plane (`podsApplied`, with the sync result). */
+interface ControllerEvents {
+  podsApplied: [SyncResult];
+}
+
+export class GlobalnetController extends EventEmitter<ControllerEvents> {
   private readonly informers = new Map<SourceName, Informer>();
+  private readonly pods = new PodIndex();
+  /** Pod addresses whose mappings a delta may have changed, not yet recomputed. */
+  private readonly pendingPodIPs = new Set<string>();
+  /** From the last whole plan whose data plane was applied; undefined: pod changes need a whole plan. */
+  private podCtx: PodPlanContext | undefined;
   /** Nodes, watched only when the controller knows its node (it then gives that node a global IP). */
   private nodeInformer: Informer | undefined;
   private readonly overlay = new WriteOverlay();
@@ -258,6 +318,7 @@ export class GlobalnetController {
   lastPlan: GlobalnetPlan | undefined;
 
   constructor(private readonly opts: GlobalnetControllerOptions) {
+    super();
     this.log = opts.log;
   }
 
@@ -281,7 +342,9 @@ export class GlobalnetController {
     if (!this.opts.sources) {
       for (const s of SOURCES) {
         const inf = new Informer({ client: this.opts.client, path: sourcePath(s, this.opts.namespace), log: this.log });
-        inf.on('change', () => this.trigger());
+        // Pods are the many objects: their changes take the incremental path, which falls back to a whole plan.
+        if (s === 'pods') inf.on('delta', (d) => void this.podsChanged(d));
+        else inf.on('change', () => this.trigger());
         this.informers.set(s, inf);
       }
       if (this.opts.nodeName) {
@@ -333,6 +396,65 @@ export class GlobalnetController {
     return { ...(out as SourceObjects), nodes: this.nodeInformer?.list() ?? [] };
   }
 
+  /**
+   * Pods added, changed or deleted (the pod informer's delta; tests and the bench call it directly). The
+   * mappings of the addresses they had or have are recomputed and applied as one element transaction; a
+   * pod an exported headless Service selects, or no applied plan to build on, takes a whole plan instead.
+   */
+  podsChanged(d: InformerDelta<KubeObject>): Promise<'incremental' | 'whole'> {
+    let whole = !this.podCtx;
+    const touch = (key: string, next: Pod | undefined): void => {
+      const prev = this.pods.set(key, next);
+      if (this.selectedByHeadlessExport(prev) || this.selectedByHeadlessExport(next)) whole = true;
+      if (prev) this.pendingPodIPs.add(prev.podIP);
+      if (next) this.pendingPodIPs.add(next.podIP);
+    };
+    for (const o of [...d.added, ...d.updated]) touch(PodIndex.key(o.metadata.namespace ?? '', o.metadata.name), parsedOne(o, parsePod));
+    for (const o of d.deleted) touch(PodIndex.key(o.metadata.namespace ?? '', o.metadata.name), undefined);
+    if (whole) {
+      this.trigger();
+      return Promise.resolve('whole');
+    }
+    return this.serialized(() => this.applyPendingPods()).then(
+      (r) => r,
+      (err: unknown) => {
+        this.log.warn({ err }, 'Globalnet pod update failed');
+        return 'whole' as const;
+      },
+    );
+  }
+
+  private selectedByHeadlessExport(p: Pod | undefined): boolean {
+    if (!p) return false;
+    return this.podCtx?.headlessSelectors.get(p.namespace)?.some((sel) => selectorMatches(sel, p.labels)) ?? false;
+  }
+
+  private async applyPendingPods(): Promise<'incremental' | 'whole'> {
+    if (this.pendingPodIPs.size === 0 || !this.opts.leader.isLeader()) return 'incremental';
+    const dp = this.opts.dataplane;
+    const ctx = this.podCtx;
+    if (!ctx || !dp.applyDelta || !dp.current) {
+      this.trigger();
+      return 'whole';
+    }
+    const updates: ElementUpdate[] = [];
+    for (const ip of this.pendingPodIPs) {
+      const want = podEgressFor(ctx.egressRules, this.pods.withIP(ip));
+      updates.push({ set: 'egress_pods', key: ip, value: want.pods }, { set: 'egress_ns', key: ip, value: want.ns });
+    }
+    this.pendingPodIPs.clear();
+    try {
+      const r = await dp.applyDelta(updates);
+      if (r.mode !== 'none') this.log.debug({ mode: r.mode, changes: r.changes }, 'nftables updated for pod changes');
+      this.emit('podsApplied', r);
+      return 'incremental';
+    } catch (err) {
+      this.log.warn({ err }, 'incremental nftables update for pod changes failed; planning everything');
+      this.trigger(0);
+      return 'whole';
+    }
+  }
+
   /** One pass: plan from the caches, program, write. Safe to call at any time (no-op unless leader). */
   reconcile(): Promise<ReconcileReport> {
     return this.serialized(() => this.reconcileOnce());
@@ -360,13 +482,19 @@ export class GlobalnetController {
     if (!this.opts.leader.isLeader()) return { ...report, skipped: 'not the leader' };
     const src = this.snapshot();
     if (!src) return { ...report, skipped: 'informers not synced' };
-    const plan = planGlobalnet(inputsFromObjects(src, this.opts, (this.opts.now ?? (() => new Date()))()));
+    const inputs = inputsFromObjects(src, this.opts, (this.opts.now ?? (() => new Date()))());
+    // This plan covers every pod change seen so far; later ones queue behind it.
+    this.podCtx = undefined;
+    this.pendingPodIPs.clear();
+    this.pods.reset(inputs.pods);
+    const plan = planGlobalnet(inputs);
     report.plan = plan;
     this.lastPlan = plan;
     this.opts.metrics?.record(plan.stats);
     this.logNotes(plan);
 
     report.dataplane = await this.opts.dataplane.sync(plan.dataplane);
+    this.podCtx = plan.pods;
     if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated');
 
     const byKey = new Map<string, KubeObject>();

@@ -6,7 +6,9 @@
 // now (the source of truth), then allocates for whoever lacks addresses, oldest first. Run it only on a
 // complete snapshot (all informers synced): that is what keeps a restart from handing an address out twice.
 import { allocatedCondition, setCondition, type ConditionChange } from './conditions.js';
-import { cidrsOverlap, ipRange, ipToInt, isIpv4, normalizeCidrs, parseIpv4Cidr } from './ip.js';
+import { isIPv4 as isIpv4 } from 'node:net';
+import { ipv4ToInt as ipToInt, normalizeCidrs, overlaps as cidrsOverlap, parseIpv4Cidr } from '../net/cidr.js';
+import { ipRange } from './ip.js';
 import { describeRejection, Ipam, sortByAge, type Claim, type RejectedClaim } from './ipam.js';
 import { endpointsIngressName, internalServiceName, podIngressName } from './names.js';
 import { emptyDataplane, type Dataplane } from './nft.js';
@@ -16,7 +18,7 @@ import {
   type ClusterGlobalEgressIP, type Condition, type Count, type EgressStatus, type EndpointsObject, type GlobalEgressIP,
   type GlobalIngressIP, type IngressTarget, type Meta, type Pod, type Service, type ServiceExport, type ServicePort,
 } from './resources.js';
-import { mapSelector, selectorMatches } from './selector.js';
+import { mapSelector, selectorMatches, type LabelSelector } from './selector.js';
 
 export interface GlobalnetInputs {
   /** This cluster's global CIDR. */
@@ -51,8 +53,8 @@ export interface GatewayNodeInput {
   globalIP?: string;
 }
 
-/** Node annotation holding the node's global IP (Submariner's constant). */
-export const NODE_GLOBAL_IP_ANNOTATION = 'submariner.io/globalIp';
+/** Node annotation holding the node's global IP (Submariner's constant, defined with the wire types). */
+export { NODE_GLOBAL_IP_ANNOTATION } from '../k8s/submariner/globalnet.js';
 
 const nodeOwnerKey = (node: string): string => `Node /${node}`;
 
@@ -115,12 +117,21 @@ export interface GlobalnetPlan {
   needsDefaultClusterEgress: boolean;
   /** Set the gateway node's `submariner.io/globalIp` annotation to this address. */
   nodeAnnotation?: { node: string; globalIP: string };
+  /** What a pod change alone needs (the controller's incremental path, valid until the next plan). */
+  pods: PodPlanContext;
+}
+
+/** The part of a plan that decides a pod's egress mappings, and which pods need a whole plan instead. */
+export interface PodPlanContext {
+  egressRules: PodEgressRule[];
+  /** Namespace -> selectors of its exported headless Services. */
+  headlessSelectors: Map<string, LabelSelector[]>;
 }
 
 const nsName = (ns: string, name: string): string => `${ns}/${name}`;
 
 /** A pod that can send/receive through the gateway: has an IPv4 pod IP of its own and is not finished. */
-function podIsLive(p: Pod): boolean {
+export function podIsLive(p: Pod): boolean {
   return !p.hostNetwork && isIpv4(p.podIP) && p.phase !== 'Succeeded' && p.phase !== 'Failed';
 }
 
@@ -430,6 +441,7 @@ export function planStatusUpdates(inp: Pick<GlobalnetInputs, 'clusterEgressIPs' 
  */
 export function planDataplane(
   inp: GlobalnetInputs, index: Pick<InputIndex, 'podsByNs'>, live: readonly LiveIngress[], ipsOf: (key: string) => string[], nodeGlobalIP: string | undefined, notes: PlanNote[],
+  egressRules: readonly PodEgressRule[] = podEgressRules(inp.egressIPs, ipsOf),
 ): Dataplane {
   const dp = emptyDataplane();
   const own = parseIpv4Cidr(inp.globalCidr);
@@ -450,15 +462,10 @@ export function planDataplane(
     if (ips.length) for (const c of normalizeCidrs(inp.localCidrs)) dp.egressCluster.set(c, ipRange(ips));
   }
   // Oldest GlobalEgressIP wins a pod claimed by two (Submariner leaves this unspecified).
-  for (const e of byAge(inp.egressIPs)) {
-    const ips = ipsOf(ownerKey('GlobalEgressIP', e.meta));
-    if (!ips.length || e.podSelector.kind === 'invalid') continue;
-    const range = ipRange(ips);
-    const map = e.podSelector.kind === 'selector' ? dp.egressPods : dp.egressNs;
-    const sel = e.podSelector.kind === 'selector' ? e.podSelector.value : undefined;
-    for (const p of index.podsByNs.get(e.meta.namespace) ?? []) {
-      if (!podIsLive(p) || (sel && !selectorMatches(sel, p.labels)) || map.has(p.podIP)) continue;
-      map.set(p.podIP, range);
+  for (const rule of egressRules) {
+    const map = rule.selector ? dp.egressPods : dp.egressNs;
+    for (const p of index.podsByNs.get(rule.namespace) ?? []) {
+      if (podEgressRuleMatches(rule, p) && !map.has(p.podIP)) map.set(p.podIP, rule.range);
     }
   }
   for (const { giip, desired } of sortByAge(live, (l) => l.giip.meta.creationTimestamp, (l) => `${l.giip.meta.namespace}/${l.giip.meta.name}`)) {
@@ -471,6 +478,65 @@ export function planDataplane(
   const gw = inp.gatewayNode;
   if (gw?.cniIP && nodeGlobalIP && !dp.ingress.has(nodeGlobalIP)) dp.ingress.set(nodeGlobalIP, gw.cniIP);
   return dp;
+}
+
+/**
+ * A GlobalEgressIP as the pod egress maps apply it. Rules come in precedence order (oldest object first):
+ * the first rule matching a pod gives that pod's address its range, in egress_pods for a rule with a
+ * selector, in egress_ns for a namespace-wide one.
+ */
+export interface PodEgressRule {
+  namespace: string;
+  /** Undefined: every pod of the namespace (egress_ns). */
+  selector?: LabelSelector;
+  /** nft `first-last` range of the object's global IPs. */
+  range: string;
+}
+
+/** The rules of the GlobalEgressIPs that hold addresses, oldest first (`ipsOf` gives an owner's addresses). */
+export function podEgressRules(egressIPs: readonly GlobalEgressIP[], ipsOf: (key: string) => readonly string[]): PodEgressRule[] {
+  const out: PodEgressRule[] = [];
+  for (const e of byAge(egressIPs)) {
+    const ips = ipsOf(ownerKey('GlobalEgressIP', e.meta));
+    if (!ips.length || e.podSelector.kind === 'invalid') continue;
+    out.push({ namespace: e.meta.namespace, range: ipRange(ips), ...(e.podSelector.kind === 'selector' ? { selector: e.podSelector.value } : {}) });
+  }
+  return out;
+}
+
+export function podEgressRuleMatches(rule: PodEgressRule, p: Pod): boolean {
+  return p.namespace === rule.namespace && podIsLive(p) && (!rule.selector || selectorMatches(rule.selector, p.labels));
+}
+
+/**
+ * The egress map values of one pod address, given every pod that has it (usually one): what planDataplane
+ * puts under that key, computed without looking at any other pod (the controller's incremental path).
+ */
+export function podEgressFor(rules: readonly PodEgressRule[], podsWithIP: readonly Pod[]): { pods?: string; ns?: string } {
+  const out: { pods?: string; ns?: string } = {};
+  for (const rule of rules) {
+    const slot = rule.selector ? 'pods' : 'ns';
+    if (out[slot] !== undefined) continue;
+    if (podsWithIP.some((p) => podEgressRuleMatches(rule, p))) out[slot] = rule.range;
+    if (out.pods !== undefined && out.ns !== undefined) break;
+  }
+  return out;
+}
+
+/**
+ * Selectors of the exported headless Services, by namespace: a pod one of them selects has a
+ * GlobalIngressIP of its own, so a change to it needs the whole plan (IPAM, objects), not only the maps.
+ */
+export function headlessExportSelectors(inp: Pick<GlobalnetInputs, 'serviceExports'>, services: ReadonlyMap<string, Service>): Map<string, LabelSelector[]> {
+  const out = new Map<string, LabelSelector[]>();
+  for (const ex of inp.serviceExports) {
+    const svc = services.get(nsName(ex.namespace, ex.name));
+    if (!svc || svc.type !== 'ClusterIP' || svc.clusterIP !== 'None' || !svc.selector) continue;
+    const l = out.get(ex.namespace) ?? [];
+    l.push(mapSelector(svc.selector));
+    out.set(ex.namespace, l);
+  }
+  return out;
 }
 
 /** Step 8: final allocation per owner (doomed GlobalIngressIPs included while they hold addresses) and pool stats. */
@@ -501,7 +567,8 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
   const { statusByKey, nodeGlobalIP } = allocateOwners(inp, owners, rebuilt, notes);
   const statusUpdates = planStatusUpdates(inp, [...ingress.live.map((l) => l.giip), ...ingress.invalid], statusByKey);
   const ipsOf = (key: string): string[] => statusByKey.get(key)?.ips ?? [];
-  const dataplane = planDataplane(inp, index, ingress.live, ipsOf, nodeGlobalIP, notes);
+  const egressRules = podEgressRules(inp.egressIPs, ipsOf);
+  const dataplane = planDataplane(inp, index, ingress.live, ipsOf, nodeGlobalIP, notes, egressRules);
   // Step 7: internal Services carrying ClusterIP exports' global IPs (kube-proxy DNATs externalIPs).
   const internalServices = planInternalServices(inp, ingress.live, index.services, ipsOf);
   const { allocations, stats } = summarize(rebuilt.ipam, statusByKey, rebuilt.doomed);
@@ -516,6 +583,7 @@ export function planGlobalnet(inp: GlobalnetInputs): GlobalnetPlan {
     stats,
     needsDefaultClusterEgress: !inp.clusterEgressIPs.some((c) => c.meta.name === CLUSTER_EGRESS_NAME),
     ...(gw && nodeGlobalIP && nodeGlobalIP !== gw.globalIP ? { nodeAnnotation: { node: gw.name, globalIP: nodeGlobalIP } } : {}),
+    pods: { egressRules, headlessSelectors: headlessExportSelectors(inp, index.services) },
   };
 }
 
@@ -548,7 +616,7 @@ function planNodeGlobalIP(inp: GlobalnetInputs, ipam: Ipam, notes: PlanNote[]): 
 }
 
 function isContiguous(ips: readonly string[]): boolean {
-  const n = ips.map(ipToInt).sort((a, b) => a - b);
+  const n = ips.map((ip) => ipToInt(ip)).sort((a, b) => a - b);
   return n[n.length - 1]! - n[0]! === n.length - 1;
 }
 

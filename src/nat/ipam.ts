@@ -7,7 +7,8 @@
 // free by construction (Submariner #2388), and a conflict between two statuses keeps the older resource's
 // claim and rejects the other, which the planner re-allocates (Submariner #4122).
 import { HawserError } from '../util/errors.js';
-import { intToIp, ipToInt, isIpv4, parseIpv4Cidr, type Ipv4Cidr } from './ip.js';
+import { isIPv4 as isIpv4 } from 'node:net';
+import { intToIpv4 as intToIp, ipv4ToInt as ipToInt, parseIpv4Cidr, type Ipv4Cidr } from '../net/cidr.js';
 
 export type ClaimRejection =
   | { reason: 'invalid'; ip: string }

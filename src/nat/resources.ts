@@ -1,10 +1,13 @@
 // Globalnet's inputs, validated once at the edge into typed values: the three submariner.io/v1 Globalnet
 // resources, and the core objects it reads (Pods, Services, Endpoints, ServiceExports). Invalid fields are
-// kept as errors on the typed value so the planner can report them in a status condition.
-import { isIpv4 } from './ip.js';
+// kept as errors on the typed value so the planner can report them in a status condition. Names and shapes
+// Submariner defines (conditions, ingress targets, the cluster egress name) are src/k8s/submariner/globalnet.ts's.
+import { isIPv4 as isIpv4 } from 'node:net';
+import { CLUSTER_EGRESS_NAME, INGRESS_TARGETS, parseConditions, type IngressTarget, type WireCondition } from '../k8s/submariner/globalnet.js';
 import { parseLabelSelector, type LabelSelector } from './selector.js';
 
-export const CLUSTER_EGRESS_NAME = 'cluster-egress.submariner.io';
+export { CLUSTER_EGRESS_NAME, parseConditions, type IngressTarget };
+
 export const DEFAULT_CLUSTER_EGRESS_IPS = 8;
 export const DEFAULT_EGRESS_IPS = 1;
 export const MAX_EGRESS_IPS = 20;
@@ -16,14 +19,8 @@ export const HEADLESS_EP_IP_ANNOTATION = 'submariner.io/headless-svc-endpoints-i
 export const INTERNAL_SERVICE_LABEL = 'submariner.io/exportedServiceRef';
 export const INTERNAL_SERVICE_FINALIZER = 'submariner.io/globalnet-internal-service';
 
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
-  observedGeneration?: number;
-}
+/** A status condition as Submariner writes it (the wire shape is src/k8s/submariner/globalnet.ts's). */
+export type Condition = WireCondition;
 
 export interface Meta {
   name: string;
@@ -59,7 +56,6 @@ export interface GlobalEgressIP {
   status: EgressStatus;
 }
 
-export type IngressTarget = 'ClusterIPService' | 'HeadlessServicePod' | 'HeadlessServiceEndpoints';
 
 export interface GlobalIngressIP {
   meta: Meta;
@@ -154,24 +150,6 @@ export function parseMeta(raw: unknown): Meta | undefined {
   };
 }
 
-export function parseConditions(v: unknown): Condition[] {
-  if (!Array.isArray(v)) return [];
-  const out: Condition[] = [];
-  for (const c of v) {
-    if (!isRecord(c) || typeof c.type !== 'string') continue;
-    const status = c.status === 'True' || c.status === 'False' ? c.status : 'Unknown';
-    out.push({
-      type: c.type,
-      status,
-      reason: str(c, 'reason') ?? '',
-      message: str(c, 'message') ?? '',
-      lastTransitionTime: str(c, 'lastTransitionTime') ?? '',
-      ...(typeof c.observedGeneration === 'number' ? { observedGeneration: c.observedGeneration } : {}),
-    });
-  }
-  return out;
-}
-
 function parseCount(spec: Json | undefined, field: string): Count {
   const v = spec?.[field];
   if (v === undefined || v === null) return { kind: 'default' };
@@ -205,8 +183,6 @@ export function parseGlobalEgressIP(raw: unknown): GlobalEgressIP | undefined {
   return { meta, numberOfIPs: parseCount(spec, 'numberOfIPs'), podSelector, status: egressStatus(raw) };
 }
 
-const TARGETS: readonly IngressTarget[] = ['ClusterIPService', 'HeadlessServicePod', 'HeadlessServiceEndpoints'];
-
 export function parseGlobalIngressIP(raw: unknown): GlobalIngressIP | undefined {
   const meta = parseMeta(raw);
   if (!meta || !isRecord(raw)) return undefined;
@@ -217,7 +193,7 @@ export function parseGlobalIngressIP(raw: unknown): GlobalIngressIP | undefined 
   const podRef = isRecord(spec.podRef) ? str(spec.podRef, 'name') : undefined;
   let target: IngressTarget | undefined;
   let targetError: string | undefined;
-  if (!t || !(TARGETS as readonly string[]).includes(t)) targetError = `spec.target ${JSON.stringify(t ?? null)} is not one of ${TARGETS.join(', ')}`;
+  if (!t || !(INGRESS_TARGETS as readonly string[]).includes(t)) targetError = `spec.target ${JSON.stringify(t ?? null)} is not one of ${INGRESS_TARGETS.join(', ')}`;
   else if (!serviceRef) targetError = `spec.serviceRef.name is required for target ${t}`;
   else if (t === 'HeadlessServicePod' && !podRef) targetError = 'spec.podRef.name is required for target HeadlessServicePod';
   else target = t as IngressTarget;

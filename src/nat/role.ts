@@ -1,99 +1,17 @@
-// The `globalnet` role: leader election gated on this node being the active gateway (as Submariner's
-// globalnet does), the controller, the nftables applier and the metrics endpoint, assembled from config.
-import { EventEmitter } from 'node:events';
+// The `globalnet` role: leader election gated on this node being the active gateway (src/election), the
+// controller, the nftables applier and the metrics endpoint, assembled from config.
 import type { KubeConfig } from '@kubernetes/client-node';
 import { localAccess, type ClusterAccess } from '../k8s/access.js';
 import type { GlobalnetConfig } from '../config/roles.js';
-import { LeaderElector } from '../election/lease.js';
-import { Informer } from '../k8s/informer.js';
-import { RestClient, resourcePath } from '../k8s/rest.js';
-import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
+import { ActiveGatewayElection, alwaysLeader, type LeaderSignal } from '../election/active-gateway.js';
+import { RestClient } from '../k8s/rest.js';
 import { logger, type Logger } from '../log/index.js';
 import { startMetricsServer, type MetricsServer } from '../metrics/server.js';
 import { trackLeader } from '../metrics/leader.js';
-import { alwaysLeader, GlobalnetController, type GlobalnetControllerOptions, type LeaderSignal } from './controller.js';
+import { GlobalnetController, type GlobalnetControllerOptions } from './controller.js';
 import { createGlobalnetMetrics, type GlobalnetMetrics } from '../metrics/globalnet.js';
 import { NftDataplane } from './nft.js';
 import { findHealthCheckIP } from '../health/index.js';
-
-export const GLOBALNET_LEASE = 'submariner-globalnet-lock';
-
-/**
- * Leads only while this node's Gateway object says `active` and the Lease is ours. Becoming passive stops
- * the election (releasing the Lease) and calls `onInactive` (the data plane moves with the gateway).
- */
-export class ActiveGatewayElection extends EventEmitter implements LeaderSignal {
-  private readonly informer: Informer;
-  private elector: LeaderElector | undefined;
-  private active = false;
-  private transition: Promise<void> = Promise.resolve();
-
-  constructor(private readonly o: {
-    client: RestClient;
-    namespace: string;
-    nodeName: string;
-    timings: GlobalnetConfig['election'];
-    log: Logger;
-    onInactive?: () => Promise<void>;
-  }) {
-    super();
-    this.informer = new Informer({ client: o.client, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', o.namespace), log: o.log });
-    this.informer.on('change', () => this.check());
-  }
-
-  isLeader(): boolean {
-    return this.active && (this.elector?.isLeader() ?? false);
-  }
-
-  start(): void {
-    void this.informer.start().catch(() => undefined);
-  }
-
-  async stop(): Promise<void> {
-    // Bounded, like the controller's: a watch that ignores its abort must not hang shutdown.
-    await Promise.race([this.informer.stop(), new Promise((r) => setTimeout(r, 2000).unref())]);
-    await this.transition;
-    const e = this.elector;
-    this.elector = undefined;
-    await e?.stop();
-  }
-
-  private check(): void {
-    const gw = this.informer.get(this.o.namespace, this.o.nodeName);
-    const st = gw && typeof gw.status === 'object' && gw.status !== null ? (gw.status as Record<string, unknown>) : undefined;
-    const active = st?.haStatus === 'active';
-    if (active === this.active) return;
-    this.active = active;
-    this.transition = this.transition.then(() => (active ? this.becomeActive() : this.becomeInactive())).catch((err: unknown) => {
-      this.o.log.warn({ err }, 'Globalnet gateway transition failed');
-    });
-  }
-
-  private async becomeActive(): Promise<void> {
-    this.o.log.info({ node: this.o.nodeName }, 'this node is the active gateway: joining the Globalnet election');
-    const e = new LeaderElector({
-      client: this.o.client,
-      namespace: this.o.namespace,
-      name: GLOBALNET_LEASE,
-      identity: `${this.o.nodeName}-submariner-globalnet`,
-      timings: this.o.timings,
-      log: this.o.log,
-    });
-    e.on('started', () => this.emit('started'));
-    e.on('stopped', () => this.emit('stopped'));
-    this.elector = e;
-    e.start();
-  }
-
-  private async becomeInactive(): Promise<void> {
-    this.o.log.info({ node: this.o.nodeName }, 'this node is no longer the active gateway: leaving the Globalnet election');
-    const e = this.elector;
-    this.elector = undefined;
-    await e?.stop();
-    this.emit('stopped');
-    await this.o.onInactive?.();
-  }
-}
 
 export interface GlobalnetRoleOptions {
   kubeConfig?: ClusterAccess | KubeConfig;

@@ -5,7 +5,7 @@ import { GlobalnetMetrics } from '../../src/nat/metrics.js';
 import type { Dataplane, SyncResult } from '../../src/nat/nft.js';
 import { internalServiceName } from '../../src/nat/names.js';
 import { createLogger } from '../../src/log/index.js';
-import { FakeApi } from './fake-api.js';
+import { FakeApi } from '../support/fake-api.js';
 
 const NS = 'submariner-operator';
 const log = createLogger({ destination: { write: () => undefined } });

@@ -2,7 +2,7 @@
 // double-allocate or leak, checked against the statuses the planner wrote.
 import assert from 'node:assert/strict';
 import { Ipam } from '../../src/nat/ipam.js';
-import { intToIp, ipToInt, parseIpv4Cidr } from '../../src/nat/ip.js';
+import { intToIpv4 as intToIp, ipv4ToInt as ipToInt, parseIpv4Cidr } from '../../src/net/cidr.js';
 import type { Count } from '../../src/nat/resources.js';
 import { rng, World } from './sim.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { NftDataplane } from '../../src/nat/nft.js';
-import { ipToInt } from '../../src/nat/ip.js';
+import { ipv4ToInt as ipToInt } from '../../src/net/cidr.js';
 import { parseLabelSelector } from '../../src/nat/selector.js';
 import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
