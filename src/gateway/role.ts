@@ -17,7 +17,7 @@ import { fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointO
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
 import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { staleGateways } from './status.js';
-import { CableStateLog } from './cable-log.js';
+import { CableStateLog, type CableStateChange } from './cable-log.js';
 import { buildLocalCluster, buildLocalEndpoint, unpublishedSubnets, withHealthCheckIP, withPublicIP, type NodeFacts } from './local-endpoint.js';
 import type { ResolveIO } from './public-ip.js';
 import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js';
@@ -151,8 +151,6 @@ export class GatewayRole {
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
   private leftoversFenced = false;
-  private reconciling = false;
-  private observing = false;
   private readonly driverBackoff: Backoff;
   private readonly timers = new Set<NodeJS.Timeout>();
   private ready: { promise: Promise<void>; resolve: () => void };
@@ -271,7 +269,15 @@ export class GatewayRole {
     // A node label `gateway.submariner.io/udp-port` sets the port the cable listens on, as in Submariner.
     const labelPort = Number(base.backendConfig['udp-port']);
     const config = Number.isInteger(labelPort) && labelPort > 0 && labelPort < 65536 ? { ...this.d.cfg, ipsec: { ...this.d.cfg.ipsec, nattPort: labelPort } } : this.d.cfg;
-    const ctx = { config, localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e), onRemoved: (c: string) => this.cableLog.forget(c) };
+    const ctx = {
+      config, localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e),
+      // A state change is logged at once and shown in the Gateway soon after.
+      onState: (c: CableStateChange) => {
+        this.cableLog.write(c);
+        this.status.markDirty();
+      },
+      unhealthy: (cable: string) => this.health?.unhealthy(cable),
+    };
     this.cables = this.d.cables ? this.d.cables(ctx) : engineCables(this.d.createDriver, ctx);
     await this.startCables();
     await this.ready.promise;
@@ -300,6 +306,7 @@ export class GatewayRole {
         this.failures.set('health', `health checking unavailable: ${errorMessage(err)}`);
         return undefined;
       });
+      this.health?.onVerdict((cable) => this.cables?.healthChanged(cable));
     }
     this.reconciler = new Debouncer(() => this.reconcile(), 10, (err) => this.failures.set('reconcile', `reconcile failed: ${errorMessage(err)}`));
     // Remote endpoints arrive in the local namespace (copied from the broker by whichever gateway is active).
@@ -340,7 +347,6 @@ export class GatewayRole {
     });
     elector.start();
     this.status.start();
-    this.every(1000, () => void this.observeCables());
     this.every(5000, () => void this.refreshGlobalHealthCheckIP());
     this.schedulePublicIpCheck();
     this.ready.resolve();
@@ -472,16 +478,9 @@ export class GatewayRole {
     this.nat?.setRemotes(sel.wanted);
     // Fencing: only a gateway that holds a live lease configures cables.
     if (this.state !== 'active' || !this.elector?.isLeader()) return;
-    this.reconciling = true;
-    try {
-      this.cables.setWanted(sel);
-      await this.cables.reconcile();
-      this.failures.clear('reconcile');
-    } finally {
-      this.reconciling = false;
-    }
-    // Changes a reconcile makes (an error that clears on the next retry) may be shorter than the poll.
-    this.cableLog.observe(await this.connections());
+    this.cables.setWanted(sel);
+    await this.cables.reconcile();
+    this.failures.clear('reconcile');
     this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.cables.nextRetryAt();
     if (next !== undefined) this.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
@@ -496,13 +495,10 @@ export class GatewayRole {
     return this.state === 'active' || (this.state === 'stopping' && this.stoppingFrom === 'active' && !this.handingOver);
   }
 
+  /** The connections as the Gateway shows them (none unless serving). */
   async connections(): Promise<ConnectionView[]> {
     if (!this.cables || !this.serving()) return [];
-    const conns = await this.cables.connections();
-    return conns.map((c) => {
-      const bad = this.health?.unhealthy(c.cableName);
-      return bad && c.status === 'connected' ? { ...c, status: 'error' as const, statusMessage: bad } : c;
-    });
+    return this.cables.connections();
   }
 
   private async snapshot(): Promise<GatewaySnapshot | undefined> {
@@ -518,21 +514,6 @@ export class GatewayRole {
       connections: active ? await this.connections() : [],
       health: (c) => this.health?.health(c),
     };
-  }
-
-  /** Feeds the cable state log (one info line per state change); skipped mid-reconcile. */
-  private async observeCables(): Promise<void> {
-    if (this.observing || this.reconciling || this.state !== 'active') return;
-    this.observing = true;
-    try {
-      const conns = await this.connections();
-      if (!this.reconciling && this.state === 'active') this.cableLog.observe(conns);
-      this.failures.clear('cable-state');
-    } catch (err) {
-      this.failures.set('cable-state', `cannot read the cable states: ${errorMessage(err)}`);
-    } finally {
-      this.observing = false;
-    }
   }
 
   /** Submariner's PublicIPWatcher: re-resolve periodically and republish the Endpoint when it changed. */

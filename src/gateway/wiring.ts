@@ -59,6 +59,9 @@ export function healthPort(opts: { log: Logger; intervalMs: number; maxLoss: num
       return { rtt: s.rtt, lossPercent: s.lossPercent };
     },
     unhealthy: (cable) => hc.unhealthyReason(cable),
+    onVerdict: (cb) => {
+      hc.on('health', (cable) => cb(cable));
+    },
     stop: async () => hc.stop(),
   };
 }
@@ -113,9 +116,8 @@ export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<Ca
           localEndpoint: ctx.localEndpoint,
           log,
           natFor: ctx.natFor,
-          onEvent: (ev) => {
-            if (ev.kind === 'disconnected') ctx.onRemoved?.(ev.endpoint.cableName);
-          },
+          onState: ctx.onState,
+          unhealthy: ctx.unhealthy,
         });
       }
       try {
@@ -132,6 +134,7 @@ export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<Ca
     setWanted: (sel) => engine?.setWanted(sel),
     reconcile: async () => (engine ? engine.reconcile() : ''),
     connections: async () => (engine ? engine.connections() : []),
+    healthChanged: (cable) => engine?.healthChanged(cable),
     nextRetryAt: () => engine?.nextRetryAt(),
     shutdown: async () => engine?.shutdown(),
     async stop(): Promise<void> {
