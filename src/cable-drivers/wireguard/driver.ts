@@ -207,6 +207,8 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
     this.stats.daemonRestarts++;
     this.log.warn({ pid: this.wgGo?.pid }, 'wireguard-go had died and was restarted: re-applying the whole config (key, peers, routes)');
     this.appliedEndpoints.clear();
+    // Every peer starts over in the new daemon: its handshake grace starts again too (not "no handshake in N s").
+    for (const e of this.cables.values()) e.sinceMs = t0;
     try {
       // the new daemon may still be settling: a few quick tries before the daemon watcher's own retry
       for (let attempt = 1; ; attempt++) {
