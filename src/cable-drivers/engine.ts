@@ -130,18 +130,21 @@ export interface CableStateChange {
 interface KnownState {
   cluster: string;
   status: ConnectionStatus;
+  /** When the cable entered this status (epoch ms). */
+  sinceMs: number;
 }
 
 /**
  * Pure: the state changes from `known` to `views` (every cable the engine reports), and the new map. A
  * cable missing from `views` was removed; `removedWhy` says why when the caller knows.
  */
-export function diffCableStates(known: ReadonlyMap<string, KnownState>, views: readonly ConnectionView[], removedWhy: ReadonlyMap<string, string> = new Map()): { changes: CableStateChange[]; next: Map<string, KnownState> } {
+export function diffCableStates(known: ReadonlyMap<string, KnownState>, views: readonly ConnectionView[], removedWhy: ReadonlyMap<string, string> = new Map(), nowMs = 0): { changes: CableStateChange[]; next: Map<string, KnownState> } {
   const next = new Map<string, KnownState>();
   const changes: CableStateChange[] = [];
   for (const v of views) {
-    next.set(v.cableName, { cluster: v.clusterId, status: v.status });
-    const before = known.get(v.cableName)?.status;
+    const prev = known.get(v.cableName);
+    const before = prev?.status;
+    next.set(v.cableName, { cluster: v.clusterId, status: v.status, sinceMs: before === v.status && prev ? prev.sinceMs : nowMs });
     if (before !== v.status) changes.push({ cable: v.cableName, cluster: v.clusterId, from: before, to: v.status, statusMessage: v.statusMessage });
   }
   for (const [cable, k] of known) {
@@ -168,6 +171,8 @@ export interface EngineOptions {
 
 export interface ConnectionView extends ConnectionState {
   clusterId: string;
+  /** For `connected`: since when (epoch ms), as the engine saw it. */
+  connectedSinceMs?: number;
 }
 
 /**
@@ -361,12 +366,15 @@ export class CableEngine {
     this.observed = new Map(raw.map((v) => [v.cableName, v]));
     const views = raw.map((v) => this.withHealth(v));
     this.record(views, removedWhy);
-    return views;
+    return views.map((v) => {
+      const since = v.status === 'connected' ? this.known.get(v.cableName)?.sinceMs : undefined;
+      return since === undefined ? v : { ...v, connectedSinceMs: since };
+    });
   }
 
   /** Reports every state change `views` makes; keeps looking while a cable is on its way up. */
   private record(views: readonly ConnectionView[], removedWhy?: ReadonlyMap<string, string>): void {
-    const { changes, next } = diffCableStates(this.known, views, removedWhy);
+    const { changes, next } = diffCableStates(this.known, views, removedWhy, this.now());
     this.known = next;
     for (const c of changes) this.o.onState?.(c);
     this.scheduleSettle(changes.length > 0);

@@ -28,7 +28,10 @@ export interface HealthPort {
 }
 
 export interface MetricsPort {
+  /** The connections as the Gateway status shows them (the metrics may publish them later, when scraped). */
   update(local: EndpointSpec, conns: readonly ConnectionView[], health: (cable: string) => ConnectionHealth | undefined): void;
+  /** A cable to `remoteCluster` became connected (hawser_cable_connects_total). */
+  cableConnected(remoteCluster: string): void;
   syncIteration(): void;
   reconcileError(subsystem: string): void;
   leaderTransition(to: 'active' | 'passive'): void;

@@ -27,6 +27,18 @@ export interface GatewayStatusInput {
   nowSeconds: number;
 }
 
+/** Wire forms of remote Endpoints by their parsed value (one per informer version): the Gateway is rewritten every 5 s. */
+const wireEndpoints = new WeakMap<EndpointSpec, ReturnType<typeof endpointSpecToWire>>();
+
+function endpointWire(e: EndpointSpec): ReturnType<typeof endpointSpecToWire> {
+  let w = wireEndpoints.get(e);
+  if (!w) {
+    w = endpointSpecToWire(e);
+    wireEndpoints.set(e, w);
+  }
+  return w;
+}
+
 export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
   return {
     apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
@@ -42,7 +54,7 @@ export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
         const conn: Record<string, unknown> = {
           status: c.status,
           statusMessage: c.statusMessage,
-          endpoint: endpointSpecToWire(c.endpoint),
+          endpoint: endpointWire(c.endpoint),
           usingIP: c.usingIP,
           usingNAT: c.usingNAT,
         };
