@@ -18,14 +18,14 @@ import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/
 import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import type { Parsed } from '../k8s/submariner/common.js';
 import { LeaderElector } from '../election/lease.js';
-import { fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
+import { selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
-import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
 import { CableStateLog, type CableStateChange } from './cable-log.js';
 import { EndpointFollower } from './endpoint-follow.js';
-import { buildLocalCluster, buildLocalEndpoint, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
+import { buildLocalCluster, buildLocalEndpoint, driverConfig, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
 import type { ResolveIO } from './public-ip.js';
 import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js';
+import { NatChoice } from './nat-choice.js';
 import { labelPod } from './pod-label.js';
 import { publish } from './publisher.js';
 import { haStatusToWrite, serving, type RoleView } from './status-view.js';
@@ -150,11 +150,9 @@ export class GatewayRole {
   private remoteInformer: Informer<EndpointObject> | undefined;
   private gatewayInformer: Informer<Gateway> | undefined;
   private remoteSynced: Promise<void> | undefined;
-  private nat: NatDiscoveryPort | undefined;
+  private readonly nat: NatChoice;
   private health: HealthPort | undefined;
   private reconciler: Debouncer | undefined;
-  /** NAT discovery could not start (or is not wired): Submariner's fallback rule decides every cable. */
-  private natUnavailable: boolean;
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
   private leftoversFenced = false;
@@ -170,9 +168,9 @@ export class GatewayRole {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
     this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
     this.cableLog = new CableStateLog(this.log);
-    this.natUnavailable = d.natDiscovery === undefined;
     this.driverBackoff = new Backoff(d.driverRetryMs ?? 1000, 15_000);
     this.failures = new Failures(this.log, d.metrics, () => this.status.markDirty());
+    this.nat = new NatChoice({ discovery: d.natDiscovery, failures: this.failures, onDecided: () => this.reconciler?.trigger() });
     this.facts = new NodeFactsReader({ cfg: d.cfg, client: d.local, log: this.log, failures: this.failures, healthCheckIP: d.healthCheckIP, publicIpIO: d.publicIpIO });
     this.status = new StatusWriter({
       client: d.local, namespace: d.cfg.namespace, nodeName: d.cfg.nodeName, version: d.version, log: this.log, failures: this.failures, metrics: d.metrics,
@@ -186,7 +184,7 @@ export class GatewayRole {
       current: () => this.localEndpoint,
       update: async (next) => {
         this.localEndpoint = next;
-        this.nat?.setLocal(next);
+        this.nat.setLocal(next);
         await this.ensurePublished();
       },
       publicIpRecheckMs: d.publicIpRecheckMs,
@@ -284,11 +282,8 @@ export class GatewayRole {
     }
     if (this.state !== 'starting' || !this.nodeFacts) return;
     const base = buildLocalEndpoint(this.d.cfg, this.nodeFacts, {});
-    // A node label `gateway.submariner.io/udp-port` sets the port the cable listens on, as in Submariner.
-    const labelPort = Number(base.backendConfig['udp-port']);
-    const config = Number.isInteger(labelPort) && labelPort > 0 && labelPort < 65536 ? { ...this.d.cfg, ipsec: { ...this.d.cfg.ipsec, nattPort: labelPort } } : this.d.cfg;
     const ctx = {
-      config, localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e),
+      config: driverConfig(this.d.cfg, base), localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e),
       // A state change is logged at once and shown in the Gateway soon after.
       onState: (c: CableStateChange) => {
         this.cableLog.write(c);
@@ -379,7 +374,7 @@ export class GatewayRole {
     // Everything at once: the remote Endpoints are already in our informer, so the cables come up while
     // our Endpoint is published and the broker sync starts.
     this.reconciler?.trigger(0);
-    void this.startNatDiscovery();
+    if (this.localEndpoint) void this.nat.start(this.localEndpoint, () => this.state === 'active').then(() => this.reconciler?.trigger());
     const bs = new BrokerSync({
       local: this.d.local,
       broker: this.d.broker,
@@ -403,9 +398,7 @@ export class GatewayRole {
     this.brokerSync = undefined;
     await this.shutdownCables();
     this.health?.setTargets([]);
-    const nat = this.nat;
-    this.nat = undefined;
-    await nat?.stop();
+    await this.nat.stop();
     await bs?.stop();
     void this.labelPod('passive');
   }
@@ -442,34 +435,8 @@ export class GatewayRole {
     }
   }
 
-  /**
-   * NAT discovery runs on the active gateway only: a standby behind the same NAT answering probes from
-   * the same port would confuse remote gateways (UNKNOWN_DST_ENDPOINT).
-   */
-  private async startNatDiscovery(): Promise<void> {
-    if (!this.d.natDiscovery || this.nat || !this.localEndpoint) return;
-    try {
-      const nat = await this.d.natDiscovery(this.localEndpoint);
-      if (this.state !== 'active') return void (await nat.stop());
-      this.nat = nat;
-      nat.onDecided(() => this.reconciler?.trigger());
-      this.failures.clear('nat-discovery');
-    } catch (err) {
-      this.natUnavailable = true;
-      this.failures.set('nat-discovery', `NAT discovery failed to start (using the fallback NAT decision): ${errorMessage(err)}`);
-    }
-    this.reconciler?.trigger();
-  }
-
   private natFor(e: EndpointSpec): NatInfo {
-    const decided = this.nat?.decision(e.cableName);
-    if (decided) return decided;
-    // Discovery still probing: unlike Submariner (which waits), hawser connects at once on a provisional guess.
-    // That guess also counts our own SUBMARINER_NATENABLED, the likelier truth for this side, so that the
-    // answer a moment later rarely changes it (a reconnect). Once discovery gives up, its decision is
-    // Submariner's fallback rule (the remote's flags only: natdiscovery/remote.ts); when discovery cannot run
-    // at all, that rule directly.
-    return this.natUnavailable ? fallbackDecision(e) : fallbackNat(this.localEndpoint!, e);
+    return this.nat.decision(this.localEndpoint!, e);
   }
 
   private async reconcile(): Promise<void> {
@@ -477,7 +444,7 @@ export class GatewayRole {
     // Never plan from an empty cache: it would remove the cables adopted from the previous run.
     await this.remoteSynced;
     const sel = selectRemoteEndpoints(this.remoteInformer?.list() ?? [], this.d.cfg.clusterId, this.d.cfg.cableDriver);
-    this.nat?.setRemotes(sel.wanted);
+    this.nat.setRemotes(sel.wanted);
     // Fencing: only a gateway that holds a live lease configures cables.
     if (this.state !== 'active' || !this.elector?.isLeader()) return;
     this.cables.setWanted(sel);
@@ -557,7 +524,7 @@ export class GatewayRole {
         this.status.markDirty(0);
         await this.shutdownCables();
       }
-      await this.nat?.stop();
+      await this.nat.stop();
       await bs?.stop();
       // Released unless HAWSER_LEASE_RELEASE_ON_SHUTDOWN=false (then a standby takes over when it expires).
       await this.elector?.stop({ release: this.d.cfg.election.releaseOnCancel });
@@ -565,7 +532,7 @@ export class GatewayRole {
       await this.status.close({ final: true });
     } else {
       await this.elector?.stop({ release: false, holdForMs: Math.max(this.d.restartGraceMs ?? RESTART_GRACE_MS, this.d.cfg.election.leaseDurationMs) });
-      await this.nat?.stop();
+      await this.nat.stop();
       await bs?.stop();
       // The Gateway keeps saying what it said: the next start rewrites it within the grace.
       await this.status.close();
