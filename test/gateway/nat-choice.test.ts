@@ -3,11 +3,16 @@ import { NatChoice } from '../../src/gateway/nat-choice.js';
 import { Failures } from '../../src/gateway/status-writer.js';
 import type { NatDiscoveryPort } from '../../src/gateway/ports.js';
 import type { NatInfo } from '../../src/cable-drivers/types.js';
-import { endpoint } from '../cable-drivers/natdiscovery/helpers.js';
+import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
 import { quietLog } from '../support/apiserver.js';
 
-const local = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.5' });
-const natted = endpoint({ cluster: 'b', privateIP: '10.1.0.5', publicIP: '203.0.113.6', nat: true });
+function endpoint(cluster: string, privateIP: string, publicIP: string, nat: boolean): EndpointSpec {
+  const r = parseEndpointSpec({ cluster_id: cluster, cable_name: `submariner-cable-${cluster}-${privateIP.replace(/\./g, '-')}`, hostname: `gw-${cluster}`, subnets: ['10.0.0.0/16'], private_ip: privateIP, public_ip: publicIP, nat_enabled: nat, backend: 'vxlan', backend_config: { 'natt-discovery-port': '4490' } });
+  if (!r.ok) throw new Error(r.error);
+  return r.value;
+}
+const local = endpoint('a', '10.0.0.5', '203.0.113.5', false);
+const natted = endpoint('b', '10.1.0.5', '203.0.113.6', true);
 
 class FakeDiscovery implements NatDiscoveryPort {
   decided = new Map<string, NatInfo>();
