@@ -1,10 +1,12 @@
 // The cable engine: from the wanted set (remote Endpoints, newest per cluster) and the NAT decisions, the
 // cables the driver must carry, handed over in one declarative set(). A failure on one cable is that
-// cable's error status, retried with backoff; it never touches other cables.
+// cable's error status, retried with backoff; it never touches other cables. It also keeps each cable's
+// state (connecting / connected / error) and reports a change the moment an outcome, an observation or a
+// health result makes it: the one cable-state log (gateway/cable-log.ts) is fed from here, not by polling.
 import type { Logger } from '../log/index.js';
 import { backendKind, type EndpointSpec } from '../k8s/resources.js';
 import { errorMessage } from '../util/errors.js';
-import type { CableDriver, CableOutcome, ConnectionState, LocalBackendConfig, NatInfo, WantedCable } from './types.js';
+import type { CableDriver, CableOutcome, ConnectionState, ConnectionStatus, LocalBackendConfig, NatInfo, WantedCable } from './types.js';
 
 export interface EndpointObject {
   name: string;
@@ -103,6 +105,54 @@ export function retryDelayMs(attempts: number): number {
 /** Default engine-level resync period: the drivers re-observe and repair drift (a route deleted behind our back). */
 export const DEFAULT_RESYNC_MS = 30_000;
 
+/**
+ * While a cable is `connecting` (waiting for a handshake or an SA, which come without any call of ours),
+ * the engine looks again after this long, doubling up to SETTLE_MAX_MS while nothing changes. With every
+ * cable settled nothing is sampled here: the status writer's refresh observes on demand.
+ */
+export const DEFAULT_SETTLE_MS = 1000;
+export const SETTLE_MAX_MS = 8000;
+
+export type CableLogState = ConnectionStatus | 'removed';
+
+/** One cable's state changed (what the cable-state log writes, one line each). */
+export interface CableStateChange {
+  cable: string;
+  /** The remote cluster. */
+  cluster: string;
+  from: CableLogState | undefined;
+  to: CableLogState;
+  statusMessage: string;
+  /** For `removed`: gone, replaced, failing or shutdown. */
+  why?: string;
+}
+
+interface KnownState {
+  cluster: string;
+  status: ConnectionStatus;
+  /** When the cable entered this status (epoch ms). */
+  sinceMs: number;
+}
+
+/**
+ * Pure: the state changes from `known` to `views` (every cable the engine reports), and the new map. A
+ * cable missing from `views` was removed; `removedWhy` says why when the caller knows.
+ */
+export function diffCableStates(known: ReadonlyMap<string, KnownState>, views: readonly ConnectionView[], removedWhy: ReadonlyMap<string, string> = new Map(), nowMs = 0): { changes: CableStateChange[]; next: Map<string, KnownState> } {
+  const next = new Map<string, KnownState>();
+  const changes: CableStateChange[] = [];
+  for (const v of views) {
+    const prev = known.get(v.cableName);
+    const before = prev?.status;
+    next.set(v.cableName, { cluster: v.clusterId, status: v.status, sinceMs: before === v.status && prev ? prev.sinceMs : nowMs });
+    if (before !== v.status) changes.push({ cable: v.cableName, cluster: v.clusterId, from: before, to: v.status, statusMessage: v.statusMessage });
+  }
+  for (const [cable, k] of known) {
+    if (!next.has(cable)) changes.push({ cable, cluster: k.cluster, from: k.status, to: 'removed', statusMessage: '', why: removedWhy.get(cable) ?? 'gone' });
+  }
+  return { changes, next };
+}
+
 export interface EngineOptions {
   driver: CableDriver;
   localEndpoint: EndpointSpec;
@@ -111,11 +161,18 @@ export interface EngineOptions {
   now?: () => number;
   /** Resync period once reconciling (default 30 s; 0 = none). */
   resyncMs?: number;
-  onEvent?: (ev: { kind: 'connected' | 'disconnected' | 'error'; endpoint: EndpointSpec; message?: string }) => void;
+  /** First re-observation of a `connecting` cable (default DEFAULT_SETTLE_MS; 0 = none). */
+  settleMs?: number;
+  /** A cable's state changed (in the order the changes were seen). */
+  onState?: (c: CableStateChange) => void;
+  /** The health check's verdict: why a cable counts as down, undefined while healthy or unchecked. */
+  unhealthy?: (cable: string) => string | undefined;
 }
 
 export interface ConnectionView extends ConnectionState {
   clusterId: string;
+  /** For `connected`: since when (epoch ms), as the engine saw it. */
+  connectedSinceMs?: number;
 }
 
 /**
@@ -133,9 +190,22 @@ export class CableEngine {
   private chain: Promise<unknown> = Promise.resolve();
   private resyncTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Each reported cable's state as last told to `onState`. */
+  private known = new Map<string, KnownState>();
+  /** The last observation before the health overlay (a health result re-judges a cable from it). */
+  private observed = new Map<string, ConnectionView>();
+  private settleTimer: NodeJS.Timeout | undefined;
+  private settleDelay: number;
 
   constructor(private readonly o: EngineOptions) {
     this.now = o.now ?? Date.now;
+    this.settleDelay = o.settleMs ?? DEFAULT_SETTLE_MS;
+    // A driver whose data path changed without a call (a daemon restarted) asks to be observed again.
+    o.driver.onDataPathChange?.(() => {
+      if (this.stopped) return;
+      this.settleDelay = this.o.settleMs ?? DEFAULT_SETTLE_MS;
+      void this.connections().catch((err: unknown) => this.o.log.debug({ err }, 'observing the cables after a data-path change failed'));
+    });
   }
 
   /** Driver init: starts or adopts the data path as it is (no cable is touched); returns the keys to publish. */
@@ -201,10 +271,8 @@ export class CableEngine {
         const hadError = this.errors.delete(name);
         const why = whyOf.get(name);
         this.applied.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)! });
-        if (why && (out.changed || hadError)) {
-          log.info({ usingIP: c.nat.useIP, usingNAT: c.nat.useNAT, why, recovered: hadError || undefined }, 'cable configured');
-          this.o.onEvent?.({ kind: 'connected', endpoint: c.endpoint });
-        } else if (why) log.debug({ usingIP: c.nat.useIP, why }, 'cable already in place in the data path (adopted as it is)');
+        if (why && (out.changed || hadError)) log.info({ usingIP: c.nat.useIP, usingNAT: c.nat.useNAT, why, recovered: hadError || undefined }, 'cable configured');
+        else if (why) log.debug({ usingIP: c.nat.useIP, why }, 'cable already in place in the data path (adopted as it is)');
         continue;
       }
       this.applied.delete(name);
@@ -212,20 +280,20 @@ export class CableEngine {
       const attempts = (prev?.attempts ?? 0) + 1;
       const delay = retryDelayMs(attempts);
       this.errors.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)!, message: out.error, attempts, nextAttemptAt: this.now() + delay });
-      if (!prev || prev.message !== out.error) {
-        log.error({ err: out.error, attempts, retryInMs: delay }, 'cable failed');
-        this.o.onEvent?.({ kind: 'error', endpoint: c.endpoint, message: out.error });
-      } else log.debug({ err: out.error, attempts, retryInMs: delay }, 'cable still failing');
+      if (!prev || prev.message !== out.error) log.error({ err: out.error, attempts, retryInMs: delay }, 'cable failed');
+      else log.debug({ err: out.error, attempts, retryInMs: delay }, 'cable still failing');
     }
     // Applied cables the driver was not given are gone (removed by that same set()).
     const given = new Set(cables.map((c) => c.endpoint.cableName));
+    const removedWhy = new Map<string, string>();
     for (const [name, a] of [...this.applied]) {
       if (given.has(name)) continue;
       this.applied.delete(name);
       const replaced = this.wanted.some((e) => e.clusterId === a.endpoint.clusterId);
-      this.cableLog(a.endpoint).info({ why: this.errors.has(name) ? 'failing' : replaced ? 'replaced' : 'gone' }, 'cable removed');
-      this.o.onEvent?.({ kind: 'disconnected', endpoint: a.endpoint });
+      removedWhy.set(name, this.errors.has(name) ? 'failing' : replaced ? 'replaced' : 'gone');
     }
+    // The states this pass left, read back from the data path (a cable configured is not yet a cable up).
+    await this.observeLocked(removedWhy);
     return planText(actions);
   }
 
@@ -253,8 +321,26 @@ export class CableEngine {
     return t;
   }
 
-  /** Connections for the Gateway status: the driver's observed state, our errors and rejections. */
-  async connections(): Promise<ConnectionView[]> {
+  /**
+   * Connections for the Gateway status and metrics: the driver's observed state, our errors, rejections and
+   * health verdicts. Reading them is an observation: any state change is reported (onState) first.
+   */
+  connections(): Promise<ConnectionView[]> {
+    return this.serial(() => this.observeLocked());
+  }
+
+  /** The health check's verdict on `cable` flipped: the cable is judged again from the last observation. */
+  healthChanged(cable: string): void {
+    if (this.observed.has(cable)) this.record([...this.observed.values()].map((v) => this.withHealth(v)));
+  }
+
+  /** A connected cable the health check counts as down is an error (its pings get no answer). */
+  private withHealth(v: ConnectionView): ConnectionView {
+    const bad = v.status === 'connected' ? this.o.unhealthy?.(v.cableName) : undefined;
+    return bad ? { ...v, status: 'error', statusMessage: bad } : v;
+  }
+
+  private async observeLocked(removedWhy: ReadonlyMap<string, string> = new Map()): Promise<ConnectionView[]> {
     let observed: ConnectionState[] = [];
     let driverError: string | undefined;
     try {
@@ -263,21 +349,57 @@ export class CableEngine {
       driverError = errorMessage(err);
     }
     const byName = new Map(observed.map((c) => [c.cableName, c]));
-    const out: ConnectionView[] = [];
+    const raw: ConnectionView[] = [];
     for (const e of this.wanted) {
       const err = this.errors.get(e.cableName);
       const nat = this.natFor(e);
       const obs = byName.get(e.cableName);
       const base = { cableName: e.cableName, clusterId: e.clusterId, endpoint: e, usingIP: nat.useIP, usingNAT: nat.useNAT };
-      if (err) out.push({ ...base, status: 'error', statusMessage: err.message });
-      else if (driverError) out.push({ ...base, status: 'error', statusMessage: `cannot read the cable state: ${driverError}` });
-      else if (obs) out.push({ ...obs, endpoint: e, clusterId: e.clusterId });
-      else out.push({ ...base, status: 'connecting', statusMessage: 'configuring the cable' });
+      if (err) raw.push({ ...base, status: 'error', statusMessage: err.message });
+      else if (driverError) raw.push({ ...base, status: 'error', statusMessage: `cannot read the cable state: ${driverError}` });
+      else if (obs) raw.push({ ...obs, endpoint: e, clusterId: e.clusterId });
+      else raw.push({ ...base, status: 'connecting', statusMessage: 'configuring the cable' });
     }
     for (const r of this.rejected) {
-      out.push({ cableName: r.endpoint.cableName, clusterId: r.endpoint.clusterId, endpoint: r.endpoint, status: 'error', statusMessage: r.reason, usingIP: '', usingNAT: false });
+      raw.push({ cableName: r.endpoint.cableName, clusterId: r.endpoint.clusterId, endpoint: r.endpoint, status: 'error', statusMessage: r.reason, usingIP: '', usingNAT: false });
     }
-    return out;
+    this.observed = new Map(raw.map((v) => [v.cableName, v]));
+    const views = raw.map((v) => this.withHealth(v));
+    this.record(views, removedWhy);
+    return views.map((v) => {
+      const since = v.status === 'connected' ? this.known.get(v.cableName)?.sinceMs : undefined;
+      return since === undefined ? v : { ...v, connectedSinceMs: since };
+    });
+  }
+
+  /** Reports every state change `views` makes; keeps looking while a cable is on its way up. */
+  private record(views: readonly ConnectionView[], removedWhy?: ReadonlyMap<string, string>): void {
+    const { changes, next } = diffCableStates(this.known, views, removedWhy, this.now());
+    this.known = next;
+    for (const c of changes) this.o.onState?.(c);
+    this.scheduleSettle(changes.length > 0);
+  }
+
+  /** Re-observes (only) while some cable is `connecting`: its handshake or SA arrives without a call of ours. */
+  private scheduleSettle(changed: boolean): void {
+    const base = this.o.settleMs ?? DEFAULT_SETTLE_MS;
+    if (changed) this.settleDelay = base;
+    if (this.settleTimer || this.stopped || base <= 0) return;
+    if (![...this.known.values()].some((k) => k.status === 'connecting')) return;
+    const delay = this.settleDelay;
+    this.settleDelay = Math.min(SETTLE_MAX_MS, delay * 2);
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.serial(async () => {
+        if (!this.stopped) await this.observeLocked();
+      }).catch((err: unknown) => this.o.log.debug({ err }, 'observing the connecting cables failed; the status refresh looks again'));
+    }, delay);
+    this.settleTimer.unref();
+  }
+
+  private stopSettle(): void {
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
   }
 
   /**
@@ -288,16 +410,14 @@ export class CableEngine {
   shutdown(): Promise<void> {
     return this.serial(async () => {
       this.stopResync();
+      this.stopSettle();
       this.wanted = [];
       this.rejected = [];
-      const had = [...this.applied.values()];
       await this.o.driver.set([]);
       this.applied.clear();
       this.errors.clear();
-      for (const a of had) {
-        this.cableLog(a.endpoint).info({ why: 'shutdown' }, 'cable removed');
-        this.o.onEvent?.({ kind: 'disconnected', endpoint: a.endpoint });
-      }
+      this.observed.clear();
+      this.record([], new Map([...this.known.keys()].map((k) => [k, 'shutdown'])));
     });
   }
 
@@ -305,6 +425,7 @@ export class CableEngine {
   stop(): Promise<void> {
     return this.serial(async () => {
       this.stopResync();
+      this.stopSettle();
       this.stopped = true;
       await this.o.driver.close();
     });

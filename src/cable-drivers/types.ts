@@ -65,6 +65,12 @@ export interface CableDriver {
   set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>>;
   /** The cables of the last set(), with their state read from the data path (not from memory). */
   connections(): Promise<ConnectionState[]>;
+  /**
+   * Registers the engine's callback for changes the driver makes or sees on its own (it restarted a dead
+   * daemon and re-applied the cables): the engine observes the cables again, so their states are logged
+   * without sampling.
+   */
+  onDataPathChange?(cb: () => void): void;
   /** Removes everything this driver installed, the device/daemon too (uninstall). */
   cleanup(): Promise<void>;
   /** Stops the driver's own loops without touching the data path (so a restart can adopt it). */

@@ -1,62 +1,37 @@
 // One `info` line per cable state change (connected / error / removed), so on-call can follow a cable
-// from the gateway log alone. Diffing is pure; the role feeds observed connections in once a second.
+// from the gateway log alone. The changes come from the cable engine the moment an outcome, an
+// observation or a health verdict makes them (engine.ts `onState`), so the log and the Gateway status,
+// which reads the same observations, never disagree and no cable is polled for the log's sake.
 import type { Logger } from '../log/index.js';
-import type { ConnectionView } from '../cable-drivers/engine.js';
+import type { CableLogState, CableStateChange } from '../cable-drivers/engine.js';
 
-export type CableLogState = 'connecting' | 'connected' | 'error' | 'removed';
-
-export interface CableStateChange {
-  cable: string;
-  cluster: string;
-  from: CableLogState | undefined;
-  to: CableLogState;
-  statusMessage: string;
-}
-
-interface Known {
-  cluster: string;
-  status: CableLogState;
-}
-
-/** Pure: the changes from `prev` (cable → last state) to the observed connections, and the new map. */
-export function diffCableStates(prev: ReadonlyMap<string, Known>, conns: readonly ConnectionView[]): { changes: CableStateChange[]; next: Map<string, Known> } {
-  const next = new Map<string, Known>();
-  const changes: CableStateChange[] = [];
-  for (const c of conns) {
-    next.set(c.cableName, { cluster: c.clusterId, status: c.status });
-    const before = prev.get(c.cableName)?.status;
-    if (before !== c.status) changes.push({ cable: c.cableName, cluster: c.clusterId, from: before, to: c.status, statusMessage: c.statusMessage });
-  }
-  for (const [cable, k] of prev) {
-    if (!next.has(cable)) changes.push({ cable, cluster: k.cluster, from: k.status, to: 'removed', statusMessage: '' });
-  }
-  return { changes, next };
-}
+export type { CableLogState, CableStateChange } from '../cable-drivers/engine.js';
 
 /** Which changes on-call sees at `info`; `connecting` (a transient) goes to `debug`. */
 export function isInfoChange(c: CableStateChange): boolean {
   return c.to !== 'connecting';
 }
 
-export class CableStateLog {
-  private known = new Map<string, Known>();
+/** The line's fields: the stable ones (`remoteCluster`, `endpoint`, `cable`; `cluster`/`driver` come from the logger). */
+export function cableLogFields(c: CableStateChange): Record<string, unknown> {
+  return {
+    remoteCluster: c.cluster,
+    endpoint: c.cable,
+    cable: c.cable,
+    status: c.to,
+    previous: c.from ?? 'none',
+    ...(c.statusMessage ? { statusMessage: c.statusMessage } : {}),
+    ...(c.why ? { why: c.why } : {}),
+  };
+}
 
+export class CableStateLog {
   constructor(private readonly log: Logger) {}
 
-  /** Logs every change since the last call. */
-  observe(conns: readonly ConnectionView[]): CableStateChange[] {
-    const { changes, next } = diffCableStates(this.known, conns);
-    this.known = next;
-    for (const c of changes) {
-      const fields = { remoteCluster: c.cluster, endpoint: c.cable, cable: c.cable, status: c.to, previous: c.from ?? 'none', ...(c.statusMessage ? { statusMessage: c.statusMessage } : {}) };
-      if (isInfoChange(c)) this.log.info(fields, `cable ${c.to}`);
-      else this.log.debug(fields, `cable ${c.to}`);
-    }
-    return changes;
-  }
-
-  /** Forgets a cable whose removal was already logged (the engine logs `cable removed` itself). */
-  forget(cable: string): void {
-    this.known.delete(cable);
+  /** Logs one change: `cable <state>`. */
+  write(c: CableStateChange): void {
+    const msg = `cable ${c.to satisfies CableLogState}`;
+    if (isInfoChange(c)) this.log.info(cableLogFields(c), msg);
+    else this.log.debug(cableLogFields(c), msg);
   }
 }

@@ -100,3 +100,9 @@ export function withPublicIP(ep: EndpointSpec, publicIP: string, usingLoadBalanc
 export function withHealthCheckIP(ep: EndpointSpec, ip: string): EndpointSpec {
   return { ...ep, healthCheckIP: ip, healthCheckIPs: ip ? [ip] : [] };
 }
+
+/** The config the cable driver runs with: a node label `gateway.submariner.io/udp-port` sets the port it listens on, as in Submariner. */
+export function driverConfig(cfg: GatewayConfig, local: EndpointSpec): GatewayConfig {
+  const port = Number(local.backendConfig['udp-port']);
+  return Number.isInteger(port) && port > 0 && port < 65536 ? { ...cfg, ipsec: { ...cfg.ipsec, nattPort: port } } : cfg;
+}

@@ -3,7 +3,7 @@
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
 import type { EndpointSpec } from '../k8s/resources.js';
-import type { ConnectionView, Selection } from '../cable-drivers/engine.js';
+import type { CableStateChange, ConnectionView, Selection } from '../cable-drivers/engine.js';
 import type { NatInfo } from '../cable-drivers/types.js';
 import type { ConnectionHealth } from './status.js';
 
@@ -22,11 +22,16 @@ export interface HealthPort {
   health(cableName: string): ConnectionHealth | undefined;
   /** A reason when the cable should be reported as error (too many consecutive losses). */
   unhealthy(cableName: string): string | undefined;
+  /** Calls `cb` when a connection's verdict flips (healthy ⇄ unhealthy). */
+  onVerdict(cb: (cableName: string) => void): void;
   stop(): Promise<void>;
 }
 
 export interface MetricsPort {
+  /** The connections as the Gateway status shows them (the metrics may publish them later, when scraped). */
   update(local: EndpointSpec, conns: readonly ConnectionView[], health: (cable: string) => ConnectionHealth | undefined): void;
+  /** A cable to `remoteCluster` became connected (hawser_cable_connects_total). */
+  cableConnected(remoteCluster: string): void;
   syncIteration(): void;
   reconcileError(subsystem: string): void;
   leaderTransition(to: 'active' | 'passive'): void;
@@ -46,7 +51,10 @@ export interface CablesPort {
   setWanted(sel: Selection): void;
   /** One pass towards the wanted set; returns the plan text (per-cable errors stay per cable). */
   reconcile(): Promise<string>;
+  /** The connections as observed now (health verdicts applied); state changes are reported first (onState). */
   connections(): Promise<ConnectionView[]>;
+  /** The health check's verdict on a cable flipped: its state is judged again (CablesContext.unhealthy). */
+  healthChanged(cableName: string): void;
   /** When a failed cable is due again (epoch ms), if any. */
   nextRetryAt(): number | undefined;
   /** Removes every cable, including ones a previous run left: this gateway stops serving. */
@@ -62,8 +70,10 @@ export interface CablesContext {
   localEndpoint: EndpointSpec;
   log: Logger;
   natFor: (remote: EndpointSpec) => NatInfo;
-  /** A cable was removed (the cable-state log forgets it). */
-  onRemoved?: (cableName: string) => void;
+  /** A cable's state changed (the cable-state log writes it). */
+  onState?: (change: CableStateChange) => void;
+  /** The health check's verdict on a cable: why it counts as down, if it does. */
+  unhealthy?: (cableName: string) => string | undefined;
 }
 
 export type CablesFactory = (ctx: CablesContext) => CablesPort;

@@ -2,26 +2,33 @@
 // keeps its cable driver warm (standby); the one holding the Lease publishes its Endpoint, syncs with the
 // broker and keeps one cable per remote cluster. `TRANSITIONS` is the whole behaviour: which event moves
 // which state where, and what the move does. The work itself lives with the collaborators: node-facts.ts,
-// publisher.ts, status-writer.ts (the only Gateway writer) and the CablesPort (ports.ts).
+// endpoint-follow.ts (public and global IP), publisher.ts, status-writer.ts (the only Gateway writer) with
+// status-view.ts (what it says), pod-label.ts, cable-log.ts and the CablesPort (ports.ts).
 import { hostname } from 'node:os';
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
 import { Backoff, sleep } from '../util/wait.js';
 import { BrokerSync } from '../k8s/brokersync.js';
-import { Debouncer, Informer } from '../k8s/informer.js';
-import { parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
-import { resourcePath, type RestClient } from '../k8s/rest.js';
+import { Debouncer, typedInformer, type Informer } from '../k8s/informer.js';
+import { gatewayInformer } from '../k8s/informers.js';
+import { parseEndpoint } from '../k8s/submariner/endpoint.js';
+import { isStaleGateway, type Gateway } from '../k8s/submariner/gateway.js';
+import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import type { Parsed } from '../k8s/submariner/common.js';
 import { LeaderElector } from '../election/lease.js';
-import { fallbackNat, selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
+import { selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
-import { fallbackDecision } from '../cable-drivers/natdiscovery/remote.js';
-import { staleGateways } from './status.js';
-import { CableStateLog } from './cable-log.js';
-import { buildLocalCluster, buildLocalEndpoint, unpublishedSubnets, withHealthCheckIP, withPublicIP, type NodeFacts } from './local-endpoint.js';
+import { CableStateLog, type CableStateChange } from './cable-log.js';
+import { EndpointFollower } from './endpoint-follow.js';
+import { buildLocalCluster, buildLocalEndpoint, driverConfig, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
 import type { ResolveIO } from './public-ip.js';
 import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js';
+import { NatChoice } from './nat-choice.js';
+import { labelPod } from './pod-label.js';
 import { publish } from './publisher.js';
+import { haStatusToWrite, serving, type RoleView } from './status-view.js';
 import { Failures, StatusWriter, type GatewaySnapshot } from './status-writer.js';
 import { engineCables } from './wiring.js';
 import { uninstallGateway, type UninstallOptions } from './uninstall.js';
@@ -30,14 +37,13 @@ import type { CablesFactory, CablesPort, ElectorPort, HealthPort, MetricsPort, N
 export type { CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
 export type { PublicIpOutcome } from './node-facts.js';
 
-/** Submariner's PublicIPWatcher interval; an unresolved public IP is retried sooner. */
-export const PUBLIC_IP_RECHECK_MS = 60_000;
-export const PUBLIC_IP_RETRY_MS = 15_000;
+export { PUBLIC_IP_RECHECK_MS, PUBLIC_IP_RETRY_MS } from './endpoint-follow.js';
+export { POD_STATUS_LABEL } from './pod-label.js';
+
 /** How long standbys wait for an active gateway that restarts in place before they take over. */
 export const RESTART_GRACE_MS = 20_000;
 
 export const GATEWAY_LEASE = 'submariner-gateway-lock';
-export const POD_STATUS_LABEL = 'gateway.submariner.io/status';
 
 export type GatewayState = 'starting' | 'standby' | 'active' | 'stopping' | 'stopped';
 export type GatewayEvent =
@@ -133,6 +139,7 @@ export class GatewayRole {
   private readonly facts: NodeFactsReader;
   private readonly status: StatusWriter;
   private readonly cableLog: CableStateLog;
+  private readonly follower: EndpointFollower;
   /** Serializes transitions' actions: a SIGTERM waits for the deactivation in progress. */
   private actions: Promise<void> = Promise.resolve();
   private nodeFacts: NodeFacts | undefined;
@@ -140,19 +147,15 @@ export class GatewayRole {
   private localEndpoint: EndpointSpec | undefined;
   private elector: ElectorPort | undefined;
   private brokerSync: BrokerSync | undefined;
-  private remoteInformer: Informer | undefined;
-  private gatewayInformer: Informer | undefined;
+  private remoteInformer: Informer<EndpointObject> | undefined;
+  private gatewayInformer: Informer<Gateway> | undefined;
   private remoteSynced: Promise<void> | undefined;
-  private nat: NatDiscoveryPort | undefined;
+  private readonly nat: NatChoice;
   private health: HealthPort | undefined;
   private reconciler: Debouncer | undefined;
-  /** NAT discovery could not start (or is not wired): Submariner's fallback rule decides every cable. */
-  private natUnavailable: boolean;
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
   private leftoversFenced = false;
-  private reconciling = false;
-  private observing = false;
   private readonly driverBackoff: Backoff;
   private readonly timers = new Set<NodeJS.Timeout>();
   private ready: { promise: Promise<void>; resolve: () => void };
@@ -165,9 +168,9 @@ export class GatewayRole {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
     this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
     this.cableLog = new CableStateLog(this.log);
-    this.natUnavailable = d.natDiscovery === undefined;
     this.driverBackoff = new Backoff(d.driverRetryMs ?? 1000, 15_000);
     this.failures = new Failures(this.log, d.metrics, () => this.status.markDirty());
+    this.nat = new NatChoice({ discovery: d.natDiscovery, failures: this.failures, onDecided: () => this.reconciler?.trigger() });
     this.facts = new NodeFactsReader({ cfg: d.cfg, client: d.local, log: this.log, failures: this.failures, healthCheckIP: d.healthCheckIP, publicIpIO: d.publicIpIO });
     this.status = new StatusWriter({
       client: d.local, namespace: d.cfg.namespace, nodeName: d.cfg.nodeName, version: d.version, log: this.log, failures: this.failures, metrics: d.metrics,
@@ -175,6 +178,17 @@ export class GatewayRole {
       leading: () => this.elector?.isLeader() ?? false,
       gateways: () => this.gatewayInformer?.list() ?? [],
       debounceMs: d.statusDebounceMs, refreshMs: d.statusRefreshMs,
+    });
+    this.follower = new EndpointFollower({
+      facts: this.facts, failures: this.failures, log: this.log,
+      current: () => this.localEndpoint,
+      update: async (next) => {
+        this.localEndpoint = next;
+        this.nat.setLocal(next);
+        await this.ensurePublished();
+      },
+      publicIpRecheckMs: d.publicIpRecheckMs,
+      followGlobalIP: this.globalnet && d.cfg.healthCheck.enabled,
     });
     let resolve = (): void => undefined;
     const promise = new Promise<void>((r) => (resolve = r));
@@ -268,10 +282,16 @@ export class GatewayRole {
     }
     if (this.state !== 'starting' || !this.nodeFacts) return;
     const base = buildLocalEndpoint(this.d.cfg, this.nodeFacts, {});
-    // A node label `gateway.submariner.io/udp-port` sets the port the cable listens on, as in Submariner.
-    const labelPort = Number(base.backendConfig['udp-port']);
-    const config = Number.isInteger(labelPort) && labelPort > 0 && labelPort < 65536 ? { ...this.d.cfg, ipsec: { ...this.d.cfg.ipsec, nattPort: labelPort } } : this.d.cfg;
-    const ctx = { config, localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e), onRemoved: (c: string) => this.cableLog.forget(c) };
+    const ctx = {
+      config: driverConfig(this.d.cfg, base), localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e),
+      // A state change is logged at once and shown in the Gateway soon after.
+      onState: (c: CableStateChange) => {
+        this.cableLog.write(c);
+        if (c.to === 'connected') this.d.metrics?.cableConnected(c.cluster);
+        this.status.markDirty();
+      },
+      unhealthy: (cable: string) => this.health?.unhealthy(cable),
+    };
     this.cables = this.d.cables ? this.d.cables(ctx) : engineCables(this.d.createDriver, ctx);
     await this.startCables();
     await this.ready.promise;
@@ -300,14 +320,17 @@ export class GatewayRole {
         this.failures.set('health', `health checking unavailable: ${errorMessage(err)}`);
         return undefined;
       });
+      this.health?.onVerdict((cable) => this.cables?.healthChanged(cable));
     }
     this.reconciler = new Debouncer(() => this.reconcile(), 10, (err) => this.failures.set('reconcile', `reconcile failed: ${errorMessage(err)}`));
-    // Remote endpoints arrive in the local namespace (copied from the broker by whichever gateway is active).
-    this.remoteInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
+    // Remote endpoints arrive in the local namespace (copied from the broker by whichever gateway is active);
+    // parsed once per version at the edge (an invalid one is counted and logged once by the informer).
+    this.remoteInformer = typedInformer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log, parse: endpointObject });
     this.remoteInformer.on('change', () => void this.fire('endpoints-changed'));
     this.remoteSynced = this.remoteInformer.start();
     this.remoteSynced.catch((err: unknown) => this.log.debug({ err }, 'Endpoint informer stopped before its first list'));
-    this.gatewayInformer = new Informer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'gateways', this.ns), log: this.log });
+    // Other nodes' Gateways (staleness, hand-over); our own, rewritten every 5 s, is not sent back to us.
+    this.gatewayInformer = gatewayInformer({ client: this.d.local, namespace: this.ns, log: this.log, fieldSelector: `metadata.name!=${this.d.cfg.nodeName}` });
     this.gatewayInformer.start().catch((err: unknown) => this.log.debug({ err }, 'Gateway informer stopped before its first list'));
 
     const identity = `${this.d.cfg.nodeName || hostname()}-submariner-gateway`;
@@ -340,16 +363,9 @@ export class GatewayRole {
     });
     elector.start();
     this.status.start();
-    this.every(1000, () => void this.observeCables());
-    this.every(5000, () => void this.refreshGlobalHealthCheckIP());
-    this.schedulePublicIpCheck();
+    this.follower.start();
     this.ready.resolve();
     void this.labelPod('passive');
-  }
-
-  private every(ms: number, fn: () => void): void {
-    const t = setInterval(fn, ms);
-    this.timers.add(t);
   }
 
   private activate(): void {
@@ -358,7 +374,7 @@ export class GatewayRole {
     // Everything at once: the remote Endpoints are already in our informer, so the cables come up while
     // our Endpoint is published and the broker sync starts.
     this.reconciler?.trigger(0);
-    void this.startNatDiscovery();
+    if (this.localEndpoint) void this.nat.start(this.localEndpoint, () => this.state === 'active').then(() => this.reconciler?.trigger());
     const bs = new BrokerSync({
       local: this.d.local,
       broker: this.d.broker,
@@ -382,9 +398,7 @@ export class GatewayRole {
     this.brokerSync = undefined;
     await this.shutdownCables();
     this.health?.setTargets([]);
-    const nat = this.nat;
-    this.nat = undefined;
-    await nat?.stop();
+    await this.nat.stop();
     await bs?.stop();
     void this.labelPod('passive');
   }
@@ -421,178 +435,63 @@ export class GatewayRole {
     }
   }
 
-  /**
-   * NAT discovery runs on the active gateway only: a standby behind the same NAT answering probes from
-   * the same port would confuse remote gateways (UNKNOWN_DST_ENDPOINT).
-   */
-  private async startNatDiscovery(): Promise<void> {
-    if (!this.d.natDiscovery || this.nat || !this.localEndpoint) return;
-    try {
-      const nat = await this.d.natDiscovery(this.localEndpoint);
-      if (this.state !== 'active') return void (await nat.stop());
-      this.nat = nat;
-      nat.onDecided(() => this.reconciler?.trigger());
-      this.failures.clear('nat-discovery');
-    } catch (err) {
-      this.natUnavailable = true;
-      this.failures.set('nat-discovery', `NAT discovery failed to start (using the fallback NAT decision): ${errorMessage(err)}`);
-    }
-    this.reconciler?.trigger();
-  }
-
   private natFor(e: EndpointSpec): NatInfo {
-    const decided = this.nat?.decision(e.cableName);
-    if (decided) return decided;
-    // Discovery still probing: unlike Submariner (which waits), hawser connects at once on a provisional guess.
-    // That guess also counts our own SUBMARINER_NATENABLED, the likelier truth for this side, so that the
-    // answer a moment later rarely changes it (a reconnect). Once discovery gives up, its decision is
-    // Submariner's fallback rule (the remote's flags only: natdiscovery/remote.ts); when discovery cannot run
-    // at all, that rule directly.
-    return this.natUnavailable ? fallbackDecision(e) : fallbackNat(this.localEndpoint!, e);
-  }
-
-  private remoteEndpoints(): EndpointObject[] {
-    const out: EndpointObject[] = [];
-    for (const o of this.remoteInformer?.list() ?? []) {
-      const p = parseEndpointSpec(o.spec);
-      if (!p.ok) {
-        this.log.warn({ endpoint: o.metadata.name, err: p.error }, 'ignoring an invalid Endpoint');
-        continue;
-      }
-      out.push({ name: o.metadata.name, creationTimestamp: o.metadata.creationTimestamp ?? '', spec: p.value });
-    }
-    return out;
+    return this.nat.decision(this.localEndpoint!, e);
   }
 
   private async reconcile(): Promise<void> {
     if (!this.cables || !this.localEndpoint) return;
     // Never plan from an empty cache: it would remove the cables adopted from the previous run.
     await this.remoteSynced;
-    const sel = selectRemoteEndpoints(this.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
-    this.nat?.setRemotes(sel.wanted);
+    const sel = selectRemoteEndpoints(this.remoteInformer?.list() ?? [], this.d.cfg.clusterId, this.d.cfg.cableDriver);
+    this.nat.setRemotes(sel.wanted);
     // Fencing: only a gateway that holds a live lease configures cables.
     if (this.state !== 'active' || !this.elector?.isLeader()) return;
-    this.reconciling = true;
-    try {
-      this.cables.setWanted(sel);
-      await this.cables.reconcile();
-      this.failures.clear('reconcile');
-    } finally {
-      this.reconciling = false;
-    }
-    // Changes a reconcile makes (an error that clears on the next retry) may be shorter than the poll.
-    this.cableLog.observe(await this.connections());
+    this.cables.setWanted(sel);
+    await this.cables.reconcile();
+    this.failures.clear('reconcile');
     this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.cables.nextRetryAt();
     if (next !== undefined) this.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
     this.status.markDirty();
   }
 
-  /**
-   * Whether this gateway still serves: active, or stopping from active without a hand-over (a restart in
-   * place keeps lease and cables, so a write during the stop must keep saying active: Globalnet acts on it).
-   */
-  private serving(): boolean {
-    return this.state === 'active' || (this.state === 'stopping' && this.stoppingFrom === 'active' && !this.handingOver);
+  private view(): RoleView {
+    return {
+      state: this.state, stoppingFrom: this.stoppingFrom, handingOver: this.handingOver, electionSettled: this.electionSettled,
+      problems: this.failures.size > 0, hasEndpoint: this.localEndpoint !== undefined,
+    };
   }
 
+  private serving(): boolean {
+    return serving(this.view());
+  }
+
+  /** The connections as the Gateway shows them (none unless serving). */
   async connections(): Promise<ConnectionView[]> {
     if (!this.cables || !this.serving()) return [];
-    const conns = await this.cables.connections();
-    return conns.map((c) => {
-      const bad = this.health?.unhealthy(c.cableName);
-      return bad && c.status === 'connected' ? { ...c, status: 'error' as const, statusMessage: bad } : c;
-    });
+    return this.cables.connections();
   }
 
   private async snapshot(): Promise<GatewaySnapshot | undefined> {
-    const problems = this.failures.size > 0;
-    if (!this.localEndpoint && !problems) return undefined;
-    // A restart in place must not flash "passive" (Globalnet acts on it): wait for the election's first word.
-    const standingBy = this.state === 'standby' || (this.state === 'stopping' && this.stoppingFrom === 'standby');
-    if (standingBy && !this.electionSettled && !problems) return undefined;
-    const active = this.serving();
+    const haStatus = haStatusToWrite(this.view());
+    if (!haStatus) return undefined;
     return {
-      haStatus: active ? 'active' : 'passive',
+      haStatus,
       localEndpoint: this.localEndpoint ?? buildLocalEndpoint(this.d.cfg, { name: this.d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
-      connections: active ? await this.connections() : [],
+      connections: haStatus === 'active' ? await this.connections() : [],
       health: (c) => this.health?.health(c),
     };
   }
 
-  /** Feeds the cable state log (one info line per state change); skipped mid-reconcile. */
-  private async observeCables(): Promise<void> {
-    if (this.observing || this.reconciling || this.state !== 'active') return;
-    this.observing = true;
-    try {
-      const conns = await this.connections();
-      if (!this.reconciling && this.state === 'active') this.cableLog.observe(conns);
-      this.failures.clear('cable-state');
-    } catch (err) {
-      this.failures.set('cable-state', `cannot read the cable states: ${errorMessage(err)}`);
-    } finally {
-      this.observing = false;
-    }
-  }
-
-  /** Submariner's PublicIPWatcher: re-resolve periodically and republish the Endpoint when it changed. */
-  private schedulePublicIpCheck(): void {
-    if (!RUNNING.includes(this.state)) return;
-    const unresolved = !this.localEndpoint?.publicIP;
-    const every = this.d.publicIpRecheckMs ?? (unresolved ? PUBLIC_IP_RETRY_MS : PUBLIC_IP_RECHECK_MS);
-    this.after(every, () => void this.recheckPublicIP().finally(() => this.schedulePublicIpCheck()));
-  }
-
-  private async recheckPublicIP(): Promise<void> {
-    const ep = this.localEndpoint;
-    if (!ep || !RUNNING.includes(this.state)) return;
-    let pub;
-    try {
-      pub = await this.facts.recheckPublicIP(ep.privateIP);
-      this.failures.clear('public-ip-recheck');
-    } catch (err) {
-      return this.failures.set('public-ip-recheck', `public IP re-resolution failed: ${errorMessage(err)}`);
-    }
-    const next = withPublicIP(ep, pub.ip, pub.usingLoadBalancer);
-    if (next === ep) return;
-    this.localEndpoint = next;
-    this.log.info({ endpoint: ep.cableName, from: ep.publicIP, to: pub.ip }, 'public IP changed: updating the local Endpoint');
-    this.nat?.setLocal(this.localEndpoint);
-    await this.ensurePublished();
-  }
-
-  /** With Globalnet, follows the node's global IP (globalnet allocates it after we start) into our Endpoint. */
-  private async refreshGlobalHealthCheckIP(): Promise<void> {
-    if (!this.localEndpoint) return;
-    let ip: string | undefined;
-    try {
-      ip = await this.facts.globalHealthCheckIP();
-      this.failures.clear('global-ip');
-    } catch (err) {
-      return this.failures.set('global-ip', `cannot read this node's global IP: ${errorMessage(err)}`);
-    }
-    if (ip === undefined || ip === this.localEndpoint.healthCheckIP) return;
-    this.localEndpoint = withHealthCheckIP(this.localEndpoint, ip);
-    this.log.info({ healthCheckIP: ip }, 'health-check IP is now this node\'s global IP');
-    await this.ensurePublished();
-  }
-
-  private async labelPod(status: 'active' | 'passive'): Promise<void> {
-    const { podName, podNamespace } = this.d.cfg;
-    if (!podName) return;
-    try {
-      await this.d.local.patch(resourcePath('', 'v1', 'pods', podNamespace ?? this.ns, podName), { metadata: { labels: { [POD_STATUS_LABEL]: status } } }, 'merge');
-      this.failures.clear('pod-label');
-    } catch (err) {
-      this.failures.set('pod-label', `cannot label the gateway pod ${podName}: ${errorMessage(err)}`);
-    }
+  private labelPod(status: 'active' | 'passive'): Promise<void> {
+    return labelPod({ client: this.d.local, failures: this.failures, podName: this.d.cfg.podName, podNamespace: this.d.cfg.podNamespace ?? this.ns }, status);
   }
 
   /** Another gateway node reported its status within the last 15 s (it can take over). */
   private standbyAlive(): boolean {
-    const gws = this.gatewayInformer?.list() ?? [];
-    const stale = new Set(staleGateways(gws, Date.now() / 1000, this.d.cfg.nodeName));
-    return gws.some((o) => o.metadata.name !== this.d.cfg.nodeName && !stale.has(o.metadata.name));
+    const now = Date.now() / 1000;
+    return (this.gatewayInformer?.list() ?? []).some((g) => g.meta.name !== this.d.cfg.nodeName && !isStaleGateway(g, now));
   }
 
   /** SIGTERM: hand over or restart in place (node-facts.ts `decideStop`), then stop. */
@@ -603,11 +502,9 @@ export class GatewayRole {
 
   private async stopAll(): Promise<void> {
     const wasActive = this.stoppingFrom === 'active';
-    for (const t of this.timers) {
-      clearTimeout(t);
-      clearInterval(t);
-    }
+    for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.follower.stop();
     this.reconciler?.close();
     // The Node says whether it is going away; not needed when the operator decided (no API round trip).
     const node = this.d.releaseOnStop === true ? undefined : await Promise.race([this.facts.node(), sleep(1000).then(() => undefined)]).catch(() => undefined);
@@ -627,7 +524,7 @@ export class GatewayRole {
         this.status.markDirty(0);
         await this.shutdownCables();
       }
-      await this.nat?.stop();
+      await this.nat.stop();
       await bs?.stop();
       // Released unless HAWSER_LEASE_RELEASE_ON_SHUTDOWN=false (then a standby takes over when it expires).
       await this.elector?.stop({ release: this.d.cfg.election.releaseOnCancel });
@@ -635,7 +532,7 @@ export class GatewayRole {
       await this.status.close({ final: true });
     } else {
       await this.elector?.stop({ release: false, holdForMs: Math.max(this.d.restartGraceMs ?? RESTART_GRACE_MS, this.d.cfg.election.leaseDurationMs) });
-      await this.nat?.stop();
+      await this.nat.stop();
       await bs?.stop();
       // The Gateway keeps saying what it said: the next start rewrites it within the grace.
       await this.status.close();
@@ -655,4 +552,10 @@ export class GatewayRole {
   static uninstall(o: UninstallOptions): Promise<void> {
     return uninstallGateway(o);
   }
+}
+
+/** An Endpoint as the cable selection reads it (the newest per cluster wins: its creation time is kept). */
+function endpointObject(o: KubeObject): Parsed<EndpointObject> {
+  const p = parseEndpoint(o);
+  return p.ok ? { ok: true, value: { name: p.value.meta.name, creationTimestamp: o.metadata.creationTimestamp ?? '', spec: p.value.spec } } : p;
 }

@@ -7,8 +7,9 @@ import type { Logger } from '../log/index.js';
 import { errorMessage } from '../util/errors.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import { gatewayStatusToWire, isStaleGateway, parseGateway, type Gateway } from '../k8s/submariner/gateway.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
-import { buildGatewayObject, staleGateways, type ConnectionHealth } from './status.js';
+import { buildGatewayObject, type ConnectionHealth } from './status.js';
 import type { MetricsPort } from './ports.js';
 
 /**
@@ -86,7 +87,7 @@ export interface StatusWriterOptions {
   /** Whether we hold a live lease (stale-Gateway deletion and markPassive only then). */
   leading: () => boolean;
   /** The informer's Gateways of our namespace (for staleness), if it runs. */
-  gateways?: () => readonly KubeObject[];
+  gateways?: () => readonly Gateway[];
   debounceMs?: number;
   /** Rewrite at least this often (the update-timestamp others judge staleness by); 0 = never. */
   refreshMs?: number;
@@ -98,6 +99,8 @@ export class StatusWriter {
   private refresh: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
+  /** Our Gateway as the API server returned it after our last write: the next write builds on it (no GET). */
+  private last: KubeObject | undefined;
   private readonly collection: string;
   private readonly path: string;
   /** Writes done (for tests and diagnostics). */
@@ -161,7 +164,7 @@ export class StatusWriter {
       if (!snap) return false;
       const conns = snap.haStatus === 'active' ? snap.connections : [];
       this.o.metrics?.update(snap.localEndpoint, conns, snap.health);
-      const existing = fresh ?? (await this.o.client.getOrUndefined(this.path));
+      const existing = fresh ?? this.last ?? (await this.o.client.getOrUndefined(this.path));
       const obj = buildGatewayObject({
         hostname: this.o.nodeName,
         namespace: this.o.namespace,
@@ -174,15 +177,18 @@ export class StatusWriter {
         nowSeconds: Date.now() / 1000,
       });
       try {
-        if (existing) await this.o.client.replace(this.path, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations } } });
-        else await this.o.client.create(this.collection, obj);
+        this.last = existing
+          ? await this.o.client.replace(this.path, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations } } })
+          : await this.o.client.create(this.collection, obj);
         wrote = snap.haStatus;
         this.writes++;
         break;
       } catch (err) {
-        // Someone wrote since our read (the active gateway marked us passive, or a stale cache): reread, rebuild.
-        if (!isApiError(err, 409) || attempt === 3) throw err;
-        this.o.log.debug({ attempt }, 'Gateway write conflict (409): rebuilding from a fresh read');
+        this.last = undefined;
+        // Someone wrote since our last write (the active gateway marked us passive) or deleted it (stale):
+        // reread, rebuild.
+        if (!(isApiError(err, 409) || isApiError(err, 404)) || attempt === 3) throw err;
+        this.o.log.debug({ attempt, status: isApiError(err, 404) ? 404 : 409 }, 'Gateway write conflict: rebuilding from a fresh read');
         fresh = await this.o.client.getOrUndefined(this.path);
       }
     }
@@ -193,8 +199,10 @@ export class StatusWriter {
   }
 
   /** As the lease holder: stale Gateways go; another node's "active" is its last word before it was cut off. */
-  private async fenceOthers(gws: readonly KubeObject[]): Promise<void> {
-    const stale = staleGateways(gws, Date.now() / 1000, this.o.nodeName);
+  private async fenceOthers(gws: readonly Gateway[]): Promise<void> {
+    const now = Date.now() / 1000;
+    const others = gws.filter((g) => g.meta.name !== this.o.nodeName);
+    const stale = new Set(others.filter((g) => isStaleGateway(g, now)).map((g) => g.meta.name));
     const problems: string[] = [];
     for (const name of stale) {
       try {
@@ -204,29 +212,32 @@ export class StatusWriter {
         if (!isApiError(err, 404)) problems.push(`deleting stale Gateway ${name}: ${errorMessage(err)}`);
       }
     }
-    for (const o of gws) {
-      if (o.metadata.name === this.o.nodeName || stale.includes(o.metadata.name)) continue;
-      const problem = await this.markPassive(o);
+    for (const g of others) {
+      if (stale.has(g.meta.name)) continue;
+      const problem = await this.markPassive(g);
       if (problem) problems.push(problem);
     }
     if (problems.length) this.o.failures.set('other-gateways', problems.join('; '));
     else this.o.failures.clear('other-gateways');
   }
 
-  private async markPassive(o: KubeObject): Promise<string | undefined> {
-    const haStatus = (s: unknown): unknown => (typeof s === 'object' && s !== null ? (s as Record<string, unknown>).haStatus : undefined);
-    if (haStatus(o.status) !== 'active') return undefined;
-    const name = o.metadata.name;
+  private async markPassive(g: Gateway): Promise<string | undefined> {
+    if (g.status.haStatus !== 'active') return undefined;
+    const name = g.meta.name;
     const path = `${this.collection}/${name}`;
-    const write = (cur: KubeObject): Promise<KubeObject> => this.o.client.replace(path, {
-      ...cur,
-      status: { ...(cur.status as object), haStatus: 'passive', connections: [], statusFailure: `not active: the gateway lease is held by ${this.o.nodeName}` },
+    // Its metadata as read (resourceVersion: a concurrent write is a 409; its update-timestamp stays its own).
+    const write = (cur: Gateway): Promise<KubeObject> => this.o.client.replace(path, {
+      apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
+      kind: 'Gateway',
+      metadata: { name, namespace: cur.meta.namespace, resourceVersion: cur.meta.resourceVersion, uid: cur.meta.uid, labels: cur.meta.labels, annotations: cur.meta.annotations },
+      status: gatewayStatusToWire({ ...cur.status, haStatus: 'passive', connections: [], statusFailure: `not active: the gateway lease is held by ${this.o.nodeName}` }, cur.unknownStatus),
     });
     try {
-      await write(o).catch(async (err: unknown) => {
+      await write(g).catch(async (err: unknown) => {
         if (!isApiError(err, 409)) throw err;
-        const cur = await this.o.client.getOrUndefined(path);
-        if (cur && haStatus(cur.status) === 'active' && this.o.leading()) await write(cur);
+        const raw = await this.o.client.getOrUndefined(path);
+        const cur = raw ? parseGateway(raw) : undefined;
+        if (cur?.ok && cur.value.status.haStatus === 'active' && this.o.leading()) await write(cur.value);
       });
       this.o.log.info({ gateway: name }, 'marked another node\'s Gateway passive: it said active, but this gateway holds the lease');
       return undefined;

@@ -1,12 +1,12 @@
 // The Gateway object (one per gateway node, name = hostname), written as Submariner writes it: no status
 // subresource, `update-timestamp` annotation refreshed every 5 s, stale ones removed by the active gateway.
 import { endpointSpecToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import { UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
 import type { KubeObject } from '../k8s/rest.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
 import { formatGoDuration as goDuration, type RttStats } from '../health/index.js';
 
-export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
-export const STALE_GATEWAY_SECONDS = 15;
+export { STALE_GATEWAY_SECONDS, UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
 
 export interface ConnectionHealth {
   rtt?: RttStats;
@@ -27,6 +27,18 @@ export interface GatewayStatusInput {
   nowSeconds: number;
 }
 
+/** Wire forms of remote Endpoints by their parsed value (one per informer version): the Gateway is rewritten every 5 s. */
+const wireEndpoints = new WeakMap<EndpointSpec, ReturnType<typeof endpointSpecToWire>>();
+
+function endpointWire(e: EndpointSpec): ReturnType<typeof endpointSpecToWire> {
+  let w = wireEndpoints.get(e);
+  if (!w) {
+    w = endpointSpecToWire(e);
+    wireEndpoints.set(e, w);
+  }
+  return w;
+}
+
 export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
   return {
     apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
@@ -42,7 +54,7 @@ export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
         const conn: Record<string, unknown> = {
           status: c.status,
           statusMessage: c.statusMessage,
-          endpoint: endpointSpecToWire(c.endpoint),
+          endpoint: endpointWire(c.endpoint),
           usingIP: c.usingIP,
           usingNAT: c.usingNAT,
         };
@@ -54,17 +66,6 @@ export function buildGatewayObject(i: GatewayStatusInput): KubeObject {
       }),
     },
   };
-}
-
-/** Gateways whose update-timestamp is older than 15 s (or missing/unparsable): the active one deletes them. */
-export function staleGateways(objs: readonly KubeObject[], nowSeconds: number, self: string): string[] {
-  return objs
-    .filter((o) => o.metadata.name !== self)
-    .filter((o) => {
-      const ts = Number(o.metadata.annotations?.[UPDATE_TIMESTAMP_ANNOTATION]);
-      return !Number.isFinite(ts) || nowSeconds - ts > STALE_GATEWAY_SECONDS;
-    })
-    .map((o) => o.metadata.name);
 }
 
 /** `All connections (N) are established`-style summary, as `subctl show gateways` prints. */

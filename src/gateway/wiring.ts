@@ -59,6 +59,9 @@ export function healthPort(opts: { log: Logger; intervalMs: number; maxLoss: num
       return { rtt: s.rtt, lossPercent: s.lossPercent };
     },
     unhealthy: (cable) => hc.unhealthyReason(cable),
+    onVerdict: (cb) => {
+      hc.on('health', (cable) => cb(cable));
+    },
     stop: async () => hc.stop(),
   };
 }
@@ -68,9 +71,24 @@ export async function healthCheckSource(clusterCidrs: readonly string[]): Promis
   return 'ip' in r ? { ip: r.ip } : { unavailable: r.unavailable };
 }
 
-export function metricsPort(m: GatewayMetrics, local: { cluster: string; hostname: string; driver: string }): MetricsPort {
+/**
+ * The gateway's metrics. The connection series are published when scraped (`publish`, called just before
+ * the registry is read), from the connections of the last Gateway status write: nothing is computed per
+ * cable while nobody looks. Transitions are exact anyway: a cable's established time comes from the engine.
+ */
+export function metricsPort(m: GatewayMetrics, local: { cluster: string; hostname: string; driver: string }): MetricsPort & { publish(): void } {
+  let latest: { ep: EndpointSpec; conns: readonly ConnectionView[]; health: (cable: string) => ConnectionHealth | undefined } | undefined;
+  let published = true;
   return {
-    update: (ep: EndpointSpec, conns: readonly ConnectionView[], health) => {
+    update: (ep, conns, health) => {
+      latest = { ep, conns, health };
+      published = false;
+    },
+    publish: () => {
+      if (published || !latest) return;
+      published = true;
+      const { ep, conns, health } = latest;
+      const now = Date.now();
       m.setConnections(
         { cluster: local.cluster, hostname: local.hostname, endpointIP: ep.publicIP || ep.privateIP, driver: local.driver },
         conns.map((c) => {
@@ -82,14 +100,17 @@ export function metricsPort(m: GatewayMetrics, local: { cluster: string; hostnam
             status: c.status,
             rxBytes: c.rxBytes,
             txBytes: c.txBytes,
+            establishedAt: c.connectedSinceMs,
             rttSeconds: h?.rtt ? h.rtt.lastNs / 1e9 : undefined,
             lossRatio: h?.lossPercent !== undefined ? h.lossPercent / 100 : undefined,
-            lastHandshakeAgeSeconds: c.lastHandshakeMs ? (Date.now() - c.lastHandshakeMs) / 1000 : undefined,
+            lastHandshakeAgeSeconds: c.lastHandshakeMs ? (now - c.lastHandshakeMs) / 1000 : undefined,
             healthCheckAvailable: h !== undefined,
           };
         }),
+        now,
       );
     },
+    cableConnected: (remoteCluster) => m.cableConnect(remoteCluster),
     syncIteration: () => m.syncIteration(),
     reconcileError: (s) => m.reconcileError(s),
     leaderTransition: (to) => m.leaderTransition(to),
@@ -113,9 +134,8 @@ export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<Ca
           localEndpoint: ctx.localEndpoint,
           log,
           natFor: ctx.natFor,
-          onEvent: (ev) => {
-            if (ev.kind === 'disconnected') ctx.onRemoved?.(ev.endpoint.cableName);
-          },
+          onState: ctx.onState,
+          unhealthy: ctx.unhealthy,
         });
       }
       try {
@@ -132,6 +152,7 @@ export function engineCables(createDriverFor: (ctx: DriverContext) => Promise<Ca
     setWanted: (sel) => engine?.setWanted(sel),
     reconcile: async () => (engine ? engine.reconcile() : ''),
     connections: async () => (engine ? engine.connections() : []),
+    healthChanged: (cable) => engine?.healthChanged(cable),
     nextRetryAt: () => engine?.nextRetryAt(),
     shutdown: async () => engine?.shutdown(),
     async stop(): Promise<void> {

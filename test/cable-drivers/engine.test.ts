@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { CableEngine, planCables, planText, selectRemoteEndpoints, fallbackNat, type EndpointObject } from '../../src/cable-drivers/engine.js';
+import { CableEngine, diffCableStates, planCables, planText, selectRemoteEndpoints, fallbackNat, type CableStateChange, type ConnectionView, type EndpointObject } from '../../src/cable-drivers/engine.js';
 import type { CableDriver, CableOutcome, ConnectionState, NatInfo, WantedCable } from '../../src/cable-drivers/types.js';
 import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
 import { createLogger } from '../../src/log/index.js';
@@ -26,6 +26,13 @@ class FakeDriver implements CableDriver {
   path = new Map<string, { endpoint: EndpointSpec; useIP: string }>();
   inits = 0;
   closed = 0;
+  /** Observed status per cable (default connected): what a handshake or SA would say. */
+  status = new Map<string, ConnectionState['status']>();
+  reads = 0;
+  changed: (() => void) | undefined;
+  onDataPathChange(cb: () => void): void {
+    this.changed = cb;
+  }
   async init(): Promise<void> {
     this.inits++;
   }
@@ -53,7 +60,8 @@ class FakeDriver implements CableDriver {
     return out;
   }
   async connections(): Promise<ConnectionState[]> {
-    return [...this.path.entries()].map(([cableName, p]) => ({ cableName, endpoint: p.endpoint, status: 'connected', statusMessage: '', usingIP: p.useIP, usingNAT: false }));
+    this.reads++;
+    return [...this.path.entries()].map(([cableName, p]) => ({ cableName, endpoint: p.endpoint, status: this.status.get(cableName) ?? 'connected', statusMessage: '', usingIP: p.useIP, usingNAT: false }));
   }
   async disconnect(remote: EndpointSpec): Promise<void> {
     this.path.delete(remote.cableName);
@@ -98,12 +106,15 @@ describe('cable engine: selection and plan', () => {
 
 describe('cable engine: declarative set() through the driver', () => {
   let lines: Array<{ level: string; msg: string; cable?: string; remoteCluster?: string; why?: string }>;
+  let states: string[];
+  const onState = (c: CableStateChange): void => void states.push(`${c.cable}:${c.from ?? '-'}>${c.to}${c.why ? ` ${c.why}` : ''}`);
   const log = (): ReturnType<typeof createLogger> => createLogger({ level: 'debug', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(JSON.parse(c.toString())); cb(); } }) });
   const info = (msg: string): string[] => lines.filter((l) => l.level === 'info' && l.msg === msg).map((l) => `${l.cable}${l.why ? ` ${l.why}` : ''}`);
   const good = ep('b', '10.0.0.1');
   const bad = ep('c', '10.0.0.3');
   beforeEach(() => {
     lines = [];
+    states = [];
   });
 
   it('start() initialises the driver and returns the keys to publish', async () => {
@@ -170,17 +181,89 @@ describe('cable engine: declarative set() through the driver', () => {
     assert.equal((await second.connections())[0]!.status, 'connected');
   });
 
-  it('a cable no longer wanted is removed by the same set() and logged once as removed', async () => {
+  it('a cable no longer wanted is removed by the same set() and reported once as removed', async () => {
     const d = new FakeDriver();
-    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 0 });
+    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 0, onState });
     eng.setWanted({ wanted: [good, bad], rejected: [] });
     await eng.reconcile();
     eng.setWanted({ wanted: [good], rejected: [] });
     assert.equal(await eng.reconcile(), `disconnect ${bad.cableName} [gone]`);
     assert.deepEqual([...d.path.keys()], [good.cableName]);
     await eng.reconcile();
-    assert.deepEqual(info('cable removed'), [`${bad.cableName} gone`]);
-    assert.equal(lines.find((l) => l.msg === 'cable removed')!.remoteCluster, 'c');
+    assert.deepEqual(states, [`${good.cableName}:->connected`, `${bad.cableName}:->connected`, `${bad.cableName}:connected>removed gone`]);
+  });
+
+  it('reports each state change once, from outcomes, observations and health verdicts, in order', async () => {
+    const d = new FakeDriver();
+    const changes: CableStateChange[] = [];
+    let now = 0;
+    const unhealthy = new Map<string, string>();
+    const eng = new CableEngine({
+      driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, now: () => now, resyncMs: 0, settleMs: 0,
+      onState: (c) => {
+        onState(c);
+        changes.push(c);
+      },
+      unhealthy: (c) => unhealthy.get(c),
+    });
+    d.failFor.set(bad.cableName, 'remote endpoint has no publicKey');
+    d.status.set(good.cableName, 'connecting');
+    eng.setWanted({ wanted: [good, bad], rejected: [] });
+    await eng.reconcile();
+    assert.deepEqual(states, [`${good.cableName}:->connecting`, `${bad.cableName}:->error`]);
+    assert.equal(changes[1]!.statusMessage, 'remote endpoint has no publicKey');
+    assert.equal(changes[1]!.cluster, 'c');
+    // the handshake comes without a call of ours: the next observation (status refresh) reports it
+    d.status.delete(good.cableName);
+    await eng.connections();
+    await eng.connections();
+    assert.deepEqual(states.slice(2), [`${good.cableName}:connecting>connected`]);
+    // a health verdict flips the connected cable to error and back, without reading the driver
+    const reads = d.reads;
+    unhealthy.set(good.cableName, 'no reply to the last 5 health-check pings');
+    eng.healthChanged(good.cableName);
+    unhealthy.delete(good.cableName);
+    eng.healthChanged(good.cableName);
+    assert.equal(d.reads, reads);
+    assert.deepEqual(states.slice(3), [`${good.cableName}:connected>error`, `${good.cableName}:error>connected`]);
+    assert.equal(changes[3]!.statusMessage, 'no reply to the last 5 health-check pings');
+    // the failed cable recovers on its retry
+    now = 1500;
+    d.failFor.clear();
+    await eng.reconcile();
+    assert.deepEqual(states.slice(5), [`${bad.cableName}:error>connected`]);
+    await eng.shutdown();
+    assert.deepEqual(states.slice(6).sort(), [`${good.cableName}:connected>removed shutdown`, `${bad.cableName}:connected>removed shutdown`].sort());
+  });
+
+  it('looks again only while a cable is connecting, and when the driver says its data path changed', async () => {
+    const d = new FakeDriver();
+    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 0, settleMs: 10, onState });
+    d.status.set(good.cableName, 'connecting');
+    eng.setWanted({ wanted: [good], rejected: [] });
+    await eng.reconcile();
+    await waitFor(() => d.reads >= 3, { timeoutMs: 5000, intervalMs: 5, what: 'the engine to look at the connecting cable again' });
+    d.status.delete(good.cableName);
+    await waitFor(() => states.includes(`${good.cableName}:connecting>connected`), { timeoutMs: 5000, intervalMs: 5, what: 'the handshake to be reported' });
+    const settled = d.reads;
+    // settled: nothing more is read on its own (the settle tick would have run several times by now)
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(d.reads, settled);
+    // wireguard-go restarted by the driver: one observation, and the cable on its way up again is followed
+    d.status.set(good.cableName, 'error');
+    d.changed!();
+    await waitFor(() => states.includes(`${good.cableName}:connected>error`), { timeoutMs: 5000, intervalMs: 5, what: 'the data-path change to be observed' });
+    await eng.stop();
+  });
+
+  it('diffCableStates: new, changed, unchanged and removed (with why)', () => {
+    const v = (cable: string, status: ConnectionView['status']): ConnectionView => ({ cableName: cable, clusterId: `c-${cable}`, endpoint: good, status, statusMessage: '', usingIP: '', usingNAT: false });
+    const first = diffCableStates(new Map(), [v('x', 'connecting'), v('y', 'connected')]);
+    assert.deepEqual(first.changes.map((c) => `${c.cable}:${c.from ?? '-'}>${c.to}`), ['x:->connecting', 'y:->connected']);
+    const second = diffCableStates(first.next, [v('x', 'connected'), v('y', 'connected')]);
+    assert.deepEqual(second.changes.map((c) => `${c.cable}:${c.from}>${c.to}`), ['x:connecting>connected']);
+    const third = diffCableStates(second.next, [v('x', 'error')], new Map([['y', 'replaced']]));
+    assert.deepEqual(third.changes.map((c) => `${c.cable}:${c.from}>${c.to}:${c.why ?? ''}`), ['x:connected>error:', 'y:connected>removed:replaced']);
   });
 
   it('a driver that cannot work at all fails every cable it was given, and recovers', async () => {
@@ -199,14 +282,14 @@ describe('cable engine: declarative set() through the driver', () => {
 
   it('shutdown() is set([]): every cable goes; stop() leaves them', async () => {
     const d = new FakeDriver();
-    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 0 });
+    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 0, onState });
     eng.setWanted({ wanted: [good, bad], rejected: [] });
     await eng.reconcile();
     await eng.shutdown();
     assert.equal(d.path.size, 0);
     assert.equal(d.calls.at(-1), '');
     assert.deepEqual(await eng.connections(), [], 'nothing wanted after shutdown');
-    assert.deepEqual(info('cable removed').sort(), [`${good.cableName} shutdown`, `${bad.cableName} shutdown`].sort());
+    assert.deepEqual(states.filter((x) => x.includes('removed')).sort(), [`${good.cableName}:connected>removed shutdown`, `${bad.cableName}:connected>removed shutdown`].sort());
   });
 
   it('after shutdown() a queued pass brings nothing back; setWanted + reconcile serves again, resync included', async () => {

@@ -1,36 +1,25 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { CableStateLog, diffCableStates } from '../../src/gateway/cable-log.js';
+import { CableStateLog } from '../../src/gateway/cable-log.js';
 import { createLogger } from '../../src/log/index.js';
-import type { ConnectionView } from '../../src/cable-drivers/engine.js';
-import type { EndpointSpec } from '../../src/k8s/resources.js';
+import type { CableStateChange } from '../../src/cable-drivers/engine.js';
 
-const conn = (cable: string, status: ConnectionView['status'], msg = ''): ConnectionView =>
-  ({ cableName: cable, clusterId: `c-${cable}`, endpoint: {} as EndpointSpec, status, statusMessage: msg, usingIP: '', usingNAT: false });
+const change = (cable: string, from: CableStateChange['from'], to: CableStateChange['to'], statusMessage = '', why?: string): CableStateChange =>
+  ({ cable, cluster: `c-${cable}`, from, to, statusMessage, ...(why ? { why } : {}) });
 
 describe('gateway cable state log', () => {
-  it('diffs states: new, changed, unchanged, removed', () => {
-    const first = diffCableStates(new Map(), [conn('x', 'connecting'), conn('y', 'connected')]);
-    assert.deepEqual(first.changes.map((c) => `${c.cable}:${c.from ?? '-'}>${c.to}`), ['x:->connecting', 'y:->connected']);
-    const second = diffCableStates(first.next, [conn('x', 'connected'), conn('y', 'connected')]);
-    assert.deepEqual(second.changes.map((c) => `${c.cable}:${c.from}>${c.to}`), ['x:connecting>connected']);
-    const third = diffCableStates(second.next, [conn('x', 'error', 'bad key')]);
-    assert.deepEqual(third.changes.map((c) => `${c.cable}:${c.from}>${c.to}:${c.statusMessage}`), ['x:connected>error:bad key', 'y:connected>removed:']);
-  });
-
-  it('logs one info line per change to connected/error/removed (connecting at debug), none for a forgotten cable', () => {
+  it('writes one info line per change to connected/error/removed (connecting at debug), with the stable fields', () => {
     const lines: Array<Record<string, unknown>> = [];
     const log = createLogger({ level: 'info', destination: new Writable({ write: (c: Buffer, _e, cb) => { lines.push(JSON.parse(c.toString()) as Record<string, unknown>); cb(); } }) });
     const sl = new CableStateLog(log);
-    sl.observe([conn('x', 'connecting')]);
-    sl.observe([conn('x', 'connected', 'handshake 1 s ago')]);
-    sl.observe([conn('x', 'connected', 'handshake 2 s ago')]);
-    sl.observe([conn('x', 'error', 'no handshake')]);
-    sl.observe([]);
-    sl.observe([conn('z', 'connected')]);
-    sl.forget('z');
-    sl.observe([]);
-    assert.deepEqual(lines.map((l) => `${l.msg} ${l.cable}`), ['cable connected x', 'cable error x', 'cable removed x', 'cable connected z']);
-    assert.deepEqual(lines.map((l) => [l.remoteCluster, l.endpoint, l.cable].every((v) => typeof v === 'string')), [true, true, true, true]);
+    sl.write(change('x', undefined, 'connecting', 'configuring the cable'));
+    sl.write(change('x', 'connecting', 'connected', 'handshake 1 s ago'));
+    sl.write(change('x', 'connected', 'error', 'no handshake'));
+    sl.write(change('x', 'error', 'removed', '', 'gone'));
+    assert.deepEqual(lines.map((l) => `${l.msg} ${l.cable} ${l.previous}`), ['cable connected x connecting', 'cable error x connected', 'cable removed x error']);
+    assert.deepEqual(lines.map((l) => [l.remoteCluster, l.endpoint, l.cable].every((v) => typeof v === 'string')), [true, true, true]);
+    assert.equal(lines[1]!.statusMessage, 'no handshake');
+    assert.equal(lines[2]!.why, 'gone');
+    assert.equal('statusMessage' in lines[2]!, false);
   });
 });

@@ -5,7 +5,7 @@ import {
   DEFAULT_API_RESOLVERS, apiUrl, assessPublicIP, defaultResolverChain, firstIPv4, loadBalancerIngressOf, parseResolverChain,
   publicIpChainText, resolvePublicIP, usesLoadBalancerChain, type LoadBalancerIngress, type Resolver, type ResolveIO,
 } from '../../src/gateway/public-ip.js';
-import { GatewayRole } from '../../src/gateway/role.js';
+import { EndpointFollower } from '../../src/gateway/endpoint-follow.js';
 import { NodeFactsReader } from '../../src/gateway/node-facts.js';
 import { Failures } from '../../src/gateway/status-writer.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
@@ -178,29 +178,58 @@ describe('gateway node facts: public IP outcome in the log and the Gateway statu
   });
 });
 
-describe('gateway role: periodic public-IP re-resolution (Submariner\'s PublicIPWatcher)', () => {
-  it('a changed answer updates the local Endpoint (public IP, using-loadbalancer) and NAT discovery\'s identity', async () => {
+describe('gateway endpoint follower: periodic public-IP re-resolution (Submariner\'s PublicIPWatcher) and the global IP', () => {
+  const cfg = gatewayConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' });
+
+  it('a changed answer updates the local Endpoint (public IP, using-loadbalancer); an unchanged one does nothing', async () => {
     const web: Record<string, string> = { 'https://ip.example': '203.0.113.1' };
     const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'gw1', annotations: { 'gateway.submariner.io/public-ip': 'api:ip.example' } } };
     const local = { get: async () => node } as unknown as RestClient;
-    const r = new GatewayRole({
-      cfg: gatewayConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' }),
-      log: quietLogger().log, local, broker: local, createDriver: () => Promise.reject(new Error('unused')), version: 'test',
-      publicIpIO: new FakeIO(web), publicIpRecheckMs: 20,
+    const { log } = quietLogger();
+    const failures = new Failures(log);
+    const facts = new NodeFactsReader({ cfg, client: local, log, failures, publicIpIO: new FakeIO(web) });
+    let ep = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
+    const updates: string[] = [];
+    const f = new EndpointFollower({
+      facts, failures, log, current: () => ep, followGlobalIP: false, publicIpRecheckMs: 20,
+      update: async (next) => {
+        ep = next;
+        updates.push(next.publicIP);
+      },
     });
-    const inner = r as unknown as { localEndpoint: EndpointSpec; nat: { setLocal: (ep: EndpointSpec) => void }; schedulePublicIpCheck: () => void; state: string; timers: Set<NodeJS.Timeout> };
-    inner.localEndpoint = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
-    const seen: string[] = [];
-    inner.nat = { setLocal: (ep) => seen.push(ep.publicIP) };
-    inner.schedulePublicIpCheck();
+    f.start();
     try {
+      await f.recheckPublicIP();
+      assert.deepEqual(updates, [], 'same answer: nothing to republish');
       web['https://ip.example'] = '203.0.113.2';
-      await waitFor(() => inner.localEndpoint.publicIP === '203.0.113.2', { timeoutMs: 5000, what: 'the new public IP in the local Endpoint' });
-      assert.deepEqual(inner.localEndpoint.publicIPs, ['203.0.113.2']);
-      assert.deepEqual(seen, ['203.0.113.2']);
+      await waitFor(() => ep.publicIP === '203.0.113.2', { timeoutMs: 5000, what: 'the new public IP in the local Endpoint' });
+      assert.deepEqual(ep.publicIPs, ['203.0.113.2']);
+      assert.deepEqual(updates, ['203.0.113.2']);
     } finally {
-      inner.state = 'stopped';
-      for (const t of inner.timers) clearTimeout(t);
+      f.stop();
     }
+  });
+
+  it('with Globalnet, the node\'s global IP becomes the health-check IP once allocated; a failed read is a status problem', async () => {
+    const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'gw1', annotations: {} as Record<string, string> } };
+    let fail = false;
+    const local = { get: async () => (fail ? Promise.reject(new Error('connection refused')) : node) } as unknown as RestClient;
+    const { log } = quietLogger();
+    const failures = new Failures(log);
+    const gcfg = gatewayConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_GLOBALCIDR: '242.0.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' });
+    const facts = new NodeFactsReader({ cfg: gcfg, client: local, log, failures });
+    let ep: EndpointSpec = endpoint({ cluster: 'a', privateIP: '10.0.0.5' });
+    const f = new EndpointFollower({ facts, failures, log, current: () => ep, followGlobalIP: true, update: async (next) => void (ep = next) });
+    await f.recheckGlobalIP();
+    assert.equal(ep.healthCheckIP, '', 'not allocated yet');
+    node.metadata.annotations['submariner.io/globalIp'] = '242.0.0.7';
+    await f.recheckGlobalIP();
+    assert.equal(ep.healthCheckIP, '242.0.0.7');
+    fail = true;
+    await f.recheckGlobalIP();
+    assert.match(failures.text(), /cannot read this node's global IP: connection refused/);
+    fail = false;
+    await f.recheckGlobalIP();
+    assert.equal(failures.text(), '');
   });
 });

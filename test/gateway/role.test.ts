@@ -43,6 +43,7 @@ class FakeCables implements CablesPort {
   async connections(): Promise<ConnectionView[]> {
     return this.wanted.wanted.map((e) => ({ cableName: e.cableName, clusterId: e.clusterId, endpoint: e, status: 'connected', statusMessage: '', usingIP: e.privateIP, usingNAT: false }));
   }
+  healthChanged(): void {}
   nextRetryAt(): number | undefined {
     return undefined;
   }

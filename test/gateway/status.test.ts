@@ -1,13 +1,19 @@
 import assert from 'node:assert/strict';
-import { staleGateways, gatewaySummary } from '../../src/gateway/status.js';
+import { gatewaySummary } from '../../src/gateway/status.js';
+import { isStaleGateway, parseGateway } from '../../src/k8s/submariner/gateway.js';
 import { buildLocalEndpoint, unpublishedSubnets } from '../../src/gateway/local-endpoint.js';
 import { endpointObjectName } from '../../src/k8s/resources.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 
 describe('gateway: status helpers', () => {
-  it('finds stale Gateway objects (old, missing or bad timestamps), never itself', () => {
+  it('stale Gateway objects, as the role and the status writer judge them: old, missing or bad timestamps', () => {
     const o = (name: string, ts?: string) => ({ metadata: { name, ...(ts !== undefined ? { annotations: { 'update-timestamp': ts } } : {}) } });
-    assert.deepEqual(staleGateways([o('me', '0'), o('fresh', '990'), o('old', '980'), o('none'), o('junk', 'x')], 1000, 'me'), ['old', 'none', 'junk']);
+    const stale = [o('fresh', '990'), o('old', '980'), o('none'), o('junk', 'x')].filter((raw) => {
+      const g = parseGateway(raw);
+      assert.ok(g.ok);
+      return isStaleGateway(g.value, 1000);
+    });
+    assert.deepEqual(stale.map((x) => x.metadata.name), ['old', 'none', 'junk']);
   });
   it('summarizes connections', () => {
     assert.equal(gatewaySummary('active', [{ status: 'connected' }, { status: 'error' }], ''), '1 connections out of 2 are not established');

@@ -74,6 +74,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private soon: NodeJS.Timeout | undefined;
+  private changeTimer: NodeJS.Timeout | undefined;
+  private dataPathChanged: (() => void) | undefined;
   private initialized = false;
   private closed = false;
   /** rtnetlink of the node for the source addresses (one per driver: in another netns it is a worker process). */
@@ -354,8 +356,10 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     if (this.soon) clearTimeout(this.soon);
+    if (this.changeTimer) clearTimeout(this.changeTimer);
     this.timer = undefined;
     this.soon = undefined;
+    this.changeTimer = undefined;
     this.charon.close();
   }
 
@@ -407,6 +411,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     this.state = emptyState(pid);
     const r = await this.ensureLoaded();
     this.log.info({ pid, connections: r.present + r.loaded }, 'IPsec connections re-loaded into the restarted charon');
+    this.changedSoon();
   }
 
   /**
@@ -560,7 +565,22 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     if (entry.lastWarned !== f.message) {
       entry.lastWarned = f.message;
       this.log.warn({ cable: name, endpoint: entry.remote.hostname, reason: f.kind, charon: f.detail }, f.message);
+      this.changedSoon();
     }
+  }
+
+  onDataPathChange(cb: () => void): void {
+    this.dataPathChanged = cb;
+  }
+
+  /** An SA came up or went down, or a cable got a new failure: the engine looks again (coalesced, 100 ms). */
+  private changedSoon(): void {
+    if (this.closed || this.changeTimer || !this.dataPathChanged) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      if (!this.closed) this.dataPathChanged?.();
+    }, 100);
+    this.changeTimer.unref();
   }
 
   private onUpdown(what: 'IKE_SA' | 'CHILD_SA', m: ViciSection): void {
@@ -569,6 +589,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     const cable = [...this.managed.entries()].find(([k, e]) => k === u.sa.name || e.plan.ikeConns.some((c) => c.name === u.sa.name))?.[0];
     const entry = cable === undefined ? undefined : this.managed.get(cable);
     if (!entry) return;
+    this.changedSoon();
     if (u.up) {
       entry.failure = undefined;
       entry.lastWarned = undefined;

@@ -99,6 +99,7 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
   private warnedV6 = false;
   private initialized = false;
   private queue: Promise<unknown> = Promise.resolve();
+  private dataPathChanged: (() => void) | undefined;
   private readonly now: () => number;
   private readonly table: number;
   private readonly proto: number;
@@ -206,18 +207,29 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
     this.stats.daemonRestarts++;
     this.log.warn({ pid: this.wgGo?.pid }, 'wireguard-go had died and was restarted: re-applying the whole config (key, peers, routes)');
     this.appliedEndpoints.clear();
-    // the new daemon may still be settling: a few quick tries before the daemon watcher's own retry
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.serial(() => this.reconcileLocked('daemon restart'));
-        break;
-      } catch (err) {
-        if (attempt >= 5) throw err;
-        this.log.debug({ err, attempt }, 're-applying after the wireguard-go restart failed; retrying');
-        await sleep(200);
+    // Every peer starts over in the new daemon: its handshake grace starts again too (not "no handshake in N s").
+    for (const e of this.cables.values()) e.sinceMs = t0;
+    try {
+      // the new daemon may still be settling: a few quick tries before the daemon watcher's own retry
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.serial(() => this.reconcileLocked('daemon restart'));
+          break;
+        } catch (err) {
+          if (attempt >= 5) throw err;
+          this.log.debug({ err, attempt }, 're-applying after the wireguard-go restart failed; retrying');
+          await sleep(200);
+        }
       }
+      this.log.info({ ms: this.now() - t0, cables: this.cables.size }, 'WireGuard cable restored after wireguard-go restart');
+    } finally {
+      // Every peer starts over without a handshake (or is missing): the engine observes them on their way up.
+      this.dataPathChanged?.();
     }
-    this.log.info({ ms: this.now() - t0, cables: this.cables.size }, 'WireGuard cable restored after wireguard-go restart');
+  }
+
+  onDataPathChange(cb: () => void): void {
+    this.dataPathChanged = cb;
   }
 
   private async discoverRouteSrc(): Promise<{ v4?: string }> {

@@ -42,6 +42,13 @@ export async function run(argv: string[]): Promise<number> {
   log.info({ cluster: cfg.clusterId, node: cfg.nodeName, driver: cfg.cableDriver, version, psk: cfg.ipsec.pskSource, brokerToken: cfg.broker.tokenSource }, 'hawser gateway starting');
   const registry = createRegistry({ component: 'gateway', version });
   const gm = new GatewayMetrics(registry, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver, subsystems: ['gateway', 'broker-sync'], health: defaultHealth() });
+  const gatewayMetrics = metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver });
+  // The connection series are published when scraped (every reader of the registry starts with this call).
+  const metricsOf = registry.getMetricsAsArray.bind(registry);
+  registry.getMetricsAsArray = () => {
+    gatewayMetrics.publish();
+    return metricsOf();
+  };
   const metrics = await startMetricsServer({ port: cfg.metricsPort, registries: [registry] }).catch((err: unknown) => {
     log.error({ err, port: cfg.metricsPort }, 'metrics server failed to start; continuing without metrics');
     return undefined;
@@ -55,7 +62,7 @@ export async function run(argv: string[]): Promise<number> {
     healthCheckIP: () => healthCheckSource(cfg.clusterCidrs.map((c) => c.text)),
     natDiscovery: (local) => natDiscoveryPort(local, log.child({ localCluster: cfg.clusterId, node: cfg.nodeName })),
     health: async (local) => healthPort({ log: log.child({ localCluster: cfg.clusterId, node: cfg.nodeName }), intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
-    metrics: metricsPort(gm, { cluster: cfg.clusterId, hostname: cfg.nodeName, driver: cfg.cableDriver }),
+    metrics: gatewayMetrics,
     version,
     releaseOnStop: (await import('../../gateway/node-facts.js')).releaseOnStopFromEnv(process.env),
   });

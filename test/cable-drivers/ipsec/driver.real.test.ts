@@ -6,7 +6,7 @@ import type { ConnectionState, NatInfo } from '../../../src/cable-drivers/types.
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
-import { buildLab, endpointOf, gatewayConfigOf, handSwanctlConf, iperf, memoryLogger, ping, startPlainCharon, waitPing, type Lab, type LabGateway } from './lab.js';
+import { buildLab, endpointOf, gatewayConfigOf, handSwanctlConf, iperf, memoryLogger, ping, startPlainCharon, waitPing, type Lab, type LabGateway } from '../../support/ipsec-lab.js';
 
 const PSK = 'aGF3c2VyLWxhYi1wc2stdGV4dA=='; // used as text, as Submariner does
 const WRONG_PSK = 'c29tZXRoaW5nLWVsc2UtZW50aXJlbHk=';

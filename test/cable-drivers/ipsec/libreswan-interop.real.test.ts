@@ -17,7 +17,7 @@ import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
 import { submarinerWhackCalls } from './fixtures/submariner-whack.js';
-import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, type Lab, type LabGateway } from './lab.js';
+import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, type Lab, type LabGateway } from '../../support/ipsec-lab.js';
 
 const PSK = 'aGF3c2VyLWxhYi1wc2stdGV4dA==';
 const WRONG_PSK = 'c29tZXRoaW5nLWVsc2UtZW50aXJlbHk=';

@@ -7,7 +7,7 @@ import { createIpsecDriver } from '../../../src/cable-drivers/ipsec/index.js';
 import { SOURCE_ADDRESS_LABEL } from '../../../src/cable-drivers/ipsec/source-addresses.js';
 import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
-import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, waitPing, type Lab } from './lab.js';
+import { buildLab, endpointOf, gatewayConfigOf, memoryLogger, waitPing, type Lab } from '../../support/ipsec-lab.js';
 
 const PSK = 'c2VydmljZS1jaWRyLWxhYi1wc2s=';
 const SERVICE: Record<string, string> = { a: '10.21.0.0/24', b: '10.22.0.0/24' };

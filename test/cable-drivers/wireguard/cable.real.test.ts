@@ -5,7 +5,7 @@ import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
 import type { WireGuardDriver } from '../../../src/cable-drivers/wireguard/index.js';
 import { generatePrivateKey, presharedKeyFromText, publicKeyOf } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { Lab, PSK_TEXT, readPcap, type Gw, type WirePacket } from './lab.js';
+import { Lab, PSK_TEXT, readPcap, type Gw, type WirePacket } from '../../support/wireguard-lab.js';
 
 const SERVER_JS = `
 const net = require('net'), crypto = require('crypto');

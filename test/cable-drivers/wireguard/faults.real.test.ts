@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { isHawserError } from '../../../src/util/errors.js';
 import { waitFor } from '../../../src/util/wait.js';
 import type { WireGuardDriver } from '../../../src/cable-drivers/wireguard/index.js';
-import { Lab, type Gw } from './lab.js';
+import { Lab, type Gw } from '../../support/wireguard-lab.js';
 
 describe('WireGuard cable faults @real', function () {
   this.timeout(60_000);

@@ -22,7 +22,7 @@ import { exec } from '../../../src/util/exec.js';
 import { waitFor } from '../../../src/util/wait.js';
 import type { WireGuardDriver } from '../../../src/cable-drivers/wireguard/index.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
-import { Lab, PSK_TEXT, type Gw } from './lab.js';
+import { Lab, PSK_TEXT, type Gw } from '../../support/wireguard-lab.js';
 
 interface StockPeer {
   publicKey: string;

@@ -14,4 +14,4 @@ export {
   openKernelTransport,
   type GenlReply, type GenlTransport,
 } from './netlink-client.js';
-export { MultiClient, openKernelClient, openWgClient, type BackendChoice, type OpenOptions } from './client.js';
+export { openKernelClient, type BackendChoice } from './client.js';

@@ -6,14 +6,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { gatewayConfigFromEnv, type GatewayConfig } from '../../../src/config/roles.js';
-import { cableName, type EndpointSpec } from '../../../src/k8s/resources.js';
-import { createLogger, type Logger } from '../../../src/log/index.js';
-import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../../src/os/netns.js';
-import { exec } from '../../../src/util/exec.js';
-import { waitFor } from '../../../src/util/wait.js';
-import { WireGuardDriver, type WireGuardDriverOptions } from '../../../src/cable-drivers/wireguard/index.js';
-import type { NatInfo } from '../../../src/cable-drivers/types.js';
+import { gatewayConfigFromEnv, type GatewayConfig } from '../../src/config/roles.js';
+import { cableName, type EndpointSpec } from '../../src/k8s/resources.js';
+import { createLogger, type Logger } from '../../src/log/index.js';
+import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
+import { exec } from '../../src/util/exec.js';
+import { waitFor } from '../../src/util/wait.js';
+import { WireGuardDriver, type WireGuardDriverOptions } from '../../src/cable-drivers/wireguard/index.js';
+import type { NatInfo } from '../../src/cable-drivers/types.js';
 
 export const PSK_TEXT = 'aGF3c2VyLXRlc3QtcHNr';
 

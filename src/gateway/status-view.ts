@@ -1,0 +1,34 @@
+// What this node's Gateway says, decided from the role's state alone (pure, table-tested): whether the
+// gateway serves (active, or stopping for a restart in place), and whether there is anything to write yet.
+import type { GatewayState } from './role.js';
+
+export interface RoleView {
+  state: GatewayState;
+  /** The state a SIGTERM stopped from. */
+  stoppingFrom?: GatewayState;
+  /** A SIGTERM decided to hand over: from then on the Gateway says passive. */
+  handingOver: boolean;
+  /** The elector has said who holds the lease at least once. */
+  electionSettled: boolean;
+  /** Some failure is to be shown. */
+  problems: boolean;
+  /** The local Endpoint is known (the driver started). */
+  hasEndpoint: boolean;
+}
+
+/**
+ * Whether this gateway still serves: active, or stopping from active without a hand-over (a restart in
+ * place keeps lease and cables, so a write during the stop must keep saying active: Globalnet acts on it).
+ */
+export function serving(v: Pick<RoleView, 'state' | 'stoppingFrom' | 'handingOver'>): boolean {
+  return v.state === 'active' || (v.state === 'stopping' && v.stoppingFrom === 'active' && !v.handingOver);
+}
+
+/** The haStatus to write now, or undefined while there is nothing to say. */
+export function haStatusToWrite(v: RoleView): 'active' | 'passive' | undefined {
+  if (!v.hasEndpoint && !v.problems) return undefined;
+  // A restart in place must not flash "passive" (Globalnet acts on it): wait for the election's first word.
+  const standingBy = v.state === 'standby' || (v.state === 'stopping' && v.stoppingFrom === 'standby');
+  if (standingBy && !v.electionSettled && !v.problems) return undefined;
+  return serving(v) ? 'active' : 'passive';
+}
