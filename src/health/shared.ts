@@ -51,6 +51,7 @@ class Prober {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
   private stopped = false;
+  private restarting: Promise<void> | undefined;
   lastError: string | undefined;
 
   constructor(
@@ -108,21 +109,35 @@ class Prober {
     child.on('close', (code, signal) => onGone(`${this.o.command} exited ${signal ?? code}`));
   }
 
-  /** Same process, new target list: the old one is ended by PID and a new one started. */
-  async retarget(targets: string[]): Promise<void> {
+  /**
+   * Same process, new target list: the old one is ended by PID and one new one started with the latest list.
+   * Changes that arrive while the old process is ending join that one restart: started one per change, a
+   * burst of Endpoints left every intermediate fping running, unowned (an extra process per target).
+   */
+  retarget(targets: string[]): Promise<void> {
     this.targets = targets;
-    const old = this.child;
-    this.generation++;
-    this.child = undefined;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    await endChild(old);
-    this.spawn();
+    this.restarting ??= this.restart();
+    return this.restarting;
+  }
+
+  private async restart(): Promise<void> {
+    try {
+      const old = this.child;
+      this.generation++;
+      this.child = undefined;
+      if (this.restartTimer) clearTimeout(this.restartTimer);
+      await endChild(old);
+      this.spawn();
+    } finally {
+      this.restarting = undefined;
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.restarting;
     const child = this.child;
     this.child = undefined;
     await endChild(child);
