@@ -28,11 +28,12 @@ describe('healthcheck: fping output', () => {
 
   it('spreads the probes over the period, so many targets still get one probe per period each', () => {
     // fping's default 10 ms gap would make a round of 200 targets last 2 s
-    assert.equal(probeGapMs(1000, 200), 5);
+    assert.equal(probeGapMs(1000, 200), 4);
     assert.equal(probeGapMs(1000, 2000), 1);
+    assert.equal(probeGapMs(1000, 80), 10);
     assert.equal(probeGapMs(60_000, 200), 10);
-    assert.equal(probeGapMs(20, 3), 6);
-    assert.equal(fpingArgs({ intervalMs: 1000, targets: Array.from({ length: 200 }, (_, i) => `10.9.${i >> 8}.${i & 255}`) }).slice(0, 5).join(' '), '-l -p 1000 -i 5');
+    assert.equal(probeGapMs(20, 3), 5);
+    assert.equal(fpingArgs({ intervalMs: 1000, targets: Array.from({ length: 200 }, (_, i) => `10.9.${i >> 8}.${i & 255}`) }).slice(0, 5).join(' '), '-l -p 1000 -i 4');
   });
 });
 
