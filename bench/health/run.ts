@@ -1,7 +1,7 @@
 // Probe cost of the health check with many remotes (issue #17 bar: 200 remote targets from one node ≤ 2 % of
 // a core, no extra process per target), against a baseline of the same run: one `ping` process per target
 // (hawser's previous health check; one prober per remote is also Submariner's model).
-//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000]
+//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000]   (make's PATH: the pinned Node)
 // Two throwaway namespaces joined by a veth: a "node" and a "remotes" namespace holding every target address
 // (routed, as remote clusters are), so every probe and reply stays inside namespaces this bench made. The node process is this file re-run
 // inside the node namespace (`ip netns exec`), running the real SharedHealthChecker (one `fping -l`) at the
@@ -26,6 +26,8 @@ import { waitFor } from '../../src/util/wait.js';
 import { withNetns, type NetnsHarness } from '../../test/support/netns.js';
 import { sampleProc, type ProcSample } from '../scale/measure.js';
 
+/** The V8 flags bin/hawser runs the long-running roles with (HAWSER_V8_FLAGS overrides, as there). */
+const ROLE_V8_FLAGS = (process.env.HAWSER_V8_FLAGS ?? '--max-semi-space-size=1 --no-opt --no-maglev').split(' ').filter(Boolean);
 const NODE_IP = '10.201.0.1';
 const PEER_IP = '10.201.0.2';
 const TARGETS_CIDR = '10.202.0.0/16';
@@ -145,13 +147,13 @@ async function outer(): Promise<void> {
   const n = Number(values.targets);
   const seconds = Number(values.seconds);
   const intervalMs = Number(values['interval-ms']);
-  console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window; node ${process.version} ${ROLE_V8_FLAGS.join(' ')}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   await withNetns(async (h) => {
     const { node } = await lab(h, n);
 
     // hawser: this file inside the node namespace, running the real checker
     const self = fileURLToPath(import.meta.url);
-    const [file, argv] = netnsArgv(process.execPath, [...process.execArgv, self], node);
+    const [file, argv] = netnsArgv(process.execPath, [...ROLE_V8_FLAGS, ...process.execArgv, self], node);
     const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, HW_BENCH_INNER: '1', HW_BENCH_TARGETS: String(n), HW_BENCH_INTERVAL_MS: String(intervalMs) } });
     const lines: string[] = [];
     createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
