@@ -89,7 +89,7 @@ done
     assert.equal(c2.rtt?.lastNs, 500_000);
     assert.equal(c2.sourceIP, '10.1.0.5');
     assert.match(checker.unhealthyReason('c3') ?? '', /no reply to the last \d+ health-check pings to 10\.3\.0\.7/);
-    assert.equal(readFileSync(join(dir, 'fp1.sh.args'), 'utf8').trim(), '-l -p 20 -S 10.1.0.5 10.2.0.7 10.3.0.7');
+    assert.equal(readFileSync(join(dir, 'fp1.sh.args'), 'utf8').trim(), '-l -p 20 -i 8 -S 10.1.0.5 10.2.0.7 10.3.0.7');
 
     // a third remote: the same one process is replaced by one with the longer list; c2 keeps its statistics
     const [first] = checker.pids();
