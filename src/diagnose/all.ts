@@ -199,7 +199,7 @@ export async function diagnoseAll(world: DiagnoseWorld, opts: { now?: () => numb
       }
       try {
         const r = await runNode(c.id, n.name, args);
-        const report = JSON.parse(r.stdout) as NodeReport;
+        const report = nodeReportFrom(r.stdout);
         return { c, n, report, pmtuTargets };
       } catch (err) {
         return { c, n, error: errorMessage(err), pmtuTargets };
@@ -240,4 +240,14 @@ export async function diagnoseAll(world: DiagnoseWorld, opts: { now?: () => numb
     results.push(firewallCheck(armError ? { ...p.outcome, error: `listener on ${p.listener.node}: ${armError}` } : p.outcome));
   }
   return { results };
+}
+
+/**
+ * The report of `hawser diagnose node -o json` from its stdout: the line that holds it. A log line the node's
+ * process wrote before it (the logger writes to stdout, e.g. the libnftables fallback warning) is skipped.
+ */
+export function nodeReportFrom(stdout: string): NodeReport {
+  const line = stdout.split('\n').find((l) => l.startsWith('{"checks"'));
+  if (!line) throw new Error(`no report in the output: ${stdout.slice(0, 300)}`);
+  return JSON.parse(line) as NodeReport;
 }

@@ -33,12 +33,29 @@ export function parseFpingLine(raw: string): FpingEvent {
   return { kind: 'other', line };
 }
 
+/** fping's default gap between any two probes it sends (ms), and the smallest it accepts from non-root. */
+const FPING_DEFAULT_GAP_MS = 10;
+const FPING_MIN_GAP_MS = 1;
+
 /**
- * `fping -l -p <period>`: loop forever, one probe per target per period (the timeout defaults to the
+ * The gap between two probes of one fping (`-i`): the period spread over the targets, at most fping's default.
+ * With the default 10 ms, 200 targets take 2 s per round, so a 1 s period silently became 2 s per target.
+ * `-i` is given only when it differs from fping's default.
+ */
+export function probeGapMs(intervalMs: number, targets: number): number {
+  // a round fills 80 % of the period: with none to spare, fping's scheduling delays add up round after round
+  return Math.max(FPING_MIN_GAP_MS, Math.min(FPING_DEFAULT_GAP_MS, Math.floor((0.8 * intervalMs) / Math.max(1, targets))));
+}
+
+/**
+ * `fping -l -p <period> [-i <gap>]`: loop forever, one probe per target per period (the timeout defaults to the
  * period, at most 2 s). `-S` sets the source address shared by every target of this process.
  */
 export function fpingArgs(o: { intervalMs: number; sourceIP?: string; targets: readonly string[] }): string[] {
-  const args = ['-l', '-p', String(Math.max(1, Math.round(o.intervalMs)))];
+  const period = Math.max(1, Math.round(o.intervalMs));
+  const args = ['-l', '-p', String(period)];
+  const gap = probeGapMs(period, o.targets.length);
+  if (gap !== FPING_DEFAULT_GAP_MS) args.push('-i', String(gap));
   if (o.sourceIP) args.push('-S', o.sourceIP);
   args.push(...o.targets);
   return args;

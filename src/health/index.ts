@@ -6,4 +6,4 @@ export {
   chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses, type NodeAddress, type HealthCheckIPChoice,
 } from './source-ip.js';
 export { SharedHealthChecker, type SharedHealthCheckerOptions } from './shared.js';
-export { fpingArgs, parseFpingLine, type FpingEvent } from './fping-output.js';
+export { fpingArgs, parseFpingLine, probeGapMs, type FpingEvent } from './fping-output.js';

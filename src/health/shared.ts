@@ -51,6 +51,7 @@ class Prober {
   private restartTimer: NodeJS.Timeout | undefined;
   private readonly backoff: Backoff;
   private stopped = false;
+  private restarting: Promise<void> | undefined;
   lastError: string | undefined;
 
   constructor(
@@ -108,21 +109,35 @@ class Prober {
     child.on('close', (code, signal) => onGone(`${this.o.command} exited ${signal ?? code}`));
   }
 
-  /** Same process, new target list: the old one is ended by PID and a new one started. */
-  async retarget(targets: string[]): Promise<void> {
+  /**
+   * Same process, new target list: the old one is ended by PID and one new one started with the latest list.
+   * Changes that arrive while the old process is ending join that one restart: started one per change, a
+   * burst of Endpoints left every intermediate fping running, unowned (an extra process per target).
+   */
+  retarget(targets: string[]): Promise<void> {
     this.targets = targets;
-    const old = this.child;
-    this.generation++;
-    this.child = undefined;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    await endChild(old);
-    this.spawn();
+    this.restarting ??= this.restart();
+    return this.restarting;
+  }
+
+  private async restart(): Promise<void> {
+    try {
+      const old = this.child;
+      this.generation++;
+      this.child = undefined;
+      if (this.restartTimer) clearTimeout(this.restartTimer);
+      await endChild(old);
+      this.spawn();
+    } finally {
+      this.restarting = undefined;
+    }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.generation++;
     if (this.restartTimer) clearTimeout(this.restartTimer);
+    await this.restarting;
     const child = this.child;
     this.child = undefined;
     await endChild(child);
@@ -130,6 +145,7 @@ class Prober {
 }
 
 const sourceKey = (t: HealthTarget): string => t.sourceIP ?? '';
+const probeKey = (source: string, target: string): string => `${source} ${target}`;
 
 export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
   private readonly states = new Map<string, TargetState>();
@@ -139,6 +155,8 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
   private readonly windowSize: number;
   private pending: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** States by prober source and target IP; rebuilt after the target set changes. */
+  private byProbe: Map<string, TargetState[]> | undefined;
 
   constructor(private readonly o: SharedHealthCheckerOptions) {
     super();
@@ -156,6 +174,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
       const t = want.get(name);
       if (!t || !sameTarget(t, s.target)) this.states.delete(name);
     }
+    this.byProbe = undefined;
     for (const t of want.values()) {
       if (this.states.has(t.cableName)) continue;
       this.states.set(t.cableName, new TargetState({ ...t }, this.windowSize));
@@ -188,8 +207,18 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     this.pending = Promise.all([this.pending, ...work]).then(() => undefined);
   }
 
-  private statesFor(source: string, target: string): TargetState[] {
-    return [...this.states.values()].filter((s) => sourceKey(s.target) === source && s.target.targetIP === target);
+  /** The connections a prober line is about: an index, as every line of every target is looked up. */
+  private statesFor(source: string, target: string): readonly TargetState[] {
+    if (!this.byProbe) {
+      this.byProbe = new Map();
+      for (const st of this.states.values()) {
+        const k = probeKey(sourceKey(st.target), st.target.targetIP);
+        const list = this.byProbe.get(k);
+        if (list) list.push(st);
+        else this.byProbe.set(k, [st]);
+      }
+    }
+    return this.byProbe.get(probeKey(source, target)) ?? [];
   }
 
   private onEvent(source: string, gen: string, ev: ReturnType<typeof parseFpingLine>): void {
@@ -239,11 +268,16 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     return h;
   }
 
+  /**
+   * After each probe outcome: O(1) unless someone listens for every change or health flips, so that a
+   * node probing hundreds of remotes each second does not rebuild their statistics on every reply.
+   */
   private emitFor(s: TargetState): void {
-    const h = this.healthOf(s);
     const name = s.target.cableName;
-    this.emit('change', name, h);
-    if (h.healthy === s.wasHealthy) return;
+    if (this.listenerCount('change') > 0) this.emit('change', name, this.healthOf(s));
+    const healthy = s.stats.consecutiveLost() < this.o.maxLoss;
+    if (healthy === s.wasHealthy) return;
+    const h = this.healthOf(s);
     s.wasHealthy = h.healthy;
     const log = this.log.child({ cable: name });
     if (h.healthy) log.info({ target: s.target.targetIP }, 'health check: connection healthy again');
@@ -280,6 +314,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     const all = [...this.probers.values()];
     this.probers.clear();
     this.states.clear();
+    this.byProbe = undefined;
     await Promise.all([this.pending, ...all.map((p) => p.stop())]);
   }
 }

@@ -33,29 +33,37 @@ export const DEFAULT_WINDOW = 100;
 
 export class PingStats {
   private samples: Sample[] = [];
+  /** Samples in the window by key, so a reply finds its probe without a scan. */
+  private readonly byKey = new Map<string, Sample>();
+  /** Losses since the newest reply, kept as outcomes arrive (recounted only when a late reply lands). */
+  private trailingLost = 0;
   private lastRttNs: number | undefined;
   private sentTotal = 0;
   private receivedTotal = 0;
 
   constructor(private readonly windowSize = DEFAULT_WINDOW) {}
 
-  private find(key: string): Sample | undefined {
-    for (let i = this.samples.length - 1; i >= 0; i--) if (this.samples[i]!.key === key) return this.samples[i];
-    return undefined;
-  }
-
   private push(s: Sample): void {
     this.samples.push(s);
+    if (s.key !== undefined) this.byKey.set(s.key, s);
     this.sentTotal++;
-    if (this.samples.length > this.windowSize) this.samples.splice(0, this.samples.length - this.windowSize);
+    while (this.samples.length > this.windowSize) {
+      const old = this.samples.shift()!;
+      if (old.key !== undefined && this.byKey.get(old.key) === old) this.byKey.delete(old.key);
+    }
   }
 
   /** A reply; returns false for a duplicate. */
   reply(key: string, rttNs: number): boolean {
-    const s = this.find(key);
+    const s = this.byKey.get(key);
     if (s && s.rttNs !== undefined) return false;
-    if (s) s.rttNs = rttNs;
-    else this.push({ key, rttNs });
+    if (s) {
+      s.rttNs = rttNs;
+      this.trailingLost = this.countTrailingLost();
+    } else {
+      this.push({ key, rttNs });
+      this.trailingLost = 0;
+    }
     this.receivedTotal++;
     this.lastRttNs = rttNs;
     return true;
@@ -63,15 +71,20 @@ export class PingStats {
 
   /** A probe without a reply (yet); returns false if it was already known. */
   lost(key: string | undefined): boolean {
-    if (key !== undefined && this.find(key)) return false;
+    if (key !== undefined && this.byKey.has(key)) return false;
     this.push({ key, rttNs: undefined });
+    this.trailingLost++;
     return true;
   }
 
-  consecutiveLost(): number {
+  private countTrailingLost(): number {
     let n = 0;
     for (let i = this.samples.length - 1; i >= 0 && this.samples[i]!.rttNs === undefined; i--) n++;
     return n;
+  }
+
+  consecutiveLost(): number {
+    return Math.min(this.trailingLost, this.samples.length);
   }
 
   snapshot(maxLoss: number): HealthStats {

@@ -1,11 +1,14 @@
 // Node cleanup: observe what is on this node, plan (pure) the removal of exactly what OWNED_NODE_STATE
-// lists, apply with `ip`/`nft`/signals. Each step's failure is recorded and the others still run.
+// lists, apply through the kernel door (src/os: rtnetlink, nftables) and signals. Each step's failure is
+// recorded and the others still run. The step texts keep `ip`/`nft` wording: they are what an operator
+// would type to do the same by hand.
 import { existsSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { Logger } from '../log/index.js';
 import { pidAlive, readPid } from '../os/daemon.js';
+import { openRtnl, type Rtnl, type RtnlOp } from '../os/netlink.js';
+import { Nft, type NftFamily } from '../os/nft.js';
 import { errorMessage } from '../util/errors.js';
-import { exec } from '../util/exec.js';
 import { waitFor } from '../util/wait.js';
 import { OWNED_NODE_STATE, type OwnedNodeState } from './owned.js';
 
@@ -27,8 +30,11 @@ export interface NodeObservation {
 
 export type UninstallStep =
   | { kind: 'stop-daemon'; name: string; pid: number; text: string }
-  | { kind: 'ip'; args: string[]; text: string }
-  | { kind: 'nft'; args: string[]; text: string }
+  | { kind: 'link-del'; name: string; text: string }
+  | { kind: 'route-del'; route: ObservedRoute; text: string }
+  | { kind: 'rule-del'; rule: ObservedRule; text: string }
+  | { kind: 'addr-del'; address: ObservedAddress; text: string }
+  | { kind: 'nft-table-del'; family: string; name: string; text: string }
   | { kind: 'rm'; path: string; text: string };
 
 const ROUTE_TYPES: Record<string, string> = { '1': 'unicast', '2': 'local', '3': 'broadcast', '4': 'anycast', '5': 'multicast', '6': 'blackhole', '7': 'unreachable', '8': 'prohibit', '9': 'throw' };
@@ -48,7 +54,7 @@ export function planNodeUninstall(obs: NodeObservation, owned: OwnedNodeState = 
   for (const l of obs.links) {
     if (!ownedLinks.has(l)) continue;
     goneLinks.add(l);
-    steps.push({ kind: 'ip', args: ['link', 'del', l], text: `ip link del ${l}` });
+    steps.push({ kind: 'link-del', name: l, text: `ip link del ${l}` });
   }
   const protos = new Set(owned.protocols.map((p) => String(p.proto)));
   for (const r of obs.routes) {
@@ -59,7 +65,7 @@ export function planNodeUninstall(obs: NodeObservation, owned: OwnedNodeState = 
     args.push(r.dst, 'table', r.table, 'proto', r.protocol);
     if (r.gateway) args.push('via', r.gateway);
     if (r.dev) args.push('dev', r.dev);
-    steps.push({ kind: 'ip', args, text: `ip ${args.join(' ')}` });
+    steps.push({ kind: 'route-del', route: r, text: `ip ${args.join(' ')}` });
   }
   for (const r of obs.rules) {
     if (r.protocol === undefined || !protos.has(r.protocol)) continue;
@@ -68,70 +74,72 @@ export function planNodeUninstall(obs: NodeObservation, owned: OwnedNodeState = 
     if (r.dst && r.dst !== 'all') args.push('to', r.dstlen !== undefined ? `${r.dst}/${r.dstlen}` : r.dst);
     if (r.fwmark) args.push('fwmark', r.fwmark);
     args.push('lookup', r.table, 'proto', r.protocol);
-    steps.push({ kind: 'ip', args, text: `ip ${args.join(' ')}` });
+    steps.push({ kind: 'rule-del', rule: r, text: `ip ${args.join(' ')}` });
   }
   for (const a of obs.addresses) {
     if (!owned.addressLabels.some((o) => o.dev === a.dev && o.label === a.label)) continue;
     const args = ['address', 'del', `${a.address}/${a.prefixlen}`, 'dev', a.dev, 'label', a.label!];
-    steps.push({ kind: 'ip', args, text: `ip ${args.join(' ')}` });
+    steps.push({ kind: 'addr-del', address: a, text: `ip ${args.join(' ')}` });
   }
   for (const t of obs.nftTables) {
     if (!owned.nftTables.some((o) => o.family === t.family && o.name === t.name)) continue;
-    steps.push({ kind: 'nft', args: ['delete', 'table', t.family, t.name], text: `nft delete table ${t.family} ${t.name}` });
+    steps.push({ kind: 'nft-table-del', family: t.family, name: t.name, text: `nft delete table ${t.family} ${t.name}` });
   }
   for (const p of obs.paths) steps.push({ kind: 'rm', path: p, text: `rm -r ${p}` });
   return steps;
 }
 
-function parseJson(text: string): unknown {
-  const t = text.trim();
-  return t ? JSON.parse(t) as unknown : [];
+/** `10.0.0.0/16` → address and length; a bare address (as rules may carry) has no length. */
+function splitPrefix(cidr: string | undefined): { addr?: string; len?: number } {
+  if (!cidr) return {};
+  const [addr, len] = cidr.split('/');
+  return len === undefined ? { addr } : { addr, len: Number(len) };
 }
-const rec = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? v as Record<string, unknown> : {});
-const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined);
 
-/** Reads the node's state (`ip -j -N`, `nft -j`, PID files) in `netns` or the current namespace. */
-export async function observeNode(opts: { netns?: string; stateDir: string; owned?: OwnedNodeState }): Promise<NodeObservation> {
+/** `nft list tables` output → family and name of each table. */
+function parseTables(text: string): { family: string; name: string }[] {
+  return text.split('\n').flatMap((l) => {
+    const m = /^table (\S+) (\S+)$/.exec(l.trim());
+    return m ? [{ family: m[1]!, name: m[2]! }] : [];
+  });
+}
+
+/**
+ * Reads the node's state through rtnetlink and nftables (src/os) and PID files, in `netns` or the current
+ * namespace. Routes and rules are IPv4: hawser installs no IPv6 route or rule (and `Rtnl` dumps IPv4 only).
+ */
+export async function observeNode(opts: { netns?: string; stateDir: string; owned?: OwnedNodeState; rtnl?: Rtnl; nft?: Nft }): Promise<NodeObservation> {
   const owned = opts.owned ?? OWNED_NODE_STATE;
-  const ip = async (args: string[]): Promise<unknown[]> => arr(parseJson((await exec('ip', ['-j', '-N', ...args], { netns: opts.netns })).stdout));
-  const [links, routes4, routes6, rules4, rules6, addrs] = await Promise.all([
-    ip(['link', 'show']), ip(['-4', 'route', 'show', 'table', 'all']), ip(['-6', 'route', 'show', 'table', 'all']),
-    ip(['-4', 'rule', 'show']), ip(['-6', 'rule', 'show']), ip(['address', 'show']),
-  ]);
-  const routes: ObservedRoute[] = [];
-  for (const [family, list] of [[4, routes4], [6, routes6]] as const) {
-    for (const r of list.map(rec)) {
-      const dst = str(r.dst);
-      const protocol = str(r.protocol);
-      if (!dst || !protocol) continue;
-      routes.push({ family, dst, protocol, table: str(r.table) ?? 'main', dev: str(r.dev), gateway: str(r.gateway), type: str(r.type) });
-    }
+  const rtnl = opts.rtnl ?? (await openRtnl({ netns: opts.netns }));
+  const nft = opts.nft ?? new Nft({ netns: opts.netns });
+  let kernel: { links: string[]; routes: ObservedRoute[]; rules: ObservedRule[]; addresses: ObservedAddress[]; nftTables: { family: string; name: string }[] };
+  try {
+    const [links, routeList, ruleList, addrs, tables] = await Promise.all([rtnl.links(), rtnl.routes(), rtnl.rules(), rtnl.addresses(), nft.exec('list tables\n')]);
+    const nameOf = new Map(links.map((l) => [l.index, l.name]));
+    const routes: ObservedRoute[] = routeList.map((r) => ({
+      family: r.family, dst: r.dst, protocol: String(r.protocol), table: String(r.table), type: String(r.type),
+      ...(r.oif !== undefined && nameOf.has(r.oif) ? { dev: nameOf.get(r.oif)! } : {}), ...(r.gateway ? { gateway: r.gateway } : {}),
+    }));
+    const rules: ObservedRule[] = ruleList.map((r) => {
+      const src = splitPrefix(r.src);
+      const dst = splitPrefix(r.dst);
+      return {
+        family: r.family, priority: r.pref, table: String(r.table),
+        ...(r.protocol !== undefined ? { protocol: String(r.protocol) } : {}),
+        ...(src.addr ? { src: src.addr } : {}), ...(src.len !== undefined ? { srclen: src.len } : {}),
+        ...(dst.addr ? { dst: dst.addr } : {}), ...(dst.len !== undefined ? { dstlen: dst.len } : {}),
+        ...(r.fwmark ? { fwmark: `0x${r.fwmark.toString(16)}` } : {}),
+      };
+    });
+    const addresses: ObservedAddress[] = addrs.flatMap((a) => {
+      const dev = nameOf.get(a.ifindex);
+      return dev ? [{ dev, address: a.address, prefixlen: a.prefix, ...(a.label ? { label: a.label } : {}) }] : [];
+    });
+    kernel = { links: links.map((l) => l.name), routes, rules, addresses, nftTables: parseTables(tables) };
+  } finally {
+    if (!opts.rtnl) await rtnl.close().catch(() => undefined);
+    if (!opts.nft) nft.close();
   }
-  const rules: ObservedRule[] = [];
-  for (const [family, list] of [[4, rules4], [6, rules6]] as const) {
-    for (const r of list.map(rec)) {
-      const priority = Number(r.priority);
-      const table = str(r.table);
-      if (!Number.isInteger(priority) || !table) continue;
-      rules.push({
-        family, priority, table, protocol: str(r.protocol), src: str(r.src), dst: str(r.dst), fwmark: str(r.fwmark),
-        ...(typeof r.srclen === 'number' ? { srclen: r.srclen } : {}), ...(typeof r.dstlen === 'number' ? { dstlen: r.dstlen } : {}),
-      });
-    }
-  }
-  const addresses: ObservedAddress[] = [];
-  for (const l of addrs.map(rec)) {
-    const dev = str(l.ifname);
-    if (!dev) continue;
-    for (const a of arr(l.addr_info).map(rec)) {
-      const address = str(a.local);
-      if (address && typeof a.prefixlen === 'number') addresses.push({ dev, address, prefixlen: a.prefixlen, label: str(a.label) });
-    }
-  }
-  const nftOut = await exec('nft', ['-j', 'list', 'tables'], { netns: opts.netns });
-  const nftTables = arr(rec(parseJson(nftOut.stdout)).nftables).map((e) => rec(rec(e).table))
-    .flatMap((t) => (str(t.family) && str(t.name) ? [{ family: str(t.family)!, name: str(t.name)! }] : []));
   const daemons: ObservedDaemon[] = [];
   for (const d of owned.daemons) {
     const pid = readPid(join(opts.stateDir, d.pidFile));
@@ -140,10 +148,7 @@ export async function observeNode(opts: { netns?: string; stateDir: string; owne
     daemons.push({ name: d.name, pid, ours: pidAlive(pid, d.cmdline) });
   }
   const paths = owned.paths.map((p) => resolvePath(opts.stateDir, p)).filter((p) => existsSync(p));
-  return {
-    links: links.map(rec).flatMap((l) => (str(l.ifname) ? [str(l.ifname)!] : [])),
-    routes, rules, addresses, nftTables, daemons, paths,
-  };
+  return { ...kernel, daemons, paths };
 }
 
 export interface UninstallReport {
@@ -168,42 +173,104 @@ async function stopDaemon(pid: number, cmdline: string): Promise<void> {
   }
 }
 
-/** Carries out a plan; every step is tried, failures are collected. */
-export async function applyNodeUninstall(steps: readonly UninstallStep[], opts: { netns?: string; log: Logger; owned?: OwnedNodeState }): Promise<UninstallReport> {
+/** The rtnetlink op of a step, with names resolved to interface indexes; undefined when its device is gone. */
+function rtnlOp(s: UninstallStep, indexOf: ReadonlyMap<string, number>): RtnlOp | undefined {
+  const idx = (dev: string | undefined): number | undefined => (dev === undefined ? undefined : indexOf.get(dev));
+  switch (s.kind) {
+    case 'link-del': {
+      const index = idx(s.name);
+      return index === undefined ? undefined : { op: 'link-del', index };
+    }
+    case 'route-del': {
+      const r = s.route;
+      const oif = idx(r.dev);
+      if (r.dev && oif === undefined) return undefined;
+      return { op: 'route-del', route: { table: Number(r.table), dst: r.dst, protocol: Number(r.protocol), ...(r.type ? { type: Number(r.type) } : {}), ...(r.gateway ? { gateway: r.gateway } : {}), ...(oif !== undefined ? { oif } : {}) } };
+    }
+    case 'rule-del': {
+      const r = s.rule;
+      const cidr = (a: string | undefined, len: number | undefined): string | undefined => (a && a !== 'all' ? (len !== undefined ? `${a}/${len}` : a) : undefined);
+      const src = cidr(r.src, r.srclen);
+      const dst = cidr(r.dst, r.dstlen);
+      return { op: 'rule-del', rule: { family: r.family, pref: r.priority, table: Number(r.table), ...(r.protocol !== undefined ? { protocol: Number(r.protocol) } : {}), ...(src ? { src } : {}), ...(dst ? { dst } : {}) } };
+    }
+    case 'addr-del': {
+      const ifindex = idx(s.address.dev);
+      return ifindex === undefined ? undefined : { op: 'addr-del', ifindex, address: s.address.address, prefix: s.address.prefixlen, ...(s.address.label ? { label: s.address.label } : {}) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** errnos that mean the object went away on its own (wireguard-go takes its TUN along): not a failure. */
+const GONE = new Set(['ENODEV', 'ENOENT', 'ESRCH', 'EADDRNOTAVAIL']);
+
+/** Carries out a plan through src/os (rtnetlink, nftables) and signals; every step is tried, failures are collected. */
+export async function applyNodeUninstall(steps: readonly UninstallStep[], opts: { netns?: string; log: Logger; owned?: OwnedNodeState; rtnl?: Rtnl; nft?: Nft }): Promise<UninstallReport> {
   const owned = opts.owned ?? OWNED_NODE_STATE;
   const report: UninstallReport = { done: [], failures: [], leftAlone: [] };
-  for (const s of steps) {
-    try {
-      switch (s.kind) {
-        case 'stop-daemon': await stopDaemon(s.pid, owned.daemons.find((d) => d.name === s.name)?.cmdline ?? s.name); break;
-        case 'ip': await exec('ip', s.args, { netns: opts.netns }); break;
-        case 'nft': await exec('nft', s.args, { netns: opts.netns }); break;
-        case 'rm': rmSync(s.path, { recursive: true, force: true }); break;
+  let rtnl: Rtnl | undefined = opts.rtnl;
+  const nft = opts.nft ?? new Nft({ netns: opts.netns });
+  const fail = (s: UninstallStep, msg: string): void => {
+    report.failures.push(`${s.text}: ${msg}`);
+    opts.log.error({ step: s.text, err: msg }, 'uninstall: step failed');
+  };
+  try {
+    for (const s of steps) {
+      try {
+        if (s.kind === 'stop-daemon') await stopDaemon(s.pid, owned.daemons.find((d) => d.name === s.name)?.cmdline ?? s.name);
+        else if (s.kind === 'rm') rmSync(s.path, { recursive: true, force: true });
+        else if (s.kind === 'nft-table-del') {
+          // a table that went away on its own is not a failure (deleteTable is a no-op then)
+          await nft.deleteTable(s.family as NftFamily, s.name);
+        } else {
+          rtnl ??= await openRtnl({ netns: opts.netns });
+          // indexes now: a daemon stopped above may have taken its device along
+          const indexOf = new Map((await rtnl.links()).map((l) => [l.name, l.index]));
+          const op = rtnlOp(s, indexOf);
+          if (!op) continue;
+          const [out] = await rtnl.apply([op]);
+          if (out && !out.ok) {
+            if (out.errno && GONE.has(out.errno)) continue;
+            fail(s, out.error);
+            continue;
+          }
+        }
+        report.done.push(s.text);
+        opts.log.info({ step: s.text }, 'uninstall: removed');
+      } catch (err) {
+        const msg = errorMessage(err);
+        if (/No such process|No such file|does not exist/i.test(msg)) continue;
+        fail(s, msg);
       }
-      report.done.push(s.text);
-      opts.log.info({ step: s.text }, 'uninstall: removed');
-    } catch (err) {
-      // a link or daemon that went away on its own (wireguard-go takes its TUN along) is not a failure
-      const msg = errorMessage(err);
-      if (/Cannot find device|No such process|No such file|does not exist/i.test(msg)) continue;
-      report.failures.push(`${s.text}: ${msg}`);
-      opts.log.error({ step: s.text, err: msg }, 'uninstall: step failed');
     }
+  } finally {
+    if (rtnl && rtnl !== opts.rtnl) await rtnl.close().catch(() => undefined);
+    if (!opts.nft) nft.close();
   }
   return report;
 }
 
-/** Observe → plan → apply, then observe again: what is still there is reported as a failure. */
+/** Observe → plan → apply, then observe again: what is still there is reported as a failure. One rtnetlink socket and one nft context serve all three. */
 export async function uninstallNode(opts: { netns?: string; stateDir: string; log: Logger; dryRun?: boolean }): Promise<UninstallReport & { planned: string[] }> {
-  const before = await observeNode(opts);
-  const steps = planNodeUninstall(before);
-  const leftAlone = before.daemons.filter((d) => !d.ours).map((d) => `pid ${d.pid} in ${d.name}'s PID file is not ${d.name}: left alone`);
-  if (opts.dryRun) return { planned: steps.map((s) => s.text), done: [], failures: [], leftAlone };
-  const report = await applyNodeUninstall(steps, opts);
-  report.leftAlone.push(...leftAlone);
-  const after = planNodeUninstall(await observeNode(opts));
-  for (const s of after) report.failures.push(`still present after uninstall: ${s.text}`);
-  return { planned: steps.map((s) => s.text), ...report };
+  const rtnl = await openRtnl({ netns: opts.netns });
+  const nft = new Nft({ netns: opts.netns });
+  const o = { ...opts, rtnl, nft };
+  try {
+    const before = await observeNode(o);
+    const steps = planNodeUninstall(before);
+    const leftAlone = before.daemons.filter((d) => !d.ours).map((d) => `pid ${d.pid} in ${d.name}'s PID file is not ${d.name}: left alone`);
+    if (opts.dryRun) return { planned: steps.map((s) => s.text), done: [], failures: [], leftAlone };
+    const report = await applyNodeUninstall(steps, o);
+    report.leftAlone.push(...leftAlone);
+    const after = planNodeUninstall(await observeNode(o));
+    for (const s of after) report.failures.push(`still present after uninstall: ${s.text}`);
+    return { planned: steps.map((s) => s.text), ...report };
+  } finally {
+    await rtnl.close().catch(() => undefined);
+    nft.close();
+  }
 }
 
 /** Whether SUBMARINER_UNINSTALL asks for the uninstall path (Submariner's operator sets it on its cleanup DaemonSets). */

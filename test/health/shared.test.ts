@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fpingArgs, parseFpingLine } from '../../src/health/fping-output.js';
+import { fpingArgs, parseFpingLine, probeGapMs } from '../../src/health/fping-output.js';
 import { SharedHealthChecker } from '../../src/health/shared.js';
 import { pidAlive } from '../../src/os/daemon.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -24,6 +24,16 @@ describe('healthcheck: fping output', () => {
   it('builds one command line for every target: loop mode, the period, the shared source', () => {
     assert.deepEqual(fpingArgs({ intervalMs: 60_000, sourceIP: '10.1.0.5', targets: ['10.2.0.7', '10.3.0.7'] }), ['-l', '-p', '60000', '-S', '10.1.0.5', '10.2.0.7', '10.3.0.7']);
     assert.deepEqual(fpingArgs({ intervalMs: 1000, targets: ['10.2.0.7'] }), ['-l', '-p', '1000', '10.2.0.7']);
+  });
+
+  it('spreads the probes over the period, so many targets still get one probe per period each', () => {
+    // fping's default 10 ms gap would make a round of 200 targets last 2 s
+    assert.equal(probeGapMs(1000, 200), 4);
+    assert.equal(probeGapMs(1000, 2000), 1);
+    assert.equal(probeGapMs(1000, 80), 10);
+    assert.equal(probeGapMs(60_000, 200), 10);
+    assert.equal(probeGapMs(20, 3), 5);
+    assert.equal(fpingArgs({ intervalMs: 1000, targets: Array.from({ length: 200 }, (_, i) => `10.9.${i >> 8}.${i & 255}`) }).slice(0, 5).join(' '), '-l -p 1000 -i 4');
   });
 });
 
@@ -47,8 +57,8 @@ describe('healthcheck: SharedHealthChecker with a stand-in fping', () => {
     const file = join(dir, name);
     writeFileSync(file, `#!/bin/sh
 echo "$@" >> ${join(dir, `${name}.args`)}
-shift 3
-[ "$1" = "-S" ] && shift 2
+echo $$ >> ${join(dir, `${name}.pids`)}
+while [ $# -gt 0 ]; do case "$1" in -l) shift ;; -p|-i|-S) shift 2 ;; *) break ;; esac; done
 i=0
 while :; do
   for t in "$@"; do
@@ -79,7 +89,7 @@ done
     assert.equal(c2.rtt?.lastNs, 500_000);
     assert.equal(c2.sourceIP, '10.1.0.5');
     assert.match(checker.unhealthyReason('c3') ?? '', /no reply to the last \d+ health-check pings to 10\.3\.0\.7/);
-    assert.equal(readFileSync(join(dir, 'fp1.sh.args'), 'utf8').trim(), '-l -p 20 -S 10.1.0.5 10.2.0.7 10.3.0.7');
+    assert.equal(readFileSync(join(dir, 'fp1.sh.args'), 'utf8').trim(), '-l -p 20 -i 8 -S 10.1.0.5 10.2.0.7 10.3.0.7');
 
     // a third remote: the same one process is replaced by one with the longer list; c2 keeps its statistics
     const [first] = checker.pids();
@@ -106,6 +116,28 @@ done
     assert.equal(pidAlive(pid!), false);
     assert.deepEqual(checker.pids(), []);
     assert.equal(checker.stats('c2'), undefined);
+  });
+
+  it('a burst of target changes leaves exactly one prober running, with the last list (no orphaned process per change)', async () => {
+    const cmd = fakeFping('burst.sh');
+    writeFileSync(join(dir, 'silent'), '');
+    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
+    // Endpoints arrive one by one, faster than a prober is replaced (as 200 remotes do at start).
+    const targets = Array.from({ length: 30 }, (_, i) => ({ cableName: `c${i}`, targetIP: `10.9.0.${i + 1}` }));
+    for (let i = 1; i <= targets.length; i++) {
+      checker.setTargets(targets.slice(0, i));
+      if (i % 10 === 0) await new Promise((r) => setImmediate(r));
+    }
+    await checker.settled();
+    await waitFor(() => (checker!.stats('c29')?.received ?? 0) >= 2, { timeoutMs: 5000, what: 'the last target replies' });
+    const started = readFileSync(join(dir, 'burst.sh.pids'), 'utf8').trim().split('\n').map(Number);
+    const alive = started.filter((pid) => pidAlive(pid));
+    assert.deepEqual(alive, checker.pids(), `one prober alive of ${started.length} started`);
+    const lastArgs = readFileSync(join(dir, 'burst.sh.args'), 'utf8').trim().split('\n').at(-1)!;
+    assert.ok(lastArgs.endsWith(targets.map((t) => t.targetIP).sort().join(' ')), lastArgs);
+    await checker.stop();
+    checker = undefined;
+    assert.deepEqual(started.filter((pid) => pidAlive(pid)), [], 'nothing left after stop');
   });
 
   it('a prober that cannot run is restarted, its error kept, and silence counts as loss', async () => {

@@ -3,6 +3,7 @@ import { formatGoDuration, latencyRTT } from '../../src/health/duration.js';
 import { PingStats } from '../../src/health/stats.js';
 import { chooseHealthCheckIP, findHealthCheckIP, listNodeAddresses } from '../../src/health/source-ip.js';
 import { FakeRtnl } from '../support/fake-rtnl.js';
+import { seededRandom } from '../support/prng.js';
 
 describe('healthcheck: Go duration strings', () => {
   // Expected values are what Go's time.Duration(n).String() prints.
@@ -94,6 +95,47 @@ describe('healthcheck: statistics window', () => {
     assert.equal(s.lost(undefined), true);
     assert.equal(s.snapshot(5).consecutiveLost, 3);
     assert.equal(s.snapshot(5).rtt?.lastNs, 100);
+  });
+
+  it('keeps the same counts as recounting the window, over random replies, late replies, duplicates and synthetic losses', () => {
+    // the reference: the window as a plain list, recounted from scratch after every step
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const rnd = seededRandom(seed);
+      const window = 7;
+      const s = new PingStats(window);
+      const ref: Array<{ key: string | undefined; rtt: number | undefined }> = [];
+      let seq = 0;
+      for (let step = 0; step < 2000; step++) {
+        const r = rnd();
+        if (r < 0.45) {
+          const key = `0:${seq++}`;
+          s.reply(key, 1000 + step);
+          ref.push({ key, rtt: 1000 + step });
+        } else if (r < 0.75) {
+          const key = `0:${seq++}`;
+          s.lost(key);
+          ref.push({ key, rtt: undefined });
+        } else if (r < 0.85) {
+          s.lost(undefined);
+          ref.push({ key: undefined, rtt: undefined });
+        } else {
+          // a late (or duplicate) reply to one of the last few probes, possibly already out of the window
+          if (seq === 0) continue;
+          const key = `0:${seq - 1 - Math.floor(rnd() * Math.min(10, seq))}`;
+          const hit = ref.find((x) => x.key === key);
+          const expected = !hit || hit.rtt === undefined;
+          assert.equal(s.reply(key, 5), expected, `step ${step}`);
+          if (hit && hit.rtt === undefined) hit.rtt = 5;
+          else if (!hit) ref.push({ key, rtt: 5 });
+        }
+        while (ref.length > window) ref.shift();
+        let trailing = 0;
+        for (let i = ref.length - 1; i >= 0 && ref[i]!.rtt === undefined; i--) trailing++;
+        const snap = s.snapshot(3);
+        assert.equal(snap.consecutiveLost, trailing, `seed ${seed} step ${step}`);
+        assert.equal(snap.lossPercent, (100 * ref.filter((x) => x.rtt === undefined).length) / ref.length, `seed ${seed} step ${step}`);
+      }
+    }
   });
 
   it('has no RTT before the first reply', () => {

@@ -3,7 +3,7 @@ import { decodeBrokerInfo, encodeBrokerInfo, pskText, brokerApiServer } from '..
 import { allocateGlobalCidr, chooseCidrs } from '../../src/install/join.js';
 import { coveringCidr, discoverFrom, rangeFromProbeError } from '../../src/install/discover.js';
 import { planNodeUninstall } from '../../src/install/node.js';
-import { subctlBrokerInfo } from './fixtures.js';
+import { subctlBrokerInfo } from '../support/broker-info.js';
 
 const b64 = (x: string | Buffer): string => Buffer.from(x).toString('base64');
 

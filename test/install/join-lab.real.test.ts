@@ -13,7 +13,7 @@ import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { waitFor } from '../../src/util/wait.js';
 import { observeNode, planNodeUninstall } from '../../src/install/node.js';
 import { SLOW_LEASE } from '../e2e/helpers.js';
-import { subctlBrokerInfo } from './fixtures.js';
+import { subctlBrokerInfo } from '../support/broker-info.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const HAWSER = join(ROOT, 'bin', 'hawser');

@@ -10,7 +10,7 @@ import { kubeconfigFileAccess } from '../../src/k8s/access.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { createLogger } from '../../src/log/index.js';
 import { exec } from '../../src/util/exec.js';
-import { subctlBrokerInfo } from './fixtures.js';
+import { subctlBrokerInfo } from '../support/broker-info.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const DEPLOY = join(ROOT, 'deploy');

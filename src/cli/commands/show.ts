@@ -1,5 +1,5 @@
 // `hawser show all|connections|endpoints|gateways|networks|versions|brokers [--kubeconfig F] [--contexts A,B]
-//  [--broker F] [-n NS] [-o json|yaml]`
+//  [--broker F] [-n NS] [-o json|yaml]`, and `hawser show plan` (this node: what the planners would do now).
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { RestClient, resourcePath, isApiError, type KubeObject } from '../../k8s/rest.js';
@@ -8,6 +8,9 @@ import { errorMessage } from '../../util/errors.js';
 import { ALL_SECTIONS, buildShowModel, renderShow, showFailed, type Section, type ShowModel, type ShowResource } from '../../show/model.js';
 import { brokerProblems, buildBroker, renderBroker, type ShowBroker } from '../../show/broker.js';
 import { brokerClient, contextClients } from '../../show/contexts.js';
+import { renderPlan, planFailed, type PlanSection } from '../../show/plan.js';
+import type { RouteAgentConfig } from '../../config/roles.js';
+import type { Logger } from '../../log/index.js';
 import { UsageError } from '../usage.js';
 
 export const USAGE = `usage: hawser show [all|connections|endpoints|gateways|networks|versions|brokers] [--kubeconfig FILE]
@@ -18,7 +21,15 @@ cluster), and the broker: --broker KUBECONFIG, else BROKER_K8S_* as the gateway 
 Versions carry liveness from live signals: a Gateway's update-timestamp (fresh within 15 s), a RouteAgent's
 (150 s), the pod's phase and readiness when readable; a stale or stopped one is ✗.
 A resource this identity may not read (403) makes its sections ✗ with the reason; the others still print.
-Exit code 1 when any section shows ✗ (also with -o: {clusters: [...], broker}).`;
+Exit code 1 when any section shows ✗ (also with -o: {clusters: [...], broker}).
+       hawser show plan [--kubeconfig FILE] [--node NAME] [-o json]
+plan: what the planners would do on this node now, read-only (nothing is written to the kernel or the API):
+  the route agent's plan and the kernel changes a reconcile would make now (its dry run against the observed
+  links, routes, rules, FDB, sysctls and nft table), and the cables the gateway engine would want (newest
+  Endpoint per remote cluster, NAT by the Endpoints' flags; NAT discovery may choose otherwise). Configured
+  from the route agent's environment (SUBMARINER_NAMESPACE, _CLUSTERID, _CLUSTERCIDR, _SERVICECIDR, NODE_NAME):
+  run it in the hawser pod (kubectl exec), or set them; --node overrides NODE_NAME. Exit code 1 when a section
+  cannot be planned.`;
 
 type ShowSection = Section | 'brokers';
 
@@ -42,6 +53,79 @@ async function readCluster(client: RestClient, ns: string, context: string): Pro
   return buildShowModel({ gateways, endpoints, clusters, routeAgents, pods, unreadable, context });
 }
 
+/**
+ * The planners' view of this node, read-only: the route agent's pure planner on this node's cluster view and
+ * its dry run against the kernel, and the cable engine's selection and plan from an empty engine. Only the
+ * CLI may call role planners (show imports no role), hence here; the sections render in src/show/plan.ts.
+ */
+export async function planSections(o: { client: RestClient; cfg: RouteAgentConfig; log: Logger; netns?: string }): Promise<PlanSection[]> {
+  const [{ clusterView, remoteGatewayIPs, routeAgentInput }, { planRouteAgent, planToText, RouteAgentDataplane }, { selectRemoteEndpoints, planCables, planText, fallbackNat }] = await Promise.all([
+    import('../../routeagent/role.js'),
+    import('../../routeagent/index.js'),
+    import('../../cable-drivers/engine.js'),
+  ]);
+  const { parseEndpointSpec } = await import('../../k8s/resources.js');
+  const ns = o.cfg.namespace;
+  const [nodes, endpoints] = await Promise.all([
+    o.client.list(resourcePath('', 'v1', 'nodes')),
+    o.client.list(resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', ns)),
+  ]);
+  const view = clusterView(nodes.items, endpoints.items, o.cfg.clusterId, o.cfg.nodeName);
+  const sections: PlanSection[] = [];
+
+  const ra: PlanSection = { title: `route agent (node ${o.cfg.nodeName}, cluster ${o.cfg.clusterId})`, plan: [], warnings: [] };
+  const dp = new RouteAgentDataplane({ netns: o.netns, log: o.log, resyncIntervalMs: 0 });
+  try {
+    const thisIP = view.thisNode ? (await import('../../k8s/node.js')).nodeInternalIP(view.thisNode) : undefined;
+    const host = thisIP ? await dp.discoverHost(thisIP, o.cfg.clusterCidrs.map((c) => c.text)) : {};
+    const input = routeAgentInput(o.cfg, view, host, await dp.underlayPaths(remoteGatewayIPs(view)));
+    if ('error' in input) ra.error = input.error;
+    else {
+      const plan = planRouteAgent(input);
+      ra.plan = planToText(plan).trimEnd().split('\n').filter((l) => !l.startsWith('warning '));
+      ra.warnings = plan.warnings;
+      ra.pending = await dp.pending(plan);
+    }
+  } catch (err) {
+    ra.error = `cannot read this node's kernel state: ${errorMessage(err)}`;
+  } finally {
+    await dp.close();
+  }
+  sections.push(ra);
+
+  const cables: PlanSection = { title: 'cables (the gateway engine, from an empty engine)', plan: [], warnings: [] };
+  if (!view.localEndpoint) cables.error = `no local Endpoint of cluster ${o.cfg.clusterId} in namespace ${ns}: no active gateway has published one`;
+  else {
+    const local = view.localEndpoint;
+    const objs = endpoints.items.flatMap((e) => {
+      const p = parseEndpointSpec(e.spec);
+      return p.ok ? [{ name: e.metadata.name, creationTimestamp: e.metadata.creationTimestamp ?? '', spec: p.value }] : [];
+    });
+    const sel = selectRemoteEndpoints(objs, o.cfg.clusterId, local.backend);
+    const actions = planCables(sel.wanted, (e) => fallbackNat(local, e), new Map());
+    cables.plan = actions.length ? planText(actions).split('\n') : ['no remote cluster to connect to'];
+    cables.warnings = sel.rejected.map((r) => r.reason);
+  }
+  sections.push(cables);
+  return sections;
+}
+
+async function runPlan(values: { kubeconfig?: string; node?: string; output?: string }): Promise<number> {
+  const [{ routeAgentConfigFromEnv }, { createLogger }, { localAccess }] = await Promise.all([
+    import('../../config/roles.js'), import('../../log/index.js'), import('../../k8s/access.js'),
+  ]);
+  const env = { ...process.env, ...(values.node ? { NODE_NAME: values.node } : {}), SUBMARINER_HEALTHCHECKENABLED: 'false' };
+  const cfg = routeAgentConfigFromEnv(env);
+  const client = new RestClient(await localAccess(values.kubeconfig));
+  try {
+    const sections = await planSections({ client, cfg, log: createLogger({ level: 'warn', destination: process.stderr }) });
+    process.stdout.write(values.output === 'json' ? `${JSON.stringify(sections, null, 2)}\n` : renderPlan(sections));
+    return planFailed(sections) ? 1 : 0;
+  } finally {
+    client.close();
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -49,11 +133,18 @@ export async function run(argv: string[]): Promise<number> {
     options: {
       kubeconfig: { type: 'string' }, contexts: { type: 'string' }, broker: { type: 'string' },
       namespace: { type: 'string', short: 'n', default: 'submariner-operator' }, output: { type: 'string', short: 'o' },
+      node: { type: 'string' },
     },
   });
   const what = positionals[0] ?? 'all';
+  if (what === 'plan') {
+    if (positionals.length > 1) throw new UsageError(`one section expected, got ${positionals.join(' ')}`);
+    if (values.output && values.output !== 'json') throw new UsageError('show plan: -o must be json');
+    return runPlan(values);
+  }
+  if (values.node) throw new UsageError('--node applies to show plan only');
   if (positionals.length > 1) throw new UsageError(`one section expected, got ${positionals.join(' ')}`);
-  if (what !== 'all' && what !== 'brokers' && !ALL_SECTIONS.includes(what as Section)) throw new UsageError(`unknown section ${JSON.stringify(what)}: expected all, ${ALL_SECTIONS.join(', ')}, brokers`);
+  if (what !== 'all' && what !== 'brokers' && !ALL_SECTIONS.includes(what as Section)) throw new UsageError(`unknown section ${JSON.stringify(what)}: expected all, ${ALL_SECTIONS.join(', ')}, brokers, plan`);
   if (values.output && values.output !== 'json' && values.output !== 'yaml') throw new UsageError('-o must be json or yaml');
   const sections: readonly ShowSection[] = what === 'all' ? [...ALL_SECTIONS, 'brokers'] : [what as ShowSection];
   const clusterSections = sections.filter((x): x is Section => x !== 'brokers');

@@ -1,4 +1,4 @@
-// Test fixtures shared by the install tests.
+// subctl's broker-info.subm, spelled out by hand: the install tests read it, and so may any test that joins a cluster.
 
 const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
 

@@ -1,0 +1,209 @@
+// Probe cost of the health check with many remotes (issue #17 bar: 200 remote targets from one node ≤ 2 % of
+// a core, no extra process per target), against a baseline of the same run: one `ping` process per target
+// (hawser's previous health check; one prober per remote is also Submariner's model).
+//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000]   (make's PATH: the pinned Node)
+// Two throwaway namespaces joined by a veth: a "node" and a "remotes" namespace holding every target address
+// (routed, as remote clusters are), so every probe and reply stays inside namespaces this bench made. The node process is this file re-run
+// inside the node namespace (`ip netns exec`), running the real SharedHealthChecker (one `fping -l`) at the
+// gateway's default interval (SUBMARINER_HEALTHCHECKINTERVAL=1 s); CPU (utime+stime from /proc/PID/stat) and
+// RSS of the node process and of its prober are sampled from outside over the window.
+// fping's RSS grows by about 16 bytes a probe at first: its sequence map (65,535 entries of 16 bytes, fping 5.x
+// seqmap.h) is allocated once and touched as sequence numbers advance, so it levels off at about 1 MiB over
+// ~2 MiB once the numbers wrap (5.5 min at 200 probes/s). The 116 MiB seen at 200 targets in bench/scale was
+// not one fping: target changes arriving faster than a prober restart left one orphaned fping per change
+// (fixed in src/health/shared.ts; test/health/shared.test.ts "a burst of target changes").
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../../src/log/index.js';
+import { formatGoDuration, SharedHealthChecker } from '../../src/health/index.js';
+import { netnsPids } from '../../src/os/netns.js';
+import { exec, netnsArgv } from '../../src/util/exec.js';
+import { waitFor } from '../../src/util/wait.js';
+import { withNetns, type NetnsHarness } from '../../test/support/netns.js';
+import { sampleProc, type ProcSample } from '../scale/measure.js';
+
+/** The V8 flags bin/hawser runs the long-running roles with (HAWSER_V8_FLAGS overrides, as there). */
+const ROLE_V8_FLAGS = (process.env.HAWSER_V8_FLAGS ?? '--max-semi-space-size=1 --no-opt --no-maglev').split(' ').filter(Boolean);
+const NODE_IP = '10.201.0.1';
+const PEER_IP = '10.201.0.2';
+const TARGETS_CIDR = '10.202.0.0/16';
+
+/** Target i (0-based): 10.202.1.1, 10.202.1.2, … 250 per /24. */
+const targetIP = (i: number): string => `10.202.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+
+interface InnerReport {
+  healthy: number;
+  targets: number;
+  sent: number;
+  received: number;
+  maxLossPercent: number;
+  sampleRtt: string;
+  fpingPids: number[];
+}
+
+/** Inside the node namespace: the real checker; prints `ready` once every target has an RTT, a report on request. */
+async function inner(): Promise<void> {
+  const n = Number(process.env.HW_BENCH_TARGETS);
+  const intervalMs = Number(process.env.HW_BENCH_INTERVAL_MS);
+  const targets = Array.from({ length: n }, (_, i) => ({ cableName: `submariner-cable-c${i}`, targetIP: targetIP(i), sourceIP: NODE_IP }));
+  const checker = new SharedHealthChecker({ log: createLogger({ level: 'warn' }), intervalMs, maxLoss: 5 });
+  // No 'change' listener: the roles read a connection's statistics when they write status, not per probe.
+  checker.setTargets(targets);
+  const report = (): InnerReport => {
+    const all = targets.map((t) => checker.stats(t.cableName));
+    return {
+      healthy: all.filter((h) => h?.healthy && h.rtt).length,
+      targets: n,
+      sent: all.reduce((a, h) => a + (h?.sent ?? 0), 0),
+      received: all.reduce((a, h) => a + (h?.received ?? 0), 0),
+      maxLossPercent: Math.max(...all.map((h) => h?.lossPercent ?? 100)),
+      sampleRtt: all[0]?.rtt ? formatGoDuration(all[0].rtt.avgNs) : '-',
+      fpingPids: checker.pids(),
+    };
+  };
+  createInterface({ input: process.stdin }).on('line', (l) => {
+    if (l === 'report') process.stdout.write(`${JSON.stringify(report())}\n`);
+    if (l === 'stop') void checker.stop().then(() => process.exit(0));
+  });
+  await waitFor(() => report().healthy === n, { timeoutMs: 60_000, intervalMs: 100, what: `${n} targets with an RTT` }).catch((err: unknown) => {
+    process.stderr.write(`${JSON.stringify(report())}\n`);
+    throw err;
+  });
+  process.stdout.write(`ready ${JSON.stringify(report())}\n`);
+}
+
+interface Window {
+  cpuS: number;
+  wallS: number;
+  rssStartMiB: number;
+  rssEndMiB: number;
+  procs: number;
+}
+
+/**
+ * CPU time on a core in seconds, from /proc/PID/task/TID/schedstat (nanoseconds; the tick counts of /proc/PID/stat
+ * are 10 ms grains, too coarse for a `ping` that runs a few microseconds a second).
+ */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    // every thread: node's libuv pool and V8's GC threads count too
+    let ns = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
+/** RSS and CPU of one process, CPU from schedstat. */
+function sampleOne(pid: number): ProcSample | undefined {
+  const p = sampleProc(pid);
+  const cpu = cpuSeconds(pid);
+  return p && cpu !== undefined ? { ...p, cpuSeconds: cpu } : undefined;
+}
+
+/** CPU and RSS of `pids` (summed) over `seconds`; every process must live through the window. */
+async function measure(pids: () => Promise<number[]>, seconds: number): Promise<Window> {
+  const sample = async (): Promise<ProcSample[]> => (await pids()).map(sampleOne).filter((p): p is ProcSample => p !== undefined);
+  const a = await sample();
+  const t0 = Date.now();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const b = await sample();
+  const wallS = (Date.now() - t0) / 1000;
+  const both = b.filter((p) => a.some((x) => x.pid === p.pid));
+  const sum = (xs: ProcSample[], f: (p: ProcSample) => number): number => xs.reduce((s, p) => s + f(p), 0);
+  return {
+    cpuS: sum(both, (p) => p.cpuSeconds) - sum(a.filter((p) => both.some((x) => x.pid === p.pid)), (p) => p.cpuSeconds),
+    wallS,
+    rssStartMiB: sum(a, (p) => p.rssMiB),
+    rssEndMiB: sum(b, (p) => p.rssMiB),
+    procs: b.length,
+  };
+}
+
+/**
+ * The node namespace reaches the remotes' namespace through a veth and one route, as a node reaches remote
+ * clusters through its gateway: one neighbour, not 200 (200 neighbours on one LAN lose probes to ARP).
+ */
+async function lab(h: NetnsHarness, n: number): Promise<{ node: string; remotes: string }> {
+  const node = await h.ns('hw-hbn');
+  const remotes = await h.ns('hw-hbr');
+  await h.link(node, 'eth0', `${NODE_IP}/30`, remotes, 'eth0', `${PEER_IP}/30`);
+  await h.ip(node, 'route', 'add', TARGETS_CIDR, 'via', PEER_IP);
+  const batch = Array.from({ length: n }, (_, i) => `address add ${targetIP(i)}/32 dev lo`).join('\n');
+  await exec('ip', ['-n', remotes, '-batch', '-'], { input: `${batch}\n` });
+  return { node, remotes };
+}
+
+const pct = (w: Window): number => (100 * w.cpuS) / w.wallS;
+const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
+
+async function outer(): Promise<void> {
+  const { values } = parseArgs({ options: { targets: { type: 'string', default: '200' }, seconds: { type: 'string', default: '60' }, 'interval-ms': { type: 'string', default: '1000' } } });
+  const n = Number(values.targets);
+  const seconds = Number(values.seconds);
+  const intervalMs = Number(values['interval-ms']);
+  console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window; node ${process.version} ${ROLE_V8_FLAGS.join(' ')}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  await withNetns(async (h) => {
+    const { node } = await lab(h, n);
+
+    // hawser: this file inside the node namespace, running the real checker
+    const self = fileURLToPath(import.meta.url);
+    const [file, argv] = netnsArgv(process.execPath, [...ROLE_V8_FLAGS, ...process.execArgv, self], node);
+    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, HW_BENCH_INNER: '1', HW_BENCH_TARGETS: String(n), HW_BENCH_INTERVAL_MS: String(intervalMs) } });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
+    const ask = async (): Promise<InnerReport> => {
+      const from = lines.length;
+      child.stdin!.write('report\n');
+      const l = await waitFor(() => lines.slice(from).find((x) => x.startsWith('{')), { timeoutMs: 10_000, intervalMs: 20, what: 'a report' });
+      return JSON.parse(l) as InnerReport;
+    };
+    const ready = await waitFor(() => lines.find((l) => l.startsWith('ready ')), { timeoutMs: 90_000, intervalMs: 100, what: 'every target answered' });
+    const r0 = JSON.parse(ready.slice(6)) as InnerReport;
+    const nodePid = child.pid!;
+    const fpingPid = r0.fpingPids[0]!;
+    const nodeOnly = await measureParallel(nodePid, fpingPid, seconds, node);
+    const r1 = await ask();
+    child.stdin!.write('stop\n');
+    await new Promise<void>((r) => child.once('close', () => r()));
+
+    // baseline: one `ping` per target, same interval, same source
+    const pings = Array.from({ length: n }, (_, i) => h.spawn(node, 'ping', ['-n', '-q', '-i', String(intervalMs / 1000), '-I', NODE_IP, targetIP(i)]).child);
+    await waitFor(async () => (await netnsPids(node)).length >= n, { timeoutMs: 30_000, what: `${n} ping processes` });
+    await new Promise((r) => setTimeout(r, 2000));
+    const base = await measure(async () => pings.map((c) => c.pid!).filter((p) => p > 0), seconds);
+    await Promise.all(pings.map((c) => h.kill(c)));
+
+    const probesPerTargetS = (r1.sent - r0.sent) / n / nodeOnly.total.wallS;
+    console.log('');
+    console.log('                         CPU % of a core   RSS MiB (start → end)   processes   probes/target/s');
+    console.log(`  hawser node process    ${f(pct(nodeOnly.node)).padStart(8)}          ${f(nodeOnly.node.rssStartMiB, 1)} → ${f(nodeOnly.node.rssEndMiB, 1)}`);
+    console.log(`  hawser fping -l        ${f(pct(nodeOnly.fping)).padStart(8)}          ${f(nodeOnly.fping.rssStartMiB, 1)} → ${f(nodeOnly.fping.rssEndMiB, 1)}`);
+    console.log(`  hawser total           ${f(pct(nodeOnly.total)).padStart(8)}          ${f(nodeOnly.total.rssStartMiB, 1)} → ${f(nodeOnly.total.rssEndMiB, 1)}`.padEnd(72) + `${nodeOnly.procs}`.padEnd(12) + f(probesPerTargetS));
+    console.log(`  baseline: ${n} × ping  ${f(pct(base)).padStart(8)}          ${f(base.rssStartMiB, 1)} → ${f(base.rssEndMiB, 1)}`.padEnd(72) + `${base.procs}`.padEnd(12) + f(1000 / intervalMs));
+    console.log('');
+    console.log(`  hawser: ${r1.healthy}/${n} healthy, loss max ${f(r1.maxLossPercent, 1)} %, ${r1.received}/${r1.sent} replies, RTT of one target ${r1.sampleRtt} (Go duration)`);
+    console.log(`  fping RSS growth over the window: ${f((nodeOnly.fping.rssEndMiB - nodeOnly.fping.rssStartMiB) * 1024, 0)} KiB`);
+    const bar = pct(nodeOnly.total) <= 2 && nodeOnly.procs <= 2;
+    console.log(`  bar (≤ 2 % of a core, no process per target): ${bar ? 'met' : 'MISSED'}; hawser/baseline CPU ${f(pct(nodeOnly.total) / pct(base), 3)}×`);
+    console.log(`  load at end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  });
+}
+
+/** The node process and its fping measured over the same window, plus the process count in the node namespace. */
+async function measureParallel(nodePid: number, fpingPid: number, seconds: number, ns: string): Promise<{ node: Window; fping: Window; total: Window; procs: number }> {
+  const [node, fping, total] = await Promise.all([
+    measure(async () => [nodePid], seconds),
+    measure(async () => [fpingPid], seconds),
+    measure(async () => [nodePid, fpingPid], seconds),
+  ]);
+  return { node, fping, total, procs: (await netnsPids(ns)).length };
+}
+
+if (process.env.HW_BENCH_INNER === '1') await inner();
+else await outer();
