@@ -8,7 +8,7 @@ import type { EndpointSpec } from '../../src/k8s/resources.js';
 import { waitFor } from '../../src/util/wait.js';
 import {
   buildLab, endpointOf, gatewayConfigOf, handSwanctlConf, iperf, memoryLogger, ping, startPlainCharon, type LabGateway, type PlainCharon,
-} from '../../test/cable-drivers/ipsec/lab.js';
+} from '../../test/support/ipsec-lab.js';
 
 export interface IpsecCableBench {
   /** Endpoint seen -> first packet through, per trial (ms). */
