@@ -33,6 +33,14 @@ export interface SoakOptions {
   maxOutageMs?: number;
   /** A failover whose pings recover later than this is a violation (default FAILOVER_RECOVERY_BOUND_MS). */
   recoveryBoundsMs?: Readonly<Record<FailoverKind, number>>;
+  /**
+   * Judge a node-loss failover that missed its bound from the moment the Globalnet Lease moved instead (a
+   * known miss, listed in `known`, not a violation, when the pings then recover within the bound). With
+   * Globalnet on, a node loss cannot meet the bar yet: the new gateway's Globalnet takes over only once the
+   * old holder's 20 s Globalnet Lease expires (README "Scale and soak", the node-loss trace). Default false:
+   * the 60-minute run counts every miss.
+   */
+  nodeLossFromGlobalnetLease?: boolean;
   /** How long the lab gets after the faults stop before the final check (default 30 s). */
   settleMs?: number;
   checkEveryMs?: number;
@@ -54,6 +62,8 @@ export interface FaultRecord {
   /** Failovers: event → the gateway Lease / the Globalnet Lease names another node (undefined: not within 60 s). */
   gatewayLeaseMs?: number;
   globalnetLeaseMs?: number;
+  /** Node loss judged from the Globalnet Lease's move (nodeLossFromGlobalnetLease): that move → pings back. */
+  afterGlobalnetMs?: number;
 }
 
 export interface SoakResult {
@@ -61,6 +71,8 @@ export interface SoakResult {
   minutes: number;
   checks: number;
   violations: string[];
+  /** Failover misses explained by the Globalnet takeover (nodeLossFromGlobalnetLease), not violations. */
+  known: string[];
   faults: FaultRecord[];
   churn: Record<string, number>;
   maxOutageMs: Record<string, number>;
@@ -385,16 +397,26 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }, { timeoutMs: 30_000, intervalMs: 3000 }).catch(() => undefined);
     tracker.final(last);
     violations.push(...tracker.violations.values());
+    const known: string[] = [];
     // Recovery per fault: the pairs it touches, from the event up to the next fault (at most maxOutageMs).
     faults.sort((a, b) => a.at - b.at);
     faults.forEach((f, i) => {
       if (!f.pairs) return;
       const next = faults[i + 1]?.at ?? Infinity;
       f.recoveryMs = recoveryMs(pings, f.at, f.pairs, Math.min(next - f.at, maxOutageMs));
-      if (isFailover(f.kind)) {
-        const v = failoverViolation(f.kind, `at +${fmt((f.at - start) / 1000, 0)} s (${f.target}; pairs ${f.pairs.join(', ')})`, f.recoveryMs, bounds);
-        if (v) violations.push(v);
+      if (!isFailover(f.kind)) return;
+      const v = failoverViolation(f.kind, `at +${fmt((f.at - start) / 1000, 0)} s (${f.target}; pairs ${f.pairs.join(', ')})`, f.recoveryMs, bounds);
+      if (!v) return;
+      if (o.nodeLossFromGlobalnetLease && f.kind === 'failover (node loss)' && f.globalnetLeaseMs !== undefined) {
+        // Pings may only have come back after the next fault, so look past it (up to maxOutageMs).
+        if (f.recoveryMs === undefined) f.recoveryMs = recoveryMs(pings, f.at, f.pairs, maxOutageMs);
+        f.afterGlobalnetMs = recoveryMs(pings, f.at + f.globalnetLeaseMs, f.pairs, maxOutageMs);
+        if (f.afterGlobalnetMs !== undefined && f.afterGlobalnetMs <= bounds[f.kind]) {
+          known.push(`${v}; the Globalnet Lease moved after ${fmt(f.globalnetLeaseMs / 1000, 1)} s and pings recovered ${fmt(f.afterGlobalnetMs / 1000, 1)} s after that`);
+          return;
+        }
       }
+      violations.push(v);
     });
     const maxOutage: Record<string, number> = {};
     for (const p of PAIRS) {
@@ -416,7 +438,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (worst > maxOutageMs) violations.push(`ping ${pair}: an outage of ${fmt(worst / 1000)} s (> ${maxOutageMs / 1000} s)`);
     }
     const result: SoakResult = {
-      lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, faults, churn: churn.counts, maxOutageMs: maxOutage,
+      lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, known, faults, churn: churn.counts, maxOutageMs: maxOutage,
       slopes: slopes(samples, start), startedAt: start, loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
     };
     ok = violations.length === 0;
@@ -514,7 +536,7 @@ export function formatSoak(r: SoakResult): string {
   const secs = (ms: number | undefined): string => (ms === undefined ? '?' : `${fmt(ms / 1000, 1)} s`);
   for (const f of r.faults) {
     const rec = f.pairs === undefined ? 'not measured' : f.recoveryMs === undefined ? 'none before the next fault' : secs(f.recoveryMs);
-    const judged = f.bound === undefined ? '' : ` (bar ${f.bar! / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar! ? 'ok' : 'missed'}; bound ${f.bound / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bound ? 'ok' : 'VIOLATION'}); gateway Lease moved after ${secs(f.gatewayLeaseMs)}, Globalnet Lease after ${secs(f.globalnetLeaseMs)}`;
+    const judged = f.bound === undefined ? '' : ` (bar ${f.bar! / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar! ? 'ok' : 'missed'}; bound ${f.bound / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bound ? 'ok' : 'VIOLATION'}); gateway Lease moved after ${secs(f.gatewayLeaseMs)}, Globalnet Lease after ${secs(f.globalnetLeaseMs)}${f.afterGlobalnetMs === undefined ? '' : `, pings back ${secs(f.afterGlobalnetMs)} after that`}`;
     out.push(`  +${fmt((f.at - r.startedAt) / 1000, 0).padStart(4)} s ${f.kind.padEnd(22)} ${f.target.padEnd(42)} ${f.pairs ? `[${f.pairs.join(' ')}] ` : ''}recovery ${rec}${judged}`);
   }
   for (const kind of new Set(r.faults.filter((f) => f.pairs).map((f) => f.kind))) {
@@ -526,6 +548,7 @@ export function formatSoak(r: SoakResult): string {
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
+  if (r.known.length) out.push(`known misses, explained by the Globalnet takeover (not violations here):\n${r.known.map((v) => `  ${v}`).join('\n')}`);
   out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
   return out.join('\n') + '\n';
 }
