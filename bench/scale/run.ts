@@ -16,6 +16,7 @@
 //     the resulting number of remote CIDRs);
 //   processes in the gateway's netns (no process per cable).
 // The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Lab, randomLabName } from '../../src/lab/index.js';
 import type { LabRole } from '../../src/lab/topology.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
@@ -271,16 +272,51 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
   }
 }
 
+const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+
+/**
+ * Each simulated WireGuard remote is a wireguard-go, and each wireguard-go takes an inotify instance for its
+ * UAPI socket; the host's per-user limit (128 by default, shared with every other process of root) stops the
+ * simulation near 120 remotes. Raised for the run when too low, and put back (also on SIGINT/SIGTERM).
+ */
+function raiseInotifyInstances(need: number): () => void {
+  const old = Number(readFileSync(INOTIFY_INSTANCES, 'utf8').trim());
+  if (!(old < need)) {
+    log(`fs.inotify.max_user_instances is ${old} (≥ ${need} needed): left as it is`);
+    return () => undefined;
+  }
+  writeFileSync(INOTIFY_INSTANCES, `${need}\n`);
+  log(`raised fs.inotify.max_user_instances from ${old} to ${need} for the simulated wireguard-go remotes (put back at the end)`);
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    writeFileSync(INOTIFY_INSTANCES, `${old}\n`);
+    log(`fs.inotify.max_user_instances put back to ${old}`);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => {
+    restore();
+    process.exit(130);
+  });
+  return restore;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
   const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
-  for (const d of args.drivers) {
-    try {
-      await runDriver(d, args, rows);
-    } catch {
-      process.exitCode = 1;
+  // The remotes' wireguard-go plus headroom for everything else root runs meanwhile (the lab, other work).
+  const restoreInotify = args.drivers.includes('wireguard') ? raiseInotifyInstances(Math.max(...args.ns) + 256) : () => undefined;
+  try {
+    for (const d of args.drivers) {
+      try {
+        await runDriver(d, args, rows);
+      } catch {
+        process.exitCode = 1;
+      }
     }
+  } finally {
+    restoreInotify();
   }
   const loadEnd = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(report(rows));
