@@ -16,10 +16,11 @@
 //     the resulting number of remote CIDRs);
 //   processes in the gateway's netns (no process per cable).
 // The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab, randomLabName } from '../../src/lab/index.js';
 import type { LabRole } from '../../src/lab/topology.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
+import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
 import { netnsPids } from '../../src/os/netns.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
@@ -44,7 +45,7 @@ function parseArgs(argv: string[]): Args {
     else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60)`);
   }
   if (a.ns.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_REMOTES)) throw new Error(`--n values must be 1..${MAX_REMOTES}`);
-  if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan')) throw new Error('--drivers: wireguard and/or vxlan (IPsec: see the README section "Scale and soak")');
+  if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan' && d !== 'libreswan')) throw new Error('--drivers: wireguard, vxlan and/or libreswan (IPsec: one charon per simulated remote)');
   if (!(a.idleS > 0)) throw new Error('--idle-s must be positive');
   return a;
 }
@@ -102,6 +103,20 @@ async function healthyConnections(lab: Lab): Promise<number> {
     const o = await c.getOrUndefined(resourcePath('submariner.io', 'v1', 'gateways', 'submariner-operator', GW));
     const conns = ((o?.status ?? {}) as { connections?: Array<{ status?: string; latencyRTT?: { average?: string } }> }).connections ?? [];
     return conns.filter((x) => x.status === 'connected' && x.latencyRTT?.average).length;
+  } finally {
+    c.close();
+  }
+}
+
+/** The gateway's own Endpoint as the broker has it (the IPsec remotes' one cable). */
+async function gatewayEndpoint(lab: Lab): Promise<EndpointSpec> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    return await waitFor(async () => {
+      const { items } = await c.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-operator'));
+      const parsed = items.map((o) => parseEndpointSpec(o.spec)).find((p) => p.ok && p.value.clusterId === 'cluster-a');
+      return parsed?.ok ? parsed.value : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the gateway\'s Endpoint' });
   } finally {
     c.close();
   }
@@ -244,15 +259,17 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
   try {
     await routeToRemotes(lab, 'cluster-a');
     const wgPublicKey = driver === 'wireguard' ? await gatewayPublicKey(lab) : undefined;
+    const endpoint = driver === 'libreswan' ? await gatewayEndpoint(lab) : undefined;
     sim = new SimRemotes(lab, driver, {
       ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, c.globalCidr!],
-      wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK,
+      wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK, endpoint,
     });
     log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
     let have = 0;
     for (const n of args.ns) {
       const t1 = Date.now();
       await sim.add(have + 1, n);
+      if (driver === 'libreswan') log(`  N=${n}: ${n - have} remote charons started and loaded in ${fmt((Date.now() - t1) / 1000)} s (${fmt((Date.now() - t1) / (n - have))} ms each, 4 at a time)`);
       await sim.publish(have + 1, n);
       have = n;
       log(`  N=${n}: remotes made and published in ${fmt((Date.now() - t1) / 1000)} s; restarting the roles and measuring (idle ${args.idleS} s)`);
@@ -262,6 +279,12 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
     }
   } catch (err) {
     log(`  ${driver} failed: ${errorMessage(err)} (logs: ${lab.stateDir}/logs)`);
+    if (sim && driver === 'libreswan') {
+      // The remotes' charon logs are the evidence of where IPsec stops; they outlive the run.
+      const dest = `/tmp/hawser-scale-ipsec-${lab.name}`;
+      cpSync(sim.workDir, dest, { recursive: true });
+      log(`  the remotes' charon logs and driver log kept in ${dest}`);
+    }
     throw err;
   } finally {
     if (args.keep) log(`  kept lab ${lab.name} and its remotes (hawser lab down --name ${lab.name}; netns hw-${lab.name}-r*)`);
