@@ -35,8 +35,8 @@ export function isFailover(kind: string): kind is FailoverKind {
 
 /**
  * Event → the first round of the first run of RECOVERED_AFTER_OK_ROUNDS rounds in which every one of `pairs`
- * answered, counted from the first failed round at or after the event: 0 when no round of `pairs` failed within
- * `horizonMs`; undefined when they failed and never recovered within it. A run cut short by the end of the
+ * answered, counted from the first failed round at or after the event: 0 when rounds of `pairs` ran within
+ * `horizonMs` and none failed; undefined when they failed and never recovered within it, or no round ran. A run cut short by the end of the
  * records counts if every round in it answered.
  */
 export function recoveryMs(pings: readonly PingRecord[], eventAt: number, pairs: readonly string[], horizonMs: number): number | undefined {
@@ -47,6 +47,8 @@ export function recoveryMs(pings: readonly PingRecord[], eventAt: number, pairs:
     rounds.set(p.at, (rounds.get(p.at) ?? true) && p.ok);
   }
   const seq = [...rounds].sort((a, b) => a[0] - b[0]);
+  // No round at all (the ping loop itself stalled on a starved machine) is no evidence of recovery.
+  if (seq.length === 0) return undefined;
   const firstFail = seq.findIndex(([, ok]) => !ok);
   if (firstFail < 0) return 0;
   for (let i = firstFail + 1; i < seq.length; i++) {

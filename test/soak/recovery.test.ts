@@ -14,6 +14,10 @@ describe('soak failover recovery', () => {
     assert.equal(recoveryMs(rounds(pairs, 'x..', '...', '...'), 1000, ['a→b', 'c→a'], 60_000), 0);
   });
 
+  it('is undefined when no round ran after the event (a stalled ping loop proves nothing)', () => {
+    assert.equal(recoveryMs(rounds(pairs, '...', '...'), 5000, pairs, 10_000), undefined);
+  });
+
   it('ignores a failing pair that does not cross the cluster', () => {
     assert.equal(recoveryMs(rounds(pairs, '.x.', '.x.', '.x.'), 0, ['a→b', 'c→a'], 60_000), 0);
   });
