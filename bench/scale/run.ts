@@ -63,6 +63,11 @@ const ROLES: Array<{ node: string; role: LabRole; label: string }> = [
   { node: WK, role: 'route-agent', label: 'route-agent (wk)' },
 ];
 
+/** The roles this lab runs (no Globalnet in the IPsec lab). */
+function labRoles(lab: Lab): typeof ROLES {
+  return ROLES.filter((r) => lab.node(r.node).roles.includes(r.role));
+}
+
 interface Row {
   driver: SimDriver;
   n: number;
@@ -146,7 +151,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const apiLog = lab.logFile('cluster-a/apiserver');
   // Fresh processes for every role: the gateway last, so its start is the clock's origin.
   await lab.stopRole(GW, 'gateway');
-  for (const r of ROLES.filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
+  for (const r of labRoles(lab).filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
   const wkOffset = fileSize(wkLog);
   const gwOffset = fileSize(gwLog);
   const t0 = Date.now();
@@ -169,7 +174,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const ra = linesSince(wkLog, wkOffset).find((l) => l.msg === 'route agent reconciled');
   await sleep(10_000);
   // Roles by PID; daemons and probers by name inside the gateway's netns.
-  const pids = Object.fromEntries(ROLES.map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
+  const pids = Object.fromEntries(labRoles(lab).map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const nodeBefore = [...(await nodeProcs(lab, GW)), ...(await nodeProcs(lab, WK))];
   const from = Date.now();
@@ -247,9 +252,13 @@ function report(rows: readonly Row[]): string {
 
 async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<void> {
   const t0 = Date.now();
-  log(`${driver}: lab up (1 cluster, gateway + worker, Globalnet)`);
+  // IPsec runs without Globalnet: with kernel-libipsec (no kernel ESP here) charon routes a child SA into its
+  // TUN device from a local address inside the local traffic selector, and with Globalnet that selector is the
+  // global CIDR, where the gateway holds no address (its global IP is an nft SNAT, not an interface address).
+  const globalnet = driver !== 'libreswan';
+  log(`${driver}: lab up (1 cluster, gateway + worker${globalnet ? ', Globalnet' : ''})`);
   const lab = await Lab.up({
-    name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet: true,
+    name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet,
     // The API server logs each request at debug (counted by verb); the roles stay at info.
     logLevel: 'debug', roleEnv: { LOG_LEVEL: 'info' },
   });
@@ -261,7 +270,7 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
     const wgPublicKey = driver === 'wireguard' ? await gatewayPublicKey(lab) : undefined;
     const endpoint = driver === 'libreswan' ? await gatewayEndpoint(lab) : undefined;
     sim = new SimRemotes(lab, driver, {
-      ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, c.globalCidr!],
+      ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, ...(c.globalCidr ? [c.globalCidr] : [])],
       wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK, endpoint,
     });
     log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
