@@ -217,7 +217,7 @@ function report(rows: readonly Row[]): string {
   const out: string[] = [];
   for (const driver of new Set(rows.map((r) => r.driver))) {
     const rs = rows.filter((r) => r.driver === driver);
-    out.push(`\n${driver}: one gateway (+ route agents, Globalnet) against N remote clusters`);
+    out.push(`\n${driver}: one gateway (+ route agents${driver === 'libreswan' ? '' : ', Globalnet'}) against N remote clusters`);
     out.push('     N  start→active  active→connected  active→healthy*  RA reconcile (writes)  procs in gw netns');
     for (const r of rs) {
       out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
