@@ -410,7 +410,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (o.nodeLossFromGlobalnetLease && f.kind === 'failover (node loss)' && f.globalnetLeaseMs !== undefined) {
         // Pings may only have come back after the next fault, so look past it (up to maxOutageMs).
         if (f.recoveryMs === undefined) f.recoveryMs = recoveryMs(pings, f.at, f.pairs, maxOutageMs);
-        f.afterGlobalnetMs = recoveryMs(pings, f.at + f.globalnetLeaseMs, f.pairs, maxOutageMs);
+        // From the Globalnet Lease's move to the pings' recovery counted from the event (a later, unrelated
+        // loss must not count: the recovery is the first all-answering run after the failover's outage).
+        if (f.recoveryMs !== undefined) f.afterGlobalnetMs = Math.max(0, f.recoveryMs - f.globalnetLeaseMs);
         if (f.afterGlobalnetMs !== undefined && f.afterGlobalnetMs <= bounds[f.kind]) {
           known.push(`${v}; the Globalnet Lease moved after ${fmt(f.globalnetLeaseMs / 1000, 1)} s and pings recovered ${fmt(f.afterGlobalnetMs / 1000, 1)} s after that`);
           return;
