@@ -414,7 +414,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         // loss must not count: the recovery is the first all-answering run after the failover's outage).
         if (f.recoveryMs !== undefined) f.afterGlobalnetMs = Math.max(0, f.recoveryMs - f.globalnetLeaseMs);
         if (f.afterGlobalnetMs !== undefined && f.afterGlobalnetMs <= bounds[f.kind]) {
-          known.push(`${v}; the Globalnet Lease moved after ${fmt(f.globalnetLeaseMs / 1000, 1)} s and pings recovered ${fmt(f.afterGlobalnetMs / 1000, 1)} s after that`);
+          const seen = failoverViolation(f.kind, `at +${fmt((f.at - start) / 1000, 0)} s (${f.target}; pairs ${f.pairs.join(', ')})`, f.recoveryMs, bounds) ?? v;
+          known.push(`${seen}; the Globalnet Lease moved after ${fmt(f.globalnetLeaseMs / 1000, 1)} s and pings recovered ${fmt(f.afterGlobalnetMs / 1000, 1)} s after that`);
           return;
         }
       }
