@@ -16,9 +16,11 @@
 //     the resulting number of remote CIDRs);
 //   processes in the gateway's netns (no process per cable).
 // The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { Lab, randomLabName } from '../../src/lab/index.js';
 import type { LabRole } from '../../src/lab/topology.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
+import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
 import { netnsPids } from '../../src/os/netns.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
@@ -43,7 +45,7 @@ function parseArgs(argv: string[]): Args {
     else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60)`);
   }
   if (a.ns.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_REMOTES)) throw new Error(`--n values must be 1..${MAX_REMOTES}`);
-  if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan')) throw new Error('--drivers: wireguard and/or vxlan (IPsec: see the README section "Scale and soak")');
+  if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan' && d !== 'libreswan')) throw new Error('--drivers: wireguard, vxlan and/or libreswan (IPsec: one charon per simulated remote)');
   if (!(a.idleS > 0)) throw new Error('--idle-s must be positive');
   return a;
 }
@@ -60,6 +62,11 @@ const ROLES: Array<{ node: string; role: LabRole; label: string }> = [
   { node: GW, role: 'globalnet', label: 'globalnet' },
   { node: WK, role: 'route-agent', label: 'route-agent (wk)' },
 ];
+
+/** The roles this lab runs (no Globalnet in the IPsec lab). */
+function labRoles(lab: Lab): typeof ROLES {
+  return ROLES.filter((r) => lab.node(r.node).roles.includes(r.role));
+}
 
 interface Row {
   driver: SimDriver;
@@ -106,6 +113,20 @@ async function healthyConnections(lab: Lab): Promise<number> {
   }
 }
 
+/** The gateway's own Endpoint as the broker has it (the IPsec remotes' one cable). */
+async function gatewayEndpoint(lab: Lab): Promise<EndpointSpec> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    return await waitFor(async () => {
+      const { items } = await c.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-operator'));
+      const parsed = items.map((o) => parseEndpointSpec(o.spec)).find((p) => p.ok && p.value.clusterId === 'cluster-a');
+      return parsed?.ok ? parsed.value : undefined;
+    }, { timeoutMs: 60_000, intervalMs: 250, what: 'the gateway\'s Endpoint' });
+  } finally {
+    c.close();
+  }
+}
+
 async function gatewayPublicKey(lab: Lab): Promise<string> {
   const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
   try {
@@ -130,7 +151,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const apiLog = lab.logFile('cluster-a/apiserver');
   // Fresh processes for every role: the gateway last, so its start is the clock's origin.
   await lab.stopRole(GW, 'gateway');
-  for (const r of ROLES.filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
+  for (const r of labRoles(lab).filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
   const wkOffset = fileSize(wkLog);
   const gwOffset = fileSize(gwLog);
   const t0 = Date.now();
@@ -153,7 +174,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const ra = linesSince(wkLog, wkOffset).find((l) => l.msg === 'route agent reconciled');
   await sleep(10_000);
   // Roles by PID; daemons and probers by name inside the gateway's netns.
-  const pids = Object.fromEntries(ROLES.map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
+  const pids = Object.fromEntries(labRoles(lab).map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const nodeBefore = [...(await nodeProcs(lab, GW)), ...(await nodeProcs(lab, WK))];
   const from = Date.now();
@@ -196,7 +217,7 @@ function report(rows: readonly Row[]): string {
   const out: string[] = [];
   for (const driver of new Set(rows.map((r) => r.driver))) {
     const rs = rows.filter((r) => r.driver === driver);
-    out.push(`\n${driver}: one gateway (+ route agents, Globalnet) against N remote clusters`);
+    out.push(`\n${driver}: one gateway (+ route agents${driver === 'libreswan' ? '' : ', Globalnet'}) against N remote clusters`);
     out.push('     N  start→active  active→connected  active→healthy*  RA reconcile (writes)  procs in gw netns');
     for (const r of rs) {
       out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
@@ -231,9 +252,13 @@ function report(rows: readonly Row[]): string {
 
 async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<void> {
   const t0 = Date.now();
-  log(`${driver}: lab up (1 cluster, gateway + worker, Globalnet)`);
+  // IPsec runs without Globalnet: with kernel-libipsec (no kernel ESP here) charon routes a child SA into its
+  // TUN device from a local address inside the local traffic selector, and with Globalnet that selector is the
+  // global CIDR, where the gateway holds no address (its global IP is an nft SNAT, not an interface address).
+  const globalnet = driver !== 'libreswan';
+  log(`${driver}: lab up (1 cluster, gateway + worker${globalnet ? ', Globalnet' : ''})`);
   const lab = await Lab.up({
-    name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet: true,
+    name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet,
     // The API server logs each request at debug (counted by verb); the roles stay at info.
     logLevel: 'debug', roleEnv: { LOG_LEVEL: 'info' },
   });
@@ -243,15 +268,17 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
   try {
     await routeToRemotes(lab, 'cluster-a');
     const wgPublicKey = driver === 'wireguard' ? await gatewayPublicKey(lab) : undefined;
+    const endpoint = driver === 'libreswan' ? await gatewayEndpoint(lab) : undefined;
     sim = new SimRemotes(lab, driver, {
-      ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, c.globalCidr!],
-      wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK,
+      ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, ...(c.globalCidr ? [c.globalCidr] : [])],
+      wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK, endpoint,
     });
     log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
     let have = 0;
     for (const n of args.ns) {
       const t1 = Date.now();
       await sim.add(have + 1, n);
+      if (driver === 'libreswan') log(`  N=${n}: ${n - have} remote charons started and loaded in ${fmt((Date.now() - t1) / 1000)} s (${fmt((Date.now() - t1) / (n - have))} ms each, 4 at a time)`);
       await sim.publish(have + 1, n);
       have = n;
       log(`  N=${n}: remotes made and published in ${fmt((Date.now() - t1) / 1000)} s; restarting the roles and measuring (idle ${args.idleS} s)`);
@@ -261,6 +288,12 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
     }
   } catch (err) {
     log(`  ${driver} failed: ${errorMessage(err)} (logs: ${lab.stateDir}/logs)`);
+    if (sim && driver === 'libreswan') {
+      // The remotes' charon logs are the evidence of where IPsec stops; they outlive the run.
+      const dest = `/tmp/hawser-scale-ipsec-${lab.name}`;
+      cpSync(sim.workDir, dest, { recursive: true });
+      log(`  the remotes' charon logs and driver log kept in ${dest}`);
+    }
     throw err;
   } finally {
     if (args.keep) log(`  kept lab ${lab.name} and its remotes (hawser lab down --name ${lab.name}; netns hw-${lab.name}-r*)`);
@@ -271,16 +304,51 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
   }
 }
 
+const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+
+/**
+ * Each simulated WireGuard remote is a wireguard-go, and each wireguard-go takes an inotify instance for its
+ * UAPI socket; the host's per-user limit (128 by default, shared with every other process of root) stops the
+ * simulation near 120 remotes. Raised for the run when too low, and put back (also on SIGINT/SIGTERM).
+ */
+function raiseInotifyInstances(need: number): () => void {
+  const old = Number(readFileSync(INOTIFY_INSTANCES, 'utf8').trim());
+  if (!(old < need)) {
+    log(`fs.inotify.max_user_instances is ${old} (≥ ${need} needed): left as it is`);
+    return () => undefined;
+  }
+  writeFileSync(INOTIFY_INSTANCES, `${need}\n`);
+  log(`raised fs.inotify.max_user_instances from ${old} to ${need} for the simulated wireguard-go remotes (put back at the end)`);
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    writeFileSync(INOTIFY_INSTANCES, `${old}\n`);
+    log(`fs.inotify.max_user_instances put back to ${old}`);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => {
+    restore();
+    process.exit(130);
+  });
+  return restore;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
   const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
-  for (const d of args.drivers) {
-    try {
-      await runDriver(d, args, rows);
-    } catch {
-      process.exitCode = 1;
+  // The remotes' wireguard-go plus headroom for everything else root runs meanwhile (the lab, other work).
+  const restoreInotify = args.drivers.includes('wireguard') ? raiseInotifyInstances(Math.max(...args.ns) + 256) : () => undefined;
+  try {
+    for (const d of args.drivers) {
+      try {
+        await runDriver(d, args, rows);
+      } catch {
+        process.exitCode = 1;
+      }
     }
+  } finally {
+    restoreInotify();
   }
   const loadEnd = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(report(rows));

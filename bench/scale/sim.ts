@@ -4,12 +4,16 @@
 //   WireGuard: one wireguard-go device per remote (a WireGuard device has exactly one private key, so N
 //              remotes with their own keys need N devices; they cannot share one), peer = the lab gateway.
 //   VXLAN:     one kernel VXLAN device per remote (VNI 1000, UDP 4500, VTEP 241.<private IP minus octet 1>).
+//   IPsec:     hawser's own IPsec driver per remote, run by this bench process in the remote's netns: one charon
+//              (kernel-libipsec, its own TUN device, VICI socket and config dir) per remote, with the lab
+//              gateway's Endpoint as its one cable (bidirectional, PSK = the lab's CE_IPSEC_PSK); the
+//              health-check IP sits on the remote's loopback, inside its subnet.
 // Remote k: private IP 198.18.1.k (WAN, on-link next to the routers), subnet = global CIDR 242.(10+k).0.0/16
 // (Globalnet labs), health-check IP 242.(10+k).0.1. A netns per remote keeps each one's routing simple
 // (replies leave through the device that got the request) and avoids VXLAN head-end replication delivering
 // every ARP copy to one device.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../../src/lab/index.js';
@@ -22,8 +26,12 @@ import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { isOurProcess } from '../../src/lab/procs.js';
+import { createIpsecDriver, type IpsecDriver } from '../../src/cable-drivers/ipsec/index.js';
+import { gatewayConfigFromEnv } from '../../src/config/roles.js';
+import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
+import { createLogger } from '../../src/log/index.js';
 
-export type SimDriver = 'wireguard' | 'vxlan';
+export type SimDriver = 'wireguard' | 'vxlan' | 'libreswan';
 export const MAX_REMOTES = 240;
 
 export interface SimRemote {
@@ -50,6 +58,8 @@ export interface LocalGateway {
   /** WireGuard: the gateway's public key (from its Endpoint) and the PSK text (CE_IPSEC_PSK). */
   wgPublicKey?: string;
   pskText?: string;
+  /** IPsec: the gateway's Endpoint as published (the remotes' one cable). */
+  endpoint?: EndpointSpec;
 }
 
 export function remotePlan(lab: Lab, k: number, driver: SimDriver): SimRemote {
@@ -73,6 +83,14 @@ export class SimRemotes {
   readonly remotes: SimRemote[] = [];
   private readonly keys = new Map<number, string>();
   private readonly dir = mkdtempSync(join(tmpdir(), 'hw-scale-keys-'));
+  /** IPsec: each remote's driver (its charon), and one log file for all of them. */
+  private readonly ipsec = new Map<number, IpsecDriver>();
+  private ipsecLog: WriteStream | undefined;
+
+  /** Where the IPsec remotes' charon directories (charon.log each) and the drivers' log live. */
+  get workDir(): string {
+    return this.dir;
+  }
 
   constructor(private readonly lab: Lab, readonly driver: SimDriver, private readonly gw: LocalGateway) {}
 
@@ -111,6 +129,11 @@ export class SimRemotes {
       await exec('bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', 'vx', 'dst', this.gw.ip], { netns: r.netns });
       return;
     }
+    if (this.driver === 'libreswan') {
+      await exec('ip', ['-batch', '-'], { netns: r.netns, input: [...base, `addr add ${r.healthCheckIP}/32 dev lo`].join('\n') + '\n' });
+      await this.configureIpsec(r);
+      return;
+    }
     await exec('ip', ['-batch', '-'], { netns: r.netns, input: base.join('\n') + '\n' });
     const dev = r.wgDevice!;
     const logFile = join(this.dir, `${dev}.log`);
@@ -136,6 +159,51 @@ export class SimRemotes {
     });
   }
 
+  private async configureIpsec(r: SimRemote): Promise<void> {
+    if (!this.gw.endpoint || this.gw.pskText === undefined) throw new Error('IPsec remotes need the gateway\'s Endpoint and the PSK');
+    this.ipsecLog ??= createWriteStream(join(this.dir, 'ipsec-remotes.log'), { flags: 'a' });
+    const dir = join(this.dir, `ipsec-r${r.index}`);
+    mkdirSync(dir, { recursive: true });
+    const config = gatewayConfigFromEnv({
+      SUBMARINER_NAMESPACE: 'submariner-operator', SUBMARINER_CLUSTERID: r.clusterId, NODE_NAME: `${r.clusterId}-gw`,
+      SUBMARINER_CLUSTERCIDR: r.subnet, SUBMARINER_SERVICECIDR: '100.64.0.0/16', SUBMARINER_CABLEDRIVER: 'libreswan',
+      CE_IPSEC_PSK: this.gw.pskText, BROKER_K8S_APISERVER: '127.0.0.1:6443', BROKER_K8S_APISERVERTOKEN: 'unused',
+      BROKER_K8S_REMOTENAMESPACE: 'submariner-k8s-broker', HAWSER_IPSEC_USERSPACE: 'true', HAWSER_STATE_DIR: dir,
+    });
+    const log = createLogger({ level: 'info', component: `sim-${r.index}`, destination: this.ipsecLog, base: { cluster: r.clusterId } });
+    const driver = createIpsecDriver({ config, localEndpoint: this.endpointOf(r), log }, { dir, netns: r.netns });
+    this.ipsec.set(r.index, driver);
+    await driver.init();
+    const out = await driver.set([{ endpoint: this.gw.endpoint, nat: { useIP: this.gw.ip, useNAT: false } }]);
+    const bad = [...out.values()].find((o) => !o.ok);
+    if (bad && !bad.ok) throw new Error(`IPsec remote ${r.index}: ${bad.error}`);
+  }
+
+  /** A remote's Endpoint spec (also what publish() writes). */
+  private endpointOf(r: SimRemote): EndpointSpec {
+    const parsed = parseEndpointSpec(this.endpointSpec(r));
+    if (!parsed.ok) throw new Error(`remote ${r.index}: ${parsed.error}`);
+    return parsed.value;
+  }
+
+  private endpointSpec(r: SimRemote): Record<string, unknown> {
+    const backendConfig: Record<string, string> = { 'udp-port': '4500', 'public-ip': `ipv4:${r.privateIP}`, 'preferred-server': 'false' };
+    if (this.driver === 'wireguard') backendConfig.publicKey = this.publicKey(r.index)!;
+    if (this.driver === 'libreswan') backendConfig['natt-discovery-port'] = '4490';
+    return {
+      cluster_id: r.clusterId, cable_name: r.cableName, hostname: `${r.clusterId}-gw`, backend: this.driver, subnets: [r.subnet],
+      private_ip: r.privateIP, privateIPs: [r.privateIP], public_ip: r.privateIP, publicIPs: [r.privateIP], nat_enabled: false,
+      healthCheckIP: r.healthCheckIP, healthCheckIPs: [r.healthCheckIP], backend_config: backendConfig,
+    };
+  }
+
+  /** The IPsec remotes' view: how many of their one cable each sees connected (charon's SAs, not the gateway's). */
+  async ipsecConnected(): Promise<number> {
+    let n = 0;
+    for (const d of this.ipsec.values()) if ((await d.connections().catch(() => [])).some((c) => c.status === 'connected')) n++;
+    return n;
+  }
+
   publicKey(k: number): string | undefined {
     const key = this.keys.get(k);
     return key ? publicKeyOf(key) : undefined;
@@ -149,19 +217,13 @@ export class SimRemotes {
       const work: Array<Promise<unknown>> = [];
       for (const r of this.remotes.filter((x) => x.index >= from && x.index <= to)) {
         const labels = { 'submariner-io/clusterID': r.clusterId };
-        const backendConfig: Record<string, string> = { 'udp-port': '4500', 'public-ip': `ipv4:${r.privateIP}`, 'preferred-server': 'false' };
-        if (this.driver === 'wireguard') backendConfig.publicKey = this.publicKey(r.index)!;
         work.push(client.create(resourcePath('submariner.io', 'v1', 'clusters', ns), {
           apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: r.clusterId, namespace: ns, labels },
           spec: { cluster_id: r.clusterId, cluster_cidr: [r.subnet], service_cidr: [], global_cidr: [r.subnet], color_codes: ['blue'] },
         }));
         work.push(client.create(resourcePath('submariner.io', 'v1', 'endpoints', ns), {
           apiVersion: 'submariner.io/v1', kind: 'Endpoint', metadata: { name: `${r.clusterId}-${r.cableName}`, namespace: ns, labels },
-          spec: {
-            cluster_id: r.clusterId, cable_name: r.cableName, hostname: `${r.clusterId}-gw`, backend: this.driver, subnets: [r.subnet],
-            private_ip: r.privateIP, privateIPs: [r.privateIP], public_ip: r.privateIP, publicIPs: [r.privateIP], nat_enabled: false,
-            healthCheckIP: r.healthCheckIP, healthCheckIPs: [r.healthCheckIP], backend_config: backendConfig,
-          },
+          spec: this.endpointSpec(r),
         }));
         if (work.length >= 40) await Promise.all(work.splice(0));
       }
@@ -178,6 +240,9 @@ export class SimRemotes {
 
   /** Kills what runs in the remotes' namespaces (by PID), deletes the namespaces and their sockets. */
   async destroy(): Promise<void> {
+    // IPsec: each driver stops its charon (by its PID file) and removes what it installed.
+    for (const d of this.ipsec.values()) await d.cleanup().catch(() => undefined);
+    this.ipsecLog?.end();
     for (const r of this.remotes) {
       let pids: number[] = [];
       try {

@@ -6,8 +6,9 @@
 //   faults: a gateway failover every minute (graceful SIGTERM and node loss by cutting the node's LAN link,
 //     alternating, rotating over the clusters), and every 30 s one of: API server restart, wireguard-go
 //     SIGKILL (PID from the node's state dir), 10 % packet loss on the WAN bridge for 20 s, route-agent restarts.
-// Cross-cluster pings (a→b, b→c, c→a, pod to pod by global IP) run every second; each fault's recovery time is
-// reported against the failover bars; an outage longer than maxOutageMs is a violation.
+// Cross-cluster pings (a→b, b→c, c→a, pod to pod by global IP) run every second; each failover's recovery (of the
+// pairs through the failed-over cluster) must stay within FAILOVER_RECOVERY_BOUND_MS (bench/soak/recovery.ts), other
+// faults' recovery is reported; an outage longer than maxOutageMs is a violation.
 // Used by bench/soak/run.ts (--minutes N) and test/soak/soak.real.test.ts.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -22,13 +23,24 @@ import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
 
 export interface SoakOptions {
   minutes: number;
   /** A discrepancy must persist this long to count (default 30 s: a node loss takes the lease's time to fence). */
   graceMs?: number;
-  /** A cross-cluster ping outage longer than this is a violation (default 60 s; the bars are reported, not asserted). */
+  /** A cross-cluster ping outage longer than this is a violation (default 60 s). */
   maxOutageMs?: number;
+  /** A failover whose pings recover later than this is a violation (default FAILOVER_RECOVERY_BOUND_MS). */
+  recoveryBoundsMs?: Readonly<Record<FailoverKind, number>>;
+  /**
+   * Judge a node-loss failover that missed its bound from the moment the Globalnet Lease moved instead (a
+   * known miss, listed in `known`, not a violation, when the pings then recover within the bound). With
+   * Globalnet on, a node loss cannot meet the bar yet: the new gateway's Globalnet takes over only once the
+   * old holder's 20 s Globalnet Lease expires (README "Scale and soak", the node-loss trace). Default false:
+   * the 60-minute run counts every miss.
+   */
+  nodeLossFromGlobalnetLease?: boolean;
   /** How long the lab gets after the faults stop before the final check (default 30 s). */
   settleMs?: number;
   checkEveryMs?: number;
@@ -41,12 +53,17 @@ export interface FaultRecord {
   at: number;
   kind: string;
   target: string;
-  /** Event → every ping pair answering again (0: nothing was lost). */
+  /** Event → the pairs it touches answering again (recovery.ts; 0: nothing was lost; undefined: not before the next fault). */
   recoveryMs?: number;
+  /** The ping pairs the recovery is about (failovers: the two through the cluster; other faults: all three). */
+  pairs?: string[];
   bar?: number;
+  bound?: number;
   /** Failovers: event → the gateway Lease / the Globalnet Lease names another node (undefined: not within 60 s). */
   gatewayLeaseMs?: number;
   globalnetLeaseMs?: number;
+  /** Node loss judged from the Globalnet Lease's move (nodeLossFromGlobalnetLease): that move → pings back. */
+  afterGlobalnetMs?: number;
 }
 
 export interface SoakResult {
@@ -54,6 +71,8 @@ export interface SoakResult {
   minutes: number;
   checks: number;
   violations: string[];
+  /** Failover misses explained by the Globalnet takeover (nodeLossFromGlobalnetLease), not violations. */
+  known: string[];
   faults: FaultRecord[];
   churn: Record<string, number>;
   maxOutageMs: Record<string, number>;
@@ -62,16 +81,22 @@ export interface SoakResult {
   loadStart: string;
   loadEnd: string;
   wallS: number;
+  /** When the soak proper started (after the lab connected): fault times are printed relative to it. */
+  startedAt: number;
 }
 
 const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
-const BARS: Record<string, number> = { 'failover (graceful)': 1000, 'failover (node loss)': 4000 };
 const FAKE_REMOTES = 5;
 
-interface PingRecord {
-  at: number;
-  pair: string;
-  ok: boolean;
+/** "a→b" for the pair from a pod on cluster-a to one on cluster-b (pod names start with the cluster's letter). */
+function pairName([from, to]: readonly [string, string]): string {
+  return `${from[0]}→${to[0]}`;
+}
+
+/** The ping pairs that cross a cluster's gateway (a failover there can only interrupt these). */
+function pairsThrough(lab: Lab, cluster: string): string[] {
+  const letter = lab.cluster(cluster).letter;
+  return PAIRS.map(pairName).filter((p) => p.split('→').includes(letter));
 }
 
 /** Restarts a cluster's API server by PID, recording the new process in the lab's state file like the lab does. */
@@ -217,6 +242,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const maxOutageMs = o.maxOutageMs ?? 60_000;
   const settleMs = o.settleMs ?? 30_000;
   const checkEveryMs = o.checkEveryMs ?? 5000;
+  const bounds = o.recoveryBoundsMs ?? FAILOVER_RECOVERY_BOUND_MS;
   const t0 = Date.now();
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
   const lab = await Lab.up({ name: `sk${randomLabName()}`, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1 });
@@ -244,7 +270,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     const pingLoop = (async () => {
       while (until(faultsEnd + settleMs)) {
         const t = Date.now();
-        const rs = await Promise.all(PAIRS.map(async ([from, to]) => ({ pair: `${from[0]}→${to[0]}`, ok: (await lab.ping(from, globalIps.get(to)!, 1).catch(() => ({ ok: false }))).ok })));
+        const rs = await Promise.all(PAIRS.map(async ([from, to]) => ({ pair: pairName([from, to]), ok: (await lab.ping(from, globalIps.get(to)!, 1).catch(() => ({ ok: false }))).ok })));
         for (const r of rs) pings.push({ at: t, ...r });
         await sleep(Math.max(0, 1000 - (Date.now() - t)));
       }
@@ -338,11 +364,20 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     async function fault(kind: string, cluster: string, act: (rec: FaultRecord) => Promise<string>): Promise<void> {
       const at = Date.now();
-      const rec: FaultRecord = { at, kind, target: '', bar: BARS[kind] };
+      const rec: FaultRecord = isFailover(kind)
+        ? { at, kind, target: '', bar: FAILOVER_BAR_MS[kind], bound: bounds[kind], pairs: pairsThrough(lab, cluster) }
+        : { at, kind, target: '', pairs: PAIRS.map(pairName) };
       try {
         rec.target = `${cluster}: ${await act(rec)}`;
         faults.push(rec);
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${rec.target})`);
+        // A first look for the log while it runs (the next fault comes 15 s later); the result is computed at the end.
+        if (isFailover(kind)) {
+          void sleep(17_000).then(() => {
+            const ms = recoveryMs(pings, at, rec.pairs!, 15_000);
+            log(`    ${kind} at +${fmt((at - start) / 1000, 0)} s: pings ${rec.pairs!.join(', ')} ${ms === undefined ? 'not recovered within 15 s' : `recovered after ${fmt(ms / 1000, 1)} s`} (bound ${rec.bound! / 1000} s)`);
+          });
+        }
       } catch (err) {
         faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
@@ -362,23 +397,33 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }, { timeoutMs: 30_000, intervalMs: 3000 }).catch(() => undefined);
     tracker.final(last);
     violations.push(...tracker.violations.values());
-    // Recovery per fault (pings after the event up to the next fault).
+    const known: string[] = [];
+    // Recovery per fault: the pairs it touches, from the event up to the next fault (at most maxOutageMs).
     faults.sort((a, b) => a.at - b.at);
     faults.forEach((f, i) => {
+      if (!f.pairs) return;
       const next = faults[i + 1]?.at ?? Infinity;
-      const window = pings.filter((p) => p.at >= f.at && p.at < next);
-      const failed = window.filter((p) => !p.ok);
-      if (failed.length === 0) {
-        f.recoveryMs = 0;
-        return;
+      f.recoveryMs = recoveryMs(pings, f.at, f.pairs, Math.min(next - f.at, maxOutageMs));
+      if (!isFailover(f.kind)) return;
+      const v = failoverViolation(f.kind, `at +${fmt((f.at - start) / 1000, 0)} s (${f.target}; pairs ${f.pairs.join(', ')})`, f.recoveryMs, bounds);
+      if (!v) return;
+      if (o.nodeLossFromGlobalnetLease && f.kind === 'failover (node loss)' && f.globalnetLeaseMs !== undefined) {
+        // Pings may only have come back after the next fault, so look past it (up to maxOutageMs).
+        if (f.recoveryMs === undefined) f.recoveryMs = recoveryMs(pings, f.at, f.pairs, maxOutageMs);
+        // From the Globalnet Lease's move to the pings' recovery counted from the event (a later, unrelated
+        // loss must not count: the recovery is the first all-answering run after the failover's outage).
+        if (f.recoveryMs !== undefined) f.afterGlobalnetMs = Math.max(0, f.recoveryMs - f.globalnetLeaseMs);
+        if (f.afterGlobalnetMs !== undefined && f.afterGlobalnetMs <= bounds[f.kind]) {
+          const seen = failoverViolation(f.kind, `at +${fmt((f.at - start) / 1000, 0)} s (${f.target}; pairs ${f.pairs.join(', ')})`, f.recoveryMs, bounds) ?? v;
+          known.push(`${seen}; the Globalnet Lease moved after ${fmt(f.globalnetLeaseMs / 1000, 1)} s and pings recovered ${fmt(f.afterGlobalnetMs / 1000, 1)} s after that`);
+          return;
+        }
       }
-      const lastFail = Math.max(...failed.map((p) => p.at));
-      const back = window.find((p) => p.at > lastFail && p.ok);
-      f.recoveryMs = back ? back.at - f.at : undefined;
+      violations.push(v);
     });
     const maxOutage: Record<string, number> = {};
-    for (const [from, to] of PAIRS) {
-      const pair = `${from[0]}→${to[0]}`;
+    for (const p of PAIRS) {
+      const pair = pairName(p);
       let downSince: number | undefined;
       let worst = 0;
       for (const p of pings.filter((x) => x.pair === pair)) {
@@ -396,8 +441,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (worst > maxOutageMs) violations.push(`ping ${pair}: an outage of ${fmt(worst / 1000)} s (> ${maxOutageMs / 1000} s)`);
     }
     const result: SoakResult = {
-      lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, faults, churn: churn.counts, maxOutageMs: maxOutage,
-      slopes: slopes(samples, start), loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
+      lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, known, faults, churn: churn.counts, maxOutageMs: maxOutage,
+      slopes: slopes(samples, start), startedAt: start, loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
     };
     ok = violations.length === 0;
     return result;
@@ -490,11 +535,23 @@ export function formatSoak(r: SoakResult): string {
   const out: string[] = [];
   out.push(`soak: lab ${r.lab}, ${r.minutes} min (wall ${fmt(r.wallS, 0)} s incl. lab up/down), ${r.checks} invariant checks, load average ${r.loadStart} → ${r.loadEnd} (2 cores, shared)`);
   out.push(`churn: ${Object.entries(r.churn).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  out.push('faults (recovery = event → all three cross-cluster ping pairs answering again; bar from bench/failover):');
-  for (const f of r.faults) out.push(`  ${f.kind.padEnd(22)} ${f.target.padEnd(42)} recovery ${f.recoveryMs === undefined ? 'none before the next fault' : `${fmt(f.recoveryMs / 1000, 1)} s`}${f.bar ? ` (bar ${f.bar / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar ? 'ok' : 'missed'}); gateway Lease moved after ${f.gatewayLeaseMs === undefined ? '?' : fmt(f.gatewayLeaseMs / 1000, 1)} s, Globalnet Lease after ${f.globalnetLeaseMs === undefined ? '?' : fmt(f.globalnetLeaseMs / 1000, 1)} s` : ''}`);
+  out.push(`faults (recovery = event → the pairs it touches answering ${RECOVERED_AFTER_OK_ROUNDS} rounds in a row, looked for until the next fault; failovers: the two pairs through the cluster, bound asserted):`);
+  const secs = (ms: number | undefined): string => (ms === undefined ? '?' : `${fmt(ms / 1000, 1)} s`);
+  for (const f of r.faults) {
+    const rec = f.pairs === undefined ? 'not measured' : f.recoveryMs === undefined ? 'none before the next fault' : secs(f.recoveryMs);
+    const judged = f.bound === undefined ? '' : ` (bar ${f.bar! / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar! ? 'ok' : 'missed'}; bound ${f.bound / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bound ? 'ok' : 'VIOLATION'}); gateway Lease moved after ${secs(f.gatewayLeaseMs)}, Globalnet Lease after ${secs(f.globalnetLeaseMs)}${f.afterGlobalnetMs === undefined ? '' : `, pings back ${secs(f.afterGlobalnetMs)} after that`}`;
+    out.push(`  +${fmt((f.at - r.startedAt) / 1000, 0).padStart(4)} s ${f.kind.padEnd(22)} ${f.target.padEnd(42)} ${f.pairs ? `[${f.pairs.join(' ')}] ` : ''}recovery ${rec}${judged}`);
+  }
+  for (const kind of new Set(r.faults.filter((f) => f.pairs).map((f) => f.kind))) {
+    const xs = r.faults.filter((f) => f.kind === kind && f.pairs);
+    const got = xs.flatMap((f) => (f.recoveryMs === undefined ? [] : [f.recoveryMs])).sort((a, b) => a - b);
+    const q = (k: number): string => (got.length ? secs(got[Math.min(got.length - 1, Math.floor(k * got.length))]) : '–');
+    out.push(`  ${kind}: ${xs.length} done, recovery min ${q(0)} / median ${q(0.5)} / max ${got.length ? secs(got.at(-1)) : '–'}${got.length < xs.length ? `, ${xs.length - got.length} not before the next fault` : ''}${xs[0]?.bound === undefined ? '' : `, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bar!).length} within the bar, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bound!).length} within the bound`}`);
+  }
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
+  if (r.known.length) out.push(`known misses, explained by the Globalnet takeover (not violations here):\n${r.known.map((v) => `  ${v}`).join('\n')}`);
   out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
   return out.join('\n') + '\n';
 }

@@ -1,7 +1,10 @@
 // The short soak (bench/soak): three clusters with Globalnet and two gateways each, three minutes of
 // Endpoint/Service/GlobalEgressIP churn, failovers, API server restarts, wireguard-go kills, WAN loss and
-// route-agent restarts; fails on any invariant violation (bench/soak/invariants.ts). Recovery times and
-// slopes depend on the machine's load: they are printed, not asserted.
+// route-agent restarts; fails on any invariant violation (bench/soak/invariants.ts) and on a failover whose
+// cross-cluster pings do not recover within FAILOVER_RECOVERY_BOUND_MS (bench/soak/recovery.ts). A node loss is
+// judged from the moment the Globalnet Lease moved: with Globalnet on, the new gateway's Globalnet waits out
+// the old holder's 20 s Lease, so the node-loss bar cannot be met yet (README "Scale and soak"); the 60-minute
+// bench run counts those misses. Slopes depend on the machine's load: printed, not asserted.
 import assert from 'node:assert/strict';
 import { formatSoak, runSoak } from '../../bench/soak/soak.js';
 import { apiServerAvailable } from '../support/lab.js';
@@ -13,9 +16,9 @@ describe('soak @real: three minutes of churn and faults leave no invariant broke
     if (!(await apiServerAvailable())) this.skip();
   });
 
-  it('keeps one active gateway per cluster, leaks nothing, keeps IPAM and nft in step, and pings recover', async () => {
+  it('keeps one active gateway per cluster, leaks nothing, keeps IPAM and nft in step, and pings recover within the failover bounds', async () => {
     const lines: string[] = [];
-    const r = await runSoak({ minutes: 3, log: (l) => lines.push(l) });
+    const r = await runSoak({ minutes: 3, nodeLossFromGlobalnetLease: true, log: (l) => lines.push(l) });
     console.log(formatSoak(r).replace(/^/gm, '      '));
     assert.deepEqual(r.violations, [], `invariant violations:\n${r.violations.join('\n')}\nlog:\n${lines.join('\n')}`);
     assert.ok(r.checks >= 3 * 60 / 10, `only ${r.checks} invariant checks in 3 minutes (want at least one per 10 s)`);
