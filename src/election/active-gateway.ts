@@ -11,6 +11,7 @@ import type { Logger } from '../log/index.js';
 import { LeaderElector } from './lease.js';
 
 export const GLOBALNET_LEASE = 'submariner-globalnet-lock';
+const IDENTITY_SUFFIX = '-submariner-globalnet';
 
 /** Whether this process may act, and when that changes. */
 export interface LeaderSignal {
@@ -77,14 +78,26 @@ export class ActiveGatewayElection extends EventEmitter implements LeaderSignal 
       client: this.o.client,
       namespace: this.o.namespace,
       name: GLOBALNET_LEASE,
-      identity: `${this.o.nodeName}-submariner-globalnet`,
+      identity: `${this.o.nodeName}${IDENTITY_SUFFIX}`,
       timings: this.o.timings,
       log: this.o.log,
+      // The Lease is 20 s and a lost node's Globalnet cannot release it. Once that node's Gateway no longer
+      // says active (the new active gateway marks it passive, or it is gone), its Globalnet has stepped down
+      // or is fenced (its renewals fail), so the active gateway's Globalnet takes over without waiting it out.
+      preempt: (holder) => this.holderStepsDown(holder),
     });
     e.on('started', () => this.emit('started'));
     e.on('stopped', () => this.emit('stopped'));
     this.elector = e;
     e.start();
+  }
+
+  /** The Lease holder's node is known not to be the active gateway (another identity shape is never preempted). */
+  private holderStepsDown(holder: string): boolean {
+    if (!holder.endsWith(IDENTITY_SUFFIX) || !this.active) return false;
+    const node = holder.slice(0, -IDENTITY_SUFFIX.length);
+    if (node === this.o.nodeName) return false;
+    return this.informer.get(this.o.namespace, node)?.status.haStatus !== 'active';
   }
 
   private async becomeInactive(): Promise<void> {

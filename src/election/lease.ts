@@ -18,7 +18,7 @@ export interface LeaseRecord {
 export type ElectionStep =
   | { kind: 'create' }
   | { kind: 'renew' }
-  | { kind: 'acquire'; reason: 'released' | 'expired' }
+  | { kind: 'acquire'; reason: 'released' | 'expired' | 'preempted' }
   | { kind: 'wait'; holder: string; expiresInMs: number };
 
 export interface Observation {
@@ -35,12 +35,15 @@ export function fingerprint(r: LeaseRecord): string {
 /**
  * The pure core: what to do with the Lease as it is now. A foreign lease is expired only when it has not
  * changed for a whole lease duration of *our* observation (the longer of our configured duration and the
- * one the holder wrote, so a Submariner gateway's 15 s lease is respected).
+ * one the holder wrote, so a Submariner gateway's 15 s lease is respected). `preempt` says a holder is known
+ * to be done by other means (Globalnet: that holder's node is no longer the active gateway), so its lease
+ * need not be waited out.
  */
-export function decide(current: LeaseRecord | undefined, obs: Observation | undefined, identity: string, nowMs: number, t: ElectionTimings): ElectionStep {
+export function decide(current: LeaseRecord | undefined, obs: Observation | undefined, identity: string, nowMs: number, t: ElectionTimings, preempt?: (holder: string) => boolean): ElectionStep {
   if (!current) return { kind: 'create' };
   if (current.holderIdentity === identity) return { kind: 'renew' };
   if (current.holderIdentity === '') return { kind: 'acquire', reason: 'released' };
+  if (preempt?.(current.holderIdentity)) return { kind: 'acquire', reason: 'preempted' };
   const duration = Math.max(t.leaseDurationMs, current.leaseDurationSeconds * 1000);
   const seenAt = obs && obs.fingerprint === fingerprint(current) ? obs.seenAtMs : nowMs;
   const expiresInMs = seenAt + duration - nowMs;
@@ -73,6 +76,8 @@ export interface LeaderElectorOptions {
   log: Logger;
   /** Monotonic clock in ms (injectable for tests). */
   now?: () => number;
+  /** A holder that may be replaced at once, without waiting out its lease (see `decide`). */
+  preempt?: (holder: string) => boolean;
 }
 
 /**
@@ -227,7 +232,7 @@ export class LeaderElector extends EventEmitter {
         this.emit('leader', rec.holderIdentity);
       }
     }
-    const step = decide(rec, this.obs, this.o.identity, seenAt, this.o.timings);
+    const step = decide(rec, this.obs, this.o.identity, seenAt, this.o.timings, this.o.preempt);
     const nowIso = microTime(new Date());
     const leaseSeconds = Math.max(1, Math.ceil(this.o.timings.leaseDurationMs / 1000));
     if (step.kind === 'wait') {

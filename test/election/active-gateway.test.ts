@@ -52,4 +52,34 @@ describe('election: Globalnet follows the active gateway', function () {
       await e.stop();
     }
   });
+
+  it('takes over a lost node\'s Lease once that node\'s Gateway is no longer active, without waiting out the lease', async () => {
+    const gwPath = resourcePath('submariner.io', 'v1', 'gateways', NS);
+    const leasePath = resourcePath('coordination.k8s.io', 'v1', 'leases', NS);
+    const lost = 'gw-lost';
+    const me = 'gw-new';
+    const old = await api.create(gwPath, { apiVersion: 'submariner.io/v1', kind: 'Gateway', ...gatewayObject({ name: lost, namespace: NS, status: { haStatus: 'active', localEndpoint: endpointSpec({ cluster: 'a', privateIP: '192.168.1.2' }) } }) });
+    await api.create(gwPath, { apiVersion: 'submariner.io/v1', kind: 'Gateway', ...gatewayObject({ name: me, namespace: NS, status: { haStatus: 'active', localEndpoint: endpointSpec({ cluster: 'a', privateIP: '192.168.1.3' }) } }) });
+    // The lost node's Globalnet holds a fresh 60 s Lease it will never renew or release.
+    const now = new Date().toISOString().replace('Z', '000Z');
+    const existing = await api.getOrUndefined(`${leasePath}/${GLOBALNET_LEASE}`);
+    const spec = { holderIdentity: `${lost}-submariner-globalnet`, leaseDurationSeconds: 60, acquireTime: now, renewTime: now, leaseTransitions: 1 };
+    if (existing) await api.replace(`${leasePath}/${GLOBALNET_LEASE}`, { ...existing, spec });
+    else await api.create(leasePath, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: GLOBALNET_LEASE, namespace: NS }, spec });
+    const e = new ActiveGatewayElection({
+      client: api, namespace: NS, nodeName: me, log: quietLog,
+      timings: { leaseDurationMs: 20_000, renewDeadlineMs: 15_000, retryPeriodMs: 200, releaseOnCancel: true },
+    });
+    e.start();
+    try {
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(e.isLeader(), false, 'the lost node still says active: its lease is respected');
+      await api.replace(`${gwPath}/${lost}`, { ...old, status: { ...(old.status as object), haStatus: 'passive' } });
+      await waitFor(() => e.isLeader(), { timeoutMs: 5_000, what: 'leadership once the lost node\'s Gateway turned passive' });
+      const lease = await api.get(`${leasePath}/${GLOBALNET_LEASE}`);
+      assert.equal((lease.spec as { holderIdentity?: string }).holderIdentity, `${me}-submariner-globalnet`);
+    } finally {
+      await e.stop();
+    }
+  });
 });

@@ -8,6 +8,12 @@ describe('election: decide', () => {
   it('creates a missing lease', () => assert.deepEqual(decide(undefined, undefined, 'me', 0, T), { kind: 'create' }));
   it('renews our own lease', () => assert.deepEqual(decide(rec('me'), undefined, 'me', 0, T), { kind: 'renew' }));
   it('takes a released lease at once', () => assert.deepEqual(decide(rec(''), undefined, 'me', 0, T), { kind: 'acquire', reason: 'released' }));
+  it('takes a live foreign lease at once only when preempt says its holder is done', () => {
+    const r = rec('other');
+    assert.deepEqual(decide(r, undefined, 'me', 1000, T, (h) => h === 'other'), { kind: 'acquire', reason: 'preempted' });
+    assert.deepEqual(decide(r, undefined, 'me', 1000, T, () => false), { kind: 'wait', holder: 'other', expiresInMs: 2000 });
+    assert.deepEqual(decide(rec('me'), undefined, 'me', 0, T, () => true), { kind: 'renew' });
+  });
   it('waits a full lease duration from our first sight of a foreign record', () => {
     const r = rec('other');
     assert.deepEqual(decide(r, undefined, 'me', 1000, T), { kind: 'wait', holder: 'other', expiresInMs: 2000 });
