@@ -332,18 +332,19 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   /**
    * Userspace ESP routes need a local address in every local traffic selector: lends charon one for each
-   * local service CIDR that has none (see source-addresses.ts). A failure is logged; the affected child
-   * SAs then fail with a status that says why.
+   * local service CIDR, and with Globalnet for the cluster's global CIDR (only nft holds its addresses),
+   * that has none (see source-addresses.ts). Globalnet's IPAM never hands out a CIDR's network address, so
+   * lending it is safe. A failure is logged; the affected child SAs then fail with a status that says why.
    */
   private async ensureSourceAddresses(): Promise<void> {
     if (!this.settings.userspace) return;
     const local = new Set(this.ctx.localEndpoint.subnets);
-    const services = this.ctx.config.serviceCidrs.map((c) => c.text).filter((s) => local.has(s));
+    const services = [...this.ctx.config.serviceCidrs, ...this.ctx.config.globalCidrs].map((c) => c.text).filter((s) => local.has(s));
     try {
       this.rtnl ??= await openRtnl({ netns: this.opts.netns });
       await syncSourceAddresses(services, { rtnl: this.rtnl, log: this.log });
     } catch (err) {
-      this.log.warn({ err, subnets: services }, 'could not give charon a source address in the service CIDR; child SAs from it cannot be installed with userspace ESP');
+      this.log.warn({ err, subnets: services }, 'could not give charon a source address in the service/global CIDR; child SAs from it cannot be installed with userspace ESP');
     }
   }
 

@@ -102,7 +102,7 @@ export function classifyCharonLog(msg: string, ctx: FailureContext, atMs: number
   // kernel-libipsec: an outbound policy is installed only with its route into the TUN device, which needs
   // a local address inside the local selector. Logged just before the generic SPD failure below.
   if ((m = /error installing route with policy (\S+) === (\S+)/.exec(msg))) {
-    return mk('route', `the IPsec child SA ${m[1]} === ${m[2]} with ${ctx.peer} was negotiated but userspace ESP cannot route it: this gateway has no address inside ${m[1]} (charon needs one as the source of its route into its TUN device); hawser lends one for the service CIDR, so check that ${m[1]} is this cluster's SUBMARINER_SERVICECIDR or give the gateway an address in it`);
+    return mk('route', `the IPsec child SA ${m[1]} === ${m[2]} with ${ctx.peer} was negotiated but userspace ESP cannot route it: this gateway has no address inside ${m[1]} (charon needs one as the source of its route into its TUN device); hawser lends one for the service and global CIDRs, so check that ${m[1]} is this cluster's SUBMARINER_SERVICECIDR or SUBMARINER_GLOBALCIDR or give the gateway an address in it`);
   }
   if (/unable to (install|add) (SAD|SPD|policy|inbound|outbound)/i.test(msg) || /unable to install IPsec policies/.test(msg)) {
     const hint = ctx.userspace
