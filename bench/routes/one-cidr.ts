@@ -3,14 +3,11 @@
 // under `node --cpu-prof` to see where that time goes.
 //   npx tsx bench/routes/one-cidr.ts            (K=40)
 //   HW_PROF_DIR=/tmp/prof npx tsx bench/routes/one-cidr.ts   (writes a .cpuprofile of the measured part)
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { createLogger } from '../../src/log/index.js';
-import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentPlan } from '../../src/routeagent/index.js';
 import type { NftPort } from '../../src/routeagent/dataplane.js';
-import { exec } from '../../src/util/exec.js';
+import { runInThrowawayNetns } from './throwaway-netns.js';
 
 const N = 1000;
 const K = Number(process.env.HW_K ?? 40);
@@ -69,19 +66,4 @@ async function inner(): Promise<void> {
   process.stdout.write(`one CIDR added/removed with ${N} present, ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wall).toFixed(3)} ms, median CPU ${median(cpu).toFixed(3)} ms\n`);
 }
 
-async function outer(): Promise<void> {
-  const ns = uniqueName('hw-bench', 5);
-  await createNetns(ns);
-  try {
-    await exec('ip', ['-n', ns, '-batch', '-'], { input: 'link add eth0 type veth peer name eth1\naddress add 192.168.90.12/24 dev eth0\nlink set eth0 up\nlink set eth1 up\n' });
-    const self = fileURLToPath(import.meta.url);
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self], { stdio: 'inherit', env: { ...process.env, HW_BENCH_INNER: '1' } });
-    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-    if (code !== 0) process.exitCode = code;
-  } finally {
-    for (const pid of await netnsPids(ns)) process.kill(pid, 'SIGKILL');
-    await deleteNetns(ns);
-  }
-}
-
-await (process.env.HW_BENCH_INNER ? inner() : outer());
+await (process.env.HW_BENCH_INNER ? inner() : runInThrowawayNetns(import.meta.url));

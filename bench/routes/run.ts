@@ -3,15 +3,13 @@
 //   npx tsx bench/routes/run.ts
 // The outer process makes the namespace and re-runs this file inside it (`ip netns exec`), so the
 // dataplane talks netlink in-process exactly as on a node; the namespace is deleted at the end.
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../src/log/index.js';
-import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
 import { loadavg } from 'node:os';
 import { NetlinkRtnl } from '../../src/os/netlink.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput, type RouteAgentPlan } from '../../src/routeagent/index.js';
 import type { NftPort } from '../../src/routeagent/dataplane.js';
 import { exec } from '../../src/util/exec.js';
+import { runInThrowawayNetns } from './throwaway-netns.js';
 
 const N = 1000;
 const RUNS = 3;
@@ -163,19 +161,4 @@ async function inner(): Promise<void> {
   process.stdout.write('a no-op reconcile with the cache reads memory only (plus the queued notifications); sysctls and the nft table are re-read only when their plan changed or the state was marked stale\n');
 }
 
-async function outer(): Promise<void> {
-  const ns = uniqueName('hw-bench', 5);
-  await createNetns(ns);
-  try {
-    await exec('ip', ['-n', ns, '-batch', '-'], { input: 'link add eth0 type veth peer name eth1\naddress add 192.168.90.12/24 dev eth0\nlink set eth0 up\nlink set eth1 up\n' });
-    const self = fileURLToPath(import.meta.url);
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, self], { stdio: 'inherit', env: { ...process.env, HW_BENCH_INNER: '1' } });
-    const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
-    if (code !== 0) process.exitCode = code;
-  } finally {
-    for (const pid of await netnsPids(ns)) process.kill(pid, 'SIGKILL');
-    await deleteNetns(ns);
-  }
-}
-
-await (process.env.HW_BENCH_INNER ? inner() : outer());
+await (process.env.HW_BENCH_INNER ? inner() : runInThrowawayNetns(import.meta.url));
