@@ -170,12 +170,10 @@ export const BORROWED: ReadonlyArray<{ from: string; to: string; reason: string 
   { from: 'test/log/lab-logs.real.test.ts', to: 'test/lab/helpers.ts', reason: 'test/lab/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
   { from: 'test/install/join-lab.real.test.ts', to: 'test/e2e/helpers.ts', reason: 'test/e2e/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
   { from: 'test/install/upgrade-lab.real.test.ts', to: 'test/e2e/helpers.ts', reason: 'test/e2e/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
-  { from: 'test/install/node-uninstall.real.test.ts', to: 'test/routeagent/lab.ts', reason: 'the route agent netns lab: fold into test/support/netns.ts' },
   { from: 'test/nat/controller-apiserver.test.ts', to: 'test/apiserver/helpers.ts', reason: 'test/apiserver/helpers.ts is a shim re-exporting test/support; import test/support directly (support/apiserver.ts)' },
     { from: 'test/routeagent/health.real.test.ts', to: 'test/apiserver/helpers.ts', reason: 'test/apiserver/helpers.ts is a shim re-exporting test/support; import test/support directly (support/apiserver.ts)' },
   { from: 'test/routeagent/restart.real.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
   { from: 'test/gateway/role.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
-  { from: 'test/os/rtnl-cache.real.test.ts', to: 'test/routeagent/lab.ts', reason: 'the route agent netns lab: fold into test/support/netns.ts' },
   { from: 'test/routeagent/health.real.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
 ];
 

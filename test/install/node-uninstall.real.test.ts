@@ -10,7 +10,7 @@ import { planNodeUninstall, observeNode, uninstallNode } from '../../src/install
 import { createLogger } from '../../src/log/index.js';
 import { pidAlive } from '../../src/os/daemon.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput } from '../../src/routeagent/index.js';
-import { ipIn, Namespaces, run } from '../routeagent/lab.js';
+import { ipIn, Namespaces, run } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 

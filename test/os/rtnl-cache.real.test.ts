@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { openRtnl, type Rtnl } from '../../src/os/netlink.js';
 import { openRtnlCache, type RtnlCache } from '../../src/os/rtnl-cache.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ipIn, Namespaces } from '../routeagent/lab.js';
+import { ipIn, Namespaces } from '../support/netns-commands.js';
 
 async function snapshot(r: Rtnl): Promise<string> {
   // the address label (IFA_LABEL) is left out: the dump of netlink.ts does not carry it yet

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput } from '../../src/routeagent/index.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ipIn, Namespaces, ping, run } from './lab.js';
+import { ipIn, Namespaces, ping, run } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 

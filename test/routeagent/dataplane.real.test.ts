@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, type ApplyReport, type RouteAgentInput } from '../../src/routeagent/index.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ipIn, Namespaces, nftCounter, ping, run, rxPackets, sysctlIn } from './lab.js';
+import { ipIn, Namespaces, nftCounter, ping, run, rxPackets, sysctlIn } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 const NODES = [1, 2, 3].map((i) => ({ i, name: `node-${i}`, ip: `192.168.50.1${i}`, pod: `10.244.${i}.2`, cni: `10.244.${i}.1` }));

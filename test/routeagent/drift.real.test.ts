@@ -7,7 +7,7 @@ import { RouteAgentDataplane } from '../../src/routeagent/dataplane.js';
 import { RouteAgentRunner } from '../../src/routeagent/runner.js';
 import type { RouteAgentInput } from '../../src/routeagent/types.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ipIn, Namespaces, run } from './lab.js';
+import { ipIn, Namespaces, run } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 

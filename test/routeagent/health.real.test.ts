@@ -14,7 +14,7 @@ import { createLogger } from '../../src/log/index.js';
 import { flatKubeConfig, ignoringWatchAbort } from '../nat/k8s-helpers.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
-import { ipIn, Namespaces, sysctlIn } from './lab.js';
+import { ipIn, Namespaces, sysctlIn } from '../support/netns-commands.js';
 
 const NS = 'submariner-operator';
 const SM = (plural: string, name?: string): string => resourcePath('submariner.io', 'v1', plural, NS, name);

@@ -12,7 +12,7 @@ import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, vtepIP, vtepMac, type RouteAgentInput } from '../../src/routeagent/index.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { ipIn, Namespaces, ping, run, sysctlIn } from './lab.js';
+import { ipIn, Namespaces, ping, run, sysctlIn } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 const NODES = [1, 2, 3, 4].map((i) => ({ i, name: `node-${i}`, ip: `192.168.70.1${i}`, pod: `10.244.${i}.2`, cni: `10.244.${i}.1` }));

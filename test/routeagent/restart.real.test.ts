@@ -11,7 +11,7 @@ import { waitFor } from '../../src/util/wait.js';
 import { createLogger } from '../../src/log/index.js';
 import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { flatKubeConfig, ignoringWatchAbort } from '../nat/k8s-helpers.js';
-import { ipIn, Namespaces, sysctlIn } from './lab.js';
+import { ipIn, Namespaces, sysctlIn } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 const NS = 'submariner-operator';

@@ -1,4 +1,5 @@
-// Namespaces for the route agent's @real tests: created with unique names, cleaned up by name and PID.
+// Namespaces for @real tests, created with unique names and cleaned up by name and PID, and the commands
+// those tests run in them (ip batches, sysctl, ping, nft counters).
 import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
 
