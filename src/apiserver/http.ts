@@ -194,6 +194,31 @@ export function requestHandler(d: HttpDeps): (req: IncomingMessage, res: ServerR
   };
 }
 
+/** Warning text a response carries at most, counted in characters, and the length each is cut to once over it. */
+export const WARNING_TOTAL_CHARS = 4 * 1024;
+export const WARNING_ITEM_CHARS = 256;
+
+/**
+ * The warnings one response carries, bounded as kube-apiserver bounds them: duplicates once; when all of
+ * them exceed WARNING_TOTAL_CHARS, each is cut to WARNING_ITEM_CHARS and those that still do not fit are
+ * dropped. Unbounded, an update pruning a field in each of 200 list items sent ~25 KB of Warning headers,
+ * over Node's 16 KB response-header limit, so the client saw a parse error for a write that succeeded.
+ */
+export function limitWarnings(warnings: readonly string[]): string[] {
+  const unique = [...new Set(warnings)];
+  const chars = (w: string): number => [...w].length;
+  if (unique.reduce((n, w) => n + chars(w), 0) <= WARNING_TOTAL_CHARS) return unique;
+  const out: string[] = [];
+  let written = 0;
+  for (const w of unique) {
+    const cut = [...w].slice(0, WARNING_ITEM_CHARS).join('');
+    if (written + chars(cut) > WARNING_TOTAL_CHARS) break;
+    out.push(cut);
+    written += chars(cut);
+  }
+  return out;
+}
+
 function sendJson(res: ServerResponse, code: number, body: JsonObject | string, opts: { yaml?: boolean; warnings?: string[]; close?: boolean } = {}): void {
   const text = typeof body === 'string' ? body : opts.yaml ? YAML.stringify(body) : JSON.stringify(body);
   const headers: Record<string, string | string[]> = {
@@ -201,7 +226,8 @@ function sendJson(res: ServerResponse, code: number, body: JsonObject | string, 
     'Cache-Control': 'no-cache, private',
     'Content-Length': String(Buffer.byteLength(text)),
   };
-  if (opts.warnings?.length) headers.Warning = [...new Set(opts.warnings)].map((w) => `299 - ${JSON.stringify(w)}`);
+  const warnings = limitWarnings(opts.warnings ?? []);
+  if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
   if (opts.close) headers.Connection = 'close';
   res.writeHead(code, headers);
   res.end(text);

@@ -175,6 +175,19 @@ describe('apiserver: hostile client (issue 21)', function () {
       assert.match(String(r.headers.warning), /unknown field \\"spec.constructor\\"/);
     });
 
+    it('warnings stay within kube-apiserver\'s bounds: a write pruning 600 unknown fields still reaches the client', async () => {
+      const spec: Record<string, unknown> = { cluster_id: 'many-unknown', cluster_cidr: [], service_cidr: [], global_cidr: [], color_codes: ['blue'] };
+      for (let i = 0; i < 600; i++) spec[`unknownField${i}`] = i;
+      const r = await broker('POST', clusterPath, { apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: 'many-unknown' }, spec }, { 'Content-Type': 'application/json' });
+      assert.equal(r.status, 201, r.text.slice(0, 300));
+      // node joins repeated Warning headers with ", "
+      const header = ([] as string[]).concat(r.headers.warning ?? []).join(', ');
+      const count = header.match(/299 - /g)?.length ?? 0;
+      assert.ok(count > 0 && count < 600, `${count} warnings`);
+      assert.ok(header.length <= 4096 + count * 16, `warning text bounded (${header.length} chars)`);
+      assert.match(header, /^299 - "unknown field \\"spec.unknownField0\\""/);
+    });
+
     it('selectors never match inherited properties', async () => {
       let r = await admin('GET', '/api/v1/namespaces/default/configmaps?labelSelector=constructor');
       assert.equal(r.status, 200);
