@@ -8,8 +8,9 @@
 // Per driver, one lab; for each N (ascending) the remotes are added, then every role is restarted (fresh
 // processes, so RSS is comparable across N) and measured:
 //   active → all connected: from the gateway's "became the leader" line to the line after which all N cables
-//     are `connected` (the cable state log samples once a second: ±1 s), plus when every cable's health check
-//     has an RTT on the Gateway object (the remote answered fping through the cable);
+//     are `connected` (the cable state log), plus when every cable's health check has an RTT on the Gateway
+//     object (the remote answered fping through the cable); the restart waits until the running gateway has
+//     copied every new remote Endpoint from the broker into the cluster (that copy's time is printed apart);
 //   RSS of each role 10 s after that and again after the idle window (settled), growth per cable between successive N;
 //   leadership losses of the gateway while connecting and while idle (each one removes every cable until the
 //     Lease is back: a connect time with losses measures the election under load, not the cables);
@@ -80,6 +81,8 @@ interface Row {
   activeToHealthyMs: number;
   startToActiveMs: number;
   rss: Record<string, number>;
+  /** After publishing, until the running gateway had copied every remote Endpoint from the broker. */
+  brokerSyncMs: number;
   /** RSS at the end of the idle window (after the connect burst's garbage had time to go). */
   rssIdle: Record<string, number>;
   /** "stopped leading" lines of the gateway between active and all connected, and during the idle window. */
@@ -113,6 +116,17 @@ function connectedAt(lines: ReturnType<typeof linesSince>, want: number): number
     if (ok >= want) return lineTime(l);
   }
   return undefined;
+}
+
+/** Remote clusters' Endpoints in the cluster's own namespace (copied there from the broker by the active gateway). */
+async function localRemoteEndpoints(lab: Lab): Promise<number> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    const { items } = await c.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-operator'));
+    return items.filter((o) => (o.spec as { cluster_id?: unknown } | undefined)?.cluster_id !== 'cluster-a').length;
+  } finally {
+    c.close();
+  }
 }
 
 /** Connections on the gateway's Gateway object that are connected with a measured RTT. */
@@ -163,6 +177,11 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const gwLog = lab.logFile(`${GW}/gateway`);
   const wkLog = lab.logFile(`${WK}/route-agent`);
   const apiLog = lab.logFile('cluster-a/apiserver');
+  // The running gateway copies the just-published Endpoints from the broker into the cluster (about 5 creates/s
+  // at load 30): waited for here, so active → connected measures the cables, not that copy (printed apart).
+  const syncFrom = Date.now();
+  await waitFor(async () => (await localRemoteEndpoints(lab)) >= n, { timeoutMs: Math.max(120_000, n * 1000), intervalMs: 500, what: `${n} remote Endpoints copied from the broker` });
+  const brokerSyncMs = Date.now() - syncFrom;
   // Fresh processes for every role: the gateway last, so its start is the clock's origin.
   await lab.stopRole(GW, 'gateway');
   for (const r of labRoles(lab).filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
@@ -205,7 +224,7 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const minutes = (to - from) / 60_000;
   const row: Row = {
     driver, n, startToActiveMs: (activeAt ?? NaN) - t0, activeToConnectedMs: (allAt ?? NaN) - (activeAt ?? NaN), activeToHealthyMs: (healthyAt ?? NaN) - (activeAt ?? NaN),
-    rss: {}, rssIdle: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {},
+    rss: {}, rssIdle: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {}, brokerSyncMs,
     leaseLossesConnecting: lossTimes.filter((t) => t >= (activeAt ?? Infinity) && t <= (allAt ?? -Infinity)).length,
     leaseLossesIdle: idleLosses,
     lastActiveToConnectedMs: (allAt ?? NaN) - (lastActiveAt ?? NaN),
@@ -247,6 +266,7 @@ function report(rows: readonly Row[]): string {
       out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
     }
     out.push(`  per cable, active → connected p50/p90/max: ${rs.map((r) => `N=${r.n}: ${r.cableConnectMs.map((x) => fmt(x / 1000, 2)).join('/')} s`).join('; ')}`);
+    out.push(`  before each restart, published → all remote Endpoints copied from the broker into the cluster: ${rs.map((r) => `N=${r.n}: ${fmt(r.brokerSyncMs / 1000, 2)} s`).join('; ')}`);
     out.push(`  gateway Lease lost while connecting / while idle (each loss removes every cable until it is back): ${rs.map((r) => `N=${r.n}: ${r.leaseLossesConnecting}/${r.leaseLossesIdle}`).join('; ')}`);
     if (rs.some((r) => r.leaseLossesConnecting > 0)) out.push(`  last time active → all connected: ${rs.map((r) => `N=${r.n}: ${fmt(r.lastActiveToConnectedMs / 1000, 2)} s`).join('; ')}`);
     const retries = rs.at(-1)?.remoteRetries;
