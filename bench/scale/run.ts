@@ -1,15 +1,19 @@
 // How hawser's cost grows with the number of remote clusters: one real gateway (+ route agent on it and on a
 // worker, + Globalnet) in a one-cluster lab, against N simulated remote clusters (bench/scale/sim.ts: each a
 // Cluster + Endpoint on the broker and a real remote gateway in its own netns answering the health check).
-//   npx tsx bench/scale/run.ts [--n 10,50,200] [--drivers wireguard,vxlan] [--idle-s 60]
+//   npx tsx bench/scale/run.ts [--n 10,50,200] [--drivers wireguard,vxlan] [--idle-s 60] [--debug] [--keep]
+// (--debug: roles at debug, wireguard-go verbose on the gateway and on every remote, logs kept with --keep)
 // (root; about 3-4 minutes per driver and N on a loaded 2-core machine; not part of `make test`.)
 //
 // Per driver, one lab; for each N (ascending) the remotes are added, then every role is restarted (fresh
 // processes, so RSS is comparable across N) and measured:
 //   active → all connected: from the gateway's "became the leader" line to the line after which all N cables
-//     are `connected` (the cable state log samples once a second: ±1 s), plus when every cable's health check
-//     has an RTT on the Gateway object (the remote answered fping through the cable);
-//   RSS of each role 10 s after that, growth per cable between successive N;
+//     are `connected` (the cable state log), plus when every cable's health check has an RTT on the Gateway
+//     object (the remote answered fping through the cable); the restart waits until the running gateway has
+//     copied every new remote Endpoint from the broker into the cluster (that copy's time is printed apart);
+//   RSS of each role 10 s after that and again after the idle window (settled), growth per cable between successive N;
+//   leadership losses of the gateway while connecting and while idle (each one removes every cable until the
+//     Lease is back: a connect time with losses measures the election under load, not the cables);
 //   CPU per idle minute of each role, of the gateway's data-plane daemon (wireguard-go) and of fping (probe cost);
 //   API requests per minute by verb at the embedded API server (its debug request log) while idle;
 //   route-agent reconcile time: the worker's route agent after its restart ("route agent reconciled" ms for
@@ -32,17 +36,19 @@ interface Args {
   drivers: SimDriver[];
   idleS: number;
   keep: boolean;
+  debug: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { ns: [10, 50, 200], drivers: ['wireguard', 'vxlan'], idleS: 60, keep: false };
+  const a: Args = { ns: [10, 50, 200], drivers: ['wireguard', 'vxlan'], idleS: 60, keep: false, debug: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     if (f === '--n') a.ns = argv[++i]!.split(',').map(Number).sort((x, y) => x - y);
     else if (f === '--drivers') a.drivers = argv[++i]!.split(',') as SimDriver[];
     else if (f === '--idle-s') a.idleS = Number(argv[++i]);
     else if (f === '--keep') a.keep = true;
-    else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60)`);
+    else if (f === '--debug') a.debug = true;
+    else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60 --debug --keep)`);
   }
   if (a.ns.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_REMOTES)) throw new Error(`--n values must be 1..${MAX_REMOTES}`);
   if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan' && d !== 'libreswan')) throw new Error('--drivers: wireguard, vxlan and/or libreswan (IPsec: one charon per simulated remote)');
@@ -75,6 +81,17 @@ interface Row {
   activeToHealthyMs: number;
   startToActiveMs: number;
   rss: Record<string, number>;
+  /** After publishing, until the running gateway had copied every remote Endpoint from the broker. */
+  brokerSyncMs: number;
+  /** RSS at the end of the idle window (after the connect burst's garbage had time to go). */
+  rssIdle: Record<string, number>;
+  /** "stopped leading" lines of the gateway between active and all connected, and during the idle window. */
+  leaseLossesConnecting: number;
+  leaseLossesIdle: number;
+  /** From the last "became the leader" before all were connected (equal to activeToConnectedMs without losses). */
+  lastActiveToConnectedMs: number;
+  /** WireGuard remotes with --debug: handshake retries and give-ups in their logs (cumulative over the run). */
+  remoteRetries?: { retried: number; gaveUp: number };
   cpuPerMin: Record<string, number>;
   fds: Record<string, number>;
   procs: Record<string, number>;
@@ -99,6 +116,17 @@ function connectedAt(lines: ReturnType<typeof linesSince>, want: number): number
     if (ok >= want) return lineTime(l);
   }
   return undefined;
+}
+
+/** Remote clusters' Endpoints in the cluster's own namespace (copied there from the broker by the active gateway). */
+async function localRemoteEndpoints(lab: Lab): Promise<number> {
+  const c = new RestClient(lab.kubeConfig('cluster-a'), 5000);
+  try {
+    const { items } = await c.list(resourcePath('submariner.io', 'v1', 'endpoints', 'submariner-operator'));
+    return items.filter((o) => (o.spec as { cluster_id?: unknown } | undefined)?.cluster_id !== 'cluster-a').length;
+  } finally {
+    c.close();
+  }
 }
 
 /** Connections on the gateway's Gateway object that are connected with a measured RTT. */
@@ -149,6 +177,11 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const gwLog = lab.logFile(`${GW}/gateway`);
   const wkLog = lab.logFile(`${WK}/route-agent`);
   const apiLog = lab.logFile('cluster-a/apiserver');
+  // The running gateway copies the just-published Endpoints from the broker into the cluster (about 5 creates/s
+  // at load 30): waited for here, so active → connected measures the cables, not that copy (printed apart).
+  const syncFrom = Date.now();
+  await waitFor(async () => (await localRemoteEndpoints(lab)) >= n, { timeoutMs: Math.max(120_000, n * 1000), intervalMs: 500, what: `${n} remote Endpoints copied from the broker` });
+  const brokerSyncMs = Date.now() - syncFrom;
   // Fresh processes for every role: the gateway last, so its start is the clock's origin.
   await lab.stopRole(GW, 'gateway');
   for (const r of labRoles(lab).filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
@@ -172,6 +205,10 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const perCable = [...firstConnected.values()].map((t) => t - (activeAt ?? NaN)).sort((x, y) => x - y);
   const pct = (q: number): number => perCable[Math.min(perCable.length - 1, Math.floor(q * perCable.length))] ?? NaN;
   const ra = linesSince(wkLog, wkOffset).find((l) => l.msg === 'route agent reconciled');
+  const gwLines = linesSince(gwLog, gwOffset);
+  const leaderTimes = gwLines.filter((l) => l.msg === 'became the leader').map(lineTime);
+  const lossTimes = gwLines.filter((l) => l.msg === 'stopped leading').map(lineTime);
+  const lastActiveAt = leaderTimes.filter((t) => t <= (allAt ?? Infinity)).at(-1) ?? activeAt;
   await sleep(10_000);
   // Roles by PID; daemons and probers by name inside the gateway's netns.
   const pids = Object.fromEntries(labRoles(lab).map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
@@ -180,13 +217,17 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const from = Date.now();
   await sleep(idleS * 1000);
   const to = Date.now();
+  const idleLosses = linesSince(gwLog, gwOffset).filter((l) => l.msg === 'stopped leading' && lineTime(l) >= from && lineTime(l) <= to).length;
   const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const gwProcs = await nodeProcs(lab, GW);
   const wkProcs = await nodeProcs(lab, WK);
   const minutes = (to - from) / 60_000;
   const row: Row = {
     driver, n, startToActiveMs: (activeAt ?? NaN) - t0, activeToConnectedMs: (allAt ?? NaN) - (activeAt ?? NaN), activeToHealthyMs: (healthyAt ?? NaN) - (activeAt ?? NaN),
-    rss: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {},
+    rss: {}, rssIdle: {}, cpuPerMin: {}, fds: {}, procs: {}, requestsPerMin: {}, brokerSyncMs,
+    leaseLossesConnecting: lossTimes.filter((t) => t >= (activeAt ?? Infinity) && t <= (allAt ?? -Infinity)).length,
+    leaseLossesIdle: idleLosses,
+    lastActiveToConnectedMs: (allAt ?? NaN) - (lastActiveAt ?? NaN),
     cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
     routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
   };
@@ -194,7 +235,8 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
     const a = after[k];
     const b = before[k];
     if (!a || !b) continue;
-    row.rss[k] = a.rssMiB;
+    row.rss[k] = b.rssMiB;
+    row.rssIdle[k] = a.rssMiB;
     row.fds[k] = a.fds;
     row.cpuPerMin[k] = (a.cpuSeconds - b.cpuSeconds) / minutes;
   }
@@ -205,7 +247,8 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
     if (rolePids.has(p.pid)) continue;
     const b = nodeBefore.find((x) => x.pid === p.pid);
     const key = `${p.comm === 'fping' ? 'fping' : p.comm} (${gwProcs.includes(p) ? 'gw' : 'wk'})`;
-    row.rss[key] = (row.rss[key] ?? 0) + p.rssMiB;
+    row.rssIdle[key] = (row.rssIdle[key] ?? 0) + p.rssMiB;
+    if (b) row.rss[key] = (row.rss[key] ?? 0) + b.rssMiB;
     if (b) row.cpuPerMin[key] = (row.cpuPerMin[key] ?? 0) + (p.cpuSeconds - b.cpuSeconds) / minutes;
   }
   const verbs = requestsByVerb(apiLog, from, to);
@@ -223,16 +266,22 @@ function report(rows: readonly Row[]): string {
       out.push(`${String(r.n).padStart(6)}  ${fmt(r.startToActiveMs / 1000, 2).padStart(10)} s  ${fmt(r.activeToConnectedMs / 1000, 2).padStart(14)} s  ${fmt(r.activeToHealthyMs / 1000, 2).padStart(12)} s  ${fmt(r.routeAgentMs, 1).padStart(9)} ms (${String(r.routeAgentWrites)})  ${Object.entries(r.procs).map(([k, v]) => `${k}×${v}`).join(' ')}`);
     }
     out.push(`  per cable, active → connected p50/p90/max: ${rs.map((r) => `N=${r.n}: ${r.cableConnectMs.map((x) => fmt(x / 1000, 2)).join('/')} s`).join('; ')}`);
+    out.push(`  before each restart, published → all remote Endpoints copied from the broker into the cluster: ${rs.map((r) => `N=${r.n}: ${fmt(r.brokerSyncMs / 1000, 2)} s`).join('; ')}`);
+    out.push(`  gateway Lease lost while connecting / while idle (each loss removes every cable until it is back): ${rs.map((r) => `N=${r.n}: ${r.leaseLossesConnecting}/${r.leaseLossesIdle}`).join('; ')}`);
+    if (rs.some((r) => r.leaseLossesConnecting > 0)) out.push(`  last time active → all connected: ${rs.map((r) => `N=${r.n}: ${fmt(r.lastActiveToConnectedMs / 1000, 2)} s`).join('; ')}`);
+    const retries = rs.at(-1)?.remoteRetries;
+    if (retries) out.push(`  remotes' wireguard-go (verbose, whole run): ${retries.retried} handshake retries, ${retries.gaveUp} give-ups after 90 s`);
     out.push('  (* every connection with a health-check RTT on the Gateway object, which is written every 5 s)');
     const keys = [...new Set(rs.flatMap((r) => Object.keys(r.rss)))];
-    out.push('  RSS MiB (10 s after connected) / CPU s per idle minute (% of a core) / fds:');
+    out.push('  RSS MiB (10 s after connected → after the idle window) / CPU s per idle minute (% of a core) / fds:');
     for (const k of keys) {
-      out.push(`    ${k.padEnd(18)} ${rs.map((r) => `N=${r.n}: ${fmt(r.rss[k])} MiB, ${fmt(r.cpuPerMin[k], 2)} s/min (${fmt((r.cpuPerMin[k] ?? NaN) / 60 * 100, 2)} %)${r.fds[k] !== undefined ? `, ${r.fds[k]} fds` : ''}`).join('; ')}`);
+      out.push(`    ${k.padEnd(18)} ${rs.map((r) => `N=${r.n}: ${fmt(r.rss[k])} → ${fmt(r.rssIdle[k])} MiB, ${fmt(r.cpuPerMin[k], 2)} s/min (${fmt((r.cpuPerMin[k] ?? NaN) / 60 * 100, 2)} %)${r.fds[k] !== undefined ? `, ${r.fds[k]} fds` : ''}`).join('; ')}`);
     }
-    out.push('  RSS growth per additional cable (MiB/cable, between successive N):');
+    out.push('  RSS growth per additional cable (MiB/cable, between successive N; 10 s after connected / after the idle window):');
     for (const k of keys) {
       const steps: string[] = [];
-      for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${fmt(((rs[i]!.rss[k] ?? NaN) - (rs[i - 1]!.rss[k] ?? NaN)) / (rs[i]!.n - rs[i - 1]!.n), 3)}`);
+      const per = (r0: Row, r1: Row, m: 'rss' | 'rssIdle'): string => fmt(((r1[m][k] ?? NaN) - (r0[m][k] ?? NaN)) / (r1.n - r0.n), 3);
+      for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${per(rs[i - 1]!, rs[i]!, 'rss')} / ${per(rs[i - 1]!, rs[i]!, 'rssIdle')}`);
       if (steps.length) out.push(`    ${k.padEnd(18)} ${steps.join('; ')}`);
     }
     out.push('  API requests per idle minute (cluster-a API server = broker too), by verb:');
@@ -240,9 +289,10 @@ function report(rows: readonly Row[]): string {
     const big = rs.at(-1);
     if (big) {
       const gwCpu = (big.cpuPerMin['gateway'] ?? NaN) / 60 * 100;
-      const perCable = rs.length > 1 ? ((big.rss['gateway'] ?? NaN) - (rs[0]!.rss['gateway'] ?? NaN)) / (big.n - rs[0]!.n) : NaN;
+      // Settled RSS (after the idle window), smallest N as the baseline of the same run.
+      const perCable = rs.length > 1 ? ((big.rssIdle['gateway'] ?? NaN) - (rs[0]!.rssIdle['gateway'] ?? NaN)) / (big.n - rs[0]!.n) : NaN;
       const perCableProcs = (big.procs['fping'] ?? 0) >= big.n && big.n > 1 || (big.procs['wireguard-go'] ?? 0) > 1;
-      out.push(`  bars at N=${big.n}: active→connected ${fmt(big.activeToConnectedMs / 1000, 2)} s (≤ 10 s: ${big.activeToConnectedMs <= 10_000 ? 'ok' : 'MISSED'}); `
+      out.push(`  bars at N=${big.n}: active→connected ${fmt(big.activeToConnectedMs / 1000, 2)} s (≤ 10 s: ${big.activeToConnectedMs <= 10_000 ? 'ok' : 'MISSED'}${big.leaseLossesConnecting ? `, with ${big.leaseLossesConnecting} Lease losses` : ''}); `
         + `gateway RSS/cable ${fmt(perCable, 3)} MiB (≤ 0.2: ${perCable <= 0.2 ? 'ok' : Number.isNaN(perCable) ? 'n/a' : 'MISSED'}); `
         + `process per cable: ${perCableProcs ? 'YES (MISSED)' : 'no (ok)'}; gateway idle CPU ${fmt(gwCpu, 2)} % of a core (< 5 %: ${gwCpu < 5 ? 'ok' : 'MISSED'})`);
     }
@@ -260,7 +310,8 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
   const lab = await Lab.up({
     name: `sc${randomLabName()}`, clusters: 1, driver, gatewaysPerCluster: 1, workersPerCluster: 1, podsPerNode: 1, globalnet,
     // The API server logs each request at debug (counted by verb); the roles stay at info.
-    logLevel: 'debug', roleEnv: { LOG_LEVEL: 'info' },
+    // --debug: the roles too, and SUBMARINER_DEBUG makes the gateway's wireguard-go verbose (its log in the node's state dir).
+    logLevel: 'debug', roleEnv: args.debug ? { LOG_LEVEL: 'debug', SUBMARINER_DEBUG: 'true' } : { LOG_LEVEL: 'info' },
   });
   const c = lab.cluster('cluster-a');
   const gwNode = lab.node(GW);
@@ -272,7 +323,7 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
     sim = new SimRemotes(lab, driver, {
       ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, ...(c.globalCidr ? [c.globalCidr] : [])],
       wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK, endpoint,
-    });
+    }, args.debug);
     log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
     let have = 0;
     for (const n of args.ns) {
@@ -283,6 +334,7 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
       have = n;
       log(`  N=${n}: remotes made and published in ${fmt((Date.now() - t1) / 1000)} s; restarting the roles and measuring (idle ${args.idleS} s)`);
       const row = await measure(lab, driver, n, args.idleS);
+      if (args.debug && driver === 'wireguard') row.remoteRetries = sim.handshakeRetries();
       log(`  N=${n}: active→connected ${fmt(row.activeToConnectedMs / 1000, 2)} s, gateway RSS ${fmt(row.rss['gateway'])} MiB, CPU ${fmt(row.cpuPerMin['gateway'], 2)} s/min`);
       rows.push(row);
     }

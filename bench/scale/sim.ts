@@ -92,7 +92,8 @@ export class SimRemotes {
     return this.dir;
   }
 
-  constructor(private readonly lab: Lab, readonly driver: SimDriver, private readonly gw: LocalGateway) {}
+  /** `verbose`: the remotes' wireguard-go log every handshake step (LOG_LEVEL=verbose) into their log files. */
+  constructor(private readonly lab: Lab, readonly driver: SimDriver, private readonly gw: LocalGateway, private readonly verbose = false) {}
 
   /** Creates remotes `from`..`to` (namespaces in two ip batches, then each configured). */
   async add(from: number, to: number): Promise<void> {
@@ -138,7 +139,7 @@ export class SimRemotes {
     const dev = r.wgDevice!;
     const logFile = join(this.dir, `${dev}.log`);
     const out = openSync(logFile, 'a');
-    const child = spawn('ip', ['netns', 'exec', r.netns, 'wireguard-go', '-f', dev], { detached: true, stdio: ['ignore', out, out] });
+    const child = spawn('ip', ['netns', 'exec', r.netns, 'wireguard-go', '-f', dev], { detached: true, stdio: ['ignore', out, out], env: { ...process.env, LOG_LEVEL: this.verbose ? 'verbose' : 'error' } });
     closeSync(out);
     child.unref();
     r.wgPid = child.pid;
@@ -231,6 +232,24 @@ export class SimRemotes {
     } finally {
       client.close();
     }
+  }
+
+  /** WireGuard remotes with `verbose`: how often their logs say a handshake was retried or given up. */
+  handshakeRetries(): { retried: number; gaveUp: number } {
+    let retried = 0;
+    let gaveUp = 0;
+    for (const r of this.remotes) {
+      if (!r.wgDevice) continue;
+      let text = '';
+      try {
+        text = readFileSync(join(this.dir, `${r.wgDevice}.log`), 'utf8');
+      } catch {
+        continue;
+      }
+      retried += text.split('retrying (try').length - 1;
+      gaveUp += text.split('giving up').length - 1;
+    }
+    return { retried, gaveUp };
   }
 
   /** PIDs of everything the remotes run (wireguard-go). */

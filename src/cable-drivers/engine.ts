@@ -265,14 +265,16 @@ export class CableEngine {
     const whyOf = new Map(actions.flatMap((a) => (a.kind === 'connect' ? [[a.endpoint.cableName, a.why] as const] : [])));
     for (const c of cables) {
       const name = c.endpoint.cableName;
-      const log = this.cableLog(c.endpoint);
+      // A child logger per cable costs (pino copies bindings, the redaction set-up) and most passes log nothing.
+      let cableLog: Logger | undefined;
+      const log = (): Logger => (cableLog ??= this.cableLog(c.endpoint));
       const out = outcomes.get(name) ?? { ok: false, error: `the ${this.o.driver.name} driver reported nothing for this cable` };
       if (out.ok) {
         const hadError = this.errors.delete(name);
         const why = whyOf.get(name);
         this.applied.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)! });
-        if (why && (out.changed || hadError)) log.info({ usingIP: c.nat.useIP, usingNAT: c.nat.useNAT, why, recovered: hadError || undefined }, 'cable configured');
-        else if (why) log.debug({ usingIP: c.nat.useIP, why }, 'cable already in place in the data path (adopted as it is)');
+        if (why && (out.changed || hadError)) log().info({ usingIP: c.nat.useIP, usingNAT: c.nat.useNAT, why, recovered: hadError || undefined }, 'cable configured');
+        else if (why) log().debug({ usingIP: c.nat.useIP, why }, 'cable already in place in the data path (adopted as it is)');
         continue;
       }
       this.applied.delete(name);
@@ -280,8 +282,8 @@ export class CableEngine {
       const attempts = (prev?.attempts ?? 0) + 1;
       const delay = retryDelayMs(attempts);
       this.errors.set(name, { endpoint: c.endpoint, fingerprint: fps.get(name)!, message: out.error, attempts, nextAttemptAt: this.now() + delay });
-      if (!prev || prev.message !== out.error) log.error({ err: out.error, attempts, retryInMs: delay }, 'cable failed');
-      else log.debug({ err: out.error, attempts, retryInMs: delay }, 'cable still failing');
+      if (!prev || prev.message !== out.error) log().error({ err: out.error, attempts, retryInMs: delay }, 'cable failed');
+      else log().debug({ err: out.error, attempts, retryInMs: delay }, 'cable still failing');
     }
     // Applied cables the driver was not given are gone (removed by that same set()).
     const given = new Set(cables.map((c) => c.endpoint.cableName));

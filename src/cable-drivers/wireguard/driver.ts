@@ -249,8 +249,11 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
     return { [PUBLIC_KEY_KEY]: publicKey, [INTERFACE_NAME_KEY]: this.ifname, [UDP_PORT_KEY]: String(this.listenPort) };
   }
 
-  /** The desired peer for a remote, or the reason it cannot have one; `others`: the cables planned before it. */
-  private desiredPeer(remote: EndpointSpec, nat: NatInfo, others: ReadonlyMap<string, CableEntry>): { peer?: DesiredPeer; error?: string } {
+  /**
+   * The desired peer for a remote, or the reason it cannot have one; `keysTaken`: public key → cable name of
+   * the peers planned before it (a Map, not a scan of them: set() plans every remote, so a scan is O(N²)).
+   */
+  private desiredPeer(remote: EndpointSpec, nat: NatInfo, keysTaken: ReadonlyMap<string, string>): { peer?: DesiredPeer; error?: string } {
     const who = `remote endpoint ${remote.cableName} (cluster ${remote.clusterId})`;
     const key = remote.backendConfig[PUBLIC_KEY_KEY];
     if (key === undefined || key === '') {
@@ -259,9 +262,8 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
     const problem = keyProblem(key);
     if (problem) return { error: `${who} has an invalid backend_config.${PUBLIC_KEY_KEY} ${JSON.stringify(key.slice(0, 60))}: ${problem}; restart that gateway's WireGuard driver so it republishes its key` };
     if (this.privateKey && key === publicKeyOf(this.privateKey)) return { error: `${who} publishes our own public key: two gateways share one WireGuard key; delete the stale Endpoint` };
-    for (const [name, e] of others) {
-      if (name !== remote.cableName && e.peer?.publicKey === key) return { error: `${who} publishes the same public key as ${name}: one of them is stale; delete the older Endpoint` };
-    }
+    const taken = keysTaken.get(key);
+    if (taken !== undefined && taken !== remote.cableName) return { error: `${who} publishes the same public key as ${taken}: one of them is stale; delete the older Endpoint` };
     if (isIP(nat.useIP) === 0) return { error: `${who}: no usable IP to reach it (NAT discovery gave ${JSON.stringify(nat.useIP)})` };
     const subnets = [...remote.subnets];
     if (subnets.length === 0) return { error: `${who} has no valid subnets: fix SUBMARINER_CLUSTERCIDR/SERVICECIDR on cluster ${remote.clusterId}` };
@@ -282,8 +284,10 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
       this.requireInit();
       this.wantedCables = [...cables];
       const next = new Map<string, CableEntry>();
+      const keysTaken = new Map<string, string>();
       for (const { endpoint, nat } of [...cables].sort((a, b) => a.endpoint.cableName.localeCompare(b.endpoint.cableName))) {
-        const { peer, error } = this.desiredPeer(endpoint, nat, next);
+        const { peer, error } = this.desiredPeer(endpoint, nat, keysTaken);
+        if (peer && !keysTaken.has(peer.publicKey)) keysTaken.set(peer.publicKey, endpoint.cableName);
         const prev = this.cables.get(endpoint.cableName);
         const same = prev?.peer && peer && prev.peer.publicKey === peer.publicKey && prev.peer.endpoint === peer.endpoint;
         next.set(endpoint.cableName, { endpoint, nat, sinceMs: same && prev ? prev.sinceMs : this.now(), ...(peer ? { peer } : {}), ...(error ? { error } : {}) });
@@ -408,6 +412,7 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
       const now = this.now();
       const grace = this.opts.handshakeGraceMs ?? DEFAULT_HANDSHAKE_GRACE_MS;
       const out: ConnectionState[] = [];
+      const peerByKey = new Map(dev?.peers.map((p) => [p.publicKey, p]));
       for (const [cableName, e] of [...this.cables].sort(([a], [b]) => a.localeCompare(b))) {
         const base = { cableName, endpoint: e.endpoint, usingIP: e.nat.useIP, usingNAT: e.nat.useNAT };
         if (e.error || !e.peer) {
@@ -418,7 +423,7 @@ export class WireGuardDriver extends DeclarativeDriver implements CableDriver {
           out.push({ ...base, status: 'error', statusMessage: `WireGuard device ${this.ifname} unavailable: ${devErr}` });
           continue;
         }
-        const p = dev.peers.find((x) => x.publicKey === e.peer!.publicKey);
+        const p = peerByKey.get(e.peer.publicKey);
         if (!p) {
           out.push({ ...base, status: 'connecting', statusMessage: `peer ${e.peer.publicKey.slice(0, 8)} is missing from ${this.ifname}; it is being re-applied` });
           continue;
