@@ -16,7 +16,7 @@ import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
-import { firewallChange } from './firewall.js';
+import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type FirewallElements } from './firewall.js';
 import { RouteKeys } from './route-index.js';
 import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
@@ -89,6 +89,15 @@ function emptyReport(): ApplyReport {
   return { links: 0, addresses: 0, fdb: 0, neighbors: 0, routes: 0, rules: 0, sysctls: 0, nft: 0, total: 0, durationMs: 0, failures: [] };
 }
 
+interface NftState {
+  skeleton: string;
+  /** The digest in the table comment: from our last whole-table write, kept through element deltas. */
+  digest: string;
+  local: Set<string>;
+  remote: Set<string>;
+  trusted: boolean;
+}
+
 interface Adapters {
   rtnl: Rtnl;
   sysctl: Sysctl;
@@ -111,8 +120,14 @@ export class RouteAgentDataplane {
   private readonly resyncIntervalMs: number | undefined;
   /** sysctl values read or written as planned since the state was last marked stale. */
   private readonly sysctlOk = new Map<string, string>();
-  /** The firewall plan the nft table was last found or made to match. */
+  /** The firewall plan the nft table was last found or made to match (without an event-kept cache). */
   private firewallOk: string | undefined;
+  /**
+   * With the cache: what hawser's nft table was last found or made to hold. While `trusted` (no foreign
+   * change notified since, no resync) and the skeleton is unchanged, a CIDR change is one element
+   * transaction computed against these sets, with no listing and no rendering of the table.
+   */
+  private nftState: NftState | undefined;
   /** Re-read sysctls and the nft table on the next reconcile (start, full resync, role's drift timer). */
   private stale = true;
   private vxIndex: number | undefined;
@@ -174,6 +189,7 @@ export class RouteAgentDataplane {
           // '*': notifications overflowed, any table may have changed
           if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
             this.firewallOk = undefined;
+            if (this.nftState) this.nftState.trusted = false;
             return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
           }
           break;
@@ -226,6 +242,7 @@ export class RouteAgentDataplane {
       if (cache) await cache.sync();
       this.stale = true;
       this.firewallOk = undefined;
+      this.nftState = undefined;
       this.sysctlOk.clear();
       try {
         if (await nft.deleteTable(NFT_FAMILY, NFT_TABLE)) report.nft++;
@@ -292,6 +309,7 @@ export class RouteAgentDataplane {
     if (a.sysctl !== this.injected.sysctl) await a.sysctl.close();
     this.stale = true;
     this.firewallOk = undefined;
+    this.nftState = undefined;
     this.sysctlOk.clear();
   }
 
@@ -484,32 +502,97 @@ export class RouteAgentDataplane {
     }
   }
 
-  /** The nft table is listed only when its plan changed or the state is stale: listing it spawns `nft`. */
+  /** The nft table is listed only when its plan changed or the state is stale (without the cache: every time). */
   private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    if (cache) return this.firewallByDelta(plan, nft, cache, dryRun, full, report, steps);
     const f = plan.firewall;
     const key = JSON.stringify(f);
-    // without change notifications (an injected Rtnl) every reconcile lists the table, as before
-    if (cache && !full && this.firewallOk === key) return;
     if (!dryRun) this.firewallOk = undefined;
     try {
       const change = firewallChange(f, await nft.listTable(f.family, f.table, { terse: true }));
       if (change.kind !== 'none') {
         steps.push(`nft replace table ${f.family} ${f.table} (${change.why})`);
         if (dryRun) return;
-        this.ownNft = true;
-        try {
-          await nft.run(change.script);
-          // our transaction's notifications are in before we stop ignoring them
-          await cache?.sync();
-        } finally {
-          this.ownNft = false;
-        }
+        await this.ownNftRun(nft, change.script, cache);
         report.nft++;
         report.total++;
       }
       if (!dryRun) this.firewallOk = key;
     } catch (err) {
       report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * With change notifications: a CIDR change is one `add/delete element` transaction against the sets
+   * last written (no listing, no rendering). The table is listed, elements included, only after a foreign
+   * change to it, a resync, a changed skeleton or a failed delta; it is replaced whole only when its
+   * skeleton (comment, sets, rules) is not the planned one.
+   */
+  private async firewallByDelta(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    const f = plan.firewall;
+    const skeleton = firewallSkeleton(f);
+    const want = firewallElements(f);
+    const st = this.nftState;
+    if (!full && st?.trusted && st.skeleton === skeleton) {
+      const d = elementDelta(f, st, want);
+      if (!d) return;
+      steps.push(...d.steps);
+      if (dryRun) return;
+      try {
+        await this.ownNftRun(nft, d.script, cache);
+        for (const [set, change] of [[st.local, d.local], [st.remote, d.remote]] as const) {
+          for (const e of change.del) set.delete(e);
+          for (const e of change.add) set.add(e);
+        }
+        report.nft++;
+        report.total++;
+        return;
+      } catch (err) {
+        // the sets were not what we thought (an element changed before its notification came): look
+        steps.length -= d.steps.length;
+        this.log.warn({ err: errorMessage(err) }, 'nft element change refused; checking the whole table');
+      }
+    }
+    if (!dryRun && this.nftState) this.nftState.trusted = false;
+    try {
+      const known = st && st.skeleton === skeleton ? st.digest : undefined;
+      const check = checkFirewall(f, await nft.listTable(f.family, f.table), known);
+      if (check.kind === 'replace') {
+        steps.push(`nft replace table ${f.family} ${f.table} (${check.why})`);
+        if (dryRun) return;
+        await this.ownNftRun(nft, check.script, cache);
+        this.setNftState(skeleton, check.digest, want);
+        report.nft++;
+        report.total++;
+        return;
+      }
+      const d = elementDelta(f, check.have, want);
+      if (d) {
+        steps.push(...d.steps);
+        if (dryRun) return;
+        await this.ownNftRun(nft, d.script, cache);
+        report.nft++;
+        report.total++;
+      }
+      if (!dryRun) this.setNftState(skeleton, check.digest, want);
+    } catch (err) {
+      report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
+    }
+  }
+
+  private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
+    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), trusted: true };
+  }
+
+  /** Our own transaction: its notifications are in (and ignored) before we listen to nft changes again. */
+  private async ownNftRun(nft: NftPort, script: string, cache: RtnlCache | undefined): Promise<void> {
+    this.ownNft = true;
+    try {
+      await nft.run(script);
+      await cache?.sync();
+    } finally {
+      this.ownNft = false;
     }
   }
 
