@@ -16,9 +16,10 @@ import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
-import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type FirewallElements } from './firewall.js';
+import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type ElementDelta, type FirewallElements } from './firewall.js';
+import { NfnlSetElements } from './nft-elements.js';
 import { RouteKeys } from './route-index.js';
-import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
+import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, SET_LOCAL, SET_REMOTE, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
 export interface NftPort {
@@ -103,6 +104,8 @@ interface Adapters {
   sysctl: Sysctl;
   nft: NftPort;
   cache?: RtnlCache;
+  /** Element changes straight to nfnetlink (this namespace, real nft only); else they go through `nft`. */
+  elements?: NfnlSetElements;
 }
 
 const NFPROTO_IPV4 = 2;
@@ -305,6 +308,7 @@ export class RouteAgentDataplane {
     const a = await this.adapters.catch(() => undefined);
     this.adapters = undefined;
     if (!a) return;
+    a.elements?.close();
     if (a.rtnl !== this.injected.rtnl) await a.rtnl.close();
     if (a.sysctl !== this.injected.sysctl) await a.sysctl.close();
     this.stale = true;
@@ -348,7 +352,8 @@ export class RouteAgentDataplane {
         });
         rtnl = cache;
       }
-      return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache };
+      const elements = cache && !this.injected.nft && !this.netns ? new NfnlSetElements() : undefined;
+      return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache, ...(elements ? { elements } : {}) };
     })();
     // a failed start is retried on the next call
     this.adapters.catch(() => {
@@ -361,14 +366,14 @@ export class RouteAgentDataplane {
     const t0 = performance.now();
     const report = emptyReport();
     const steps: string[] = [];
-    const { rtnl, sysctl, nft, cache } = await this.open();
+    const { rtnl, sysctl, nft, cache, elements } = await this.open();
     // take in every notification queued before now (changes by others included); then reads are memory
     if (cache) await cache.sync();
     const full = dryRun || this.stale;
 
     // nftables is independent of the links and routes: run it alongside (its steps are listed last)
     const firewallSteps: string[] = [];
-    const firewall = this.firewall(plan, nft, cache, dryRun, full, report, firewallSteps);
+    const firewall = this.firewall(plan, nft, cache, elements, dryRun, full, report, firewallSteps);
 
     let links: LinkInfo[] | undefined;
     try {
@@ -503,8 +508,8 @@ export class RouteAgentDataplane {
   }
 
   /** The nft table is listed only when its plan changed or the state is stale (without the cache: every time). */
-  private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
-    if (cache) return this.firewallByDelta(plan, nft, cache, dryRun, full, report, steps);
+  private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, elements: NfnlSetElements | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    if (cache) return this.firewallByDelta(plan, nft, cache, elements, dryRun, full, report, steps);
     const f = plan.firewall;
     const key = JSON.stringify(f);
     if (!dryRun) this.firewallOk = undefined;
@@ -529,7 +534,7 @@ export class RouteAgentDataplane {
    * change to it, a resync, a changed skeleton or a failed delta; it is replaced whole only when its
    * skeleton (comment, sets, rules) is not the planned one.
    */
-  private async firewallByDelta(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+  private async firewallByDelta(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache, elements: NfnlSetElements | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
     const f = plan.firewall;
     const skeleton = firewallSkeleton(f);
     const want = firewallElements(f);
@@ -540,7 +545,7 @@ export class RouteAgentDataplane {
       steps.push(...d.steps);
       if (dryRun) return;
       try {
-        await this.ownNftRun(nft, d.script, cache);
+        await this.ownElementChange(nft, elements, f.table, d, cache);
         for (const [set, change] of [[st.local, d.local], [st.remote, d.remote]] as const) {
           for (const e of change.del) set.delete(e);
           for (const e of change.add) set.add(e);
@@ -571,7 +576,7 @@ export class RouteAgentDataplane {
       if (d) {
         steps.push(...d.steps);
         if (dryRun) return;
-        await this.ownNftRun(nft, d.script, cache);
+        await this.ownElementChange(nft, elements, f.table, d, cache);
         report.nft++;
         report.total++;
       }
@@ -583,6 +588,18 @@ export class RouteAgentDataplane {
 
   private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
     this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), trusted: true };
+  }
+
+  /** One element transaction: straight to nfnetlink when we can, else as an nft script. */
+  private async ownElementChange(nft: NftPort, elements: NfnlSetElements | undefined, table: string, d: ElementDelta, cache: RtnlCache): Promise<void> {
+    if (!elements) return this.ownNftRun(nft, d.script, cache);
+    this.ownNft = true;
+    try {
+      await elements.apply(table, [{ set: SET_LOCAL, ...d.local }, { set: SET_REMOTE, ...d.remote }]);
+      await cache.sync();
+    } finally {
+      this.ownNft = false;
+    }
   }
 
   /** Our own transaction: its notifications are in (and ignored) before we listen to nft changes again. */
