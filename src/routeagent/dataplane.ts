@@ -96,6 +96,8 @@ interface NftState {
   digest: string;
   local: Set<string>;
   remote: Set<string>;
+  /** The element lists the sets were last made from (an identical list next time means no change). */
+  made: FirewallElements;
   trusted: boolean;
 }
 
@@ -397,7 +399,7 @@ export class RouteAgentDataplane {
       try {
         // incremental: only routes whose plan changed or that the kernel notified; full after any doubt
         const byKey = RouteKeys.of(plan.routes);
-        const scope = cache && !full ? this.routeScope(byKey, cache) : undefined;
+        const scope = cache && !full ? this.routeScope(plan, byKey, cache) : undefined;
         this.routesTouched.clear();
         if (!dryRun) this.routesOk = undefined;
         const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
@@ -464,27 +466,29 @@ export class RouteAgentDataplane {
    * The routes an incremental diff must look at: those whose plan differs from what was last made to
    * match, plus those notified since. Undefined when a full diff is due (first run, failures, doubt).
    */
-  private routeScope(byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
+  private routeScope(plan: RouteAgentPlan, byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
     const ok = this.routesOk;
     if (!ok) return undefined;
     const keys = new RouteKeys();
-    for (const [table, dst] of this.routesTouched.entries()) keys.set(table, dst, true);
-    for (const [table, dst, r] of byKey.entries()) {
-      const was = ok.get(table, dst);
-      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) keys.set(table, dst, true);
-      if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    this.routesTouched.forEach((table, dst) => keys.set(table, dst, true));
+    for (const r of plan.routes) {
+      const was = ok.get(r.table, r.dst);
+      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) {
+        keys.set(r.table, r.dst, true);
+        if (keys.size > INCREMENTAL_LIMIT) return undefined;
+      }
     }
     // routes no longer planned
-    if (ok.size !== byKey.size || keys.size) for (const [table, dst] of ok.entries()) if (!byKey.has(table, dst)) keys.set(table, dst, true);
+    if (ok.size !== byKey.size || keys.size) ok.forEach((table, dst) => !byKey.has(table, dst) && keys.set(table, dst, true));
     if (keys.size > INCREMENTAL_LIMIT) return undefined;
     const planned: PlannedRoute[] = [];
     const observed: RouteInfo[] = [];
-    for (const [table, dst] of keys.entries()) {
+    keys.forEach((table, dst) => {
       const want = byKey.get(table, dst);
       if (want) planned.push(want);
       const route = cache.routeAt(table, dst);
       if (route) observed.push(route);
-    }
+    });
     return { planned, observed };
   }
 
@@ -540,8 +544,11 @@ export class RouteAgentDataplane {
     const want = firewallElements(f);
     const st = this.nftState;
     if (!full && st?.trusted && st.skeleton === skeleton) {
-      const d = elementDelta(f, st, want);
-      if (!d) return;
+      const d = elementDelta(f, st, want, st.made);
+      if (!d) {
+        st.made = want;
+        return;
+      }
       steps.push(...d.steps);
       if (dryRun) return;
       try {
@@ -550,6 +557,7 @@ export class RouteAgentDataplane {
           for (const e of change.del) set.delete(e);
           for (const e of change.add) set.add(e);
         }
+        st.made = want;
         report.nft++;
         report.total++;
         return;
@@ -587,7 +595,7 @@ export class RouteAgentDataplane {
   }
 
   private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
-    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), trusted: true };
+    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), made: want, trusted: true };
   }
 
   /** One element transaction: straight to nfnetlink when we can, else as an nft script. */

@@ -11,8 +11,8 @@
 // filters), so neither is used.
 import { createHash } from 'node:crypto';
 import { checkName, nftString, parseTableListing } from '../os/nft.js';
-import { compareCidr, ipv4ToInt, readIPv4Cidr } from './cidr.js';
-import type { Cidr } from '../net/cidr.js';
+import { compareIpv4Cidr, readIPv4Cidr } from './cidr.js';
+import type { Ipv4Cidr } from '../net/cidr.js';
 import {
   CHAIN_FORWARD, CHAIN_INPUT, CHAIN_MSS, CHAIN_POSTROUTING, SET_LOCAL, SET_REMOTE, VTEP_CIDR, VX_SUBMARINER,
   type PlannedFirewall,
@@ -69,36 +69,23 @@ function chains(f: PlannedFirewall): RenderedChain[] {
   ];
 }
 
-/** CIDR texts parsed before: the sets are re-rendered on every change and their CIDRs mostly repeat. */
-const parsedCidrs = new Map<string, Cidr | null>();
-const PARSED_CIDRS_MAX = 100_000;
-
-function parsedCidr(text: string): Cidr | undefined {
-  let c = parsedCidrs.get(text);
-  if (c === undefined) {
-    const r = readIPv4Cidr(text);
-    c = r.ok ? r.cidr : null;
-    if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear();
-    parsedCidrs.set(text, c);
-  }
-  return c ?? undefined;
-}
-
 /** Set elements: CIDRs covered by another one are left out, so no auto-merge (which rewrites elements) is needed. */
 export function setElements(cidrs: readonly string[]): string[] {
-  const parsed = cidrs.flatMap((t) => {
-    const c = parsedCidr(t);
-    return c ? [c] : [];
-  });
-  // the planner hands them over sorted: skip the sort then (it is most of the cost with 1,000 CIDRs)
+  const parsed: Ipv4Cidr[] = [];
+  // the planner hands them over sorted: the sort is skipped then (it was most of the cost with 1,000)
   let sorted = true;
-  for (let i = 1; i < parsed.length && sorted; i++) sorted = compareCidr(parsed[i - 1]!, parsed[i]!) <= 0;
-  if (!sorted) parsed.sort(compareCidr);
+  for (const t of cidrs) {
+    const r = readIPv4Cidr(t);
+    if (!r.ok) continue;
+    const last = parsed[parsed.length - 1];
+    if (last && compareIpv4Cidr(last, r.cidr) > 0) sorted = false;
+    parsed.push(r.cidr);
+  }
+  if (!sorted) parsed.sort(compareIpv4Cidr);
   const out: string[] = [];
   let coveredTo = -1;
   for (const c of parsed) {
-    const start = ipv4ToInt(c.address);
-    const end = start + 2 ** (32 - c.prefix) - 1;
+    const end = c.base + c.size - 1;
     if (end <= coveredTo) continue;
     out.push(c.text);
     coveredTo = end;
@@ -176,7 +163,7 @@ export function firewallChange(f: PlannedFirewall, terseListing: string | undefi
  * CIDRs is a set-element delta; when it changes, the whole table is replaced.
  */
 export function firewallSkeleton(f: PlannedFirewall): string {
-  return JSON.stringify([f.family, f.table, f.nodeIP, f.vxlanPort, f.mss]);
+  return `${f.family} ${f.table} ${f.nodeIP} ${f.vxlanPort} ${f.mss.kind === 'fixed' ? f.mss.value : 'pmtu'}`;
 }
 
 /** The elements of both sets, as written (CIDRs covered by another left out). */
@@ -185,8 +172,24 @@ export interface FirewallElements {
   remote: string[];
 }
 
+/** The last lists given and what they gave: a plan whose list is the same (element by element) reuses it. */
+const lastElements = { local: { from: [] as readonly string[], to: [] as string[] }, remote: { from: [] as readonly string[], to: [] as string[] } };
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Both sets' elements; an unchanged CIDR list gives the very array it gave before (so `elementDelta` can skip that set). */
 export function firewallElements(f: PlannedFirewall): FirewallElements {
-  return { local: setElements(f.localCidrs), remote: setElements(f.remoteCidrs) };
+  const of = (which: 'local' | 'remote', cidrs: readonly string[]): string[] => {
+    const last = lastElements[which];
+    if (!sameList(last.from, cidrs)) lastElements[which] = { from: cidrs, to: setElements(cidrs) };
+    return lastElements[which].to;
+  };
+  return { local: of('local', f.localCidrs), remote: of('remote', f.remoteCidrs) };
 }
 
 /** nft prints a /32 element as a bare address: back to the CIDR text we write. */
@@ -207,16 +210,21 @@ export interface ElementDelta {
 
 /**
  * The element changes that take the sets from `have` to `want`; undefined when they already match.
- * Work is one set lookup per element, with no rendering of the table.
+ * Work is one set lookup per element, with no rendering of the table; none for a set whose `want` is the
+ * `unchanged` array (the one `have` was made from).
  */
-export function elementDelta(f: PlannedFirewall, have: { local: ReadonlySet<string>; remote: ReadonlySet<string> }, want: FirewallElements): ElementDelta | undefined {
+export function elementDelta(
+  f: PlannedFirewall, have: { local: ReadonlySet<string>; remote: ReadonlySet<string> }, want: FirewallElements, unchanged?: { local?: readonly string[]; remote?: readonly string[] },
+): ElementDelta | undefined {
   const t = `${f.family} ${checkName(f.table)}`;
   const dels: string[] = [];
   const adds: string[] = [];
   const steps: string[] = [];
   let changed = 0;
   const out: Pick<ElementDelta, 'local' | 'remote'> = { local: { add: [], del: [] }, remote: { add: [], del: [] } };
-  for (const [name, h, w, o] of [[SET_LOCAL, have.local, want.local, out.local], [SET_REMOTE, have.remote, want.remote, out.remote]] as const) {
+  for (const [name, h, w, o, same] of [[SET_LOCAL, have.local, want.local, out.local, unchanged?.local], [SET_REMOTE, have.remote, want.remote, out.remote, unchanged?.remote]] as const) {
+    // `have` is known to hold exactly `same`: the same array again means no change, without looking
+    if (w === same) continue;
     const wanted = new Set(w);
     const add = w.filter((e) => !h.has(e));
     const del: string[] = [];
