@@ -1,9 +1,10 @@
 // The hand-read route notification (routeFromPayload) gives what the package's parse + routeFromMessage
-// gives, for the route shapes hawser writes and reads.
+// gives, and the hand-written route request (routePayload) the bytes the package writes, for the route
+// shapes hawser writes and reads.
 import assert from 'node:assert/strict';
-import { rt } from 'netlink';
+import { AttrStream, rt } from 'netlink';
 import { routeFromMessage, routeFromPayload, type RouteSpec } from '../../src/os/netlink.js';
-import { encodeOp } from '../../src/os/rtnl-batch.js';
+import { encodeOp, routeMessage, routePayload } from '../../src/os/rtnl-batch.js';
 
 const specs: RouteSpec[] = [
   { table: 150, dst: '10.56.0.0/16', gateway: '240.168.93.11', oif: 7, protocol: 147, onlink: true, prefsrc: '10.46.0.1' },
@@ -29,4 +30,14 @@ describe('os: route notifications read by hand', () => {
     assert.equal(routeFromPayload(payload.subarray(0, 8)), undefined);
     assert.equal(routeFromPayload(payload.subarray(0, payload.length - 2)), undefined);
   });
+});
+
+describe('os: route requests written by hand', () => {
+  for (const spec of specs) {
+    it(`${spec.dst} table ${spec.table}: the bytes the package writes`, () => {
+      const s = new AttrStream();
+      rt.formatRouteMessage(routeMessage(spec), s);
+      assert.deepEqual(routePayload(spec), Buffer.concat(s.bufs));
+    });
+  }
 });
