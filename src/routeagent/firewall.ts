@@ -270,6 +270,8 @@ export function checkFirewall(f: PlannedFirewall, listing: string | undefined, k
   if (!local || !remote) return replace('a set is missing');
   const want = chains(f);
   if (t.chains.size !== want.length || !want.every((c) => t.chains.get(c.name)?.length === c.rules.length)) return replace('rules were changed');
+  // a range (`a-b`) is no element we write: someone else put it there, and only a rewrite takes it out cleanly
+  if (local.some((e) => e.includes('-')) || remote.some((e) => e.includes('-'))) return replace('a set holds a range hawser did not write');
   return { kind: 'elements', have: { local: new Set(local.map(listedElement)), remote: new Set(remote.map(listedElement)) }, digest };
 }
 

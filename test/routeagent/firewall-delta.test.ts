@@ -75,6 +75,7 @@ describe('routeagent firewall: set-element deltas', () => {
     assert.equal(why({ ...fw, nodeIP: '10.0.0.13' }, old), 'plan changed');
     assert.equal(why(fw, old.replace(/\t\tudp dport 4800[^\n]*\n/, '')), 'rules were changed');
     assert.equal(why(fw, old.replace(/\tset SUBMARINER-LOCALCIDRS[^\n]*\n/, '')), 'a set is missing');
+    assert.equal(why(fw, listed(fw, ['10.245.0.0/16', '10.250.1.1-10.250.1.9'])), 'a set holds a range hawser did not write');
     const r = checkFirewall(fw, undefined);
     assert.ok(r.kind === 'replace');
     assert.equal(r.script, renderFirewall(fw));
