@@ -2,9 +2,12 @@
 // past a failure and report them all. Observed links/routes/rules/neighbours come from an RtnlCache kept
 // current by rtnetlink notifications, so a reconcile reads memory and writes only what changed; a change
 // to something of ours made behind our back (a deleted route or rule) is reported through `onDrift`.
-// sysctls and the nft table have no such events: they are re-read when the plan for them changed, after
-// a full resync, and when the role marks the state stale (its slow drift timer). Uninstall removes what
-// is ours by name and tag, with no memory of earlier runs.
+// The nft table: a CIDR change is one set-element transaction against the sets last written (nfnetlink
+// in this namespace, else an nft script); the table is listed only after a foreign change to it (its
+// notification), a resync or a changed skeleton, and replaced whole only when its skeleton differs.
+// sysctls have no events: they are re-read when their plan changed, after a full resync, and when the
+// role marks the state stale (its slow drift timer). Uninstall removes what is ours by name and tag,
+// with no memory of earlier runs.
 import type { Logger } from '../log/index.js';
 import { logger } from '../log/index.js';
 import { NetlinkRtnl, RT_TABLE_MAIN, RTN_UNICAST, type LinkInfo, type OpOutcome, type RouteInfo, type Rtnl } from '../os/netlink.js';
