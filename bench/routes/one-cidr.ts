@@ -1,15 +1,15 @@
 // The one-CIDR path alone: with 1,000 remote CIDRs present, add one and remove it again K times and
-// report the median wall and CPU time of the reconcile (nft stubbed out: the rtnetlink part). Run it
-// under `node --cpu-prof` to see where that time goes.
+// report the median wall and CPU time of the reconcile (nft stubbed out: the rtnetlink part); then the
+// same end to end: the plan built from the input, and the real nft (the set-element change included).
 //   npx tsx bench/routes/one-cidr.ts            (K=40)
 //   HW_PROF_DIR=/tmp/prof npx tsx bench/routes/one-cidr.ts   (writes a .cpuprofile of the measured part)
 import { loadavg } from 'node:os';
 import { createLogger } from '../../src/log/index.js';
-import { planRouteAgent, RouteAgentDataplane, type RouteAgentPlan } from '../../src/routeagent/index.js';
+import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput, type RouteAgentPlan } from '../../src/routeagent/index.js';
 import type { NftPort } from '../../src/routeagent/dataplane.js';
 import { runInThrowawayNetns } from './throwaway-netns.js';
 
-const N = 1000;
+const N = Number(process.env.HW_N ?? 1000);
 const K = Number(process.env.HW_K ?? 40);
 
 function cidrs(n: number, offset = 0): string[] {
@@ -17,7 +17,11 @@ function cidrs(n: number, offset = 0): string[] {
 }
 
 function plan(remote: string[]): RouteAgentPlan {
-  return planRouteAgent({
+  return planRouteAgent(input(remote));
+}
+
+function input(remote: string[]): RouteAgentInput {
+  return ({
     nodeName: 'bench', nodeIP: '192.168.90.12', nodes: [{ name: 'gw-a', ip: '192.168.90.11' }, { name: 'bench', ip: '192.168.90.12' }],
     activeGateway: { nodeName: 'gw-a', nodeIP: '192.168.90.11' }, localClusterCidrs: ['10.244.0.0/16'], localServiceCidrs: ['10.96.0.0/12'], remoteCidrs: remote, cableDriver: 'libreswan',
   });
@@ -64,6 +68,29 @@ async function inner(): Promise<void> {
   await dp.uninstall();
   await dp.close();
   process.stdout.write(`one CIDR added/removed with ${N} present, ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wall).toFixed(3)} ms, median CPU ${median(cpu).toFixed(3)} ms\n`);
+
+  // end to end: input -> plan -> reconcile, with the real nft table (its element change included)
+  const e2e = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }), resyncIntervalMs: 0 });
+  const iAll = input(all);
+  const iPlus = input([...all, ...cidrs(1, N)]);
+  await e2e.reconcile(planRouteAgent(iAll));
+  await e2e.reconcile(planRouteAgent(iAll));
+  const wallE: number[] = [];
+  const cpuE: number[] = [];
+  for (let i = 0; i < K; i++) {
+    for (const inp of [iPlus, iAll]) {
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      const r = await e2e.reconcile(planRouteAgent(inp));
+      wallE.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpuE.push((c.user + c.system) / 1000);
+      if (r.routes !== 1 || r.nft !== 1) throw new Error(`expected one route and one nft transaction, got ${r.routes} and ${r.nft}`);
+    }
+  }
+  await e2e.uninstall();
+  await e2e.close();
+  process.stdout.write(`end to end (plan + reconcile + nft set element), ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wallE).toFixed(3)} ms, median CPU ${median(cpuE).toFixed(3)} ms\n`);
 }
 
 await (process.env.HW_BENCH_INNER ? inner() : runInThrowawayNetns(import.meta.url));

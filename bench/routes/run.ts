@@ -143,19 +143,19 @@ async function inner(): Promise<void> {
   for (const dp of [cachedRt, cached, dumping]) await dp.close();
 
   const f = (ms: number): string => `${ms.toFixed(ms < 10 ? 2 : 1)} ms`.padStart(11);
-  const rows: [string, number, number, number, number, string, string, number, number][] = [
-    [`from empty, ${N} remote CIDRs`, figs.rt.fromEmpty, figs.whole.fromEmpty, figs.dumping.fromEmpty, median(batchEmpty), `1 ip -batch (${N} adds)`, '<= 30 ms', figs.rt.cpu.fromEmpty, figs.dumping.cpu.fromEmpty],
-    [`one CIDR added, ${N} present`, figs.rt.addOne, figs.whole.addOne, figs.dumping.addOne, median(oneAdd), '1 x ip route add', '<= 1 ms', figs.rt.cpu.addOne, figs.dumping.cpu.addOne],
-    [`one CIDR removed, ${N} present`, figs.rt.delOne, figs.whole.delOne, figs.dumping.delOne, median(oneDel), '1 x ip route del', '<= 1 ms', figs.rt.cpu.delOne, figs.dumping.cpu.delOne],
-    [`failover, ${N} routes re-pointed`, figs.rt.failover, figs.whole.failover, figs.dumping.failover, median(batchFailover), `1 ip -batch (${N} replaces)`, '<= 30 ms', figs.rt.cpu.failover, figs.dumping.cpu.failover],
-    [`no-op reconcile, ${N} present`, figs.rt.noop, figs.whole.noop, figs.dumping.noop, NaN, '', 'no syscalls', figs.rt.cpu.noop, figs.dumping.cpu.noop],
+  const rows: [string, number, number, number, number, string, string, number, number, number][] = [
+    [`from empty, ${N} remote CIDRs`, figs.rt.fromEmpty, figs.whole.fromEmpty, figs.dumping.fromEmpty, median(batchEmpty), `1 ip -batch (${N} adds)`, '<= 30 ms', figs.rt.cpu.fromEmpty, figs.whole.cpu.fromEmpty, figs.dumping.cpu.fromEmpty],
+    [`one CIDR added, ${N} present`, figs.rt.addOne, figs.whole.addOne, figs.dumping.addOne, median(oneAdd), '1 x ip route add', '<= 1 ms', figs.rt.cpu.addOne, figs.whole.cpu.addOne, figs.dumping.cpu.addOne],
+    [`one CIDR removed, ${N} present`, figs.rt.delOne, figs.whole.delOne, figs.dumping.delOne, median(oneDel), '1 x ip route del', '<= 1 ms', figs.rt.cpu.delOne, figs.whole.cpu.delOne, figs.dumping.cpu.delOne],
+    [`failover, ${N} routes re-pointed`, figs.rt.failover, figs.whole.failover, figs.dumping.failover, median(batchFailover), `1 ip -batch (${N} replaces)`, '<= 30 ms', figs.rt.cpu.failover, figs.whole.cpu.failover, figs.dumping.cpu.failover],
+    [`no-op reconcile, ${N} present`, figs.rt.noop, figs.whole.noop, figs.dumping.noop, NaN, '', 'no syscalls', figs.rt.cpu.noop, figs.whole.cpu.noop, figs.dumping.cpu.noop],
   ];
   process.stdout.write(`route agent reconcile, median of ${RUNS}, in-process netlink in a throwaway netns (load: ${loadavg()[0]!.toFixed(1)})\n`);
-  process.stdout.write('  cache, rtnl only = event-kept RtnlCache, nft stubbed out (the rtnetlink part)\n  cache + nft      = the same with the real nft adapter (nft list/replace per firewall change)\n  dumps (before)   = the previous reconcile: dump links/addrs/FDB/neigh/routes/rules + nft listing every time\n\n');
-  process.stdout.write('wall time (the bars are wall time on an idle node); then this process\'s CPU time (cache,rtnl | dumps)\n\n');
-  process.stdout.write(`${'scenario'.padEnd(34)}${'cache,rtnl'.padStart(11)}${'cache+nft'.padStart(11)}${'dumps'.padStart(11)}${'baseline'.padStart(11)}  ${'baseline is'.padEnd(28)}${'bar'.padEnd(13)}${'cpu cache'.padStart(11)}${'cpu dumps'.padStart(11)}\n`);
-  for (const [what, a, b, c, base, baseWhat, bar, cpuA, cpuC] of rows) {
-    process.stdout.write(`${what.padEnd(34)}${f(a)}${f(b)}${f(c)}${Number.isNaN(base) ? ''.padStart(11) : f(base)}  ${baseWhat.padEnd(28)}${bar.padEnd(13)}${f(cpuA)}${f(cpuC)}\n`);
+  process.stdout.write('  cache, rtnl only = event-kept RtnlCache, nft stubbed out (the rtnetlink part)\n  cache + nft      = the same with the real nft adapter (a set-element transaction per CIDR change; list/replace on a changed skeleton)\n  dumps (before)   = the previous reconcile: dump links/addrs/FDB/neigh/routes/rules + nft listing every time\n\n');
+  process.stdout.write('wall time (the bars are wall time on an idle node); then this process\'s CPU time (cache,rtnl | cache+nft | dumps)\n\n');
+  process.stdout.write(`${'scenario'.padEnd(34)}${'cache,rtnl'.padStart(11)}${'cache+nft'.padStart(11)}${'dumps'.padStart(11)}${'baseline'.padStart(11)}  ${'baseline is'.padEnd(28)}${'bar'.padEnd(13)}${'cpu cache'.padStart(11)}${'cpu +nft'.padStart(11)}${'cpu dumps'.padStart(11)}\n`);
+  for (const [what, a, b, c, base, baseWhat, bar, cpuA, cpuB, cpuC] of rows) {
+    process.stdout.write(`${what.padEnd(34)}${f(a)}${f(b)}${f(c)}${Number.isNaN(base) ? ''.padStart(11) : f(base)}  ${baseWhat.padEnd(28)}${bar.padEnd(13)}${f(cpuA)}${f(cpuB)}${f(cpuC)}\n`);
   }
   process.stdout.write(`\nwrites (cache): from empty ${figs.rt.writes.fromEmpty}, one added ${figs.rt.writes.addOne}, failover ${figs.rt.writes.failover}; full dumps taken by the cache over all ${RUNS * 6} reconciles + ${RUNS} uninstalls: ${figs.rt.fullDumps} (rtnl only), ${figs.whole.fullDumps} (with nft)\n`);
   process.stdout.write('a no-op reconcile with the cache reads memory only (plus the queued notifications); sysctls and the nft table are re-read only when their plan changed or the state was marked stale\n');

@@ -4,7 +4,7 @@
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
 import { createNetlink, createRtNetlink, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
-import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromMessage, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
+import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
 export type RtnlEvent =
   | { kind: 'link'; del: boolean; link: LinkInfo }
@@ -49,7 +49,7 @@ export function eventFromMessage(msg: Pick<NetlinkMessage, 'type' | 'data'>): Rt
     }
     case T.NEWROUTE:
     case T.DELROUTE: {
-      const route = routeFromMessage(rt.parseMessage(msg.type, msg.data) as rt.RouteMessage);
+      const route = routeFromPayload(msg.data);
       return route ? { kind: 'route', del: msg.type === T.DELROUTE, route } : undefined;
     }
     case T.NEWRULE:

@@ -2,9 +2,12 @@
 // past a failure and report them all. Observed links/routes/rules/neighbours come from an RtnlCache kept
 // current by rtnetlink notifications, so a reconcile reads memory and writes only what changed; a change
 // to something of ours made behind our back (a deleted route or rule) is reported through `onDrift`.
-// sysctls and the nft table have no such events: they are re-read when the plan for them changed, after
-// a full resync, and when the role marks the state stale (its slow drift timer). Uninstall removes what
-// is ours by name and tag, with no memory of earlier runs.
+// The nft table: a CIDR change is one set-element transaction against the sets last written (nfnetlink
+// in this namespace, else an nft script); the table is listed only after a foreign change to it (its
+// notification), a resync or a changed skeleton, and replaced whole only when its skeleton differs.
+// sysctls have no events: they are re-read when their plan changed, after a full resync, and when the
+// role marks the state stale (its slow drift timer). Uninstall removes what is ours by name and tag,
+// with no memory of earlier runs.
 import type { Logger } from '../log/index.js';
 import { logger } from '../log/index.js';
 import { NetlinkRtnl, RT_TABLE_MAIN, RTN_UNICAST, type LinkInfo, type OpOutcome, type RouteInfo, type Rtnl } from '../os/netlink.js';
@@ -16,9 +19,10 @@ import { LocalSysctl, sysctlDisplayName, type Sysctl } from '../os/sysctl.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
-import { firewallChange } from './firewall.js';
+import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type ElementDelta, type FirewallElements } from './firewall.js';
+import { NfnlSetElements } from './nft-elements.js';
 import { RouteKeys } from './route-index.js';
-import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
+import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, SET_LOCAL, SET_REMOTE, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
 export interface NftPort {
@@ -89,11 +93,24 @@ function emptyReport(): ApplyReport {
   return { links: 0, addresses: 0, fdb: 0, neighbors: 0, routes: 0, rules: 0, sysctls: 0, nft: 0, total: 0, durationMs: 0, failures: [] };
 }
 
+interface NftState {
+  skeleton: string;
+  /** The digest in the table comment: from our last whole-table write, kept through element deltas. */
+  digest: string;
+  local: Set<string>;
+  remote: Set<string>;
+  /** The element lists the sets were last made from (an identical list next time means no change). */
+  made: FirewallElements;
+  trusted: boolean;
+}
+
 interface Adapters {
   rtnl: Rtnl;
   sysctl: Sysctl;
   nft: NftPort;
   cache?: RtnlCache;
+  /** Element changes straight to nfnetlink (this namespace, real nft only); else they go through `nft`. */
+  elements?: NfnlSetElements;
 }
 
 const NFPROTO_IPV4 = 2;
@@ -111,8 +128,14 @@ export class RouteAgentDataplane {
   private readonly resyncIntervalMs: number | undefined;
   /** sysctl values read or written as planned since the state was last marked stale. */
   private readonly sysctlOk = new Map<string, string>();
-  /** The firewall plan the nft table was last found or made to match. */
+  /** The firewall plan the nft table was last found or made to match (without an event-kept cache). */
   private firewallOk: string | undefined;
+  /**
+   * With the cache: what hawser's nft table was last found or made to hold. While `trusted` (no foreign
+   * change notified since, no resync) and the skeleton is unchanged, a CIDR change is one element
+   * transaction computed against these sets, with no listing and no rendering of the table.
+   */
+  private nftState: NftState | undefined;
   /** Re-read sysctls and the nft table on the next reconcile (start, full resync, role's drift timer). */
   private stale = true;
   private vxIndex: number | undefined;
@@ -174,6 +197,7 @@ export class RouteAgentDataplane {
           // '*': notifications overflowed, any table may have changed
           if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
             this.firewallOk = undefined;
+            if (this.nftState) this.nftState.trusted = false;
             return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
           }
           break;
@@ -226,6 +250,7 @@ export class RouteAgentDataplane {
       if (cache) await cache.sync();
       this.stale = true;
       this.firewallOk = undefined;
+      this.nftState = undefined;
       this.sysctlOk.clear();
       try {
         if (await nft.deleteTable(NFT_FAMILY, NFT_TABLE)) report.nft++;
@@ -288,10 +313,12 @@ export class RouteAgentDataplane {
     const a = await this.adapters.catch(() => undefined);
     this.adapters = undefined;
     if (!a) return;
+    a.elements?.close();
     if (a.rtnl !== this.injected.rtnl) await a.rtnl.close();
     if (a.sysctl !== this.injected.sysctl) await a.sysctl.close();
     this.stale = true;
     this.firewallOk = undefined;
+    this.nftState = undefined;
     this.sysctlOk.clear();
   }
 
@@ -330,7 +357,8 @@ export class RouteAgentDataplane {
         });
         rtnl = cache;
       }
-      return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache };
+      const elements = cache && !this.injected.nft && !this.netns ? new NfnlSetElements() : undefined;
+      return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache, ...(elements ? { elements } : {}) };
     })();
     // a failed start is retried on the next call
     this.adapters.catch(() => {
@@ -343,14 +371,14 @@ export class RouteAgentDataplane {
     const t0 = performance.now();
     const report = emptyReport();
     const steps: string[] = [];
-    const { rtnl, sysctl, nft, cache } = await this.open();
+    const { rtnl, sysctl, nft, cache, elements } = await this.open();
     // take in every notification queued before now (changes by others included); then reads are memory
     if (cache) await cache.sync();
     const full = dryRun || this.stale;
 
     // nftables is independent of the links and routes: run it alongside (its steps are listed last)
     const firewallSteps: string[] = [];
-    const firewall = this.firewall(plan, nft, cache, dryRun, full, report, firewallSteps);
+    const firewall = this.firewall(plan, nft, cache, elements, dryRun, full, report, firewallSteps);
 
     let links: LinkInfo[] | undefined;
     try {
@@ -374,7 +402,7 @@ export class RouteAgentDataplane {
       try {
         // incremental: only routes whose plan changed or that the kernel notified; full after any doubt
         const byKey = RouteKeys.of(plan.routes);
-        const scope = cache && !full ? this.routeScope(byKey, cache) : undefined;
+        const scope = cache && !full ? this.routeScope(plan, byKey, cache) : undefined;
         this.routesTouched.clear();
         if (!dryRun) this.routesOk = undefined;
         const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
@@ -441,27 +469,29 @@ export class RouteAgentDataplane {
    * The routes an incremental diff must look at: those whose plan differs from what was last made to
    * match, plus those notified since. Undefined when a full diff is due (first run, failures, doubt).
    */
-  private routeScope(byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
+  private routeScope(plan: RouteAgentPlan, byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
     const ok = this.routesOk;
     if (!ok) return undefined;
     const keys = new RouteKeys();
-    for (const [table, dst] of this.routesTouched.entries()) keys.set(table, dst, true);
-    for (const [table, dst, r] of byKey.entries()) {
-      const was = ok.get(table, dst);
-      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) keys.set(table, dst, true);
-      if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    this.routesTouched.forEach((table, dst) => keys.set(table, dst, true));
+    for (const r of plan.routes) {
+      const was = ok.get(r.table, r.dst);
+      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) {
+        keys.set(r.table, r.dst, true);
+        if (keys.size > INCREMENTAL_LIMIT) return undefined;
+      }
     }
     // routes no longer planned
-    if (ok.size !== byKey.size || keys.size) for (const [table, dst] of ok.entries()) if (!byKey.has(table, dst)) keys.set(table, dst, true);
+    if (ok.size !== byKey.size || keys.size) ok.forEach((table, dst) => !byKey.has(table, dst) && keys.set(table, dst, true));
     if (keys.size > INCREMENTAL_LIMIT) return undefined;
     const planned: PlannedRoute[] = [];
     const observed: RouteInfo[] = [];
-    for (const [table, dst] of keys.entries()) {
+    keys.forEach((table, dst) => {
       const want = byKey.get(table, dst);
       if (want) planned.push(want);
       const route = cache.routeAt(table, dst);
       if (route) observed.push(route);
-    }
+    });
     return { planned, observed };
   }
 
@@ -484,32 +514,113 @@ export class RouteAgentDataplane {
     }
   }
 
-  /** The nft table is listed only when its plan changed or the state is stale: listing it spawns `nft`. */
-  private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+  /** The nft table is listed only when its plan changed or the state is stale (without the cache: every time). */
+  private async firewall(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache | undefined, elements: NfnlSetElements | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    if (cache) return this.firewallByDelta(plan, nft, cache, elements, dryRun, full, report, steps);
     const f = plan.firewall;
     const key = JSON.stringify(f);
-    // without change notifications (an injected Rtnl) every reconcile lists the table, as before
-    if (cache && !full && this.firewallOk === key) return;
     if (!dryRun) this.firewallOk = undefined;
     try {
       const change = firewallChange(f, await nft.listTable(f.family, f.table, { terse: true }));
       if (change.kind !== 'none') {
         steps.push(`nft replace table ${f.family} ${f.table} (${change.why})`);
         if (dryRun) return;
-        this.ownNft = true;
-        try {
-          await nft.run(change.script);
-          // our transaction's notifications are in before we stop ignoring them
-          await cache?.sync();
-        } finally {
-          this.ownNft = false;
-        }
+        await this.ownNftRun(nft, change.script, cache);
         report.nft++;
         report.total++;
       }
       if (!dryRun) this.firewallOk = key;
     } catch (err) {
       report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
+    }
+  }
+
+  /**
+   * With change notifications: a CIDR change is one `add/delete element` transaction against the sets
+   * last written (no listing, no rendering). The table is listed, elements included, only after a foreign
+   * change to it, a resync, a changed skeleton or a failed delta; it is replaced whole only when its
+   * skeleton (comment, sets, rules) is not the planned one.
+   */
+  private async firewallByDelta(plan: RouteAgentPlan, nft: NftPort, cache: RtnlCache, elements: NfnlSetElements | undefined, dryRun: boolean, full: boolean, report: ApplyReport, steps: string[]): Promise<void> {
+    const f = plan.firewall;
+    const skeleton = firewallSkeleton(f);
+    const want = firewallElements(f);
+    const st = this.nftState;
+    if (!full && st?.trusted && st.skeleton === skeleton) {
+      const d = elementDelta(f, st, want, st.made);
+      if (!d) {
+        st.made = want;
+        return;
+      }
+      steps.push(...d.steps);
+      if (dryRun) return;
+      try {
+        await this.ownElementChange(nft, elements, f.table, d, cache);
+        for (const [set, change] of [[st.local, d.local], [st.remote, d.remote]] as const) {
+          for (const e of change.del) set.delete(e);
+          for (const e of change.add) set.add(e);
+        }
+        st.made = want;
+        report.nft++;
+        report.total++;
+        return;
+      } catch (err) {
+        // the sets were not what we thought (an element changed before its notification came): look
+        steps.length -= d.steps.length;
+        this.log.warn({ err: errorMessage(err) }, 'nft element change refused; checking the whole table');
+      }
+    }
+    if (!dryRun && this.nftState) this.nftState.trusted = false;
+    try {
+      const known = st && st.skeleton === skeleton ? st.digest : undefined;
+      const check = checkFirewall(f, await nft.listTable(f.family, f.table), known);
+      if (check.kind === 'replace') {
+        steps.push(`nft replace table ${f.family} ${f.table} (${check.why})`);
+        if (dryRun) return;
+        await this.ownNftRun(nft, check.script, cache);
+        this.setNftState(skeleton, check.digest, want);
+        report.nft++;
+        report.total++;
+        return;
+      }
+      const d = elementDelta(f, check.have, want);
+      if (d) {
+        steps.push(...d.steps);
+        if (dryRun) return;
+        await this.ownElementChange(nft, elements, f.table, d, cache);
+        report.nft++;
+        report.total++;
+      }
+      if (!dryRun) this.setNftState(skeleton, check.digest, want);
+    } catch (err) {
+      report.failures.push(`nft table ${f.family} ${f.table}: ${errorMessage(err)}`);
+    }
+  }
+
+  private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
+    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), made: want, trusted: true };
+  }
+
+  /** One element transaction: straight to nfnetlink when we can, else as an nft script. */
+  private async ownElementChange(nft: NftPort, elements: NfnlSetElements | undefined, table: string, d: ElementDelta, cache: RtnlCache): Promise<void> {
+    if (!elements) return this.ownNftRun(nft, d.script, cache);
+    this.ownNft = true;
+    try {
+      await elements.apply(table, [{ set: SET_LOCAL, ...d.local }, { set: SET_REMOTE, ...d.remote }]);
+      await cache.sync();
+    } finally {
+      this.ownNft = false;
+    }
+  }
+
+  /** Our own transaction: its notifications are in (and ignored) before we listen to nft changes again. */
+  private async ownNftRun(nft: NftPort, script: string, cache: RtnlCache | undefined): Promise<void> {
+    this.ownNft = true;
+    try {
+      await nft.run(script);
+      await cache?.sync();
+    } finally {
+      this.ownNft = false;
     }
   }
 

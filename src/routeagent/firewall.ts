@@ -11,8 +11,8 @@
 // filters), so neither is used.
 import { createHash } from 'node:crypto';
 import { checkName, nftString, parseTableListing } from '../os/nft.js';
-import { compareCidr, ipv4ToInt, readIPv4Cidr } from './cidr.js';
-import type { Cidr } from '../net/cidr.js';
+import { compareIpv4Cidr, readIPv4Cidr } from './cidr.js';
+import type { Ipv4Cidr } from '../net/cidr.js';
 import {
   CHAIN_FORWARD, CHAIN_INPUT, CHAIN_MSS, CHAIN_POSTROUTING, SET_LOCAL, SET_REMOTE, VTEP_CIDR, VX_SUBMARINER,
   type PlannedFirewall,
@@ -69,33 +69,23 @@ function chains(f: PlannedFirewall): RenderedChain[] {
   ];
 }
 
-/** CIDR texts parsed before: the sets are re-rendered on every change and their CIDRs mostly repeat. */
-const parsedCidrs = new Map<string, Cidr | null>();
-const PARSED_CIDRS_MAX = 100_000;
-
-function parsedCidr(text: string): Cidr | undefined {
-  let c = parsedCidrs.get(text);
-  if (c === undefined) {
-    const r = readIPv4Cidr(text);
-    c = r.ok ? r.cidr : null;
-    if (parsedCidrs.size >= PARSED_CIDRS_MAX) parsedCidrs.clear();
-    parsedCidrs.set(text, c);
-  }
-  return c ?? undefined;
-}
-
 /** Set elements: CIDRs covered by another one are left out, so no auto-merge (which rewrites elements) is needed. */
 export function setElements(cidrs: readonly string[]): string[] {
-  const parsed = cidrs.flatMap((t) => {
-    const c = parsedCidr(t);
-    return c ? [c] : [];
-  });
-  parsed.sort(compareCidr);
+  const parsed: Ipv4Cidr[] = [];
+  // the planner hands them over sorted: the sort is skipped then (it was most of the cost with 1,000)
+  let sorted = true;
+  for (const t of cidrs) {
+    const r = readIPv4Cidr(t);
+    if (!r.ok) continue;
+    const last = parsed[parsed.length - 1];
+    if (last && compareIpv4Cidr(last, r.cidr) > 0) sorted = false;
+    parsed.push(r.cidr);
+  }
+  if (!sorted) parsed.sort(compareIpv4Cidr);
   const out: string[] = [];
   let coveredTo = -1;
   for (const c of parsed) {
-    const start = ipv4ToInt(c.address);
-    const end = start + 2 ** (32 - c.prefix) - 1;
+    const end = c.base + c.size - 1;
     if (end <= coveredTo) continue;
     out.push(c.text);
     coveredTo = end;
@@ -167,3 +157,121 @@ export function firewallChange(f: PlannedFirewall, terseListing: string | undefi
   if (t.chains.size !== want.length || !want.every((c) => t.chains.get(c.name)?.length === c.rules.length)) return replace('rules were changed');
   return { kind: 'none' };
 }
+
+/**
+ * Everything in hawser's table except the set elements, as a key: while it stays the same, a change of
+ * CIDRs is a set-element delta; when it changes, the whole table is replaced.
+ */
+export function firewallSkeleton(f: PlannedFirewall): string {
+  return `${f.family} ${f.table} ${f.nodeIP} ${f.vxlanPort} ${f.mss.kind === 'fixed' ? f.mss.value : 'pmtu'}`;
+}
+
+/** The elements of both sets, as written (CIDRs covered by another left out). */
+export interface FirewallElements {
+  local: string[];
+  remote: string[];
+}
+
+/** The last lists given and what they gave: a plan whose list is the same (element by element) reuses it. */
+const lastElements = { local: { from: [] as readonly string[], to: [] as string[] }, remote: { from: [] as readonly string[], to: [] as string[] } };
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Both sets' elements; an unchanged CIDR list gives the very array it gave before (so `elementDelta` can skip that set). */
+export function firewallElements(f: PlannedFirewall): FirewallElements {
+  const of = (which: 'local' | 'remote', cidrs: readonly string[]): string[] => {
+    const last = lastElements[which];
+    if (!sameList(last.from, cidrs)) lastElements[which] = { from: cidrs, to: setElements(cidrs) };
+    return lastElements[which].to;
+  };
+  return { local: of('local', f.localCidrs), remote: of('remote', f.remoteCidrs) };
+}
+
+/** nft prints a /32 element as a bare address: back to the CIDR text we write. */
+export function listedElement(printed: string): string {
+  return printed.includes('/') ? printed : `${printed}/32`;
+}
+
+export interface ElementDelta {
+  /** One transaction: deletes first (a covering CIDR replaces the ones it covers; interval sets refuse overlaps), then adds. */
+  script: string;
+  /** One line per set and verb, for logs and dry runs. */
+  steps: string[];
+  changed: number;
+  /** Per set, what goes and what comes (to keep a copy of the sets current without rebuilding it). */
+  local: { add: string[]; del: string[] };
+  remote: { add: string[]; del: string[] };
+}
+
+/**
+ * The element changes that take the sets from `have` to `want`; undefined when they already match.
+ * Work is one set lookup per element, with no rendering of the table; none for a set whose `want` is the
+ * `unchanged` array (the one `have` was made from).
+ */
+export function elementDelta(
+  f: PlannedFirewall, have: { local: ReadonlySet<string>; remote: ReadonlySet<string> }, want: FirewallElements, unchanged?: { local?: readonly string[]; remote?: readonly string[] },
+): ElementDelta | undefined {
+  const t = `${f.family} ${checkName(f.table)}`;
+  const dels: string[] = [];
+  const adds: string[] = [];
+  const steps: string[] = [];
+  let changed = 0;
+  const out: Pick<ElementDelta, 'local' | 'remote'> = { local: { add: [], del: [] }, remote: { add: [], del: [] } };
+  for (const [name, h, w, o, same] of [[SET_LOCAL, have.local, want.local, out.local, unchanged?.local], [SET_REMOTE, have.remote, want.remote, out.remote, unchanged?.remote]] as const) {
+    // `have` is known to hold exactly `same`: the same array again means no change, without looking
+    if (w === same) continue;
+    const wanted = new Set(w);
+    const add = w.filter((e) => !h.has(e));
+    const del: string[] = [];
+    if (add.length || h.size !== wanted.size) for (const e of h) if (!wanted.has(e)) del.push(e);
+    if (del.length) {
+      dels.push(`delete element ${t} ${name} { ${del.join(', ')} }`);
+      steps.push(`nft delete element ${t} ${name} { ${del.join(', ')} }`);
+    }
+    if (add.length) {
+      adds.push(`add element ${t} ${name} { ${add.join(', ')} }`);
+      steps.push(`nft add element ${t} ${name} { ${add.join(', ')} }`);
+    }
+    changed += del.length + add.length;
+    o.add = add;
+    o.del = del;
+  }
+  if (changed === 0) return undefined;
+  return { script: [...dels, ...adds, ''].join('\n'), steps, changed, ...out };
+}
+
+export type FirewallCheck =
+  /** `digest`: what the script puts in the table comment. */
+  | { kind: 'replace'; why: string; script: string; digest: string }
+  /** The table is ours with the planned rules; its sets hold these elements (as written, /32 included). */
+  | { kind: 'elements'; have: { local: Set<string>; remote: Set<string> }; digest: string };
+
+/**
+ * Checks a full listing (set elements included) of hawser's table against the plan. Its comment must
+ * carry the digest of this plan, or `knownDigest` (the digest of a table this process wrote with the same
+ * skeleton and then changed by element deltas); every chain must hold its rules. Then only the elements
+ * are left to compare, which the caller turns into one element transaction.
+ */
+export function checkFirewall(f: PlannedFirewall, listing: string | undefined, knownDigest?: string): FirewallCheck {
+  const lines = body(f, true);
+  const planned = digestOf(f, lines);
+  const replace = (why: string): FirewallCheck => ({ kind: 'replace', why, script: renderFirewall(f, lines), digest: planned });
+  if (listing === undefined) return replace('absent');
+  const t = parseTableListing(listing);
+  const digest = t.comment?.startsWith(COMMENT_PREFIX) ? t.comment.slice(COMMENT_PREFIX.length) : undefined;
+  if (digest === undefined || (digest !== knownDigest && digest !== planned)) return replace('plan changed');
+  const local = t.sets.get(SET_LOCAL);
+  const remote = t.sets.get(SET_REMOTE);
+  if (!local || !remote) return replace('a set is missing');
+  const want = chains(f);
+  if (t.chains.size !== want.length || !want.every((c) => t.chains.get(c.name)?.length === c.rules.length)) return replace('rules were changed');
+  // a range (`a-b`) is no element we write: someone else put it there, and only a rewrite takes it out cleanly
+  if (local.some((e) => e.includes('-')) || remote.some((e) => e.includes('-'))) return replace('a set holds a range hawser did not write');
+  return { kind: 'elements', have: { local: new Set(local.map(listedElement)), remote: new Set(remote.map(listedElement)) }, digest };
+}
+

@@ -1,9 +1,9 @@
 // The route agent's pure planner: (this node, nodes, active gateway, CIDRs, cable driver) -> the
 // links, addresses, FDB/ARP entries, routes, rules, sysctls and firewall this node should have.
 import { isIPv4 } from 'node:net';
-import type { Cidr } from '../config/parse.js';
+import { ipv4ToInt, type Ipv4Cidr } from '../net/cidr.js';
 import { HawserError } from '../util/errors.js';
-import { compareCidr, compareIP, containsIP, overlaps, readIPv4Cidr } from './cidr.js';
+import { compareIP, compareIpv4Cidr, containsIP, overlapsIpv4, readIPv4Cidr } from './cidr.js';
 import {
   CABLE_OVERHEAD, DEFAULT_HOST_MTU, NFT_TABLE, ROUTE_TABLE, RULE_PREF, VX_SUBMARINER, VXLAN_OVERHEAD, VXLAN_PORT, VXLAN_VNI,
   type MssPolicy, type NodeRef, type PlannedFdb, type PlannedNeighbor, type PlannedRoute, type PlannedSysctl, type RouteAgentInput, type UnderlayPath,
@@ -38,11 +38,15 @@ export function parseMssAnnotation(value: string | undefined): number | undefine
   return n;
 }
 
-function sortCidrs(list: Cidr[]): Cidr[] {
-  const seen = new Map<string, Cidr>();
-  for (const c of list) seen.set(c.text, c);
-  return [...seen.values()].sort(compareCidr);
+/** Sorted, duplicates dropped (the texts are canonical, so equal CIDRs are adjacent once sorted). */
+function sortCidrs(list: Ipv4Cidr[]): Ipv4Cidr[] {
+  const sorted = [...list].sort(compareIpv4Cidr);
+  return sorted.filter((c, i) => i === 0 || c.text !== sorted[i - 1]!.text);
 }
+
+/** Remote CIDR verdicts (the parsed CIDR, or the warning) by text, for one context; read-only values. */
+const remoteVerdicts: { context: string; byText: Map<string, Ipv4Cidr | string> } = { context: '', byText: new Map() };
+const VERDICTS_MAX = 100_000;
 
 export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
   const warnings: string[] = [];
@@ -51,7 +55,7 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
   }
 
   // local CIDRs
-  const local: Cidr[] = [];
+  const local: Ipv4Cidr[] = [];
   for (const [what, list] of [['cluster', input.localClusterCidrs], ['service', input.localServiceCidrs]] as const) {
     for (const text of list) {
       const r = readIPv4Cidr(text);
@@ -88,31 +92,43 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
 
   // remote CIDRs
   const nodeIPs = [input.nodeIP, ...peers.map((p) => p.ip), ...(gateway ? [gateway.ip] : [])];
-  const reserved = RESERVED.map((r) => ({ ...r, c: readIPv4Cidr(r.cidr) }));
-  const remote: Cidr[] = [];
+  // numbers parsed once: with 1,000 remote CIDRs these checks are the planner's inner loop
+  const reserved = RESERVED.flatMap((r) => {
+    const c = readIPv4Cidr(r.cidr);
+    return c.ok ? [{ ...r, c: c.cidr }] : [];
+  });
+  const nodeNums = nodeIPs.map((ip) => ({ ip, n: ipv4ToInt(ip) }));
+  const remote: Ipv4Cidr[] = [];
+  // a CIDR's verdict depends only on its text, the local CIDRs and the node IPs: kept from the last plan
+  // while those stay the same, so a plan with one CIDR more looks at that one only
+  const context = `${localCidrs.map((c) => c.text).join(',')} ${nodeIPs.join(',')}`;
+  if (remoteVerdicts.context !== context || remoteVerdicts.byText.size > VERDICTS_MAX) {
+    remoteVerdicts.context = context;
+    remoteVerdicts.byText.clear();
+  }
   for (const text of input.remoteCidrs) {
+    const known = typeof text === 'string' ? remoteVerdicts.byText.get(text) : undefined;
+    if (known !== undefined) {
+      if (typeof known === 'string') warnings.push(known);
+      else remote.push(known);
+      continue;
+    }
+    const verdict = remoteVerdict(text);
+    if (typeof text === 'string') remoteVerdicts.byText.set(text, verdict);
+    if (typeof verdict === 'string') warnings.push(verdict);
+    else remote.push(verdict);
+  }
+  function remoteVerdict(text: string): Ipv4Cidr | string {
     const r = readIPv4Cidr(text);
-    if (!r.ok) {
-      warnings.push(`remote CIDR ${JSON.stringify(text)} ignored: ${r.why}`);
-      continue;
-    }
+    if (!r.ok) return `remote CIDR ${JSON.stringify(text)} ignored: ${r.why}`;
     const c = r.cidr;
-    const clash = localCidrs.find((l) => overlaps(l, c));
-    if (clash) {
-      warnings.push(`remote CIDR ${c.text} ignored: it overlaps local CIDR ${clash.text} (overlapping clusters need Globalnet)`);
-      continue;
-    }
-    const res = reserved.find((x) => x.c.ok && overlaps(x.c.cidr, c));
-    if (res) {
-      warnings.push(`remote CIDR ${c.text} ignored: it overlaps ${res.what} (${res.cidr})`);
-      continue;
-    }
-    const nodeIn = nodeIPs.find((ip) => containsIP(c, ip));
-    if (nodeIn) {
-      warnings.push(`remote CIDR ${c.text} ignored: it contains node address ${nodeIn}`);
-      continue;
-    }
-    remote.push(c);
+    const clash = localCidrs.find((l) => overlapsIpv4(l, c));
+    if (clash) return `remote CIDR ${c.text} ignored: it overlaps local CIDR ${clash.text} (overlapping clusters need Globalnet)`;
+    const res = reserved.find((x) => overlapsIpv4(x.c, c));
+    if (res) return `remote CIDR ${c.text} ignored: it overlaps ${res.what} (${res.cidr})`;
+    const nodeIn = nodeNums.find((x) => x.n >= c.base && x.n < c.base + c.size);
+    if (nodeIn) return `remote CIDR ${c.text} ignored: it contains node address ${nodeIn.ip}`;
+    return c;
   }
   const remoteCidrs = sortCidrs(remote);
 
@@ -191,7 +207,7 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
     return r;
   };
   /** The host route that keeps a remote gateway's own address out of the route for its CIDR. */
-  const exemptGateways = (c: Cidr): void => {
+  const exemptGateways = (c: Ipv4Cidr): void => {
     for (const g of gatewaysIn.get(c.text) ?? []) if (c.prefix < 32) routes.push(underlayRoute(g, `${g.ip}/32`));
   };
 
@@ -214,8 +230,9 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
   } else if (role === 'non-gateway' && gateway) {
     if (reachable(gateway)) {
       addPeer(gateway);
+      const via = vtepIP(gateway.ip);
       for (const c of remoteCidrs) {
-        const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: VX_SUBMARINER, via: vtepIP(gateway.ip), onlink: true };
+        const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: VX_SUBMARINER, via, onlink: true };
         if (cni) r.src = cni.ip;
         routes.push(r);
         // a passive gateway here still talks to the remote gateway directly (NAT discovery, a warm standby)
@@ -224,8 +241,9 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
     }
   }
   // one route per (table, dst): a gateway address may sit in two overlapping remote CIDRs
+  // (only gateway host routes can repeat: the remote CIDRs are unique once sorted)
   const routeKeys = new Set<string>();
-  const uniqueRoutes = routes.filter((r) => !routeKeys.has(`${r.table} ${r.dst}`) && Boolean(routeKeys.add(`${r.table} ${r.dst}`)));
+  const uniqueRoutes = gatewaysIn.size === 0 ? routes : routes.filter((r) => !routeKeys.has(`${r.table} ${r.dst}`) && Boolean(routeKeys.add(`${r.table} ${r.dst}`)));
   fdb.sort((a, b) => compareIP(a.dst, b.dst) || a.mac.localeCompare(b.mac));
   neighbors.sort((a, b) => compareIP(a.ip, b.ip));
 

@@ -1,6 +1,6 @@
 // A route and the rule of ours deleted behind hawser's back with `ip` come back within one second,
 // started by their rtnetlink notifications, with no full dump of the kernel state; likewise a flushed
-// chain of our nft table (nftables notifications).
+// chain of our nft table, or an element deleted from one of its sets (nftables notifications).
 import { strict as assert } from 'node:assert';
 import { createLogger } from '../../src/log/index.js';
 import { RouteAgentDataplane } from '../../src/routeagent/dataplane.js';
@@ -64,5 +64,21 @@ describe('routeagent: drift repaired from notifications @real', function () {
     await run(ns, 'nft', ['flush', 'chain', 'ip', 'hawser', 'SUBMARINER-POSTROUTING']);
     await waitFor(async () => /local to remote keeps its source/.test(await run(ns, 'nft', ['list', 'chain', 'ip', 'hawser', 'SUBMARINER-POSTROUTING'])), { timeoutMs: 1000, intervalMs: 20, what: 'nft chain restored' });
     assert.equal((await dp!.cacheStats())!.fullDumps, dumps, 'no full dump');
+  });
+
+  it('an element deleted from our remote set is restored within 1 s without a full resync, as one element transaction', async () => {
+    const dumps = (await dp!.cacheStats())!.fullDumps;
+    const remoteSet = async (): Promise<string> => run(ns, 'nft', ['list', 'set', 'ip', 'hawser', 'SUBMARINER-REMOTECIDRS']);
+    assert.match(await remoteSet(), /10\.57\.0\.0\/16/);
+    const tableHandle = async (): Promise<string | undefined> => /^table ip hawser \{ # handle (\d+)/m.exec(await run(ns, 'nft', ['-a', '-t', 'list', 'table', 'ip', 'hawser']))?.[1];
+    const handle = await tableHandle();
+    assert.ok(handle);
+    await run(ns, 'nft', ['delete', 'element', 'ip', 'hawser', 'SUBMARINER-REMOTECIDRS', '{ 10.57.0.0/16 }']);
+    const t0 = Date.now();
+    await waitFor(async () => /10\.57\.0\.0\/16/.test(await remoteSet()), { timeoutMs: 1000, intervalMs: 10, what: 'set element restored' });
+    process.stdout.write(`      restored in ${Date.now() - t0} ms (poll granularity 10 ms)\n`);
+    assert.equal((await dp!.cacheStats())!.fullDumps, dumps, 'no full dump');
+    // the table was not replaced (a new table would have a new handle)
+    assert.equal(await tableHandle(), handle);
   });
 });
