@@ -11,6 +11,8 @@ export class Debouncer {
   private dueAtMs = 0;
   private running = false;
   private pending = false;
+  /** The earliest deadline asked for during a run (kept for the run that follows it). */
+  private pendingDueAtMs = 0;
   private closed = false;
 
   constructor(
@@ -24,11 +26,12 @@ export class Debouncer {
 
   trigger(delayMs = this.delayMs): void {
     if (this.closed) return;
+    const due = Date.now() + delayMs;
     if (this.running) {
+      this.pendingDueAtMs = this.pending ? Math.min(this.pendingDueAtMs, due) : due;
       this.pending = true;
       return;
     }
-    const due = Date.now() + delayMs;
     if (this.timer) {
       if (due >= this.dueAtMs) return;
       clearTimeout(this.timer);
@@ -56,7 +59,7 @@ export class Debouncer {
     } finally {
       this.running = false;
     }
-    if (this.pending) this.trigger();
+    if (this.pending) this.trigger(Math.max(0, this.pendingDueAtMs - Date.now()));
     else if (failed) this.trigger(this.retryMs);
   }
 

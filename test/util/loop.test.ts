@@ -59,6 +59,17 @@ describe('Debouncer', () => {
     assert.equal(d.busy, false);
   });
 
+  it('a deadline asked for during a run is kept for the run after it (not run at once)', async () => {
+    const ranAt: number[] = [];
+    const d = make(async () => {
+      ranAt.push(Date.now());
+      if (ranAt.length === 1) d.trigger(300); // e.g. a retry deadline computed by the run itself
+    }, 1);
+    d.trigger();
+    await waitFor(() => ranAt.length === 2 && !d.busy, { timeoutMs: 3000, intervalMs: 5 });
+    assert.ok(ranAt[1]! - ranAt[0]! >= 250, `second run ${ranAt[1]! - ranAt[0]!} ms after the first`);
+  });
+
   it('an error is reported and the run retried after retryMs', async () => {
     const errors: unknown[] = [];
     let runs = 0;

@@ -121,7 +121,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   function charonNode(gw: LabGateway, backendConfig: Record<string, string>): HawserNode<IpsecDriver> {
     const m = memoryLogger(`hawser-charon-${gw.key}`);
     const local = endpointOf(gw, { backendConfig });
-    const driver = createIpsecDriver({ config: gatewayConfigOf(gw, PSK), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'charon'), netns: gw.ns, reconcileIntervalMs: 500 });
+    const driver = createIpsecDriver({ config: gatewayConfigOf(gw, PSK), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'charon'), netns: gw.ns });
     const n = { gw, ep: endpointOf(gw, { backendConfig: { ...backendConfig, ...driver.localBackendConfig() } }), driver, lines: m.lines };
     charonNodes.push(n);
     return n;
@@ -323,7 +323,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
 
   it('strongSwan back end as preferred-server server: accepts the Submariner client\'s FQDN identities; ESN named from the received proposals', async () => {
     const cServer = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': 'true' } };
-    const server = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: cServer, log: memoryLogger('hawser-charon-c2').log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    const server = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: cServer, log: memoryLogger('hawser-charon-c2').log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns });
     await c.driver.close();
     c.driver = server; // adopts the running charon
     await c.driver.init();
@@ -339,7 +339,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   async function restartCharonDriver(preferred: boolean): Promise<void> {
     const ep = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': String(preferred) } };
     const m = memoryLogger(`hawser-charon-c-${String(preferred)}`);
-    const d = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: String(preferred) }), localEndpoint: ep, log: m.log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    const d = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: String(preferred) }), localEndpoint: ep, log: m.log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns });
     await c.driver.close();
     c.driver = d;
     c.ep = ep;
