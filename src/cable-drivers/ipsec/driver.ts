@@ -96,6 +96,13 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   private resyncTimer: NodeJS.Timeout | undefined;
   /** Cables an event, set() or a retry deadline says to look at. */
   private readonly dirty = new Set<string>();
+  /** Cables not seen with every child SA up since they were loaded or went down. */
+  private readonly notUp = new Set<string>();
+  /**
+   * charon's log events are followed only while some cable is not up: they explain failures, and with every
+   * cable up they are only DPD and packet lines (at N=200 about a hundred a second for nothing).
+   */
+  private logUnsubscribe: (() => void) | undefined;
   private resyncDue = false;
   /** Set while charon's VICI socket is closed: every cable's status says so. */
   private charonDown: { sinceMs: number; why: string } | undefined;
@@ -166,9 +173,9 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         log: (level, msg, fields) => this.log[level]({ ...fields }, msg),
       });
       this.vici = vici;
+      this.logUnsubscribe = undefined;
       await vici.connect();
       await this.checkCharon(vici, how);
-      await vici.subscribe('log', (m) => this.onCharonLog(m));
       await vici.subscribe('ike-updown', (m) => this.onUpdown('IKE_SA', m));
       await vici.subscribe('child-updown', (m) => this.onUpdown('CHILD_SA', m));
       await vici.subscribe('ike-rekey', (m) => this.onRekey('IKE_SA', m));
@@ -230,15 +237,18 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     this.notifier?.trigger();
   }
 
-  /** After the VICI socket closed: starts charon again if it is gone, then reconnects (backoff on failure). */
+  /**
+   * After the VICI socket closed: charon.ensure() adopts a charon that answers, starts one that is gone and
+   * replaces one that is alive but does not answer; then reconnects (backoff on failure).
+   */
   private async recover(): Promise<void> {
     const vici = this.vici;
     if (this.closed || !vici || vici.connected) return;
     try {
-      if (this.charon.pid === undefined) {
-        this.log.warn({ previousPid: this.knownPid }, 'charon is not running; starting it');
-        await this.charon.ensure();
-      }
+      const pid = this.charon.pid;
+      if (pid === undefined) this.log.warn({ previousPid: this.knownPid }, 'charon is not running; starting it');
+      const how = await this.charon.ensure();
+      if (how === 'started' && pid !== undefined) this.log.warn({ previousPid: pid, pid: this.charon.pid }, 'charon was alive but did not answer on its VICI socket; replaced it');
       await vici.connect();
     } catch (err) {
       if (this.closed) return;
@@ -281,6 +291,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       // What was (re)loaded is looked at again at its retry deadline, in case no event comes.
       const loaded = [...out.entries()].filter(([, o]) => o.ok && o.changed).map(([name]) => name);
       if (loaded.length) this.markDirty(loaded, INITIATE_BACKOFF_MIN_MS);
+      await this.followCharonLog();
       return out;
     });
   }
@@ -316,6 +327,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     this.saveState();
     const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
     this.manage(name, entry);
+    await this.followCharonLog();
     this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
     if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
     return true;
@@ -399,6 +411,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       }
       this.managed.clear();
       this.ikeCable.clear();
+      this.notUp.clear();
       this.state = emptyState();
       this.initialized = false;
       this.log.info({ pid }, 'IPsec cable driver cleaned up: connections unloaded, charon stopped');
@@ -469,11 +482,33 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     for (const d of [this.reconciler, this.notifier, this.recoverer]) d?.close();
     this.reconciler = this.notifier = this.recoverer = undefined;
     this.dirty.clear();
+    this.logUnsubscribe = undefined; // the client's close drops its handlers
+  }
+
+  /** Follows charon's log events while some cable is not up, and stops when every one is. */
+  private async followCharonLog(): Promise<void> {
+    const vici = this.vici;
+    if (!vici) return;
+    const want = this.notUp.size > 0 && !this.closed;
+    if (want && !this.logUnsubscribe) {
+      this.logUnsubscribe = await vici.subscribe('log', (m) => this.onCharonLog(m));
+      this.log.debug({ notUp: this.notUp.size }, 'following charon\'s log events (a cable is not up)');
+    } else if (!want && this.logUnsubscribe) {
+      this.logUnsubscribe();
+      this.logUnsubscribe = undefined;
+      this.log.debug('every IPsec cable is up: no longer following charon\'s log events');
+    }
+  }
+
+  /** Whether charon's log events are followed now (tests). */
+  get followsCharonLog(): boolean {
+    return this.logUnsubscribe !== undefined;
   }
 
   private manage(name: string, m: Managed): void {
     this.unmanage(name);
     this.managed.set(name, m);
+    this.notUp.add(name);
     this.ikeCable.set(name, name);
     for (const c of m.plan.ikeConns) this.ikeCable.set(c.name, name);
   }
@@ -483,6 +518,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     if (!m) return false;
     for (const c of m.plan.ikeConns) this.ikeCable.delete(c.name);
     this.ikeCable.delete(name);
+    this.notUp.delete(name);
     return this.managed.delete(name);
   }
 
@@ -561,6 +597,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   private async initiate(m: Managed, children: readonly string[]): Promise<void> {
     const vici = this.requireVici();
+    this.notUp.add(m.plan.name);
+    await this.followCharonLog(); // before the negotiation, so its failure lines are seen
     m.nextInitiateMs = Date.now() + m.backoffMs;
     m.backoffMs = Math.min(INITIATE_BACKOFF_MAX_MS, m.backoffMs * 2);
     for (const child of children) {
@@ -630,6 +668,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         if (full) await this.resync();
         const sas = await this.observe(cables, full);
         await this.initiateMissing(cables, sas);
+        await this.followCharonLog();
       } catch (err) {
         if (full) this.resyncDue = true;
         for (const c of cables) this.dirty.add(c);
@@ -647,6 +686,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       this.state = emptyState(pid);
       this.knownPid = pid;
       this.saCable.clear();
+      for (const name of this.managed.keys()) this.notUp.add(name);
     }
     const r = await this.ensureLoaded();
     if (restarted) {
@@ -680,8 +720,10 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       if (o.missingChildren.length === 0) {
         m.failure = undefined;
         m.backoffMs = INITIATE_BACKOFF_MIN_MS;
+        this.notUp.delete(name);
         continue;
       }
+      this.notUp.add(name);
       if (!m.plan.initiate) continue; // the peer initiates (we are its preferred server)
       later.push(name);
       let due = m.nextInitiateMs;
@@ -756,9 +798,12 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       entry.failure = undefined;
       entry.lastWarned = undefined;
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
+      // A child up may complete the cable: the pass confirms it (and stops following the log when all are).
+      else if (this.notUp.has(cable)) this.markDirty([cable], SA_DOWN_DELAY_MS);
     } else {
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
       else this.log.debug({ cable, ike: u.sa.name, children: u.sa.children.map((c) => c.name) }, 'IPsec CHILD_SA down');
+      this.notUp.add(cable);
       this.markDirty([cable], SA_DOWN_DELAY_MS);
     }
   }

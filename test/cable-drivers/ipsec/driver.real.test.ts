@@ -97,6 +97,8 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.equal(after.clear - before.clear, 0, 'no packet with a pod address crossed the WAN in clear');
     const s = await stateOf(a, b.ep.cableName);
     assert.ok((s?.txBytes ?? 0) > 100_000 && (s?.rxBytes ?? 0) > 0, `byte counters ${s?.rxBytes}/${s?.txBytes}`);
+     // With every cable up charon's log events (DPD, packets) are not followed; a down event follows them again.
+    await waitFor(() => !a.driver.followsCharonLog && !b.driver.followsCharonLog, { timeoutMs: 5_000, what: 'log events no longer followed' });
   });
 
   it('connect() again with the same remote and NAT changes nothing (same IKE_SA)', async () => {
@@ -117,6 +119,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.match(onA.statusMessage, /pre-shared key mismatch/i);
     assert.match(onC.statusMessage, /pre-shared key mismatch/i);
     assert.match(onA.statusMessage, /CE_IPSEC_PSK/);
+    assert.equal(a.driver.followsCharonLog, true, 'charon\'s log is followed while a cable is not up');
     const ab = await stateOf(a, b.ep.cableName);
     assert.equal(ab?.status, 'connected', `A-B: ${JSON.stringify(ab?.statusMessage)}`);
     assert.deepEqual(await ikeIds(a, b.ep.cableName), ids, 'the A-B IKE_SAs are the same ones');
@@ -188,6 +191,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     const ms = Date.now() - t0;
     if (process.env.HAWSER_TEST_LOG === '1') console.log(`re-established ${ms} ms after swanctl --terminate`);
     assert.ok(a.lines.some((l) => l.includes('IPsec IKE_SA down') && l.includes(b.ep.cableName)), 'the down event was seen');
+    await waitFor(() => !a.driver.followsCharonLog, { timeoutMs: 5_000, what: 'log events no longer followed once the cable is back' });
   });
 
   it('kill charon by PID: the cable is back within 5 s and the log says what happened', async () => {
