@@ -47,6 +47,8 @@ interface Managed {
   loadedAtMs: number;
   /** charon's lines that explain the next failure (proposal lists, peer-config lookup). */
   recent: RecentCharonLines;
+  /** Child SAs seen up, from child-updown events and each pass's read-back (is the cable up, without a list). */
+  upChildren: Set<string>;
 }
 
 /** The charon connections of a cable: its own name (bidirectional) or `<cable>-<i>-<j>` (server/client). */
@@ -325,7 +327,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
     this.state.conns.set(name, { hash: plan.hash, remote, nat });
     this.saveState();
-    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
+    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {}, upChildren: new Set() };
     this.manage(name, entry);
     await this.followCharonLog();
     this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
@@ -554,7 +556,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         this.state.conns.set(name, c);
         try {
           const plan = this.plan(c.remote, c.nat);
-          this.manage(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {} });
+          this.manage(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {}, upChildren: new Set() });
         } catch (err) {
           this.log.warn({ cable: name, err }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
         }
@@ -717,6 +719,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       const m = this.managed.get(name);
       if (!m) continue;
       const o = observeConnection(this.expectation(m), sas, m.failure, now);
+      m.upChildren = new Set(o.upChildren);
       if (o.missingChildren.length === 0) {
         m.failure = undefined;
         m.backoffMs = INITIATE_BACKOFF_MIN_MS;
@@ -798,11 +801,18 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       entry.failure = undefined;
       entry.lastWarned = undefined;
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
-      // A child up may complete the cable: the pass confirms it (and stops following the log when all are).
-      else if (this.notUp.has(cable)) this.markDirty([cable], SA_DOWN_DELAY_MS);
+      else {
+        // A child up may complete the cable; with every cable up, charon's log is no longer followed.
+        for (const c of u.sa.children) entry.upChildren.add(c.name);
+        if (entry.plan.children.every((c) => entry.upChildren.has(c.name)) && this.notUp.delete(cable) && this.notUp.size === 0) {
+          void this.followCharonLog().catch((err) => this.log.debug({ err }, 'could not stop following charon\'s log events'));
+        }
+      }
     } else {
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
       else this.log.debug({ cable, ike: u.sa.name, children: u.sa.children.map((c) => c.name) }, 'IPsec CHILD_SA down');
+      for (const c of u.sa.children) entry.upChildren.delete(c.name);
+      if (what === 'IKE_SA') entry.upChildren.clear();
       this.notUp.add(cable);
       this.markDirty([cable], SA_DOWN_DELAY_MS);
     }
