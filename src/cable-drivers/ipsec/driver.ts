@@ -102,7 +102,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   private readonly notUp = new Set<string>();
   /**
    * charon's log events are followed only while some cable is not up: they explain failures, and with every
-   * cable up they are only DPD and packet lines (at N=200 about a hundred a second for nothing).
+   * cable up they are only DPD and packet lines (at N=200 dozens a second, for nothing).
    */
   private logUnsubscribe: (() => void) | undefined;
   private resyncDue = false;
