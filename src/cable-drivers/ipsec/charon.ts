@@ -1,6 +1,6 @@
 // Supervision of hawser's own charon: writes its strongswan.conf, starts charon-systemd detached (so a
 // hawser restart keeps the SAs), adopts it by PID file (charon-systemd writes none: we do) + environment +
-// VICI answer, restarts it when it dies and hands the restart to the driver to re-load its connections.
+// VICI answer. The driver notices a death by its VICI socket closing and calls ensure() again.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../log/index.js';
@@ -68,11 +68,19 @@ function fileSize(path: string): number {
   }
 }
 
+/** A process that exited but was not yet reaped by its parent (state Z in /proc/<pid>/stat). */
+function isZombie(pid: number): boolean {
+  try {
+    return /^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 export class Charon {
   readonly paths: CharonPaths;
   private readonly daemon: Daemon;
   private readonly binary: string;
-  private lastPid: number | undefined;
   private logOffset = 0;
 
   constructor(private readonly opts: CharonOptions) {
@@ -129,9 +137,7 @@ export class Charon {
   async ensure(): Promise<'adopted' | 'started'> {
     this.forgetForeignPid();
     this.logOffset = fileSize(this.paths.logFile);
-    const r = await this.daemon.ensure();
-    this.lastPid = this.daemon.pid;
-    return r;
+    return this.daemon.ensure();
   }
 
   /**
@@ -146,20 +152,6 @@ export class Charon {
       return [];
     }
     return text.split('\n').filter((l) => /could not create any sockets|could not open IPv4 socket|unable to bind socket/.test(l)).map((l) => l.replace(/^\S+ \S+ /, ''));
-  }
-
-  /** Restarts charon whenever it dies, then awaits `onRestart` (re-load connections) with the old and new PID. */
-  watch(onRestart: (previousPid: number | undefined, pid: number | undefined) => Promise<void>): void {
-    this.daemon.watch(async () => {
-      const previous = this.lastPid;
-      this.lastPid = this.daemon.pid;
-      await onRestart(previous, this.lastPid);
-    });
-  }
-
-  /** Stops watching; charon and its SAs keep running for the next hawser to adopt. */
-  close(): void {
-    this.daemon.close();
   }
 
   /** Stops watching and ends charon (uninstall). */
@@ -180,6 +172,7 @@ export class Charon {
     } catch {
       return; // dead: the Daemon treats it as such
     }
+    if (isZombie(pid)) return; // our charon, killed a moment ago and not reaped yet: dead too
     this.opts.log.warn({ pid, pidFile: this.paths.pidFile }, 'PID file names a process that is not hawser\'s charon; ignoring it');
     rmSync(this.paths.pidFile, { force: true });
   }

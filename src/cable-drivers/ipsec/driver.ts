@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { backendPort, endpointSpecToWire, type EndpointSpec } from '../../k8s/resources.js';
 import { registerSecret, type Logger } from '../../log/index.js';
 import { HawserError, errorMessage } from '../../util/errors.js';
+import { Debouncer } from '../../util/loop.js';
+import { Backoff } from '../../util/wait.js';
 import { DeclarativeDriver } from '../declarative.js';
 import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
 import { charonPlugins } from './charon-conf.js';
@@ -15,7 +17,7 @@ import { openRtnl, type Rtnl } from '../../os/netlink.js';
 import { removeSourceAddresses, syncSourceAddresses } from './source-addresses.js';
 import { emptyState, readState, writeState, type IpsecState } from './state-file.js';
 import { classifyCharonLog, noteCharonContext, observeConnection, preferFailure, type IkeFailure, type RecentCharonLines } from './state.js';
-import { ViciClient, isViciError, parseUpdown, str, type IkeSa, type ViciSection } from './vici/index.js';
+import { ViciClient, isSection, isViciError, parseUpdown, str, type IkeSa, type ViciSection } from './vici/index.js';
 
 export const PSK_ID = 'hawser-psk';
 
@@ -24,8 +26,11 @@ export interface IpsecDriverOptions {
   dir?: string;
   /** Run charon in this network namespace (lab, tests). */
   netns?: string;
-  /** How often missing child SAs are re-initiated and loaded connections verified. Default 2 s. */
-  reconcileIntervalMs?: number;
+  /**
+   * The safety resync: how often every loaded connection and SA is read back from charon even without an
+   * event (charon's VICI events drive everything else). Default 30 s.
+   */
+  resyncIntervalMs?: number;
   /** charon binary (default /usr/sbin/charon-systemd). */
   binary?: string;
 }
@@ -42,6 +47,8 @@ interface Managed {
   loadedAtMs: number;
   /** charon's lines that explain the next failure (proposal lists, peer-config lookup). */
   recent: RecentCharonLines;
+  /** Child SAs seen up, from child-updown events and each pass's read-back (is the cable up, without a list). */
+  upChildren: Set<string>;
 }
 
 /** The charon connections of a cable: its own name (bidirectional) or `<cable>-<i>-<j>` (server/client). */
@@ -52,6 +59,12 @@ export function ikeNamesOfCable(cable: string, loaded: readonly string[]): strin
 const IPV4_IN_TEXT = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
 
 const INITIATE_BACKOFF_MIN_MS = 2_000;
+/** An SA went down: look after a short pause, so charon has finished deleting it and a burst coalesces. */
+const SA_DOWN_DELAY_MS = 100;
+/** A negotiation that produced no event yet is looked at again after this long. */
+const NEGOTIATING_RECHECK_MS = 2_000;
+/** More dirty cables than this: one list-sas of everything is cheaper than one per connection. */
+const FILTERED_LIST_MAX = 8;
 const INITIATE_BACKOFF_MAX_MS = 30_000;
 /**
  * A peer that has not yet loaded its connection for us (it learns our Endpoint through the broker a moment
@@ -71,10 +84,32 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   /** charon's IKE_SA unique id → cable, for log events without a connection name (before a config matched). */
   private readonly saCable = new Map<string, string>();
   private state: IpsecState = emptyState();
+  /** charon's connection name (a cable's own, or `<cable>-<i>-<j>`) → cable, for events. */
+  private readonly ikeCable = new Map<string, string>();
   private chain: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
-  private soon: NodeJS.Timeout | undefined;
-  private changeTimer: NodeJS.Timeout | undefined;
+  /** Reconciles the dirty cables (or everything, when a resync is due), coalesced; also at retry deadlines. */
+  private reconciler: Debouncer | undefined;
+  /** Tells the engine to observe the cables again (coalesced, 100 ms). */
+  private notifier: Debouncer | undefined;
+  /** Restarts charon and reconnects after its VICI socket closed, with backoff. */
+  private recoverer: Debouncer | undefined;
+  private readonly recoverBackoff = new Backoff(200, 10_000);
+  /** The slow safety resync (the only periodic timer). */
+  private resyncTimer: NodeJS.Timeout | undefined;
+  /** Cables an event, set() or a retry deadline says to look at. */
+  private readonly dirty = new Set<string>();
+  /** Cables not seen with every child SA up since they were loaded or went down. */
+  private readonly notUp = new Set<string>();
+  /**
+   * charon's log events are followed only while some cable is not up: they explain failures, and with every
+   * cable up they are only DPD and packet lines (at N=200 dozens a second, for nothing).
+   */
+  private logUnsubscribe: (() => void) | undefined;
+  private resyncDue = false;
+  /** Set while charon's VICI socket is closed: every cable's status says so. */
+  private charonDown: { sinceMs: number; why: string } | undefined;
+  /** The charon PID the loaded connections live in (a different one after a reconnect = charon restarted). */
+  private knownPid: number | undefined;
   private dataPathChanged: (() => void) | undefined;
   private initialized = false;
   private closed = false;
@@ -140,18 +175,92 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         log: (level, msg, fields) => this.log[level]({ ...fields }, msg),
       });
       this.vici = vici;
+      this.logUnsubscribe = undefined;
       await vici.connect();
       await this.checkCharon(vici, how);
-      await vici.subscribe('log', (m) => this.onCharonLog(m));
       await vici.subscribe('ike-updown', (m) => this.onUpdown('IKE_SA', m));
       await vici.subscribe('child-updown', (m) => this.onUpdown('CHILD_SA', m));
+      await vici.subscribe('ike-rekey', (m) => this.onRekey('IKE_SA', m));
+      await vici.subscribe('child-rekey', (m) => this.onRekey('CHILD_SA', m));
       await this.loadPsk();
       await this.adopt(how, pid);
-      this.charon.watch((prev, now) => this.serial(() => this.onCharonRestart(prev, now)));
-      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
-      this.timer.unref();
+      this.knownPid = pid;
+      this.charonDown = undefined;
+      this.startLoops(vici);
       this.initialized = true;
+      // What the adopted connections miss is initiated by the first pass (at their retry deadline).
+      this.requestResync();
     });
+  }
+
+  /**
+   * Event-driven loops: charon's updown events and set() mark cables dirty for the reconciler; a closed VICI
+   * socket starts the recovery (restart charon if it died, reconnect, full resync); one slow resync timer.
+   */
+  private startLoops(vici: ViciClient): void {
+    const onError = (what: string) => (err: unknown): void => this.log.warn({ err }, `${what} failed; retrying`);
+    this.reconciler = new Debouncer(() => this.reconcile(), 20, onError('IPsec reconcile'), 1_000, false);
+    this.notifier = new Debouncer(async () => {
+      if (!this.closed) this.dataPathChanged?.();
+    }, 100, onError('IPsec status notification'), 1_000, false);
+    this.recoverer = new Debouncer(() => this.recover(), 0, onError('charon recovery'), 1_000, false);
+    vici.onConnection((state, err) => this.onViciConnection(vici, state, err));
+    this.resyncTimer = setInterval(() => this.requestResync(), this.opts.resyncIntervalMs ?? 30_000);
+    this.resyncTimer.unref();
+  }
+
+  /** Everything is read back from charon on the next pass (safety resync, reconnect, init). */
+  private requestResync(): void {
+    this.resyncDue = true;
+    this.reconciler?.trigger(0);
+  }
+
+  /** Looks at these cables again after `delayMs` (an event, set(), a retry deadline). */
+  private markDirty(cables: Iterable<string>, delayMs?: number): void {
+    for (const c of cables) this.dirty.add(c);
+    this.reconciler?.trigger(delayMs);
+  }
+
+  private onViciConnection(vici: ViciClient, state: 'connected' | 'disconnected', err?: Error): void {
+    if (this.closed || this.vici !== vici) return;
+    if (state === 'disconnected') {
+      if (!this.charonDown) {
+        this.charonDown = { sinceMs: Date.now(), why: err?.message ?? 'connection closed' };
+        this.log.warn({ pid: this.knownPid, err, log: this.charon.paths.logFile }, 'charon\'s VICI socket closed: charon died or stopped answering; restarting it if it is gone, then re-loading every IPsec connection');
+      }
+      this.notifier?.trigger();
+      this.recoverer?.trigger(0);
+      return;
+    }
+    // Reconnected (charon came back, or a dropped connection was reopened): read everything back.
+    this.charonDown = undefined;
+    this.recoverBackoff.reset();
+    this.requestResync();
+    this.notifier?.trigger();
+  }
+
+  /**
+   * After the VICI socket closed: charon.ensure() adopts a charon that answers, starts one that is gone and
+   * replaces one that is alive but does not answer; then reconnects (backoff on failure).
+   */
+  private async recover(): Promise<void> {
+    const vici = this.vici;
+    if (this.closed || !vici || vici.connected) return;
+    try {
+      const pid = this.charon.pid;
+      if (pid === undefined) this.log.warn({ previousPid: this.knownPid }, 'charon is not running; starting it');
+      const how = await this.charon.ensure();
+      if (how === 'started' && pid !== undefined) this.log.warn({ previousPid: pid, pid: this.charon.pid }, 'charon was alive but did not answer on its VICI socket; replaced it');
+      await vici.connect();
+    } catch (err) {
+      if (this.closed) return;
+      const delay = this.recoverBackoff.next();
+      const why = `${errorMessage(err)}; next attempt in ${Math.round(delay / 100) / 10} s`;
+      if (this.charonDown) this.charonDown.why = why;
+      this.log.error({ err, attempt: this.recoverBackoff.attempts, retryInMs: delay }, 'could not bring charon back; retrying');
+      this.notifier?.trigger();
+      this.recoverer?.trigger(delay);
+    }
   }
 
   /**
@@ -181,6 +290,10 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         });
       }
       if (unclaimed.length) this.log.info({ connections: unclaimed }, 'IPsec connections no wanted cable claims removed');
+      // What was (re)loaded is looked at again at its retry deadline, in case no event comes.
+      const loaded = [...out.entries()].filter(([, o]) => o.ok && o.changed).map(([name]) => name);
+      if (loaded.length) this.markDirty(loaded, INITIATE_BACKOFF_MIN_MS);
+      await this.followCharonLog();
       return out;
     });
   }
@@ -214,8 +327,9 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     for (const c of plan.ikeConns) await vici.loadConn(c.name, c.conn);
     this.state.conns.set(name, { hash: plan.hash, remote, nat });
     this.saveState();
-    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {} };
-    this.managed.set(name, entry);
+    const entry: Managed = { remote, nat, plan, nextInitiateMs: 0, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: Date.now(), recent: {}, upChildren: new Set() };
+    this.manage(name, entry);
+    await this.followCharonLog();
     this.log.info({ cable: name, cluster: remote.clusterId, endpoint: remote.hostname, remoteIP: nat.useIP, nat: nat.useNAT, mode: plan.mode, children: plan.children.length }, 'IPsec connection loaded');
     if (plan.initiate) await this.initiate(entry, plan.children.map((c) => c.name));
     return true;
@@ -225,7 +339,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   private async removeCable(name: string, loadedConns: readonly string[]): Promise<void> {
     const vici = this.requireVici();
     const m = this.managed.get(name) ?? this.state.conns.get(name);
-    const wasManaged = this.managed.delete(name);
+    const wasManaged = this.unmanage(name);
     if (this.state.conns.delete(name)) this.saveState();
     const present = ikeNamesOfCable(name, loadedConns);
     for (const n of present) {
@@ -240,6 +354,13 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   async connections(): Promise<ConnectionState[]> {
     const vici = this.vici;
     if (!vici) return [];
+    const down = this.charonDown;
+    if (down) {
+      const why = `charon is not answering: its VICI socket closed ${Math.round((Date.now() - down.sinceMs) / 1000)} s ago (${down.why}); hawser restarts charon and re-loads every connection; charon's log: ${this.charon.paths.logFile}`;
+      return [...this.managed.entries()].map(([name, m]) => ({
+        cableName: name, endpoint: m.remote, status: 'error' as const, statusMessage: why, usingIP: m.nat.useIP, usingNAT: m.nat.useNAT,
+      }));
+    }
     let sas: IkeSa[];
     try {
       sas = await vici.listSas({ noblock: true }, { timeoutMs: 5_000 });
@@ -291,6 +412,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         /* not empty: something not ours lives there */
       }
       this.managed.clear();
+      this.ikeCable.clear();
+      this.notUp.clear();
       this.state = emptyState();
       this.initialized = false;
       this.log.info({ pid }, 'IPsec cable driver cleaned up: connections unloaded, charon stopped');
@@ -307,8 +430,9 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     });
   }
 
-  /** Runs one reconcile pass now (tests; the timer runs it every interval). */
+  /** Runs one full resync pass now (tests; events and the slow resync timer run it otherwise). */
   async reconcileNow(): Promise<void> {
+    this.resyncDue = true;
     await this.reconcile();
   }
 
@@ -355,13 +479,49 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   private stopLoops(): void {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    if (this.soon) clearTimeout(this.soon);
-    if (this.changeTimer) clearTimeout(this.changeTimer);
-    this.timer = undefined;
-    this.soon = undefined;
-    this.changeTimer = undefined;
-    this.charon.close();
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    for (const d of [this.reconciler, this.notifier, this.recoverer]) d?.close();
+    this.reconciler = this.notifier = this.recoverer = undefined;
+    this.dirty.clear();
+    this.logUnsubscribe = undefined; // the client's close drops its handlers
+  }
+
+  /** Follows charon's log events while some cable is not up, and stops when every one is. */
+  private async followCharonLog(): Promise<void> {
+    const vici = this.vici;
+    if (!vici) return;
+    const want = this.notUp.size > 0 && !this.closed;
+    if (want && !this.logUnsubscribe) {
+      this.logUnsubscribe = await vici.subscribe('log', (m) => this.onCharonLog(m));
+      this.log.debug({ notUp: this.notUp.size }, 'following charon\'s log events (a cable is not up)');
+    } else if (!want && this.logUnsubscribe) {
+      this.logUnsubscribe();
+      this.logUnsubscribe = undefined;
+      this.log.debug('every IPsec cable is up: no longer following charon\'s log events');
+    }
+  }
+
+  /** Whether charon's log events are followed now (tests). */
+  get followsCharonLog(): boolean {
+    return this.logUnsubscribe !== undefined;
+  }
+
+  private manage(name: string, m: Managed): void {
+    this.unmanage(name);
+    this.managed.set(name, m);
+    this.notUp.add(name);
+    this.ikeCable.set(name, name);
+    for (const c of m.plan.ikeConns) this.ikeCable.set(c.name, name);
+  }
+
+  private unmanage(name: string): boolean {
+    const m = this.managed.get(name);
+    if (!m) return false;
+    for (const c of m.plan.ikeConns) this.ikeCable.delete(c.name);
+    this.ikeCable.delete(name);
+    this.notUp.delete(name);
+    return this.managed.delete(name);
   }
 
   private requireVici(): ViciClient {
@@ -396,7 +556,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         this.state.conns.set(name, c);
         try {
           const plan = this.plan(c.remote, c.nat);
-          this.managed.set(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {} });
+          this.manage(name, { remote: c.remote, nat: c.nat, plan, nextInitiateMs: Date.now() + INITIATE_BACKOFF_MIN_MS, backoffMs: INITIATE_BACKOFF_MIN_MS, loadedAtMs: 0, recent: {}, upChildren: new Set() });
         } catch (err) {
           this.log.warn({ cable: name, err }, 'adopted IPsec connection is no longer valid; it stays until the engine reconnects or removes it');
         }
@@ -404,15 +564,6 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       if (this.state.conns.size) this.log.info({ connections: [...this.state.conns.keys()] }, 'adopted IPsec connections loaded by the previous hawser');
     }
     this.saveState();
-  }
-
-  private async onCharonRestart(previousPid: number | undefined, pid: number | undefined): Promise<void> {
-    if (this.closed) return;
-    this.log.warn({ previousPid, pid, log: this.charon.paths.logFile }, 'charon died and was restarted; re-loading the PSK and every IPsec connection');
-    this.state = emptyState(pid);
-    const r = await this.ensureLoaded();
-    this.log.info({ pid, connections: r.present + r.loaded }, 'IPsec connections re-loaded into the restarted charon');
-    this.changedSoon();
   }
 
   /**
@@ -448,6 +599,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   private async initiate(m: Managed, children: readonly string[]): Promise<void> {
     const vici = this.requireVici();
+    this.notUp.add(m.plan.name);
+    await this.followCharonLog(); // before the negotiation, so its failure lines are seen
     m.nextInitiateMs = Date.now() + m.backoffMs;
     m.backoffMs = Math.min(INITIATE_BACKOFF_MAX_MS, m.backoffMs * 2);
     for (const child of children) {
@@ -477,13 +630,9 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     const name = raw === '(unnamed)' ? '' : raw;
     const id = str(m, 'ikesa-uniqueid');
     if (name) {
-      for (const [cable, e] of this.managed) {
-        if (cable === name || e.plan.ikeConns.some((c) => c.name === name)) {
-          if (id) this.saCable.set(id, cable);
-          return cable;
-        }
-      }
-      return undefined;
+      const cable = this.ikeCable.get(name);
+      if (cable !== undefined && id) this.saCable.set(id, cable);
+      return cable;
     }
     if (id && this.saCable.has(id)) return this.saCable.get(id);
     // Before a config matched (a responder rejecting the peer), charon names no connection: use the addresses.
@@ -500,37 +649,97 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     return undefined;
   }
 
-  /** Re-initiates missing child SAs (with backoff) and re-loads connections missing from charon. */
+  /**
+   * One pass over the dirty cables, or over everything when a resync is due (init, reconnect, the slow
+   * timer): re-loads connections charon lacks (a full pass), reads back the SAs of the cables looked at,
+   * and initiates missing child SAs whose retry deadline has come. Cables still missing children stay
+   * dirty, and the pass asks to run again at the earliest of their deadlines: retries while something is
+   * missing, nothing at all while every cable is up.
+   */
   private async reconcile(): Promise<void> {
     if (this.closed || !this.initialized) return;
     await this.serial(async () => {
-      if (this.closed || !this.vici) return;
       const vici = this.vici;
-      const r = await this.ensureLoaded();
-      if (r.loaded > 0) this.log.warn({ connections: r.loaded, pid: this.charon.pid }, 'IPsec connections were missing from charon (restarted, or unloaded behind hawser\'s back); loaded them again');
-      const sas = await vici.listSas({ noblock: true });
-      const now = Date.now();
-      for (const m of this.managed.values()) {
-        const o = observeConnection(this.expectation(m), sas, m.failure, now);
-        if (o.missingChildren.length === 0) {
-          m.failure = undefined;
-          m.backoffMs = INITIATE_BACKOFF_MIN_MS;
-          continue;
-        }
-        if (!m.plan.initiate || o.negotiating || now < m.nextInitiateMs) continue;
-        this.log.debug({ cable: m.plan.name, missing: o.missingChildren }, 'initiating missing IPsec child SAs');
-        await this.initiate(m, o.missingChildren);
+      if (this.closed || !vici) return;
+      if (!vici.connected && this.charonDown) return; // the reconnect asks for a full pass
+      const full = this.resyncDue;
+      this.resyncDue = false;
+      const cables = full ? [...this.managed.keys()] : [...this.dirty].filter((c) => this.managed.has(c));
+      this.dirty.clear();
+      try {
+        if (full) await this.resync();
+        const sas = await this.observe(cables, full);
+        await this.initiateMissing(cables, sas);
+        await this.followCharonLog();
+      } catch (err) {
+        if (full) this.resyncDue = true;
+        for (const c of cables) this.dirty.add(c);
+        throw err;
       }
     });
   }
 
-  private reconcileSoon(): void {
-    if (this.closed || this.soon) return;
-    this.soon = setTimeout(() => {
-      this.soon = undefined;
-      void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed'));
-    }, 200);
-    this.soon.unref();
+  /** The full pass's first half: a charon with another PID was restarted; every connection it lacks is loaded. */
+  private async resync(): Promise<void> {
+    const pid = this.charon.pid;
+    const restarted = pid !== this.knownPid;
+    if (restarted) {
+      this.log.warn({ previousPid: this.knownPid, pid, log: this.charon.paths.logFile }, 'charon died and was restarted; re-loading the PSK and every IPsec connection');
+      this.state = emptyState(pid);
+      this.knownPid = pid;
+      this.saCable.clear();
+      for (const name of this.managed.keys()) this.notUp.add(name);
+    }
+    const r = await this.ensureLoaded();
+    if (restarted) {
+      this.log.info({ pid, connections: r.present + r.loaded }, 'IPsec connections re-loaded into the restarted charon');
+      this.changedSoon();
+    } else if (r.loaded > 0) {
+      this.log.warn({ connections: r.loaded, pid }, 'IPsec connections were missing from charon (unloaded behind hawser\'s back); loaded them again');
+    }
+  }
+
+  /** The SAs of `cables`: per connection when few, else one list of everything. */
+  private async observe(cables: readonly string[], full: boolean): Promise<IkeSa[]> {
+    const vici = this.requireVici();
+    if (cables.length === 0) return [];
+    if (full || cables.length > FILTERED_LIST_MAX) return vici.listSas({ noblock: true });
+    const out: IkeSa[] = [];
+    for (const cable of cables) {
+      for (const c of this.managed.get(cable)?.plan.ikeConns ?? []) out.push(...(await vici.listSas({ ike: c.name, noblock: true })));
+    }
+    return out;
+  }
+
+  private async initiateMissing(cables: readonly string[], sas: readonly IkeSa[]): Promise<void> {
+    let now = Date.now();
+    let next: number | undefined;
+    const later: string[] = [];
+    for (const name of cables) {
+      const m = this.managed.get(name);
+      if (!m) continue;
+      const o = observeConnection(this.expectation(m), sas, m.failure, now);
+      m.upChildren = new Set(o.upChildren);
+      if (o.missingChildren.length === 0) {
+        m.failure = undefined;
+        m.backoffMs = INITIATE_BACKOFF_MIN_MS;
+        this.notUp.delete(name);
+        continue;
+      }
+      this.notUp.add(name);
+      if (!m.plan.initiate) continue; // the peer initiates (we are its preferred server)
+      later.push(name);
+      let due = m.nextInitiateMs;
+      if (o.negotiating) due = Math.max(due, now + NEGOTIATING_RECHECK_MS);
+      else if (now >= m.nextInitiateMs) {
+        this.log.debug({ cable: name, missing: o.missingChildren }, 'initiating missing IPsec child SAs');
+        await this.initiate(m, o.missingChildren);
+        due = m.nextInitiateMs;
+      }
+      next = next === undefined ? due : Math.min(next, due);
+    }
+    now = Date.now();
+    if (next !== undefined) this.markDirty(later, Math.max(0, next - now));
   }
 
   private onCharonLog(m: ViciSection): void {
@@ -557,8 +766,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       this.log.debug({ cable: name, charon: next.detail }, 'right after loading: the peer has probably not loaded its connection for us yet; retrying in 1 s');
       entry.backoffMs = INITIATE_BACKOFF_MIN_MS;
       entry.nextInitiateMs = Math.min(entry.nextInitiateMs, now + PEER_NOT_READY_RETRY_MS);
-      // Its own timer: a pending reconcileSoon() (from the IKE_SA going down) would run before the retry is due.
-      setTimeout(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'IPsec reconcile failed')), PEER_NOT_READY_RETRY_MS + 20).unref();
+      this.markDirty([name], PEER_NOT_READY_RETRY_MS + 20);
       return;
     }
     const f = preferFailure(entry.failure, next);
@@ -568,6 +776,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
       this.log.warn({ cable: name, endpoint: entry.remote.hostname, reason: f.kind, charon: f.detail }, f.message);
       this.changedSoon();
     }
+    // A failed negotiation need not end in an updown event (a half-open IKE_SA was never up): retry at the deadline.
+    if (entry.plan.initiate) this.markDirty([name], Math.max(0, entry.nextInitiateMs - now));
   }
 
   onDataPathChange(cb: () => void): void {
@@ -576,29 +786,45 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   /** An SA came up or went down, or a cable got a new failure: the engine looks again (coalesced, 100 ms). */
   private changedSoon(): void {
-    if (this.closed || this.changeTimer || !this.dataPathChanged) return;
-    this.changeTimer = setTimeout(() => {
-      this.changeTimer = undefined;
-      if (!this.closed) this.dataPathChanged?.();
-    }, 100);
-    this.changeTimer.unref();
+    if (this.closed || !this.dataPathChanged) return;
+    this.notifier?.trigger();
   }
 
   private onUpdown(what: 'IKE_SA' | 'CHILD_SA', m: ViciSection): void {
     const u = parseUpdown(m);
     if (!u) return;
-    const cable = [...this.managed.entries()].find(([k, e]) => k === u.sa.name || e.plan.ikeConns.some((c) => c.name === u.sa.name))?.[0];
+    const cable = this.ikeCable.get(u.sa.name);
     const entry = cable === undefined ? undefined : this.managed.get(cable);
-    if (!entry) return;
+    if (cable === undefined || !entry) return;
     this.changedSoon();
     if (u.up) {
       entry.failure = undefined;
       entry.lastWarned = undefined;
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, remote: `${u.sa.remoteHost}:${u.sa.remotePort ?? ''}`, initiator: u.sa.initiator, nat: u.sa.natAny }, 'IPsec IKE_SA established');
+      else {
+        // A child up may complete the cable; with every cable up, charon's log is no longer followed.
+        for (const c of u.sa.children) entry.upChildren.add(c.name);
+        if (entry.plan.children.every((c) => entry.upChildren.has(c.name)) && this.notUp.delete(cable) && this.notUp.size === 0) {
+          void this.followCharonLog().catch((err) => this.log.debug({ err }, 'could not stop following charon\'s log events'));
+        }
+      }
     } else {
       if (what === 'IKE_SA') this.log.info({ cable, ike: u.sa.name, endpoint: entry.remote.hostname, state: u.sa.state }, 'IPsec IKE_SA down');
-      this.reconcileSoon();
+      else this.log.debug({ cable, ike: u.sa.name, children: u.sa.children.map((c) => c.name) }, 'IPsec CHILD_SA down');
+      for (const c of u.sa.children) entry.upChildren.delete(c.name);
+      if (what === 'IKE_SA') entry.upChildren.clear();
+      this.notUp.add(cable);
+      this.markDirty([cable], SA_DOWN_DELAY_MS);
     }
+  }
+
+  /** A rekeyed SA replaces the old one (make-before-break): nothing to repair, but the status changes. */
+  private onRekey(what: 'IKE_SA' | 'CHILD_SA', m: ViciSection): void {
+    const name = Object.keys(m).find((k) => isSection(m[k]));
+    const cable = name === undefined ? undefined : this.ikeCable.get(name);
+    if (cable === undefined) return;
+    this.log.debug({ cable, ike: name, sa: what }, 'IPsec SA rekeyed');
+    this.changedSoon();
   }
 }
 

@@ -1,5 +1,7 @@
 // The IPsec driver against real charons (kernel-libipsec) in network namespaces.
 import assert from 'node:assert/strict';
+import { chmodSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createIpsecDriver, type IpsecDriver } from '../../../src/cable-drivers/ipsec/index.js';
 import { ViciClient } from '../../../src/cable-drivers/ipsec/vici/index.js';
 import type { ConnectionState, NatInfo } from '../../../src/cable-drivers/types.js';
@@ -18,9 +20,13 @@ interface Node {
   lines: string[];
 }
 
-function makeDriver(gw: LabGateway, ep: EndpointSpec, psk: string, lines?: string[]): Node {
+// The slow safety resync is pushed out of every test's reach: what these tests see repaired was repaired
+// by charon's events (updown, a closed VICI socket), not by a timer.
+const NO_RESYNC_MS = 600_000;
+
+function makeDriver(gw: LabGateway, ep: EndpointSpec, psk: string, lines?: string[], binary?: string): Node {
   const m = memoryLogger(`ipsec-${gw.key}`);
-  const driver = createIpsecDriver({ config: gatewayConfigOf(gw, psk), localEndpoint: ep, log: m.log }, { dir: gw.dir, netns: gw.ns, reconcileIntervalMs: 500 });
+  const driver = createIpsecDriver({ config: gatewayConfigOf(gw, psk), localEndpoint: ep, log: m.log }, { dir: gw.dir, netns: gw.ns, resyncIntervalMs: NO_RESYNC_MS, ...(binary ? { binary } : {}) });
   if (lines) m.lines.push(...lines);
   return { gw, ep, driver, lines: m.lines };
 }
@@ -91,6 +97,8 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.equal(after.clear - before.clear, 0, 'no packet with a pod address crossed the WAN in clear');
     const s = await stateOf(a, b.ep.cableName);
     assert.ok((s?.txBytes ?? 0) > 100_000 && (s?.rxBytes ?? 0) > 0, `byte counters ${s?.rxBytes}/${s?.txBytes}`);
+     // With every cable up charon's log events (DPD, packets) are not followed; a down event follows them again.
+    await waitFor(() => !a.driver.followsCharonLog && !b.driver.followsCharonLog, { timeoutMs: 5_000, what: 'log events no longer followed' });
   });
 
   it('connect() again with the same remote and NAT changes nothing (same IKE_SA)', async () => {
@@ -111,6 +119,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.match(onA.statusMessage, /pre-shared key mismatch/i);
     assert.match(onC.statusMessage, /pre-shared key mismatch/i);
     assert.match(onA.statusMessage, /CE_IPSEC_PSK/);
+    assert.equal(a.driver.followsCharonLog, true, 'charon\'s log is followed while a cable is not up');
     const ab = await stateOf(a, b.ep.cableName);
     assert.equal(ab?.status, 'connected', `A-B: ${JSON.stringify(ab?.statusMessage)}`);
     assert.deepEqual(await ikeIds(a, b.ep.cableName), ids, 'the A-B IKE_SAs are the same ones');
@@ -167,6 +176,24 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.equal((await stateOf(a, b.ep.cableName))?.status, 'connected');
   });
 
+  it('an IKE_SA terminated behind hawser\'s back (swanctl --terminate) is re-established by its down event within a few seconds', async () => {
+    const { a, b } = nodes as Record<'a' | 'b', Node>;
+    const before = await ikeIds(a, b.ep.cableName);
+    assert.ok(before.length >= 1, 'an IKE_SA to terminate');
+    const t0 = Date.now();
+    const r = await exec('swanctl', ['--terminate', '--ike', b.ep.cableName, '--force', '--uri', `unix://${a.driver.charon.paths.socket}`], { netns: a.gw.ns, allowFailure: true });
+    assert.equal(r.code, 0, r.stderr || r.stdout);
+    await waitFor(async () => {
+      const now = await ikeIds(a, b.ep.cableName);
+      return now.length >= 1 && now.every((id) => !before.includes(id)) && (await stateOf(a, b.ep.cableName))?.status === 'connected';
+    }, { timeoutMs: 5_000, intervalMs: 50, what: 'a new IKE_SA after the terminate' });
+    await waitPing(a.gw, a.gw.podIPs[0]!, b.gw.podIPs[0]!, 3_000);
+    const ms = Date.now() - t0;
+    if (process.env.HAWSER_TEST_LOG === '1') console.log(`re-established ${ms} ms after swanctl --terminate`);
+    assert.ok(a.lines.some((l) => l.includes('IPsec IKE_SA down') && l.includes(b.ep.cableName)), 'the down event was seen');
+    await waitFor(() => !a.driver.followsCharonLog, { timeoutMs: 5_000, what: 'log events no longer followed once the cable is back' });
+  });
+
   it('kill charon by PID: the cable is back within 5 s and the log says what happened', async () => {
     const { a, b } = nodes as Record<'a' | 'b', Node>;
     const pid = a.driver.charon.pid;
@@ -178,6 +205,7 @@ describe('ipsec driver @real: three gateways on a WAN', function () {
     assert.ok(ms < 5_000, `back after ${ms} ms`);
     if (process.env.HAWSER_TEST_LOG === '1') console.log(`cable back ${ms} ms after SIGKILL`);
     await waitFor(() => a.lines.some((l) => l.includes('IPsec connections re-loaded into the restarted charon')), { timeoutMs: 2_000 });
+    assert.ok(a.lines.some((l) => l.includes('VICI socket closed')), 'the closed socket was noticed');
     assert.ok(a.lines.some((l) => l.includes('charon died and was restarted') && l.includes(`"previousPid":${pid}`)), 'restart logged');
     await waitStatus(a, b.ep.cableName, 'connected');
     assert.ok(await ping(b.gw, b.gw.podIPs[0]!, a.gw.podIPs[1]!), 'the other direction too');
@@ -370,5 +398,46 @@ describe('ipsec driver @real: IKE ports already taken in the namespace', functio
     await assert.rejects(second.driver.init(), (e: unknown) => e instanceof Error && /cannot open its IKE sockets.*UDP 500\/4500 is probably taken by another IKE daemon/.test(e.message));
     assert.equal(second.driver.charon.pid, undefined, 'the useless charon was stopped');
     assert.ok(first.driver.charon.pid !== undefined, 'the first one is untouched');
+  });
+});
+
+describe('ipsec driver @real: charon killed and not restartable for a while', function () {
+  this.timeout(60_000);
+  let lab: Lab;
+  const nodes: Node[] = [];
+
+  after(async () => {
+    await teardown(nodes, lab);
+  });
+
+  it('the cable is in error naming charon while it cannot be started, and comes back once it can', async () => {
+    lab = await buildLab([{ key: 'a', subnets: ['10.61.0.0/24'] }, { key: 'b', subnets: ['10.62.0.0/24'] }]);
+    // charon through a wrapper this test can take away (same process: the wrapper execs charon-systemd).
+    const wrapper = join(lab.tmp, 'charon-wrapper');
+    writeFileSync(wrapper, '#!/bin/sh\nexec /usr/sbin/charon-systemd "$@"\n');
+    chmodSync(wrapper, 0o755);
+    const ga = lab.gateways.a!;
+    const gb = lab.gateways.b!;
+    const a = makeDriver(ga, endpointOf(ga), PSK, undefined, wrapper);
+    const b = makeDriver(gb, endpointOf(gb), PSK);
+    nodes.push(a, b);
+    await Promise.all(nodes.map((n) => n.driver.init()));
+    await Promise.all([a.driver.connect(b.ep, { useIP: gb.ip, useNAT: false }), b.driver.connect(a.ep, { useIP: ga.ip, useNAT: false })]);
+    await waitStatus(a, b.ep.cableName, 'connected');
+    const pid = a.driver.charon.pid;
+    assert.ok(pid, 'charon runs');
+    renameSync(wrapper, `${wrapper}.away`);
+    process.kill(pid, 'SIGKILL');
+    const down = await waitFor(async () => {
+      const s = await stateOf(a, b.ep.cableName);
+      return s?.status === 'error' && /exited during start|cannot start/.test(s.statusMessage) ? s : undefined;
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'the status names the failed restart' });
+    assert.match(down.statusMessage, /charon is not answering: its VICI socket closed/);
+    assert.ok(a.lines.some((l) => l.includes('could not bring charon back')), 'the failed restart is logged');
+    assert.equal((await stateOf(b, a.ep.cableName))?.status !== undefined, true, 'the peer still has its cable');
+    renameSync(`${wrapper}.away`, wrapper);
+    await waitStatus(a, b.ep.cableName, 'connected', 20_000);
+    await waitPing(ga, ga.podIPs[0]!, gb.podIPs[0]!, 5_000);
+    assert.notEqual(a.driver.charon.pid, pid, 'a new charon');
   });
 });

@@ -112,7 +112,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   function plutoNode(gw: LabGateway, backendConfig: Record<string, string>): HawserNode<PlutoDriver> {
     const m = memoryLogger(`hawser-pluto-${gw.key}`);
     const local = endpointOf(gw, { backendConfig });
-    const driver = createPlutoDriver({ config: gatewayConfigOf(gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'pluto'), netns: gw.ns, root, reconcileIntervalMs: 300 });
+    const driver = createPlutoDriver({ config: gatewayConfigOf(gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'pluto'), netns: gw.ns, root });
     const n = { gw, ep: endpointOf(gw, { backendConfig: { ...backendConfig, ...driver.localBackendConfig() } }), driver, lines: m.lines };
     plutoNodes.push(n);
     return n;
@@ -121,7 +121,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   function charonNode(gw: LabGateway, backendConfig: Record<string, string>): HawserNode<IpsecDriver> {
     const m = memoryLogger(`hawser-charon-${gw.key}`);
     const local = endpointOf(gw, { backendConfig });
-    const driver = createIpsecDriver({ config: gatewayConfigOf(gw, PSK), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'charon'), netns: gw.ns, reconcileIntervalMs: 500 });
+    const driver = createIpsecDriver({ config: gatewayConfigOf(gw, PSK), localEndpoint: local, log: m.log }, { dir: join(gw.dir, 'charon'), netns: gw.ns });
     const n = { gw, ep: endpointOf(gw, { backendConfig: { ...backendConfig, ...driver.localBackendConfig() } }), driver, lines: m.lines };
     charonNodes.push(n);
     return n;
@@ -214,7 +214,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   it('preferred-server, hawser (libreswan back end) as server, Submariner as client: FQDN identities, all child SAs negotiated', async () => {
     const h = plutoNodes[0]!;
     const hServer = { ...h.ep, backendConfig: { ...h.ep.backendConfig, 'preferred-server': 'true' } };
-    const localServer = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan', CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: hServer, log: memoryLogger('hawser-pluto-h2').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    const localServer = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan', CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: hServer, log: memoryLogger('hawser-pluto-h2').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root });
     await h.driver.close();
     h.driver = localServer; // adopts the running pluto
     await h.driver.init();
@@ -323,7 +323,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
 
   it('strongSwan back end as preferred-server server: accepts the Submariner client\'s FQDN identities; ESN named from the received proposals', async () => {
     const cServer = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': 'true' } };
-    const server = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: cServer, log: memoryLogger('hawser-charon-c2').log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    const server = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: 'true' }), localEndpoint: cServer, log: memoryLogger('hawser-charon-c2').log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns });
     await c.driver.close();
     c.driver = server; // adopts the running charon
     await c.driver.init();
@@ -339,7 +339,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   async function restartCharonDriver(preferred: boolean): Promise<void> {
     const ep = { ...c.ep, backendConfig: { ...c.ep.backendConfig, 'preferred-server': String(preferred) } };
     const m = memoryLogger(`hawser-charon-c-${String(preferred)}`);
-    const d = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: String(preferred) }), localEndpoint: ep, log: m.log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns, reconcileIntervalMs: 500 });
+    const d = createIpsecDriver({ config: gatewayConfigOf(c.gw, PSK, { CE_IPSEC_PREFERREDSERVER: String(preferred) }), localEndpoint: ep, log: m.log }, { dir: join(c.gw.dir, 'charon'), netns: c.gw.ns });
     await c.driver.close();
     c.driver = d;
     c.ep = ep;
@@ -403,7 +403,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
   it('libreswan back end and strongSwan back end (hawser on both ends): --no-esn from the published back end, every child SA negotiated', async () => {
     const h = plutoNodes[0]!;
     const hEp = { ...h.ep, backendConfig: { ...h.ep.backendConfig, 'preferred-server': 'false' } };
-    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: hEp, log: memoryLogger('hawser-pluto-h3').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: hEp, log: memoryLogger('hawser-pluto-h3').log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root });
     await h.driver.close();
     h.driver = d;
     h.ep = hEp;
@@ -427,7 +427,7 @@ describe('ipsec interop with libreswan 4.10 configured as Submariner @real', fun
     const pid = h.driver.pluto.pid;
     assert.ok(pid, 'pluto runs');
     const m = memoryLogger('hawser-pluto-h4');
-    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: h.ep, log: m.log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root, reconcileIntervalMs: 300 });
+    const d = createPlutoDriver({ config: gatewayConfigOf(h.gw, PSK, { HAWSER_IPSEC_BACKEND: 'libreswan' }), localEndpoint: h.ep, log: m.log }, { dir: join(h.gw.dir, 'pluto'), netns: h.gw.ns, root });
     await h.driver.close();
     h.driver = d;
     h.lines = m.lines;

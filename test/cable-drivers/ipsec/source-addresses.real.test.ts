@@ -35,7 +35,7 @@ describe('ipsec driver @real: service CIDRs without a host address (userspace ES
     for (const [i, gw] of gws.entries()) {
       const m = memoryLogger(`ipsec-svc-${gw.key}`);
       const config = gatewayConfigOf(gw, PSK, { SUBMARINER_SERVICECIDR: SERVICE[gw.key]! });
-      drivers.push(createIpsecDriver({ config, localEndpoint: eps[i]!, log: m.log }, { dir: gw.dir, netns: gw.ns, reconcileIntervalMs: 500 }));
+      drivers.push(createIpsecDriver({ config, localEndpoint: eps[i]!, log: m.log }, { dir: gw.dir, netns: gw.ns }));
     }
     await Promise.all(drivers.map((d) => d.init()));
     assert.deepEqual(await lentAddresses(gws[0]!.ns), ['10.21.0.0/32']);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { endpointSpecToWire, type EndpointSpec } from '../../../k8s/resources.js';
 import { registerSecret, type Logger } from '../../../log/index.js';
 import { HawserError, errorMessage } from '../../../util/errors.js';
+import { Debouncer } from '../../../util/loop.js';
 import { DeclarativeDriver } from '../../declarative.js';
 import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../../types.js';
 import { parseGoBool, settingsFromConfig, type IpsecConnSettings } from '../conn-config.js';
@@ -26,8 +27,11 @@ export interface PlutoDriverOptions {
   netns?: string;
   /** Root of an unpacked libreswan package ('' = installed; see Pluto). */
   root?: string;
-  /** How often pluto's log is read and missing connections re-added. Default 2 s. */
-  reconcileIntervalMs?: number;
+  /**
+   * The slow safety resync: how often pluto's connections are listed (`whack --status`, a process) and
+   * missing ones re-added without any other cause. Default 30 s.
+   */
+  resyncIntervalMs?: number;
 }
 
 interface Managed {
@@ -39,6 +43,11 @@ interface Managed {
 }
 
 const IPV4_IN_TEXT = /\b(?:\d{1,3}\.){3}\d{1,3}\b/g;
+/**
+ * A cable seen not up when the status is read: its connections are checked (and re-added if pluto lost
+ * them) this long after, coalesced. pluto retries negotiations itself; hawser only re-adds what is gone.
+ */
+const NOT_UP_RECHECK_MS = 2_000;
 
 export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   readonly name = 'libreswan' as const;
@@ -48,7 +57,9 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   private readonly managed = new Map<string, Managed>();
   private state: IpsecState = emptyState();
   private chain: Promise<unknown> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  /** Reads pluto's log and re-adds missing connections; on set(), a cable seen not up, and the resync. */
+  private reconciler: Debouncer | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
   private initialized = false;
   private closed = false;
 
@@ -89,8 +100,11 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
       this.log.info({ pid: this.pluto.pid, ctl: this.pluto.paths.ctl }, how === 'adopted' ? 'adopted the running pluto' : 'started pluto');
       await this.adopt(how);
       this.pluto.watch(() => this.serial(() => this.onPlutoRestart()));
-      this.timer = setInterval(() => void this.reconcile().catch((err) => this.log.warn({ err }, 'libreswan reconcile failed')), this.opts.reconcileIntervalMs ?? 2_000);
-      this.timer.unref();
+      // pluto has no event channel: its connections are looked at when a cable is seen not up (status
+      // reads), after its restart, and by one slow resync, not on a short timer (each look is a process).
+      this.reconciler = new Debouncer(() => this.reconcile(), 20, (err) => this.log.warn({ err }, 'libreswan reconcile failed; retrying'), 2_000, false);
+      this.resyncTimer = setInterval(() => this.reconciler?.trigger(0), this.opts.resyncIntervalMs ?? 30_000);
+      this.resyncTimer.unref();
       this.initialized = true;
     });
   }
@@ -175,7 +189,8 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
     this.readLog();
     const installed = parseTrafficStatus(traffic.stdout);
     const sas = parseShowStates(states.stdout);
-    return [...this.managed.entries()].map(([name, m]) => {
+    let notUp = false;
+    const out = [...this.managed.entries()].map(([name, m]): ConnectionState => {
       const names = new Set(m.plan.conns.map((c) => c.name));
       let rx = 0;
       let tx = 0;
@@ -203,8 +218,11 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
           else msg = `initiating IKE to ${m.nat.useIP}:${m.plan.peerPort}`;
         }
       } else m.failure = undefined;
+      if (status !== 'connected') notUp = true;
       return { cableName: name, endpoint: m.remote, status, statusMessage: msg, usingIP: m.nat.useIP, usingNAT: m.nat.useNAT, rxBytes: rx, txBytes: tx };
     });
+    if (notUp) this.reconciler?.trigger(NOT_UP_RECHECK_MS);
+    return out;
   }
 
   async cleanup(): Promise<void> {
@@ -230,6 +248,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
     });
   }
 
+  /** One reconcile pass now (tests; status reads, restarts and the slow resync run it otherwise). */
   async reconcileNow(): Promise<void> {
     await this.reconcile();
   }
@@ -238,8 +257,10 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
 
   private stopLoops(): void {
     this.closed = true;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.resyncTimer = undefined;
+    this.reconciler?.close();
+    this.reconciler = undefined;
     this.pluto.close();
   }
 
