@@ -18,10 +18,14 @@
 // already translates the global IP through the internal Service's externalIPs, and the first NAT chain
 // that translates a connection ends NAT lookups for it; ours is the fallback for the other targets.
 //
-// Applying: the first sync and every resync replace the whole table in one `nft -f -` transaction
-// (create-if-missing, delete, re-create: no moment with a half-built table); later syncs send only element
-// additions/deletions, also as one transaction. A failed incremental change falls back to a full resync.
-// Everything goes through os/nft.ts (libnftables in process: a one-element change is a library call).
+// Applying: set elements go to the kernel as nfnetlink batches (os/nftables/nfnl.ts: no text to parse),
+// the table, chains and set declarations (and the two small interval sets) as libnftables text. A full
+// resync never leaves a moment with empty maps: a missing table is created and then filled; an existing
+// one whose skeleton is as expected has its point maps read back (one dump per map) and gets only the
+// difference, in one transaction; any other table is replaced whole by one libnftables transaction
+// (create-if-missing, delete, re-create), which is also the whole path when nfnetlink cannot be used.
+// Later syncs send only element additions/deletions, also as one transaction; a failed incremental
+// change falls back to a full resync.
 //
 // Drift: with watch(), nftables notifications from other processes are read as they come; an element
 // deleted (or added) behind our back is put back (or removed) with one element transaction, without a
@@ -34,6 +38,8 @@ import { elementKey, NftMonitor, parseGeneration, type NftGeneration } from '../
 import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
 import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
+import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
+import { ipv4Bytes, ipv4RangeBytes, ipv4Text, type NfElement, type NfElementOp } from '../os/nftables/nfnl.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -160,6 +166,60 @@ export function renderRuleset(d: Dataplane): string {
     '}',
   ];
   return parts.join('\n') + '\n';
+}
+
+/**
+ * The table as `nft -t list table` prints the skeleton renderRuleset builds (nftables 1.0.6): a table
+ * that lists otherwise was changed by someone else (or by another version of hawser) and is replaced whole.
+ */
+export const SKELETON_LISTING = [
+  `table ip ${NFT_TABLE} {`,
+  '\tset remote_global_cidrs {', '\t\ttype ipv4_addr', '\t\tflags interval', '\t}', '',
+  ...EGRESS_POINT_MAPS.flatMap((m) => [`\tmap ${m} {`, '\t\ttype ipv4_addr : interval ipv4_addr', '\t}', '']),
+  '\tmap egress_cluster {', '\t\ttype ipv4_addr : interval ipv4_addr', '\t\tflags interval', '\t}', '',
+  '\tmap ingress {', '\t\ttype ipv4_addr : ipv4_addr', '\t}', '',
+  '\tchain egress {', '\t\ttype nat hook postrouting priority 70; policy accept;', '\t\tip daddr != @remote_global_cidrs return',
+  `\t\tmeta mark set meta mark | ${MARK_HEX}`, ...EGRESS_POINT_MAPS.map((m) => `\t\tsnat ip to ip saddr map @${m}`), '\t\tsnat ip to ip saddr map @egress_cluster', '\t}', '',
+  '\tchain ingress {', '\t\ttype nat hook prerouting priority dstnat + 10; policy accept;', '\t\tdnat to ip daddr map @ingress', '\t}',
+  '}',
+].join('\n');
+
+function sameListing(a: string, b: string): boolean {
+  const norm = (x: string): string => x.split('\n').map((l) => l.trimEnd()).join('\n').trim();
+  return norm(a) === norm(b);
+}
+
+/** Only the interval sets' elements (the point maps empty): what is created as text before the maps are filled. */
+function skeletonOf(d: Dataplane): Dataplane {
+  return { ...emptyDataplane(), remoteGlobalCidrs: d.remoteGlobalCidrs, egressCluster: d.egressCluster };
+}
+
+/** A point map's value as the kernel stores it, in one canonical text (`a-b` for ranges, `a` for addresses). */
+function canonicalValue(set: string, value: string): string {
+  if (set === 'ingress') return value;
+  return value.includes('-') ? value : `${value}-${value}`;
+}
+
+function pointElement(set: string, key: string, value?: string): NfElement {
+  return {
+    key: ipv4Bytes(key),
+    ...(value === undefined ? {} : { data: set === 'ingress' ? ipv4Bytes(value) : ipv4RangeBytes(value) }),
+    text: value === undefined ? key : `${key} : ${value}`,
+  };
+}
+
+const POINT_SETS: ReadonlySet<string> = new Set([...EGRESS_POINT_MAPS, 'ingress']);
+
+/** The changes as nfnetlink element ops, or undefined when one of them is not a point-map element change. */
+export function elementOps(changes: readonly NftChange[]): NfElementOp[] | undefined {
+  const out: NfElementOp[] = [];
+  const ref = (set: string): { family: 'ip'; table: string; set: string } => ({ family: 'ip', table: NFT_TABLE, set });
+  for (const c of changes) {
+    if (c.op === 'replace-set' || !POINT_SETS.has(c.set)) return undefined;
+    if (c.op === 'delete') out.push({ op: 'delete', ...ref(c.set), elements: c.keys.map((k) => pointElement(c.set, k)) });
+    else out.push({ op: 'add', ...ref(c.set), elements: c.elements.map(([k, v]) => pointElement(c.set, k, v)) });
+  }
+  return out;
 }
 
 /** One change to one set/map; a transaction is a list of these. */
@@ -320,9 +380,18 @@ export class NftDataplane extends EventEmitter {
   /** PIDs that committed our transactions (the in-process library: this process; else workers/binaries). */
   private readonly ourPids = new Set<number>();
   readonly counters: DataplaneCounters = { full: 0, incremental: 0, repairs: 0, driftResyncs: 0 };
+  /** How the last full resync went: table created then filled, element diff, or whole-table text replace. */
+  lastFull: 'created' | 'diff' | 'replaced' | undefined;
+  /** The element writer: undefined until first needed, null when elements go as libnftables text. */
+  private sock: NfnlSocket | null | undefined;
 
-  constructor(private readonly opts: { netns?: string; nft?: Nft; run?: NftRunner; log?: Logger } = {}) {
+  /**
+   * `elements`: 'nfnetlink' (default, unless `run` is given) sends element changes as nfnetlink batches;
+   * 'text' sends everything as libnftables text (the fallback, and the bench's comparison).
+   */
+  constructor(private readonly opts: { netns?: string; nft?: Nft; run?: NftRunner; log?: Logger; elements?: 'nfnetlink' | 'text' } = {}) {
     super();
+    if (opts.run || opts.elements === 'text') this.sock = null;
     this.nft = opts.nft ?? new Nft({ netns: opts.netns });
     this.run = opts.run ?? (async (script) => {
       await this.nft.run(script);
@@ -361,7 +430,7 @@ export class NftDataplane extends EventEmitter {
       const changes = planElementUpdates(applied, updates);
       if (changes.length === 0) return { mode: 'none', changes: 0 };
       try {
-        await this.run(renderChanges(changes));
+        await this.applyChanges(changes);
       } catch (err) {
         this.applied = undefined;
         throw err;
@@ -399,7 +468,7 @@ export class NftDataplane extends EventEmitter {
     const changes = planChanges(this.applied, desired);
     if (changes.length === 0) return { mode: 'none', changes: 0 };
     try {
-      await this.run(renderChanges(changes));
+      await this.applyChanges(changes);
       this.applied = desired;
       this.counters.incremental++;
       return { mode: 'incremental', changes: changeCount(changes) };
@@ -410,12 +479,77 @@ export class NftDataplane extends EventEmitter {
     }
   }
 
+  /** The nfnetlink element writer, opened on first use; null (one warning) when it cannot be had. */
+  private elementWriter(): NfnlSocket | null {
+    if (this.sock !== undefined) return this.sock;
+    const s = NfnlSocket.open(this.opts.netns);
+    if ('unavailable' in s) {
+      this.opts.log?.warn({ err: s.unavailable }, 'nfnetlink unavailable: nftables set elements go as libnftables text (slower loads)');
+      this.sock = null;
+    } else {
+      this.sock = s;
+      this.notePid(process.pid);
+    }
+    return this.sock;
+  }
+
+  /** One transaction: nfnetlink when every change is a point-map element change, else libnftables text. */
+  private async applyChanges(changes: readonly NftChange[]): Promise<void> {
+    const sock = this.elementWriter();
+    const ops = sock ? elementOps(changes) : undefined;
+    if (sock && ops) await sock.commit(ops);
+    else await this.run(renderChanges(changes));
+  }
+
   private async fullResyncNow(desired: Dataplane): Promise<SyncResult> {
     this.applied = undefined;
-    await this.run(renderRuleset(desired));
+    const sock = this.elementWriter();
+    if (!sock) {
+      await this.run(renderRuleset(desired));
+      this.lastFull = 'replaced';
+    } else {
+      const listing = await this.nft.listTable('ip', NFT_TABLE, { terse: true });
+      if (listing === undefined) {
+        // nothing to keep: the skeleton (with the small interval sets), then every element in one batch
+        await this.run(renderRuleset(skeletonOf(desired)));
+        await sock.commit(elementOps(planChanges(skeletonOf(desired), desired))!);
+        this.lastFull = 'created';
+      } else if (sameListing(listing, SKELETON_LISTING)) {
+        await this.run(renderChanges([
+          { op: 'replace-set', set: 'remote_global_cidrs', kind: 'set', keys: [...desired.remoteGlobalCidrs].sort(keyOrder) },
+          { op: 'replace-set', set: 'egress_cluster', kind: 'map', elements: sortedEntries(desired.egressCluster) },
+        ]));
+        const observed = await this.observePointMaps(sock, desired);
+        const ops = elementOps(planChanges(observed, desired))!;
+        if (ops.length) await sock.commit(ops);
+        this.lastFull = 'diff';
+      } else {
+        this.opts.log?.info({ table: NFT_TABLE }, 'the Globalnet nftables table is not as hawser builds it; replacing it whole');
+        await this.run(renderRuleset(desired));
+        this.lastFull = 'replaced';
+      }
+    }
     this.applied = desired;
     this.counters.full++;
     return { mode: 'full', changes: elementCount(desired) };
+  }
+
+  /** The kernel's point maps (one dump each), with `like`'s interval sets: what a diff needs. */
+  private async observePointMaps(sock: NfnlSocket, like: Dataplane): Promise<Dataplane> {
+    const d = skeletonOf(like);
+    for (const [set, field] of POINT_MAP_FIELDS) {
+      const have = pointMap(d, field);
+      const want = pointMap(like, field);
+      for (const el of await sock.dumpElements({ family: 'ip', table: NFT_TABLE, set })) {
+        const k = ipv4Text(el.key);
+        let v = el.data ? ipv4Text(el.data) : '';
+        // the kernel holds a one-address range as a-a; a desired value may be written either way
+        const w = want.get(k);
+        if (w !== undefined && w !== v && canonicalValue(set, w) === v) v = w;
+        have.set(k, v);
+      }
+    }
+    return d;
   }
 
   /**
@@ -453,6 +587,8 @@ export class NftDataplane extends EventEmitter {
     this.monitor?.stop();
     this.monitor = undefined;
     this.nft.close();
+    this.sock?.close();
+    this.sock = undefined;
   }
 
   private async onGeneration(g: NftGeneration): Promise<void> {
@@ -506,7 +642,7 @@ export class NftDataplane extends EventEmitter {
     }
     if (!changes.length) return;
     try {
-      await this.run(renderChanges(changes));
+      await this.applyChanges(changes);
       this.counters.repairs++;
       this.opts.log?.info({ changes: changeCount(changes), by: g.process, pid: g.pid }, 'undid a change made to the Globalnet nftables table behind our back');
       this.emit('repaired', { changes: changeCount(changes) });
