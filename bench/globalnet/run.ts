@@ -45,6 +45,8 @@ interface Figures {
 }
 
 interface InsideFigures {
+  /** NftDataplane with nfnetlink element batches: load into a missing table, a resync diffing an existing one, one-element deltas. */
+  nfnl: { load: number; resync: number; add: number; remove: number };
   /** libnftables in process: the transaction alone, and NftDataplane.sync (diff + render + transaction). */
   lib: Figures;
   libSync: { add: number; remove: number };
@@ -168,18 +170,44 @@ async function benchController(): Promise<InsideFigures['controller']> {
   return { add: median(adds), remove: median(removes), plan: median(plans) };
 }
 
+/** The nfnetlink path: a load into a missing table (skeleton as text, elements as one batch), a resync of the full table (dump + diff, nothing to send), one-element deltas. */
+async function benchNfnl(): Promise<InsideFigures['nfnl']> {
+  const d = bigDataplane();
+  const dp = new NftDataplane();
+  const loads: number[] = [];
+  const resyncs: number[] = [];
+  for (let r = 0; r < REPS_LOAD; r++) {
+    await dp.remove();
+    loads.push(await timed(() => dp.fullResync(cloneDataplane(d))));
+    if (dp.lastFull !== 'created') throw new Error(`load went ${dp.lastFull}`);
+    resyncs.push(await timed(() => dp.fullResync(cloneDataplane(d))));
+    if ((dp.lastFull as string) !== 'diff') throw new Error(`resync went ${dp.lastFull}`);
+  }
+  const extra = podIp(COUNT + 10);
+  const adds: number[] = [];
+  const removes: number[] = [];
+  for (let r = 0; r < REPS_ONE; r++) {
+    adds.push(await timed(() => dp.applyDelta([{ set: 'egress_pods', key: extra, value: '242.0.255.1-242.0.255.1' }])));
+    removes.push(await timed(() => dp.applyDelta([{ set: 'egress_pods', key: extra }])));
+  }
+  await dp.remove();
+  dp.close();
+  return { load: median(loads), resync: median(resyncs), add: median(adds), remove: median(removes) };
+}
+
 async function inside(): Promise<void> {
   const lib = new Nft();
   if (lib.kind !== 'libnftables') throw new Error('libnftables is not loadable here');
-  const libF = await benchPath((s) => lib.run(s), () => new NftDataplane({ nft: new Nft() }));
+  const nfnl = await benchNfnl();
+  const libF = await benchPath((s) => lib.run(s), () => new NftDataplane({ nft: new Nft(), elements: 'text' }));
   lib.close();
   const procRun = async (s: string): Promise<void> => {
     await exec('nft', ['-f', '-'], { input: s, timeoutMs: 120_000 });
   };
-  const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun }));
+  const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun, elements: 'text' }));
   const controller = await benchController();
   const out: InsideFigures = {
-    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
+    nfnl, lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
     proc: procF, procSync: { add: procF.syncAdd, remove: procF.syncRemove },
     controller,
   };
@@ -235,7 +263,9 @@ async function main(): Promise<void> {
     const lines = [
       `Globalnet data plane, ${COUNT} mappings (ms; median of ${REPS_LOAD} loads / ${REPS_ONE} single changes; each in its own throwaway netns)`,
       `${''.padEnd(52)}${'load all'.padStart(10)}${'add one'.padStart(10)}${'del one'.padStart(10)}`,
-      row('hawser, libnftables in process (transaction)', h.lib),
+      row('hawser, nfnetlink element batches (NftDataplane)', h.nfnl),
+      row('  full resync of the loaded table (dump + diff)', { load: h.nfnl.resync }),
+      row('libnftables text in process (transaction)', h.lib),
       row('  NftDataplane.applyDelta (one element change)', h.libDelta),
       row('  NftDataplane.sync (diff of all 50k + transaction)', h.libSync),
       row('  controller: watch event→informer→delta→nft', h.controller),
@@ -246,12 +276,12 @@ async function main(): Promise<void> {
       row('baseline iptables-nft, rule/address', inft),
       '',
       'bars (issue #17):',
-      `  load ${COUNT}: ${f(h.lib.load).trim()} ms, ${bar(h.lib.load, 150)} (previous ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
+      `  load ${COUNT}: ${f(h.nfnl.load).trim()} ms, ${bar(h.nfnl.load, 150)} (libnftables text ${h.lib.load.toFixed(1)}, \`nft -f\` process ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
       `  one mapping, data plane (applyDelta): add ${h.libDelta.add.toFixed(2)} / del ${h.libDelta.remove.toFixed(2)} ms, ${bar(Math.max(h.libDelta.add, h.libDelta.remove), 1)}`,
       `  one mapping, whole controller path (watch event → nft): add ${h.controller.add.toFixed(2)} / del ${h.controller.remove.toFixed(2)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`
         + ` (a whole plan of all, what every change cost before: ${h.controller.plan.toFixed(1)} ms)`,
       `machine load average (1 min): ${loadStart.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (figures scale with it; compare rows of the same run)`,
-      `ratios: one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
+      `ratios: load, libnftables text/nfnetlink ${(h.lib.load / h.nfnl.load).toFixed(2)}x, iptables-legacy/nfnetlink ${(legacy.load / h.nfnl.load).toFixed(2)}x; one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {

@@ -96,13 +96,26 @@ function parsedOne<T>(o: KubeObject, parse: (o: unknown) => T | undefined): T | 
   return hit.v as T | undefined;
 }
 
+function index(m: Map<string, Map<string, Pod>>, at: string, key: string, pod: Pod): void {
+  let inner = m.get(at);
+  if (!inner) m.set(at, (inner = new Map()));
+  inner.set(key, pod);
+}
+
+function unindex(m: Map<string, Map<string, Pod>>, at: string, key: string): void {
+  const inner = m.get(at);
+  inner?.delete(key);
+  if (inner?.size === 0) m.delete(at);
+}
+
 /**
- * Pods by namespace/name and by address, kept from the pod informer's deltas between whole plans (and
+ * Pods by namespace/name, by address and by namespace, kept from the pod informer's deltas between whole plans (and
  * rebuilt by each): the incremental path recomputes the mappings of the addresses a delta touched.
  */
 export class PodIndex {
   private readonly byKey = new Map<string, Pod>();
   private readonly byIP = new Map<string, Map<string, Pod>>();
+  private readonly byNs = new Map<string, Map<string, Pod>>();
 
   static key(namespace: string, name: string): string {
     return `${namespace}/${name}`;
@@ -116,17 +129,20 @@ export class PodIndex {
   set(key: string, pod: Pod | undefined): Pod | undefined {
     const prev = this.byKey.get(key);
     if (prev) {
-      const m = this.byIP.get(prev.podIP);
-      m?.delete(key);
-      if (m?.size === 0) this.byIP.delete(prev.podIP);
+      unindex(this.byIP, prev.podIP, key);
+      unindex(this.byNs, prev.namespace, key);
     }
     if (pod) {
       this.byKey.set(key, pod);
-      let m = this.byIP.get(pod.podIP);
-      if (!m) this.byIP.set(pod.podIP, (m = new Map()));
-      m.set(key, pod);
+      index(this.byIP, pod.podIP, key, pod);
+      index(this.byNs, pod.namespace, key, pod);
     } else this.byKey.delete(key);
     return prev;
+  }
+
+  inNamespace(ns: string): Pod[] {
+    const m = this.byNs.get(ns);
+    return m ? [...m.values()] : [];
   }
 
   withIP(ip: string): Pod[] {
@@ -137,6 +153,7 @@ export class PodIndex {
   reset(pods: readonly Pod[]): void {
     this.byKey.clear();
     this.byIP.clear();
+    this.byNs.clear();
     for (const p of pods) this.set(PodIndex.key(p.namespace, p.name), p);
   }
 }

@@ -9,7 +9,8 @@ import { getSystemErrorName } from 'node:util';
 import { HawserError } from '../../util/errors.js';
 import { NftError, type NftFailure } from './errors.js';
 import {
-  describeElementOp, elementAt, encodeBatch, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseElementDump, type DumpedElement, type NfElementOp, type NfSetRef,
+  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump,
+  type DumpedElement, type NfElementOp, type NfFamily, type NfSetRef,
 } from './nfnl.js';
 
 const AF_NETLINK = 16;
@@ -221,20 +222,48 @@ export class NfnlSocket {
 
   /** Every element of one set (a GETSETELEM dump). Rejects with NftError (not-found for a missing set). */
   dumpElements(ref: NfSetRef): Promise<DumpedElement[]> {
-    const next = this.queue.then(() => this.dumpNow(ref));
+    const next = this.queue.then(() => this.dumpElementsNow(ref));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private dumpNow(ref: NfSetRef): DumpedElement[] {
+  /**
+   * A comparable text of a table's declarations: its sets, chains and rules as the kernel holds them,
+   * without handles and counters. Two tables built from the same nft text give the same fingerprint;
+   * undefined when the table does not exist.
+   */
+  fingerprint(family: NfFamily, table: string): Promise<string | undefined> {
+    const next = this.queue.then(() => {
+      const parts: string[] = [];
+      for (const kind of ['set', 'chain', 'rule'] as const) {
+        let objects: string[];
+        try {
+          objects = this.dumpNow(`list ${kind}s of ${family} ${table}`, (seq) => encodeGetDeclarations(kind, family, table, seq), (buf, seq) => parseDeclarations(kind, buf, seq), (c) => c.objects);
+        } catch (err) {
+          if (err instanceof NftError && err.failure === 'not-found') return undefined;
+          throw err;
+        }
+        parts.push(`${kind}s:`, ...objects);
+      }
+      return parts.join('\n');
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private dumpElementsNow(ref: NfSetRef): DumpedElement[] {
+    return this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => parseElementDump(buf, seq), (c) => c.elements);
+  }
+
+  /** One dump: request, then blocking reads (the kernel fills each inside the call) until NLMSG_DONE. */
+  private dumpNow<C extends { done: boolean; error?: number }, T>(what: string, encode: (seq: number) => Buffer, parse: (buf: Buffer, seq: number) => C, items: (c: C) => T[]): T[] {
     if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
     const seq = this.seq;
     this.seq = (this.seq + 1) % 0x7fffffff || 1;
-    const req = encodeGetElements(ref, seq);
-    const what = `list set ${ref.family} ${ref.table} ${ref.set}`;
+    const req = encode(seq);
     const sent = this.sendSync(req);
     if (sent.rc !== req.length) throw new NftError(failureOf(errnoName(sent.errno)), `nfnetlink${this.where()}: ${what}: sendmsg: ${errnoName(sent.errno)}`, what);
-    const out: DumpedElement[] = [];
+    const out: T[] = [];
     for (;;) {
       const n = this.c.recv(this.fd, this.rbuf, this.rbuf.length, 0) as number;
       if (n < 0) {
@@ -242,8 +271,8 @@ export class NfnlSocket {
         if (e === EINTR) continue;
         throw new NftError(failureOf(errnoName(e)), `nfnetlink${this.where()}: ${what}: ${e === EAGAIN ? 'no answer within 2 s' : errnoName(e)}`, what);
       }
-      const chunk = parseElementDump(this.rbuf.subarray(0, n), seq);
-      for (const el of chunk.elements) out.push(el);
+      const chunk = parse(this.rbuf.subarray(0, n), seq);
+      for (const x of items(chunk)) out.push(x);
       if (chunk.error !== undefined) {
         const errno = errnoName(chunk.error);
         throw new NftError(failureOf(errno), `nfnetlink${this.where()}: ${what}: ${errno}`, what);

@@ -379,3 +379,59 @@ export function ipv4Text(b: Buffer): string {
   const one = (o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
   return b.length >= 8 ? `${one(0)}-${one(4)}` : one(0);
 }
+
+/** nf_tables object kinds whose declarations can be dumped (GET message types, and which attributes change by themselves). */
+const DECLARATIONS = {
+  // NFTA_CHAIN_HANDLE (2), NFTA_CHAIN_COUNTERS (8) and NFTA_CHAIN_PAD (9) differ between equal chains
+  chain: { get: 4, reply: 3, volatile: new Set([2, 8, 9]) },
+  // NFTA_RULE_HANDLE (3), NFTA_RULE_POSITION (6), NFTA_RULE_PAD (8)
+  rule: { get: 7, reply: 6, volatile: new Set([3, 6, 8]) },
+  // NFTA_SET_HANDLE (16), NFTA_SET_PAD (14), and what newer kernels add: the backend (19), the element count (20)
+  set: { get: 10, reply: 9, volatile: new Set([14, 16, 19, 20]) },
+} as const;
+
+export type DeclarationKind = keyof typeof DECLARATIONS;
+
+/** Pure: the dump request for every chain, rule or set of one table (the table name filters the dump). */
+export function encodeGetDeclarations(kind: DeclarationKind, family: NfFamily, table: string, seq: number): Buffer {
+  const w = new Writer(64);
+  const at = w.begin((NFNL_SUBSYS_NFTABLES << 8) | DECLARATIONS[kind].get, NLM_F_REQUEST | NLM_F_DUMP, seq, NFPROTO[family], 0);
+  w.attr(1, cstring(table)); // NFTA_{CHAIN,RULE,SET}_TABLE
+  w.end(at);
+  return w.buf.subarray(0, w.len);
+}
+
+export interface DeclarationChunk {
+  /** One text per object: its attributes (without the volatile ones) in hex, in dump order. */
+  objects: string[];
+  done: boolean;
+  error?: number;
+}
+
+/** Objects in one received buffer of a chain/rule/set dump answering `seq`, as comparable texts. */
+export function parseDeclarations(kind: DeclarationKind, buf: Buffer, seq: number): DeclarationChunk {
+  const out: DeclarationChunk = { objects: [], done: false };
+  const { reply, volatile } = DECLARATIONS[kind];
+  let at = 0;
+  while (at + 16 <= buf.length) {
+    const len = buf.readUInt32LE(at);
+    if (len < 16 || at + len > buf.length) break;
+    const type = buf.readUInt16LE(at + 4);
+    if (buf.readUInt32LE(at + 8) === seq) {
+      if (type === NLMSG_DONE) out.done = true;
+      else if (type === NLMSG_ERROR) {
+        const e = buf.readInt32LE(at + 16);
+        if (e !== 0) out.error = e;
+        out.done = true;
+      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | reply)) {
+        const parts: string[] = [];
+        eachAttr(buf, at + 20, at + len, (t, v, end) => {
+          if (!volatile.has(t)) parts.push(`${t}=${buf.toString('hex', v, end)}`);
+        });
+        out.objects.push(parts.join(' '));
+      }
+    }
+    at += (len + 3) & ~3;
+  }
+  return out;
+}
