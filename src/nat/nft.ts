@@ -190,6 +190,19 @@ function pointElement(set: string, key: string, value?: string): NfElement {
 
 const POINT_SETS: ReadonlySet<string> = new Set([...EGRESS_POINT_MAPS, 'ingress']);
 
+/** Every point-map element of `d` as add ops, unsorted (the kernel does not care; sorting 50,000 keys costs more than sending them). */
+function fillOps(d: Dataplane): NfElementOp[] {
+  const out: NfElementOp[] = [];
+  for (const [set, field] of POINT_MAP_FIELDS) {
+    const m = pointMap(d, field);
+    if (!m.size) continue;
+    const elements: NfElement[] = [];
+    for (const [k, v] of m) elements.push(pointElement(set, k, v));
+    out.push({ op: 'add', family: 'ip', table: NFT_TABLE, set, elements });
+  }
+  return out;
+}
+
 /** The changes as nfnetlink element ops, or undefined when one of them is not a point-map element change. */
 export function elementOps(changes: readonly NftChange[]): NfElementOp[] | undefined {
   const out: NfElementOp[] = [];
@@ -511,7 +524,7 @@ export class NftDataplane extends EventEmitter {
         // nothing to keep: the skeleton (with the small interval sets), then every element in one batch
         await this.run(renderRuleset(skeletonOf(desired)));
         this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
-        await sock.commit(elementOps(planChanges(skeletonOf(desired), desired))!);
+        await sock.commit(fillOps(desired));
         this.lastFull = 'created';
       } else if (fp === this.skeleton) {
         await this.run(renderChanges([

@@ -61,16 +61,28 @@ export const ELEMENTS_PER_MESSAGE = 1024;
 
 /** An IPv4 address as 4 bytes in network order; throws HawserError INVALID for anything else. */
 export function ipv4Bytes(text: string): Buffer {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
   const b = Buffer.alloc(4);
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!;
-    const n = Number(p);
-    if (!/^\d{1,3}$/.test(p) || n > 255) throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
-    b[i] = n;
-  }
+  writeIpv4(text, b, 0);
   return b;
+}
+
+/** Parses dotted IPv4 into b[at..at+4] (a character loop: 150,000 of these per 50,000-element load). */
+function writeIpv4(text: string, b: Buffer, at: number): void {
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + (c - 48);
+      digits++;
+    } else if (c === 46 && digits > 0 && n <= 255 && part < 4) {
+      b[at + part++] = n;
+      n = 0;
+      digits = 0;
+    } else throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
+  }
+  if (part !== 4) throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
 }
 
 /** An nft `first-last` IPv4 range (or one address) as the 8-byte value of an `interval ipv4_addr` map. */
@@ -78,7 +90,9 @@ export function ipv4RangeBytes(text: string): Buffer {
   const dash = text.indexOf('-');
   const first = dash < 0 ? text : text.slice(0, dash);
   const last = dash < 0 ? text : text.slice(dash + 1);
-  const b = Buffer.concat([ipv4Bytes(first), ipv4Bytes(last)]);
+  const b = Buffer.alloc(8);
+  writeIpv4(first, b, 0);
+  writeIpv4(last, b, 4);
   if (b.readUInt32BE(0) > b.readUInt32BE(4)) throw new HawserError('INVALID', `IPv4 range ${JSON.stringify(text)} ends before it starts`);
   return b;
 }
