@@ -32,6 +32,14 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** CPU milliseconds (user + system) this process spent in fn, kernel work in its syscalls included. */
+async function cpuOf(fn: () => Promise<unknown>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1000;
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
@@ -45,6 +53,10 @@ interface Figures {
 }
 
 interface InsideFigures {
+  /** NftDataplane with nfnetlink element batches: load into a missing table, a resync diffing an existing one, one-element deltas. */
+  nfnl: { load: number; loadCpu: number; resync: number; add: number; remove: number };
+  /** CPU (user + system, this process and its threads) of one libnftables text load. */
+  libLoadCpu: number;
   /** libnftables in process: the transaction alone, and NftDataplane.sync (diff + render + transaction). */
   lib: Figures;
   libSync: { add: number; remove: number };
@@ -52,6 +64,8 @@ interface InsideFigures {
   libDelta: { add: number; remove: number };
   /** The whole controller path: pod watch event -> informer delta -> recompute -> element transaction; `plan`: a whole plan with nothing to change. */
   controller: { add: number; remove: number; plan: number };
+  /** Whole controller path per object kind (watch event → informers → plan without pods → element transaction, with the controller's own API writes echoed back as watch events). */
+  kinds: Record<string, { add: number; remove: number }>;
   /** The previous path: one `nft -f -` process per transaction. */
   proc: Figures;
   procSync: { add: number; remove: number };
@@ -168,20 +182,219 @@ async function benchController(): Promise<InsideFigures['controller']> {
   return { add: median(adds), remove: median(removes), plan: median(plans) };
 }
 
+/** The nfnetlink path: a load into a missing table (skeleton as text, elements as one batch), a resync of the full table (dump + diff, nothing to send), one-element deltas. */
+async function benchNfnl(): Promise<InsideFigures['nfnl']> {
+  const d = bigDataplane();
+  const dp = new NftDataplane();
+  const loads: number[] = [];
+  const cpus: number[] = [];
+  const resyncs: number[] = [];
+  for (let r = 0; r < REPS_LOAD; r++) {
+    await dp.remove();
+    let ms = 0;
+    cpus.push(await cpuOf(async () => (ms = await timed(() => dp.fullResync(cloneDataplane(d))))));
+    loads.push(ms);
+    if (dp.lastFull !== 'created') throw new Error(`load went ${dp.lastFull}`);
+    resyncs.push(await timed(() => dp.fullResync(cloneDataplane(d))));
+    if ((dp.lastFull as string) !== 'diff') throw new Error(`resync went ${dp.lastFull}`);
+  }
+  const extra = podIp(COUNT + 10);
+  const adds: number[] = [];
+  const removes: number[] = [];
+  for (let r = 0; r < REPS_ONE; r++) {
+    adds.push(await timed(() => dp.applyDelta([{ set: 'egress_pods', key: extra, value: '242.0.255.1-242.0.255.1' }])));
+    removes.push(await timed(() => dp.applyDelta([{ set: 'egress_pods', key: extra }])));
+  }
+  await dp.remove();
+  dp.close();
+  return { load: median(loads), loadCpu: median(cpus), resync: median(resyncs), add: median(adds), remove: median(removes) };
+}
+
+/**
+ * An in-memory API for the controller's informers: lists, watches, and writes that come back as watch
+ * events (a create, status write or delete by the controller is seen by its own informers, as with an
+ * API server), so one figure covers every step an object change takes until its mapping is in the kernel.
+ */
+class EchoApi {
+  private readonly store = new Map<string, Map<string, KubeObject>>();
+  private readonly watchers = new Map<string, ((e: WatchEvent) => void)[]>();
+  private rv = 1000;
+
+  private static parse(path: string): { plural: string; ns?: string; name?: string } {
+    const seg = path.split('?')[0]!.split('/').filter(Boolean);
+    const i = seg.indexOf('namespaces');
+    const at = i >= 0 && seg.length > i + 2 ? i + 2 : seg[0] === 'api' ? 2 : 3;
+    return { plural: seg[at]!, ...(i >= 0 && seg.length > i + 2 ? { ns: seg[i + 1]! } : {}), ...(seg[at + 1] ? { name: seg[at + 1]! } : {}) };
+  }
+
+  private bucket(plural: string): Map<string, KubeObject> {
+    let b = this.store.get(plural);
+    if (!b) this.store.set(plural, (b = new Map()));
+    return b;
+  }
+
+  put(plural: string, o: KubeObject, type: 'ADDED' | 'MODIFIED' = 'ADDED'): KubeObject {
+    const obj: KubeObject = { ...o, metadata: { ...o.metadata, resourceVersion: String(++this.rv), uid: o.metadata.uid ?? `u-${this.rv}`, creationTimestamp: o.metadata.creationTimestamp ?? '2026-01-01T00:00:00Z' } };
+    const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+    const b = this.bucket(plural);
+    const had = b.has(key);
+    b.set(key, obj);
+    this.emit(plural, { type: had ? 'MODIFIED' : type, object: obj as unknown as Record<string, unknown> });
+    return obj;
+  }
+
+  remove(plural: string, ns: string | undefined, name: string): void {
+    const b = this.bucket(plural);
+    const o = b.get(`${ns ?? ''}/${name}`);
+    if (!o) return;
+    b.delete(`${ns ?? ''}/${name}`);
+    this.emit(plural, { type: 'DELETED', object: o as unknown as Record<string, unknown> });
+  }
+
+  private emit(plural: string, e: WatchEvent): void {
+    for (const w of this.watchers.get(plural) ?? []) setImmediate(() => w(e));
+  }
+
+  client(): RestClient {
+    const find = (path: string): KubeObject | undefined => {
+      const p = EchoApi.parse(path);
+      return this.bucket(p.plural).get(`${p.ns ?? ''}/${p.name}`);
+    };
+    const body = (o: unknown, path: string): KubeObject => {
+      const k = o as KubeObject;
+      const p = EchoApi.parse(path);
+      return { ...k, metadata: { ...k.metadata, ...(p.ns && !k.metadata.namespace ? { namespace: p.ns } : {}) } };
+    };
+    return {
+      list: (path: string) => Promise.resolve({ items: [...this.bucket(EchoApi.parse(path).plural).values()], resourceVersion: String(this.rv) }),
+      watch: (path: string, _q: unknown, onEvent: (e: WatchEvent) => void, signal: AbortSignal) => {
+        const plural = EchoApi.parse(path).plural;
+        this.watchers.set(plural, [...(this.watchers.get(plural) ?? []), onEvent]);
+        return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      },
+      get: (path: string) => {
+        const o = find(path);
+        return o ? Promise.resolve(o) : Promise.reject(new Error(`not found: ${path}`));
+      },
+      getOrUndefined: (path: string) => Promise.resolve(find(path)),
+      create: (path: string, o: unknown) => Promise.resolve(this.put(EchoApi.parse(path).plural, body(o, path))),
+      replace: (path: string, o: unknown) => Promise.resolve(this.put(EchoApi.parse(path).plural, body(o, path), 'MODIFIED')),
+      patch: (path: string) => Promise.resolve(find(path) ?? { metadata: { name: 'x' } }),
+      delete: (path: string) => {
+        const p = EchoApi.parse(path);
+        this.remove(p.plural, p.ns, p.name!);
+        return Promise.resolve(true);
+      },
+    } as unknown as RestClient;
+  }
+}
+
+/**
+ * Per object kind, with COUNT pods present (one namespace-wide GlobalEgressIP: COUNT egress_ns
+ * elements): the time from the watch event of a change to the kernel holding (or no longer holding) the
+ * mapping it implies, through informers, the controller's plan without pods, its API writes and their
+ * echoes, and the element transaction.
+ */
+async function benchKinds(): Promise<InsideFigures['kinds']> {
+  const api = new EchoApi();
+  const meta = (name: string, namespace?: string, creationTimestamp = '2026-01-01T00:00:00Z'): KubeObject['metadata'] => ({ name, ...(namespace ? { namespace } : {}), creationTimestamp });
+  for (let i = 0; i < COUNT; i++) api.put('pods', { metadata: meta(`p${i}`, 'app'), spec: {}, status: { podIP: podIp(i), phase: 'Running' } });
+  api.put('pods', { metadata: { ...meta('lone', 'small'), labels: { app: 'lone' } }, spec: {}, status: { podIP: '10.41.0.5', phase: 'Running' } });
+  api.put('globalegressips', {
+    metadata: meta('ns-wide', 'app'), spec: { numberOfIPs: 1 },
+    status: { allocatedIPs: ['242.0.0.200'], conditions: [{ type: 'Allocated', status: 'True', reason: 'Success', message: 'Allocated 1 global IP(s)', lastTransitionTime: '2026-01-01T00:00:00Z' }] },
+  });
+  api.put('clusterglobalegressips', { metadata: meta('cluster-egress.submariner.io'), spec: { numGlobalIPs: 1 }, status: { allocatedIPs: ['242.0.0.254'] } });
+  api.put('services', { metadata: meta('ext', 'small'), spec: { type: 'ClusterIP', clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] } });
+  api.put('endpoints', { metadata: meta('ext', 'small'), subsets: [{ addresses: [{ ip: '10.41.1.1' }] }] });
+  api.put('serviceexports', { metadata: meta('ext', 'small'), spec: {} });
+  const dataplane = new NftDataplane();
+  const c = new GlobalnetController({
+    client: api.client(), namespace: 'submariner-operator', clusterId: 'a', globalCidr: '242.0.0.0/16', localCidrs: ['10.40.0.0/16'],
+    leader: alwaysLeader(), dataplane, log: createLogger({ level: 'silent' }), now: () => new Date('2026-01-02T00:00:00Z'), resyncIntervalMs: 0,
+  });
+  await c.start();
+  const until = async (what: string, ok: () => boolean): Promise<void> => {
+    const deadline = Date.now() + 60_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`${what}: not reached`);
+      await Promise.race([once(c, 'objectsApplied'), new Promise((r) => setTimeout(r, 200))]);
+    }
+  };
+  await until('first load', () => dataplane.current?.egressNs.size === COUNT && dataplane.current.egressHdlsEps.size === 1);
+  // let the start's writes settle
+  await c.reconcile();
+  const cur = (): Dataplane => dataplane.current ?? emptyDataplane();
+  const out: InsideFigures['kinds'] = {};
+  const measure = async (kind: string, add: () => void, added: () => boolean, remove: () => void, removed: () => boolean): Promise<void> => {
+    const adds: number[] = [];
+    const removes: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      let t0 = performance.now();
+      add();
+      await until(`${kind} add`, added);
+      adds.push(performance.now() - t0);
+      t0 = performance.now();
+      remove();
+      await until(`${kind} remove`, removed);
+      removes.push(performance.now() - t0);
+    }
+    out[kind] = { add: median(adds), remove: median(removes) };
+  };
+  await measure(
+    'Service export (→ GlobalIngressIP create, status → DNAT)',
+    () => {
+      api.put('services', { metadata: meta('web', 'small'), spec: { type: 'ClusterIP', clusterIP: '10.43.0.7', selector: { app: 'lone' }, ports: [{ port: 80, protocol: 'TCP' }] } });
+      api.put('serviceexports', { metadata: meta('web', 'small'), spec: {} });
+    },
+    () => [...cur().ingress.values()].includes('10.43.0.7'),
+    () => api.remove('serviceexports', 'small', 'web'),
+    () => ![...cur().ingress.values()].includes('10.43.0.7'),
+  );
+  await measure(
+    'Endpoints address (→ GlobalIngressIP create, status)',
+    () => api.put('endpoints', { metadata: meta('ext', 'small'), subsets: [{ addresses: [{ ip: '10.41.1.1' }, { ip: '10.41.1.2' }] }] }),
+    () => cur().egressHdlsEps.has('10.41.1.2'),
+    () => api.put('endpoints', { metadata: meta('ext', 'small'), subsets: [{ addresses: [{ ip: '10.41.1.1' }] }] }),
+    () => !cur().egressHdlsEps.has('10.41.1.2'),
+  );
+  await measure(
+    'GlobalEgressIP (namespace-wide, one pod)',
+    () => api.put('globalegressips', { metadata: meta('small-all', 'small'), spec: {} }),
+    () => cur().egressNs.has('10.41.0.5'),
+    () => api.remove('globalegressips', 'small', 'small-all'),
+    () => !cur().egressNs.has('10.41.0.5'),
+  );
+  await measure(
+    'ClusterGlobalEgressIP (numGlobalIPs 1 → 2 → 1)',
+    () => api.put('clusterglobalegressips', { metadata: meta('cluster-egress.submariner.io'), spec: { numGlobalIPs: 2 }, status: { allocatedIPs: ['242.0.0.254'] } }),
+    () => [...cur().egressCluster.values()].some((v) => v.split('-')[0] !== v.split('-')[1]),
+    () => api.put('clusterglobalegressips', { metadata: meta('cluster-egress.submariner.io'), spec: { numGlobalIPs: 1 }, status: { allocatedIPs: [...cur().egressCluster.values()][0]!.split('-') } }),
+    () => [...cur().egressCluster.values()].every((v) => v.split('-')[0] === v.split('-')[1]),
+  );
+  await c.stop();
+  await dataplane.remove();
+  dataplane.close();
+  return out;
+}
+
 async function inside(): Promise<void> {
   const lib = new Nft();
   if (lib.kind !== 'libnftables') throw new Error('libnftables is not loadable here');
-  const libF = await benchPath((s) => lib.run(s), () => new NftDataplane({ nft: new Nft() }));
+  const nfnl = await benchNfnl();
+  const libF = await benchPath((s) => lib.run(s), () => new NftDataplane({ nft: new Nft(), elements: 'text' }));
+  const libLoadCpu = await cpuOf(() => lib.run(renderRuleset(bigDataplane())));
   lib.close();
   const procRun = async (s: string): Promise<void> => {
     await exec('nft', ['-f', '-'], { input: s, timeoutMs: 120_000 });
   };
-  const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun }));
+  const procF = await benchPath(procRun, () => new NftDataplane({ run: procRun, elements: 'text' }));
   const controller = await benchController();
+  const kinds = await benchKinds();
   const out: InsideFigures = {
-    lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
+    nfnl, libLoadCpu, lib: libF, libSync: { add: libF.syncAdd, remove: libF.syncRemove }, libDelta: { add: libF.deltaAdd, remove: libF.deltaRemove },
     proc: procF, procSync: { add: procF.syncAdd, remove: procF.syncRemove },
-    controller,
+    controller, kinds,
   };
   process.stdout.write(JSON.stringify(out) + '\n');
 }
@@ -235,7 +448,9 @@ async function main(): Promise<void> {
     const lines = [
       `Globalnet data plane, ${COUNT} mappings (ms; median of ${REPS_LOAD} loads / ${REPS_ONE} single changes; each in its own throwaway netns)`,
       `${''.padEnd(52)}${'load all'.padStart(10)}${'add one'.padStart(10)}${'del one'.padStart(10)}`,
-      row('hawser, libnftables in process (transaction)', h.lib),
+      row('hawser, nfnetlink element batches (NftDataplane)', h.nfnl),
+      row('  full resync of the loaded table (dump + diff)', { load: h.nfnl.resync }),
+      row('libnftables text in process (transaction)', h.lib),
       row('  NftDataplane.applyDelta (one element change)', h.libDelta),
       row('  NftDataplane.sync (diff of all 50k + transaction)', h.libSync),
       row('  controller: watch event→informer→delta→nft', h.controller),
@@ -245,13 +460,17 @@ async function main(): Promise<void> {
       row('baseline iptables-legacy, rule/address', legacy),
       row('baseline iptables-nft, rule/address', inft),
       '',
+      `one mapping per object kind through the whole controller path, ${COUNT} pods present (watch event → informers → plan without pods → API writes echoed back → element transaction):`,
+      ...Object.entries(h.kinds).map(([k, x]) => row(`  ${k}`, x)),
+      '',
       'bars (issue #17):',
-      `  load ${COUNT}: ${f(h.lib.load).trim()} ms, ${bar(h.lib.load, 150)} (previous ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
+      `  load ${COUNT}: ${f(h.nfnl.load).trim()} ms, ${bar(h.nfnl.load, 150)} (libnftables text ${h.lib.load.toFixed(1)}, \`nft -f\` process ${h.proc.load.toFixed(1)}, iptables-legacy ${legacy.load.toFixed(1)})`,
       `  one mapping, data plane (applyDelta): add ${h.libDelta.add.toFixed(2)} / del ${h.libDelta.remove.toFixed(2)} ms, ${bar(Math.max(h.libDelta.add, h.libDelta.remove), 1)}`,
       `  one mapping, whole controller path (watch event → nft): add ${h.controller.add.toFixed(2)} / del ${h.controller.remove.toFixed(2)} ms, ${bar(Math.max(h.controller.add, h.controller.remove), 1)}`
         + ` (a whole plan of all, what every change cost before: ${h.controller.plan.toFixed(1)} ms)`,
+      `  load ${COUNT}, CPU of the loading process (user + system, kernel work in its syscalls included; less sensitive to the machine's load than wall time): nfnetlink ${h.nfnl.loadCpu.toFixed(1)} ms, libnftables text ${h.libLoadCpu.toFixed(1)} ms`,
       `machine load average (1 min): ${loadStart.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end (figures scale with it; compare rows of the same run)`,
-      `ratios: one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
+      `ratios: load, libnftables text/nfnetlink ${(h.lib.load / h.nfnl.load).toFixed(2)}x, iptables-legacy/nfnetlink ${(legacy.load / h.nfnl.load).toFixed(2)}x; one-element transaction, previous/libnftables ${(h.proc.add / h.lib.add).toFixed(0)}x; load, previous/libnftables ${(h.proc.load / h.lib.load).toFixed(2)}x, iptables-legacy/libnftables ${(legacy.load / h.lib.load).toFixed(2)}x`,
     ];
     process.stdout.write(lines.join('\n') + '\n');
   } finally {
@@ -259,5 +478,6 @@ async function main(): Promise<void> {
   }
 }
 
-if (INSIDE) await inside();
+if (INSIDE && process.env.KINDS_ONLY) process.stdout.write(JSON.stringify(await benchKinds()) + '\n');
+else if (INSIDE) await inside();
 else await main();

@@ -12,12 +12,12 @@ import type { Logger } from '../log/index.js';
 export { alwaysLeader, type LeaderSignal } from '../election/active-gateway.js';
 import { errorMessage, HawserError } from '../util/errors.js';
 import {
-  NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, podEgressFor, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type PodPlanContext, type StatusUpdate,
+  headlessExportSelectors, NODE_GLOBAL_IP_ANNOTATION, planGlobalnet, podEgressFor, type PodEgressRule, type GlobalnetInputs, type GlobalnetPlan, type IngressObject, type InternalService, type PodPlanContext, type StatusUpdate,
 } from './desired.js';
 import { selectorMatches } from './selector.js';
 import type { InformerDelta } from '../k8s/informer.js';
 import type { GlobalnetMetrics } from './metrics.js';
-import type { Dataplane, ElementUpdate, SyncResult } from './nft.js';
+import type { Dataplane, ElementUpdate, IntervalUpdate, SyncResult } from './nft.js';
 import {
   CLUSTER_EGRESS_NAME, DEFAULT_CLUSTER_EGRESS_IPS, INTERNAL_SERVICE_FINALIZER, INTERNAL_SERVICE_LABEL,
   parseClusterGlobalEgressIP, parseEndpoints, parseGlobalEgressIP, parseGlobalIngressIP, parsePod, parseService, parseServiceExport,
@@ -29,8 +29,8 @@ export interface DataplaneApplier {
   sync(desired: Dataplane): Promise<SyncResult>;
   invalidate(): void;
   remove?(): Promise<void>;
-  /** Element changes on top of what was applied, as one transaction (the incremental path; absent: none). */
-  applyDelta?(updates: readonly ElementUpdate[]): Promise<SyncResult>;
+  /** Element changes (and new interval sets) on top of what was applied, as one transaction (the incremental paths; absent: none). */
+  applyDelta?(updates: readonly ElementUpdate[], intervals?: IntervalUpdate): Promise<SyncResult>;
   /** What the last sync left in the kernel (undefined: the next change must be a full sync). */
   readonly current?: Dataplane | undefined;
 }
@@ -96,13 +96,26 @@ function parsedOne<T>(o: KubeObject, parse: (o: unknown) => T | undefined): T | 
   return hit.v as T | undefined;
 }
 
+function index(m: Map<string, Map<string, Pod>>, at: string, key: string, pod: Pod): void {
+  let inner = m.get(at);
+  if (!inner) m.set(at, (inner = new Map()));
+  inner.set(key, pod);
+}
+
+function unindex(m: Map<string, Map<string, Pod>>, at: string, key: string): void {
+  const inner = m.get(at);
+  inner?.delete(key);
+  if (inner?.size === 0) m.delete(at);
+}
+
 /**
- * Pods by namespace/name and by address, kept from the pod informer's deltas between whole plans (and
+ * Pods by namespace/name, by address and by namespace, kept from the pod informer's deltas between whole plans (and
  * rebuilt by each): the incremental path recomputes the mappings of the addresses a delta touched.
  */
 export class PodIndex {
   private readonly byKey = new Map<string, Pod>();
   private readonly byIP = new Map<string, Map<string, Pod>>();
+  private readonly byNs = new Map<string, Map<string, Pod>>();
 
   static key(namespace: string, name: string): string {
     return `${namespace}/${name}`;
@@ -116,17 +129,20 @@ export class PodIndex {
   set(key: string, pod: Pod | undefined): Pod | undefined {
     const prev = this.byKey.get(key);
     if (prev) {
-      const m = this.byIP.get(prev.podIP);
-      m?.delete(key);
-      if (m?.size === 0) this.byIP.delete(prev.podIP);
+      unindex(this.byIP, prev.podIP, key);
+      unindex(this.byNs, prev.namespace, key);
     }
     if (pod) {
       this.byKey.set(key, pod);
-      let m = this.byIP.get(pod.podIP);
-      if (!m) this.byIP.set(pod.podIP, (m = new Map()));
-      m.set(key, pod);
+      index(this.byIP, pod.podIP, key, pod);
+      index(this.byNs, pod.namespace, key, pod);
     } else this.byKey.delete(key);
     return prev;
+  }
+
+  inNamespace(ns: string): Pod[] {
+    const m = this.byNs.get(ns);
+    return m ? [...m.values()] : [];
   }
 
   withIP(ip: string): Pod[] {
@@ -137,6 +153,7 @@ export class PodIndex {
   reset(pods: readonly Pod[]): void {
     this.byKey.clear();
     this.byIP.clear();
+    this.byNs.clear();
     for (const p of pods) this.set(PodIndex.key(p.namespace, p.name), p);
   }
 }
@@ -286,10 +303,34 @@ function internalServiceSpec(s: InternalService): Record<string, unknown> {
   };
 }
 
-/** Emitted after the incremental path changed the data plane (`podsApplied`, with the sync result). */
+/**
+ * Emitted after an incremental path changed the data plane: `podsApplied` (pod deltas) and
+ * `objectsApplied` (any other object), with the sync result.
+ */
 interface ControllerEvents {
   podsApplied: [SyncResult];
+  objectsApplied: [SyncResult, ReconcileReport];
 }
+
+/** What an object change did: planned without the pods' own maps (incremental), or left to a whole plan. */
+export type ObjectsOutcome = ReconcileReport & { how: 'incremental' | 'whole' };
+
+/** Namespaces whose pod egress rules differ between two plans (rules apply only to their own namespace). */
+function changedRuleNamespaces(before: readonly PodEgressRule[], after: readonly PodEgressRule[]): Set<string> {
+  const byNs = (rules: readonly PodEgressRule[]): Map<string, string> => {
+    const m = new Map<string, string[]>();
+    for (const r of rules) (m.get(r.namespace) ?? m.set(r.namespace, []).get(r.namespace)!).push(JSON.stringify([r.selector ?? null, r.range]));
+    return new Map([...m].map(([ns, l]) => [ns, l.join('|')]));
+  };
+  const a = byNs(before);
+  const b = byNs(after);
+  const out = new Set<string>();
+  for (const ns of new Set([...a.keys(), ...b.keys()])) if (a.get(ns) !== b.get(ns)) out.add(ns);
+  return out;
+}
+
+/** The small point maps a plan decides without looking at every pod. */
+const OBJECT_MAPS = [['ingress', 'ingress'], ['egress_hdls_pods', 'egressHdlsPods'], ['egress_hdls_eps', 'egressHdlsEps']] as const;
 
 export class GlobalnetController extends EventEmitter<ControllerEvents> {
   private readonly informers = new Map<SourceName, Informer>();
@@ -307,6 +348,8 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
   private readonly log: Logger;
   private lastNotes = new Set<string>();
   private defaultEgressTried = false;
+  /** An objectsChanged() pass queued and not started yet (later calls share it). */
+  private objectsQueued: Promise<ObjectsOutcome> | undefined;
   private readonly onStarted = (): void => {
     // A new term: rebuild the data plane from scratch and create the default cluster egress if missing.
     this.opts.dataplane.invalidate();
@@ -343,13 +386,14 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
       for (const s of SOURCES) {
         const inf = new Informer({ client: this.opts.client, path: sourcePath(s, this.opts.namespace), log: this.log });
         // Pods are the many objects: their changes take the incremental path, which falls back to a whole plan.
+        // Other kinds are few: their changes plan everything but the pods' own maps (objectsChanged).
         if (s === 'pods') inf.on('delta', (d) => void this.podsChanged(d));
-        else inf.on('change', () => this.trigger());
+        else inf.on('change', () => void this.objectsChanged());
         this.informers.set(s, inf);
       }
       if (this.opts.nodeName) {
         this.nodeInformer = new Informer({ client: this.opts.client, path: resourcePath('', 'v1', 'nodes'), log: this.log });
-        this.nodeInformer.on('change', () => this.trigger());
+        this.nodeInformer.on('change', () => void this.objectsChanged());
       }
       await Promise.all([...this.informers.values(), ...(this.nodeInformer ? [this.nodeInformer] : [])].map((i) => i.start()));
     }
@@ -374,12 +418,14 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
     this.debouncer?.trigger(delayMs);
   }
 
-  private snapshot(): SourceObjects | undefined {
+  /** The informers' objects (`withPods` false: no pods, which the PodIndex then stands for). */
+  private snapshot(withPods = true): SourceObjects | undefined {
     const given = this.opts.sources?.();
     const out: Partial<Record<SourceName, readonly KubeObject[]>> = {};
     for (const s of SOURCES) {
       let objs: readonly KubeObject[];
-      if (given) objs = given[s];
+      if (s === 'pods' && !withPods) objs = [];
+      else if (given) objs = given[s];
       else {
         const inf = this.informers.get(s);
         if (!inf?.hasSynced) return undefined;
@@ -455,6 +501,76 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
     }
   }
 
+  /**
+   * A Service, Endpoints, ServiceExport, Globalnet object, Node, Cluster or Endpoint changed (their
+   * informers call this; tests and the bench too). Plans every object except the pods, which the PodIndex
+   * stands for: pods only where an exported headless Service may select them, and the pod egress maps
+   * recomputed only in namespaces whose GlobalEgressIP rules changed. IPAM, statuses and the objects to
+   * write are the whole plan's (none of them depends on other pods); the data plane changes as one
+   * element transaction. Calls while one is queued share it; no applied plan to build on: a whole plan.
+   */
+  objectsChanged(): Promise<ObjectsOutcome> {
+    if (this.objectsQueued) return this.objectsQueued;
+    const queued = this.serialized(() => {
+      this.objectsQueued = undefined;
+      return this.reconcileObjects();
+    }).then(
+      (r) => r,
+      (err: unknown) => {
+        this.log.warn({ err }, 'incremental Globalnet update failed; planning everything');
+        this.trigger(0);
+        return { writes: 0, conflicts: 0, errors: [errorMessage(err)], how: 'whole' as const };
+      },
+    );
+    this.objectsQueued = queued;
+    return queued;
+  }
+
+  private async reconcileObjects(): Promise<ObjectsOutcome> {
+    const report: ReconcileReport = { writes: 0, conflicts: 0, errors: [] };
+    if (!this.opts.leader.isLeader()) return { ...report, skipped: 'not the leader', how: 'incremental' };
+    const dp = this.opts.dataplane;
+    const ctx = this.podCtx;
+    const applied = dp.current;
+    const src = ctx && dp.applyDelta && applied ? this.snapshot(false) : undefined;
+    if (!ctx || !dp.applyDelta || !applied || !src) {
+      this.trigger();
+      return { ...report, how: 'whole' };
+    }
+    const inputs = inputsFromObjects(src, this.opts, (this.opts.now ?? (() => new Date()))());
+    const services = new Map(inputs.services.map((x) => [`${x.namespace}/${x.name}`, x]));
+    inputs.pods = [...headlessExportSelectors(inputs, services).keys()].flatMap((ns) => this.pods.inNamespace(ns));
+    const plan = planGlobalnet(inputs);
+    report.plan = plan;
+    this.opts.metrics?.record(plan.stats);
+    this.logNotes(plan);
+
+    const updates: ElementUpdate[] = [];
+    for (const [set, field] of OBJECT_MAPS) {
+      const want = plan.dataplane[field];
+      const have = applied[field];
+      for (const [k, v] of want) if (have.get(k) !== v) updates.push({ set, key: k, value: v });
+      for (const k of have.keys()) if (!want.has(k)) updates.push({ set, key: k });
+    }
+    const ips = new Set(this.pendingPodIPs);
+    this.pendingPodIPs.clear();
+    for (const ns of changedRuleNamespaces(ctx.egressRules, plan.pods.egressRules)) for (const p of this.pods.inNamespace(ns)) ips.add(p.podIP);
+    for (const ip of ips) {
+      const want = podEgressFor(plan.pods.egressRules, this.pods.withIP(ip));
+      updates.push({ set: 'egress_pods', key: ip, value: want.pods }, { set: 'egress_ns', key: ip, value: want.ns });
+    }
+    this.podCtx = undefined; // until the data plane matches the new rules
+    report.dataplane = await dp.applyDelta(updates, { remoteGlobalCidrs: plan.dataplane.remoteGlobalCidrs, egressCluster: plan.dataplane.egressCluster });
+    this.podCtx = plan.pods;
+    if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated for object changes');
+    await this.writePlan(report, plan, src);
+    this.emit('objectsApplied', report.dataplane, report);
+    // conflicts and failed writes: the debounced whole plan retries
+    if (report.conflicts) this.trigger(500);
+    else if (report.errors.length) this.trigger(2000);
+    return { ...report, how: 'incremental' };
+  }
+
   /** One pass: plan from the caches, program, write. Safe to call at any time (no-op unless leader). */
   reconcile(): Promise<ReconcileReport> {
     return this.serialized(() => this.reconcileOnce());
@@ -496,7 +612,12 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
     report.dataplane = await this.opts.dataplane.sync(plan.dataplane);
     this.podCtx = plan.pods;
     if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated');
+    await this.writePlan(report, plan, src);
+    return report;
+  }
 
+  /** The API writes a plan asks for: statuses, GlobalIngressIPs, internal Services, the node annotation, the default cluster egress. */
+  private async writePlan(report: ReconcileReport, plan: GlobalnetPlan, src: SourceObjects): Promise<void> {
     const byKey = new Map<string, KubeObject>();
     for (const s of ['clusterEgressIPs', 'egressIPs', 'ingressIPs'] as const) for (const o of src[s]) byKey.set(WriteOverlay.key(o, s), o);
     for (const u of plan.statusUpdates) {
@@ -528,7 +649,6 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
         this.log.info({ name: CLUSTER_EGRESS_NAME }, 'created the default ClusterGlobalEgressIP');
       });
     }
-    return report;
   }
 
   /** Runs one write if still leader; 409 = stale cache (retry soon), 404 = gone (nothing to do). */

@@ -18,10 +18,15 @@
 // already translates the global IP through the internal Service's externalIPs, and the first NAT chain
 // that translates a connection ends NAT lookups for it; ours is the fallback for the other targets.
 //
-// Applying: the first sync and every resync replace the whole table in one `nft -f -` transaction
-// (create-if-missing, delete, re-create: no moment with a half-built table); later syncs send only element
-// additions/deletions, also as one transaction. A failed incremental change falls back to a full resync.
-// Everything goes through os/nft.ts (libnftables in process: a one-element change is a library call).
+// Applying: set elements go to the kernel as nfnetlink batches (os/nftables/nfnl.ts: no text to parse),
+// the table, chains and set declarations (and the two small interval sets) as libnftables text. A full
+// resync never leaves a moment with empty maps: a missing table is created and then filled; an existing
+// one whose declarations are those this process built has its point maps read back (one dump per map)
+// and gets only the difference, in one transaction; any other table (one adopted at start, or changed
+// behind our back) is replaced whole by one libnftables transaction (create-if-missing, delete,
+// re-create), which is also the whole path when nfnetlink cannot be used.
+// Later syncs send only element additions/deletions, also as one transaction; a failed incremental
+// change falls back to a full resync.
 //
 // Drift: with watch(), nftables notifications from other processes are read as they come; an element
 // deleted (or added) behind our back is put back (or removed) with one element transaction, without a
@@ -34,6 +39,8 @@ import { elementKey, NftMonitor, parseGeneration, type NftGeneration } from '../
 import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
 import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
+import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
+import { ipv4Bytes, ipv4RangeBytes, ipv4Text, type NfElement, type NfElementOp } from '../os/nftables/nfnl.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -162,6 +169,52 @@ export function renderRuleset(d: Dataplane): string {
   return parts.join('\n') + '\n';
 }
 
+/** Only the interval sets' elements (the point maps empty): what is created as text before the maps are filled. */
+function skeletonOf(d: Dataplane): Dataplane {
+  return { ...emptyDataplane(), remoteGlobalCidrs: d.remoteGlobalCidrs, egressCluster: d.egressCluster };
+}
+
+/** A point map's value as the kernel stores it, in one canonical text (`a-b` for ranges, `a` for addresses). */
+function canonicalValue(set: string, value: string): string {
+  if (set === 'ingress') return value;
+  return value.includes('-') ? value : `${value}-${value}`;
+}
+
+function pointElement(set: string, key: string, value?: string): NfElement {
+  return {
+    key: ipv4Bytes(key),
+    ...(value === undefined ? {} : { data: set === 'ingress' ? ipv4Bytes(value) : ipv4RangeBytes(value) }),
+    text: value === undefined ? key : `${key} : ${value}`,
+  };
+}
+
+const POINT_SETS: ReadonlySet<string> = new Set([...EGRESS_POINT_MAPS, 'ingress']);
+
+/** Every point-map element of `d` as add ops, unsorted (the kernel does not care; sorting 50,000 keys costs more than sending them). */
+function fillOps(d: Dataplane): NfElementOp[] {
+  const out: NfElementOp[] = [];
+  for (const [set, field] of POINT_MAP_FIELDS) {
+    const m = pointMap(d, field);
+    if (!m.size) continue;
+    const elements: NfElement[] = [];
+    for (const [k, v] of m) elements.push(pointElement(set, k, v));
+    out.push({ op: 'add', family: 'ip', table: NFT_TABLE, set, elements });
+  }
+  return out;
+}
+
+/** The changes as nfnetlink element ops, or undefined when one of them is not a point-map element change. */
+export function elementOps(changes: readonly NftChange[]): NfElementOp[] | undefined {
+  const out: NfElementOp[] = [];
+  const ref = (set: string): { family: 'ip'; table: string; set: string } => ({ family: 'ip', table: NFT_TABLE, set });
+  for (const c of changes) {
+    if (c.op === 'replace-set' || !POINT_SETS.has(c.set)) return undefined;
+    if (c.op === 'delete') out.push({ op: 'delete', ...ref(c.set), elements: c.keys.map((k) => pointElement(c.set, k)) });
+    else out.push({ op: 'add', ...ref(c.set), elements: c.elements.map(([k, v]) => pointElement(c.set, k, v)) });
+  }
+  return out;
+}
+
 /** One change to one set/map; a transaction is a list of these. */
 export type NftChange =
   | { op: 'delete'; set: string; keys: string[] }
@@ -275,6 +328,12 @@ function applyElementUpdates(d: Dataplane, updates: readonly ElementUpdate[]): v
   }
 }
 
+/** New contents of the interval sets for applyDelta (absent: unchanged). */
+export interface IntervalUpdate {
+  remoteGlobalCidrs?: readonly string[];
+  egressCluster?: ReadonlyMap<string, string>;
+}
+
 /** Runs one nft transaction (a seam for tests; by default `Nft.run`). */
 export type NftRunner = (script: string) => Promise<void>;
 
@@ -320,9 +379,20 @@ export class NftDataplane extends EventEmitter {
   /** PIDs that committed our transactions (the in-process library: this process; else workers/binaries). */
   private readonly ourPids = new Set<number>();
   readonly counters: DataplaneCounters = { full: 0, incremental: 0, repairs: 0, driftResyncs: 0 };
+  /** How the last full resync went: table created then filled, element diff, or whole-table text replace. */
+  lastFull: 'created' | 'diff' | 'replaced' | undefined;
+  /** The element writer: undefined until first needed, null when elements go as libnftables text. */
+  private sock: NfnlSocket | null | undefined;
+  /** The declarations (nfnetlink fingerprint) of the table as this process last built it. */
+  private skeleton: string | undefined;
 
-  constructor(private readonly opts: { netns?: string; nft?: Nft; run?: NftRunner; log?: Logger } = {}) {
+  /**
+   * `elements`: 'nfnetlink' (default, unless `run` is given) sends element changes as nfnetlink batches;
+   * 'text' sends everything as libnftables text (the fallback, and the bench's comparison).
+   */
+  constructor(private readonly opts: { netns?: string; nft?: Nft; run?: NftRunner; log?: Logger; elements?: 'nfnetlink' | 'text' } = {}) {
     super();
+    if (opts.run || opts.elements === 'text') this.sock = null;
     this.nft = opts.nft ?? new Nft({ netns: opts.netns });
     this.run = opts.run ?? (async (script) => {
       await this.nft.run(script);
@@ -354,19 +424,27 @@ export class NftDataplane extends EventEmitter {
    * dropped. The applied record is changed in place on success; on failure it is dropped (the next sync
    * replaces the whole table) and the error is thrown.
    */
-  applyDelta(updates: readonly ElementUpdate[]): Promise<SyncResult> {
+  applyDelta(updates: readonly ElementUpdate[], intervals: IntervalUpdate = {}): Promise<SyncResult> {
     return this.locked(async () => {
       const applied = this.applied;
       if (!applied) throw new HawserError('NFT', 'no table applied yet: an element change needs a full sync first');
       const changes = planElementUpdates(applied, updates);
+      const rg = intervals.remoteGlobalCidrs ? [...intervals.remoteGlobalCidrs].sort(keyOrder) : undefined;
+      const replaced: NftChange[] = [];
+      if (rg && !sameList([...applied.remoteGlobalCidrs].sort(keyOrder), rg)) replaced.push({ op: 'replace-set', set: 'remote_global_cidrs', kind: 'set', keys: rg });
+      const cl = intervals.egressCluster;
+      if (cl && !sameMap(applied.egressCluster, new Map(cl))) replaced.push({ op: 'replace-set', set: 'egress_cluster', kind: 'map', elements: sortedEntries(new Map(cl)) });
+      changes.unshift(...replaced);
       if (changes.length === 0) return { mode: 'none', changes: 0 };
       try {
-        await this.run(renderChanges(changes));
+        await this.applyChanges(changes);
       } catch (err) {
         this.applied = undefined;
         throw err;
       }
       applyElementUpdates(applied, updates);
+      if (rg) applied.remoteGlobalCidrs = rg;
+      if (cl) applied.egressCluster = new Map(cl);
       this.counters.incremental++;
       return { mode: 'incremental', changes: changeCount(changes) };
     });
@@ -399,7 +477,7 @@ export class NftDataplane extends EventEmitter {
     const changes = planChanges(this.applied, desired);
     if (changes.length === 0) return { mode: 'none', changes: 0 };
     try {
-      await this.run(renderChanges(changes));
+      await this.applyChanges(changes);
       this.applied = desired;
       this.counters.incremental++;
       return { mode: 'incremental', changes: changeCount(changes) };
@@ -410,12 +488,82 @@ export class NftDataplane extends EventEmitter {
     }
   }
 
+  /** The nfnetlink element writer, opened on first use; null (one warning) when it cannot be had. */
+  private elementWriter(): NfnlSocket | null {
+    if (this.sock !== undefined) return this.sock;
+    const s = NfnlSocket.open(this.opts.netns);
+    if ('unavailable' in s) {
+      this.opts.log?.warn({ err: s.unavailable }, 'nfnetlink unavailable: nftables set elements go as libnftables text (slower loads)');
+      this.sock = null;
+    } else {
+      this.sock = s;
+      this.notePid(process.pid);
+    }
+    return this.sock;
+  }
+
+  /** One transaction: nfnetlink when every change is a point-map element change, else libnftables text. */
+  private async applyChanges(changes: readonly NftChange[]): Promise<void> {
+    const sock = this.elementWriter();
+    const ops = sock ? elementOps(changes) : undefined;
+    if (sock && ops) await sock.commit(ops);
+    else await this.run(renderChanges(changes));
+  }
+
   private async fullResyncNow(desired: Dataplane): Promise<SyncResult> {
     this.applied = undefined;
-    await this.run(renderRuleset(desired));
+    const sock = this.elementWriter();
+    if (!sock) {
+      await this.run(renderRuleset(desired));
+      this.lastFull = 'replaced';
+    } else {
+      // libnftables reads every element even for a terse listing (~0.5 s of CPU at 50,000): compare the
+      // kernel's declarations over nfnetlink instead, with those of the table this process built
+      const fp = await sock.fingerprint('ip', NFT_TABLE);
+      if (fp === undefined) {
+        // nothing to keep: the skeleton (with the small interval sets), then every element in one batch
+        await this.run(renderRuleset(skeletonOf(desired)));
+        this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
+        await sock.commit(fillOps(desired));
+        this.lastFull = 'created';
+      } else if (fp === this.skeleton) {
+        await this.run(renderChanges([
+          { op: 'replace-set', set: 'remote_global_cidrs', kind: 'set', keys: [...desired.remoteGlobalCidrs].sort(keyOrder) },
+          { op: 'replace-set', set: 'egress_cluster', kind: 'map', elements: sortedEntries(desired.egressCluster) },
+        ]));
+        const observed = await this.observePointMaps(sock, desired);
+        const ops = elementOps(planChanges(observed, desired))!;
+        if (ops.length) await sock.commit(ops);
+        this.lastFull = 'diff';
+      } else {
+        // a table from before this process started (adopted once), or one changed behind our back
+        this.opts.log?.info({ table: NFT_TABLE, adopted: this.skeleton === undefined }, 'replacing the Globalnet nftables table whole');
+        await this.run(renderRuleset(desired));
+        this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
+        this.lastFull = 'replaced';
+      }
+    }
     this.applied = desired;
     this.counters.full++;
     return { mode: 'full', changes: elementCount(desired) };
+  }
+
+  /** The kernel's point maps (one dump each), with `like`'s interval sets: what a diff needs. */
+  private async observePointMaps(sock: NfnlSocket, like: Dataplane): Promise<Dataplane> {
+    const d = skeletonOf(like);
+    for (const [set, field] of POINT_MAP_FIELDS) {
+      const have = pointMap(d, field);
+      const want = pointMap(like, field);
+      for (const el of await sock.dumpElements({ family: 'ip', table: NFT_TABLE, set })) {
+        const k = ipv4Text(el.key);
+        let v = el.data ? ipv4Text(el.data) : '';
+        // the kernel holds a one-address range as a-a; a desired value may be written either way
+        const w = want.get(k);
+        if (w !== undefined && w !== v && canonicalValue(set, w) === v) v = w;
+        have.set(k, v);
+      }
+    }
+    return d;
   }
 
   /**
@@ -453,6 +601,8 @@ export class NftDataplane extends EventEmitter {
     this.monitor?.stop();
     this.monitor = undefined;
     this.nft.close();
+    this.sock?.close();
+    this.sock = undefined;
   }
 
   private async onGeneration(g: NftGeneration): Promise<void> {
@@ -506,7 +656,7 @@ export class NftDataplane extends EventEmitter {
     }
     if (!changes.length) return;
     try {
-      await this.run(renderChanges(changes));
+      await this.applyChanges(changes);
       this.counters.repairs++;
       this.opts.log?.info({ changes: changeCount(changes), by: g.process, pid: g.pid }, 'undid a change made to the Globalnet nftables table behind our back');
       this.emit('repaired', { changes: changeCount(changes) });

@@ -144,3 +144,128 @@ describe('nat: incremental controller path for pod changes', () => {
     }
   });
 });
+
+/** Every map and set of the applied table, and of a whole plan of the same objects, in one comparable shape. */
+function allMaps(d: import('../../src/nat/nft.js').Dataplane): Record<string, unknown> {
+  const sorted = (m: Map<string, string>): [string, string][] => [...m].sort(([a], [b]) => a.localeCompare(b));
+  return {
+    remote: [...d.remoteGlobalCidrs].sort(), cluster: sorted(d.egressCluster), pods: sorted(d.egressPods), ns: sorted(d.egressNs),
+    hdlsPods: sorted(d.egressHdlsPods), hdlsEps: sorted(d.egressHdlsEps), ingress: sorted(d.ingress),
+  };
+}
+
+function wholePlan(api: FakeApi): Record<string, unknown> {
+  return allMaps(planGlobalnet(inputsFromObjects(api.sources(NS), { clusterId: 'a' }, new Date('2024-02-01T00:00:00Z'))).dataplane);
+}
+
+/** objectsChanged() until nothing more is written (its own writes are further changes). */
+async function settleObjects(c: GlobalnetController): Promise<'incremental' | 'whole'> {
+  let how: 'incremental' | 'whole' = 'incremental';
+  for (let i = 0; i < 6; i++) {
+    const r = await c.objectsChanged();
+    if (r.how === 'whole') {
+      how = 'whole';
+      await converge(c);
+      return how;
+    }
+    if (r.writes === 0 && r.conflicts === 0 && r.errors.length === 0) return how;
+  }
+  throw new Error('object changes did not settle');
+}
+
+describe('nat: incremental controller path for every other object kind', () => {
+  it('a ClusterIP export, its Service, a headless Endpoints export and GlobalEgressIPs: element transactions, no whole plan', async () => {
+    const { api, c, dp, scripts } = setup();
+    api.seed(podPath('blue', 'a0'), podObject('blue', 'a0', 'web', '10.42.0.10'));
+    api.seed(podPath('red', 'r0'), podObject('red', 'r0', 'db', '10.42.0.30'));
+    await converge(c);
+    const full = dp.counters.full;
+    scripts.length = 0;
+    // a ClusterIP Service exported: the controller creates its GlobalIngressIP, allocates, DNATs to the ClusterIP
+    api.seed('/api/v1/namespaces/blue/services/web', { metadata: { name: 'web' }, spec: { type: 'ClusterIP', clusterIP: '10.43.0.7', selector: { app: 'web' }, ports: [{ port: 80, protocol: 'TCP' }] } });
+    api.seed('/apis/multicluster.x-k8s.io/v1alpha1/namespaces/blue/serviceexports/web', { metadata: { name: 'web' } });
+    assert.equal(await settleObjects(c), 'incremental');
+    assert.ok(api.find('submariner.io/v1/globalingressips', 'blue', 'web'), 'GlobalIngressIP created');
+    assert.ok([...dp.current!.ingress.values()].includes('10.43.0.7'), 'ingress DNAT to the ClusterIP');
+    assert.deepEqual(allMaps(dp.current!), wholePlan(api));
+    // a headless Service without selector: one GlobalIngressIP per Endpoints address
+    api.seed('/api/v1/namespaces/red/services/ext', { metadata: { name: 'ext' }, spec: { type: 'ClusterIP', clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] } });
+    api.seed('/api/v1/namespaces/red/endpoints/ext', { metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '10.42.9.1' }, { ip: '10.42.9.2' }] }] });
+    api.seed('/apis/multicluster.x-k8s.io/v1alpha1/namespaces/red/serviceexports/ext', { metadata: { name: 'ext' } });
+    assert.equal(await settleObjects(c), 'incremental');
+    assert.deepEqual([...dp.current!.egressHdlsEps.keys()].sort(), ['10.42.9.1', '10.42.9.2']);
+    assert.deepEqual(allMaps(dp.current!), wholePlan(api));
+    // one address leaves the Endpoints
+    await api.delete('/api/v1/namespaces/red/endpoints/ext');
+    api.seed('/api/v1/namespaces/red/endpoints/ext', { metadata: { name: 'ext' }, subsets: [{ addresses: [{ ip: '10.42.9.2' }] }] });
+    assert.equal(await settleObjects(c), 'incremental');
+    assert.deepEqual([...dp.current!.egressHdlsEps.keys()], ['10.42.9.2']);
+    assert.deepEqual(allMaps(dp.current!), wholePlan(api));
+    // a new GlobalEgressIP in blue: only blue's pods are recomputed
+    api.seed('/apis/submariner.io/v1/namespaces/blue/globalegressips/blue-batch', { metadata: { name: 'blue-batch' }, spec: { podSelector: { matchLabels: { app: 'web' } } } }, '2024-01-01T00:00:00Z');
+    assert.equal(await settleObjects(c), 'incremental');
+    assert.deepEqual(allMaps(dp.current!), wholePlan(api));
+    // the export and the GlobalEgressIP go: their mappings go, their addresses return to the pool
+    await api.delete('/apis/multicluster.x-k8s.io/v1alpha1/namespaces/blue/serviceexports/web');
+    await api.delete('/apis/submariner.io/v1/namespaces/blue/globalegressips/blue-batch');
+    assert.equal(await settleObjects(c), 'incremental');
+    assert.ok(![...dp.current!.ingress.values()].includes('10.43.0.7'));
+    assert.deepEqual(allMaps(dp.current!), wholePlan(api));
+    assert.equal(dp.counters.full, full, 'no whole-table replacement');
+    for (const s of scripts) assert.doesNotMatch(s, /delete table/);
+  });
+
+  it('after random object churn the table equals the whole plan, and IPAM hands out no address twice (seeded)', async () => {
+    for (const seed of [11, 12, 13]) {
+      const rnd = seededRandom(seed);
+      const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!;
+      const { api, c, dp } = setup();
+      for (let i = 0; i < 10; i++) {
+        const ns = pick(NAMESPACES);
+        api.seed(podPath(ns, `p${i}`), podObject(ns, `p${i}`, pick(APPS), `10.42.0.${i + 1}`));
+      }
+      await converge(c);
+      let incremental = 0;
+      for (let step = 0; step < 30; step++) {
+        const ns = pick(NAMESPACES);
+        const app = pick(APPS);
+        const r = rnd();
+        if (r < 0.25) {
+          api.seed(`/api/v1/namespaces/${ns}/services/s${step}`, { metadata: { name: `s${step}` }, spec: { type: 'ClusterIP', clusterIP: `10.43.1.${step + 1}`, selector: { app }, ports: [{ port: 80, protocol: 'TCP' }] } });
+          api.seed(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${ns}/serviceexports/s${step}`, { metadata: { name: `s${step}` } });
+        } else if (r < 0.45) {
+          api.seed(`/apis/submariner.io/v1/namespaces/${ns}/globalegressips/e${step}`, { metadata: { name: `e${step}` }, spec: rnd() < 0.5 ? {} : { podSelector: { matchLabels: { app } } } }, `2024-01-01T00:01:${String(step).padStart(2, '0')}Z`);
+        } else if (r < 0.6) {
+          api.seed(`/api/v1/namespaces/${ns}/services/h${step}`, { metadata: { name: `h${step}` }, spec: { type: 'ClusterIP', clusterIP: 'None', ports: [{ port: 80, protocol: 'TCP' }] } });
+          api.seed(`/api/v1/namespaces/${ns}/endpoints/h${step}`, { metadata: { name: `h${step}` }, subsets: [{ addresses: [{ ip: `10.42.8.${step + 1}` }] }] });
+          api.seed(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${ns}/serviceexports/h${step}`, { metadata: { name: `h${step}` } });
+        } else {
+          // delete something that exists: an export, a GlobalEgressIP or a GlobalIngressIP
+          const kinds = ['multicluster.x-k8s.io/v1alpha1/serviceexports', 'submariner.io/v1/globalegressips', 'submariner.io/v1/globalingressips'] as const;
+          const kind = pick(kinds);
+          const objs = NAMESPACES.flatMap((n) => api.list(kind, n));
+          if (objs.length) {
+            const o = pick(objs);
+            const [group, version, plural] = kind.split('/') as [string, string, string];
+            await api.delete(`/apis/${group}/${version}/namespaces/${o.metadata.namespace}/${plural}/${o.metadata.name}`);
+          }
+        }
+        if ((await settleObjects(c)) === 'incremental') incremental++;
+        assert.deepEqual(allMaps(dp.current!), wholePlan(api), `seed ${seed} step ${step}`);
+        const held = new Map<string, string>();
+        for (const kind of ['submariner.io/v1/globalegressips', 'submariner.io/v1/globalingressips'] as const) {
+          for (const n of NAMESPACES) {
+            for (const o of api.list(kind, n)) {
+              const st = (o.status ?? {}) as { allocatedIPs?: string[]; allocatedIP?: string };
+              for (const ip of [...(st.allocatedIPs ?? []), ...(st.allocatedIP ? [st.allocatedIP] : [])]) {
+                assert.equal(held.get(ip), undefined, `seed ${seed} step ${step}: ${ip} held twice`);
+                held.set(ip, `${n}/${o.metadata.name}`);
+              }
+            }
+          }
+        }
+      }
+      assert.ok(incremental > 20, `seed ${seed}: only ${incremental} of 30 changes took the incremental path`);
+    }
+  });
+});

@@ -33,8 +33,8 @@ describe('os/nft error translation', () => {
 
   it('classifies errno texts', () => {
     assert.deepEqual(
-      ['No such file or directory', 'Could not process rule: File exists', 'Device or resource busy', 'syntax error, unexpected x', 'interval overlaps with an existing one', 'Operation not permitted'].map(classify),
-      ['not-found', 'exists', 'busy', 'syntax', 'invalid', 'other'],
+      ['No such file or directory', 'Could not process rule: File exists', 'Device or resource busy', 'syntax error, unexpected x', 'interval overlaps with an existing one', 'Operation not permitted', 'No buffer space available', 'Protocol not supported'].map(classify),
+      ['not-found', 'exists', 'busy', 'syntax', 'invalid', 'permission', 'no-buffer', 'other'],
     );
   });
 });

@@ -3,7 +3,7 @@
 import { HawserError } from '../../util/errors.js';
 
 /** Why a command failed, from the kernel errno or nft's parser as nft reports it. */
-export type NftFailure = 'not-found' | 'exists' | 'busy' | 'syntax' | 'invalid' | 'other';
+export type NftFailure = 'not-found' | 'exists' | 'busy' | 'syntax' | 'invalid' | 'no-buffer' | 'permission' | 'other';
 
 export class NftError extends HawserError {
   constructor(readonly failure: NftFailure, message: string, readonly commandLine?: string) {
@@ -54,6 +54,8 @@ export function classify(message: string): NftFailure {
   if (/Device or resource busy/i.test(message)) return 'busy';
   if (/syntax error|unexpected|Could not parse|unknown identifier/i.test(message)) return 'syntax';
   if (/Invalid argument|conflicting|interval overlaps/i.test(message)) return 'invalid';
+  if (/No buffer space/i.test(message)) return 'no-buffer';
+  if (/Operation not permitted|Permission denied/i.test(message)) return 'permission';
   return 'other';
 }
 

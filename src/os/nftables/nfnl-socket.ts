@@ -1,0 +1,309 @@
+// The nfnetlink socket that commits element batches (nfnl.ts) to the kernel, through libc via koffi:
+// the batch must be one sendmsg (one transaction), so the send buffer is raised with SO_SNDBUFFORCE as
+// libnftables does, which the `netlink` package cannot set. The kernel runs a batch inside the sendmsg
+// call and queues every acknowledgement before it returns, so the answers are read right after it
+// without waiting. A socket belongs to the network namespace it was created in: for another netns it is
+// created with this thread switched there (setns) and straight back.
+import { createRequire } from 'node:module';
+import { getSystemErrorName } from 'node:util';
+import { HawserError } from '../../util/errors.js';
+import { NftError, type NftFailure } from './errors.js';
+import {
+  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump,
+  type DumpedElement, type NfElementOp, type NfFamily, type NfSetRef,
+} from './nfnl.js';
+
+const AF_NETLINK = 16;
+const SOCK_RAW = 3;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_SNDBUFFORCE = 32;
+const SO_RCVBUFFORCE = 33;
+const SO_RCVTIMEO = 20;
+const SOL_NETLINK = 270;
+const NETLINK_CAP_ACK = 10;
+const NETLINK_EXT_ACK = 11;
+const MSG_DONTWAIT = 0x40;
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+const CLONE_NEWNET = 0x40000000;
+const EAGAIN = 11;
+const EINTR = 4;
+/** Batches above this size are sent from koffi's worker thread, so a 50,000-element load does not stall the event loop. */
+const ASYNC_ABOVE_BYTES = 256 * 1024;
+const RECV_BUFFER = 1024 * 1024;
+
+type Fn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
+
+interface Libc {
+  socket: Fn;
+  setsockopt: Fn;
+  send: Fn;
+  recv: Fn;
+  close: Fn;
+  open: Fn;
+  setns: Fn;
+  errno: () => number;
+}
+
+let libcCache: Libc | { unavailable: string } | undefined;
+
+function libc(): Libc | { unavailable: string } {
+  if (libcCache) return libcCache;
+  try {
+    const koffi = createRequire(import.meta.url)('koffi') as { load(p: string): { func(s: string): Fn }; errno(): number };
+    const lib = koffi.load('libc.so.6');
+    libcCache = {
+      socket: lib.func('int socket(int domain, int type, int protocol)'),
+      setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+      send: lib.func('long send(int fd, const void *buf, size_t len, int flags)'),
+      recv: lib.func('long recv(int fd, void *buf, size_t len, int flags)'),
+      close: lib.func('int close(int fd)'),
+      open: lib.func('int open(const char *path, int flags)'),
+      setns: lib.func('int setns(int fd, int nstype)'),
+      errno: () => koffi.errno(),
+    };
+  } catch (err) {
+    libcCache = { unavailable: `cannot load libc through koffi: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  return libcCache;
+}
+
+function errnoName(n: number): string {
+  try {
+    return getSystemErrorName(-Math.abs(n));
+  } catch {
+    return `errno ${Math.abs(n)}`;
+  }
+}
+
+/** nft's failure reasons by kernel errno (the text path's classify() reads the same from nft's message). */
+export function failureOf(errno: string): NftFailure {
+  switch (errno) {
+    case 'ENOENT': return 'not-found';
+    case 'EEXIST': return 'exists';
+    case 'EBUSY': return 'busy';
+    case 'EINVAL': case 'ERANGE': case 'EOVERFLOW': case 'E2BIG': case 'EMSGSIZE': return 'invalid';
+    case 'ENOBUFS': return 'no-buffer';
+    case 'EPERM': case 'EACCES': return 'permission';
+    default: return 'other';
+  }
+}
+
+function int32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(n);
+  return b;
+}
+
+/** Commits element batches; one per data plane. `open()` says why it cannot be had (then use libnftables text). */
+export class NfnlSocket {
+  private seq = 1;
+  private sndbuf = 0;
+  private closed = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly rbuf = Buffer.alloc(RECV_BUFFER);
+  /** Batches and messages sent (benches and tests). */
+  readonly stats = { batches: 0, messages: 0 };
+
+  private constructor(private readonly c: Libc, private readonly fd: number, readonly netns: string | undefined) {}
+
+  static open(netns?: string): NfnlSocket | { unavailable: string } {
+    const c = libc();
+    if ('unavailable' in c) return c;
+    let fd: number;
+    try {
+      fd = netns ? NfnlSocket.socketIn(c, netns) : (c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number);
+    } catch (err) {
+      return { unavailable: err instanceof Error ? err.message : String(err) };
+    }
+    if (fd < 0) return { unavailable: `socket(AF_NETLINK, NETLINK_NETFILTER): ${errnoName(c.errno())}` };
+    const opt = (level: number, name: number, v: number): void => {
+      c.setsockopt(fd, level, name, int32(v), 4);
+    };
+    // capped acks: an error does not echo a 32 KiB message back; extended acks name the attribute
+    opt(SOL_NETLINK, NETLINK_CAP_ACK, 1);
+    opt(SOL_NETLINK, NETLINK_EXT_ACK, 1);
+    opt(SOL_SOCKET, SO_RCVBUFFORCE, 4 * 1024 * 1024);
+    // a dump is read with blocking recv calls (the kernel fills each inside the call); never hang on one
+    const tv = Buffer.alloc(16);
+    tv.writeBigInt64LE(2n, 0);
+    c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
+    return new NfnlSocket(c, fd, netns);
+  }
+
+  /** A socket in `netns`: this thread enters it for the socket() call only. */
+  private static socketIn(c: Libc, netns: string): number {
+    if (!/^[A-Za-z0-9_.-]+$/.test(netns)) throw new HawserError('INVALID', `not a netns name: ${JSON.stringify(netns)}`);
+    const target = c.open(`/run/netns/${netns}`, O_RDONLY | O_CLOEXEC) as number;
+    if (target < 0) throw new HawserError('NOT_FOUND', `cannot open netns ${netns}: ${errnoName(c.errno())}`);
+    const home = c.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC) as number;
+    if (home < 0) {
+      c.close(target);
+      throw new HawserError('EXEC', `cannot open this thread's netns: ${errnoName(c.errno())}`);
+    }
+    try {
+      if ((c.setns(target, CLONE_NEWNET) as number) !== 0) throw new HawserError('EXEC', `setns into ${netns}: ${errnoName(c.errno())}`);
+      const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number;
+      const err = c.errno();
+      if ((c.setns(home, CLONE_NEWNET) as number) !== 0) {
+        // the main thread would stay in the wrong namespace: nothing after this can be trusted
+        throw new HawserError('EXEC', `setns back from ${netns} failed (${errnoName(c.errno())}); this process is in a bad state`);
+      }
+      if (fd < 0) throw new HawserError('EXEC', `socket(NETLINK_NETFILTER) in ${netns}: ${errnoName(err)}`);
+      return fd;
+    } finally {
+      c.close(target);
+      c.close(home);
+    }
+  }
+
+  /**
+   * Commits `ops` as one transaction. Rejects with NftError naming the failing op (and element, when the
+   * kernel points at one) and its errno; nothing of the batch is applied then.
+   */
+  commit(ops: readonly NfElementOp[]): Promise<void> {
+    const next = this.queue.then(() => this.commitNow(ops));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async commitNow(ops: readonly NfElementOp[]): Promise<void> {
+    if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
+    const batch = encodeBatch(ops, this.seq);
+    if (batch.acks === 0) return;
+    this.seq = (this.seq + batch.messages.length) % 0x7fffffff || 1;
+    const len = batch.buffer.length;
+    if (len + 4096 > this.sndbuf) {
+      this.sndbuf = Math.max(len * 2, 256 * 1024);
+      this.c.setsockopt(this.fd, SOL_SOCKET, SO_SNDBUFFORCE, int32(this.sndbuf), 4);
+    }
+    this.stats.batches++;
+    this.stats.messages += batch.acks;
+    const sent = len > ASYNC_ABOVE_BYTES ? await this.sendAsync(batch.buffer) : this.sendSync(batch.buffer);
+    if (sent.rc !== len) {
+      throw new NftError(sent.rc < 0 ? failureOf(errnoName(sent.errno)) : 'other', `nfnetlink${this.where()}: sendmsg of a ${len}-byte batch: ${sent.rc < 0 ? errnoName(sent.errno) : `sent ${sent.rc}`}`);
+    }
+    // every answer is queued before sendmsg returns
+    const bySeq = new Map(batch.messages.map((m) => [m.seq, m]));
+    let acked = 0;
+    let firstError: NftError | undefined;
+    let errors = 0;
+    for (;;) {
+      const n = this.c.recv(this.fd, this.rbuf, this.rbuf.length, MSG_DONTWAIT) as number;
+      if (n < 0) {
+        const e = this.c.errno();
+        if (e === EINTR) continue;
+        if (e === EAGAIN) break;
+        // ENOBUFS: acks were dropped; whether the batch committed is unknown
+        throw new NftError(failureOf(errnoName(e)), `nfnetlink${this.where()}: reading acknowledgements: ${errnoName(e)}; the table's state is unknown`);
+      }
+      for (const a of parseAcks(this.rbuf.subarray(0, n))) {
+        const m = bySeq.get(a.seq);
+        if (!m) continue;
+        acked++;
+        if (a.error === 0) continue;
+        errors++;
+        if (firstError) continue;
+        const errno = errnoName(a.error);
+        const op = m.opIndex >= 0 ? ops[m.opIndex] : undefined;
+        let what = op ? describeElementOp(op) : 'the batch frame';
+        const idx = op && a.offset !== undefined ? elementAt(m, a.offset) : undefined;
+        if (op && op.op !== 'flush' && idx !== undefined && op.elements[idx]) what += ` at element ${op.elements[idx].text}`;
+        firstError = new NftError(failureOf(errno), `nfnetlink${this.where()}: ${what}: ${errno}${a.message ? ` (${a.message})` : ''}`, what);
+      }
+    }
+    if (firstError) {
+      if (errors > 1) firstError.message += ` (+${errors - 1} more)`;
+      throw firstError;
+    }
+    if (acked < batch.acks) throw new NftError('other', `nfnetlink${this.where()}: ${batch.acks - acked} of ${batch.acks} acknowledgements missing`);
+  }
+
+  /** Every element of one set (a GETSETELEM dump). Rejects with NftError (not-found for a missing set). */
+  dumpElements(ref: NfSetRef): Promise<DumpedElement[]> {
+    const next = this.queue.then(() => this.dumpElementsNow(ref));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * A comparable text of a table's declarations: its sets, chains and rules as the kernel holds them,
+   * without handles and counters. Two tables built from the same nft text give the same fingerprint;
+   * undefined when the table does not exist.
+   */
+  fingerprint(family: NfFamily, table: string): Promise<string | undefined> {
+    const next = this.queue.then(() => {
+      const parts: string[] = [];
+      for (const kind of ['set', 'chain', 'rule'] as const) {
+        let objects: string[];
+        try {
+          objects = this.dumpNow(`list ${kind}s of ${family} ${table}`, (seq) => encodeGetDeclarations(kind, family, table, seq), (buf, seq) => parseDeclarations(kind, buf, seq), (c) => c.objects);
+        } catch (err) {
+          if (err instanceof NftError && err.failure === 'not-found') return undefined;
+          throw err;
+        }
+        parts.push(`${kind}s:`, ...objects);
+      }
+      return parts.join('\n');
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private dumpElementsNow(ref: NfSetRef): DumpedElement[] {
+    return this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => parseElementDump(buf, seq), (c) => c.elements);
+  }
+
+  /** One dump: request, then blocking reads (the kernel fills each inside the call) until NLMSG_DONE. */
+  private dumpNow<C extends { done: boolean; error?: number }, T>(what: string, encode: (seq: number) => Buffer, parse: (buf: Buffer, seq: number) => C, items: (c: C) => T[]): T[] {
+    if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
+    const seq = this.seq;
+    this.seq = (this.seq + 1) % 0x7fffffff || 1;
+    const req = encode(seq);
+    const sent = this.sendSync(req);
+    if (sent.rc !== req.length) throw new NftError(failureOf(errnoName(sent.errno)), `nfnetlink${this.where()}: ${what}: sendmsg: ${errnoName(sent.errno)}`, what);
+    const out: T[] = [];
+    for (;;) {
+      const n = this.c.recv(this.fd, this.rbuf, this.rbuf.length, 0) as number;
+      if (n < 0) {
+        const e = this.c.errno();
+        if (e === EINTR) continue;
+        throw new NftError(failureOf(errnoName(e)), `nfnetlink${this.where()}: ${what}: ${e === EAGAIN ? 'no answer within 2 s' : errnoName(e)}`, what);
+      }
+      const chunk = parse(this.rbuf.subarray(0, n), seq);
+      for (const x of items(chunk)) out.push(x);
+      if (chunk.error !== undefined) {
+        const errno = errnoName(chunk.error);
+        throw new NftError(failureOf(errno), `nfnetlink${this.where()}: ${what}: ${errno}`, what);
+      }
+      if (chunk.done) return out;
+    }
+  }
+
+  private sendSync(buf: Buffer): { rc: number; errno: number } {
+    const rc = this.c.send(this.fd, buf, buf.length, 0) as number;
+    return { rc, errno: rc < 0 ? this.c.errno() : 0 };
+  }
+
+  private sendAsync(buf: Buffer): Promise<{ rc: number; errno: number }> {
+    return new Promise((resolve, reject) => {
+      this.c.send.async(this.fd, buf, buf.length, 0, (err: unknown, rc: number) => {
+        // koffi keeps errno per thread: read it from the same worker thread is not possible, so a failed
+        // async send is retried synchronously once for its errno (a failed send changed nothing)
+        if (err) reject(new NftError('other', `nfnetlink send failed: ${String(err)}`));
+        else resolve(rc < 0 ? this.sendSync(buf) : { rc, errno: 0 });
+      });
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    void this.queue.then(() => this.c.close(this.fd));
+  }
+
+  private where(): string {
+    return this.netns ? ` (netns ${this.netns})` : '';
+  }
+}
