@@ -12,15 +12,14 @@ import { Backoff, sleep } from '../util/wait.js';
 import { BrokerSync } from '../k8s/brokersync.js';
 import { Debouncer, typedInformer, type Informer } from '../k8s/informer.js';
 import { gatewayInformer } from '../k8s/informers.js';
-import { parseEndpoint } from '../k8s/submariner/endpoint.js';
 import { isStaleGateway, type Gateway } from '../k8s/submariner/gateway.js';
 import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
-import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import type { Parsed } from '../k8s/submariner/common.js';
+import { resourcePath, type RestClient } from '../k8s/rest.js';
 import { LeaderElector } from '../election/lease.js';
 import { selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
 import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
 import { CableStateLog, type CableStateChange } from './cable-log.js';
+import { endpointObject } from './endpoint-object.js';
 import { EndpointFollower } from './endpoint-follow.js';
 import { buildLocalCluster, buildLocalEndpoint, driverConfig, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
 import type { ResolveIO } from './public-ip.js';
@@ -552,10 +551,4 @@ export class GatewayRole {
   static uninstall(o: UninstallOptions): Promise<void> {
     return uninstallGateway(o);
   }
-}
-
-/** An Endpoint as the cable selection reads it (the newest per cluster wins: its creation time is kept). */
-function endpointObject(o: KubeObject): Parsed<EndpointObject> {
-  const p = parseEndpoint(o);
-  return p.ok ? { ok: true, value: { name: p.value.meta.name, creationTimestamp: o.metadata.creationTimestamp ?? '', spec: p.value.spec } } : p;
 }

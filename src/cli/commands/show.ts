@@ -64,7 +64,7 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
     import('../../routeagent/index.js'),
     import('../../cable-drivers/engine.js'),
   ]);
-  const { parseEndpointSpec } = await import('../../k8s/resources.js');
+  const { endpointObject } = await import('../../gateway/endpoint-object.js');
   const ns = o.cfg.namespace;
   const [nodes, endpoints] = await Promise.all([
     o.client.list(resourcePath('', 'v1', 'nodes')),
@@ -76,7 +76,7 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
   const ra: PlanSection = { title: `route agent (node ${o.cfg.nodeName}, cluster ${o.cfg.clusterId})`, plan: [], warnings: [] };
   const dp = new RouteAgentDataplane({ netns: o.netns, log: o.log, resyncIntervalMs: 0 });
   try {
-    const thisIP = view.thisNode ? (await import('../../k8s/node.js')).nodeInternalIP(view.thisNode) : undefined;
+    const thisIP = view.thisNode?.internalIP;
     const host = thisIP ? await dp.discoverHost(thisIP, o.cfg.clusterCidrs.map((c) => c.text)) : {};
     const input = routeAgentInput(o.cfg, view, host, await dp.underlayPaths(remoteGatewayIPs(view)));
     if ('error' in input) ra.error = input.error;
@@ -98,8 +98,8 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
   else {
     const local = view.localEndpoint;
     const objs = endpoints.items.flatMap((e) => {
-      const p = parseEndpointSpec(e.spec);
-      return p.ok ? [{ name: e.metadata.name, creationTimestamp: e.metadata.creationTimestamp ?? '', spec: p.value }] : [];
+      const p = endpointObject(e);
+      return p.ok ? [p.value] : [];
     });
     const sel = selectRemoteEndpoints(objs, o.cfg.clusterId, local.backend);
     const actions = planCables(sel.wanted, (e) => fallbackNat(local, e), new Map());
