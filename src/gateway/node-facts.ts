@@ -11,7 +11,8 @@ import {
   type PublicIpResult, type ResolveIO,
 } from './public-ip.js';
 import type { Failures } from './status-writer.js';
-import { HawserError } from '../util/errors.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { Backoff, sleep } from '../util/wait.js';
 
 /** The whole resolver chain gets this long (the gateway then starts with what it has and retries). */
 export const PUBLIC_IP_BUDGET_MS = 30_000;
@@ -74,6 +75,28 @@ export class NodeFactsReader {
     const p = parseNode(await this.o.client.get(resourcePath('', 'v1', 'nodes', undefined, this.o.cfg.nodeName)));
     if (!p.ok) throw new HawserError('INVALID', p.error);
     return p.value;
+  }
+
+  /** On SIGTERM: whether the Node is going away (read for at most 1 s; not read when the operator decided). */
+  async stopDecision(releaseOnStop: boolean | undefined): Promise<StopDecision> {
+    const node = releaseOnStop === true ? undefined : await Promise.race([this.node(), sleep(1000).then(() => undefined)]).catch(() => undefined);
+    return decideStop(node, releaseOnStop);
+  }
+
+  /** Reads the node facts, retrying with backoff while `wanted()` (a SIGTERM ends it); undefined once not wanted. */
+  async readUntil(wanted: () => boolean): Promise<NodeFacts | undefined> {
+    const backoff = new Backoff(500, 10_000);
+    while (wanted()) {
+      try {
+        const facts = await this.read();
+        this.o.failures.clear('node');
+        return facts;
+      } catch (err) {
+        this.o.failures.set('node', `cannot read node facts: ${errorMessage(err)}`);
+        await sleep(backoff.next());
+      }
+    }
+    return undefined;
   }
 
   /** Node facts from the Node object, public IP included. Throws when the API or the Node is not usable. */
