@@ -23,10 +23,11 @@ import { labelPod } from './pod-label.js';
 import { publish } from './publisher.js';
 import { gatewaySnapshot, serving, type RoleView } from './status-view.js';
 import { Failures, StatusWriter } from './status-writer.js';
+import { StateMachine, type Transition as GenericTransition } from './state-machine.js';
 import { stopGateway } from './stop.js';
 import { Timers } from './timers.js';
 import { GatewayWatches } from './watches.js';
-import { gatewayElector, roleCables, startBrokerSync, startHealth } from './services.js';
+import { followElection, gatewayElector, roleCables, startBrokerSync, startHealth } from './services.js';
 import { uninstallGateway, type UninstallOptions } from './uninstall.js';
 import type { CablesPort, ElectorPort, HealthPort } from './ports.js';
 
@@ -57,12 +58,7 @@ export type GatewayAction =
   | 'write-status'
   | 'stop';
 
-export interface Transition {
-  from: GatewayState;
-  on: GatewayEvent;
-  to: GatewayState;
-  do: readonly GatewayAction[];
-}
+export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAction>;
 
 const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active'];
 
@@ -83,12 +79,8 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'stopping', on: 'stopped', to: 'stopped', do: [] },
 ];
 
-export function transition(state: GatewayState, ev: GatewayEvent): Transition | undefined {
-  return TRANSITIONS.find((t) => t.from === state && t.on === ev);
-}
-
 export class GatewayRole {
-  private state: GatewayState = 'starting';
+  private readonly machine: StateMachine<GatewayState, GatewayEvent, GatewayAction>;
   private stoppingFrom: GatewayState | undefined;
   /** Set once a SIGTERM decided to hand over: from then on the Gateway says passive. */
   private handingOver = false;
@@ -101,8 +93,6 @@ export class GatewayRole {
   private readonly nat: NatChoice;
   private readonly timers = new Timers();
   private readonly driverBackoff: Backoff;
-  /** Serializes transitions' actions: a SIGTERM waits for the deactivation in progress. */
-  private actions: Promise<void> = Promise.resolve();
   private nodeFacts: NodeFacts | undefined;
   private cables: CablesPort | undefined;
   private localEndpoint: EndpointSpec | undefined;
@@ -117,12 +107,17 @@ export class GatewayRole {
   private ready: { promise: Promise<void>; resolve: () => void };
   /** Decided on SIGTERM (for the log, tests and the caller). */
   stopDecision: StopDecision | undefined;
-  /** Every transition taken, as `from --event--> to` (tests read it). */
-  readonly transcript: string[] = [];
 
   constructor(private readonly d: GatewayDeps) {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
     this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
+    this.machine = new StateMachine(TRANSITIONS, 'starting', {
+      log: this.log,
+      run: (a) => this.act(a),
+      entered: (t) => {
+        if (t.to === 'stopping') this.stoppingFrom = t.from;
+      },
+    });
     this.cableLog = new CableStateLog(this.log);
     this.driverBackoff = new Backoff(d.driverRetryMs ?? 1000, 15_000);
     this.failures = new Failures(this.log, d.metrics, () => this.status.markDirty());
@@ -157,24 +152,20 @@ export class GatewayRole {
   }
 
   get currentState(): GatewayState {
-    return this.state;
+    return this.machine.state;
   }
 
-  /** Takes the transition for `ev` (if any) and queues its actions. */
+  /** Every transition taken, as `from --event--> to` (tests read it). */
+  get transcript(): readonly string[] {
+    return this.machine.transcript;
+  }
+
+  private get state(): GatewayState {
+    return this.machine.state;
+  }
+
   private fire(ev: GatewayEvent): Promise<void> {
-    const t = transition(this.state, ev);
-    if (!t) {
-      this.log.debug({ state: this.state, event: ev }, 'event ignored in this state');
-      return this.actions;
-    }
-    if (t.to !== t.from || t.from === 'starting') this.transcript.push(`${t.from} --${ev}--> ${t.to}`);
-    if (t.to === 'stopping') this.stoppingFrom = t.from;
-    this.state = t.to;
-    const run = async (): Promise<void> => {
-      for (const a of t.do) await this.act(a);
-    };
-    this.actions = this.actions.then(run, run);
-    return this.actions;
+    return this.machine.fire(ev);
   }
 
   private async act(a: GatewayAction): Promise<void> {
@@ -254,18 +245,10 @@ export class GatewayRole {
     this.watches = new GatewayWatches({ client: this.d.local, namespace: this.d.cfg.namespace, nodeName: this.d.cfg.nodeName, log: this.log, onEndpointsChanged: () => void this.fire('endpoints-changed') });
     const elector = gatewayElector(this.d, this.log);
     this.elector = elector;
-    elector.on('started', () => {
-      this.electionSettled = true;
-      void this.fire('lease-acquired');
-    });
-    elector.on('stopped', (why: string) => void this.fire(/^could not renew/.test(why) ? 'renew-failed' : 'lease-lost'));
-    elector.on('leader', (holder: string) => {
-      // Our own identity holding is settled by 'started' (the renewal), not here: a restarted gateway would
-      // otherwise write "passive" between reading its Lease and renewing it.
-      if (holder === elector.identity) return;
-      this.electionSettled = true;
-      if (holder) void this.fire('other-holder-seen');
-      this.status.markDirty();
+    followElection(elector, {
+      event: (ev) => void this.fire(ev),
+      settled: () => (this.electionSettled = true),
+      changed: () => this.status.markDirty(),
     });
     // Whatever the API does meanwhile, say something after one lease duration.
     this.timers.after(this.d.cfg.election.leaseDurationMs, () => {

@@ -51,3 +51,24 @@ export async function startHealth(d: GatewayDeps, local: EndpointSpec, cniIP: st
 export function roleCables(d: GatewayDeps, ctx: CablesContext): CablesPort {
   return d.cables ? d.cables(ctx) : engineCables(d.createDriver, ctx);
 }
+
+/**
+ * The election's events as the role's: our renewal → lease-acquired; stopped → lease-lost (renew-failed when it
+ * could not renew); another holder → other-holder-seen. `settled`: the election has said who holds the lease;
+ * `changed`: the Gateway should say so now.
+ */
+export function followElection(elector: ElectorPort, on: { event: (ev: 'lease-acquired' | 'lease-lost' | 'renew-failed' | 'other-holder-seen') => void; settled: () => void; changed: () => void }): void {
+  elector.on('started', () => {
+    on.settled();
+    on.event('lease-acquired');
+  });
+  elector.on('stopped', (why: string) => on.event(/^could not renew/.test(why) ? 'renew-failed' : 'lease-lost'));
+  elector.on('leader', (holder: string) => {
+    // Our own identity holding is settled by 'started' (the renewal), not here: a restarted gateway would
+    // otherwise write "passive" between reading its Lease and renewing it.
+    if (holder === elector.identity) return;
+    on.settled();
+    if (holder) on.event('other-holder-seen');
+    on.changed();
+  });
+}
