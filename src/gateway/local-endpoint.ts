@@ -1,12 +1,10 @@
 // This gateway's Endpoint and Cluster, as Submariner publishes them: pure functions of config and node facts.
-import { isIPv4 } from 'node:net';
 import type { GatewayConfig } from '../config/roles.js';
-import { cableName, type ClusterSpec, type EndpointSpec } from '../k8s/resources.js';
-import type { KubeObject } from '../k8s/rest.js';
+import { cableName, type EndpointSpec } from '../k8s/submariner/endpoint.js';
+import type { ClusterSpec } from '../k8s/submariner/cluster.js';
+import { GATEWAY_CONFIG_PREFIX } from '../k8s/node.js';
 import { USING_LOAD_BALANCER_KEY } from './public-ip.js';
 
-/** Node labels that override backend_config keys (Submariner's `gateway.submariner.io/<key>`). */
-export const GATEWAY_LABEL_PREFIX = 'gateway.submariner.io/';
 const LABEL_KEYS = ['udp-port', 'natt-discovery-port', 'public-ip', 'preferred-server'] as const;
 
 export interface NodeFacts {
@@ -27,12 +25,6 @@ export interface NodeFacts {
   healthCheckIP?: string;
 }
 
-export function nodeInternalIP(node: KubeObject): string | undefined {
-  const st = node.status as { addresses?: Array<{ type?: unknown; address?: unknown }> } | undefined;
-  const a = st?.addresses?.find((x) => x.type === 'InternalIP' && typeof x.address === 'string' && isIPv4(x.address));
-  return typeof a?.address === 'string' ? a.address : undefined;
-}
-
 /** Cluster and service CIDRs hawser does not publish: IPv6 ones, while it has no IPv6 cables. */
 export function unpublishedSubnets(cfg: GatewayConfig): string[] {
   return cfg.globalCidrs.length > 0 ? [] : [...cfg.serviceCidrs, ...cfg.clusterCidrs].filter((c) => c.family === 6).map((c) => c.text);
@@ -44,7 +36,7 @@ export function buildLocalEndpoint(cfg: GatewayConfig, facts: NodeFacts, driverC
   backendConfig['natt-discovery-port'] = '4490';
   backendConfig['preferred-server'] = String(cfg.ipsec.preferredServer);
   for (const k of LABEL_KEYS) {
-    const v = facts.labels[GATEWAY_LABEL_PREFIX + k];
+    const v = facts.labels[GATEWAY_CONFIG_PREFIX + k];
     if (v !== undefined) backendConfig[k] = v;
   }
   if (facts.usingLoadBalancer) backendConfig[USING_LOAD_BALANCER_KEY] = 'true';

@@ -1,18 +1,18 @@
 // What the gateway knows about its node: the Node object's addresses and gateway labels, the public IP
 // (Submariner's resolver chain), the health-check address, and whether the node is going away (the
 // SIGTERM decision between handing over and restarting in place).
-import { isIPv4 } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
-import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import { NODE_GLOBAL_IP_ANNOTATION } from '../nat/desired.js';
-import { nodeInternalIP, type NodeFacts } from './local-endpoint.js';
+import { nodeLabelsAndAnnotations, parseNode, type Node } from '../k8s/node.js';
+import { resourcePath, type RestClient } from '../k8s/rest.js';
+import type { NodeFacts } from './local-endpoint.js';
 import {
   assessPublicIP, parseResolverChain, publicIpChainText, resolvePublicIP, systemResolveIO, usesLoadBalancerChain,
   type PublicIpResult, type ResolveIO,
 } from './public-ip.js';
 import type { Failures } from './status-writer.js';
-import { HawserError } from '../util/errors.js';
+import { errorMessage, HawserError } from '../util/errors.js';
+import { Backoff, sleep } from '../util/wait.js';
 
 /** The whole resolver chain gets this long (the gateway then starts with what it has and retries). */
 export const PUBLIC_IP_BUDGET_MS = 30_000;
@@ -33,17 +33,6 @@ export interface NodeFactsOptions {
   publicIpIO?: ResolveIO;
 }
 
-/** The node's Globalnet global IP (annotation `submariner.io/globalIp`), if valid. */
-export function nodeGlobalIP(node: KubeObject): string | undefined {
-  const v = node.metadata.annotations?.[NODE_GLOBAL_IP_ANNOTATION];
-  return typeof v === 'string' && isIPv4(v) ? v : undefined;
-}
-
-/** Submariner reads `gateway.submariner.io/*` from labels and annotations (`ipv4:1.2.3.4` is no label value). */
-export function nodeLabels(node: KubeObject): Record<string, string> {
-  return { ...(node.metadata.labels ?? {}), ...(node.metadata.annotations ?? {}) };
-}
-
 export type StopDecision = { kind: 'hand-over' | 'restart-in-place'; why: string };
 
 /**
@@ -52,11 +41,10 @@ export type StopDecision = { kind: 'hand-over' | 'restart-in-place'; why: string
  * Without the Node (API down) we cannot tell: restart in place keeps traffic flowing, and if we do not
  * come back the Lease expires and a standby takes over anyway.
  */
-export function decideStop(node: KubeObject | undefined, releaseOnStop: boolean | undefined): StopDecision {
+export function decideStop(node: Node | undefined, releaseOnStop: boolean | undefined): StopDecision {
   if (releaseOnStop === true) return { kind: 'hand-over', why: 'HAWSER_RELEASE_ON_STOP=true' };
-  if (node?.metadata.deletionTimestamp) return { kind: 'hand-over', why: 'the Node is being deleted' };
-  const spec = node?.spec as { unschedulable?: unknown } | undefined;
-  if (spec?.unschedulable === true) return { kind: 'hand-over', why: 'the Node is cordoned (unschedulable)' };
+  if (node?.meta.deletionTimestamp) return { kind: 'hand-over', why: 'the Node is being deleted' };
+  if (node?.unschedulable) return { kind: 'hand-over', why: 'the Node is cordoned (unschedulable)' };
   if (releaseOnStop === false) return { kind: 'restart-in-place', why: 'HAWSER_RELEASE_ON_STOP=false' };
   return { kind: 'restart-in-place', why: node ? 'the Node stays (not cordoned, not being deleted)' : 'the Node could not be read' };
 }
@@ -82,16 +70,41 @@ export class NodeFactsReader {
     return this.o.cfg.globalCidrs.length > 0;
   }
 
-  node(): Promise<KubeObject> {
-    return this.o.client.get(resourcePath('', 'v1', 'nodes', undefined, this.o.cfg.nodeName));
+  /** This gateway's Node, typed; throws when the API or the object is not usable. */
+  async node(): Promise<Node> {
+    const p = parseNode(await this.o.client.get(resourcePath('', 'v1', 'nodes', undefined, this.o.cfg.nodeName)));
+    if (!p.ok) throw new HawserError('INVALID', p.error);
+    return p.value;
+  }
+
+  /** On SIGTERM: whether the Node is going away (read for at most 1 s; not read when the operator decided). */
+  async stopDecision(releaseOnStop: boolean | undefined): Promise<StopDecision> {
+    const node = releaseOnStop === true ? undefined : await Promise.race([this.node(), sleep(1000).then(() => undefined)]).catch(() => undefined);
+    return decideStop(node, releaseOnStop);
+  }
+
+  /** Reads the node facts, retrying with backoff while `wanted()` (a SIGTERM ends it); undefined once not wanted. */
+  async readUntil(wanted: () => boolean): Promise<NodeFacts | undefined> {
+    const backoff = new Backoff(500, 10_000);
+    while (wanted()) {
+      try {
+        const facts = await this.read();
+        this.o.failures.clear('node');
+        return facts;
+      } catch (err) {
+        this.o.failures.set('node', `cannot read node facts: ${errorMessage(err)}`);
+        await sleep(backoff.next());
+      }
+    }
+    return undefined;
   }
 
   /** Node facts from the Node object, public IP included. Throws when the API or the Node is not usable. */
   async read(budgetMs = PUBLIC_IP_BUDGET_MS): Promise<NodeFacts> {
     const node = await this.node();
-    const privateIP = nodeInternalIP(node);
+    const privateIP = node.internalIP;
     if (!privateIP) throw new HawserError('INVALID', `node ${this.o.cfg.nodeName} has no IPv4 InternalIP in status.addresses`);
-    const labels = nodeLabels(node);
+    const labels = nodeLabelsAndAnnotations(node);
     const facts: NodeFacts = { name: this.o.cfg.nodeName, privateIP, labels, startedAtSeconds: this.startedAtSeconds };
     const pub = await this.resolvePublicIP(labels, privateIP, budgetMs);
     facts.publicIP = pub.ip;
@@ -100,7 +113,7 @@ export class NodeFactsReader {
     this.cniIP = hc.ip;
     // With Globalnet the CNI address lies in a CIDR every cluster shares: publish the node's global IP
     // (allocated by globalnet, DNATed to the CNI address) instead, once it exists.
-    facts.healthCheckIP = this.globalnet ? nodeGlobalIP(node) : hc.ip;
+    facts.healthCheckIP = this.globalnet ? node.globalIP : hc.ip;
     this.o.failures.note('healthcheck-ip', hc.unavailable ? `health checking unavailable: ${hc.unavailable}` : undefined);
     return facts;
   }
@@ -108,12 +121,12 @@ export class NodeFactsReader {
   /** With Globalnet, the node's global IP (globalnet allocates it after we start); undefined without Globalnet. */
   async globalHealthCheckIP(): Promise<string | undefined> {
     if (!this.globalnet || !this.o.cfg.healthCheck.enabled) return undefined;
-    return nodeGlobalIP(await this.node()) ?? '';
+    return (await this.node()).globalIP ?? '';
   }
 
   /** The public IP again (Submariner's PublicIPWatcher), from the Node's current labels. */
   async recheckPublicIP(privateIP: string): Promise<PublicIpOutcome> {
-    return this.resolvePublicIP(nodeLabels(await this.node()), privateIP, PUBLIC_IP_BUDGET_MS);
+    return this.resolvePublicIP(nodeLabelsAndAnnotations(await this.node()), privateIP, PUBLIC_IP_BUDGET_MS);
   }
 
   /**

@@ -1,49 +1,39 @@
 // The gateway role as a state machine: starting → standby ⇄ active → stopping → stopped. Every gateway node
 // keeps its cable driver warm (standby); the one holding the Lease publishes its Endpoint, syncs with the
 // broker and keeps one cable per remote cluster. `TRANSITIONS` is the whole behaviour: which event moves
-// which state where, and what the move does. The work itself lives with the collaborators: node-facts.ts,
-// endpoint-follow.ts (public and global IP), publisher.ts, status-writer.ts (the only Gateway writer) with
-// status-view.ts (what it says), pod-label.ts, cable-log.ts and the CablesPort (ports.ts).
-import { hostname } from 'node:os';
+// which state where, and what the move does; the class below is the table's actions. The work itself lives
+// with the collaborators: node-facts.ts, endpoint-follow.ts (public and global IP), publisher.ts,
+// status-writer.ts (the only Gateway writer) with status-view.ts (what it says), watches.ts (informers),
+// services.ts (election, broker sync), pod-label.ts, cable-log.ts and the CablesPort (ports.ts).
 import type { Logger } from '../log/index.js';
-import type { GatewayConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
-import { Backoff, sleep } from '../util/wait.js';
-import { BrokerSync } from '../k8s/brokersync.js';
-import { Debouncer, typedInformer, type Informer } from '../k8s/informer.js';
-import { gatewayInformer } from '../k8s/informers.js';
-import { parseEndpoint } from '../k8s/submariner/endpoint.js';
-import { isStaleGateway, type Gateway } from '../k8s/submariner/gateway.js';
-import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
-import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import type { Parsed } from '../k8s/submariner/common.js';
-import { LeaderElector } from '../election/lease.js';
-import { selectRemoteEndpoints, type ConnectionView, type EndpointObject } from '../cable-drivers/engine.js';
-import type { CableDriver, DriverContext, NatInfo } from '../cable-drivers/types.js';
+import { Backoff } from '../util/wait.js';
+import type { BrokerSync } from '../k8s/brokersync.js';
+import { Debouncer } from '../k8s/informer.js';
+import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
+import { selectRemoteEndpoints, type ConnectionView } from '../cable-drivers/engine.js';
+import type { NatInfo } from '../cable-drivers/types.js';
 import { CableStateLog, type CableStateChange } from './cable-log.js';
+import type { GatewayDeps } from './deps.js';
 import { EndpointFollower } from './endpoint-follow.js';
 import { buildLocalCluster, buildLocalEndpoint, driverConfig, unpublishedSubnets, type NodeFacts } from './local-endpoint.js';
-import type { ResolveIO } from './public-ip.js';
-import { decideStop, NodeFactsReader, type StopDecision } from './node-facts.js';
+import { NodeFactsReader, type StopDecision } from './node-facts.js';
 import { NatChoice } from './nat-choice.js';
 import { labelPod } from './pod-label.js';
 import { publish } from './publisher.js';
-import { haStatusToWrite, serving, type RoleView } from './status-view.js';
-import { Failures, StatusWriter, type GatewaySnapshot } from './status-writer.js';
-import { engineCables } from './wiring.js';
+import { gatewaySnapshot, serving, type RoleView } from './status-view.js';
+import { Failures, StatusWriter } from './status-writer.js';
+import { StateMachine, type Transition as GenericTransition } from './state-machine.js';
+import { stopGateway } from './stop.js';
+import { Timers } from './timers.js';
+import { GatewayWatches } from './watches.js';
+import { followElection, gatewayElector, roleCables, startBrokerSync, startHealth } from './services.js';
 import { uninstallGateway, type UninstallOptions } from './uninstall.js';
-import type { CablesFactory, CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
+import type { CablesPort, ElectorPort, HealthPort } from './ports.js';
 
-export type { CablesPort, ElectorPort, HealthPort, MetricsPort, NatDiscoveryPort } from './ports.js';
-export type { PublicIpOutcome } from './node-facts.js';
+export type { GatewayDeps } from './deps.js';
 
-export { PUBLIC_IP_RECHECK_MS, PUBLIC_IP_RETRY_MS } from './endpoint-follow.js';
-export { POD_STATUS_LABEL } from './pod-label.js';
-
-/** How long standbys wait for an active gateway that restarts in place before they take over. */
-export const RESTART_GRACE_MS = 20_000;
-
-export const GATEWAY_LEASE = 'submariner-gateway-lock';
+export { RESTART_GRACE_MS } from './stop.js';
 
 export type GatewayState = 'starting' | 'standby' | 'active' | 'stopping' | 'stopped';
 export type GatewayEvent =
@@ -68,12 +58,7 @@ export type GatewayAction =
   | 'write-status'
   | 'stop';
 
-export interface Transition {
-  from: GatewayState;
-  on: GatewayEvent;
-  to: GatewayState;
-  do: readonly GatewayAction[];
-}
+export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAction>;
 
 const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active'];
 
@@ -94,43 +79,8 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'stopping', on: 'stopped', to: 'stopped', do: [] },
 ];
 
-export function transition(state: GatewayState, ev: GatewayEvent): Transition | undefined {
-  return TRANSITIONS.find((t) => t.from === state && t.on === ev);
-}
-
-export interface GatewayDeps {
-  cfg: GatewayConfig;
-  log: Logger;
-  local: RestClient;
-  broker: RestClient;
-  createDriver: (ctx: DriverContext) => Promise<CableDriver>;
-  /** The cables; default: the CableEngine over `createDriver`'s driver (wiring.ts `engineCables`). */
-  cables?: CablesFactory;
-  /** The election; default: a LeaderElector on the submariner-gateway-lock Lease. */
-  elector?: (identity: string) => ElectorPort;
-  /** Addresses on this node, for the health-check source (pod-CIDR address). */
-  healthCheckIP?: () => Promise<{ ip?: string; unavailable?: string }>;
-  natDiscovery?: (local: EndpointSpec) => Promise<NatDiscoveryPort>;
-  health?: (local: EndpointSpec) => Promise<HealthPort>;
-  metrics?: MetricsPort;
-  version: string;
-  /** I/O of the public-IP resolvers (tests); default: HTTP(S), DNS and the Services of SUBMARINER_NAMESPACE. */
-  publicIpIO?: ResolveIO;
-  /** Re-resolution period of the public IP; default PUBLIC_IP_RECHECK_MS (PUBLIC_IP_RETRY_MS while unresolved). */
-  publicIpRecheckMs?: number;
-  /** HAWSER_RELEASE_ON_STOP: true = SIGTERM always hands over; undefined = decided from the Node. */
-  releaseOnStop?: boolean;
-  /** Lease hold on a restart in place (default RESTART_GRACE_MS). */
-  restartGraceMs?: number;
-  /** First retry delay of a failed driver start (default 1 s, doubling to 15 s). */
-  driverRetryMs?: number;
-  /** Gateway status: debounce and refresh period (defaults 20 ms and 5 s). */
-  statusDebounceMs?: number;
-  statusRefreshMs?: number;
-}
-
 export class GatewayRole {
-  private state: GatewayState = 'starting';
+  private readonly machine: StateMachine<GatewayState, GatewayEvent, GatewayAction>;
   private stoppingFrom: GatewayState | undefined;
   /** Set once a SIGTERM decided to hand over: from then on the Gateway says passive. */
   private handingOver = false;
@@ -140,33 +90,34 @@ export class GatewayRole {
   private readonly status: StatusWriter;
   private readonly cableLog: CableStateLog;
   private readonly follower: EndpointFollower;
-  /** Serializes transitions' actions: a SIGTERM waits for the deactivation in progress. */
-  private actions: Promise<void> = Promise.resolve();
+  private readonly nat: NatChoice;
+  private readonly timers = new Timers();
+  private readonly driverBackoff: Backoff;
   private nodeFacts: NodeFacts | undefined;
   private cables: CablesPort | undefined;
   private localEndpoint: EndpointSpec | undefined;
   private elector: ElectorPort | undefined;
   private brokerSync: BrokerSync | undefined;
-  private remoteInformer: Informer<EndpointObject> | undefined;
-  private gatewayInformer: Informer<Gateway> | undefined;
-  private remoteSynced: Promise<void> | undefined;
-  private readonly nat: NatChoice;
+  private watches: GatewayWatches | undefined;
   private health: HealthPort | undefined;
   private reconciler: Debouncer | undefined;
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
   private leftoversFenced = false;
-  private readonly driverBackoff: Backoff;
-  private readonly timers = new Set<NodeJS.Timeout>();
   private ready: { promise: Promise<void>; resolve: () => void };
   /** Decided on SIGTERM (for the log, tests and the caller). */
   stopDecision: StopDecision | undefined;
-  /** Every transition taken, as `from --event--> to` (tests read it). */
-  readonly transcript: string[] = [];
 
   constructor(private readonly d: GatewayDeps) {
     // `cluster` is left for the remote cluster of a cable line; this gateway's own is `localCluster`.
     this.log = d.log.child({ localCluster: d.cfg.clusterId, node: d.cfg.nodeName, driver: d.cfg.cableDriver });
+    this.machine = new StateMachine(TRANSITIONS, 'starting', {
+      log: this.log,
+      run: (a) => this.act(a),
+      entered: (t) => {
+        if (t.to === 'stopping') this.stoppingFrom = t.from;
+      },
+    });
     this.cableLog = new CableStateLog(this.log);
     this.driverBackoff = new Backoff(d.driverRetryMs ?? 1000, 15_000);
     this.failures = new Failures(this.log, d.metrics, () => this.status.markDirty());
@@ -174,9 +125,14 @@ export class GatewayRole {
     this.facts = new NodeFactsReader({ cfg: d.cfg, client: d.local, log: this.log, failures: this.failures, healthCheckIP: d.healthCheckIP, publicIpIO: d.publicIpIO });
     this.status = new StatusWriter({
       client: d.local, namespace: d.cfg.namespace, nodeName: d.cfg.nodeName, version: d.version, log: this.log, failures: this.failures, metrics: d.metrics,
-      snapshot: () => this.snapshot(),
+      snapshot: () => gatewaySnapshot(this.view(), {
+        localEndpoint: this.localEndpoint,
+        placeholder: () => buildLocalEndpoint(d.cfg, { name: d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
+        connections: () => this.connections(),
+        health: (c) => this.health?.health(c),
+      }),
       leading: () => this.elector?.isLeader() ?? false,
-      gateways: () => this.gatewayInformer?.list() ?? [],
+      gateways: () => this.watches?.otherGateways() ?? [],
       debounceMs: d.statusDebounceMs, refreshMs: d.statusRefreshMs,
     });
     this.follower = new EndpointFollower({
@@ -188,7 +144,7 @@ export class GatewayRole {
         await this.ensurePublished();
       },
       publicIpRecheckMs: d.publicIpRecheckMs,
-      followGlobalIP: this.globalnet && d.cfg.healthCheck.enabled,
+      followGlobalIP: d.cfg.globalCidrs.length > 0 && d.cfg.healthCheck.enabled,
     });
     let resolve = (): void => undefined;
     const promise = new Promise<void>((r) => (resolve = r));
@@ -196,32 +152,20 @@ export class GatewayRole {
   }
 
   get currentState(): GatewayState {
-    return this.state;
+    return this.machine.state;
   }
 
-  private get ns(): string {
-    return this.d.cfg.namespace;
+  /** Every transition taken, as `from --event--> to` (tests read it). */
+  get transcript(): readonly string[] {
+    return this.machine.transcript;
   }
 
-  private get globalnet(): boolean {
-    return this.d.cfg.globalCidrs.length > 0;
+  private get state(): GatewayState {
+    return this.machine.state;
   }
 
-  /** Takes the transition for `ev` (if any) and queues its actions. */
   private fire(ev: GatewayEvent): Promise<void> {
-    const t = transition(this.state, ev);
-    if (!t) {
-      this.log.debug({ state: this.state, event: ev }, 'event ignored in this state');
-      return this.actions;
-    }
-    if (t.to !== t.from || t.from === 'starting') this.transcript.push(`${t.from} --${ev}--> ${t.to}`);
-    if (t.to === 'stopping') this.stoppingFrom = t.from;
-    this.state = t.to;
-    const run = async (): Promise<void> => {
-      for (const a of t.do) await this.act(a);
-    };
-    this.actions = this.actions.then(run, run);
-    return this.actions;
+    return this.machine.fire(ev);
   }
 
   private async act(a: GatewayAction): Promise<void> {
@@ -236,7 +180,7 @@ export class GatewayRole {
   private async runAction(a: GatewayAction): Promise<void> {
     switch (a) {
       case 'retry-driver-start':
-        return this.after(this.driverBackoff.next(), () => void this.startCables());
+        return this.timers.after(this.driverBackoff.next(), () => void this.startCables());
       case 'begin-standby':
         return this.beginStandby();
       case 'activate':
@@ -248,7 +192,7 @@ export class GatewayRole {
       case 'reconcile':
         return this.reconciler?.trigger();
       case 'retry-publish':
-        return this.after(1000, () => void this.ensurePublished());
+        return this.timers.after(1000, () => void this.ensurePublished());
       case 'write-status':
         return this.status.markDirty();
       case 'stop':
@@ -256,33 +200,15 @@ export class GatewayRole {
     }
   }
 
-  private after(ms: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-  }
-
   /** Resolves once the role stands by (or stops); SIGTERM during a slow start is handled by `stop`. */
   async start(): Promise<void> {
     for (const w of this.d.cfg.warnings) this.log.warn(w);
     const v6 = unpublishedSubnets(this.d.cfg);
     if (v6.length) this.log.warn({ subnets: v6 }, 'IPv6 cluster/service CIDRs are not published in the Endpoint: hawser has no IPv6 cables yet (a peer would try an IPv6 cable and fail)');
-    const backoff = new Backoff(500, 10_000);
-    while (this.state === 'starting') {
-      try {
-        this.nodeFacts = await this.facts.read();
-        this.failures.clear('node');
-        break;
-      } catch (err) {
-        this.failures.set('node', `cannot read node facts: ${errorMessage(err)}`);
-        await sleep(backoff.next());
-      }
-    }
+    this.nodeFacts = await this.facts.readUntil(() => this.state === 'starting');
     if (this.state !== 'starting' || !this.nodeFacts) return;
     const base = buildLocalEndpoint(this.d.cfg, this.nodeFacts, {});
-    const ctx = {
+    this.cables = roleCables(this.d, {
       config: driverConfig(this.d.cfg, base), localEndpoint: base, log: this.log, natFor: (e: EndpointSpec) => this.natFor(e),
       // A state change is logged at once and shown in the Gateway soon after.
       onState: (c: CableStateChange) => {
@@ -291,8 +217,7 @@ export class GatewayRole {
         this.status.markDirty();
       },
       unhealthy: (cable: string) => this.health?.unhealthy(cable),
-    };
-    this.cables = this.d.cables ? this.d.cables(ctx) : engineCables(this.d.createDriver, ctx);
+    });
     await this.startCables();
     await this.ready.promise;
   }
@@ -314,50 +239,19 @@ export class GatewayRole {
   private async beginStandby(): Promise<void> {
     const local = this.localEndpoint!;
     this.log.info({ endpoint: local.cableName, privateIP: local.privateIP, publicIP: local.publicIP }, 'gateway ready (standing by for the lease)');
-    const healthLocal = this.globalnet ? { ...local, healthCheckIP: this.facts.cniIP ?? '' } : local;
-    if (this.d.cfg.healthCheck.enabled && this.d.health) {
-      this.health = await this.d.health(healthLocal).catch((err: unknown) => {
-        this.failures.set('health', `health checking unavailable: ${errorMessage(err)}`);
-        return undefined;
-      });
-      this.health?.onVerdict((cable) => this.cables?.healthChanged(cable));
-    }
+    this.health = await startHealth(this.d, local, this.facts.cniIP, this.failures);
+    this.health?.onVerdict((cable) => this.cables?.healthChanged(cable));
     this.reconciler = new Debouncer(() => this.reconcile(), 10, (err) => this.failures.set('reconcile', `reconcile failed: ${errorMessage(err)}`));
-    // Remote endpoints arrive in the local namespace (copied from the broker by whichever gateway is active);
-    // parsed once per version at the edge (an invalid one is counted and logged once by the informer).
-    this.remoteInformer = typedInformer({ client: this.d.local, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log, parse: endpointObject });
-    this.remoteInformer.on('change', () => void this.fire('endpoints-changed'));
-    this.remoteSynced = this.remoteInformer.start();
-    this.remoteSynced.catch((err: unknown) => this.log.debug({ err }, 'Endpoint informer stopped before its first list'));
-    // Other nodes' Gateways (staleness, hand-over); our own, rewritten every 5 s, is not sent back to us.
-    this.gatewayInformer = gatewayInformer({ client: this.d.local, namespace: this.ns, log: this.log, fieldSelector: `metadata.name!=${this.d.cfg.nodeName}` });
-    this.gatewayInformer.start().catch((err: unknown) => this.log.debug({ err }, 'Gateway informer stopped before its first list'));
-
-    const identity = `${this.d.cfg.nodeName || hostname()}-submariner-gateway`;
-    const elector = this.d.elector ? this.d.elector(identity) : new LeaderElector({
-      client: this.d.local,
-      namespace: this.ns,
-      name: GATEWAY_LEASE,
-      identity,
-      timings: this.d.cfg.election,
-      log: this.log,
-    });
+    this.watches = new GatewayWatches({ client: this.d.local, namespace: this.d.cfg.namespace, nodeName: this.d.cfg.nodeName, log: this.log, onEndpointsChanged: () => void this.fire('endpoints-changed') });
+    const elector = gatewayElector(this.d, this.log);
     this.elector = elector;
-    elector.on('started', () => {
-      this.electionSettled = true;
-      void this.fire('lease-acquired');
-    });
-    elector.on('stopped', (why: string) => void this.fire(/^could not renew/.test(why) ? 'renew-failed' : 'lease-lost'));
-    elector.on('leader', (holder: string) => {
-      // Our own identity holding is settled by 'started' (the renewal), not here: a restarted gateway would
-      // otherwise write "passive" between reading its Lease and renewing it.
-      if (holder === elector.identity) return;
-      this.electionSettled = true;
-      if (holder) void this.fire('other-holder-seen');
-      this.status.markDirty();
+    followElection(elector, {
+      event: (ev) => void this.fire(ev),
+      settled: () => (this.electionSettled = true),
+      changed: () => this.status.markDirty(),
     });
     // Whatever the API does meanwhile, say something after one lease duration.
-    this.after(this.d.cfg.election.leaseDurationMs, () => {
+    this.timers.after(this.d.cfg.election.leaseDurationMs, () => {
       this.electionSettled = true;
       this.status.markDirty();
     });
@@ -375,16 +269,7 @@ export class GatewayRole {
     // our Endpoint is published and the broker sync starts.
     this.reconciler?.trigger(0);
     if (this.localEndpoint) void this.nat.start(this.localEndpoint, () => this.state === 'active').then(() => this.reconciler?.trigger());
-    const bs = new BrokerSync({
-      local: this.d.local,
-      broker: this.d.broker,
-      localNamespace: this.ns,
-      brokerNamespace: this.d.cfg.broker.remoteNamespace,
-      clusterId: this.d.cfg.clusterId,
-      log: this.log.child({ sub: 'broker-sync' }),
-    });
-    this.brokerSync = bs;
-    bs.start().then(() => this.failures.clear('broker-sync'), (err: unknown) => this.failures.set('broker-sync', `broker sync failed to start: ${errorMessage(err)}`));
+    this.brokerSync = startBrokerSync(this.d, this.log, this.failures);
     void this.ensurePublished();
     void this.labelPod('active');
   }
@@ -440,10 +325,10 @@ export class GatewayRole {
   }
 
   private async reconcile(): Promise<void> {
-    if (!this.cables || !this.localEndpoint) return;
+    if (!this.cables || !this.localEndpoint || !this.watches) return;
     // Never plan from an empty cache: it would remove the cables adopted from the previous run.
-    await this.remoteSynced;
-    const sel = selectRemoteEndpoints(this.remoteInformer?.list() ?? [], this.d.cfg.clusterId, this.d.cfg.cableDriver);
+    await this.watches.endpointsSynced;
+    const sel = selectRemoteEndpoints(this.watches.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
     this.nat.setRemotes(sel.wanted);
     // Fencing: only a gateway that holds a live lease configures cables.
     if (this.state !== 'active' || !this.elector?.isLeader()) return;
@@ -452,7 +337,7 @@ export class GatewayRole {
     this.failures.clear('reconcile');
     this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.cables.nextRetryAt();
-    if (next !== undefined) this.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
+    if (next !== undefined) this.timers.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
     this.status.markDirty();
   }
 
@@ -463,35 +348,14 @@ export class GatewayRole {
     };
   }
 
-  private serving(): boolean {
-    return serving(this.view());
-  }
-
   /** The connections as the Gateway shows them (none unless serving). */
   async connections(): Promise<ConnectionView[]> {
-    if (!this.cables || !this.serving()) return [];
+    if (!this.cables || !serving(this.view())) return [];
     return this.cables.connections();
   }
 
-  private async snapshot(): Promise<GatewaySnapshot | undefined> {
-    const haStatus = haStatusToWrite(this.view());
-    if (!haStatus) return undefined;
-    return {
-      haStatus,
-      localEndpoint: this.localEndpoint ?? buildLocalEndpoint(this.d.cfg, { name: this.d.cfg.nodeName, privateIP: '0.0.0.0', labels: {} }, {}),
-      connections: haStatus === 'active' ? await this.connections() : [],
-      health: (c) => this.health?.health(c),
-    };
-  }
-
   private labelPod(status: 'active' | 'passive'): Promise<void> {
-    return labelPod({ client: this.d.local, failures: this.failures, podName: this.d.cfg.podName, podNamespace: this.d.cfg.podNamespace ?? this.ns }, status);
-  }
-
-  /** Another gateway node reported its status within the last 15 s (it can take over). */
-  private standbyAlive(): boolean {
-    const now = Date.now() / 1000;
-    return (this.gatewayInformer?.list() ?? []).some((g) => g.meta.name !== this.d.cfg.nodeName && !isStaleGateway(g, now));
+    return labelPod({ client: this.d.local, failures: this.failures, podName: this.d.cfg.podName, podNamespace: this.d.cfg.podNamespace ?? this.d.cfg.namespace }, status);
   }
 
   /** SIGTERM: hand over or restart in place (node-facts.ts `decideStop`), then stop. */
@@ -501,50 +365,19 @@ export class GatewayRole {
   }
 
   private async stopAll(): Promise<void> {
-    const wasActive = this.stoppingFrom === 'active';
-    for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     this.follower.stop();
     this.reconciler?.close();
-    // The Node says whether it is going away; not needed when the operator decided (no API round trip).
-    const node = this.d.releaseOnStop === true ? undefined : await Promise.race([this.facts.node(), sleep(1000).then(() => undefined)]).catch(() => undefined);
-    const decision = decideStop(node, this.d.releaseOnStop);
-    this.stopDecision = decision;
-    const handOver = decision.kind === 'hand-over';
-    this.handingOver = handOver;
-    this.log.info({ decision: decision.kind, why: decision.why, active: wasActive },
-      handOver ? 'stopping: handing the gateway over to a standby' : 'stopping for a restart in place: keeping the lease, cables and daemons for the next start');
     const bs = this.brokerSync;
     this.brokerSync = undefined;
-    if (handOver) {
-      // Alone, keep the data path so the next start adopts it without a flap; with a live standby (it takes
-      // the released lease at once) our cables go first: never two active.
-      if (wasActive && this.standbyAlive()) {
-        this.d.metrics?.leaderTransition('passive');
-        this.status.markDirty(0);
-        await this.shutdownCables();
-      }
-      await this.nat.stop();
-      await bs?.stop();
-      // Released unless HAWSER_LEASE_RELEASE_ON_SHUTDOWN=false (then a standby takes over when it expires).
-      await this.elector?.stop({ release: this.d.cfg.election.releaseOnCancel });
-      // The last word of this gateway: passive.
-      await this.status.close({ final: true });
-    } else {
-      await this.elector?.stop({ release: false, holdForMs: Math.max(this.d.restartGraceMs ?? RESTART_GRACE_MS, this.d.cfg.election.leaseDurationMs) });
-      await this.nat.stop();
-      await bs?.stop();
-      // The Gateway keeps saying what it said: the next start rewrites it within the grace.
-      await this.status.close();
-    }
-    await this.health?.stop();
-    await this.remoteInformer?.stop();
-    await this.gatewayInformer?.stop();
-    try {
-      await this.cables?.stop();
-    } catch (err) {
-      this.log.warn({ err }, 'stopping the cable driver failed');
-    }
+    await stopGateway({
+      d: this.d, log: this.log, facts: this.facts, status: this.status, nat: this.nat, elector: this.elector, brokerSync: bs, health: this.health,
+      watches: this.watches, cables: this.cables, wasActive: this.stoppingFrom === 'active', shutdownCables: () => this.shutdownCables(),
+      decided: (decision) => {
+        this.stopDecision = decision;
+        this.handingOver = decision.kind === 'hand-over';
+      },
+    });
     void this.fire('stopped');
   }
 
@@ -552,10 +385,4 @@ export class GatewayRole {
   static uninstall(o: UninstallOptions): Promise<void> {
     return uninstallGateway(o);
   }
-}
-
-/** An Endpoint as the cable selection reads it (the newest per cluster wins: its creation time is kept). */
-function endpointObject(o: KubeObject): Parsed<EndpointObject> {
-  const p = parseEndpoint(o);
-  return p.ok ? { ok: true, value: { name: p.value.meta.name, creationTimestamp: o.metadata.creationTimestamp ?? '', spec: p.value.spec } } : p;
 }

@@ -1,6 +1,11 @@
 // What this node's Gateway says, decided from the role's state alone (pure, table-tested): whether the
-// gateway serves (active, or stopping for a restart in place), and whether there is anything to write yet.
+// gateway serves (active, or stopping for a restart in place), and whether there is anything to write yet;
+// and the snapshot the status writer builds the Gateway from.
+import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
+import type { ConnectionView } from '../cable-drivers/engine.js';
 import type { GatewayState } from './role.js';
+import type { ConnectionHealth } from './status.js';
+import type { GatewaySnapshot } from './status-writer.js';
 
 export interface RoleView {
   state: GatewayState;
@@ -31,4 +36,24 @@ export function haStatusToWrite(v: RoleView): 'active' | 'passive' | undefined {
   const standingBy = v.state === 'standby' || (v.state === 'stopping' && v.stoppingFrom === 'standby');
   if (standingBy && !v.electionSettled && !v.problems) return undefined;
   return serving(v) ? 'active' : 'passive';
+}
+
+/**
+ * What the status writer writes now, from the role's view: undefined while there is nothing to say; the
+ * connections only while serving; before the driver started, a placeholder Endpoint carries the problems.
+ */
+export async function gatewaySnapshot(v: RoleView, o: {
+  localEndpoint: EndpointSpec | undefined;
+  placeholder: () => EndpointSpec;
+  connections: () => Promise<ConnectionView[]>;
+  health: (cableName: string) => ConnectionHealth | undefined;
+}): Promise<GatewaySnapshot | undefined> {
+  const haStatus = haStatusToWrite(v);
+  if (!haStatus) return undefined;
+  return {
+    haStatus,
+    localEndpoint: o.localEndpoint ?? o.placeholder(),
+    connections: haStatus === 'active' && serving(v) ? await o.connections() : [],
+    health: o.health,
+  };
 }

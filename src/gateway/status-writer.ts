@@ -5,7 +5,8 @@
 // once per distinct message, and shown in the Gateway's statusFailure.
 import type { Logger } from '../log/index.js';
 import { errorMessage } from '../util/errors.js';
-import { SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import { metaToWire, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/submariner/common.js';
+import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { gatewayStatusToWire, isStaleGateway, parseGateway, type Gateway } from '../k8s/submariner/gateway.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
@@ -100,7 +101,7 @@ export class StatusWriter {
   private running: Promise<void> | undefined;
   private closed = false;
   /** Our Gateway as the API server returned it after our last write: the next write builds on it (no GET). */
-  private last: KubeObject | undefined;
+  private last: Gateway | undefined;
   private readonly collection: string;
   private readonly path: string;
   /** Writes done (for tests and diagnostics). */
@@ -157,14 +158,14 @@ export class StatusWriter {
   }
 
   private async write(): Promise<boolean> {
-    let fresh: KubeObject | undefined;
+    let fresh: Gateway | undefined;
     let wrote: 'active' | 'passive' | undefined;
     for (let attempt = 1; attempt <= 3; attempt++) {
       const snap = await this.o.snapshot();
       if (!snap) return false;
       const conns = snap.haStatus === 'active' ? snap.connections : [];
       this.o.metrics?.update(snap.localEndpoint, conns, snap.health);
-      const existing = fresh ?? this.last ?? (await this.o.client.getOrUndefined(this.path));
+      const existing = fresh ?? this.last ?? (await this.read());
       const obj = buildGatewayObject({
         hostname: this.o.nodeName,
         namespace: this.o.namespace,
@@ -177,9 +178,11 @@ export class StatusWriter {
         nowSeconds: Date.now() / 1000,
       });
       try {
-        this.last = existing
-          ? await this.o.client.replace(this.path, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...obj.metadata.annotations } } })
+        const written = existing
+          ? await this.o.client.replace(this.path, { ...obj, metadata: { ...metaToWire(existing.meta), annotations: { ...existing.meta.annotations, ...obj.metadata.annotations } } })
           : await this.o.client.create(this.collection, obj);
+        const parsed = parseGateway(written);
+        this.last = parsed.ok ? parsed.value : undefined;
         wrote = snap.haStatus;
         this.writes++;
         break;
@@ -189,13 +192,20 @@ export class StatusWriter {
         // reread, rebuild.
         if (!(isApiError(err, 409) || isApiError(err, 404)) || attempt === 3) throw err;
         this.o.log.debug({ attempt, status: isApiError(err, 404) ? 404 : 409 }, 'Gateway write conflict: rebuilding from a fresh read');
-        fresh = await this.o.client.getOrUndefined(this.path);
+        fresh = await this.read();
       }
     }
     // One Gateway status sync, on every gateway (passive ones too): HawserGatewaySyncStalled watches it.
     this.o.metrics?.syncIteration();
     if (wrote === 'active' && this.o.leading() && this.o.gateways) await this.fenceOthers(this.o.gateways());
     return true;
+  }
+
+  /** Our Gateway as the API has it now (undefined: none, or one without a name to build on). */
+  private async read(): Promise<Gateway | undefined> {
+    const raw = await this.o.client.getOrUndefined(this.path);
+    const p = raw ? parseGateway(raw) : undefined;
+    return p?.ok ? p.value : undefined;
   }
 
   /** As the lease holder: stale Gateways go; another node's "active" is its last word before it was cut off. */

@@ -3,9 +3,10 @@
 import type { Logger } from '../log/index.js';
 import type { GatewayConfig } from '../config/roles.js';
 import { endpointObjectName, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
-import { resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
+import { parseNode } from '../k8s/node.js';
+import { resourcePath, type RestClient } from '../k8s/rest.js';
 import type { CableDriver, DriverContext } from '../cable-drivers/types.js';
-import { buildLocalEndpoint, nodeInternalIP } from './local-endpoint.js';
+import { buildLocalEndpoint } from './local-endpoint.js';
 
 export interface UninstallOptions {
   cfg: GatewayConfig;
@@ -21,13 +22,13 @@ export interface UninstallOptions {
 export async function uninstallGateway(o: UninstallOptions): Promise<void> {
   const { cfg, log } = o;
   let privateIP = '0.0.0.0';
-  let node: KubeObject | undefined;
   if (o.local) {
-    node = await o.local.get(resourcePath('', 'v1', 'nodes', undefined, cfg.nodeName)).catch((err: unknown) => {
+    const node = await o.local.get(resourcePath('', 'v1', 'nodes', undefined, cfg.nodeName)).catch((err: unknown) => {
       log.warn({ err }, 'cannot read this node: the local Endpoint is left to the active gateway');
       return undefined;
     });
-    privateIP = (node && nodeInternalIP(node)) ?? privateIP;
+    const parsed = node ? parseNode(node) : undefined;
+    privateIP = (parsed?.ok ? parsed.value.internalIP : undefined) ?? privateIP;
   }
   const local = buildLocalEndpoint(cfg, { name: cfg.nodeName, privateIP, labels: {} }, {});
   const driver = await o.createDriver({ config: cfg, localEndpoint: local, log });

@@ -54,6 +54,16 @@ export interface Node {
   /** Globalnet's `submariner.io/globalIp`, when valid. */
   globalIP?: string;
   isGateway: boolean;
+  /** `spec.unschedulable`: the node is cordoned. */
+  unschedulable: boolean;
+}
+
+/**
+ * The node's labels and annotations in one map, annotations winning: Submariner reads `gateway.submariner.io/*`
+ * from both (an `ipv4:1.2.3.4` resolver chain is no valid label value).
+ */
+export function nodeLabelsAndAnnotations(n: Pick<Node, 'meta'>): Record<string, string> {
+  return { ...n.meta.labels, ...n.meta.annotations };
 }
 
 export function parseNode(raw: unknown): Parsed<Node> {
@@ -62,5 +72,6 @@ export function parseNode(raw: unknown): Parsed<Node> {
   const like: NodeLike = { metadata: { name: meta.name, labels: meta.labels, annotations: meta.annotations }, status: isRecord(raw) ? raw.status : undefined };
   const internalIP = nodeInternalIP(like);
   const globalIP = nodeGlobalIP(like);
-  return { ok: true, value: { meta, ...(internalIP ? { internalIP } : {}), ...(globalIP ? { globalIP } : {}), isGateway: isGatewayNode(like) } };
+  const unschedulable = isRecord(raw) && isRecord(raw.spec) && raw.spec.unschedulable === true;
+  return { ok: true, value: { meta, ...(internalIP ? { internalIP } : {}), ...(globalIP ? { globalIP } : {}), isGateway: isGatewayNode(like), unschedulable } };
 }

@@ -3,8 +3,13 @@
 // kept as errors on the typed value so the planner can report them in a status condition. Names and shapes
 // Submariner defines (conditions, ingress targets, the cluster egress name) are src/k8s/submariner/globalnet.ts's.
 import { isIPv4 as isIpv4 } from 'node:net';
-import { CLUSTER_EGRESS_NAME, INGRESS_TARGETS, parseConditions, type IngressTarget, type WireCondition } from '../k8s/submariner/globalnet.js';
-import { parseLabelSelector, type LabelSelector } from './selector.js';
+import { wireMeta, type WireMeta } from '../k8s/submariner/common.js';
+import {
+  CLUSTER_EGRESS_NAME, INGRESS_TARGETS, parseClusterGlobalEgressIPWire, parseConditions, parseGlobalIngressIPWire, readGlobalEgressIP,
+  type IngressTarget, type WireCondition, type WireCount,
+} from '../k8s/submariner/globalnet.js';
+import { isRecord, str, strings as strList, strMap } from '../util/json.js';
+import { labelSelectorFromRead, type LabelSelector } from './selector.js';
 
 export { CLUSTER_EGRESS_NAME, parseConditions, type IngressTarget };
 
@@ -111,86 +116,58 @@ export interface ServiceExport {
   name: string;
 }
 
-type Json = Record<string, unknown>;
-
-function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(o: Json | undefined, k: string): string | undefined {
-  const v = o?.[k];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function strMap(v: unknown): Record<string, string> {
-  const out: Record<string, string> = Object.create(null) as Record<string, string>;
-  if (!isRecord(v)) return out;
-  for (const [k, x] of Object.entries(v)) if (typeof x === 'string') out[k] = x;
-  return out;
-}
-
-function strList(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+/** Globalnet's view of the metadata every input needs (read by k8s/submariner's wireMeta). */
+function metaOf(w: WireMeta): Meta {
+  return {
+    name: w.name,
+    namespace: w.namespace,
+    uid: w.uid,
+    creationTimestamp: w.creationTimestamp,
+    generation: w.generation,
+    labels: w.labels,
+    annotations: w.annotations,
+  };
 }
 
 /** Metadata every input needs; undefined when the object has no name. */
 export function parseMeta(raw: unknown): Meta | undefined {
-  if (!isRecord(raw) || !isRecord(raw.metadata)) return undefined;
-  const m = raw.metadata;
-  const name = str(m, 'name');
-  if (!name) return undefined;
-  return {
-    name,
-    namespace: str(m, 'namespace') ?? '',
-    uid: str(m, 'uid') ?? '',
-    creationTimestamp: str(m, 'creationTimestamp') ?? '',
-    generation: typeof m.generation === 'number' ? m.generation : undefined,
-    labels: strMap(m.labels),
-    annotations: strMap(m.annotations),
-  };
+  const w = wireMeta(raw);
+  return w ? metaOf(w) : undefined;
 }
 
-function parseCount(spec: Json | undefined, field: string): Count {
-  const v = spec?.[field];
-  if (v === undefined || v === null) return { kind: 'default' };
-  if (typeof v !== 'number' || !Number.isInteger(v)) return { kind: 'invalid', error: `spec.${field} must be an integer, got ${JSON.stringify(v)}` };
+/** A count field's meaning: Globalnet's default, limits and messages over the wire's integer-or-not. */
+function countOf(c: WireCount, field: 'numGlobalIPs' | 'numberOfIPs'): Count {
+  if (c.kind === 'absent') return { kind: 'default' };
+  if (c.kind === 'invalid') return { kind: 'invalid', error: `spec.${field} must be an integer, got ${c.text}` };
+  const v = c.value;
   if (v < 0) return { kind: 'invalid', error: `The ${field === 'numGlobalIPs' ? 'NumGlobalIPs' : 'NumberOfIPs'} cannot be negative` };
   if (v > MAX_EGRESS_IPS) return { kind: 'invalid', error: `spec.${field} is ${v}; at most ${MAX_EGRESS_IPS} global IPs can be requested` };
   return { kind: 'value', value: v };
 }
 
-function egressStatus(raw: Json): EgressStatus {
-  const st = isRecord(raw.status) ? raw.status : undefined;
-  return { allocatedIPs: strList(st?.allocatedIPs), conditions: parseConditions(st?.conditions) };
-}
-
 export function parseClusterGlobalEgressIP(raw: unknown): ClusterGlobalEgressIP | undefined {
-  const meta = parseMeta(raw);
-  if (!meta || !isRecord(raw)) return undefined;
-  const spec = isRecord(raw.spec) ? raw.spec : undefined;
-  return { meta, numGlobalIPs: parseCount(spec, 'numGlobalIPs'), status: egressStatus(raw) };
+  const p = parseClusterGlobalEgressIPWire(raw);
+  if (!p.ok) return undefined;
+  const w = p.value;
+  return { meta: metaOf(w.meta), numGlobalIPs: countOf(w.numGlobalIPs, 'numGlobalIPs'), status: { allocatedIPs: w.allocatedIPs, conditions: w.conditions } };
 }
 
 export function parseGlobalEgressIP(raw: unknown): GlobalEgressIP | undefined {
-  const meta = parseMeta(raw);
-  if (!meta || !isRecord(raw)) return undefined;
-  const spec = isRecord(raw.spec) ? raw.spec : undefined;
+  const p = readGlobalEgressIP(raw);
+  if (!p.ok) return undefined;
+  const w = p.value;
   let podSelector: GlobalEgressIP['podSelector'] = { kind: 'none' };
-  if (spec?.podSelector !== undefined && spec.podSelector !== null) {
-    const p = parseLabelSelector(spec.podSelector);
-    podSelector = p.ok ? { kind: 'selector', value: p.value } : { kind: 'invalid', error: p.error };
+  if (w.podSelector.kind === 'present') {
+    const sel = labelSelectorFromRead(w.podSelector.read);
+    podSelector = sel.ok ? { kind: 'selector', value: sel.value } : { kind: 'invalid', error: sel.error };
   }
-  return { meta, numberOfIPs: parseCount(spec, 'numberOfIPs'), podSelector, status: egressStatus(raw) };
+  return { meta: metaOf(w.meta), numberOfIPs: countOf(w.numberOfIPs, 'numberOfIPs'), podSelector, status: { allocatedIPs: w.allocatedIPs, conditions: w.conditions } };
 }
 
 export function parseGlobalIngressIP(raw: unknown): GlobalIngressIP | undefined {
-  const meta = parseMeta(raw);
-  if (!meta || !isRecord(raw)) return undefined;
-  const spec = isRecord(raw.spec) ? raw.spec : {};
-  const st = isRecord(raw.status) ? raw.status : undefined;
-  const t = str(spec, 'target');
-  const serviceRef = isRecord(spec.serviceRef) ? str(spec.serviceRef, 'name') : undefined;
-  const podRef = isRecord(spec.podRef) ? str(spec.podRef, 'name') : undefined;
+  const p = parseGlobalIngressIPWire(raw);
+  if (!p.ok) return undefined;
+  const { meta, target: t, serviceRef, podRef, allocatedIP, conditions } = p.value;
   let target: IngressTarget | undefined;
   let targetError: string | undefined;
   if (!t || !(INGRESS_TARGETS as readonly string[]).includes(t)) targetError = `spec.target ${JSON.stringify(t ?? null)} is not one of ${INGRESS_TARGETS.join(', ')}`;
@@ -198,12 +175,12 @@ export function parseGlobalIngressIP(raw: unknown): GlobalIngressIP | undefined 
   else if (t === 'HeadlessServicePod' && !podRef) targetError = 'spec.podRef.name is required for target HeadlessServicePod';
   else target = t as IngressTarget;
   return {
-    meta,
+    meta: metaOf(meta),
     ...(target ? { target } : {}),
     ...(targetError ? { targetError } : {}),
     ...(serviceRef ? { serviceRef } : {}),
     ...(podRef ? { podRef } : {}),
-    status: { allocatedIP: str(st, 'allocatedIP') ?? '', conditions: parseConditions(st?.conditions) },
+    status: { allocatedIP, conditions },
   };
 }
 

@@ -1,4 +1,5 @@
 // Kubernetes LabelSelector: validated once into a typed value, then matched against pod labels.
+import { readLabelSelector, type LabelSelectorRead, type WireText } from '../k8s/submariner/globalnet.js';
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 
@@ -26,39 +27,42 @@ function validKey(k: string): boolean {
   return LABEL_PREFIX.test(k.slice(0, slash)) && LABEL_NAME.test(k.slice(slash + 1));
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Parses `spec.podSelector` (its shape read by k8s/submariner/globalnet.ts); the error text names the offending part. */
+export function parseLabelSelector(raw: unknown): ParsedSelector {
+  return labelSelectorFromRead(readLabelSelector(raw));
 }
 
-/** Parses `spec.podSelector`; the error text names the offending part. */
-export function parseLabelSelector(raw: unknown): ParsedSelector {
-  if (!isRecord(raw)) return { ok: false, error: 'podSelector must be an object' };
+const json = (t: WireText | undefined): string => (t === undefined ? 'undefined' : 'text' in t ? JSON.stringify(t.text) : t.notText);
+
+/** The meaning of a selector as written: the first bad part in document order is the error. */
+export function labelSelectorFromRead(read: LabelSelectorRead | undefined): ParsedSelector {
+  if (!read) return { ok: false, error: 'podSelector must be an object' };
   const matchLabels: Record<string, string> = {};
-  if (raw.matchLabels !== undefined && raw.matchLabels !== null) {
-    if (!isRecord(raw.matchLabels)) return { ok: false, error: 'podSelector.matchLabels must be a map of strings' };
-    for (const [k, v] of Object.entries(raw.matchLabels)) {
+  if (read.matchLabels.kind === 'invalid') return { ok: false, error: 'podSelector.matchLabels must be a map of strings' };
+  if (read.matchLabels.kind === 'map') {
+    for (const { key: k, value: v } of read.matchLabels.entries) {
       if (!validKey(k)) return { ok: false, error: `podSelector.matchLabels: invalid label key ${JSON.stringify(k)}` };
-      if (typeof v !== 'string' || !LABEL_VALUE.test(v)) return { ok: false, error: `podSelector.matchLabels[${k}]: invalid label value ${JSON.stringify(v)}` };
-      matchLabels[k] = v;
+      if (!('text' in v) || !LABEL_VALUE.test(v.text)) return { ok: false, error: `podSelector.matchLabels[${k}]: invalid label value ${json(v)}` };
+      matchLabels[k] = v.text;
     }
   }
   const matchExpressions: SelectorRequirement[] = [];
-  if (raw.matchExpressions !== undefined && raw.matchExpressions !== null) {
-    if (!Array.isArray(raw.matchExpressions)) return { ok: false, error: 'podSelector.matchExpressions must be a list' };
-    for (const [i, e] of raw.matchExpressions.entries()) {
+  if (read.matchExpressions.kind === 'invalid') return { ok: false, error: 'podSelector.matchExpressions must be a list' };
+  if (read.matchExpressions.kind === 'list') {
+    for (const [i, e] of read.matchExpressions.items.entries()) {
       const at = `podSelector.matchExpressions[${i}]`;
-      if (!isRecord(e) || typeof e.key !== 'string' || !validKey(e.key)) return { ok: false, error: `${at}: invalid or missing key` };
-      const op = e.operator;
+      const key = 'values' in e && e.key && 'text' in e.key ? e.key.text : undefined;
+      if (!('values' in e) || key === undefined || !validKey(key)) return { ok: false, error: `${at}: invalid or missing key` };
+      const op = e.operator && 'text' in e.operator ? e.operator.text : undefined;
       if (op !== 'In' && op !== 'NotIn' && op !== 'Exists' && op !== 'DoesNotExist') {
-        return { ok: false, error: `${at}: operator ${JSON.stringify(op)} is not one of In, NotIn, Exists, DoesNotExist` };
+        return { ok: false, error: `${at}: operator ${json(e.operator)} is not one of In, NotIn, Exists, DoesNotExist` };
       }
-      const values = e.values ?? [];
-      if (!Array.isArray(values) || !values.every((v) => typeof v === 'string' && LABEL_VALUE.test(v))) {
-        return { ok: false, error: `${at}: values must be a list of label values` };
-      }
+      const items = e.values.kind === 'absent' ? [] : e.values.kind === 'list' ? e.values.items : undefined;
+      const values = items?.flatMap((x) => ('text' in x && LABEL_VALUE.test(x.text) ? [x.text] : []));
+      if (!items || !values || values.length !== items.length) return { ok: false, error: `${at}: values must be a list of label values` };
       if ((op === 'In' || op === 'NotIn') && values.length === 0) return { ok: false, error: `${at}: operator ${op} needs at least one value` };
       if ((op === 'Exists' || op === 'DoesNotExist') && values.length > 0) return { ok: false, error: `${at}: operator ${op} takes no values` };
-      matchExpressions.push({ key: e.key, operator: op, values: values as string[] });
+      matchExpressions.push({ key, operator: op, values });
     }
   }
   return { ok: true, value: { matchLabels, matchExpressions } };

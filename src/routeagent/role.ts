@@ -6,11 +6,15 @@ import { isIPv4 } from 'node:net';
 import type { Logger } from '../log/index.js';
 import type { CableDriverName, RouteAgentConfig } from '../config/roles.js';
 import { errorMessage } from '../util/errors.js';
-import { Informer } from '../k8s/informer.js';
-import { backendKind, CLUSTER_ID_LABEL, endpointSpecToWire, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION, type EndpointSpec } from '../k8s/resources.js';
+import type { Informer } from '../k8s/informer.js';
+import { endpointInformer, nodeInformer } from '../k8s/informers.js';
+import { parseNode, type Node } from '../k8s/node.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import { nodeInternalIP } from '../gateway/local-endpoint.js';
-import { formatGoDuration, SharedHealthChecker, type HealthTarget } from '../health/index.js';
+import { CLUSTER_ID_LABEL, latencyRTTFromNs, metaToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, type LatencyRTT, type Parsed } from '../k8s/submariner/common.js';
+import { UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
+import { backendKind, parseEndpoint, type Endpoint, type EndpointSpec } from '../k8s/submariner/endpoint.js';
+import { parseRouteAgent, remoteEndpointToWire, routeAgentToWire, type RemoteEndpoint, type RouteAgentStatus } from '../k8s/submariner/routeagent.js';
+import { SharedHealthChecker, type HealthTarget } from '../health/index.js';
 import type { RouteAgentMetrics } from '../metrics/index.js';
 import { RouteAgentDataplane } from './dataplane.js';
 import { parseMssAnnotation } from './planner.js';
@@ -20,35 +24,44 @@ import { MSS_ANNOTATION, type HostFacts, type NodeRef, type RouteAgentInput, typ
 
 export interface ClusterView {
   nodes: NodeRef[];
-  thisNode?: KubeObject;
+  thisNode?: Node;
   localEndpoint?: EndpointSpec;
   remoteEndpoints: EndpointSpec[];
 }
 
-/** Pure: reads the cluster's objects into what the planner needs. */
-export function clusterView(nodes: readonly KubeObject[], endpoints: readonly KubeObject[], clusterId: string, nodeName: string): ClusterView {
+function parsedOnly<T>(raw: readonly unknown[], parse: (o: unknown) => Parsed<T>): T[] {
+  return raw.flatMap((o) => {
+    const p = parse(o);
+    return p.ok ? [p.value] : [];
+  });
+}
+
+/** Pure: the cluster's objects as listed (raw), read through the wire model; objects that do not parse are left out. */
+export function clusterView(nodes: readonly unknown[], endpoints: readonly unknown[], clusterId: string, nodeName: string): ClusterView {
+  return clusterViewOf(parsedOnly(nodes, parseNode), parsedOnly(endpoints, parseEndpoint), clusterId, nodeName);
+}
+
+/** Pure: reads the cluster's Nodes and Endpoints into what the planner needs. */
+export function clusterViewOf(nodes: readonly Node[], endpoints: readonly Endpoint[], clusterId: string, nodeName: string): ClusterView {
   const refs: NodeRef[] = [];
-  let thisNode: KubeObject | undefined;
+  let thisNode: Node | undefined;
   for (const n of nodes) {
-    const ip = nodeInternalIP(n);
-    if (ip) refs.push({ name: n.metadata.name, ip });
-    if (n.metadata.name === nodeName) thisNode = n;
+    if (n.internalIP) refs.push({ name: n.meta.name, ip: n.internalIP });
+    if (n.meta.name === nodeName) thisNode = n;
   }
   let localEndpoint: EndpointSpec | undefined;
   let localCreated = '';
   const remoteByCluster = new Map<string, { spec: EndpointSpec; created: string }>();
   for (const o of endpoints) {
-    const p = parseEndpointSpec(o.spec);
-    if (!p.ok) continue;
-    const created = o.metadata.creationTimestamp ?? '';
-    if (p.value.clusterId === clusterId && !o.metadata.labels?.[CLUSTER_ID_LABEL]) {
+    const created = o.meta.creationTimestamp;
+    if (o.spec.clusterId === clusterId && !o.meta.labels[CLUSTER_ID_LABEL]) {
       if (!localEndpoint || created > localCreated) {
-        localEndpoint = p.value;
+        localEndpoint = o.spec;
         localCreated = created;
       }
-    } else if (p.value.clusterId !== clusterId) {
-      const cur = remoteByCluster.get(p.value.clusterId);
-      if (!cur || created > cur.created) remoteByCluster.set(p.value.clusterId, { spec: p.value, created });
+    } else if (o.spec.clusterId !== clusterId) {
+      const cur = remoteByCluster.get(o.spec.clusterId);
+      if (!cur || created > cur.created) remoteByCluster.set(o.spec.clusterId, { spec: o.spec, created });
     }
   }
   const remoteEndpoints = [...remoteByCluster.values()].map((r) => r.spec).sort((a, b) => a.clusterId.localeCompare(b.clusterId));
@@ -62,12 +75,12 @@ export function remoteGatewayIPs(view: ClusterView): string[] {
 
 /** Pure: the planner input for this node (`remoteGateways`: the main table's path to each remote gateway IP). */
 export function routeAgentInput(cfg: RouteAgentConfig, view: ClusterView, host: HostFacts, remoteGateways: readonly UnderlayPath[] = []): RouteAgentInput | { error: string } {
-  const nodeIP = view.thisNode ? nodeInternalIP(view.thisNode) : undefined;
+  const nodeIP = view.thisNode?.internalIP;
   if (!nodeIP) return { error: `node ${cfg.nodeName} has no IPv4 InternalIP in the API (status.addresses)` };
   const gw = view.localEndpoint;
   const gwNode = gw ? view.nodes.find((n) => n.name === gw.hostname) ?? view.nodes.find((n) => n.ip === gw.privateIP) : undefined;
   const driver: CableDriverName = (gw && backendKind(gw.backend)) || 'libreswan';
-  const mssRaw = view.thisNode?.metadata.annotations?.[MSS_ANNOTATION];
+  const mssRaw = view.thisNode?.meta.annotations[MSS_ANNOTATION];
   const mss = mssRaw !== undefined ? parseMssAnnotation(mssRaw) : undefined;
   return {
     nodeName: cfg.nodeName,
@@ -108,10 +121,10 @@ export interface RemoteHealthView {
  * (routeagent_driver/handlers/healthchecker): disabled or on a gateway node `none`, no health-check IP
  * `none`, no probe result yet `connecting`, failing `error`, else `connected` with latencyRTT.
  */
-export function remoteEndpointStatus(e: EndpointSpec, o: { enabled: boolean; onGateway: boolean; health?: RemoteHealthView }): { status: RemoteStatus; entry: Record<string, unknown> } {
+export function remoteEndpointStatus(e: EndpointSpec, o: { enabled: boolean; onGateway: boolean; health?: RemoteHealthView }): { status: RemoteStatus; remote: RemoteEndpoint & { spec: EndpointSpec }; entry: Record<string, unknown> } {
   let status: RemoteStatus;
   let statusMessage = '';
-  let latency: Record<string, string> | undefined;
+  let latencyRTT: LatencyRTT | undefined;
   if (!o.enabled) {
     status = 'none';
     statusMessage = 'Health check is not enabled';
@@ -128,14 +141,12 @@ export function remoteEndpointStatus(e: EndpointSpec, o: { enabled: boolean; onG
     statusMessage = `Failed to successfully ping the remote endpoint IP ${JSON.stringify(e.healthCheckIP)}${o.health.reason ? `: ${o.health.reason}` : ''}`;
   } else if (o.health.rtt) {
     status = 'connected';
-    const r = o.health.rtt;
-    latency = { last: formatGoDuration(r.lastNs), min: formatGoDuration(r.minNs), average: formatGoDuration(r.avgNs), max: formatGoDuration(r.maxNs), stdDev: formatGoDuration(r.stddevNs) };
+    latencyRTT = latencyRTTFromNs(o.health.rtt);
   } else {
     status = 'connecting';
   }
-  const entry: Record<string, unknown> = { spec: endpointSpecToWire(e), status, statusMessage };
-  if (latency) entry.latencyRTT = latency;
-  return { status, entry };
+  const remote: RemoteEndpoint & { spec: EndpointSpec } = { spec: e, status, statusMessage, ...(latencyRTT ? { latencyRTT } : {}) };
+  return { status, remote, entry: remoteEndpointToWire(remote) };
 }
 
 /** Pure: the owner reference that ties a RouteAgent to the pod that writes it (garbage-collected with it). */
@@ -161,8 +172,8 @@ export interface RouteAgentRoleOptions {
 export class RouteAgentRole {
   private readonly dataplane: RouteAgentDataplane;
   private readonly runner: RouteAgentRunner;
-  private nodes: Informer | undefined;
-  private endpoints: Informer | undefined;
+  private nodes: Informer<Node> | undefined;
+  private endpoints: Informer<Endpoint> | undefined;
   private health: SharedHealthChecker | undefined;
   private onGateway: boolean | undefined;
   private ownerRefs: Record<string, unknown>[] | undefined;
@@ -216,8 +227,9 @@ export class RouteAgentRole {
   }
 
   async start(): Promise<void> {
-    this.nodes = new Informer({ client: this.o.client, path: resourcePath('', 'v1', 'nodes'), log: this.log });
-    this.endpoints = new Informer({ client: this.o.client, path: resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'endpoints', this.ns), log: this.log });
+    // parsed once per version at the edge; an object that does not parse is counted and logged once there
+    this.nodes = nodeInformer({ client: this.o.client, log: this.log });
+    this.endpoints = endpointInformer({ client: this.o.client, namespace: this.ns, log: this.log });
     const hc = this.o.cfg.healthCheck;
     if (hc.enabled) {
       // one prober for every remote, Submariner's cadence: SUBMARINER_HEALTHCHECKINTERVAL × 60 s
@@ -239,8 +251,8 @@ export class RouteAgentRole {
 
   private async update(): Promise<void> {
     if (!this.nodes?.hasSynced || !this.endpoints?.hasSynced) return;
-    this.view = clusterView(this.nodes.list(), this.endpoints.list(), this.o.cfg.clusterId, this.o.cfg.nodeName);
-    const nodeIP = this.view.thisNode ? nodeInternalIP(this.view.thisNode) : undefined;
+    this.view = clusterViewOf(this.nodes.list(), this.endpoints.list(), this.o.cfg.clusterId, this.o.cfg.nodeName);
+    const nodeIP = this.view.thisNode?.internalIP;
     if (nodeIP && !this.host.nodeInterface) {
       this.host = await this.dataplane.discoverHost(nodeIP, this.o.cfg.clusterCidrs.map((c) => c.text)).catch((err) => {
         this.log.warn({ err }, 'cannot read this node\'s interfaces');
@@ -321,20 +333,17 @@ export class RouteAgentRole {
     const failures = [this.inputError, this.lastResult?.error?.message, ...(this.lastResult?.plan?.warnings ?? [])].filter((x): x is string => Boolean(x));
     const ownerReferences = await this.podOwner();
     // a live signal for `hawser show`/`diagnose` (as the Gateway's): a stopped agent's object goes stale
-    const annotations = { 'update-timestamp': String(Math.floor(Date.now() / 1000)) };
-    const metadata: Record<string, unknown> = { name: this.o.cfg.nodeName, namespace: this.ns, annotations };
-    if (ownerReferences) metadata.ownerReferences = ownerReferences;
-    const obj = {
-      apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
-      kind: 'RouteAgent',
-      metadata,
-      status: { remoteEndpoints: rows.map((r) => r.entry), statusFailure: failures.join('; '), version: this.o.version },
-    };
+    const annotations = { [UPDATE_TIMESTAMP_ANNOTATION]: String(Math.floor(Date.now() / 1000)) };
+    const status: RouteAgentStatus = { remoteEndpoints: rows.map((r) => r.remote), statusFailure: failures.join('; '), version: this.o.version };
+    const obj = routeAgentToWire({ name: this.o.cfg.nodeName, namespace: this.ns, annotations, status, ...(ownerReferences ? { ownerReferences } : {}) });
     const path = resourcePath(SUBMARINER_GROUP, SUBMARINER_VERSION, 'routeagents', this.ns);
-    const existing = await this.o.client.getOrUndefined(`${path}/${this.o.cfg.nodeName}`);
+    const raw = await this.o.client.getOrUndefined(`${path}/${this.o.cfg.nodeName}`);
+    const existing = raw ? parseRouteAgent(raw) : undefined;
     try {
-      if (existing) await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: { ...existing.metadata, annotations: { ...existing.metadata.annotations, ...annotations }, ...(ownerReferences ? { ownerReferences } : {}) } });
-      else await this.o.client.create(path, obj);
+      if (existing?.ok) {
+        const meta = metaToWire(existing.value.meta);
+        await this.o.client.replace(`${path}/${this.o.cfg.nodeName}`, { ...obj, metadata: { ...meta, name: this.o.cfg.nodeName, annotations: { ...existing.value.meta.annotations, ...annotations }, ...(ownerReferences ? { ownerReferences } : {}) } });
+      } else await this.o.client.create(path, obj);
     } catch (err) {
       if (!isApiError(err, 409)) throw err;
     }

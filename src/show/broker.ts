@@ -1,6 +1,7 @@
 // The broker as `hawser show` sees it: which clusters have registered, and whether each has an Endpoint
 // there (an active gateway syncing). Pure, from the broker's Cluster and Endpoint objects.
-import { parseClusterSpec, parseEndpointSpec } from '../k8s/resources.js';
+import { parseCluster } from '../k8s/submariner/cluster.js';
+import { parseEndpoint } from '../k8s/submariner/endpoint.js';
 import type { KubeObject } from '../k8s/rest.js';
 import { table } from './model.js';
 
@@ -18,12 +19,14 @@ export interface ShowBroker {
 export function buildBroker(server: string, namespace: string, input: { clusters: readonly KubeObject[]; endpoints: readonly KubeObject[] } | { error: string }): ShowBroker {
   if ('error' in input) return { server, namespace, clusters: [], endpoints: [], error: input.error };
   const clusters = input.clusters.flatMap((c) => {
-    const p = parseClusterSpec(c.spec);
-    return p.ok ? [p.value.clusterId] : [];
+    const p = parseCluster(c);
+    return p.ok ? [p.value.spec.clusterId] : [];
   }).sort();
   const endpoints = input.endpoints.flatMap((e) => {
-    const p = parseEndpointSpec(e.spec);
-    return p.ok ? [{ cluster: p.value.clusterId, endpointIP: p.value.privateIP, publicIP: p.value.publicIP, cableDriver: p.value.backend, hostname: p.value.hostname }] : [];
+    const p = parseEndpoint(e);
+    if (!p.ok) return [];
+    const s = p.value.spec;
+    return [{ cluster: s.clusterId, endpointIP: s.privateIP, publicIP: s.publicIP, cableDriver: s.backend, hostname: s.hostname }];
   }).sort((a, b) => a.cluster.localeCompare(b.cluster));
   return { server, namespace, clusters, endpoints };
 }

@@ -1,7 +1,12 @@
 // `hawser show`: a pure model built from the API objects, rendered as `subctl show`-style tables or JSON/YAML.
-import { parseClusterSpec, parseEndpointSpec, CLUSTER_ID_LABEL, type EndpointSpec } from '../k8s/resources.js';
+// Every submariner.io object is read through the wire model (k8s/submariner); Pods, a core kind, through util/json.
+import { asRecord, str } from '../util/json.js';
+import { CLUSTER_ID_LABEL, type Parsed, type WireMeta } from '../k8s/submariner/common.js';
+import { parseCluster } from '../k8s/submariner/cluster.js';
+import { parseEndpoint, type EndpointSpec } from '../k8s/submariner/endpoint.js';
+import { gatewaySummary, parseGateway, STALE_GATEWAY_SECONDS, UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
+import { parseRouteAgent } from '../k8s/submariner/routeagent.js';
 import type { KubeObject } from '../k8s/rest.js';
-import { gatewaySummary, STALE_GATEWAY_SECONDS, UPDATE_TIMESTAMP_ANNOTATION } from '../gateway/status.js';
 
 /** RouteAgents are written every 60 s: two missed writes and some slack. */
 export const ROUTE_AGENT_STALE_SECONDS = 150;
@@ -34,13 +39,18 @@ export interface ShowModel {
   versions: ShowVersion[];
 }
 
-type Rec = Record<string, unknown>;
-const rec = (v: unknown): Rec => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Rec) : {});
-const s = (v: unknown): string => (typeof v === 'string' ? v : '');
+const s = (o: Record<string, unknown> | undefined, k: string): string => str(o, k) ?? '';
+
+function parsedOnly<T>(raw: readonly unknown[], parse: (o: unknown) => Parsed<T>): T[] {
+  return raw.flatMap((o) => {
+    const p = parse(o);
+    return p.ok ? [p.value] : [];
+  });
+}
 
 /** Seconds since the object's update-timestamp annotation; undefined when it has none. */
-function lastSeen(o: KubeObject, nowSeconds: number): number | undefined {
-  const ts = Number(o.metadata.annotations?.[UPDATE_TIMESTAMP_ANNOTATION]);
+function lastSeen(meta: WireMeta, nowSeconds: number): number | undefined {
+  const ts = Number(meta.annotations[UPDATE_TIMESTAMP_ANNOTATION]);
   return Number.isFinite(ts) && ts > 0 ? Math.max(0, Math.round(nowSeconds - ts)) : undefined;
 }
 
@@ -51,15 +61,15 @@ function liveness(component: string, node: string, seen: number | undefined, sta
   const out: Pick<ShowVersion, 'status' | 'lastSeenSeconds' | 'image' | 'detail'> = { status: seen === undefined ? 'unknown' : seen <= staleAfter ? 'running' : 'stale' };
   if (seen !== undefined) out.lastSeenSeconds = seen;
   if (out.status === 'stale') out.detail = `not refreshed for ${seen} s (a live one refreshes within ${staleAfter} s): stopped or stuck`;
-  const pod = pods?.find((p) => p.metadata.labels?.app === POD_APP[component] && s(rec(p.spec).nodeName) === node);
+  const pod = pods?.find((p) => p.metadata.labels?.app === POD_APP[component] && s(asRecord(p.spec), 'nodeName') === node);
   if (pod) {
-    const st = rec(pod.status);
-    const containers = Array.isArray(rec(pod.spec).containers) ? (rec(pod.spec).containers as unknown[]).map(rec) : [];
-    if (s(containers[0]?.image)) out.image = s(containers[0]?.image);
-    const ready = (Array.isArray(st.conditions) ? st.conditions.map(rec) : []).find((c) => c.type === 'Ready');
-    if (s(st.phase) !== 'Running' || (ready && ready.status !== 'True')) {
+    const st = asRecord(pod.status);
+    const containers = Array.isArray(asRecord(pod.spec).containers) ? (asRecord(pod.spec).containers as unknown[]).map(asRecord) : [];
+    if (s(containers[0], 'image')) out.image = s(containers[0], 'image');
+    const ready = (Array.isArray(st.conditions) ? st.conditions.map(asRecord) : []).find((c) => c.type === 'Ready');
+    if (s(st, 'phase') !== 'Running' || (ready && ready.status !== 'True')) {
       out.status = 'not running';
-      out.detail = `pod ${pod.metadata.name} is ${s(st.phase) || 'in an unknown phase'}${ready && ready.status !== 'True' ? ', not ready' : ''}`;
+      out.detail = `pod ${pod.metadata.name} is ${s(st, 'phase') || 'in an unknown phase'}${ready && ready.status !== 'True' ? ', not ready' : ''}`;
     } else if (out.status === 'unknown') out.status = 'running';
   }
   return out;
@@ -69,49 +79,44 @@ export function buildShowModel(input: { gateways: readonly KubeObject[]; endpoin
   const now = input.nowSeconds ?? Date.now() / 1000;
   const localEps: EndpointSpec[] = [];
   const endpoints: ShowEndpoint[] = [];
-  for (const o of input.endpoints) {
-    const p = parseEndpointSpec(o.spec);
-    if (!p.ok) continue;
-    const type = o.metadata.labels?.[CLUSTER_ID_LABEL] ? 'remote' : 'local';
-    if (type === 'local') localEps.push(p.value);
-    endpoints.push({ cluster: p.value.clusterId, endpointIP: p.value.privateIP, publicIP: p.value.publicIP, cableDriver: p.value.backend, type, hostname: p.value.hostname });
+  for (const o of parsedOnly(input.endpoints, parseEndpoint)) {
+    const type = o.meta.labels[CLUSTER_ID_LABEL] ? 'remote' : 'local';
+    if (type === 'local') localEps.push(o.spec);
+    endpoints.push({ cluster: o.spec.clusterId, endpointIP: o.spec.privateIP, publicIP: o.spec.publicIP, cableDriver: o.spec.backend, type, hostname: o.spec.hostname });
   }
   endpoints.sort((a, b) => (a.type === b.type ? a.cluster.localeCompare(b.cluster) : a.type === 'local' ? -1 : 1));
   const connections: ShowConnection[] = [];
   const gateways: ShowGateway[] = [];
   const versions: ShowVersion[] = [];
   let localCluster = localEps[0]?.clusterId ?? '';
-  for (const g of [...input.gateways].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
-    const st = rec(g.status);
-    const conns = Array.isArray(st.connections) ? st.connections.map(rec) : [];
-    const ha = s(st.haStatus) || 'unknown';
-    const seen = lastSeen(g, now);
-    gateways.push({ node: g.metadata.name, haStatus: ha, summary: gatewaySummary(ha, conns.map((c) => ({ status: s(c.status) })), s(st.statusFailure)), ...(seen !== undefined ? { lastSeenSeconds: seen } : {}) });
-    versions.push({ component: 'hawser-gateway', node: g.metadata.name, version: s(st.version), ...liveness('hawser-gateway', g.metadata.name, seen, STALE_GATEWAY_SECONDS, input.pods) });
-    const le = parseEndpointSpec(st.localEndpoint);
-    if (le.ok && !localCluster) localCluster = le.value.clusterId;
-    for (const c of conns) {
-      const ep = parseEndpointSpec(c.endpoint);
-      if (!ep.ok) continue;
+  for (const g of parsedOnly(input.gateways, parseGateway).sort((a, b) => a.meta.name.localeCompare(b.meta.name))) {
+    const st = g.status;
+    const ha = st.haStatus || st.haStatusOther || 'unknown';
+    const seen = lastSeen(g.meta, now);
+    gateways.push({ node: g.meta.name, haStatus: ha, summary: gatewaySummary(ha, st.connections, st.statusFailure), ...(seen !== undefined ? { lastSeenSeconds: seen } : {}) });
+    versions.push({ component: 'hawser-gateway', node: g.meta.name, version: st.version, ...liveness('hawser-gateway', g.meta.name, seen, STALE_GATEWAY_SECONDS, input.pods) });
+    if (st.localEndpoint && !localCluster) localCluster = st.localEndpoint.clusterId;
+    for (const c of st.connections) {
+      const ep = c.endpoint;
+      if (!ep) continue;
       connections.push({
-        gateway: g.metadata.name,
-        cluster: ep.value.clusterId,
-        remoteIP: s(c.usingIP) || ep.value.privateIP,
-        nat: c.usingNAT === true,
-        cableDriver: ep.value.backend,
-        subnets: ep.value.subnets,
-        status: s(c.status),
-        statusMessage: s(c.statusMessage),
-        rttAvg: s(rec(c.latencyRTT).average),
+        gateway: g.meta.name,
+        cluster: ep.clusterId,
+        remoteIP: c.usingIP || ep.privateIP,
+        nat: c.usingNAT,
+        cableDriver: ep.backend,
+        subnets: ep.subnets,
+        status: c.status,
+        statusMessage: c.statusMessage,
+        rttAvg: c.latencyRTT?.average ?? '',
       });
     }
   }
-  for (const ra of input.routeAgents ?? []) versions.push({ component: 'hawser-routeagent', node: ra.metadata.name, version: s(rec(ra.status).version), ...liveness('hawser-routeagent', ra.metadata.name, lastSeen(ra, now), ROUTE_AGENT_STALE_SECONDS, input.pods) });
+  for (const ra of parsedOnly(input.routeAgents ?? [], parseRouteAgent)) versions.push({ component: 'hawser-routeagent', node: ra.meta.name, version: ra.status.version, ...liveness('hawser-routeagent', ra.meta.name, lastSeen(ra.meta, now), ROUTE_AGENT_STALE_SECONDS, input.pods) });
   let network: ShowNetwork | undefined;
-  for (const c of input.clusters) {
-    const p = parseClusterSpec(c.spec);
-    if (p.ok && p.value.clusterId === localCluster && !c.metadata.labels?.[CLUSTER_ID_LABEL]) {
-      network = { clusterId: p.value.clusterId, serviceCidrs: p.value.serviceCidrs, clusterCidrs: p.value.clusterCidrs, globalCidrs: p.value.globalCidrs };
+  for (const c of parsedOnly(input.clusters, parseCluster)) {
+    if (c.spec.clusterId === localCluster && !c.meta.labels[CLUSTER_ID_LABEL]) {
+      network = { clusterId: c.spec.clusterId, serviceCidrs: c.spec.serviceCidrs, clusterCidrs: c.spec.clusterCidrs, globalCidrs: c.spec.globalCidrs };
     }
   }
   const unreadable = input.unreadable && Object.keys(input.unreadable).length ? { unreadable: { ...input.unreadable } } : {};

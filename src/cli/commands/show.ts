@@ -25,8 +25,10 @@ Exit code 1 when any section shows ✗ (also with -o: {clusters: [...], broker})
        hawser show plan [--kubeconfig FILE] [--node NAME] [-o json]
 plan: what the planners would do on this node now, read-only (nothing is written to the kernel or the API):
   the route agent's plan and the kernel changes a reconcile would make now (its dry run against the observed
-  links, routes, rules, FDB, sysctls and nft table), and the cables the gateway engine would want (newest
-  Endpoint per remote cluster, NAT by the Endpoints' flags; NAT discovery may choose otherwise). Configured
+  links, routes, rules, FDB, sysctls and nft table), the cables the gateway engine would want (newest
+  Endpoint per remote cluster, NAT by the Endpoints' flags; NAT discovery may choose otherwise), and with
+  Globalnet its plan (allocations, status, GlobalIngressIPs, internal Services, the node's global IP) and the
+  element changes against this node's hawser-globalnet table (meaningful on the active gateway). Configured
   from the route agent's environment (SUBMARINER_NAMESPACE, _CLUSTERID, _CLUSTERCIDR, _SERVICECIDR, NODE_NAME):
   run it in the hawser pod (kubectl exec), or set them; --node overrides NODE_NAME. Exit code 1 when a section
   cannot be planned.`;
@@ -64,7 +66,7 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
     import('../../routeagent/index.js'),
     import('../../cable-drivers/engine.js'),
   ]);
-  const { parseEndpointSpec } = await import('../../k8s/resources.js');
+  const { endpointObject } = await import('../../gateway/endpoint-object.js');
   const ns = o.cfg.namespace;
   const [nodes, endpoints] = await Promise.all([
     o.client.list(resourcePath('', 'v1', 'nodes')),
@@ -75,9 +77,11 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
 
   const ra: PlanSection = { title: `route agent (node ${o.cfg.nodeName}, cluster ${o.cfg.clusterId})`, plan: [], warnings: [] };
   const dp = new RouteAgentDataplane({ netns: o.netns, log: o.log, resyncIntervalMs: 0 });
+  let cniIP: string | undefined;
   try {
-    const thisIP = view.thisNode ? (await import('../../k8s/node.js')).nodeInternalIP(view.thisNode) : undefined;
+    const thisIP = view.thisNode?.internalIP;
     const host = thisIP ? await dp.discoverHost(thisIP, o.cfg.clusterCidrs.map((c) => c.text)) : {};
+    cniIP = host.cniInterface?.ip;
     const input = routeAgentInput(o.cfg, view, host, await dp.underlayPaths(remoteGatewayIPs(view)));
     if ('error' in input) ra.error = input.error;
     else {
@@ -98,8 +102,8 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
   else {
     const local = view.localEndpoint;
     const objs = endpoints.items.flatMap((e) => {
-      const p = parseEndpointSpec(e.spec);
-      return p.ok ? [{ name: e.metadata.name, creationTimestamp: e.metadata.creationTimestamp ?? '', spec: p.value }] : [];
+      const p = endpointObject(e);
+      return p.ok ? [p.value] : [];
     });
     const sel = selectRemoteEndpoints(objs, o.cfg.clusterId, local.backend);
     const actions = planCables(sel.wanted, (e) => fallbackNat(local, e), new Map());
@@ -107,6 +111,12 @@ export async function planSections(o: { client: RestClient; cfg: RouteAgentConfi
     cables.warnings = sel.rejected.map((r) => r.reason);
   }
   sections.push(cables);
+
+  const { globalnetSection } = await import('./show-globalnet.js');
+  const gn = await globalnetSection({ client: o.client, cfg: o.cfg, log: o.log, netns: o.netns, cniIP }).catch((err: unknown): PlanSection => ({
+    title: `globalnet (cluster ${o.cfg.clusterId})`, plan: [], warnings: [], error: `cannot read Globalnet's objects: ${errorMessage(err)}`,
+  }));
+  if (gn) sections.push(gn);
   return sections;
 }
 

@@ -1,6 +1,7 @@
 // What every submariner.io/v1 kind shares: the group/version, the cluster label, the parse result type, and a
 // typed view of the metadata parsers name objects by.
-import { isRecord, strMap, type JsonObject } from '../../util/json.js';
+import { formatGoDuration } from './duration.js';
+import { isRecord, num, omitKeys, str, strMap, type JsonObject } from '../../util/json.js';
 
 export const SUBMARINER_GROUP = 'submariner.io';
 export const SUBMARINER_VERSION = 'v1';
@@ -15,22 +16,54 @@ export interface WireMeta {
   namespace: string;
   resourceVersion: string;
   uid: string;
+  /** RFC 3339 as the API server wrote it ('' when absent): sorts by age as text. */
+  creationTimestamp: string;
+  generation?: number;
+  /** Set while the object is being deleted. */
+  deletionTimestamp?: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** The metadata fields not above (ownerReferences, finalizers, managedFields, …): a write-back keeps them. */
+  unknownMeta: JsonObject;
 }
+
+const META_FIELDS = ['name', 'namespace', 'resourceVersion', 'uid', 'creationTimestamp', 'generation', 'deletionTimestamp', 'labels', 'annotations'] as const;
 
 /** Metadata of a raw object, or undefined when it has no name (not an object at all). */
 export function wireMeta(raw: unknown): WireMeta | undefined {
   if (!isRecord(raw) || !isRecord(raw.metadata) || typeof raw.metadata.name !== 'string' || !raw.metadata.name) return undefined;
   const m = raw.metadata;
+  const generation = num(m, 'generation');
+  const deletionTimestamp = str(m, 'deletionTimestamp');
   return {
     name: m.name as string,
-    namespace: typeof m.namespace === 'string' ? m.namespace : '',
-    resourceVersion: typeof m.resourceVersion === 'string' ? m.resourceVersion : '',
-    uid: typeof m.uid === 'string' ? m.uid : '',
+    namespace: str(m, 'namespace') ?? '',
+    resourceVersion: str(m, 'resourceVersion') ?? '',
+    uid: str(m, 'uid') ?? '',
+    creationTimestamp: str(m, 'creationTimestamp') ?? '',
+    ...(generation !== undefined ? { generation } : {}),
+    ...(deletionTimestamp !== undefined ? { deletionTimestamp } : {}),
     labels: strMap(m.labels),
     annotations: strMap(m.annotations),
+    unknownMeta: omitKeys(m, META_FIELDS),
   };
+}
+
+/**
+ * The metadata to send back on an update: everything read (unknown fields included), with the optional
+ * fields only when they were there, so a replace changes nothing the writer did not mean to change.
+ */
+export function metaToWire(m: WireMeta): JsonObject {
+  const out: JsonObject = { ...m.unknownMeta, name: m.name };
+  if (m.namespace) out.namespace = m.namespace;
+  if (m.resourceVersion) out.resourceVersion = m.resourceVersion;
+  if (m.uid) out.uid = m.uid;
+  if (m.creationTimestamp) out.creationTimestamp = m.creationTimestamp;
+  if (m.generation !== undefined) out.generation = m.generation;
+  if (m.deletionTimestamp !== undefined) out.deletionTimestamp = m.deletionTimestamp;
+  if (Object.keys(m.labels).length) out.labels = { ...m.labels };
+  if (Object.keys(m.annotations).length) out.annotations = { ...m.annotations };
+  return out;
 }
 
 /** `Kind ns/name` (or `Kind name`), how validation errors name an object. */
@@ -47,6 +80,20 @@ export interface LatencyRTT {
   average: string;
   max: string;
   stdDev: string;
+}
+
+/** RTT statistics in nanoseconds, as the health checker keeps them (src/health `RttStats`). */
+export interface RttNs {
+  lastNs: number;
+  minNs: number;
+  avgNs: number;
+  maxNs: number;
+  stddevNs: number;
+}
+
+/** The one place a `latencyRTT` block is made: Go duration strings from RTT statistics in nanoseconds. */
+export function latencyRTTFromNs(rtt: RttNs): LatencyRTT {
+  return { last: formatGoDuration(rtt.lastNs), min: formatGoDuration(rtt.minNs), average: formatGoDuration(rtt.avgNs), max: formatGoDuration(rtt.maxNs), stdDev: formatGoDuration(rtt.stddevNs) };
 }
 
 export function parseLatencyRTT(v: unknown): LatencyRTT | undefined {

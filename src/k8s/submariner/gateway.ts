@@ -30,6 +30,8 @@ export interface GatewayConnection {
 export interface GatewayStatus {
   /** Empty when absent or not one of active/passive. */
   haStatus: HAStatus | '';
+  /** The haStatus text when it is something else (shown as written by `hawser show`). */
+  haStatusOther?: string;
   localEndpoint?: EndpointSpec;
   statusFailure: string;
   version: string;
@@ -72,6 +74,7 @@ export function parseGatewayStatus(v: unknown): GatewayStatus {
   const le = parseEndpointSpec(st.localEndpoint);
   return {
     haStatus: ha === 'active' || ha === 'passive' ? ha : '',
+    ...(ha && ha !== 'active' && ha !== 'passive' ? { haStatusOther: ha } : {}),
     ...(le.ok ? { localEndpoint: le.value } : {}),
     statusFailure: str(st, 'statusFailure') ?? '',
     version: str(st, 'version') ?? '',
@@ -99,9 +102,24 @@ export function parseGateway(raw: unknown): Parsed<Gateway> {
   };
 }
 
+/**
+ * Wire forms of remote Endpoints by their parsed value (one per informer version): the active gateway
+ * rewrites every connection's Endpoint every 5 s, so each is serialised once. Shared: never mutate the result.
+ */
+const wireEndpoints = new WeakMap<EndpointSpec, JsonObject>();
+
+function endpointWire(e: EndpointSpec): JsonObject {
+  let w = wireEndpoints.get(e);
+  if (!w) {
+    w = endpointSpecToWire(e);
+    wireEndpoints.set(e, w);
+  }
+  return w;
+}
+
 export function gatewayConnectionToWire(c: GatewayConnection): JsonObject {
   const out: JsonObject = { status: c.status, statusMessage: c.statusMessage };
-  if (c.endpoint) out.endpoint = endpointSpecToWire(c.endpoint);
+  if (c.endpoint) out.endpoint = endpointWire(c.endpoint);
   out.usingIP = c.usingIP;
   out.usingNAT = c.usingNAT;
   if (c.latencyRTT) out.latencyRTT = latencyRTTToWire(c.latencyRTT);
@@ -135,4 +153,14 @@ export function gatewayToWire(g: { name: string; namespace: string; nowSeconds: 
 /** Whether the active gateway should delete this Gateway: its timestamp is older than 15 s, missing or unparsable. */
 export function isStaleGateway(g: Pick<Gateway, 'updatedAtSeconds'>, nowSeconds: number): boolean {
   return g.updatedAtSeconds === undefined || nowSeconds - g.updatedAtSeconds > STALE_GATEWAY_SECONDS;
+}
+
+/** `All connections (N) are established`-style summary, as `subctl show gateways` prints. */
+export function gatewaySummary(haStatus: string, conns: ReadonlyArray<{ status: string }>, statusFailure: string): string {
+  if (statusFailure) return statusFailure;
+  if (haStatus !== 'active') return 'There are no connections';
+  if (conns.length === 0) return 'There are no connections';
+  const ok = conns.filter((c) => c.status === 'connected').length;
+  if (ok === conns.length) return `All connections (${ok}) are established`;
+  return `${conns.length - ok} connections out of ${conns.length} are not established`;
 }

@@ -5,3 +5,4 @@ export * from './cluster.js';
 export * from './gateway.js';
 export * from './routeagent.js';
 export * from './globalnet.js';
+export * from './duration.js';

@@ -76,11 +76,11 @@ export function routeAgentStatusToWire(s: RouteAgentStatus, unknown: JsonObject 
   };
 }
 
-export function routeAgentToWire(r: { name: string; namespace: string; status: RouteAgentStatus; ownerReferences?: unknown[] }): KubeObject {
+export function routeAgentToWire(r: { name: string; namespace: string; status: RouteAgentStatus; annotations?: Record<string, string>; ownerReferences?: unknown[] }): KubeObject {
   return {
     apiVersion: SUBMARINER_API_VERSION,
     kind: 'RouteAgent',
-    metadata: { name: r.name, namespace: r.namespace, ...(r.ownerReferences ? { ownerReferences: r.ownerReferences } : {}) },
+    metadata: { name: r.name, namespace: r.namespace, ...(r.annotations ? { annotations: { ...r.annotations } } : {}), ...(r.ownerReferences ? { ownerReferences: r.ownerReferences } : {}) },
     status: routeAgentStatusToWire(r.status),
   };
 }
