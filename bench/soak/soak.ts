@@ -13,15 +13,16 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Lab, globalIpsByPod, randomLabName, waitForCables } from '../../src/lab/index.js';
+import { Lab, cableStates, globalIpsByPod, labDown, randomLabName, readAllGateways, waitForCables } from '../../src/lab/index.js';
 import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../src/lab/procs.js';
 import { updateState } from '../../src/lab/state.js';
 import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { errorMessage } from '../../src/util/errors.js';
+import { HawserError, errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
+import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
 import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
 
@@ -83,13 +84,15 @@ export interface SoakResult {
   wallS: number;
   /** When the soak proper started (after the lab connected): fault times are printed relative to it. */
   startedAt: number;
+  /** Where the lab's logs and state were kept (a run with violations). */
+  keptIn?: string;
 }
 
-const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
+export const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
 const FAKE_REMOTES = 5;
 
 /** "a→b" for the pair from a pod on cluster-a to one on cluster-b (pod names start with the cluster's letter). */
-function pairName([from, to]: readonly [string, string]): string {
+export function pairName([from, to]: readonly [string, string]): string {
   return `${from[0]}→${to[0]}`;
 }
 
@@ -142,7 +145,7 @@ async function ensureCreated(c: RestClient, path: string, obj: unknown): Promise
   }
 }
 
-class Churn {
+export class Churn {
   readonly counts: Record<string, number> = {};
   private step = 0;
   private readonly present = new Set<string>();
@@ -245,8 +248,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const bounds = o.recoveryBoundsMs ?? FAILOVER_RECOVERY_BOUND_MS;
   const t0 = Date.now();
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const lab = await Lab.up({ name: `sk${randomLabName()}`, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1 });
+  const lab = await upKeepingLogs(`sk${randomLabName()}`, log);
   let ok = false;
+  let keptIn: string | undefined;
   const violations: string[] = [];
   const tracker = new InvariantTracker(graceMs);
   const faults: FaultRecord[] = [];
@@ -254,12 +258,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const samples: Array<{ at: number; roles: RoleMetrics[] }> = [];
   const churn = new Churn(lab);
   try {
-    await waitForCables(lab, 240_000);
-    const globalIps = await waitFor(async () => {
-      const m = await globalIpsByPod(lab);
-      return PAIRS.every(([, to]) => m.has(to)) ? m : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 1000, what: 'global IPs of the worker pods' });
-    await waitFor(async () => (await Promise.all(PAIRS.map(([from, to]) => lab.ping(from, globalIps.get(to)!, 1)))).every((r) => r.ok), { timeoutMs: 120_000, intervalMs: 1000, what: 'cross-cluster pings' });
+    const globalIps = await warmUp(lab, t0);
     log(`lab ${lab.name} connected after ${fmt((Date.now() - t0) / 1000)} s; soaking ${o.minutes} min`);
 
     const start = Date.now();
@@ -445,11 +444,65 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       slopes: slopes(samples, start), startedAt: start, loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
     };
     ok = violations.length === 0;
+    if (!ok) {
+      keptIn = result.keptIn = await keepLabEvidence(lab, `soak of ${o.minutes} min: ${violations.length} violation(s):\n${violations.join('\n')}`);
+      log(`violations: the lab's logs and state are kept in ${keptIn}`);
+    }
     return result;
+  } catch (err) {
+    // The lab never connected, or the soak itself broke: keep the evidence and say where in the error.
+    keptIn ??= await keepLabEvidence(lab, `soak failed: ${errorMessage(err)}`);
+    throw new Error(`${errorMessage(err)}\n(the lab's logs and state are kept in ${keptIn})`, { cause: err });
   } finally {
     if (ok || !o.keepOnFailure) await lab.down().catch((err: unknown) => log(`lab down: ${errorMessage(err)}`));
     else log(`kept lab ${lab.name} (logs in ${lab.stateDir}/logs; hawser lab down --name ${lab.name})`);
   }
+}
+
+/** Lab.up as the soak wants it; a lab that fails to come up has its logs kept (folder in the error), then goes. */
+async function upKeepingLogs(name: string, log: (line: string) => void): Promise<Lab> {
+  try {
+    return await Lab.up({ name, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1, keepOnFailure: true });
+  } catch (err) {
+    let where = '';
+    try {
+      const half = Lab.open(name);
+      where = `\n(the lab's logs and state are kept in ${await keepLabEvidence(half, `lab up failed: ${errorMessage(err)}`)})`;
+    } catch (openErr) {
+      where = `\n(no logs kept: ${errorMessage(openErr)})`;
+    }
+    await labDown(name).catch((downErr: unknown) => log(`lab down: ${errorMessage(downErr)}`));
+    throw new Error(`${errorMessage(err)}${where}`, { cause: err });
+  }
+}
+
+/**
+ * Waits for the lab to be ready for the first fault: every cable connected, the worker pods' global IPs, and
+ * every ping pair answering. On timeout the error says what is missing (cables with their status, or which pairs
+ * do not answer) and the warnings and errors the roles of the clusters concerned logged meanwhile.
+ */
+async function warmUp(lab: Lab, since: number): Promise<Map<string, string>> {
+  const clusters = lab.topology.clusters.map((c) => c.id);
+  const failWith = (err: unknown, involved: readonly string[]): never => {
+    throw new HawserError('TIMEOUT', `${errorMessage(err)}\nwarnings and errors of ${involved.join(', ')} since the lab started:\n${warningDigest(lab, involved, since)}`, { cause: err });
+  };
+  try {
+    await waitForCables(lab, 240_000);
+  } catch (err) {
+    const missing = cableStates(clusters, await readAllGateways(lab)).filter((s) => s.missing).map((s) => s.cluster);
+    failWith(err, missing.length ? missing : clusters);
+  }
+  const globalIps = await waitFor(async () => {
+    const m = await globalIpsByPod(lab);
+    return PAIRS.every(([, to]) => m.has(to)) ? m : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 1000, what: 'global IPs of the worker pods' }).catch((err: unknown) => failWith(err, clusters));
+  let failing: string[] = [];
+  await waitFor(async () => {
+    const rs = await Promise.all(PAIRS.map(async ([from, to]) => ({ pair: `${pairName([from, to])} (${from} → ${globalIps.get(to)})`, ok: (await lab.ping(from, globalIps.get(to)!, 1)).ok })));
+    failing = rs.filter((r) => !r.ok).map((r) => r.pair);
+    return failing.length === 0;
+  }, { timeoutMs: 120_000, intervalMs: 1000, what: 'cross-cluster pings' }).catch((err: unknown) => failWith(new HawserError('TIMEOUT', `${errorMessage(err)}: still failing ${failing.join(', ')}`, { cause: err }), clusters));
+  return globalIps;
 }
 
 /** Event → each of the cluster's two Leases (gateway, Globalnet) held by a node other than `old`. */
@@ -552,6 +605,7 @@ export function formatSoak(r: SoakResult): string {
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
   if (r.known.length) out.push(`known misses, explained by the Globalnet takeover (not violations here):\n${r.known.map((v) => `  ${v}`).join('\n')}`);
+  if (r.keptIn) out.push(`the lab's logs and state are kept in ${r.keptIn}`);
   out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
   return out.join('\n') + '\n';
 }
