@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
-import type { Lab } from '../../src/lab/index.js';
+import type { Lab, ProcessPlan } from '../../src/lab/index.js';
 import { errorMessage } from '../../src/util/errors.js';
 
 /** Where kept runs go unless HAWSER_SOAK_KEEP_DIR says otherwise (outside the lab's state dir, which `down` removes). */
@@ -56,9 +56,9 @@ export function roleLogLines(lab: Lab, id: string, fromMs: number, relTo: number
  * The warnings and errors the roles of `clusters` logged since `fromMs` (the last `perRole` of each distinct text
  * per process, oldest first): what a failure message shows so that "why" is there without opening the folder.
  */
-export function warningDigest(lab: Lab, clusters: readonly string[], fromMs: number, perRole = 6): string {
+export function warningDigest(processes: ReadonlyArray<Pick<ProcessPlan, 'id' | 'kind' | 'cluster' | 'log'>>, clusters: readonly string[], fromMs: number, perRole = 6): string {
   const out: string[] = [];
-  for (const p of lab.topology.processes) {
+  for (const p of processes) {
     if (!p.cluster || !clusters.includes(p.cluster) || !['gateway', 'route-agent', 'globalnet'].includes(p.kind)) continue;
     const seen = new Map<string, { at: number; level: string; n: number }>();
     for (const r of readLog(p.log)) {

@@ -484,7 +484,7 @@ async function upKeepingLogs(name: string, log: (line: string) => void): Promise
 async function warmUp(lab: Lab, since: number): Promise<Map<string, string>> {
   const clusters = lab.topology.clusters.map((c) => c.id);
   const failWith = (err: unknown, involved: readonly string[]): never => {
-    throw new HawserError('TIMEOUT', `${errorMessage(err)}\nwarnings and errors of ${involved.join(', ')} since the lab started:\n${warningDigest(lab, involved, since)}`, { cause: err });
+    throw new HawserError('TIMEOUT', `${errorMessage(err)}\nwarnings and errors of ${involved.join(', ')} since the lab started:\n${warningDigest(lab.topology.processes, involved, since)}`, { cause: err });
   };
   try {
     await waitForCables(lab, 240_000);
