@@ -24,7 +24,7 @@ import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
 import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
-import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, pingTimeline, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
 
 export interface SoakOptions {
   minutes: number;
@@ -209,6 +209,11 @@ export class Churn {
     }, 'remote Endpoint+Cluster');
   }
 
+  /**
+   * A headless exported Service selecting the worker's pods, which the lab's own headless export already selects
+   * and which are the ping targets: a pod behind several exports must keep its one GlobalIngressIP (and global IP)
+   * while these come and go (before that fix, each one moved the pod's global IP and broke the pings to it).
+   */
   private async service(cluster: string, k: number): Promise<void> {
     const c = new RestClient(this.lab.kubeConfig(cluster), 5000);
     const ns = 'default';
@@ -321,6 +326,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           await fault(kind, cluster, async (rec) => {
             const holder = await activeGateway(lab, cluster);
             if (!holder) throw new Error(`no lease holder in ${cluster}`);
+            rec.at = Date.now();
             void watchLeases(lab, cluster, holder, rec.at).then((t) => Object.assign(rec, t));
             if (kind === 'failover (graceful)') {
               await lab.stopRole(holder, 'gateway', 'SIGTERM');
@@ -336,7 +342,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         const kind = misc[miscs % misc.length]!;
         const cluster = clusters[miscs % clusters.length]!;
         miscs++;
-        await fault(kind, cluster, async () => {
+        await fault(kind, cluster, async (rec) => {
           if (kind === 'API server restart') {
             await restartApiserver(lab, cluster);
             return `${cluster}/apiserver`;
@@ -345,6 +351,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             const holder = await activeGateway(lab, cluster);
             const pid = wireguardPid(lab, holder);
             if (pid === undefined) throw new Error(`no wireguard-go PID file on ${holder}`);
+            rec.at = Date.now();
             process.kill(pid, 'SIGKILL');
             return `${holder} wireguard-go ${pid}`;
           }
@@ -355,19 +362,26 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           }
           const holder = await activeGateway(lab, cluster);
           const worker = lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
+          rec.at = Date.now();
           await Promise.all([lab.restartRole(holder, 'route-agent'), lab.restartRole(worker, 'route-agent')]);
           return `${holder}, ${worker}`;
         });
       }
     })();
 
+    /**
+     * Runs one fault. `act` moves `rec.at` to the moment it does the damage (after finding its target, e.g. the
+     * Lease holder, which can take seconds on a loaded API server): recovery is measured from there.
+     */
     async function fault(kind: string, cluster: string, act: (rec: FaultRecord) => Promise<string>): Promise<void> {
-      const at = Date.now();
       const rec: FaultRecord = isFailover(kind)
-        ? { at, kind, target: '', bar: FAILOVER_BAR_MS[kind], bound: bounds[kind], pairs: pairsThrough(lab, cluster) }
-        : { at, kind, target: '', pairs: PAIRS.map(pairName) };
+        ? { at: Date.now(), kind, target: '', bar: FAILOVER_BAR_MS[kind], bound: bounds[kind], pairs: pairsThrough(lab, cluster) }
+        : { at: Date.now(), kind, target: '', pairs: PAIRS.map(pairName) };
+      const asked = rec.at;
       try {
         rec.target = `${cluster}: ${await act(rec)}`;
+        const at = rec.at;
+        if (at - asked > 2000) log(`  (finding the target of ${kind} in ${cluster} took ${fmt((at - asked) / 1000, 1)} s)`);
         faults.push(rec);
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${rec.target})`);
         // A first look for the log while it runs (the next fault comes 15 s later); the result is computed at the end.
@@ -378,8 +392,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           });
         }
       } catch (err) {
-        faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
-        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
+        faults.push({ at: rec.at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
+        log(`  +${fmt((rec.at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
       }
     }
 
@@ -418,7 +432,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           return;
         }
       }
-      violations.push(v);
+      // Which pair failed when, a round a second from 3 s before the event to 25 s after it.
+      violations.push(`${v}; pings ${pingTimeline(pings, f.at, f.pairs, 3000, 25_000)}`);
     });
     const maxOutage: Record<string, number> = {};
     for (const p of PAIRS) {
