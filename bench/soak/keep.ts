@@ -3,7 +3,7 @@
 // into a folder outside the lab before it is torn down. Also the short "why" that a failure message carries: the
 // warnings and errors the roles logged, read from those logs. Secrets stay out: the lab's state file (role env
 // with tokens and the PSK) is not copied, WireGuard private keys are not written, Secrets are not listed.
-import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
@@ -34,7 +34,7 @@ export function parseLogLine(line: string): LogRecord | undefined {
   if (!Number.isFinite(at)) return undefined;
   const fields = FIELDS.flatMap((k) => (typeof o[k] === 'string' || typeof o[k] === 'number' ? [`${k}=${String(o[k])}`] : []));
   const err = o.err as { message?: unknown } | undefined;
-  if (typeof err?.message === 'string') fields.push(`err=${err.message.split('\n')[0]!.slice(0, 160)}`);
+  if (typeof err?.message === 'string' && err.message !== o.msg) fields.push(`err=${err.message.split('\n')[0]!.slice(0, 160)}`);
   return { at, level: String(o.level ?? '?'), text: `${String(o.msg ?? '')}${fields.length ? ` (${fields.join(' ')})` : ''}` };
 }
 
@@ -69,7 +69,13 @@ export function warningDigest(processes: ReadonlyArray<Pick<ProcessPlan, 'id' | 
     const last = [...seen].sort((a, b) => a[1].at - b[1].at).slice(-perRole);
     if (last.length === 0) continue;
     out.push(`${p.id}:`);
-    for (const [text, s] of last) out.push(`  ${new Date(s.at).toISOString().slice(11, 23)} [${s.level}]${s.n > 1 ? ` ×${s.n}` : ''} ${text}`);
+    for (const [text, s] of last) {
+      out.push(`  ${new Date(s.at).toISOString().slice(11, 23)} [${s.level}]${s.n > 1 ? ` ×${s.n}` : ''} ${text}`);
+      // "…; see <daemon log>": that log's last line is usually the reason (it goes with the lab).
+      const file = /\bsee (\/\S+\.log)\b/.exec(text)?.[1];
+      const tail = file && existsSync(file) ? readFileSync(file, 'utf8').trimEnd().split('\n').at(-1) : undefined;
+      if (tail) out.push(`    its log ends: ${tail.slice(0, 240)}`);
+    }
   }
   return out.length ? out.join('\n') : '(no warnings or errors logged by those clusters\' roles)';
 }
@@ -130,6 +136,14 @@ export async function keepLabEvidence(lab: Lab, why: string, root = process.env.
   } catch (err) {
     notes.push(`logs not copied: ${errorMessage(err)}`);
   }
+  // The daemons' own logs (wireguard-go, charon, fping…) live in each node's state directory.
+  for (const n of lab.topology.clusters.flatMap((c) => c.nodes)) {
+    try {
+      cpSync(join(n.dir, 'state'), join(dir, 'daemons', n.name), { recursive: true, filter: (src) => statSync(src).isDirectory() || src.endsWith('.log') });
+    } catch (err) {
+      if (!isNotFound(err)) notes.push(`${n.name}: daemon logs not copied: ${errorMessage(err)}`);
+    }
+  }
   const targets = lab.topology.clusters.flatMap((c) => [...c.nodes.map((n) => ({ name: n.name, wg: n.gateway ? join(n.dir, 'wireguard') : undefined })), { name: `${c.letter}-rtr`, wg: undefined }]);
   mkdirSync(join(dir, 'kernel'), { recursive: true });
   await Promise.all(targets.map(async (t) => {
@@ -147,7 +161,12 @@ export async function keepLabEvidence(lab: Lab, why: string, root = process.env.
       notes.push(`${c.id}: no objects: ${errorMessage(err)}`);
     }
   }));
-  const layout = 'logs/<node>.<role>.log (roles, appended across restarts), logs/<cluster>.apiserver.log; kernel/<node>.txt (links, addresses, rules, routes, neighbours, nft, WireGuard peers at the failure); objects/<cluster>.json (Gateways, Endpoints, Clusters, RouteAgents, Globalnet objects, Leases, Nodes)';
+  const layout = 'logs/<node>.<role>.log (roles, appended across restarts), logs/<cluster>.apiserver.log; daemons/<node>/… (wireguard-go, charon and other daemon logs from the node\'s state directory); kernel/<node>.txt (links, addresses, rules, routes, neighbours, nft, WireGuard peers at the failure); objects/<cluster>.json (Gateways, Endpoints, Clusters, RouteAgents, Globalnet objects, Leases, Nodes)';
   writeFileSync(join(dir, 'README.txt'), `lab ${lab.name}, kept ${new Date().toISOString()}\n\n${why}\n\n${layout}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return dir;
 }
+
+function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'ENOENT';
+}
+

@@ -22,6 +22,7 @@ import { HawserError, errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
+import { ensureInotifyRoom } from './inotify.js';
 import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
 import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, pingTimeline, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
@@ -253,7 +254,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const bounds = o.recoveryBoundsMs ?? FAILOVER_RECOVERY_BOUND_MS;
   const t0 = Date.now();
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const lab = await upKeepingLogs(`sk${randomLabName()}`, log);
+  // Six wireguard-go (and their restarts) and the roles' file watchers.
+  const putBackInotify = ensureInotifyRoom(40, log);
+  let lab: Lab;
+  try {
+    lab = await upKeepingLogs(`sk${randomLabName()}`, log);
+  } catch (err) {
+    putBackInotify();
+    throw err;
+  }
   let ok = false;
   let keptIn: string | undefined;
   const violations: string[] = [];
@@ -471,6 +480,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   } finally {
     if (ok || !o.keepOnFailure) await lab.down().catch((err: unknown) => log(`lab down: ${errorMessage(err)}`));
     else log(`kept lab ${lab.name} (logs in ${lab.stateDir}/logs; hawser lab down --name ${lab.name})`);
+    putBackInotify();
   }
 }
 
