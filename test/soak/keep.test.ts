@@ -41,4 +41,16 @@ describe('soak: kept logs', () => {
     ].join('\n'));
     assert.match(warningDigest(procs, ['cluster-b'], 0), /no warnings or errors/);
   });
+
+  it('quotes the last line of a daemon log a warning points to (it goes with the lab)', () => {
+    const daemonLog = join(dir, 'submariner.log');
+    writeFileSync(daemonLog, 'starting\nERROR: (submariner) Failed to listen on uapi socket: too many open files\n');
+    const log = join(dir, 'a-gw1.gateway.log');
+    writeFileSync(log, line({ level: 'warn', msg: `cable driver wireguard failed to start: wireguard-go exited during start (code 1); see ${daemonLog}`, err: { message: 'same' } }));
+    assert.equal(warningDigest([{ id: 'a-gw1/gateway', kind: 'gateway', cluster: 'cluster-a', log }], ['cluster-a'], 0), [
+      'a-gw1/gateway:',
+      `  00:00:10.000 [warn] cable driver wireguard failed to start: wireguard-go exited during start (code 1); see ${daemonLog} (err=same)`,
+      '    its log ends: ERROR: (submariner) Failed to listen on uapi socket: too many open files',
+    ].join('\n'));
+  });
 });
