@@ -127,9 +127,10 @@ async function objectsOf(lab: Lab, cluster: string): Promise<Record<string, unkn
  * Copies the lab's logs and a snapshot of its state into `<root>/<lab>-<time>/` with `why` in README.txt; returns
  * the folder. Never throws: a part it cannot get is noted in the folder instead.
  */
-export async function keepLabEvidence(lab: Lab, why: string, root = process.env.HAWSER_SOAK_KEEP_DIR ?? DEFAULT_KEEP_ROOT): Promise<string> {
+export async function keepLabEvidence(lab: Lab, why: string, extra: Readonly<Record<string, string>> = {}, root = process.env.HAWSER_SOAK_KEEP_DIR ?? DEFAULT_KEEP_ROOT): Promise<string> {
   const dir = join(root, `${lab.name}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  for (const [name, text] of Object.entries(extra)) writeFileSync(join(dir, name), text);
   const notes: string[] = [];
   try {
     cpSync(join(lab.stateDir, 'logs'), join(dir, 'logs'), { recursive: true });
@@ -161,7 +162,7 @@ export async function keepLabEvidence(lab: Lab, why: string, root = process.env.
       notes.push(`${c.id}: no objects: ${errorMessage(err)}`);
     }
   }));
-  const layout = 'logs/<node>.<role>.log (roles, appended across restarts), logs/<cluster>.apiserver.log; daemons/<node>/… (wireguard-go, charon and other daemon logs from the node\'s state directory); kernel/<node>.txt (links, addresses, rules, routes, neighbours, nft, WireGuard peers at the failure); objects/<cluster>.json (Gateways, Endpoints, Clusters, RouteAgents, Globalnet objects, Leases, Nodes)';
+  const layout = 'logs/<node>.<role>.log (roles, appended across restarts), logs/<cluster>.apiserver.log; daemons/<node>/… (wireguard-go, charon and other daemon logs from the node\'s state directory); kernel/<node>.txt (links, addresses, rules, routes, neighbours, nft, WireGuard peers at the failure); objects/<cluster>.json (Gateways, Endpoints, Clusters, RouteAgents, Globalnet objects, Leases, Nodes); soak.json (the run\'s faults and every ping round, when the soak got that far)';
   writeFileSync(join(dir, 'README.txt'), `lab ${lab.name}, kept ${new Date().toISOString()}\n\n${why}\n\n${layout}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`);
   return dir;
 }

@@ -22,7 +22,7 @@ import { HawserError, errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
-import { ensureInotifyRoom } from './inotify.js';
+import { ensureInotifyRoom, inotifyUse } from './inotify.js';
 import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
 import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, pingTimeline, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
@@ -87,6 +87,8 @@ export interface SoakResult {
   startedAt: number;
   /** Where the lab's logs and state were kept (a run with violations). */
   keptIn?: string;
+  /** The ping loop's own pace (a round a second is the plan; a starved machine stretches it and blurs recoveries). */
+  pingRounds: { count: number; medianGapMs: number; maxGapMs: number; gapsOver3s: number };
 }
 
 export const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
@@ -360,6 +362,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             const holder = await activeGateway(lab, cluster);
             const pid = wireguardPid(lab, holder);
             if (pid === undefined) throw new Error(`no wireguard-go PID file on ${holder}`);
+            const room = inotifyUse();
+            if (room && room.max - room.used < 5) log(`  warning: ${room.used} of ${room.max} inotify instances in use on this machine: the restarted wireguard-go may fail with "too many open files"`);
             rec.at = Date.now();
             process.kill(pid, 'SIGKILL');
             return `${holder} wireguard-go ${pid}`;
@@ -463,13 +467,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       maxOutage[pair] = worst;
       if (worst > maxOutageMs) violations.push(`ping ${pair}: an outage of ${fmt(worst / 1000)} s (> ${maxOutageMs / 1000} s)`);
     }
+    const roundAts = [...new Set(pings.map((p) => p.at))].sort((a, b) => a - b);
+    const gaps = roundAts.slice(1).map((t, i) => t - roundAts[i]!).sort((a, b) => a - b);
+    const pingRounds = { count: roundAts.length, medianGapMs: gaps[Math.floor(gaps.length / 2)] ?? NaN, maxGapMs: gaps.at(-1) ?? NaN, gapsOver3s: gaps.filter((g) => g > 3000).length };
     const result: SoakResult = {
+      pingRounds,
       lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, known, faults, churn: churn.counts, maxOutageMs: maxOutage,
       slopes: slopes(samples, start), startedAt: start, loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
     };
     ok = violations.length === 0;
     if (!ok) {
-      keptIn = result.keptIn = await keepLabEvidence(lab, `soak of ${o.minutes} min: ${violations.length} violation(s):\n${violations.join('\n')}`);
+      keptIn = result.keptIn = await keepLabEvidence(lab, `soak of ${o.minutes} min: ${violations.length} violation(s):\n${violations.join('\n')}`, { 'soak.json': JSON.stringify({ startedAt: start, faults, pings }) });
       log(`violations: the lab's logs and state are kept in ${keptIn}`);
     }
     return result;
@@ -626,6 +634,7 @@ export function formatSoak(r: SoakResult): string {
     const q = (k: number): string => (got.length ? secs(got[Math.min(got.length - 1, Math.floor(k * got.length))]) : '–');
     out.push(`  ${kind}: ${xs.length} done, recovery min ${q(0)} / median ${q(0.5)} / max ${got.length ? secs(got.at(-1)) : '–'}${got.length < xs.length ? `, ${xs.length - got.length} not before the next fault` : ''}${xs[0]?.bound === undefined ? '' : `, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bar!).length} within the bar, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bound!).length} within the bound`}`);
   }
+  out.push(`ping rounds: ${r.pingRounds.count}, one every ${fmt(r.pingRounds.medianGapMs / 1000, 1)} s (median; planned 1 s), longest gap ${fmt(r.pingRounds.maxGapMs / 1000, 1)} s, ${r.pingRounds.gapsOver3s} gaps over 3 s${r.pingRounds.gapsOver3s ? ' (the machine starved the soak itself: recoveries are coarse)' : ''}`);
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
