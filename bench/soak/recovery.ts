@@ -65,3 +65,16 @@ export function failoverViolation(kind: FailoverKind, what: string, recovery: nu
   const seen = recovery === undefined ? 'pings did not recover within the horizon' : `pings recovered after ${(recovery / 1000).toFixed(1)} s`;
   return `${kind} ${what}: ${seen} (bound ${bound / 1000} s = bar ${FAILOVER_BAR_MS[kind] / 1000} s + margin)`;
 }
+
+/**
+ * The pairs' rounds around an event, one character per round ('.' answered, 'x' lost, '|' marks the event):
+ * `a→b ..|.xx...` — what a failover miss shows, so the log says which pair failed when.
+ */
+export function pingTimeline(pings: readonly PingRecord[], eventAt: number, pairs: readonly string[], beforeMs: number, afterMs: number): string {
+  return pairs.map((pair) => {
+    const rs = pings.filter((p) => p.pair === pair && p.at >= eventAt - beforeMs && p.at < eventAt + afterMs).sort((a, b) => a.at - b.at);
+    const before = rs.filter((p) => p.at < eventAt).map((p) => (p.ok ? '.' : 'x')).join('');
+    const after = rs.filter((p) => p.at >= eventAt).map((p) => (p.ok ? '.' : 'x')).join('');
+    return `${pair} ${before}|${after}`;
+  }).join(', ');
+}

@@ -13,17 +13,19 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Lab, globalIpsByPod, randomLabName, waitForCables } from '../../src/lab/index.js';
+import { Lab, cableStates, globalIpsByPod, labDown, randomLabName, readAllGateways, waitForCables } from '../../src/lab/index.js';
 import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../src/lab/procs.js';
 import { updateState } from '../../src/lab/state.js';
 import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
 import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { errorMessage } from '../../src/util/errors.js';
+import { HawserError, errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
 import { fmt, slope } from '../scale/measure.js';
+import { ensureInotifyRoom, inotifyUse } from './inotify.js';
+import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';
-import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, isFailover, pingTimeline, recoveryMs, type FailoverKind, type PingRecord } from './recovery.js';
 
 export interface SoakOptions {
   minutes: number;
@@ -83,13 +85,17 @@ export interface SoakResult {
   wallS: number;
   /** When the soak proper started (after the lab connected): fault times are printed relative to it. */
   startedAt: number;
+  /** Where the lab's logs and state were kept (a run with violations). */
+  keptIn?: string;
+  /** The ping loop's own pace (a round a second is the plan; a starved machine stretches it and blurs recoveries). */
+  pingRounds: { count: number; medianGapMs: number; maxGapMs: number; gapsOver3s: number };
 }
 
-const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
+export const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
 const FAKE_REMOTES = 5;
 
 /** "a→b" for the pair from a pod on cluster-a to one on cluster-b (pod names start with the cluster's letter). */
-function pairName([from, to]: readonly [string, string]): string {
+export function pairName([from, to]: readonly [string, string]): string {
   return `${from[0]}→${to[0]}`;
 }
 
@@ -142,7 +148,7 @@ async function ensureCreated(c: RestClient, path: string, obj: unknown): Promise
   }
 }
 
-class Churn {
+export class Churn {
   readonly counts: Record<string, number> = {};
   private step = 0;
   private readonly present = new Set<string>();
@@ -206,6 +212,11 @@ class Churn {
     }, 'remote Endpoint+Cluster');
   }
 
+  /**
+   * A headless exported Service selecting the worker's pods, which the lab's own headless export already selects
+   * and which are the ping targets: a pod behind several exports must keep its one GlobalIngressIP (and global IP)
+   * while these come and go (before that fix, each one moved the pod's global IP and broke the pings to it).
+   */
   private async service(cluster: string, k: number): Promise<void> {
     const c = new RestClient(this.lab.kubeConfig(cluster), 5000);
     const ns = 'default';
@@ -245,8 +256,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const bounds = o.recoveryBoundsMs ?? FAILOVER_RECOVERY_BOUND_MS;
   const t0 = Date.now();
   const loadStart = loadavg().map((x) => x.toFixed(2)).join(' ');
-  const lab = await Lab.up({ name: `sk${randomLabName()}`, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1 });
+  // Six wireguard-go (and their restarts) and the roles' file watchers.
+  const putBackInotify = ensureInotifyRoom(40, log);
+  let lab: Lab;
+  try {
+    lab = await upKeepingLogs(`sk${randomLabName()}`, log);
+  } catch (err) {
+    putBackInotify();
+    throw err;
+  }
   let ok = false;
+  let keptIn: string | undefined;
   const violations: string[] = [];
   const tracker = new InvariantTracker(graceMs);
   const faults: FaultRecord[] = [];
@@ -254,12 +274,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const samples: Array<{ at: number; roles: RoleMetrics[] }> = [];
   const churn = new Churn(lab);
   try {
-    await waitForCables(lab, 240_000);
-    const globalIps = await waitFor(async () => {
-      const m = await globalIpsByPod(lab);
-      return PAIRS.every(([, to]) => m.has(to)) ? m : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 1000, what: 'global IPs of the worker pods' });
-    await waitFor(async () => (await Promise.all(PAIRS.map(([from, to]) => lab.ping(from, globalIps.get(to)!, 1)))).every((r) => r.ok), { timeoutMs: 120_000, intervalMs: 1000, what: 'cross-cluster pings' });
+    const globalIps = await warmUp(lab, t0);
     log(`lab ${lab.name} connected after ${fmt((Date.now() - t0) / 1000)} s; soaking ${o.minutes} min`);
 
     const start = Date.now();
@@ -322,6 +337,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           await fault(kind, cluster, async (rec) => {
             const holder = await activeGateway(lab, cluster);
             if (!holder) throw new Error(`no lease holder in ${cluster}`);
+            rec.at = Date.now();
             void watchLeases(lab, cluster, holder, rec.at).then((t) => Object.assign(rec, t));
             if (kind === 'failover (graceful)') {
               await lab.stopRole(holder, 'gateway', 'SIGTERM');
@@ -337,7 +353,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         const kind = misc[miscs % misc.length]!;
         const cluster = clusters[miscs % clusters.length]!;
         miscs++;
-        await fault(kind, cluster, async () => {
+        await fault(kind, cluster, async (rec) => {
           if (kind === 'API server restart') {
             await restartApiserver(lab, cluster);
             return `${cluster}/apiserver`;
@@ -346,6 +362,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
             const holder = await activeGateway(lab, cluster);
             const pid = wireguardPid(lab, holder);
             if (pid === undefined) throw new Error(`no wireguard-go PID file on ${holder}`);
+            const room = inotifyUse();
+            if (room && room.max - room.used < 5) log(`  warning: ${room.used} of ${room.max} inotify instances in use on this machine: the restarted wireguard-go may fail with "too many open files"`);
+            rec.at = Date.now();
             process.kill(pid, 'SIGKILL');
             return `${holder} wireguard-go ${pid}`;
           }
@@ -356,19 +375,26 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           }
           const holder = await activeGateway(lab, cluster);
           const worker = lab.cluster(cluster).nodes.find((n) => !n.gateway)!.name;
+          rec.at = Date.now();
           await Promise.all([lab.restartRole(holder, 'route-agent'), lab.restartRole(worker, 'route-agent')]);
           return `${holder}, ${worker}`;
         });
       }
     })();
 
+    /**
+     * Runs one fault. `act` moves `rec.at` to the moment it does the damage (after finding its target, e.g. the
+     * Lease holder, which can take seconds on a loaded API server): recovery is measured from there.
+     */
     async function fault(kind: string, cluster: string, act: (rec: FaultRecord) => Promise<string>): Promise<void> {
-      const at = Date.now();
       const rec: FaultRecord = isFailover(kind)
-        ? { at, kind, target: '', bar: FAILOVER_BAR_MS[kind], bound: bounds[kind], pairs: pairsThrough(lab, cluster) }
-        : { at, kind, target: '', pairs: PAIRS.map(pairName) };
+        ? { at: Date.now(), kind, target: '', bar: FAILOVER_BAR_MS[kind], bound: bounds[kind], pairs: pairsThrough(lab, cluster) }
+        : { at: Date.now(), kind, target: '', pairs: PAIRS.map(pairName) };
+      const asked = rec.at;
       try {
         rec.target = `${cluster}: ${await act(rec)}`;
+        const at = rec.at;
+        if (at - asked > 2000) log(`  (finding the target of ${kind} in ${cluster} took ${fmt((at - asked) / 1000, 1)} s)`);
         faults.push(rec);
         log(`  +${fmt((at - start) / 1000, 0)} s ${kind} (${rec.target})`);
         // A first look for the log while it runs (the next fault comes 15 s later); the result is computed at the end.
@@ -379,8 +405,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           });
         }
       } catch (err) {
-        faults.push({ at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
-        log(`  +${fmt((at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
+        faults.push({ at: rec.at, kind, target: `${cluster}: not done: ${errorMessage(err).split('\n')[0]}` });
+        log(`  +${fmt((rec.at - start) / 1000, 0)} s ${kind} on ${cluster} not done: ${errorMessage(err)}`);
       }
     }
 
@@ -419,7 +445,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
           return;
         }
       }
-      violations.push(v);
+      // Which pair failed when, a round a second from 3 s before the event to 25 s after it.
+      violations.push(`${v}; pings ${pingTimeline(pings, f.at, f.pairs, 3000, 25_000)}`);
     });
     const maxOutage: Record<string, number> = {};
     for (const p of PAIRS) {
@@ -440,16 +467,75 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       maxOutage[pair] = worst;
       if (worst > maxOutageMs) violations.push(`ping ${pair}: an outage of ${fmt(worst / 1000)} s (> ${maxOutageMs / 1000} s)`);
     }
+    const roundAts = [...new Set(pings.map((p) => p.at))].sort((a, b) => a - b);
+    const gaps = roundAts.slice(1).map((t, i) => t - roundAts[i]!).sort((a, b) => a - b);
+    const pingRounds = { count: roundAts.length, medianGapMs: gaps[Math.floor(gaps.length / 2)] ?? NaN, maxGapMs: gaps.at(-1) ?? NaN, gapsOver3s: gaps.filter((g) => g > 3000).length };
     const result: SoakResult = {
+      pingRounds,
       lab: lab.name, minutes: o.minutes, checks: tracker.checks, violations, known, faults, churn: churn.counts, maxOutageMs: maxOutage,
       slopes: slopes(samples, start), startedAt: start, loadStart, loadEnd: loadavg().map((x) => x.toFixed(2)).join(' '), wallS: (Date.now() - t0) / 1000,
     };
     ok = violations.length === 0;
+    if (!ok) {
+      keptIn = result.keptIn = await keepLabEvidence(lab, `soak of ${o.minutes} min: ${violations.length} violation(s):\n${violations.join('\n')}`, { 'soak.json': JSON.stringify({ startedAt: start, faults, pings }) });
+      log(`violations: the lab's logs and state are kept in ${keptIn}`);
+    }
     return result;
+  } catch (err) {
+    // The lab never connected, or the soak itself broke: keep the evidence and say where in the error.
+    keptIn ??= await keepLabEvidence(lab, `soak failed: ${errorMessage(err)}`);
+    throw new Error(`${errorMessage(err)}\n(the lab's logs and state are kept in ${keptIn})`, { cause: err });
   } finally {
     if (ok || !o.keepOnFailure) await lab.down().catch((err: unknown) => log(`lab down: ${errorMessage(err)}`));
     else log(`kept lab ${lab.name} (logs in ${lab.stateDir}/logs; hawser lab down --name ${lab.name})`);
+    putBackInotify();
   }
+}
+
+/** Lab.up as the soak wants it; a lab that fails to come up has its logs kept (folder in the error), then goes. */
+async function upKeepingLogs(name: string, log: (line: string) => void): Promise<Lab> {
+  try {
+    return await Lab.up({ name, clusters: 3, driver: 'wireguard', globalnet: true, gatewaysPerCluster: 2, workersPerCluster: 1, podsPerNode: 1, keepOnFailure: true });
+  } catch (err) {
+    let where = '';
+    try {
+      const half = Lab.open(name);
+      where = `\n(the lab's logs and state are kept in ${await keepLabEvidence(half, `lab up failed: ${errorMessage(err)}`)})`;
+    } catch (openErr) {
+      where = `\n(no logs kept: ${errorMessage(openErr)})`;
+    }
+    await labDown(name).catch((downErr: unknown) => log(`lab down: ${errorMessage(downErr)}`));
+    throw new Error(`${errorMessage(err)}${where}`, { cause: err });
+  }
+}
+
+/**
+ * Waits for the lab to be ready for the first fault: every cable connected, the worker pods' global IPs, and
+ * every ping pair answering. On timeout the error says what is missing (cables with their status, or which pairs
+ * do not answer) and the warnings and errors the roles of the clusters concerned logged meanwhile.
+ */
+async function warmUp(lab: Lab, since: number): Promise<Map<string, string>> {
+  const clusters = lab.topology.clusters.map((c) => c.id);
+  const failWith = (err: unknown, involved: readonly string[]): never => {
+    throw new HawserError('TIMEOUT', `${errorMessage(err)}\nwarnings and errors of ${involved.join(', ')} since the lab started:\n${warningDigest(lab.topology.processes, involved, since)}`, { cause: err });
+  };
+  try {
+    await waitForCables(lab, 240_000);
+  } catch (err) {
+    const missing = cableStates(clusters, await readAllGateways(lab)).filter((s) => s.missing).map((s) => s.cluster);
+    failWith(err, missing.length ? missing : clusters);
+  }
+  const globalIps = await waitFor(async () => {
+    const m = await globalIpsByPod(lab);
+    return PAIRS.every(([, to]) => m.has(to)) ? m : undefined;
+  }, { timeoutMs: 120_000, intervalMs: 1000, what: 'global IPs of the worker pods' }).catch((err: unknown) => failWith(err, clusters));
+  let failing: string[] = [];
+  await waitFor(async () => {
+    const rs = await Promise.all(PAIRS.map(async ([from, to]) => ({ pair: `${pairName([from, to])} (${from} → ${globalIps.get(to)})`, ok: (await lab.ping(from, globalIps.get(to)!, 1)).ok })));
+    failing = rs.filter((r) => !r.ok).map((r) => r.pair);
+    return failing.length === 0;
+  }, { timeoutMs: 120_000, intervalMs: 1000, what: 'cross-cluster pings' }).catch((err: unknown) => failWith(new HawserError('TIMEOUT', `${errorMessage(err)}: still failing ${failing.join(', ')}`, { cause: err }), clusters));
+  return globalIps;
 }
 
 /** Event → each of the cluster's two Leases (gateway, Globalnet) held by a node other than `old`. */
@@ -548,10 +634,12 @@ export function formatSoak(r: SoakResult): string {
     const q = (k: number): string => (got.length ? secs(got[Math.min(got.length - 1, Math.floor(k * got.length))]) : '–');
     out.push(`  ${kind}: ${xs.length} done, recovery min ${q(0)} / median ${q(0.5)} / max ${got.length ? secs(got.at(-1)) : '–'}${got.length < xs.length ? `, ${xs.length - got.length} not before the next fault` : ''}${xs[0]?.bound === undefined ? '' : `, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bar!).length} within the bar, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bound!).length} within the bound`}`);
   }
+  out.push(`ping rounds: ${r.pingRounds.count}, one every ${fmt(r.pingRounds.medianGapMs / 1000, 1)} s (median; planned 1 s), longest gap ${fmt(r.pingRounds.maxGapMs / 1000, 1)} s, ${r.pingRounds.gapsOver3s} gaps over 3 s${r.pingRounds.gapsOver3s ? ' (the machine starved the soak itself: recoveries are coarse)' : ''}`);
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
   for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
   if (r.known.length) out.push(`known misses, explained by the Globalnet takeover (not violations here):\n${r.known.map((v) => `  ${v}`).join('\n')}`);
+  if (r.keptIn) out.push(`the lab's logs and state are kept in ${r.keptIn}`);
   out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
   return out.join('\n') + '\n';
 }

@@ -160,6 +160,10 @@ export interface DesiredIngress extends IngressObject {
 /** What each ServiceExport needs: one GlobalIngressIP per ClusterIP export, per selected headless pod, or per endpoints address. */
 export function desiredIngressObjects(inp: GlobalnetInputs, services: Map<string, Service>, podsByNs: Map<string, Pod[]>, endpoints: Map<string, EndpointsObject>): Map<string, DesiredIngress> {
   const out = new Map<string, DesiredIngress>();
+  // A pod's GlobalIngressIP is named after the pod, so a pod behind several headless exports gets one: the
+  // export whose name it carries keeps it (else the first by name). Handing it to another export would delete and
+  // re-create it, and with it the pod's global IP, each time an unrelated export selecting the pod comes or goes.
+  const podIngressOwner = new Map(inp.ingressIPs.filter((g) => g.target === 'HeadlessServicePod').map((g) => [nsName(g.meta.namespace, g.meta.name), g.serviceRef]));
   const exports = [...inp.serviceExports].sort((a, b) => nsName(a.namespace, a.name).localeCompare(nsName(b.namespace, b.name)));
   for (const ex of exports) {
     const svc = services.get(nsName(ex.namespace, ex.name));
@@ -177,6 +181,7 @@ export function desiredIngressObjects(inp: GlobalnetInputs, services: Map<string
         if (!podIsLive(p) || !selectorMatches(sel, p.labels)) continue;
         if (!svc.publishNotReadyAddresses && p.phase !== 'Running') continue;
         const name = podIngressName(p.name);
+        if (out.has(nsName(ex.namespace, name)) && podIngressOwner.get(nsName(ex.namespace, name)) !== svc.name) continue;
         out.set(nsName(ex.namespace, name), {
           namespace: ex.namespace, name, labels: { [SERVICE_REF_LABEL]: svc.name }, annotations: { [HEADLESS_POD_IP_ANNOTATION]: p.podIP },
           target: 'HeadlessServicePod', serviceRef: svc.name, podRef: p.name, targetIP: p.podIP,

@@ -1,7 +1,7 @@
 // Supervision of the daemons hawser drives (wireguard-go, charon): started detached so that a restart of
 // hawser never takes the data path down, adopted through a PID file, restarted with backoff when they die.
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from '../log/index.js';
 import { HawserError } from '../util/errors.js';
@@ -48,6 +48,24 @@ export function readPid(file: string): number | undefined {
   try {
     const n = Number(readFileSync(file, 'utf8').trim());
     return Number.isInteger(n) && n > 1 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last non-empty line of a (daemon's) log file, at most 300 characters; undefined when there is none. */
+export function lastLine(file: string): string | undefined {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.min(size, 4096));
+      readSync(fd, buf, 0, buf.length, size - buf.length);
+      const line = buf.toString('utf8').trimEnd().split('\n').at(-1)?.trim();
+      return line ? line.slice(0, 300) : undefined;
+    } finally {
+      closeSync(fd);
+    }
   } catch {
     return undefined;
   }
@@ -101,7 +119,12 @@ export class Daemon {
     if (child.pid === undefined) await spawnError;
     writeFileSync(this.spec.pidFile, `${child.pid}\n`);
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code, sig) => reject(new HawserError('EXEC', `${this.spec.name} exited during start (code ${code ?? '-'}${sig ? `, ${sig}` : ''})${this.spec.logFile ? `; see ${this.spec.logFile}` : ''}`))),
+      child.once('exit', (code, sig) => {
+        // Its last words are usually the reason (wireguard-go: "Failed to listen on uapi socket: too many open files"
+        // when the host's inotify instances are used up), so the error and the status say it, not only where to look.
+        const last = this.spec.logFile ? lastLine(this.spec.logFile) : undefined;
+        reject(new HawserError('EXEC', `${this.spec.name} exited during start (code ${code ?? '-'}${sig ? `, ${sig}` : ''})${last ? `: ${last}` : ''}${this.spec.logFile ? `; see ${this.spec.logFile}` : ''}`));
+      }),
     );
     exited.catch(() => undefined);
     await Promise.race([

@@ -194,6 +194,40 @@ table ip hawser-globalnet {
     assert.deepEqual([...plan.dataplane.egressHdlsPods], [['10.42.0.9', `${ip}-${ip}`]]);
   });
 
+
+  it('a pod behind several headless exports keeps one GlobalIngressIP and its global IP while other exports come and go', () => {
+    const w = new World('242.0.0.0/24');
+    w.exportService('a', 'mid', 'None', { selector: { app: 'x' } });
+    w.addPod('a', 'x-0', '10.42.0.5', { app: 'x' });
+    w.reconcile();
+    w.reconcile();
+    const ip = w.giips.get('a/pod-x-0')!.status.allocatedIP;
+    assert.ok(ip);
+    // One export sorting before the owner, one after, and an egress claim that would take a freed address.
+    w.exportService('a', 'aa-first', 'None', { selector: { app: 'x' } });
+    w.exportService('a', 'zz-later', 'None', { selector: { app: 'x' } });
+    w.addEgress('a', 'grab');
+    for (let i = 0; i < 3; i++) {
+      const { plan } = w.reconcile();
+      assert.deepEqual(plan.ingressObjects.filter((o) => (o.op === 'delete' ? o.name : o.object.name) === 'pod-x-0'), [], `round ${i}`);
+      assert.equal(w.giips.get('a/pod-x-0')!.serviceRef, 'mid');
+      assert.equal(w.giips.get('a/pod-x-0')!.status.allocatedIP, ip);
+    }
+    for (const name of ['aa-first', 'zz-later']) {
+      w.services.delete(`a/${name}`);
+      w.exports.delete(`a/${name}`);
+      const { plan } = w.reconcile();
+      assert.deepEqual(plan.ingressObjects.filter((o) => (o.op === 'delete' ? o.name : o.object.name) === 'pod-x-0'), []);
+      assert.equal(w.giips.get('a/pod-x-0')!.status.allocatedIP, ip);
+    }
+    // The owner going while another export still selects the pod hands the object over (a new allocation).
+    w.exportService('a', 'zz-later', 'None', { selector: { app: 'x' } });
+    w.services.delete('a/mid');
+    w.exports.delete('a/mid');
+    for (let i = 0; i < 3; i++) w.reconcile(); // delete, create, allocate
+    assert.equal(w.giips.get('a/pod-x-0')!.serviceRef, 'zz-later');
+    assert.ok(w.giips.get('a/pod-x-0')!.status.allocatedIP);
+  });
   it('parses the wire shapes Submariner writes', () => {
     const cge = parseClusterGlobalEgressIP({ metadata: { name: 'cluster-egress.submariner.io', creationTimestamp: '2024-01-01T00:00:00Z' }, spec: { numGlobalIPs: 3 }, status: { allocatedIPs: ['242.0.0.1'], conditions: [{ type: 'Allocated', status: 'True', reason: 'Success', message: 'm', lastTransitionTime: 't' }] } });
     assert.deepEqual(cge?.numGlobalIPs, { kind: 'value', value: 3 });

@@ -1,6 +1,6 @@
 // The soak's failover recovery: event → the pairs through the failed-over cluster answering again, and the bound.
 import assert from 'node:assert/strict';
-import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, recoveryMs, type PingRecord } from '../../bench/soak/recovery.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, pingTimeline, recoveryMs, type PingRecord } from '../../bench/soak/recovery.js';
 
 /** One round a second from t=0; each string is a round, one character per pair ('.' answered, 'x' lost). */
 function rounds(pairs: string[], ...rs: string[]): PingRecord[] {
@@ -43,5 +43,9 @@ describe('soak failover recovery', () => {
     assert.equal(failoverViolation(kind, 'x', FAILOVER_RECOVERY_BOUND_MS[kind]), undefined);
     assert.match(failoverViolation(kind, 'of a-gw1', FAILOVER_RECOVERY_BOUND_MS[kind] + 100) ?? '', /node loss\) of a-gw1: pings recovered after 10\.1 s \(bound 10 s = bar 4 s/);
     assert.match(failoverViolation('failover (graceful)', 'of b-gw2', undefined) ?? '', /did not recover/);
+  });
+
+  it('draws each pair\'s rounds around the event', () => {
+    assert.equal(pingTimeline(rounds(pairs, '...', 'x..', 'xx.', '...'), 1000, ['a→b', 'b→c'], 1000, 2000), 'a→b .|xx, b→c .|.x');
   });
 });
