@@ -32,6 +32,8 @@ export interface GatewayDeps {
   releaseOnStop?: boolean;
   /** Lease hold on a restart in place (default RESTART_GRACE_MS). */
   restartGraceMs?: number;
+  /** How long cables stay up after a missed lease renewal while no other holder is seen (default LAPSE_GRACE_MS). */
+  lapseGraceMs?: number;
   /** First retry delay of a failed driver start (default 1 s, doubling to 15 s). */
   driverRetryMs?: number;
   /** Gateway status: debounce and refresh period (defaults 20 ms and 5 s). */

@@ -1,4 +1,4 @@
-// The gateway role as a state machine: starting → standby ⇄ active → stopping → stopped. Every gateway node
+// The gateway role as a state machine: starting → standby ⇄ active (⇄ lapsed) → stopping → stopped. Every gateway node
 // keeps its cable driver warm (standby); the one holding the Lease publishes its Endpoint, syncs with the
 // broker and keeps one cable per remote cluster. `TRANSITIONS` is the whole behaviour: which event moves
 // which state where, and what the move does; the class below is the table's actions. The work itself lives
@@ -35,7 +35,7 @@ export type { GatewayDeps } from './deps.js';
 
 export { RESTART_GRACE_MS } from './stop.js';
 
-export type GatewayState = 'starting' | 'standby' | 'active' | 'stopping' | 'stopped';
+export type GatewayState = 'starting' | 'standby' | 'active' | 'lapsed' | 'stopping' | 'stopped';
 export type GatewayEvent =
   | 'driver-start-failed'
   | 'driver-started'
@@ -43,6 +43,7 @@ export type GatewayEvent =
   | 'lease-lost'
   | 'renew-failed'
   | 'other-holder-seen'
+  | 'lapse-expired'
   | 'endpoints-changed'
   | 'publish-failed'
   | 'sigterm'
@@ -51,6 +52,7 @@ export type GatewayAction =
   | 'retry-driver-start'
   | 'begin-standby'
   | 'activate'
+  | 'step-down'
   | 'deactivate'
   | 'fence-leftovers'
   | 'reconcile'
@@ -60,7 +62,15 @@ export type GatewayAction =
 
 export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAction>;
 
-const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active'];
+const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active', 'lapsed'];
+
+/**
+ * How long a gateway that missed its lease renewal keeps its cables while no other node is seen holding
+ * the lease. A missed renewal is usually the API server (restarting, slow) or this process stalling, not a
+ * takeover; tearing every cable down and rebuilding it a second later turned each such blip into a
+ * data-plane outage (at 200 cables under load, minutes of them).
+ */
+export const LAPSE_GRACE_MS = 30_000;
 
 /** The whole behaviour of the role. An event with no row for the current state is ignored. */
 export const TRANSITIONS: readonly Transition[] = [
@@ -72,9 +82,17 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'standby', on: 'endpoints-changed', to: 'standby', do: ['reconcile'] },
   { from: 'active', on: 'endpoints-changed', to: 'active', do: ['reconcile'] },
   { from: 'active', on: 'publish-failed', to: 'active', do: ['retry-publish'] },
-  // Fencing: a gateway that lost (or cannot renew) the lease stops serving at once.
+  // Fencing: a gateway that sees another holder stops serving at once.
   { from: 'active', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
-  { from: 'active', on: 'renew-failed', to: 'standby', do: ['deactivate', 'write-status'] },
+  // A missed renewal only steps down (passive, no broker sync, Endpoint left as it is): the cables stay up
+  // until another holder is seen or the grace runs out, and winning the lease back resumes without a flap.
+  // Local route agents follow the published Endpoint and remote clusters the broker's, so cables kept by a
+  // lapsed gateway carry traffic only while no other gateway has taken over.
+  { from: 'active', on: 'renew-failed', to: 'lapsed', do: ['step-down', 'write-status'] },
+  { from: 'lapsed', on: 'lease-acquired', to: 'active', do: ['activate', 'write-status'] },
+  { from: 'lapsed', on: 'other-holder-seen', to: 'standby', do: ['deactivate', 'write-status'] },
+  { from: 'lapsed', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
+  { from: 'lapsed', on: 'lapse-expired', to: 'standby', do: ['deactivate', 'write-status'] },
   ...RUNNING.map((from): Transition => ({ from, on: 'sigterm', to: 'stopping', do: ['stop'] })),
   { from: 'stopping', on: 'stopped', to: 'stopped', do: [] },
 ];
@@ -104,6 +122,9 @@ export class GatewayRole {
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
   private leftoversFenced = false;
+  /** Counts lapses, so a grace timer of an earlier lapse cannot end a later one. */
+  private lapses = 0;
+  private reportedActive = false;
   private ready: { promise: Promise<void>; resolve: () => void };
   /** Decided on SIGTERM (for the log, tests and the caller). */
   stopDecision: StopDecision | undefined;
@@ -185,6 +206,8 @@ export class GatewayRole {
         return this.beginStandby();
       case 'activate':
         return this.activate();
+      case 'step-down':
+        return this.stepDown();
       case 'deactivate':
         return this.deactivate();
       case 'fence-leftovers':
@@ -262,7 +285,15 @@ export class GatewayRole {
     void this.labelPod('passive');
   }
 
+  /** The leader-transition metric counts each change once (a lapse and the deactivation after it are one). */
+  private reportPassive(): void {
+    if (!this.reportedActive) return;
+    this.reportedActive = false;
+    this.d.metrics?.leaderTransition('passive');
+  }
+
   private activate(): void {
+    this.reportedActive = true;
     this.d.metrics?.leaderTransition('active');
     this.log.debug({ endpoint: this.localEndpoint?.cableName }, 'this gateway is now ACTIVE');
     // Everything at once: the remote Endpoints are already in our informer, so the cables come up while
@@ -274,8 +305,24 @@ export class GatewayRole {
     void this.labelPod('active');
   }
 
+  /** Missed renewal: passive and out of the broker sync at once, cables kept for the grace (see TRANSITIONS). */
+  private async stepDown(): Promise<void> {
+    this.reportPassive();
+    const lapse = ++this.lapses;
+    const graceMs = this.d.lapseGraceMs ?? LAPSE_GRACE_MS;
+    this.log.warn({ graceMs }, 'could not renew the gateway lease in time: passive, keeping the cables up until another gateway takes the lease or the grace ends');
+    this.status.markDirty(0);
+    this.timers.after(graceMs, () => {
+      if (lapse === this.lapses) void this.fire('lapse-expired');
+    });
+    const bs = this.brokerSync;
+    this.brokerSync = undefined;
+    await bs?.stop();
+    void this.labelPod('passive');
+  }
+
   private async deactivate(): Promise<void> {
-    this.d.metrics?.leaderTransition('passive');
+    this.reportPassive();
     this.log.debug('this gateway is now PASSIVE: removing its cables');
     // Says passive at once (the status writer runs in parallel with the removal): never two active.
     this.status.markDirty(0);
@@ -372,7 +419,7 @@ export class GatewayRole {
     this.brokerSync = undefined;
     await stopGateway({
       d: this.d, log: this.log, facts: this.facts, status: this.status, nat: this.nat, elector: this.elector, brokerSync: bs, health: this.health,
-      watches: this.watches, cables: this.cables, wasActive: this.stoppingFrom === 'active', shutdownCables: () => this.shutdownCables(),
+      watches: this.watches, cables: this.cables, wasActive: this.stoppingFrom === 'active' || this.stoppingFrom === 'lapsed', shutdownCables: () => this.shutdownCables(), reportPassive: () => this.reportPassive(),
       decided: (decision) => {
         this.stopDecision = decision;
         this.handingOver = decision.kind === 'hand-over';

@@ -39,9 +39,6 @@ export function gatewayConnection(c: ConnectionView, h: ConnectionHealth | undef
     usingIP: c.usingIP,
     usingNAT: c.usingNAT,
     ...(h?.rtt ? { latencyRTT: latencyRTTFromNs(h.rtt) } : {}),
-    ...(c.rxBytes !== undefined ? { receiveBytes: c.rxBytes } : {}),
-    ...(c.txBytes !== undefined ? { transmitBytes: c.txBytes } : {}),
-    ...(c.lastHandshakeMs !== undefined ? { lastChecked: new Date(c.lastHandshakeMs).toISOString() } : {}),
   };
 }
 

@@ -25,6 +25,8 @@ export interface StopParts {
   cables?: CablesPort;
   wasActive: boolean;
   shutdownCables: () => Promise<void>;
+  /** Counts the move to passive (once per activation). */
+  reportPassive: () => void;
   /** Told the decision before anything stops (the Gateway says passive from then on when handing over). */
   decided: (d: StopDecision) => void;
 }
@@ -39,7 +41,7 @@ export async function stopGateway(p: StopParts): Promise<void> {
     // Alone, keep the data path so the next start adopts it without a flap; with a live standby (it takes
     // the released lease at once) our cables go first: never two active.
     if (p.wasActive && p.watches?.standbyAlive()) {
-      p.d.metrics?.leaderTransition('passive');
+      p.reportPassive();
       p.status.markDirty(0);
       await p.shutdownCables();
     }

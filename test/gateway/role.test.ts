@@ -142,12 +142,12 @@ describe('gateway role: state machine driven by scripted events', function () {
   });
 
   it('the transition table covers SIGTERM from every running state and nothing leaves stopped', () => {
-    for (const s of ['starting', 'standby', 'active'] as const) assert.ok(TRANSITIONS.some((t) => t.from === s && t.on === 'sigterm' && t.to === 'stopping'), s);
+    for (const s of ['starting', 'standby', 'active', 'lapsed'] as const) assert.ok(TRANSITIONS.some((t) => t.from === s && t.on === 'sigterm' && t.to === 'stopping'), s);
     assert.equal(TRANSITIONS.filter((t) => t.from === 'stopped').length, 0);
   });
 
   /** A fresh cluster id per case: objects of earlier cases do not leak in. */
-  async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number } = {}): Promise<Harness> {
+  async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number; lapseGraceMs?: number } = {}): Promise<Harness> {
     n++;
     const node = `gw-1`;
     const cluster = `a${n}`;
@@ -192,7 +192,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     const role = new GatewayRole({
       cfg, log: quietLog, local, broker: local, version: 'test', createDriver: () => Promise.reject(new Error('unused')),
       cables: () => cables, elector: (id) => (elector = new FakeElector(id)),
-      releaseOnStop: o.releaseOnStop, driverRetryMs: o.driverRetryMs ?? 20, statusDebounceMs: 5, statusRefreshMs: 0,
+      releaseOnStop: o.releaseOnStop, driverRetryMs: o.driverRetryMs ?? 20, lapseGraceMs: o.lapseGraceMs, statusDebounceMs: 5, statusRefreshMs: 0,
     });
     const h: Harness = { role, cables, api, elector: () => elector!, conflictsLeft: () => conflicts, setConflicts: (k) => (conflicts = k) };
     const started = role.start();
@@ -229,7 +229,8 @@ describe('gateway role: state machine driven by scripted events', function () {
       { what: 'lease won', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
       { what: 'lease lost', act: (x) => x.elector().lose(`lease is held by ${OTHER}`), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'lease won again', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
-      { what: 'renew deadline passed', act: (x) => x.elector().lose('could not renew the lease within the renew deadline'), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+      { what: 'renew deadline passed: lapsed, cables kept', act: (x) => x.elector().lose('could not renew the lease within the renew deadline'), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
+      { what: 'another holder seen while lapsed', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'SIGTERM (standby)', act: (x) => x.role.stop(), state: 'stopped', gateway: 'passive [-] ""', cables: ['stop'] },
     ], { driverFailures: 1, driverRetryMs: 1500 });
     assert.deepEqual(h.role.transcript, [
@@ -238,7 +239,8 @@ describe('gateway role: state machine driven by scripted events', function () {
       'standby --lease-acquired--> active',
       'active --lease-lost--> standby',
       'standby --lease-acquired--> active',
-      'active --renew-failed--> standby',
+      'active --renew-failed--> lapsed',
+      'lapsed --other-holder-seen--> standby',
       'standby --sigterm--> stopping',
       'stopping --stopped--> stopped',
     ]);
@@ -294,5 +296,27 @@ describe('gateway role: state machine driven by scripted events', function () {
       },
     ]);
     assert.equal(h.conflictsLeft(), 0, 'both races happened');
+  });
+
+  it('a missed renewal keeps the cables: winning the lease back resumes without a flap; a lapse with nobody else ends after the grace', async () => {
+    const renewFailed = 'could not renew the lease within the renew deadline';
+    const b = `b${n + 1}`; // run() takes the next case number
+    const h = await run([
+      { what: 'lease won', act: (x) => x.elector().win(), state: 'active', gateway: `active [${b}:connected] ""`, cables: ['start', `setWanted ${b}`, 'reconcile'] },
+      { what: 'renew deadline passed', act: (x) => x.elector().lose(renewFailed), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
+      { what: 'lease won back', act: (x) => x.elector().win(), state: 'active', gateway: `active [${b}:connected] ""`, cables: [`setWanted ${b}`, 'reconcile'] },
+      { what: 'renew deadline passed again', act: (x) => x.elector().lose(renewFailed), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
+      { what: 'nobody else takes it: the grace ends', act: () => undefined, state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+    ], { lapseGraceMs: 1500 });
+    assert.deepEqual(h.role.transcript, [
+      'starting --driver-started--> standby',
+      'standby --lease-acquired--> active',
+      'active --renew-failed--> lapsed',
+      'lapsed --lease-acquired--> active',
+      'active --renew-failed--> lapsed',
+      'lapsed --lapse-expired--> standby',
+      'standby --sigterm--> stopping',
+      'stopping --stopped--> stopped',
+    ]);
   });
 });

@@ -123,9 +123,9 @@ export function gatewayConnectionToWire(c: GatewayConnection): JsonObject {
   out.usingIP = c.usingIP;
   out.usingNAT = c.usingNAT;
   if (c.latencyRTT) out.latencyRTT = latencyRTTToWire(c.latencyRTT);
-  if (c.receiveBytes !== undefined) out.ReceiveBytes = c.receiveBytes;
-  if (c.transmitBytes !== undefined) out.TransmitBytes = c.transmitBytes;
-  if (c.lastChecked !== undefined) out.LastChecked = c.lastChecked;
+  // receiveBytes/transmitBytes/lastChecked are read but not written: as top-level connection fields they are
+  // not in the Gateway CRD, so the API server prunes them and answers one warning per connection (at 200
+  // connections ~25 KB of Warning headers). The bytes are in submariner_gateway_rx/tx_bytes.
   return out;
 }
 
