@@ -402,6 +402,29 @@ function dataValue(buf: Buffer, v: number, end: number): Buffer | undefined {
 /** Elements in one received buffer of a GETSETELEM dump answering `seq`. */
 export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
   const out: DumpChunk = { elements: [], done: false };
+  eachDumpReply(buf, seq, NFT_MSG_NEWSETELEM, out, (from, to) => {
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (t !== NFTA_SET_ELEM_LIST_ELEMENTS) return;
+      eachAttr(buf, v, end, (lt, lv, lend) => {
+        if (lt !== NFTA_LIST_ELEM) return;
+        const el: { key?: Buffer; data?: Buffer; flags: number } = { flags: 0 };
+        eachAttr(buf, lv, lend, (et, ev, eend) => {
+          if (et === NFTA_SET_ELEM_KEY) el.key = dataValue(buf, ev, eend);
+          else if (et === NFTA_SET_ELEM_DATA) el.data = dataValue(buf, ev, eend);
+          else if (et === NFTA_SET_ELEM_FLAGS && eend - ev >= 4) el.flags = buf.readUInt32BE(ev);
+        });
+        if (el.key) out.elements.push({ key: el.key, ...(el.data ? { data: el.data } : {}), flags: el.flags });
+      });
+    });
+  });
+  return out;
+}
+
+/**
+ * The messages of one dump answering `seq` in a received buffer: `onReply(from, to)` gets the attributes
+ * of each reply of `replyType` (an nf_tables message type); NLMSG_DONE or an error ends the dump.
+ */
+function eachDumpReply(buf: Buffer, seq: number, replyType: number, out: { done: boolean; error?: number }, onReply: (from: number, to: number) => void): void {
   let at = 0;
   while (at + 16 <= buf.length) {
     const len = buf.readUInt32LE(at);
@@ -413,25 +436,10 @@ export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
         const e = buf.readInt32LE(at + 16);
         if (e !== 0) out.error = e;
         out.done = true;
-      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
-        eachAttr(buf, at + 20, at + len, (t, v, end) => {
-          if (t !== NFTA_SET_ELEM_LIST_ELEMENTS) return;
-          eachAttr(buf, v, end, (lt, lv, lend) => {
-            if (lt !== NFTA_LIST_ELEM) return;
-            const el: { key?: Buffer; data?: Buffer; flags: number } = { flags: 0 };
-            eachAttr(buf, lv, lend, (et, ev, eend) => {
-              if (et === NFTA_SET_ELEM_KEY) el.key = dataValue(buf, ev, eend);
-              else if (et === NFTA_SET_ELEM_DATA) el.data = dataValue(buf, ev, eend);
-              else if (et === NFTA_SET_ELEM_FLAGS && eend - ev >= 4) el.flags = buf.readUInt32BE(ev);
-            });
-            if (el.key) out.elements.push({ key: el.key, ...(el.data ? { data: el.data } : {}), flags: el.flags });
-          });
-        });
-      }
+      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | replyType)) onReply(at + 20, at + len);
     }
     at += (len + 3) & ~3;
   }
-  return out;
 }
 
 /** Dotted text of 4 bytes; `first-last` of 8 (an interval value). */
@@ -472,26 +480,12 @@ export interface DeclarationChunk {
 export function parseDeclarations(kind: DeclarationKind, buf: Buffer, seq: number): DeclarationChunk {
   const out: DeclarationChunk = { objects: [], done: false };
   const { reply, volatile } = DECLARATIONS[kind];
-  let at = 0;
-  while (at + 16 <= buf.length) {
-    const len = buf.readUInt32LE(at);
-    if (len < 16 || at + len > buf.length) break;
-    const type = buf.readUInt16LE(at + 4);
-    if (buf.readUInt32LE(at + 8) === seq) {
-      if (type === NLMSG_DONE) out.done = true;
-      else if (type === NLMSG_ERROR) {
-        const e = buf.readInt32LE(at + 16);
-        if (e !== 0) out.error = e;
-        out.done = true;
-      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | reply)) {
-        const parts: string[] = [];
-        eachAttr(buf, at + 20, at + len, (t, v, end) => {
-          if (!volatile.has(t)) parts.push(`${t}=${buf.toString('hex', v, end)}`);
-        });
-        out.objects.push(parts.join(' '));
-      }
-    }
-    at += (len + 3) & ~3;
-  }
+  eachDumpReply(buf, seq, reply, out, (from, to) => {
+    const parts: string[] = [];
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (!volatile.has(t)) parts.push(`${t}=${buf.toString('hex', v, end)}`);
+    });
+    out.objects.push(parts.join(' '));
+  });
   return out;
 }
