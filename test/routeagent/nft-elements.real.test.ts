@@ -4,8 +4,10 @@
 import { strict as assert } from 'node:assert';
 import { isNftError } from '../../src/os/nftables/errors.js';
 import { NFT_SET_ELEM_INTERVAL_END } from '../../src/os/nftables/nfnl.js';
+import { createLogger } from '../../src/log/index.js';
+import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput } from '../../src/routeagent/index.js';
 import { elementOps, NfnlSetElements } from '../../src/routeagent/nft-elements.js';
-import { Namespaces, run } from '../support/netns-commands.js';
+import { ipIn, Namespaces, run } from '../support/netns-commands.js';
 
 const hex = (b: Buffer): string => [...b].join('.');
 
@@ -58,5 +60,51 @@ describe('routeagent: nft set elements over nfnetlink @real', function () {
       return true;
     });
     assert.deepEqual(await elements(), ['10.0.0.0/24', '10.0.1.0/24', '172.16.0.0/24', '192.168.0.0/16']);
+  });
+});
+
+describe('routeagent: the data plane of another netns changes its sets over nfnetlink @real', function () {
+  this.timeout(60_000);
+  const nss = new Namespaces();
+  let ns = '';
+  let dp: RouteAgentDataplane | undefined;
+  const applied: string[] = [];
+  const realApply = Object.getOwnPropertyDescriptor(NfnlSetElements.prototype, 'apply')!;
+
+  before(async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    ns = await nss.create('hw-raelns');
+    await ipIn(ns, 'link add eth0 type veth peer name eth1\naddress add 192.168.90.12/24 dev eth0\nlink set eth0 up\nlink set eth1 up\n');
+    // counts the element transactions that went through nfnetlink (the text path does not come here)
+    Object.defineProperty(NfnlSetElements.prototype, 'apply', {
+      ...realApply,
+      value(this: NfnlSetElements, table: string, changes: { set: string; add: readonly string[]; del: readonly string[] }[]) {
+        applied.push(changes.map((c) => `${c.set} -${c.del.join(' -')} +${c.add.join(' +')}`).join('; '));
+        return (realApply.value as NfnlSetElements['apply']).call(this, table, changes);
+      },
+    });
+    dp = new RouteAgentDataplane({ netns: ns, log: createLogger({ level: 'fatal' }), resyncIntervalMs: 0 });
+  });
+  after(async () => {
+    Object.defineProperty(NfnlSetElements.prototype, 'apply', realApply);
+    await dp?.uninstall().catch(() => undefined);
+    await dp?.close();
+    await nss.cleanup();
+  });
+
+  const input = (remoteCidrs: string[]): RouteAgentInput => ({
+    nodeName: 'n', nodeIP: '192.168.90.12', nodes: [{ name: 'gw', ip: '192.168.90.11' }, { name: 'n', ip: '192.168.90.12' }],
+    activeGateway: { nodeName: 'gw', nodeIP: '192.168.90.11' }, localClusterCidrs: ['10.244.0.0/16'], localServiceCidrs: ['10.96.0.0/12'], remoteCidrs, cableDriver: 'libreswan',
+  });
+
+  it('one remote CIDR added is one nfnetlink transaction in that netns, and nft lists it', async () => {
+    const r0 = await dp!.reconcile(planRouteAgent(input(['172.16.0.0/24'])));
+    assert.deepEqual(r0.failures, []);
+    const r1 = await dp!.reconcile(planRouteAgent(input(['172.16.0.0/24', '172.17.0.0/16'])));
+    assert.deepEqual(r1.failures, []);
+    assert.equal(r1.nft, 1);
+    assert.equal(applied.length, 1, applied.join('\n'));
+    assert.match(applied[0]!, /\+172\.17\.0\.0\/16/);
+    assert.match(await run(ns, 'nft', ['list', 'table', 'ip', planRouteAgent(input([])).firewall.table]), /172\.16\.0\.0\/24, 172\.17\.0\.0\/16/);
   });
 });
