@@ -28,7 +28,9 @@ async function inner(): Promise<void> {
     await what();
     return performance.now() - t0;
   };
-  const raw = new NfnlSetElements();
+  const opened = NfnlSetElements.open();
+  if ('unavailable' in opened) throw new Error(opened.unavailable);
+  const raw = opened;
   const rows: [string, number[]][] = [['hawser: one element added or removed (nfnetlink batch)', []], ['libnftables: one element added or removed', []], ['replace the whole table', []], ['list the table with elements', []], ['list the table without elements (-t)', []]];
   for (let i = 0; i < K; i++) {
     rows[0]![1].push((await time(() => raw.apply('hawser', [{ set: 'SUBMARINER-REMOTECIDRS', add: ['10.200.0.0/16'], del: [] }]))) / 2 + (await time(() => raw.apply('hawser', [{ set: 'SUBMARINER-REMOTECIDRS', add: [], del: ['10.200.0.0/16'] }]))) / 2);

@@ -109,7 +109,7 @@ interface Adapters {
   sysctl: Sysctl;
   nft: NftPort;
   cache?: RtnlCache;
-  /** Element changes straight to nfnetlink (this namespace, real nft only); else they go through `nft`. */
+  /** Element changes straight to nfnetlink (real nft only, in the agent's netns); else they go through `nft`. */
   elements?: NfnlSetElements;
 }
 
@@ -357,7 +357,7 @@ export class RouteAgentDataplane {
         });
         rtnl = cache;
       }
-      const elements = cache && !this.injected.nft && !this.netns ? new NfnlSetElements() : undefined;
+      const elements = cache && !this.injected.nft ? this.openElements() : undefined;
       return { rtnl: rtnl!, sysctl: sysctl ?? new LocalSysctl(), nft: this.injected.nft ?? new Nft({ netns: this.netns }), cache, ...(elements ? { elements } : {}) };
     })();
     // a failed start is retried on the next call
@@ -365,6 +365,16 @@ export class RouteAgentDataplane {
       this.adapters = undefined;
     });
     return this.adapters;
+  }
+
+  /** The nfnetlink element writer for our namespace; without it element changes go through `nft` text. */
+  private openElements(): NfnlSetElements | undefined {
+    const w = NfnlSetElements.open(this.netns);
+    if ('unavailable' in w) {
+      this.log.warn({ err: w.unavailable }, 'nft element changes go through nft text: no nfnetlink socket');
+      return undefined;
+    }
+    return w;
   }
 
   private async run(plan: RouteAgentPlan, dryRun: boolean): Promise<{ report: ApplyReport; steps: string[] }> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { isNftError } from '../../src/os/nft.js';
 import {
-  describeElementOp, elementAt, ELEMENTS_PER_MESSAGE, encodeBatch, ipv4Bytes, ipv4RangeBytes, ipv4Text, parseAcks, type NfElement,
+  describeElementOp, elementAt, ELEMENTS_PER_MESSAGE, encodeBatch, ipv4Bytes, ipv4CidrElements, ipv4RangeBytes, ipv4Text, NFT_SET_ELEM_INTERVAL_END, parseAcks, type NfElement,
 } from '../../src/os/nftables/nfnl.js';
 import { NfnlSocket } from '../../src/os/nftables/nfnl-socket.js';
 import { exec } from '../../src/util/exec.js';
@@ -56,6 +56,26 @@ describe('os/nftables nfnetlink element encoder', () => {
     assert.equal(elementAt(m, 10), undefined);
     assert.equal(describeElementOp({ op: 'add', family: 'ip', table: 't', set: 'm', elements: many }), `add element ip t m { 10.0.0.0 : 242.0.0.1-242.0.0.2, 10.0.0.1 : 242.0.0.1-242.0.0.2, 10.0.0.2 : 242.0.0.1-242.0.0.2, … (${many.length} elements) }`);
     assert.throws(() => encodeBatch([{ op: 'flush', family: 'ip', table: 't; flush ruleset', set: 'm' }], 1), /not a valid nftables name/);
+  });
+
+  it('interval elements as nft 1.0.6 writes them: start, end flagged INTERVAL_END, none at the top; a pair never split', () => {
+    const show = (cidr: string): string[] => ipv4CidrElements(cidr).map((e) => `${ipv4Text(e.key)}${e.flags === NFT_SET_ELEM_INTERVAL_END ? ' end' : ''}`);
+    assert.deepEqual(show('10.0.0.0/24'), ['10.0.0.0', '10.0.1.0 end']);
+    assert.deepEqual(show('10.0.0.77/24'), ['10.0.0.0', '10.0.1.0 end'], 'host bits cleared as nft does');
+    assert.deepEqual(show('10.9.9.9'), ['10.9.9.9', '10.9.9.10 end']);
+    assert.deepEqual(show('255.255.255.0/24'), ['255.255.255.0']);
+    assert.deepEqual(show('0.0.0.0/0'), ['0.0.0.0']);
+    for (const bad of ['10.0.0.0/33', '10.0.0/8', '10.0.0.0/', '10.0.0.0/x', '10.0.0.0/08x']) assert.throws(() => ipv4CidrElements(bad), /not an IPv4 CIDR/);
+    // one element at the top (no end) first: the 1024th and 1025th are a start and its end, kept together
+    const elements = [...ipv4CidrElements('255.0.0.0/8'), ...Array.from({ length: ELEMENTS_PER_MESSAGE / 2 }, (_, i) => ipv4CidrElements(`10.${i >> 8}.${i & 255}.0/24`)).flat()];
+    const b = encodeBatch([{ op: 'add', family: 'ip', table: 't', set: 's', elements }], 1);
+    assert.deepEqual(b.messages.filter((m) => m.opIndex >= 0).map((m) => [m.firstElement, m.elementOffsets.length]), [[0, ELEMENTS_PER_MESSAGE - 1], [ELEMENTS_PER_MESSAGE - 1, 2]]);
+    // the flags attribute follows the key: list element (4) + key nest (4) + value (8) + flags (8)
+    const first = b.messages[1]!;
+    const msg = b.buffer.subarray(b.buffer.readUInt32LE(0));
+    assert.equal(msg.readUInt16LE(first.elementOffsets[1]!), 16, 'a start element: no flags');
+    assert.equal(msg.readUInt16LE(first.elementOffsets[2]!), 24, 'its end element');
+    assert.equal(msg.readUInt32BE(first.elementOffsets[2]! + 20), NFT_SET_ELEM_INTERVAL_END);
   });
 
   it('reads capped acks with the extended ack message and attribute offset', () => {

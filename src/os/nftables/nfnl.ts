@@ -9,7 +9,11 @@
 // - NFT_MSG_NEWSETELEM (12) / NFT_MSG_DELSETELEM (14) of subsystem 10; a DELSETELEM without an element
 //   list flushes the set;
 // - NFTA_SET_ELEM_LIST_TABLE (1), _SET (2), _ELEMENTS (3, nested list of NFTA_LIST_ELEM (1));
-//   an element is NFTA_SET_ELEM_KEY (1) and NFTA_SET_ELEM_DATA (2), each nesting NFTA_DATA_VALUE (1);
+//   an element is NFTA_SET_ELEM_KEY (1) and NFTA_SET_ELEM_DATA (2), each nesting NFTA_DATA_VALUE (1),
+//   and NFTA_SET_ELEM_FLAGS (3, u32 in network order);
+// - an `interval` set element (nft 1.0.6, rbtree backend, `nft --debug=netlink`): a CIDR is a start
+//   element keyed by its network address and an end element flagged NFT_SET_ELEM_INTERVAL_END (1) keyed
+//   by the address after its last one; a CIDR reaching 255.255.255.255 has no end element;
 // - keys and values are in network byte order; an `interval ipv4_addr` map value is 8 bytes: first, last.
 import { HawserError } from '../../util/errors.js';
 
@@ -29,15 +33,19 @@ const NFTA_SET_ELEM_LIST_ELEMENTS = 3;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
 const NFTA_SET_ELEM_DATA = 2;
+const NFTA_SET_ELEM_FLAGS = 3;
+/** NFTA_SET_ELEM_FLAGS bit of an interval's end element. */
+export const NFT_SET_ELEM_INTERVAL_END = 1;
 const NFTA_DATA_VALUE = 1;
 const NFPROTO = { ip: 2, ip6: 10, inet: 1 } as const;
 
 export type NfFamily = keyof typeof NFPROTO;
 
-/** One element: key and (for maps) value bytes, and the text the op's describe() shows. */
+/** One element: key and (for maps) value bytes, NFTA_SET_ELEM_FLAGS, and the text the op's describe() shows. */
 export interface NfElement {
   key: Buffer;
   data?: Buffer;
+  flags?: number;
   text: string;
 }
 
@@ -83,6 +91,36 @@ function writeIpv4(text: string, b: Buffer, at: number): void {
     } else throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
   }
   if (part !== 4) throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
+}
+
+/**
+ * The elements of one IPv4 CIDR (or address) in an `interval` set, as nft 1.0.6 writes them: the start
+ * (the network address; host bits are cleared as nft does) and, unless the CIDR reaches the top of the
+ * space, the end (the address after its last one, flagged as an interval end). Both carry the CIDR as
+ * their text, so an error naming either names the CIDR.
+ */
+export function ipv4CidrElements(cidr: string): NfElement[] {
+  const slash = cidr.indexOf('/');
+  const addr = slash < 0 ? cidr : cidr.slice(0, slash);
+  const prefixText = slash < 0 ? '32' : cidr.slice(slash + 1);
+  if (!/^\d{1,2}$/.test(prefixText) || Number(prefixText) > 32) throw new HawserError('INVALID', `not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
+  const prefix = Number(prefixText);
+  const key = Buffer.alloc(4);
+  try {
+    writeIpv4(addr, key, 0);
+  } catch {
+    throw new HawserError('INVALID', `not an IPv4 CIDR: ${JSON.stringify(cidr)}`);
+  }
+  const size = 2 ** (32 - prefix);
+  const start = key.readUInt32BE(0) - (key.readUInt32BE(0) % size);
+  key.writeUInt32BE(start);
+  const out: NfElement[] = [{ key, text: cidr }];
+  if (start + size < 2 ** 32) {
+    const end = Buffer.alloc(4);
+    end.writeUInt32BE(start + size);
+    out.push({ key: end, flags: NFT_SET_ELEM_INTERVAL_END, text: `${cidr} (interval end)` });
+  }
+  return out;
 }
 
 /** An nft `first-last` IPv4 range (or one address) as the 8-byte value of an `interval ipv4_addr` map. */
@@ -193,7 +231,7 @@ function cstring(s: string): Buffer {
 /** Pure: the ops as one nfnetlink batch with sequence numbers from `firstSeq`. Throws HawserError INVALID. */
 export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): EncodedBatch {
   let size = 64;
-  for (const op of ops) size += 64 + (op.op === 'flush' ? 0 : op.elements.length * 36);
+  for (const op of ops) size += 64 + (op.op === 'flush' ? 0 : op.elements.length * 44);
   const w = new Writer(size);
   const messages: EncodedMessage[] = [];
   let seq = firstSeq;
@@ -213,14 +251,17 @@ export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): Enco
     const elements = op.op === 'flush' ? [] : op.elements;
     // an empty add/delete sends nothing (a DELSETELEM without elements would flush)
     if (op.op !== 'flush' && elements.length === 0) return;
-    for (let from = 0; from < Math.max(elements.length, 1); from += ELEMENTS_PER_MESSAGE) {
+    for (let from = 0, to = 0; from < Math.max(elements.length, 1); from = to) {
+      to = Math.min(elements.length, from + ELEMENTS_PER_MESSAGE);
+      // an interval's end element stays in its start element's message
+      if (to < elements.length && to - from > 1 && ((elements[to]!.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END)) to--;
       const at = w.begin(type, flags, seq, family, 0);
       w.attr(NFTA_SET_ELEM_LIST_TABLE, table);
       w.attr(NFTA_SET_ELEM_LIST_SET, set);
       const offsets: number[] = [];
-      if (op.op !== 'flush') {
+      if (op.op === 'flush') to = 1;
+      else {
         const list = w.nestStart(NFTA_SET_ELEM_LIST_ELEMENTS);
-        const to = Math.min(elements.length, from + ELEMENTS_PER_MESSAGE);
         for (let i = from; i < to; i++) {
           const e = elements[i]!;
           offsets.push(w.len - at);
@@ -228,6 +269,11 @@ export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): Enco
           const k = w.nestStart(NFTA_SET_ELEM_KEY);
           w.attr(NFTA_DATA_VALUE, e.key);
           w.nestEnd(k);
+          if (e.flags) {
+            const f = Buffer.alloc(4);
+            f.writeUInt32BE(e.flags);
+            w.attr(NFTA_SET_ELEM_FLAGS, f);
+          }
           if (op.op === 'add' && e.data) {
             const d = w.nestStart(NFTA_SET_ELEM_DATA);
             w.attr(NFTA_DATA_VALUE, e.data);
@@ -356,6 +402,29 @@ function dataValue(buf: Buffer, v: number, end: number): Buffer | undefined {
 /** Elements in one received buffer of a GETSETELEM dump answering `seq`. */
 export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
   const out: DumpChunk = { elements: [], done: false };
+  eachDumpReply(buf, seq, NFT_MSG_NEWSETELEM, out, (from, to) => {
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (t !== NFTA_SET_ELEM_LIST_ELEMENTS) return;
+      eachAttr(buf, v, end, (lt, lv, lend) => {
+        if (lt !== NFTA_LIST_ELEM) return;
+        const el: { key?: Buffer; data?: Buffer; flags: number } = { flags: 0 };
+        eachAttr(buf, lv, lend, (et, ev, eend) => {
+          if (et === NFTA_SET_ELEM_KEY) el.key = dataValue(buf, ev, eend);
+          else if (et === NFTA_SET_ELEM_DATA) el.data = dataValue(buf, ev, eend);
+          else if (et === NFTA_SET_ELEM_FLAGS && eend - ev >= 4) el.flags = buf.readUInt32BE(ev);
+        });
+        if (el.key) out.elements.push({ key: el.key, ...(el.data ? { data: el.data } : {}), flags: el.flags });
+      });
+    });
+  });
+  return out;
+}
+
+/**
+ * The messages of one dump answering `seq` in a received buffer: `onReply(from, to)` gets the attributes
+ * of each reply of `replyType` (an nf_tables message type); NLMSG_DONE or an error ends the dump.
+ */
+function eachDumpReply(buf: Buffer, seq: number, replyType: number, out: { done: boolean; error?: number }, onReply: (from: number, to: number) => void): void {
   let at = 0;
   while (at + 16 <= buf.length) {
     const len = buf.readUInt32LE(at);
@@ -367,25 +436,10 @@ export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
         const e = buf.readInt32LE(at + 16);
         if (e !== 0) out.error = e;
         out.done = true;
-      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) {
-        eachAttr(buf, at + 20, at + len, (t, v, end) => {
-          if (t !== NFTA_SET_ELEM_LIST_ELEMENTS) return;
-          eachAttr(buf, v, end, (lt, lv, lend) => {
-            if (lt !== NFTA_LIST_ELEM) return;
-            const el: { key?: Buffer; data?: Buffer; flags: number } = { flags: 0 };
-            eachAttr(buf, lv, lend, (et, ev, eend) => {
-              if (et === NFTA_SET_ELEM_KEY) el.key = dataValue(buf, ev, eend);
-              else if (et === NFTA_SET_ELEM_DATA) el.data = dataValue(buf, ev, eend);
-              else if (et === 3 && eend - ev >= 4) el.flags = buf.readUInt32BE(ev); // NFTA_SET_ELEM_FLAGS
-            });
-            if (el.key) out.elements.push({ key: el.key, ...(el.data ? { data: el.data } : {}), flags: el.flags });
-          });
-        });
-      }
+      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | replyType)) onReply(at + 20, at + len);
     }
     at += (len + 3) & ~3;
   }
-  return out;
 }
 
 /** Dotted text of 4 bytes; `first-last` of 8 (an interval value). */
@@ -426,26 +480,12 @@ export interface DeclarationChunk {
 export function parseDeclarations(kind: DeclarationKind, buf: Buffer, seq: number): DeclarationChunk {
   const out: DeclarationChunk = { objects: [], done: false };
   const { reply, volatile } = DECLARATIONS[kind];
-  let at = 0;
-  while (at + 16 <= buf.length) {
-    const len = buf.readUInt32LE(at);
-    if (len < 16 || at + len > buf.length) break;
-    const type = buf.readUInt16LE(at + 4);
-    if (buf.readUInt32LE(at + 8) === seq) {
-      if (type === NLMSG_DONE) out.done = true;
-      else if (type === NLMSG_ERROR) {
-        const e = buf.readInt32LE(at + 16);
-        if (e !== 0) out.error = e;
-        out.done = true;
-      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | reply)) {
-        const parts: string[] = [];
-        eachAttr(buf, at + 20, at + len, (t, v, end) => {
-          if (!volatile.has(t)) parts.push(`${t}=${buf.toString('hex', v, end)}`);
-        });
-        out.objects.push(parts.join(' '));
-      }
-    }
-    at += (len + 3) & ~3;
-  }
+  eachDumpReply(buf, seq, reply, out, (from, to) => {
+    const parts: string[] = [];
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (!volatile.has(t)) parts.push(`${t}=${buf.toString('hex', v, end)}`);
+    });
+    out.objects.push(parts.join(' '));
+  });
   return out;
 }
