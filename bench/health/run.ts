@@ -2,7 +2,8 @@
 // a core, no extra process per target): the in-process ICMP prober (the default), the fping path (the
 // fallback without CAP_NET_RAW) and a baseline of the same run: one `ping` process per target (hawser's
 // health check before the last two sessions; one prober per remote is also Submariner's model).
-//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000]   (make's PATH: the pinned Node)
+//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000] [--only icmp|fping]   (make's PATH: the pinned Node)
+// --only runs one prober and no baseline (profiling: HAWSER_V8_FLAGS='… --cpu-prof --cpu-prof-dir=DIR').
 // Two throwaway namespaces joined by a veth: a "node" and a "remotes" namespace holding every target address
 // (routed, as remote clusters are), so every probe and reply stays inside namespaces this bench made. The node process is this file re-run
 // inside the node namespace (`ip netns exec`), running the real SharedHealthChecker (once per prober) at the
@@ -179,10 +180,18 @@ async function runHawser(node: string, prober: 'icmp' | 'fping', n: number, inte
 }
 
 async function outer(): Promise<void> {
-  const { values } = parseArgs({ options: { targets: { type: 'string', default: '200' }, seconds: { type: 'string', default: '60' }, 'interval-ms': { type: 'string', default: '1000' } } });
+  const { values } = parseArgs({ options: { targets: { type: 'string', default: '200' }, seconds: { type: 'string', default: '60' }, 'interval-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
   const n = Number(values.targets);
   const seconds = Number(values.seconds);
   const intervalMs = Number(values['interval-ms']);
+  if (values.only === 'icmp' || values.only === 'fping') {
+    const only = values.only;
+    await withNetns(async (h) => {
+      const r = await runHawser((await lab(h, n)).node, only, n, intervalMs, seconds);
+      console.log(`${only}: node ${f(pct(r.node))} %, prober process ${r.fping ? f(pct(r.fping)) : '-'} %, total ${f(pct(r.total))} % of a core; ${r.report.received}/${r.report.sent} replies; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    });
+    return;
+  }
   console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window each; node ${process.version} ${ROLE_V8_FLAGS.join(' ')}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   await withNetns(async (h) => {
     const { node } = await lab(h, n);
