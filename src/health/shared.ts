@@ -9,13 +9,12 @@
 // the new list; statistics of targets that stay are kept.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { Logger } from '../log/index.js';
 import { netnsArgv } from '../util/exec.js';
 import { Backoff } from '../util/wait.js';
 import { rawIcmpAvailable } from '../os/icmp.js';
 import { endChild, sameTarget, type CableHealth, type HealthCheckerEvents, type HealthTarget, type ProberKind, type TargetProber } from './target.js';
-import { fpingArgs, parseFpingLine, type FpingEvent } from './fping-output.js';
+import { eachLine, fpingArgs, parseFpingLine, type FpingEvent } from './fping-output.js';
 import { IcmpProber } from './icmp-prober.js';
 import { DEFAULT_WINDOW, PingStats } from './stats.js';
 
@@ -89,7 +88,7 @@ class FpingProber implements TargetProber {
     this.child = child;
     let stderr = '';
     const tag = `${this.sourceIP ?? '-'}#${gen}`;
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    eachLine(child.stdout!, (line) => {
       if (gen !== this.generation) return;
       const ev = parseFpingLine(line);
       if (ev.kind === 'reply') {
@@ -98,7 +97,7 @@ class FpingProber implements TargetProber {
       }
       this.onEvent(tag, ev);
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    eachLine(child.stderr!, (line) => {
       stderr = (stderr + line + '\n').slice(-STDERR_KEEP);
       if (gen !== this.generation) return;
       const ev = parseFpingLine(line);
@@ -156,7 +155,7 @@ class FpingProber implements TargetProber {
 }
 
 const sourceKey = (t: HealthTarget): string => t.sourceIP ?? '';
-const probeKey = (source: string, target: string): string => `${source} ${target}`;
+const NONE: readonly TargetState[] = [];
 
 export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
   private readonly states = new Map<string, TargetState>();
@@ -171,7 +170,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
   private pending: Promise<void> = Promise.resolve();
   private stopped = false;
   /** States by prober source and target IP; rebuilt after the target set changes. */
-  private byProbe: Map<string, TargetState[]> | undefined;
+  private byProbe: Map<string, Map<string, TargetState[]>> | undefined;
 
   constructor(private readonly o: SharedHealthCheckerOptions) {
     super();
@@ -236,18 +235,20 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     this.pending = Promise.all([this.pending, ...work]).then(() => undefined);
   }
 
-  /** The connections a prober line is about: an index, as every line of every target is looked up. */
+  /** The connections a probe outcome is about: an index by source then target, as every outcome is looked up. */
   private statesFor(source: string, target: string): readonly TargetState[] {
     if (!this.byProbe) {
       this.byProbe = new Map();
       for (const st of this.states.values()) {
-        const k = probeKey(sourceKey(st.target), st.target.targetIP);
-        const list = this.byProbe.get(k);
+        const k = sourceKey(st.target);
+        let bySource = this.byProbe.get(k);
+        if (!bySource) this.byProbe.set(k, (bySource = new Map()));
+        const list = bySource.get(st.target.targetIP);
         if (list) list.push(st);
-        else this.byProbe.set(k, [st]);
+        else bySource.set(st.target.targetIP, [st]);
       }
     }
-    return this.byProbe.get(probeKey(source, target)) ?? [];
+    return this.byProbe.get(source)?.get(target) ?? NONE;
   }
 
   private onEvent(source: string, gen: string, ev: FpingEvent): void {
