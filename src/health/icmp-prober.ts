@@ -89,6 +89,7 @@ export interface IcmpProberOptions {
 type OnEvent = (gen: string, ev: FpingEvent) => void;
 
 export class IcmpProber implements TargetProber {
+  readonly kind = 'icmp';
   private socket: IcmpSocket | undefined;
   private ledger = new ProbeLedger();
   private timer: NodeJS.Timeout | undefined;

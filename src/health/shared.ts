@@ -8,6 +8,7 @@
 // with backoff and its silence counts as loss. A change of the target set restarts the one process with
 // the new list; statistics of targets that stay are kept.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { isIP } from 'node:net';
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../log/index.js';
 import { netnsArgv } from '../util/exec.js';
@@ -52,6 +53,7 @@ class TargetState {
 
 /** One fping process for every target sharing a source address. */
 class FpingProber implements TargetProber {
+  readonly kind = 'fping';
   child: ChildProcess | undefined;
   private generation = 0;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -154,13 +156,16 @@ class FpingProber implements TargetProber {
   }
 }
 
-const sourceKey = (t: HealthTarget): string => t.sourceIP ?? '';
+/** Probers are per source address; without one, per family (an IPv6 target never joins the ICMPv4 prober). */
+const sourceKey = (t: HealthTarget): string => t.sourceIP ?? (isIP(t.targetIP) === 6 ? NO_SOURCE_V6 : '');
+const NO_SOURCE_V6 = '/6';
+const sourceOf = (key: string): string | undefined => (key === '' || key === NO_SOURCE_V6 ? undefined : key);
 const NONE: readonly TargetState[] = [];
 
 export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
   private readonly states = new Map<string, TargetState>();
   private readonly probers = new Map<string, TargetProber>();
-  /** The prober kind, chosen at start. */
+  /** The prober kind, chosen at start (IPv6 sources and targets use fping whatever it is). */
   readonly prober: ProberKind;
   /** Why the in-process prober is not used, when `auto` fell back to fping (added to fping's errors). */
   readonly fallbackReason: string | undefined;
@@ -215,7 +220,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     const work: Array<Promise<void>> = [];
     for (const [k, p] of this.probers) {
       const ips = bySource.get(k);
-      if (!ips) {
+      if (!ips || this.kindFor(k, ips) !== p.kind) {
         this.probers.delete(k);
         work.push(p.stop());
       } else {
@@ -227,12 +232,19 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
       if (this.probers.has(k)) continue;
       const onEvent = (gen: string, ev: FpingEvent): void => this.onEvent(k, gen, ev);
       const onFailure = (ips2: readonly string[], err: string | undefined): void => this.onFailure(k, ips2, err);
-      const prober: TargetProber = this.prober === 'icmp'
-        ? new IcmpProber(k || undefined, [...ips].sort(), { intervalMs: this.o.intervalMs, netns: this.o.netns }, this.log, onEvent, onFailure)
-        : new FpingProber(k || undefined, [...ips].sort(), { intervalMs: this.o.intervalMs, netns: this.o.netns, command: this.o.fpingCommand ?? 'fping' }, this.log, onEvent, onFailure);
+      const prober: TargetProber = this.kindFor(k, ips) === 'icmp'
+        ? new IcmpProber(sourceOf(k), [...ips].sort(), { intervalMs: this.o.intervalMs, netns: this.o.netns }, this.log, onEvent, onFailure)
+        : new FpingProber(sourceOf(k), [...ips].sort(), { intervalMs: this.o.intervalMs, netns: this.o.netns, command: this.o.fpingCommand ?? 'fping' }, this.log, onEvent, onFailure);
       this.probers.set(k, prober);
     }
     this.pending = Promise.all([this.pending, ...work]).then(() => undefined);
+  }
+
+  /** The in-process prober speaks ICMPv4 only: a source with an IPv6 address or target is probed by fping. */
+  private kindFor(source: string, ips: Iterable<string>): ProberKind {
+    if (this.prober === 'fping' || source === NO_SOURCE_V6 || (source && isIP(source) !== 4)) return 'fping';
+    for (const ip of ips) if (isIP(ip) !== 4) return 'fping';
+    return 'icmp';
   }
 
   /** The connections a probe outcome is about: an index by source then target, as every outcome is looked up. */
@@ -291,7 +303,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
 
   private healthOf(s: TargetState): CableHealth {
     const prober = this.probers.get(sourceKey(s.target));
-    const h: CableHealth = { ...s.stats.snapshot(this.o.maxLoss), targetIP: s.target.targetIP, running: prober?.running ?? false, prober: this.prober };
+    const h: CableHealth = { ...s.stats.snapshot(this.o.maxLoss), targetIP: s.target.targetIP, running: prober?.running ?? false, prober: prober?.kind ?? this.prober };
     if (s.target.sourceIP) h.sourceIP = s.target.sourceIP;
     const err = s.lastError ?? prober?.lastError;
     if (err) h.lastError = this.fallbackReason && err === prober?.lastError ? `${err}; ${this.fallbackReason}` : err;

@@ -25,6 +25,7 @@ export interface CableHealth extends HealthStats {
 
 /** One prober for every target sharing a source address: `fping -l` (a process) or in-process ICMP. */
 export interface TargetProber {
+  readonly kind: ProberKind;
   readonly sourceIP: string | undefined;
   /** The target IPs probed, sorted. */
   readonly targets: string[];

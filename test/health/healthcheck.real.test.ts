@@ -188,6 +188,20 @@ describe('healthcheck: ping between network namespaces @real', function () {
     assert.equal(await rawSockets(a), 1);
   });
 
+  it('icmp: an IPv6 target is probed by fping beside the in-process ICMPv4 prober', async () => {
+    await lab.ip(a, 'addr', 'replace', 'fd00:77::1/64', 'dev', 'cable0', 'nodad');
+    await lab.ip(b, 'addr', 'replace', 'fd00:77::2/64', 'dev', 'cable0', 'nodad');
+    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
+    checker.setTargets([
+      { cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' },
+      { cableName: 'cable-b6', targetIP: 'fd00:77::2' },
+    ]);
+    for (const c of ['cable-b', 'cable-b6']) await waitFor(() => (checker!.stats(c)?.received ?? 0) >= 2, { timeoutMs: 5000, what: `${c} replies` });
+    assert.equal(checker.stats('cable-b')!.prober, 'icmp');
+    assert.equal(checker.stats('cable-b6')!.prober, 'fping');
+    assert.equal(checker.pids().length, 1, 'one fping, for the IPv6 target only');
+  });
+
   it('auto picks the in-process prober when a raw ICMP socket can be opened', () => {
     const auto = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a });
     assert.equal(auto.prober, 'icmp');
