@@ -21,52 +21,99 @@ import type { TargetProber } from './target.js';
 export const probeTimeoutMs = (intervalMs: number): number => Math.min(intervalMs, 2000);
 
 const SEQ_SPACE = 65536;
+const MIN_SLOTS = 1024;
 
-/** Sequence-number bookkeeping of one socket: which target each of the last 65,536 probes went to, and when. */
+/**
+ * Which target each recent probe went to and when, by 16-bit sequence number. It remembers the last
+ * `slots` probes (a power of two dividing 65,536, grown to at least 8 rounds of the target list), so
+ * memory follows the target count rather than the sequence space; a reply older than that is ignored.
+ */
 export class ProbeLedger {
-  private readonly target: Array<string | undefined> = new Array<string | undefined>(SEQ_SPACE);
-  private readonly sentNs = new Float64Array(SEQ_SPACE);
-  /** The unbounded probe counter behind each 16-bit sequence number (a stable key across wraps). */
-  private readonly serial = new Float64Array(SEQ_SPACE);
-  private readonly answered = new Uint8Array(SEQ_SPACE);
-  /** Probes still without a verdict, oldest first. */
+  private slots: number;
+  private target: Array<string | undefined>;
+  private sentNs: Float64Array;
+  /** The unbounded probe counter of each slot's probe (a stable key across wraps), -1 when empty. */
+  private serial: Float64Array;
+  private answered: Uint8Array;
+  /** Serials of probes still without a verdict, oldest first. */
   private readonly open: number[] = [];
   private openHead = 0;
   private next = 0;
 
+  constructor(targets = 0) {
+    this.slots = MIN_SLOTS;
+    while (this.slots < targets * 8 && this.slots < SEQ_SPACE) this.slots *= 2;
+    this.target = new Array<string | undefined>(this.slots);
+    this.sentNs = new Float64Array(this.slots);
+    this.serial = new Float64Array(this.slots).fill(-1);
+    this.answered = new Uint8Array(this.slots);
+  }
+
+  get capacity(): number {
+    return this.slots;
+  }
+
+  /** Room for 8 rounds of `targets` (up to the sequence space), keeping what is recorded. */
+  fit(targets: number): void {
+    if (this.slots >= SEQ_SPACE || this.slots >= targets * 8) return;
+    const old = { target: this.target, sentNs: this.sentNs, serial: this.serial, answered: this.answered, slots: this.slots };
+    while (this.slots < targets * 8 && this.slots < SEQ_SPACE) this.slots *= 2;
+    this.target = new Array<string | undefined>(this.slots);
+    this.sentNs = new Float64Array(this.slots);
+    this.serial = new Float64Array(this.slots).fill(-1);
+    this.answered = new Uint8Array(this.slots);
+    for (let i = 0; i < old.slots; i++) {
+      const n = old.serial[i]!;
+      if (n < 0) continue;
+      const k = n % this.slots;
+      this.target[k] = old.target[i];
+      this.sentNs[k] = old.sentNs[i]!;
+      this.serial[k] = n;
+      this.answered[k] = old.answered[i]!;
+    }
+  }
+
   /** Records a probe about to be sent; returns its 16-bit sequence number. */
   sent(target: string, atNs: number): number {
-    const seq = this.next % SEQ_SPACE;
-    this.target[seq] = target;
-    this.sentNs[seq] = atNs;
-    this.serial[seq] = this.next;
-    this.answered[seq] = 0;
-    this.next++;
-    this.open.push(seq);
-    return seq;
+    const n = this.next++;
+    const k = n % this.slots;
+    this.target[k] = target;
+    this.sentNs[k] = atNs;
+    this.serial[k] = n;
+    this.answered[k] = 0;
+    this.open.push(n);
+    return n % SEQ_SPACE;
   }
 
-  /** A reply (or error) for `seq`: its target, serial and RTT, or undefined for a sequence number we never used. */
+  private slotOf(seq: number): number | undefined {
+    const k = seq % this.slots;
+    return this.serial[k]! >= 0 && this.serial[k]! % SEQ_SPACE === seq ? k : undefined;
+  }
+
+  /** A reply (or error) for `seq`: its target, serial and RTT, or undefined for a probe we do not remember. */
   lookup(seq: number, rxNs: number): { target: string; serial: number; rttNs: number } | undefined {
-    const target = this.target[seq];
-    if (target === undefined) return undefined;
-    return { target, serial: this.serial[seq]!, rttNs: Math.max(0, rxNs - this.sentNs[seq]!) };
+    const k = this.slotOf(seq);
+    if (k === undefined) return undefined;
+    return { target: this.target[k]!, serial: this.serial[k]!, rttNs: Math.max(0, rxNs - this.sentNs[k]!) };
   }
 
-  /** Marks a probe answered; false if it already was (a duplicate reply). */
+  /** Marks a probe answered; false if it already was (a duplicate reply) or is not remembered. */
   answer(seq: number): boolean {
-    if (this.answered[seq]) return false;
-    this.answered[seq] = 1;
+    const k = this.slotOf(seq);
+    if (k === undefined || this.answered[k]) return false;
+    this.answered[k] = 1;
     return true;
   }
 
   /** Calls `lost` for each unanswered probe sent at or before `cutoffNs`, and forgets their open entry. */
   expire(cutoffNs: number, lost: (target: string, seq: number, serial: number) => void): void {
     while (this.openHead < this.open.length) {
-      const seq = this.open[this.openHead]!;
-      if (this.sentNs[seq]! > cutoffNs) break;
+      const n = this.open[this.openHead]!;
+      const k = n % this.slots;
+      if (this.serial[k] === n && this.sentNs[k]! > cutoffNs) break;
       this.openHead++;
-      if (!this.answered[seq]) lost(this.target[seq]!, seq, this.serial[seq]!);
+      // a slot reused while its probe was open (more in flight than slots: not once fitted) has no verdict
+      if (this.serial[k] === n && !this.answered[k]) lost(this.target[k]!, n % SEQ_SPACE, n);
     }
     if (this.openHead > 1024 && this.openHead * 2 > this.open.length) {
       this.open.splice(0, this.openHead);
@@ -137,7 +184,7 @@ export class IcmpProber implements TargetProber {
       return;
     }
     this.tag = `${this.sourceIP ?? '-'}#icmp${this.generation}`;
-    this.ledger = new ProbeLedger();
+    this.ledger = new ProbeLedger(this.targets.length);
     this.packet = echoRequest(this.ident, 0);
     this.nextRoundAt = performance.now();
     this.round();
@@ -220,6 +267,7 @@ export class IcmpProber implements TargetProber {
   /** Same socket, new list: the next round probes exactly these (replies for removed targets are ignored). */
   retarget(targets: string[]): Promise<void> {
     this.targets = targets;
+    this.ledger.fit(targets.length);
     this.socket?.keepDestinations(new Set(targets));
     return Promise.resolve();
   }

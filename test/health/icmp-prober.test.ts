@@ -39,8 +39,24 @@ describe('healthcheck: in-process prober ledger', () => {
     assert.deepEqual(l.lookup(0, 5_100), { target: '10.0.0.1', serial: 0, rttNs: 5_000 });
   });
 
+  it('sizes itself to the targets (8 rounds), grows keeping what it holds, and forgets probes older than that', () => {
+    const l = new ProbeLedger(10);
+    assert.equal(l.capacity, 1024);
+    const seq = l.sent('10.0.0.1', 5);
+    l.fit(1000);
+    assert.equal(l.capacity, 8192);
+    assert.deepEqual(l.lookup(seq, 10), { target: '10.0.0.1', serial: 0, rttNs: 5 });
+    l.fit(100_000);
+    assert.equal(l.capacity, 65536, 'at most the sequence space');
+    const small = new ProbeLedger(1);
+    for (let i = 0; i < 1025; i++) small.sent(`t${i}`, i);
+    assert.equal(small.lookup(0, 2000), undefined, 'overwritten: a reply this late is ignored');
+    assert.equal(small.answer(0), false);
+    assert.equal(small.lookup(1, 2000)?.target, 't1');
+  });
+
   it('keeps serials unique when 16-bit sequence numbers wrap, and keeps its open list short', () => {
-    const l = new ProbeLedger();
+    const l = new ProbeLedger(65536);
     let lastSeq = -1;
     for (let i = 0; i < 65536 + 5; i++) {
       lastSeq = l.sent('10.0.0.1', i);
