@@ -44,6 +44,9 @@ interface InnerReport {
   received: number;
   maxLossPercent: number;
   sampleRtt: string;
+  /** Average RTT over all targets' windows, then of the first and the last target probed in a round. */
+  rttAvgAll: string;
+  rttFirstLast: string;
   fpingPids: number[];
 }
 
@@ -65,6 +68,8 @@ async function inner(): Promise<void> {
       received: all.reduce((a, h) => a + (h?.received ?? 0), 0),
       maxLossPercent: Math.max(...all.map((h) => h?.lossPercent ?? 100)),
       sampleRtt: all[0]?.rtt ? formatGoDuration(all[0].rtt.avgNs) : '-',
+      rttAvgAll: formatGoDuration(all.reduce((a, h) => a + (h?.rtt?.avgNs ?? 0), 0) / Math.max(1, all.filter((h) => h?.rtt).length)),
+      rttFirstLast: `${formatGoDuration(all[0]?.rtt?.avgNs ?? 0)} / ${formatGoDuration(all.at(-1)?.rtt?.avgNs ?? 0)}`,
       fpingPids: checker.pids(),
     };
   };
@@ -188,7 +193,7 @@ async function outer(): Promise<void> {
     const only = values.only;
     await withNetns(async (h) => {
       const r = await runHawser((await lab(h, n)).node, only, n, intervalMs, seconds);
-      console.log(`${only}: node ${f(pct(r.node))} %, prober process ${r.fping ? f(pct(r.fping)) : '-'} %, total ${f(pct(r.total))} % of a core; ${r.report.received}/${r.report.sent} replies; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+      console.log(`${only}: node ${f(pct(r.node))} %, prober process ${r.fping ? f(pct(r.fping)) : '-'} %, total ${f(pct(r.total))} % of a core; ${r.report.received}/${r.report.sent} replies; RTT average ${r.report.rttAvgAll}, first / last ${r.report.rttFirstLast}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
     });
     return;
   }
@@ -217,7 +222,7 @@ async function outer(): Promise<void> {
     console.log(row(`baseline: ${n} × ping`, base, String(base.procs), f(1000 / intervalMs)));
     console.log('');
     for (const [name, r] of [['in-process ICMP', icmp.report], ['fping path', fping.report]] as const) {
-      console.log(`  ${name}: ${r.healthy}/${n} healthy, loss max ${f(r.maxLossPercent, 1)} %, ${r.received}/${r.sent} replies, RTT of one target ${r.sampleRtt} (Go duration)`);
+      console.log(`  ${name}: ${r.healthy}/${n} healthy, loss max ${f(r.maxLossPercent, 1)} %, ${r.received}/${r.sent} replies, RTT average ${r.rttAvgAll}, first / last target ${r.rttFirstLast} (Go durations)`);
     }
     const bar = pct(icmp.total) <= 2 && icmp.procs <= 1;
     console.log(`  bar (≤ 2 % of a core, no process per target): ${bar ? 'met' : 'MISSED'} by the in-process prober; in-process/fping CPU ${f(pct(icmp.total) / pct(fping.total), 3)}×, in-process/baseline ${f(pct(icmp.total) / pct(base), 3)}×`);
