@@ -193,6 +193,7 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
     } else {
       this.prober = want;
     }
+    this.log.info({ prober: this.prober, intervalMs: o.intervalMs }, this.prober === 'icmp' ? 'health check: probing from this process through one raw ICMP socket per source address' : 'health check: probing with one fping -l process per source address');
     this.watchdog = setInterval(() => this.tick(), o.intervalMs);
     this.watchdog.unref();
   }
