@@ -1,10 +1,12 @@
 // Probe cost of the health check with many remotes (issue #17 bar: 200 remote targets from one node ≤ 2 % of
-// a core, no extra process per target), against a baseline of the same run: one `ping` process per target
-// (hawser's previous health check; one prober per remote is also Submariner's model).
-//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000]   (make's PATH: the pinned Node)
+// a core, no extra process per target): the in-process ICMP prober (the default), the fping path (the
+// fallback without CAP_NET_RAW) and a baseline of the same run: one `ping` process per target (hawser's
+// health check before the last two sessions; one prober per remote is also Submariner's model).
+//   npx tsx bench/health/run.ts [--targets 200] [--seconds 60] [--interval-ms 1000] [--only icmp|fping]   (make's PATH: the pinned Node)
+// --only runs one prober and no baseline (profiling: HAWSER_V8_FLAGS='… --cpu-prof --cpu-prof-dir=DIR').
 // Two throwaway namespaces joined by a veth: a "node" and a "remotes" namespace holding every target address
 // (routed, as remote clusters are), so every probe and reply stays inside namespaces this bench made. The node process is this file re-run
-// inside the node namespace (`ip netns exec`), running the real SharedHealthChecker (one `fping -l`) at the
+// inside the node namespace (`ip netns exec`), running the real SharedHealthChecker (once per prober) at the
 // gateway's default interval (SUBMARINER_HEALTHCHECKINTERVAL=1 s); CPU (utime+stime from /proc/PID/stat) and
 // RSS of the node process and of its prober are sampled from outside over the window.
 // fping's RSS grows by about 16 bytes a probe at first: its sequence map (65,535 entries of 16 bytes, fping 5.x
@@ -42,6 +44,9 @@ interface InnerReport {
   received: number;
   maxLossPercent: number;
   sampleRtt: string;
+  /** Average RTT over all targets' windows, then of the first and the last target probed in a round. */
+  rttAvgAll: string;
+  rttFirstLast: string;
   fpingPids: number[];
 }
 
@@ -50,7 +55,8 @@ async function inner(): Promise<void> {
   const n = Number(process.env.HW_BENCH_TARGETS);
   const intervalMs = Number(process.env.HW_BENCH_INTERVAL_MS);
   const targets = Array.from({ length: n }, (_, i) => ({ cableName: `submariner-cable-c${i}`, targetIP: targetIP(i), sourceIP: NODE_IP }));
-  const checker = new SharedHealthChecker({ log: createLogger({ level: 'warn' }), intervalMs, maxLoss: 5 });
+  const prober = process.env.HW_BENCH_PROBER === 'fping' ? 'fping' : 'icmp';
+  const checker = new SharedHealthChecker({ log: createLogger({ level: 'warn' }), intervalMs, maxLoss: 5, prober });
   // No 'change' listener: the roles read a connection's statistics when they write status, not per probe.
   checker.setTargets(targets);
   const report = (): InnerReport => {
@@ -62,6 +68,8 @@ async function inner(): Promise<void> {
       received: all.reduce((a, h) => a + (h?.received ?? 0), 0),
       maxLossPercent: Math.max(...all.map((h) => h?.lossPercent ?? 100)),
       sampleRtt: all[0]?.rtt ? formatGoDuration(all[0].rtt.avgNs) : '-',
+      rttAvgAll: formatGoDuration(all.reduce((a, h) => a + (h?.rtt?.avgNs ?? 0), 0) / Math.max(1, all.filter((h) => h?.rtt).length)),
+      rttFirstLast: `${formatGoDuration(all[0]?.rtt?.avgNs ?? 0)} / ${formatGoDuration(all.at(-1)?.rtt?.avgNs ?? 0)}`,
       fpingPids: checker.pids(),
     };
   };
@@ -142,19 +150,21 @@ async function lab(h: NetnsHarness, n: number): Promise<{ node: string; remotes:
 const pct = (w: Window): number => (100 * w.cpuS) / w.wallS;
 const f = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '-');
 
-async function outer(): Promise<void> {
-  const { values } = parseArgs({ options: { targets: { type: 'string', default: '200' }, seconds: { type: 'string', default: '60' }, 'interval-ms': { type: 'string', default: '1000' } } });
-  const n = Number(values.targets);
-  const seconds = Number(values.seconds);
-  const intervalMs = Number(values['interval-ms']);
-  console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window; node ${process.version} ${ROLE_V8_FLAGS.join(' ')}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
-  await withNetns(async (h) => {
-    const { node } = await lab(h, n);
+interface HawserRun {
+  node: Window;
+  fping: Window | undefined;
+  total: Window;
+  procs: number;
+  probesPerTargetS: number;
+  report: InnerReport;
+}
 
-    // hawser: this file inside the node namespace, running the real checker
-    const self = fileURLToPath(import.meta.url);
-    const [file, argv] = netnsArgv(process.execPath, [...ROLE_V8_FLAGS, ...process.execArgv, self], node);
-    const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, HW_BENCH_INNER: '1', HW_BENCH_TARGETS: String(n), HW_BENCH_INTERVAL_MS: String(intervalMs) } });
+/** This file inside the node namespace running the real checker with `prober`, measured over `seconds`. */
+async function runHawser(node: string, prober: 'icmp' | 'fping', n: number, intervalMs: number, seconds: number): Promise<HawserRun> {
+  const self = fileURLToPath(import.meta.url);
+  const [file, argv] = netnsArgv(process.execPath, [...ROLE_V8_FLAGS, ...process.execArgv, self], node);
+  const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, HW_BENCH_INNER: '1', HW_BENCH_TARGETS: String(n), HW_BENCH_INTERVAL_MS: String(intervalMs), HW_BENCH_PROBER: prober } });
+  try {
     const lines: string[] = [];
     createInterface({ input: child.stdout! }).on('line', (l) => lines.push(l));
     const ask = async (): Promise<InnerReport> => {
@@ -165,12 +175,34 @@ async function outer(): Promise<void> {
     };
     const ready = await waitFor(() => lines.find((l) => l.startsWith('ready ')), { timeoutMs: 90_000, intervalMs: 100, what: 'every target answered' });
     const r0 = JSON.parse(ready.slice(6)) as InnerReport;
-    const nodePid = child.pid!;
-    const fpingPid = r0.fpingPids[0]!;
-    const nodeOnly = await measureParallel(nodePid, fpingPid, seconds, node);
+    const m = await measureParallel(child.pid!, r0.fpingPids[0], seconds, node);
     const r1 = await ask();
+    return { ...m, probesPerTargetS: (r1.sent - r0.sent) / n / m.total.wallS, report: r1 };
+  } finally {
     child.stdin!.write('stop\n');
-    await new Promise<void>((r) => child.once('close', () => r()));
+    await new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('close', () => r())));
+  }
+}
+
+async function outer(): Promise<void> {
+  const { values } = parseArgs({ options: { targets: { type: 'string', default: '200' }, seconds: { type: 'string', default: '60' }, 'interval-ms': { type: 'string', default: '1000' }, only: { type: 'string' } } });
+  const n = Number(values.targets);
+  const seconds = Number(values.seconds);
+  const intervalMs = Number(values['interval-ms']);
+  if (values.only === 'icmp' || values.only === 'fping') {
+    const only = values.only;
+    await withNetns(async (h) => {
+      const r = await runHawser((await lab(h, n)).node, only, n, intervalMs, seconds);
+      console.log(`${only}: node ${f(pct(r.node))} %, prober process ${r.fping ? f(pct(r.fping)) : '-'} %, total ${f(pct(r.total))} % of a core; ${r.report.received}/${r.report.sent} replies; RTT average ${r.report.rttAvgAll}, first / last ${r.report.rttFirstLast}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    });
+    return;
+  }
+  console.log(`health probe cost: ${n} targets, ${intervalMs} ms interval, ${seconds} s window each; node ${process.version} ${ROLE_V8_FLAGS.join(' ')}; load ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  await withNetns(async (h) => {
+    const { node } = await lab(h, n);
+    const icmp = await runHawser(node, 'icmp', n, intervalMs, seconds);
+    const loadMid = loadavg();
+    const fping = await runHawser(node, 'fping', n, intervalMs, seconds);
 
     // baseline: one `ping` per target, same interval, same source
     const pings = Array.from({ length: n }, (_, i) => h.spawn(node, 'ping', ['-n', '-q', '-i', String(intervalMs / 1000), '-I', NODE_IP, targetIP(i)]).child);
@@ -179,28 +211,32 @@ async function outer(): Promise<void> {
     const base = await measure(async () => pings.map((c) => c.pid!).filter((p) => p > 0), seconds);
     await Promise.all(pings.map((c) => h.kill(c)));
 
-    const probesPerTargetS = (r1.sent - r0.sent) / n / nodeOnly.total.wallS;
+    const row = (name: string, w: Window, procs: string, rate: string): string =>
+      `  ${name.padEnd(34)}${f(pct(w)).padStart(8)}          ${`${f(w.rssStartMiB, 1)} → ${f(w.rssEndMiB, 1)}`.padEnd(22)}${procs.padEnd(12)}${rate}`;
     console.log('');
-    console.log('                         CPU % of a core   RSS MiB (start → end)   processes   probes/target/s');
-    console.log(`  hawser node process    ${f(pct(nodeOnly.node)).padStart(8)}          ${f(nodeOnly.node.rssStartMiB, 1)} → ${f(nodeOnly.node.rssEndMiB, 1)}`);
-    console.log(`  hawser fping -l        ${f(pct(nodeOnly.fping)).padStart(8)}          ${f(nodeOnly.fping.rssStartMiB, 1)} → ${f(nodeOnly.fping.rssEndMiB, 1)}`);
-    console.log(`  hawser total           ${f(pct(nodeOnly.total)).padStart(8)}          ${f(nodeOnly.total.rssStartMiB, 1)} → ${f(nodeOnly.total.rssEndMiB, 1)}`.padEnd(72) + `${nodeOnly.procs}`.padEnd(12) + f(probesPerTargetS));
-    console.log(`  baseline: ${n} × ping  ${f(pct(base)).padStart(8)}          ${f(base.rssStartMiB, 1)} → ${f(base.rssEndMiB, 1)}`.padEnd(72) + `${base.procs}`.padEnd(12) + f(1000 / intervalMs));
+    console.log(`  ${''.padEnd(34)}CPU % of a core   RSS MiB (start → end) processes   probes/target/s`);
+    console.log(row('hawser, in-process ICMP (node)', icmp.total, String(icmp.procs), f(icmp.probesPerTargetS)));
+    console.log(row('hawser, fping path: node process', fping.node, '', ''));
+    if (fping.fping) console.log(row('hawser, fping path: fping -l', fping.fping, '', ''));
+    console.log(row('hawser, fping path: total', fping.total, String(fping.procs), f(fping.probesPerTargetS)));
+    console.log(row(`baseline: ${n} × ping`, base, String(base.procs), f(1000 / intervalMs)));
     console.log('');
-    console.log(`  hawser: ${r1.healthy}/${n} healthy, loss max ${f(r1.maxLossPercent, 1)} %, ${r1.received}/${r1.sent} replies, RTT of one target ${r1.sampleRtt} (Go duration)`);
-    console.log(`  fping RSS growth over the window: ${f((nodeOnly.fping.rssEndMiB - nodeOnly.fping.rssStartMiB) * 1024, 0)} KiB`);
-    const bar = pct(nodeOnly.total) <= 2 && nodeOnly.procs <= 2;
-    console.log(`  bar (≤ 2 % of a core, no process per target): ${bar ? 'met' : 'MISSED'}; hawser/baseline CPU ${f(pct(nodeOnly.total) / pct(base), 3)}×`);
-    console.log(`  load at end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+    for (const [name, r] of [['in-process ICMP', icmp.report], ['fping path', fping.report]] as const) {
+      console.log(`  ${name}: ${r.healthy}/${n} healthy, loss max ${f(r.maxLossPercent, 1)} %, ${r.received}/${r.sent} replies, RTT average ${r.rttAvgAll}, first / last target ${r.rttFirstLast} (Go durations)`);
+    }
+    const bar = pct(icmp.total) <= 2 && icmp.procs <= 1;
+    console.log(`  bar (≤ 2 % of a core, no process per target): ${bar ? 'met' : 'MISSED'} by the in-process prober; in-process/fping CPU ${f(pct(icmp.total) / pct(fping.total), 3)}×, in-process/baseline ${f(pct(icmp.total) / pct(base), 3)}×`);
+    console.log(`  load after the in-process run ${loadMid.map((x) => x.toFixed(1)).join(' ')}; at end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   });
 }
 
-/** The node process and its fping measured over the same window, plus the process count in the node namespace. */
-async function measureParallel(nodePid: number, fpingPid: number, seconds: number, ns: string): Promise<{ node: Window; fping: Window; total: Window; procs: number }> {
+/** The node process and its fping (if any) measured over the same window, plus the process count in the node namespace. */
+async function measureParallel(nodePid: number, fpingPid: number | undefined, seconds: number, ns: string): Promise<{ node: Window; fping: Window | undefined; total: Window; procs: number }> {
+  const all = fpingPid === undefined ? [nodePid] : [nodePid, fpingPid];
   const [node, fping, total] = await Promise.all([
     measure(async () => [nodePid], seconds),
-    measure(async () => [fpingPid], seconds),
-    measure(async () => [nodePid, fpingPid], seconds),
+    fpingPid === undefined ? Promise.resolve(undefined) : measure(async () => [fpingPid], seconds),
+    measure(async () => all, seconds),
   ]);
   return { node, fping, total, procs: (await netnsPids(ns)).length };
 }

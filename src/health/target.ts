@@ -10,13 +10,34 @@ export interface HealthTarget {
   sourceIP?: string;
 }
 
+export type ProberKind = 'icmp' | 'fping';
+
 export interface CableHealth extends HealthStats {
   targetIP: string;
   sourceIP?: string;
-  /** Whether the prober process is running right now. */
+  /** Whether the prober is running right now. */
   running: boolean;
+  /** How the probes are sent: in-process ICMP socket, or one `fping -l` process. */
+  prober: ProberKind;
   /** Why the prober last failed to run, if it did. */
   lastError?: string;
+}
+
+/** One prober for every target sharing a source address: `fping -l` (a process) or in-process ICMP. */
+export interface TargetProber {
+  readonly kind: ProberKind;
+  readonly sourceIP: string | undefined;
+  /** The target IPs probed, sorted. */
+  readonly targets: string[];
+  /** Whether it is probing right now (process alive, socket open). */
+  readonly running: boolean;
+  /** Its process, if it has one. */
+  readonly pid: number | undefined;
+  /** Why it last failed to run, if it did. */
+  lastError: string | undefined;
+  /** Probe exactly these from now on. */
+  retarget(targets: string[]): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface HealthCheckerEvents {

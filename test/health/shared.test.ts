@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fpingArgs, parseFpingLine, probeGapMs } from '../../src/health/fping-output.js';
+import { eachLine, fpingArgs, parseFpingLine, probeGapMs } from '../../src/health/fping-output.js';
+import { PassThrough } from 'node:stream';
 import { SharedHealthChecker } from '../../src/health/shared.js';
 import { pidAlive } from '../../src/os/daemon.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -19,6 +20,16 @@ describe('healthcheck: fping output', () => {
     assert.deepEqual(parseFpingLine('10.0.0.9: error while sending ping: Network is unreachable'), { kind: 'error', target: '10.0.0.9', message: 'Network is unreachable' });
     assert.equal(parseFpingLine('10.0.0.2 : duplicate for [3], 64 bytes, 0.050 ms').kind, 'other');
     assert.equal(parseFpingLine('10.0.0.2 : xmt/rcv/%loss = 5/5/0%, min/avg/max = 0.04/0.05/0.06').kind, 'other');
+  });
+
+  it('splits a stream into lines whatever the chunking, the last unterminated line at the end', async () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    eachLine(stream, (l) => lines.push(l));
+    for (const chunk of ['10.0.0.2 : [0], 64 by', 'tes, 0.045 ms\n10.0.0.3 : [0], timed out\n', '\n', 'last']) stream.write(chunk);
+    stream.end();
+    await new Promise((r) => stream.once('end', r));
+    assert.deepEqual(lines, ['10.0.0.2 : [0], 64 bytes, 0.045 ms', '10.0.0.3 : [0], timed out', '', 'last']);
   });
 
   it('builds one command line for every target: loop mode, the period, the shared source', () => {

@@ -1,5 +1,5 @@
 // The route-agent role's health check against the embedded API server, with two nodes in namespaces:
-// the non-gateway node probes the remote endpoint with one fping at Submariner's cadence
+// the non-gateway node probes the remote endpoint (one in-process raw ICMP socket, no process) at Submariner's cadence
 // (SUBMARINER_HEALTHCHECKINTERVAL × 60 s) and reports RTT; the gateway node probes nothing and says so;
 // each RouteAgent is owned by its pod; a gateway move stops the probing on the new gateway.
 import assert from 'node:assert/strict';
@@ -8,6 +8,7 @@ import { routeAgentConfigFromEnv } from '../../src/config/roles.js';
 import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
 import { netnsPids } from '../../src/os/netns.js';
 import { RouteAgentRole } from '../../src/routeagent/role.js';
+import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { startTestServer, type TestServer } from '../apiserver/helpers.js';
 import { createLogger } from '../../src/log/index.js';
@@ -28,6 +29,13 @@ const localEndpoint = (host: string, ip: string): Record<string, unknown> => ({
   cluster_id: 'a', cable_name: `submariner-cable-a-${ip.replaceAll('.', '-')}`, hostname: host, subnets: ['10.42.0.0/16', '10.43.0.0/16'],
   private_ip: ip, public_ip: ip, nat_enabled: false, backend: 'libreswan', healthCheckIP: '10.42.11.1',
 });
+
+/** Source addresses of the raw ICMP sockets open in a namespace (/proc/net/raw there): the in-process health prober. */
+async function rawIcmpSources(ns: string): Promise<string[]> {
+  const { stdout } = await exec('cat', ['/proc/net/raw'], { netns: ns });
+  return stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/)[1] ?? '').filter((a) => a.endsWith(':0001'))
+    .map((a) => Buffer.from(a.slice(0, 8), 'hex').reverse().join('.'));
+}
 
 /** The command lines of the processes in a namespace. */
 function commandLines(pids: readonly number[]): string[][] {
@@ -101,7 +109,7 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
   const remoteStatus = (ra: KubeObject | undefined): Record<string, unknown> | undefined =>
     ((ra?.status as { remoteEndpoints?: Array<Record<string, unknown>> } | undefined)?.remoteEndpoints ?? [])[0];
 
-  it('the non-gateway node probes the remote with one fping every 60 s and reports connected with Go-duration RTTs', async () => {
+  it('the non-gateway node probes the remote with one in-process prober every 60 s and reports connected with Go-duration RTTs', async () => {
     const ra = await waitFor(async () => {
       const o = await routeAgent('w1');
       return remoteStatus(o)?.status === 'connected' ? o : undefined;
@@ -112,10 +120,9 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
     assert.equal(st.statusMessage, '');
     const rtt = st.latencyRTT as Record<string, string>;
     for (const k of ['last', 'min', 'average', 'max', 'stdDev']) assert.match(rtt[k] ?? '', /^\d+(\.\d+)?(ns|µs|ms|s)$/, `${k}: ${rtt[k]}`);
-    const probers = commandLines(await netnsPids(node[1]!)).filter((argv) => argv.some((a) => a.endsWith('fping')));
-    assert.equal(probers.length, 1, 'one prober for the node');
-    const argv = probers[0]!;
-    assert.deepEqual(argv.slice(argv.findIndex((a) => a.endsWith('fping')) + 1), ['-l', '-p', '60000', '-S', NODES[1]!.cni, REMOTE_HEALTH_IP]);
+    // one prober for the node, in the role's process, from the CNI address (the probes go to REMOTE_HEALTH_IP)
+    assert.deepEqual(await rawIcmpSources(node[1]!), [NODES[1]!.cni]);
+    assert.deepEqual(commandLines(await netnsPids(node[1]!)).filter((argv) => argv.some((a) => a.endsWith('fping'))), [], 'no prober process');
   });
 
   it('the gateway node probes nothing and says so, as Submariner', async () => {
@@ -126,6 +133,7 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
     assert.equal(remoteStatus(ra)!.status, 'none');
     assert.equal(remoteStatus(ra)!.statusMessage, 'Health check is not performed on gateway nodes');
     assert.equal(commandLines(await netnsPids(node[0]!)).filter((argv) => argv.some((a) => a.endsWith('fping'))).length, 0);
+    assert.deepEqual(await rawIcmpSources(node[0]!), []);
   });
 
   it('each RouteAgent is owned by the pod that writes it', async () => {
@@ -139,8 +147,8 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
     const ep = await api.get(SM('endpoints', 'a-local'));
     await api.replace(SM('endpoints', 'a-local'), { ...ep, spec: localEndpoint('w1', NODES[1]!.ip) });
     await waitFor(async () => remoteStatus(await routeAgent('w1'))?.statusMessage === 'Health check is not performed on gateway nodes', { timeoutMs: 10_000, what: 'w1 reports none' });
-    await waitFor(async () => commandLines(await netnsPids(node[1]!)).every((argv) => !argv.some((a) => a.endsWith('fping'))), { timeoutMs: 5000, what: 'fping ended on w1' });
+    await waitFor(async () => (await rawIcmpSources(node[1]!)).length === 0, { timeoutMs: 5000, what: 'probing ended on w1' });
     // and gw1, now a non-gateway node, starts probing
-    await waitFor(async () => commandLines(await netnsPids(node[0]!)).some((argv) => argv.some((a) => a.endsWith('fping'))), { timeoutMs: 5000, what: 'fping on gw1' });
+    await waitFor(async () => (await rawIcmpSources(node[0]!)).length === 1, { timeoutMs: 5000, what: 'probing on gw1' });
   });
 });

@@ -1,0 +1,315 @@
+// A raw ICMPv4 socket in this process (libc through koffi, as os/nftables loads libnftables): the health
+// check's prober sends every echo request itself and reads the replies in batches, with no process per
+// target and no helper process at all. Needs CAP_NET_RAW (the gateway and route agent pods have it);
+// `openIcmpSocket` reports why when it cannot open one, so the caller can fall back to `fping`.
+//
+// Replies are read with recvmmsg(MSG_DONTWAIT) whenever the caller chooses (the prober: once per round),
+// and each carries the kernel's receive timestamp (SO_TIMESTAMPNS), so an RTT is exact however late the
+// reply is read. The send time of each probe is read from the same clock (CLOCK_REALTIME) just before its
+// sendto. A socket filter (icmp-packet.ts) keeps the host's other ICMP traffic in the kernel.
+//
+// `netns`: the socket is opened inside that named namespace (setns on this thread around socket(), then
+// back): a socket stays in the namespace it was created in. The roles run in the node's namespace and
+// never pass it; tests and benches do.
+import { closeSync, openSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { ipv4ToInt } from '../net/cidr.js';
+import { HawserError } from '../util/errors.js';
+import { decodeIcmpV4, echoFilterProgram, type IcmpInbound } from './icmp-packet.js';
+
+// Linux ABI constants (generic: x86-64 and arm64 share them)
+const AF_INET = 2;
+const SOCK_RAW = 3;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const IPPROTO_ICMP = 1;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_ATTACH_FILTER = 26;
+const SO_TIMESTAMPNS = 35;
+const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
+const MSG_DONTWAIT = 0x40;
+const CLOCK_REALTIME = 0;
+const CLONE_NEWNET = 0x40000000;
+const EAGAIN = 11;
+const EINTR = 4;
+
+// LP64 layouts: struct mmsghdr = msghdr (56) + msg_len (4) + pad; iovec = 16; cmsghdr = 16 + timespec 16
+const MMSGHDR = 64;
+const IOVEC = 16;
+const CMSG_SPACE = 64;
+/** Enough for an echo reply (IP header with options + 64 bytes) or an ICMP error quoting our request. */
+const DATA = 192;
+const DEFAULT_BATCH = 64;
+
+type Fn = (...args: unknown[]) => unknown;
+interface KoffiLib {
+  func(signature: string): Fn;
+}
+interface Koffi {
+  load(path: string): KoffiLib;
+  address(ptr: unknown): bigint;
+  view(ptr: unknown, len: number): ArrayBuffer;
+  errno(): number;
+}
+
+interface Libc {
+  koffi: Koffi;
+  socket: Fn;
+  setsockopt: Fn;
+  bind: Fn;
+  sendto: Fn;
+  recvmmsg: Fn;
+  close: Fn;
+  setns: Fn;
+  clockGettime: Fn;
+  malloc: Fn;
+  free: Fn;
+}
+
+let libc: Libc | undefined;
+
+function loadLibc(): Libc {
+  if (libc) return libc;
+  // koffi is CommonJS with a native addon; createRequire keeps this module loadable as ESM and under tsx
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+  const lib = koffi.load('libc.so.6');
+  libc = {
+    koffi,
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
+    bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
+    sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+    recvmmsg: lib.func('int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)'),
+    close: lib.func('int close(int fd)'),
+    setns: lib.func('int setns(int fd, int nstype)'),
+    clockGettime: lib.func('int clock_gettime(int clock, void *ts)'),
+    malloc: lib.func('void *malloc(size_t size)'),
+    free: lib.func('void free(void *ptr)'),
+  };
+  return libc;
+}
+
+/** `ENETUNREACH (Network is unreachable)`-style text of an errno. */
+export function errnoText(errno: number): string {
+  try {
+    return `${getSystemErrorMessage(-errno)} (${getSystemErrorName(-errno)})`;
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+function sockaddrIn(ip: string): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt16LE(AF_INET, 0);
+  b.writeUInt32BE(ipv4ToInt(ip), 4);
+  return b;
+}
+
+export interface IcmpSocketOptions {
+  /** Identifier of every echo request (the socket filter passes only replies carrying it). */
+  ident: number;
+  /** Bind to this source address (the health check's address inside the cluster CIDR). */
+  sourceIP?: string;
+  /** Open the socket inside this named network namespace (/run/netns/NAME). */
+  netns?: string;
+  /** Datagrams per recvmmsg. */
+  batch?: number;
+}
+
+/** A datagram read from the socket, with its kernel receive time (ns on the socket's clock, see nowNs). */
+export type IcmpReceived = IcmpInbound & { rxNs: number };
+
+/** Runs `fn` with this thread inside the named network namespace, then returns to the current one. */
+function inNetns<T>(c: Libc, netns: string, fn: () => T): T {
+  const here = openSync('/proc/thread-self/ns/net', 'r');
+  let there: number | undefined;
+  try {
+    there = openSync(`/run/netns/${netns}`, 'r');
+    if (c.setns(there, CLONE_NEWNET) !== 0) throw new HawserError('UAPI_ERRNO', `cannot enter network namespace ${netns}: ${errnoText(c.koffi.errno())}`);
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      returnTo(c, here);
+      throw err;
+    }
+    returnTo(c, here);
+    return result;
+  } finally {
+    closeSync(here);
+    if (there !== undefined) closeSync(there);
+  }
+}
+
+/** Back to the namespace we came from: staying in the other one would move every later socket of this process there. */
+function returnTo(c: Libc, here: number): void {
+  if (c.setns(here, CLONE_NEWNET) !== 0) throw new Error(`cannot return to the original network namespace: ${errnoText(c.koffi.errno())}`);
+}
+
+export class IcmpSocket {
+  private closed = false;
+  private readonly batch: number;
+  /** malloc'd: mmsghdr[batch], iovec[batch], control[batch], data[batch] */
+  private readonly mem: unknown;
+  private readonly view: Buffer;
+  private readonly ctlOff: number;
+  private readonly dataOff: number;
+  private readonly ts = Buffer.alloc(16);
+  private readonly addrs = new Map<string, Buffer>();
+  /** Seconds subtracted from CLOCK_REALTIME so nanosecond times stay exact in a double. */
+  private readonly baseSec: number;
+
+  private constructor(private readonly c: Libc, readonly fd: number, o: IcmpSocketOptions) {
+    this.batch = o.batch ?? DEFAULT_BATCH;
+    const iovOff = this.batch * MMSGHDR;
+    this.ctlOff = iovOff + this.batch * IOVEC;
+    this.dataOff = this.ctlOff + this.batch * CMSG_SPACE;
+    const size = this.dataOff + this.batch * DATA;
+    this.mem = c.malloc(size);
+    if (!this.mem) throw new HawserError('UAPI_ERRNO', 'malloc failed for the ICMP receive buffers');
+    this.view = Buffer.from(c.koffi.view(this.mem, size));
+    this.view.fill(0);
+    const base = c.koffi.address(this.mem);
+    for (let i = 0; i < this.batch; i++) {
+      const h = i * MMSGHDR;
+      this.view.writeBigUInt64LE(base + BigInt(iovOff + i * IOVEC), h + 16); // msg_iov
+      this.view.writeBigUInt64LE(1n, h + 24); // msg_iovlen
+      this.view.writeBigUInt64LE(base + BigInt(this.ctlOff + i * CMSG_SPACE), h + 32); // msg_control
+      this.view.writeBigUInt64LE(base + BigInt(this.dataOff + i * DATA), iovOff + i * IOVEC); // iov_base
+      this.view.writeBigUInt64LE(BigInt(DATA), iovOff + i * IOVEC + 8); // iov_len
+    }
+    this.baseSec = 0;
+    this.baseSec = Math.floor(this.nowNs() / 1e9);
+  }
+
+  /** A raw ICMP socket with the echo filter and receive timestamps, bound to `sourceIP` if given. */
+  static open(o: IcmpSocketOptions): IcmpSocket {
+    let c: Libc;
+    try {
+      c = loadLibc();
+    } catch (err) {
+      throw new HawserError('UAPI_ERRNO', `cannot load libc through koffi: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const create = (): { fd: number; errno: number } => {
+      const fd = c.socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
+      return { fd, errno: fd < 0 ? c.koffi.errno() : 0 };
+    };
+    const { fd, errno } = o.netns ? inNetns(c, o.netns, create) : create();
+    if (fd < 0) throw new HawserError('UAPI_ERRNO', `cannot open a raw ICMP socket: ${errnoText(errno)}`);
+    try {
+      attachFilter(c, fd, echoFilterProgram(o.ident));
+      const one = Buffer.alloc(4);
+      one.writeInt32LE(1, 0);
+      check(c, c.setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, one, 4), 'enable receive timestamps');
+      const rcvbuf = Buffer.alloc(4);
+      rcvbuf.writeInt32LE(1 << 20, 0);
+      // a round's replies wait here until read: room for thousands of them
+      check(c, c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf, 4), 'size the receive buffer');
+      if (o.sourceIP) check(c, c.bind(fd, sockaddrIn(o.sourceIP), 16), `bind source address ${o.sourceIP}`);
+      const s = new IcmpSocket(c, fd, o);
+      // whatever arrived before the filter was attached
+      s.receive(() => undefined);
+      return s;
+    } catch (err) {
+      c.close(fd);
+      throw err;
+    }
+  }
+
+  /** Nanoseconds on the receive-timestamp clock (CLOCK_REALTIME minus a fixed base, exact in a double). */
+  nowNs(): number {
+    this.c.clockGettime(CLOCK_REALTIME, this.ts);
+    return (this.ts.readUInt32LE(0) + this.ts.readUInt32LE(4) * 4294967296 - this.baseSec) * 1e9 + this.ts.readUInt32LE(8);
+  }
+
+  /** Sends one datagram to `dstIP`; 0, or the errno of the failure (unreachable network, no route, …). */
+  send(dstIP: string, packet: Buffer): number {
+    if (this.closed) return 9; // EBADF
+    let addr = this.addrs.get(dstIP);
+    if (!addr) {
+      addr = sockaddrIn(dstIP);
+      this.addrs.set(dstIP, addr);
+    }
+    const n = this.c.sendto(this.fd, packet, packet.length, 0, addr, 16) as number;
+    return n < 0 ? this.c.koffi.errno() : 0;
+  }
+
+  /** Forgets cached destination addresses that are no longer probed. */
+  keepDestinations(ips: ReadonlySet<string>): void {
+    for (const ip of this.addrs.keys()) if (!ips.has(ip)) this.addrs.delete(ip);
+  }
+
+  /**
+   * Reads every queued datagram without blocking, batch by batch, and hands each decoded one to `onPacket`.
+   * Returns the count read; throws on a socket error other than "nothing queued".
+   */
+  receive(onPacket: (p: IcmpReceived) => void): number {
+    let total = 0;
+    while (!this.closed) {
+      for (let i = 0; i < this.batch; i++) this.view.writeBigUInt64LE(BigInt(CMSG_SPACE), i * MMSGHDR + 40); // msg_controllen
+      const n = this.c.recvmmsg(this.fd, this.mem, this.batch, MSG_DONTWAIT, null) as number;
+      if (n < 0) {
+        const errno = this.c.koffi.errno();
+        if (errno === EAGAIN || errno === EINTR) return total;
+        throw new HawserError('UAPI_ERRNO', `reading ICMP replies failed: ${errnoText(errno)}`);
+      }
+      for (let i = 0; i < n; i++) {
+        const len = this.view.readUInt32LE(i * MMSGHDR + 56);
+        const p = decodeIcmpV4(this.view, this.dataOff + i * DATA, Math.min(len, DATA));
+        if (p) onPacket({ ...p, rxNs: this.rxTime(i) });
+      }
+      total += n;
+      if (n < this.batch) return total;
+    }
+    return total;
+  }
+
+  /** The SCM_TIMESTAMPNS of datagram i (the only control message enabled), or now if absent. */
+  private rxTime(i: number): number {
+    const v = this.view;
+    const ctl = this.ctlOff + i * CMSG_SPACE;
+    const ctlLen = Number(v.readBigUInt64LE(i * MMSGHDR + 40));
+    if (ctlLen >= 32 && v.readInt32LE(ctl + 8) === SOL_SOCKET && v.readInt32LE(ctl + 12) === SCM_TIMESTAMPNS) {
+      return (v.readUInt32LE(ctl + 16) + v.readUInt32LE(ctl + 20) * 4294967296 - this.baseSec) * 1e9 + v.readUInt32LE(ctl + 24);
+    }
+    return this.nowNs();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.c.close(this.fd);
+    this.c.free(this.mem);
+  }
+}
+
+/** SO_ATTACH_FILTER: struct sock_fprog points at the instructions, in native memory while the kernel copies them. */
+function attachFilter(c: Libc, fd: number, filter: Buffer): void {
+  const p = c.malloc(filter.length);
+  if (!p) throw new HawserError('UAPI_ERRNO', 'malloc failed for the ICMP socket filter');
+  try {
+    Buffer.from(c.koffi.view(p, filter.length)).set(filter);
+    const fprog = Buffer.alloc(16);
+    fprog.writeUInt16LE(filter.length / 8, 0);
+    fprog.writeBigUInt64LE(c.koffi.address(p), 8);
+    check(c, c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16), 'attach the echo-reply filter');
+  } finally {
+    c.free(p);
+  }
+}
+
+function check(c: Libc, rc: unknown, what: string): void {
+  if (rc !== 0) throw new HawserError('UAPI_ERRNO', `cannot ${what} on the ICMP socket: ${errnoText(c.koffi.errno())}`);
+}
+
+/** Whether a raw ICMP socket can be opened here (in `netns`), or why not: the prober's choice, made once. */
+export function rawIcmpAvailable(netns?: string): { ok: true } | { ok: false; reason: string } {
+  try {
+    IcmpSocket.open({ ident: 0, netns }).close();
+    return { ok: true };
+  } catch (err) {
+    return { ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
