@@ -58,6 +58,15 @@ export function releaseOnStopFromEnv(env: Readonly<Record<string, string | undef
   throw new HawserError('CONFIG', `HAWSER_RELEASE_ON_STOP=${JSON.stringify(v)}: expected true or false (true: SIGTERM always hands the gateway lease to a standby)`);
 }
 
+/** HAWSER_LEASE_LAPSE_GRACE (seconds, default 0): how long a gateway that missed a renewal keeps its cables (role.ts LAPSE). */
+export function lapseGraceFromEnv(env: Readonly<Record<string, string | undefined>>): number {
+  const v = env.HAWSER_LEASE_LAPSE_GRACE;
+  if (v === undefined || v === '') return 0;
+  const s = Number(v);
+  if (!Number.isFinite(s) || s < 0 || s > 300) throw new HawserError('CONFIG', `HAWSER_LEASE_LAPSE_GRACE=${JSON.stringify(v)}: expected seconds between 0 and 300 (0: a gateway that misses a lease renewal removes its cables at once)`);
+  return Math.round(s * 1000);
+}
+
 export class NodeFactsReader {
   private lastPublicIpMessage: string | undefined;
   private readonly startedAtSeconds = Math.floor(Date.now() / 1000);

@@ -65,12 +65,14 @@ export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAc
 const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active', 'lapsed'];
 
 /**
- * How long a gateway that missed its lease renewal keeps its cables while no other node is seen holding
- * the lease. A missed renewal is usually the API server (restarting, slow) or this process stalling, not a
- * takeover; tearing every cable down and rebuilding it a second later turned each such blip into a
- * data-plane outage (at 200 cables under load, minutes of them).
+ * How long a gateway that missed its lease renewal keeps its cables while no other node is seen holding the
+ * lease (HAWSER_LEASE_LAPSE_GRACE). Default 0: fence at once, so a cut-off gateway has removed its cables
+ * before a standby can take the lease (test/election/failover.real.test.ts). A grace trades that for data-path
+ * continuity when the renewal failed because the API server restarted or this process stalled: tearing every
+ * cable down and rebuilding it a second later turns each such blip into an outage (under CPU starvation at
+ * 200 cables, minutes of them).
  */
-export const LAPSE_GRACE_MS = 30_000;
+export const LAPSE_GRACE_MS = 0;
 
 /** The whole behaviour of the role. An event with no row for the current state is ignored. */
 export const TRANSITIONS: readonly Transition[] = [
@@ -84,8 +86,8 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'active', on: 'publish-failed', to: 'active', do: ['retry-publish'] },
   // Fencing: a gateway that sees another holder stops serving at once.
   { from: 'active', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
-  // A missed renewal only steps down (passive, no broker sync, Endpoint left as it is): the cables stay up
-  // until another holder is seen or the grace runs out, and winning the lease back resumes without a flap.
+  // A missed renewal steps down (passive, no broker sync, Endpoint left as it is); the cables stay up for
+  // the grace (LAPSE_GRACE_MS) unless another holder is seen, and winning the lease back resumes without a flap.
   // Local route agents follow the published Endpoint and remote clusters the broker's, so cables kept by a
   // lapsed gateway carry traffic only while no other gateway has taken over.
   { from: 'active', on: 'renew-failed', to: 'lapsed', do: ['step-down', 'write-status'] },

@@ -229,8 +229,7 @@ describe('gateway role: state machine driven by scripted events', function () {
       { what: 'lease won', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
       { what: 'lease lost', act: (x) => x.elector().lose(`lease is held by ${OTHER}`), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'lease won again', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
-      { what: 'renew deadline passed: lapsed, cables kept', act: (x) => x.elector().lose('could not renew the lease within the renew deadline'), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
-      { what: 'another holder seen while lapsed', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+      { what: 'renew deadline passed (no grace: fenced at once)', act: (x) => x.elector().lose('could not renew the lease within the renew deadline'), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'SIGTERM (standby)', act: (x) => x.role.stop(), state: 'stopped', gateway: 'passive [-] ""', cables: ['stop'] },
     ], { driverFailures: 1, driverRetryMs: 1500 });
     assert.deepEqual(h.role.transcript, [
@@ -240,7 +239,7 @@ describe('gateway role: state machine driven by scripted events', function () {
       'active --lease-lost--> standby',
       'standby --lease-acquired--> active',
       'active --renew-failed--> lapsed',
-      'lapsed --other-holder-seen--> standby',
+      'lapsed --lapse-expired--> standby',
       'standby --sigterm--> stopping',
       'stopping --stopped--> stopped',
     ]);
@@ -298,7 +297,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     assert.equal(h.conflictsLeft(), 0, 'both races happened');
   });
 
-  it('a missed renewal keeps the cables: winning the lease back resumes without a flap; a lapse with nobody else ends after the grace', async () => {
+  it('HAWSER_LEASE_LAPSE_GRACE: a missed renewal keeps the cables; winning the lease back resumes without a flap; another holder or the end of the grace removes them', async () => {
     const renewFailed = 'could not renew the lease within the renew deadline';
     const b = `b${n + 1}`; // run() takes the next case number
     const h = await run([
@@ -307,6 +306,9 @@ describe('gateway role: state machine driven by scripted events', function () {
       { what: 'lease won back', act: (x) => x.elector().win(), state: 'active', gateway: `active [${b}:connected] ""`, cables: [`setWanted ${b}`, 'reconcile'] },
       { what: 'renew deadline passed again', act: (x) => x.elector().lose(renewFailed), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
       { what: 'nobody else takes it: the grace ends', act: () => undefined, state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+      { what: 'lease won a third time', act: (x) => x.elector().win(), state: 'active', gateway: `active [${b}:connected] ""`, cables: [`setWanted ${b}`, 'reconcile'] },
+      { what: 'renew deadline passed a third time', act: (x) => x.elector().lose(renewFailed), state: 'lapsed', gateway: 'passive [-] ""', cables: [] },
+      { what: 'another holder seen while lapsed', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
     ], { lapseGraceMs: 1500 });
     assert.deepEqual(h.role.transcript, [
       'starting --driver-started--> standby',
@@ -315,6 +317,9 @@ describe('gateway role: state machine driven by scripted events', function () {
       'lapsed --lease-acquired--> active',
       'active --renew-failed--> lapsed',
       'lapsed --lapse-expired--> standby',
+      'standby --lease-acquired--> active',
+      'active --renew-failed--> lapsed',
+      'lapsed --other-holder-seen--> standby',
       'standby --sigterm--> stopping',
       'stopping --stopped--> stopped',
     ]);

@@ -65,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     metrics: gatewayMetrics,
     version,
     releaseOnStop: (await import('../../gateway/node-facts.js')).releaseOnStopFromEnv(process.env),
+    lapseGraceMs: (await import('../../gateway/node-facts.js')).lapseGraceFromEnv(process.env),
   });
   // Register before start: a SIGTERM during a slow start still releases the lease.
   const running = runUntilSignal(log, 'shutting down: handing over (node going away) or keeping the lease and data path for a restart in place', async () => {
