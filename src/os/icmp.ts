@@ -8,7 +8,8 @@
 // reply is read. The send time of each probe is read from the same clock (CLOCK_REALTIME) just before its
 // sendto. A socket filter (icmp-packet.ts) keeps the host's other ICMP traffic in the kernel.
 //
-// `netns`: the socket is opened inside that named namespace (libc.ts's socketInNetns around socket()): a socket stays in the namespace it was created in. The roles run in the node's namespace and
+// `netns`: the socket is opened inside that named namespace (libc.ts's socketInNetns around socket()):
+// a socket stays in the namespace it was created in. The roles run in the node's namespace and
 // never pass it; tests and benches do.
 import { ipv4ToInt } from '../net/cidr.js';
 import { HawserError } from '../util/errors.js';
