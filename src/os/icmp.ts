@@ -1,4 +1,4 @@
-// A raw ICMPv4 socket in this process (libc through koffi, as os/nftables loads libnftables): the health
+// A raw ICMPv4 socket in this process (libc through os/libc.ts, as os/nftables loads libnftables): the health
 // check's prober sends every echo request itself and reads the replies in batches, with no process per
 // target and no helper process at all. Needs CAP_NET_RAW (the gateway and route agent pods have it);
 // `openIcmpSocket` reports why when it cannot open one, so the caller can fall back to `fping`.
@@ -8,32 +8,20 @@
 // reply is read. The send time of each probe is read from the same clock (CLOCK_REALTIME) just before its
 // sendto. A socket filter (icmp-packet.ts) keeps the host's other ICMP traffic in the kernel.
 //
-// `netns`: the socket is opened inside that named namespace (setns on this thread around socket(), then
-// back): a socket stays in the namespace it was created in. The roles run in the node's namespace and
+// `netns`: the socket is opened inside that named namespace (libc.ts's socketInNetns around socket()):
+// a socket stays in the namespace it was created in. The roles run in the node's namespace and
 // never pass it; tests and benches do.
-import { closeSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import { ipv4ToInt } from '../net/cidr.js';
 import { HawserError } from '../util/errors.js';
 import { decodeIcmpV4, echoFilterProgram, type IcmpInbound } from './icmp-packet.js';
+import {
+  AF_INET, CLOCK_REALTIME, EAGAIN, EBADF, EINTR, IPPROTO_ICMP, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, SO_ATTACH_FILTER,
+  SO_RCVBUF, SO_TIMESTAMPNS, errnoText, libc, socketInNetns, type Libc,
+} from './libc.js';
 
-// Linux ABI constants (generic: x86-64 and arm64 share them)
-const AF_INET = 2;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const IPPROTO_ICMP = 1;
-const SOL_SOCKET = 1;
-const SO_RCVBUF = 8;
-const SO_ATTACH_FILTER = 26;
-const SO_TIMESTAMPNS = 35;
+export { errnoText } from './libc.js';
+
 const SCM_TIMESTAMPNS = SO_TIMESTAMPNS;
-const MSG_DONTWAIT = 0x40;
-const CLOCK_REALTIME = 0;
-const CLONE_NEWNET = 0x40000000;
-const EAGAIN = 11;
-const EINTR = 4;
 
 // LP64 layouts: struct mmsghdr = msghdr (56) + msg_len (4) + pad; iovec = 16; cmsghdr = 16 + timespec 16
 const MMSGHDR = 64;
@@ -42,63 +30,6 @@ const CMSG_SPACE = 64;
 /** Enough for an echo reply (IP header with options + 64 bytes) or an ICMP error quoting our request. */
 const DATA = 192;
 const DEFAULT_BATCH = 64;
-
-type Fn = (...args: unknown[]) => unknown;
-interface KoffiLib {
-  func(signature: string): Fn;
-}
-interface Koffi {
-  load(path: string): KoffiLib;
-  address(ptr: unknown): bigint;
-  view(ptr: unknown, len: number): ArrayBuffer;
-  errno(): number;
-}
-
-interface Libc {
-  koffi: Koffi;
-  socket: Fn;
-  setsockopt: Fn;
-  bind: Fn;
-  sendto: Fn;
-  recvmmsg: Fn;
-  close: Fn;
-  setns: Fn;
-  clockGettime: Fn;
-  malloc: Fn;
-  free: Fn;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  // koffi is CommonJS with a native addon; createRequire keeps this module loadable as ESM and under tsx
-  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
-  const lib = koffi.load('libc.so.6');
-  libc = {
-    koffi,
-    socket: lib.func('int socket(int domain, int type, int protocol)'),
-    setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
-    bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
-    sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
-    recvmmsg: lib.func('int recvmmsg(int fd, void *msgvec, unsigned int vlen, int flags, void *timeout)'),
-    close: lib.func('int close(int fd)'),
-    setns: lib.func('int setns(int fd, int nstype)'),
-    clockGettime: lib.func('int clock_gettime(int clock, void *ts)'),
-    malloc: lib.func('void *malloc(size_t size)'),
-    free: lib.func('void free(void *ptr)'),
-  };
-  return libc;
-}
-
-/** `ENETUNREACH (Network is unreachable)`-style text of an errno. */
-export function errnoText(errno: number): string {
-  try {
-    return `${getSystemErrorMessage(-errno)} (${getSystemErrorName(-errno)})`;
-  } catch {
-    return `errno ${errno}`;
-  }
-}
 
 function sockaddrIn(ip: string): Buffer {
   const b = Buffer.alloc(16);
@@ -121,33 +52,6 @@ export interface IcmpSocketOptions {
 /** A datagram read from the socket, with its kernel receive time (ns on the socket's clock, see nowNs). */
 export type IcmpReceived = IcmpInbound & { rxNs: number };
 
-/** Runs `fn` with this thread inside the named network namespace, then returns to the current one. */
-function inNetns<T>(c: Libc, netns: string, fn: () => T): T {
-  const here = openSync('/proc/thread-self/ns/net', 'r');
-  let there: number | undefined;
-  try {
-    there = openSync(`/run/netns/${netns}`, 'r');
-    if (c.setns(there, CLONE_NEWNET) !== 0) throw new HawserError('UAPI_ERRNO', `cannot enter network namespace ${netns}: ${errnoText(c.koffi.errno())}`);
-    let result: T;
-    try {
-      result = fn();
-    } catch (err) {
-      returnTo(c, here);
-      throw err;
-    }
-    returnTo(c, here);
-    return result;
-  } finally {
-    closeSync(here);
-    if (there !== undefined) closeSync(there);
-  }
-}
-
-/** Back to the namespace we came from: staying in the other one would move every later socket of this process there. */
-function returnTo(c: Libc, here: number): void {
-  if (c.setns(here, CLONE_NEWNET) !== 0) throw new Error(`cannot return to the original network namespace: ${errnoText(c.koffi.errno())}`);
-}
-
 export class IcmpSocket {
   private closed = false;
   private readonly batch: number;
@@ -169,9 +73,9 @@ export class IcmpSocket {
     const size = this.dataOff + this.batch * DATA;
     this.mem = c.malloc(size);
     if (!this.mem) throw new HawserError('UAPI_ERRNO', 'malloc failed for the ICMP receive buffers');
-    this.view = Buffer.from(c.koffi.view(this.mem, size));
+    this.view = Buffer.from(c.view(this.mem, size));
     this.view.fill(0);
-    const base = c.koffi.address(this.mem);
+    const base = c.address(this.mem);
     for (let i = 0; i < this.batch; i++) {
       const h = i * MMSGHDR;
       this.view.writeBigUInt64LE(base + BigInt(iovOff + i * IOVEC), h + 16); // msg_iov
@@ -186,17 +90,12 @@ export class IcmpSocket {
 
   /** A raw ICMP socket with the echo filter and receive timestamps, bound to `sourceIP` if given. */
   static open(o: IcmpSocketOptions): IcmpSocket {
-    let c: Libc;
-    try {
-      c = loadLibc();
-    } catch (err) {
-      throw new HawserError('UAPI_ERRNO', `cannot load libc through koffi: ${err instanceof Error ? err.message : String(err)}`);
-    }
+    const c = libc();
     const create = (): { fd: number; errno: number } => {
       const fd = c.socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP) as number;
-      return { fd, errno: fd < 0 ? c.koffi.errno() : 0 };
+      return { fd, errno: fd < 0 ? c.errno() : 0 };
     };
-    const { fd, errno } = o.netns ? inNetns(c, o.netns, create) : create();
+    const { fd, errno } = o.netns ? socketInNetns(o.netns, create) : create();
     if (fd < 0) throw new HawserError('UAPI_ERRNO', `cannot open a raw ICMP socket: ${errnoText(errno)}`);
     try {
       attachFilter(c, fd, echoFilterProgram(o.ident));
@@ -226,14 +125,14 @@ export class IcmpSocket {
 
   /** Sends one datagram to `dstIP`; 0, or the errno of the failure (unreachable network, no route, …). */
   send(dstIP: string, packet: Buffer): number {
-    if (this.closed) return 9; // EBADF
+    if (this.closed) return EBADF;
     let addr = this.addrs.get(dstIP);
     if (!addr) {
       addr = sockaddrIn(dstIP);
       this.addrs.set(dstIP, addr);
     }
     const n = this.c.sendto(this.fd, packet, packet.length, 0, addr, 16) as number;
-    return n < 0 ? this.c.koffi.errno() : 0;
+    return n < 0 ? this.c.errno() : 0;
   }
 
   /** Forgets cached destination addresses that are no longer probed. */
@@ -251,7 +150,7 @@ export class IcmpSocket {
       for (let i = 0; i < this.batch; i++) this.view.writeBigUInt64LE(BigInt(CMSG_SPACE), i * MMSGHDR + 40); // msg_controllen
       const n = this.c.recvmmsg(this.fd, this.mem, this.batch, MSG_DONTWAIT, null) as number;
       if (n < 0) {
-        const errno = this.c.koffi.errno();
+        const errno = this.c.errno();
         if (errno === EAGAIN || errno === EINTR) return total;
         throw new HawserError('UAPI_ERRNO', `reading ICMP replies failed: ${errnoText(errno)}`);
       }
@@ -290,10 +189,10 @@ function attachFilter(c: Libc, fd: number, filter: Buffer): void {
   const p = c.malloc(filter.length);
   if (!p) throw new HawserError('UAPI_ERRNO', 'malloc failed for the ICMP socket filter');
   try {
-    Buffer.from(c.koffi.view(p, filter.length)).set(filter);
+    Buffer.from(c.view(p, filter.length)).set(filter);
     const fprog = Buffer.alloc(16);
     fprog.writeUInt16LE(filter.length / 8, 0);
-    fprog.writeBigUInt64LE(c.koffi.address(p), 8);
+    fprog.writeBigUInt64LE(c.address(p), 8);
     check(c, c.setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, fprog, 16), 'attach the echo-reply filter');
   } finally {
     c.free(p);
@@ -301,7 +200,7 @@ function attachFilter(c: Libc, fd: number, filter: Buffer): void {
 }
 
 function check(c: Libc, rc: unknown, what: string): void {
-  if (rc !== 0) throw new HawserError('UAPI_ERRNO', `cannot ${what} on the ICMP socket: ${errnoText(c.koffi.errno())}`);
+  if (rc !== 0) throw new HawserError('UAPI_ERRNO', `cannot ${what} on the ICMP socket: ${errnoText(c.errno())}`);
 }
 
 /** Whether a raw ICMP socket can be opened here (in `netns`), or why not: the prober's choice, made once. */

@@ -349,12 +349,13 @@ export function routeFromMessage(m: rt.RouteMessage): RouteInfo | undefined {
   return r;
 }
 
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_TABLE = 15;
+// rtattr types of struct rtmsg (linux/rtnetlink.h); rtnl-batch.ts encodes with the same ones
+export const RTA_DST = 1;
+export const RTA_OIF = 4;
+export const RTA_GATEWAY = 5;
+export const RTA_PRIORITY = 6;
+export const RTA_PREFSRC = 7;
+export const RTA_TABLE = 15;
 const RTMSG_LEN = 12;
 
 /**

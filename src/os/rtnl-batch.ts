@@ -8,8 +8,8 @@ import { getSystemErrorName } from 'node:util';
 import { AttrStream, FlagsNew, RawNetlinkSocket, ifla, rt, type StreamData } from 'netlink';
 import { HawserError } from '../util/errors.js';
 import {
-  AF_BRIDGE, AF_INET, AF_INET6, FR_ACT_TO_TBL, RTN_UNICAST, RT_SCOPE_LINK, RT_SCOPE_UNIVERSE,
-  describeOp, ipToBuffer, macToBuffer, type OpOutcome, type RouteSpec, type RtnlOp,
+  AF_BRIDGE, AF_INET, AF_INET6, FR_ACT_TO_TBL, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTN_UNICAST, RT_SCOPE_LINK,
+  RT_SCOPE_UNIVERSE, describeOp, ipToBuffer, macToBuffer, type OpOutcome, type RouteSpec, type RtnlOp,
 } from './netlink.js';
 
 const NETLINK_ROUTE = 0;
@@ -132,13 +132,6 @@ export function routePayload(r: RouteSpec): Buffer {
   if (r.metric) u32(RTA_PRIORITY, r.metric);
   return b;
 }
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_TABLE = 15;
 
 const T = rt.MessageType;
 

@@ -1,81 +1,22 @@
-// The nfnetlink socket that commits element batches (nfnl.ts) to the kernel, through libc via koffi:
+// The nfnetlink socket that commits element batches (nfnl.ts) to the kernel, through libc (os/libc.ts):
 // the batch must be one sendmsg (one transaction), so the send buffer is raised with SO_SNDBUFFORCE as
 // libnftables does, which the `netlink` package cannot set. The kernel runs a batch inside the sendmsg
 // call and queues every acknowledgement before it returns, so the answers are read right after it
 // without waiting. A socket belongs to the network namespace it was created in: for another netns it is
-// created with this thread switched there (setns) and straight back.
-import { createRequire } from 'node:module';
-import { getSystemErrorName } from 'node:util';
-import { HawserError } from '../../util/errors.js';
+// created with this thread switched there and straight back (libc.ts's socketInNetns).
+import {
+  AF_NETLINK, EAGAIN, EINTR, MSG_DONTWAIT, NETLINK_CAP_ACK, NETLINK_EXT_ACK, SOCK_CLOEXEC, SOCK_RAW, SOL_NETLINK, SOL_SOCKET, SO_RCVBUFFORCE,
+  SO_RCVTIMEO, SO_SNDBUFFORCE, errnoName, libc, socketInNetns, type Libc,
+} from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
 import {
   describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump,
   type DumpedElement, type NfElementOp, type NfFamily, type NfSetRef,
 } from './nfnl.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_SNDBUFFORCE = 32;
-const SO_RCVBUFFORCE = 33;
-const SO_RCVTIMEO = 20;
-const SOL_NETLINK = 270;
-const NETLINK_CAP_ACK = 10;
-const NETLINK_EXT_ACK = 11;
-const MSG_DONTWAIT = 0x40;
-const O_RDONLY = 0;
-const O_CLOEXEC = 0o2000000;
-const CLONE_NEWNET = 0x40000000;
-const EAGAIN = 11;
-const EINTR = 4;
 /** Batches above this size are sent from koffi's worker thread, so a 50,000-element load does not stall the event loop. */
 const ASYNC_ABOVE_BYTES = 256 * 1024;
 const RECV_BUFFER = 1024 * 1024;
-
-type Fn = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
-
-interface Libc {
-  socket: Fn;
-  setsockopt: Fn;
-  send: Fn;
-  recv: Fn;
-  close: Fn;
-  open: Fn;
-  setns: Fn;
-  errno: () => number;
-}
-
-let libcCache: Libc | { unavailable: string } | undefined;
-
-function libc(): Libc | { unavailable: string } {
-  if (libcCache) return libcCache;
-  try {
-    const koffi = createRequire(import.meta.url)('koffi') as { load(p: string): { func(s: string): Fn }; errno(): number };
-    const lib = koffi.load('libc.so.6');
-    libcCache = {
-      socket: lib.func('int socket(int domain, int type, int protocol)'),
-      setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
-      send: lib.func('long send(int fd, const void *buf, size_t len, int flags)'),
-      recv: lib.func('long recv(int fd, void *buf, size_t len, int flags)'),
-      close: lib.func('int close(int fd)'),
-      open: lib.func('int open(const char *path, int flags)'),
-      setns: lib.func('int setns(int fd, int nstype)'),
-      errno: () => koffi.errno(),
-    };
-  } catch (err) {
-    libcCache = { unavailable: `cannot load libc through koffi: ${err instanceof Error ? err.message : String(err)}` };
-  }
-  return libcCache;
-}
-
-function errnoName(n: number): string {
-  try {
-    return getSystemErrorName(-Math.abs(n));
-  } catch {
-    return `errno ${Math.abs(n)}`;
-  }
-}
 
 /** nft's failure reasons by kernel errno (the text path's classify() reads the same from nft's message). */
 export function failureOf(errno: string): NftFailure {
@@ -109,15 +50,25 @@ export class NfnlSocket {
   private constructor(private readonly c: Libc, private readonly fd: number, readonly netns: string | undefined) {}
 
   static open(netns?: string): NfnlSocket | { unavailable: string } {
-    const c = libc();
-    if ('unavailable' in c) return c;
-    let fd: number;
+    let c: Libc;
     try {
-      fd = netns ? NfnlSocket.socketIn(c, netns) : (c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number);
+      c = libc();
     } catch (err) {
       return { unavailable: err instanceof Error ? err.message : String(err) };
     }
-    if (fd < 0) return { unavailable: `socket(AF_NETLINK, NETLINK_NETFILTER): ${errnoName(c.errno())}` };
+    let errno = 0;
+    const create = (): number => {
+      const s = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number;
+      if (s < 0) errno = c.errno();
+      return s;
+    };
+    let fd: number;
+    try {
+      fd = netns ? socketInNetns(netns, create) : create();
+    } catch (err) {
+      return { unavailable: err instanceof Error ? err.message : String(err) };
+    }
+    if (fd < 0) return { unavailable: netns ? `socket(NETLINK_NETFILTER) in ${netns}: ${errnoName(errno)}` : `socket(AF_NETLINK, NETLINK_NETFILTER): ${errnoName(errno)}` };
     const opt = (level: number, name: number, v: number): void => {
       c.setsockopt(fd, level, name, int32(v), 4);
     };
@@ -130,32 +81,6 @@ export class NfnlSocket {
     tv.writeBigInt64LE(2n, 0);
     c.setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16);
     return new NfnlSocket(c, fd, netns);
-  }
-
-  /** A socket in `netns`: this thread enters it for the socket() call only. */
-  private static socketIn(c: Libc, netns: string): number {
-    if (!/^[A-Za-z0-9_.-]+$/.test(netns)) throw new HawserError('INVALID', `not a netns name: ${JSON.stringify(netns)}`);
-    const target = c.open(`/run/netns/${netns}`, O_RDONLY | O_CLOEXEC) as number;
-    if (target < 0) throw new HawserError('NOT_FOUND', `cannot open netns ${netns}: ${errnoName(c.errno())}`);
-    const home = c.open('/proc/thread-self/ns/net', O_RDONLY | O_CLOEXEC) as number;
-    if (home < 0) {
-      c.close(target);
-      throw new HawserError('EXEC', `cannot open this thread's netns: ${errnoName(c.errno())}`);
-    }
-    try {
-      if ((c.setns(target, CLONE_NEWNET) as number) !== 0) throw new HawserError('EXEC', `setns into ${netns}: ${errnoName(c.errno())}`);
-      const fd = c.socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER) as number;
-      const err = c.errno();
-      if ((c.setns(home, CLONE_NEWNET) as number) !== 0) {
-        // the main thread would stay in the wrong namespace: nothing after this can be trusted
-        throw new HawserError('EXEC', `setns back from ${netns} failed (${errnoName(c.errno())}); this process is in a bad state`);
-      }
-      if (fd < 0) throw new HawserError('EXEC', `socket(NETLINK_NETFILTER) in ${netns}: ${errnoName(err)}`);
-      return fd;
-    } finally {
-      c.close(target);
-      c.close(home);
-    }
   }
 
   /**
