@@ -5,8 +5,7 @@
 import { loadavg } from 'node:os';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentPlan } from '../../src/routeagent/index.js';
-import type { NftPort } from '../../src/routeagent/dataplane.js';
-import { runInThrowawayNetns } from './throwaway-netns.js';
+import { median, noNft, runInThrowawayNetns } from './throwaway-netns.js';
 
 const N = 1000;
 const K = Number(process.env.HW_K ?? 8);
@@ -21,12 +20,7 @@ function plan(gatewayIP: string): RouteAgentPlan {
   });
 }
 
-const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function inner(): Promise<void> {
   const dp = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }), nft: noNft, resyncIntervalMs: 0 });

@@ -6,8 +6,7 @@
 import { loadavg } from 'node:os';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput, type RouteAgentPlan } from '../../src/routeagent/index.js';
-import type { NftPort } from '../../src/routeagent/dataplane.js';
-import { runInThrowawayNetns } from './throwaway-netns.js';
+import { median, noNft, runInThrowawayNetns } from './throwaway-netns.js';
 
 const N = Number(process.env.HW_N ?? 1000);
 const K = Number(process.env.HW_K ?? 40);
@@ -27,12 +26,7 @@ function input(remote: string[]): RouteAgentInput {
   });
 }
 
-const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function inner(): Promise<void> {
   const dp = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }), nft: noNft, resyncIntervalMs: 0 });

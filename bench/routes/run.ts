@@ -7,9 +7,8 @@ import { createLogger } from '../../src/log/index.js';
 import { loadavg } from 'node:os';
 import { NetlinkRtnl } from '../../src/os/netlink.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput, type RouteAgentPlan } from '../../src/routeagent/index.js';
-import type { NftPort } from '../../src/routeagent/dataplane.js';
 import { exec } from '../../src/util/exec.js';
-import { runInThrowawayNetns } from './throwaway-netns.js';
+import { median, noNft, runInThrowawayNetns } from './throwaway-netns.js';
 
 const N = 1000;
 const RUNS = 3;
@@ -46,13 +45,8 @@ async function ipBatch(verb: 'add' | 'replace' | 'del', list: string[], gw: stri
   return performance.now() - t0;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 /** nftables left out (the nft adapter is another subsystem's): shows the rtnetlink part alone. */
-const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
 
 interface Figures {
   fromEmpty: number;

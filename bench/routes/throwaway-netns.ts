@@ -4,6 +4,15 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createNetns, deleteNetns, netnsPids, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
+import type { NftPort } from '../../src/routeagent/dataplane.js';
+
+/** nft stubbed out, for the figures of the rtnetlink part alone. */
+export const noNft: NftPort = { listTable: async () => undefined, run: async () => undefined, deleteTable: async () => false };
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
 
 export async function runInThrowawayNetns(scriptUrl: string): Promise<void> {
   const ns = uniqueName('hw-bench', 5);

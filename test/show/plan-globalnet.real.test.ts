@@ -9,7 +9,8 @@ import { inputsFromObjects } from '../../src/nat/controller.js';
 import { planGlobalnet } from '../../src/nat/desired.js';
 import { NftDataplane } from '../../src/nat/nft.js';
 import { exec } from '../../src/util/exec.js';
-import { FakeApi } from '../support/fake-api.js';
+import type { FakeApi } from '../support/fake-api.js';
+import { globalnetWorld } from '../support/globalnet-world.js';
 import { quietLog } from '../support/fixtures.js';
 import { canUseNetns, useNetns } from '../support/netns.js';
 
@@ -48,13 +49,7 @@ describe('show plan: Globalnet section against a real table @real', function () 
 
   it('reads the applied table (nothing pending), then a changed world as pending changes; writes nothing', async () => {
     const netns = await h.ns('hw-sgn');
-    const api = new FakeApi();
-    api.seed(`/apis/submariner.io/v1/namespaces/${NS}/clusters/a`, { metadata: { name: 'a' }, spec: { cluster_id: 'a', cluster_cidr: ['10.42.0.0/16'], service_cidr: ['10.43.0.0/16'], global_cidr: ['242.0.0.0/24'] } });
-    api.seed(`/apis/submariner.io/v1/namespaces/${NS}/endpoints/b-ep`, {
-      metadata: { name: 'b-ep', labels: { 'submariner-io/clusterID': 'b' } },
-      spec: { cluster_id: 'b', cable_name: 'c-b', hostname: 'bgw', subnets: ['242.1.0.0/24'], private_ip: '192.168.2.11', public_ip: '192.168.2.11', nat_enabled: false, backend: 'vxlan' },
-    });
-    api.seed('/apis/submariner.io/v1/clusterglobalegressips/cluster-egress.submariner.io', { metadata: { name: 'cluster-egress.submariner.io' }, spec: { numGlobalIPs: 2 } });
+    const api = globalnetWorld(NS);
     const cfg = routeAgentConfigFromEnv({ SUBMARINER_NAMESPACE: NS, SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_GLOBALCIDR: '242.0.0.0/24', SUBMARINER_HEALTHCHECKENABLED: 'false' });
     const inputsCfg = { clusterId: 'a', globalCidr: '242.0.0.0/24', localCidrs: ['10.42.0.0/16', '10.43.0.0/16'], nodeName: 'gw1' };
     const dp = new NftDataplane({ netns });

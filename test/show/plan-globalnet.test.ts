@@ -5,21 +5,13 @@ import { planGlobalnet } from '../../src/nat/desired.js';
 import { inputsFromObjects } from '../../src/nat/controller.js';
 import { parseTableListing } from '../../src/os/nft.js';
 import { FakeApi } from '../support/fake-api.js';
+import { globalnetWorld } from '../support/globalnet-world.js';
 
 const NS = 'submariner-operator';
 const NOW = new Date('2026-01-01T00:00:00Z');
 const cfg = { clusterId: 'a', nodeName: 'gw1', cniIP: '10.42.0.1' };
 
-function world(): FakeApi {
-  const api = new FakeApi();
-  api.seed(`/apis/submariner.io/v1/namespaces/${NS}/clusters/a`, { metadata: { name: 'a' }, spec: { cluster_id: 'a', cluster_cidr: ['10.42.0.0/16'], service_cidr: ['10.43.0.0/16'], global_cidr: ['242.0.0.0/24'] } });
-  api.seed(`/apis/submariner.io/v1/namespaces/${NS}/endpoints/b-ep`, {
-    metadata: { name: 'b-ep', labels: { 'submariner-io/clusterID': 'b' } },
-    spec: { cluster_id: 'b', cable_name: 'c-b', hostname: 'bgw', subnets: ['242.1.0.0/24'], private_ip: '192.168.2.11', public_ip: '192.168.2.11', nat_enabled: false, backend: 'vxlan' },
-  });
-  api.seed('/apis/submariner.io/v1/clusterglobalegressips/cluster-egress.submariner.io', { metadata: { name: 'cluster-egress.submariner.io' }, spec: { numGlobalIPs: 2 } });
-  return api;
-}
+const world = (): FakeApi => globalnetWorld(NS);
 
 describe('show plan: Globalnet section (pure)', () => {
   it('plans from the objects; with no table, the whole table is pending', () => {
