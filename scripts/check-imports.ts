@@ -59,7 +59,6 @@ export const ALLOWED: ReadonlyArray<{ from: string; to: string; reason: string }
   { from: 'test/soak/recovery.test.ts', to: 'bench/soak/recovery.ts', reason: 'unit test of the soak\'s failover-recovery judgement; moves with the soak driver' },
   { from: 'test/soak/keep.test.ts', to: 'bench/soak/keep.ts', reason: 'unit test of what the soak keeps on failure; moves with the soak driver' },
   { from: 'test/soak/invariants.test.ts', to: 'bench/soak/invariants.ts', reason: 'unit test of the soak invariants; moves with the soak driver' },
-  { from: 'test/soak/invariants.test.ts', to: 'bench/scale/measure.ts', reason: 'unit test of the shared measuring helpers; moves with the soak driver' },
   { from: 'test/election/failover.real.test.ts', to: 'bench/failover/scenario.ts', reason: 'the failover scenario should live under test/e2e/ with bench/ importing it (design problem 8)' },
 ];
 

@@ -26,7 +26,7 @@ import { netnsPids } from '../../src/os/netns.js';
 import { exec, netnsArgv } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { withNetns, type NetnsHarness } from '../../test/support/netns.js';
-import { sampleProc, type ProcSample } from '../scale/measure.js';
+import { sampleProc, type ProcSample } from '../../test/support/measure.js';
 
 /** The V8 flags bin/hawser runs the long-running roles with (HAWSER_V8_FLAGS overrides, as there). */
 const ROLE_V8_FLAGS = (process.env.HAWSER_V8_FLAGS ?? '--max-semi-space-size=1 --no-opt --no-maglev').split(' ').filter(Boolean);

@@ -28,7 +28,7 @@ import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js
 import { netnsPids } from '../../src/os/netns.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
-import { fileSize, fmt, lineTime, linesSince, requestsByVerb, sampleProc, type ProcSample } from './measure.js';
+import { fileSize, fmt, lineTime, linesSince, requestsByVerb, sampleProc, type ProcSample } from '../../test/support/measure.js';
 import { MAX_REMOTES, SimRemotes, routeToRemotes, type SimDriver } from './sim.js';
 
 interface Args {

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsPids } from '../../src/os/netns.js';
 import { errorMessage } from '../../src/util/errors.js';
-import { sampleProc } from '../scale/measure.js';
+import { sampleProc } from '../../test/support/measure.js';
 
 /** Protocol numbers of the routes/rules hawser installs: WireGuard driver (table 150), route agent. */
 export const WG_ROUTE_PROTO = 119;

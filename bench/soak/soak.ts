@@ -21,7 +21,7 @@ import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wiregua
 import { HawserError, errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
-import { fmt, slope } from '../scale/measure.js';
+import { fmt, slope } from '../../test/support/measure.js';
 import { ensureInotifyRoom, inotifyUse } from './inotify.js';
 import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';

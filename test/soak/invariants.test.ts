@@ -2,7 +2,7 @@
 // and the verb of a logged API request.
 import assert from 'node:assert/strict';
 import { InvariantTracker, check, type NodeObservation, type Observation } from '../../bench/soak/invariants.js';
-import { requestVerb, slope } from '../../bench/scale/measure.js';
+import { requestVerb, slope } from '../support/measure.js';
 
 function node(name: string, o: Partial<NodeObservation> = {}): NodeObservation {
   return { node: name, cluster: 'cluster-a', gateway: true, wgPeers: [], wgRoutes: [], rules: {}, raRoutes: [], procs: {}, zombies: 0, ...o };
