@@ -55,11 +55,6 @@ export const ALLOWED: ReadonlyArray<{ from: string; to: string; reason: string }
   { from: 'src/metrics/globalnet.ts', to: 'src/nat/desired.ts', reason: 'type-only (IpStats, the pool totals the gauges show): move the type next to the metrics or into src/net' },
   { from: 'src/diagnose/cluster.ts', to: 'src/gateway/status.ts', reason: 'UPDATE_TIMESTAMP_ANNOTATION: belongs in k8s/submariner/gateway.ts' },
   { from: 'src/diagnose/lab-world.ts', to: 'src/lab/index.ts', reason: 'diagnose run against the lab (its nodes are namespaces): the lab should hand diagnose a world instead' },
-  { from: 'test/soak/soak.real.test.ts', to: 'bench/soak/soak.ts', reason: 'the short soak in make test runs the bench itself (issue #20); the soak driver should move to test/support with bench/ importing it' },
-  { from: 'test/soak/recovery.test.ts', to: 'bench/soak/recovery.ts', reason: 'unit test of the soak\'s failover-recovery judgement; moves with the soak driver' },
-  { from: 'test/soak/keep.test.ts', to: 'bench/soak/keep.ts', reason: 'unit test of what the soak keeps on failure; moves with the soak driver' },
-  { from: 'test/soak/invariants.test.ts', to: 'bench/soak/invariants.ts', reason: 'unit test of the soak invariants; moves with the soak driver' },
-  { from: 'test/election/failover.real.test.ts', to: 'bench/failover/scenario.ts', reason: 'the failover scenario should live under test/e2e/ with bench/ importing it (design problem 8)' },
 ];
 
 export interface Violation {

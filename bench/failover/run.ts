@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, randomLabName, waitForCables } from '../../src/lab/index.js';
 import { errorMessage } from '../../src/util/errors.js';
-import { FAILURE_TITLES, runFailover, violations, type FailoverResult, type FailureKind } from './scenario.js';
+import { FAILURE_TITLES, runFailover, violations, type FailoverResult, type FailureKind } from '../../test/support/failover/scenario.js';
 
 interface Timings {
   name: string;

@@ -1,4 +1,4 @@
-// The soak's first fault, traced: the same lab and warm-up as bench/soak/soak.ts (three clusters, WireGuard,
+// The soak's first fault, traced: the same lab and warm-up as test/support/soak/soak.ts (three clusters, WireGuard,
 // Globalnet, two gateways each, churn from the start), then a graceful failover of cluster-b's active gateway
 // `--after-s` seconds after the lab answered its first cross-cluster pings (the soak's +10 s), with the old
 // gateway restarted 5 s later. Every second: the three ping pairs, cluster-b's Leases and Gateways, cluster-b's
@@ -11,8 +11,8 @@ import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
-import { Churn, PAIRS, pairName } from './soak.js';
-import { roleLogLines } from './keep.js';
+import { Churn, PAIRS, pairName } from '../../test/support/soak/soak.js';
+import { roleLogLines } from '../../test/support/soak/keep.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);

@@ -7,7 +7,7 @@ import { Lab, globalIpsByPod, randomLabName, waitForCables } from '../../src/lab
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
-import { cutLink, restoreLink } from '../failover/scenario.js';
+import { cutLink, restoreLink } from '../../test/support/failover/scenario.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(name);

@@ -1,9 +1,9 @@
 // Soak: a three-cluster WireGuard + Globalnet lab with two gateways per cluster under churn and faults,
-// invariants checked every 5 s and at the end (bench/soak/soak.ts, bench/soak/invariants.ts).
+// invariants checked every 5 s and at the end (test/support/soak/soak.ts, test/support/soak/invariants.ts).
 //   npx tsx bench/soak/run.ts [--minutes 60] [--keep-on-failure]
 // (root; minutes + about 1 minute for the lab; exit code 1 on any invariant violation.)
 import { errorMessage } from '../../src/util/errors.js';
-import { formatSoak, runSoak } from './soak.js';
+import { formatSoak, runSoak } from '../../test/support/soak/soak.js';
 
 function parseArgs(argv: string[]): { minutes: number; keep: boolean } {
   const a = { minutes: 60, keep: false };

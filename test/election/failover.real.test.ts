@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { BROKER_NAMESPACE, DEFAULT_STATE_ROOT, Lab, SUBMARINER_NAMESPACE, labDown, randomLabName, waitForCables } from '../../src/lab/index.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { endpointHosts, gatewayViews, runFailover, violations, wgPeers, type FailoverResult, type FailureKind } from '../../bench/failover/scenario.js';
+import { endpointHosts, gatewayViews, runFailover, violations, wgPeers, type FailoverResult, type FailureKind } from '../support/failover/scenario.js';
 import { apiServerAvailable } from '../support/lab.js';
 
 describe('gateway failover @real: election on the lab (WireGuard)', function () {

@@ -1,7 +1,7 @@
 // The soak's pure parts: discrepancies from an observation, the grace rule that turns them into violations,
 // and the verb of a logged API request.
 import assert from 'node:assert/strict';
-import { InvariantTracker, check, type NodeObservation, type Observation } from '../../bench/soak/invariants.js';
+import { InvariantTracker, check, type NodeObservation, type Observation } from '../support/soak/invariants.js';
 import { requestVerb, slope } from '../support/measure.js';
 
 function node(name: string, o: Partial<NodeObservation> = {}): NodeObservation {

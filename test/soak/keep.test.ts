@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseLogLine, warningDigest } from '../../bench/soak/keep.js';
+import { parseLogLine, warningDigest } from '../support/soak/keep.js';
 
 const line = (o: Record<string, unknown>): string => JSON.stringify({ time: '2026-01-01T00:00:10.000Z', ...o });
 

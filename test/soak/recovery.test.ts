@@ -1,6 +1,6 @@
 // The soak's failover recovery: event → the pairs through the failed-over cluster answering again, and the bound.
 import assert from 'node:assert/strict';
-import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, pingTimeline, recoveryMs, type PingRecord } from '../../bench/soak/recovery.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, pingTimeline, recoveryMs, type PingRecord } from '../support/soak/recovery.js';
 
 /** One round a second from t=0; each string is a round, one character per pair ('.' answered, 'x' lost). */
 function rounds(pairs: string[], ...rs: string[]): PingRecord[] {

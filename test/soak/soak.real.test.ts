@@ -1,13 +1,13 @@
-// The short soak (bench/soak): three clusters with Globalnet and two gateways each, three minutes of
+// The short soak (test/support/soak, also run by bench/soak/run.ts): three clusters with Globalnet and two gateways each, three minutes of
 // Endpoint/Service/GlobalEgressIP churn, failovers, API server restarts, wireguard-go kills, WAN loss and
-// route-agent restarts; fails on any invariant violation (bench/soak/invariants.ts) and on a failover whose
-// cross-cluster pings do not recover within FAILOVER_RECOVERY_BOUND_MS (bench/soak/recovery.ts). A node loss is
+// route-agent restarts; fails on any invariant violation (test/support/soak/invariants.ts) and on a failover whose
+// cross-cluster pings do not recover within FAILOVER_RECOVERY_BOUND_MS (test/support/soak/recovery.ts). A node loss is
 // judged from the moment the Globalnet Lease moved. That exception dates from when the new gateway's Globalnet
 // waited out the old holder's 20 s Lease; it now preempts it about 2 s after the gateway Lease moves (README
 // "Scale and soak"), so the two judgements nearly agree, and the bench run (which has no exception) counts
 // every miss. Slopes depend on the machine's load: printed, not asserted.
 import assert from 'node:assert/strict';
-import { formatSoak, runSoak } from '../../bench/soak/soak.js';
+import { formatSoak, runSoak } from '../support/soak/soak.js';
 import { apiServerAvailable } from '../support/lab.js';
 
 describe('soak @real: three minutes of churn and faults leave no invariant broken', function () {

@@ -1,5 +1,5 @@
 // How long cross-cluster pings took to recover after a fault, and whether a failover stayed within its bound.
-// Pure: the soak (bench/soak/soak.ts) records one ping round a second and hands the records here.
+// Pure: the soak (test/support/soak/soak.ts) records one ping round a second and hands the records here.
 
 /** One ping of one pair in one round (`at` = when the round started; every pair of a round shares it). */
 export interface PingRecord {

@@ -1,5 +1,5 @@
 // The soak: a three-cluster WireGuard lab with Globalnet and two gateways per cluster, driven hard while the
-// invariants (bench/soak/invariants.ts) are checked every few seconds and once more at the end.
+// invariants (test/support/soak/invariants.ts) are checked every few seconds and once more at the end.
 //   churn (every second, round robin): Endpoint+Cluster of fake remote clusters on the broker created/deleted,
 //     headless Service + ServiceExport created/deleted (Globalnet allocates and frees GlobalIngressIPs),
 //     GlobalEgressIP created/deleted;
@@ -7,21 +7,21 @@
 //     alternating, rotating over the clusters), and every 30 s one of: API server restart, wireguard-go
 //     SIGKILL (PID from the node's state dir), 10 % packet loss on the WAN bridge for 20 s, route-agent restarts.
 // Cross-cluster pings (a→b, b→c, c→a, pod to pod by global IP) run every second; each failover's recovery (of the
-// pairs through the failed-over cluster) must stay within FAILOVER_RECOVERY_BOUND_MS (bench/soak/recovery.ts), other
+// pairs through the failed-over cluster) must stay within FAILOVER_RECOVERY_BOUND_MS (test/support/soak/recovery.ts), other
 // faults' recovery is reported; an outage longer than maxOutageMs is a violation.
 // Used by bench/soak/run.ts (--minutes N) and test/soak/soak.real.test.ts.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
-import { Lab, cableStates, globalIpsByPod, labDown, randomLabName, readAllGateways, waitForCables } from '../../src/lab/index.js';
-import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../src/lab/procs.js';
-import { updateState } from '../../src/lab/state.js';
-import { RestClient, isApiError, resourcePath } from '../../src/k8s/rest.js';
-import { generatePrivateKey, publicKeyOf } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { HawserError, errorMessage } from '../../src/util/errors.js';
-import { sleep, waitFor } from '../../src/util/wait.js';
+import { Lab, cableStates, globalIpsByPod, labDown, randomLabName, readAllGateways, waitForCables } from '../../../src/lab/index.js';
+import { isOurProcess, procStartTime, startProcess, stopProcesses } from '../../../src/lab/procs.js';
+import { updateState } from '../../../src/lab/state.js';
+import { RestClient, isApiError, resourcePath } from '../../../src/k8s/rest.js';
+import { generatePrivateKey, publicKeyOf } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
+import { HawserError, errorMessage } from '../../../src/util/errors.js';
+import { sleep, waitFor } from '../../../src/util/wait.js';
 import { cutLink, restoreLink } from '../failover/scenario.js';
-import { fmt, slope } from '../../test/support/measure.js';
+import { fmt, slope } from '../measure.js';
 import { ensureInotifyRoom, inotifyUse } from './inotify.js';
 import { keepLabEvidence, warningDigest } from './keep.js';
 import { InvariantTracker, check, observe, type Discrepancy, type Observation, type RoleMetrics } from './invariants.js';

@@ -3,12 +3,12 @@
 // gateway back while sampling Lease, Gateway objects and WireGuard peers to show it never serves again.
 // Shared by bench/failover/run.ts and test/election/failover.real.test.ts.
 import { join } from 'node:path';
-import type { Lab } from '../../src/lab/index.js';
-import { SUBMARINER_NAMESPACE } from '../../src/lab/index.js';
-import { RestClient, resourcePath } from '../../src/k8s/rest.js';
-import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { HawserError, errorMessage } from '../../src/util/errors.js';
-import { sleep, waitFor } from '../../src/util/wait.js';
+import type { Lab } from '../../../src/lab/index.js';
+import { SUBMARINER_NAMESPACE } from '../../../src/lab/index.js';
+import { RestClient, resourcePath } from '../../../src/k8s/rest.js';
+import { UapiClient } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
+import { HawserError, errorMessage } from '../../../src/util/errors.js';
+import { sleep, waitFor } from '../../../src/util/wait.js';
 import { PingProbe, outageOf, type Outage } from './probe.js';
 
 export type FailureKind = 'sigterm' | 'sigkill' | 'link';

@@ -4,15 +4,15 @@
 // for a moment, so a discrepancy is a violation only once the same key has been seen continuously for
 // `graceMs` (and any discrepancy left at the end, after the faults stop and the lab settles, is one).
 // Shared by bench/soak/run.ts and test/soak/soak.real.test.ts.
-import type { Lab } from '../../src/lab/index.js';
-import { SUBMARINER_NAMESPACE } from '../../src/lab/index.js';
-import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
-import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
+import type { Lab } from '../../../src/lab/index.js';
+import { SUBMARINER_NAMESPACE } from '../../../src/lab/index.js';
+import { RestClient, resourcePath, type KubeObject } from '../../../src/k8s/rest.js';
+import { UapiClient } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { netnsPids } from '../../src/os/netns.js';
-import { errorMessage } from '../../src/util/errors.js';
-import { sampleProc } from '../../test/support/measure.js';
+import { netnsPids } from '../../../src/os/netns.js';
+import { errorMessage } from '../../../src/util/errors.js';
+import { sampleProc } from '../measure.js';
 
 /** Protocol numbers of the routes/rules hawser installs: WireGuard driver (table 150), route agent. */
 export const WG_ROUTE_PROTO = 119;

@@ -2,8 +2,8 @@
 // pings × interval and the time from the failure to the first reply after the last loss.
 // Shared by bench/failover/run.ts and test/election/failover.real.test.ts.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { HawserError } from '../../src/util/errors.js';
-import { waitFor } from '../../src/util/wait.js';
+import { HawserError } from '../../../src/util/errors.js';
+import { waitFor } from '../../../src/util/wait.js';
 
 export interface PingRecord {
   seq: number;

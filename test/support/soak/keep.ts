@@ -5,10 +5,10 @@
 // with tokens and the PSK) is not copied, WireGuard private keys are not written, Secrets are not listed.
 import { cpSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UapiClient } from '../../src/cable-drivers/wireguard/wgctrl/index.js';
-import { RestClient, resourcePath } from '../../src/k8s/rest.js';
-import type { Lab, ProcessPlan } from '../../src/lab/index.js';
-import { errorMessage } from '../../src/util/errors.js';
+import { UapiClient } from '../../../src/cable-drivers/wireguard/wgctrl/index.js';
+import { RestClient, resourcePath } from '../../../src/k8s/rest.js';
+import type { Lab, ProcessPlan } from '../../../src/lab/index.js';
+import { errorMessage } from '../../../src/util/errors.js';
 
 /** Where kept runs go unless HAWSER_SOAK_KEEP_DIR says otherwise (outside the lab's state dir, which `down` removes). */
 export const DEFAULT_KEEP_ROOT = '/var/tmp/hawser-soak';
