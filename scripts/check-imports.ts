@@ -139,7 +139,7 @@ export function checkTree(root = ROOT): Violation[] {
         const to = target(from, imp.spec);
         const rule = ruleBroken(from, to);
         if (!rule) continue;
-        const ok = ALLOWED.find((a) => a.from === from && a.to === to) ?? BORROWED.find((a) => a.from === from && a.to === to);
+        const ok = ALLOWED.find((a) => a.from === from && a.to === to);
         out.push({ file: from, line: imp.line, imported: imp.spec, rule, ...(ok ? { allowed: ok.reason } : {}) });
       }
     }
@@ -147,35 +147,13 @@ export function checkTree(root = ROOT): Violation[] {
   return out;
 }
 
-/**
- * Test helpers other folders still borrow from a sibling test folder instead of test/support. Each should move
- * to test/support (or become a fake there); listed here so the check passes today and shrinks as they move.
- */
-export const BORROWED: ReadonlyArray<{ from: string; to: string; reason: string }> = [
-  { from: 'test/cable-drivers/ipsec/vici-fuzz.test.ts', to: 'test/util/prng.ts', reason: 'prng moved to test/support/prng.ts; test/util/prng.ts is a shim re-exporting test/support; import test/support directly' },
-  { from: 'test/cable-drivers/natdiscovery/messages.test.ts', to: 'test/util/prng.ts', reason: 'prng moved to test/support/prng.ts; test/util/prng.ts is a shim re-exporting test/support; import test/support directly' },
-  { from: 'test/nat/sim.ts', to: 'test/util/prng.ts', reason: 'prng moved to test/support/prng.ts; test/util/prng.ts is a shim re-exporting test/support; import test/support directly' },
-  { from: 'test/gateway/public-ip.real.test.ts', to: 'test/cable-drivers/natdiscovery/netlab.ts', reason: 'NetLab: replace with test/support/netns.ts NetnsHarness (same API)' },
-  { from: 'test/gateway/public-ip.test.ts', to: 'test/cable-drivers/natdiscovery/helpers.ts', reason: 'endpoint()/quietLogger(): test/support/fixtures.ts endpointSpec()/logSink()' },
-  { from: 'test/gateway/uninstall.test.ts', to: 'test/cable-drivers/natdiscovery/helpers.ts', reason: 'endpoint()/quietLogger(): test/support/fixtures.ts endpointSpec()/logSink()' },
-  { from: 'test/image/image.real.test.ts', to: 'test/lab/helpers.ts', reason: 'test/lab/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
-  { from: 'test/log/lab-logs.real.test.ts', to: 'test/lab/helpers.ts', reason: 'test/lab/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
-  { from: 'test/install/join-lab.real.test.ts', to: 'test/e2e/helpers.ts', reason: 'test/e2e/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
-  { from: 'test/install/upgrade-lab.real.test.ts', to: 'test/e2e/helpers.ts', reason: 'test/e2e/helpers.ts is a shim re-exporting test/support; import test/support directly (support/lab.ts)' },
-  { from: 'test/nat/controller-apiserver.test.ts', to: 'test/apiserver/helpers.ts', reason: 'test/apiserver/helpers.ts is a shim re-exporting test/support; import test/support directly (support/apiserver.ts)' },
-    { from: 'test/routeagent/health.real.test.ts', to: 'test/apiserver/helpers.ts', reason: 'test/apiserver/helpers.ts is a shim re-exporting test/support; import test/support directly (support/apiserver.ts)' },
-  { from: 'test/routeagent/restart.real.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
-  { from: 'test/gateway/role.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
-  { from: 'test/routeagent/health.real.test.ts', to: 'test/nat/k8s-helpers.ts', reason: 'k8s object builders: move to test/support/fixtures.ts' },
-];
-
 function main(): void {
   const list = process.argv.includes('--list');
   const all = checkTree();
   const bad = all.filter((v) => !v.allowed);
   if (list) for (const v of all.filter((x) => x.allowed)) console.log(`allowed  ${v.file}:${v.line} imports ${v.imported}: ${v.rule} [${v.allowed}]`);
   for (const v of bad) console.log(`${v.file}:${v.line} imports ${v.imported}: ${v.rule}`);
-  const stale = [...ALLOWED, ...BORROWED].filter((a) => !all.some((v) => v.file === a.from && target(v.file, v.imported) === a.to));
+  const stale = ALLOWED.filter((a) => !all.some((v) => v.file === a.from && target(v.file, v.imported) === a.to));
   for (const a of stale) console.log(`note: allow-list entry ${a.from} → ${a.to} no longer needed; remove it`);
   console.log(`import rules: ${bad.length} violation(s), ${all.length - bad.length} allow-listed`);
   if (bad.length) process.exit(1);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readGateways, waitForCables, type ConnectionSummary, type Lab } from '../../src/lab/index.js';
 import { k8s } from '../../src/k8s/client.js';
 import { waitFor } from '../../src/util/wait.js';
-import { SLOW_LEASE, cableStateLines, labFor, logSize, missingStableFields, pidsMatching, readLog, startPings, type LogLine } from './helpers.js';
+import { SLOW_LEASE, cableStateLines, labFor, logSize, missingStableFields, pidsMatching, readLog, startPings, type LogLine } from '../support/lab.js';
 
 const NS = 'submariner-operator';
 

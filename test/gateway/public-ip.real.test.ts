@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { exec } from '../../src/util/exec.js';
-import { NetLab } from '../cable-drivers/natdiscovery/netlab.js';
 import type { PublicIpAssessment, PublicIpResult } from '../../src/gateway/public-ip.js';
+import { NetnsHarness } from '../support/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURE = resolve(here, 'fixtures/resolve-public-ip.ts');
@@ -17,10 +17,10 @@ const ECHO_SERVER = `require('http').createServer((q, s) => s.end('your address:
 
 describe('gateway: public IP through an api: resolver in namespaces @real', function () {
   this.timeout(40_000);
-  let lab: NetLab;
+  let lab: NetnsHarness;
   let gw: string;
   beforeEach(async () => {
-    lab = new NetLab();
+    lab = new NetnsHarness();
     // gw (10.88.1.10) ── lan ── router (masquerade) ── wan 203.0.113.0/24 ── internet (203.0.113.2, echo server)
     gw = await lab.ns('hw-pip');
     const router = await lab.ns('hw-pip');

@@ -10,9 +10,9 @@ import { NodeFactsReader } from '../../src/gateway/node-facts.js';
 import { Failures } from '../../src/gateway/status-writer.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import type { RestClient } from '../../src/k8s/rest.js';
-import { endpoint, quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
 import type { EndpointSpec } from '../../src/k8s/resources.js';
 import { waitFor } from '../../src/util/wait.js';
+import { logSink, natEndpointSpec } from '../support/fixtures.js';
 
 class FakeIO implements ResolveIO {
   readonly calls: string[] = [];
@@ -147,7 +147,7 @@ describe('gateway: the private IP is never published as the public one without s
 describe('gateway node facts: public IP outcome in the log and the Gateway status', () => {
   const env = { SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' };
   function role(extra: Record<string, string>, io: ResolveIO): { r: NodeFactsReader; lines: () => Array<Record<string, unknown>>; status: () => string[] } {
-    const { log, lines } = quietLogger();
+    const { log, lines } = logSink();
     const failures = new Failures(log);
     const r = new NodeFactsReader({ cfg: gatewayConfigFromEnv({ ...env, ...extra }), log, client: {} as unknown as RestClient, failures, publicIpIO: io });
     const status = (): string[] => failures.messages();
@@ -185,10 +185,10 @@ describe('gateway endpoint follower: periodic public-IP re-resolution (Submarine
     const web: Record<string, string> = { 'https://ip.example': '203.0.113.1' };
     const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'gw1', annotations: { 'gateway.submariner.io/public-ip': 'api:ip.example' } } };
     const local = { get: async () => node } as unknown as RestClient;
-    const { log } = quietLogger();
+    const { log } = logSink();
     const failures = new Failures(log);
     const facts = new NodeFactsReader({ cfg, client: local, log, failures, publicIpIO: new FakeIO(web) });
-    let ep = endpoint({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
+    let ep = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.5', publicIP: '203.0.113.1' });
     const updates: string[] = [];
     const f = new EndpointFollower({
       facts, failures, log, current: () => ep, followGlobalIP: false, publicIpRecheckMs: 20,
@@ -214,11 +214,11 @@ describe('gateway endpoint follower: periodic public-IP re-resolution (Submarine
     const node = { apiVersion: 'v1', kind: 'Node', metadata: { name: 'gw1', annotations: {} as Record<string, string> } };
     let fail = false;
     const local = { get: async () => (fail ? Promise.reject(new Error('connection refused')) : node) } as unknown as RestClient;
-    const { log } = quietLogger();
+    const { log } = logSink();
     const failures = new Failures(log);
     const gcfg = gatewayConfigFromEnv({ SUBMARINER_NAMESPACE: 'ns', SUBMARINER_CLUSTERID: 'a', NODE_NAME: 'gw1', SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16', SUBMARINER_GLOBALCIDR: '242.0.0.0/16', SUBMARINER_CABLEDRIVER: 'vxlan', BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: 'b' });
     const facts = new NodeFactsReader({ cfg: gcfg, client: local, log, failures });
-    let ep: EndpointSpec = endpoint({ cluster: 'a', privateIP: '10.0.0.5' });
+    let ep: EndpointSpec = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.5' });
     const f = new EndpointFollower({ facts, failures, log, current: () => ep, followGlobalIP: true, update: async (next) => void (ep = next) });
     await f.recheckGlobalIP();
     assert.equal(ep.healthCheckIP, '', 'not allocated yet');

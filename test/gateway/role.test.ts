@@ -11,7 +11,7 @@ import type { CablesPort, ElectorPort, LocalBackendConfig } from '../../src/gate
 import type { ConnectionView, Selection } from '../../src/cable-drivers/engine.js';
 import { waitFor } from '../../src/util/wait.js';
 import { startTestServer, quietLog, type TestServer } from '../support/apiserver.js';
-import { flatKubeConfig } from '../nat/k8s-helpers.js';
+import { kubeConfigFromFile } from '../support/fixtures.js';
 
 const NS = 'submariner-operator';
 const SM = (plural: string, name?: string): string => resourcePath('submariner.io', 'v1', plural, NS, name);
@@ -132,7 +132,7 @@ describe('gateway role: state machine driven by scripted events', function () {
 
   before(async () => {
     server = await startTestServer({ plainHttp: true });
-    api = new RestClient(flatKubeConfig(server.kubeconfig));
+    api = new RestClient(kubeConfigFromFile(server.kubeconfig));
     for (const name of [NS, BROKER_NS]) await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   });
 
@@ -176,7 +176,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     // in between, as the active gateway marking us passive would), so the server answers 409.
     let conflicts = 0;
     const gwPath = SM('gateways', node);
-    const local = new RestClient(flatKubeConfig(server.kubeconfig));
+    const local = new RestClient(kubeConfigFromFile(server.kubeconfig));
     const replace = local.replace.bind(local);
     local.replace = async (path: string, obj: unknown): Promise<KubeObject> => {
       if (path === gwPath && conflicts > 0) {

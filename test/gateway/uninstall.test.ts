@@ -5,7 +5,7 @@ import { GatewayRole } from '../../src/gateway/role.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import type { CableDriver } from '../../src/cable-drivers/types.js';
 import type { KubeObject, RestClient } from '../../src/k8s/rest.js';
-import { quietLogger } from '../cable-drivers/natdiscovery/helpers.js';
+import { logSink } from '../support/fixtures.js';
 
 describe('gateway: SUBMARINER_UNINSTALL', () => {
   it('cleans up the driver and deletes the Gateway and the local Endpoint', async () => {
@@ -22,7 +22,7 @@ describe('gateway: SUBMARINER_UNINSTALL', () => {
       delete: async (path: string) => (calls.push(`DELETE ${path}`), true),
     } as unknown as RestClient;
     const driver = { cleanup: async () => void calls.push('driver cleanup'), close: async () => void calls.push('driver close') } as unknown as CableDriver;
-    await GatewayRole.uninstall({ cfg, log: quietLogger().log, local, createDriver: async (ctx) => (calls.push(`driver for ${ctx.localEndpoint.cableName}`), driver) });
+    await GatewayRole.uninstall({ cfg, log: logSink().log, local, createDriver: async (ctx) => (calls.push(`driver for ${ctx.localEndpoint.cableName}`), driver) });
     assert.deepEqual(calls, [
       'GET /api/v1/nodes/gw-1',
       'driver for submariner-cable-cluster-a-192-168-1-11',

@@ -13,7 +13,7 @@ import { Lab, findRepoRoot, labDown, randomLabName } from '../../src/lab/lab.js'
 import type { LabState } from '../../src/lab/state.js';
 import { DEFAULT_STATE_ROOT, labRootfs } from '../../src/lab/topology.js';
 import { exec } from '../../src/util/exec.js';
-import { assertNothingLeft } from '../lab/helpers.js';
+import { assertNothingLeft } from '../support/lab.js';
 
 const repo = findRepoRoot();
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string; license: string };

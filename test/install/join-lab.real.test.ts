@@ -12,7 +12,7 @@ import { Lab, waitForCables } from '../../src/lab/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { waitFor } from '../../src/util/wait.js';
 import { observeNode, planNodeUninstall } from '../../src/install/node.js';
-import { SLOW_LEASE } from '../e2e/helpers.js';
+import { SLOW_LEASE } from '../support/lab.js';
 import { subctlBrokerInfo } from '../support/broker-info.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;

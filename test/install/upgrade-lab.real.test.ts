@@ -10,7 +10,7 @@ import { Lab, waitForCables, readGateways } from '../../src/lab/index.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { spawnIn } from '../e2e/helpers.js';
+import { spawnIn } from '../support/lab.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 /** Fast takeover (release on SIGTERM, 0.25 s retry) with a little more room than the default against CPU starvation. */

@@ -7,7 +7,7 @@ import { Lab, labDown, randomLabName } from '../../src/lab/lab.js';
 import type { LabState } from '../../src/lab/state.js';
 import { DEFAULT_STATE_ROOT } from '../../src/lab/topology.js';
 import { waitFor } from '../../src/util/wait.js';
-import { apiServerAvailable, assertNothingLeft } from './helpers.js';
+import { apiServerAvailable, assertNothingLeft } from '../support/lab.js';
 
 const fakeHawser = fileURLToPath(new URL('./fixtures/fake-hawser.sh', import.meta.url));
 

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { randomLabName } from '../../src/lab/lab.js';
 import { runDemo } from '../../src/lab/demo.js';
-import { apiServerAvailable, assertNothingLeft } from './helpers.js';
+import { apiServerAvailable, assertNothingLeft } from '../support/lab.js';
 import { DEFAULT_STATE_ROOT } from '../../src/lab/topology.js';
 
 const fakeHawser = fileURLToPath(new URL('./fixtures/fake-hawser.sh', import.meta.url));

@@ -10,7 +10,7 @@ import { netnsPids } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { fileURLToPath } from 'node:url';
-import { apiServerAvailable, assertNothingLeft } from './helpers.js';
+import { apiServerAvailable, assertNothingLeft } from '../support/lab.js';
 
 const fakeHawser = fileURLToPath(new URL('./fixtures/fake-hawser.sh', import.meta.url));
 

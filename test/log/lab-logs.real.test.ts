@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Lab, randomLabName, waitForCables, type LabState } from '../../src/lab/index.js';
-import { assertNothingLeft } from '../lab/helpers.js';
+import { assertNothingLeft } from '../support/lab.js';
 import { parseStrictJson } from './strict-json.js';
 
 const VARIANTS = [

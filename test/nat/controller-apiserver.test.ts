@@ -7,8 +7,8 @@ import { alwaysLeader, GlobalnetController } from '../../src/nat/controller.js';
 import { internalServiceName } from '../../src/nat/names.js';
 import type { Dataplane, SyncResult } from '../../src/nat/nft.js';
 import { waitFor } from '../../src/util/wait.js';
-import { startTestServer, type TestServer } from '../apiserver/helpers.js';
-import { flatKubeConfig, ignoringWatchAbort, quiet } from './k8s-helpers.js';
+import { startTestServer, type TestServer } from '../support/apiserver.js';
+import { kubeConfigFromFile, ignoringWatchAbort, quietLog } from '../support/fixtures.js';
 
 const NS = 'submariner-operator';
 const SM = (plural: string, ns?: string, name?: string, sub?: string): string => resourcePath('submariner.io', 'v1', plural, ns, name, sub);
@@ -29,7 +29,7 @@ describe('nat: Globalnet controller against the embedded API server', function (
 
   before(async () => {
     server = await startTestServer();
-    api = new RestClient(flatKubeConfig(server.kubeconfig));
+    api = new RestClient(kubeConfigFromFile(server.kubeconfig));
     for (const n of [NS, 'blue']) await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } });
     await api.create(SM('clusters', NS), { apiVersion: 'submariner.io/v1', kind: 'Cluster', metadata: { name: 'a' }, spec: { cluster_id: 'a', color_codes: ['blue'], cluster_cidr: ['10.42.0.0/16'], service_cidr: ['10.43.0.0/16'], global_cidr: ['242.0.0.0/16'] } });
     await api.create(SM('endpoints', NS), {
@@ -46,7 +46,7 @@ describe('nat: Globalnet controller against the embedded API server', function (
   });
 
   function newController(dp: RecordingDataplane): GlobalnetController {
-    return new GlobalnetController({ client: api, namespace: NS, clusterId: 'a', leader: alwaysLeader(), dataplane: dp, log: quiet, debounceMs: 20, stopTimeoutMs: 200 });
+    return new GlobalnetController({ client: api, namespace: NS, clusterId: 'a', leader: alwaysLeader(), dataplane: dp, log: quietLog, debounceMs: 20, stopTimeoutMs: 200 });
   }
 
   const status = (o: KubeObject | undefined): Record<string, unknown> => (o?.status ?? {}) as Record<string, unknown>;

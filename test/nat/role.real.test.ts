@@ -10,7 +10,7 @@ import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
 import { startTestServer, type TestServer } from '../support/apiserver.js';
-import { flatKubeConfig, ignoringWatchAbort, quiet } from './k8s-helpers.js';
+import { kubeConfigFromFile, ignoringWatchAbort, quietLog } from '../support/fixtures.js';
 
 const NS = 'submariner-operator';
 const SM = (plural: string, ns?: string, name?: string, sub?: string): string => resourcePath('submariner.io', 'v1', plural, ns, name, sub);
@@ -25,7 +25,7 @@ describe('nat: the globalnet role with election, API server and nftables @real',
   before(async function () {
     if (process.getuid?.() !== 0) this.skip();
     server = await startTestServer();
-    api = new RestClient(flatKubeConfig(server.kubeconfig));
+    api = new RestClient(kubeConfigFromFile(server.kubeconfig));
     await createNetns(netns);
     for (const n of [NS, 'blue']) await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: n } });
     const pod = await api.create('/api/v1/namespaces/blue/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x' }] } });
@@ -48,7 +48,7 @@ describe('nat: the globalnet role with election, API server and nftables @real',
       HAWSER_LEASE_DURATION: '2', HAWSER_RENEW_DEADLINE: '1.5', HAWSER_RETRY_PERIOD: '0.2',
     });
     role = await startGlobalnet(cfg, {
-      kubeConfig: flatKubeConfig(server.kubeconfig), netns, leader: 'election', log: quiet, serveMetrics: false,
+      kubeConfig: kubeConfigFromFile(server.kubeconfig), netns, leader: 'election', log: quietLog, serveMetrics: false,
       metrics: new GlobalnetMetrics(), controller: { debounceMs: 20, stopTimeoutMs: 200 },
     });
     // No Gateway object yet: a passive node does nothing.

@@ -4,7 +4,7 @@ import { planGlobalnet, type GlobalnetInputs, type GlobalnetPlan } from '../../s
 import type {
   ClusterGlobalEgressIP, Count, GlobalEgressIP, GlobalIngressIP, Meta, Pod, Service, ServiceExport,
 } from '../../src/nat/resources.js';
-import { seededRandom } from '../util/prng.js';
+import { seededRandom } from '../support/prng.js';
 
 export const rng = seededRandom;
 

@@ -10,9 +10,9 @@ import { netnsPids } from '../../src/os/netns.js';
 import { RouteAgentRole } from '../../src/routeagent/role.js';
 import { exec } from '../../src/util/exec.js';
 import { waitFor } from '../../src/util/wait.js';
-import { startTestServer, type TestServer } from '../apiserver/helpers.js';
+import { startTestServer, type TestServer } from '../support/apiserver.js';
 import { createLogger } from '../../src/log/index.js';
-import { flatKubeConfig, ignoringWatchAbort } from '../nat/k8s-helpers.js';
+import { kubeConfigFromFile, ignoringWatchAbort } from '../support/fixtures.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
 import { ipIn, Namespaces, sysctlIn } from '../support/netns-commands.js';
@@ -75,7 +75,7 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
     await ipIn(node[0]!, `address add ${REMOTE_HEALTH_IP}/32 dev lo`);
 
     server = await startTestServer();
-    api = new RestClient(flatKubeConfig(server.kubeconfig));
+    api = new RestClient(kubeConfigFromFile(server.kubeconfig));
     await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     for (const n of NODES) {
       await api.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n.name }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] } });

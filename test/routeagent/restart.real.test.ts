@@ -10,7 +10,7 @@ import { RouteAgentRole } from '../../src/routeagent/role.js';
 import { waitFor } from '../../src/util/wait.js';
 import { createLogger } from '../../src/log/index.js';
 import { startTestServer, type TestServer } from '../support/apiserver.js';
-import { flatKubeConfig, ignoringWatchAbort } from '../nat/k8s-helpers.js';
+import { kubeConfigFromFile, ignoringWatchAbort } from '../support/fixtures.js';
 import { ipIn, Namespaces, sysctlIn } from '../support/netns-commands.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
@@ -64,7 +64,7 @@ route add ${other.cni.replace(/\.1$/, '.0')}/24 via ${other.ip}`);
     await ipIn(node[0]!, `address add ${REMOTE_IP}/32 dev lo`);
 
     server = await startTestServer();
-    api = new RestClient(flatKubeConfig(server.kubeconfig));
+    api = new RestClient(kubeConfigFromFile(server.kubeconfig));
     await api.create('/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
     for (const n of NODES) {
       await api.create('/api/v1/nodes', { apiVersion: 'v1', kind: 'Node', metadata: { name: n.name }, status: { addresses: [{ type: 'InternalIP', address: n.ip }] } });

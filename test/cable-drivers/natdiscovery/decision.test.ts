@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { RemoteNatProbe, DEFAULT_NAT_TIMINGS, fallbackDecision } from '../../../src/cable-drivers/natdiscovery/remote.js';
 import { answerRequest } from '../../../src/cable-drivers/natdiscovery/answer.js';
 import { ResponseType, type NatRequest } from '../../../src/cable-drivers/natdiscovery/messages.js';
-import { endpoint } from './helpers.js';
+import { natEndpointSpec } from '../../support/fixtures.js';
 
 const T = DEFAULT_NAT_TIMINGS;
 
@@ -55,7 +55,7 @@ describe('natdiscovery: answering requests', () => {
 });
 
 describe('natdiscovery: decision state machine (explicit times)', () => {
-  const remote = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2' });
+  const remote = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2' });
   const t0 = 5000;
 
   it('probes private and public every interval, only while undecided', () => {
@@ -68,9 +68,9 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('probes one address when the public IP is the private one or empty', () => {
-    const same = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '10.0.0.2' }), T, t0, true);
+    const same = new RemoteNatProbe(natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '10.0.0.2' }), T, t0, true);
     assert.deepEqual(same.probesDue(t0), [{ kind: 'private', ip: '10.0.0.2' }]);
-    const none = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2' }), T, t0, true);
+    const none = new RemoteNatProbe(natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2' }), T, t0, true);
     assert.deepEqual(none.probesDue(t0), [{ kind: 'private', ip: '10.0.0.2' }]);
   });
 
@@ -111,7 +111,7 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   ];
   for (const [name, , o, want, after] of fallbacks) {
     it(`falls back without answers: ${name}`, () => {
-      const ep = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: o.nat, lb: o.lb });
+      const ep = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: o.nat, loadBalancer: o.lb });
       const p = new RemoteNatProbe(ep, T, t0, true);
       assert.equal(p.tick(t0 + after - 1), undefined);
       assert.deepEqual(p.tick(t0 + after), { info: want, source: 'fallback' });
@@ -120,7 +120,7 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   }
 
   it('after a fallback it keeps probing slowly and a real answer replaces the guess', () => {
-    const ep = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true });
+    const ep = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true });
     const p = new RemoteNatProbe(ep, T, t0, true);
     p.probesDue(t0);
     const t1 = t0 + T.fallbackMs;
@@ -139,7 +139,7 @@ describe('natdiscovery: decision state machine (explicit times)', () => {
   });
 
   it('decides from the NAT flags at once when discovery is impossible', () => {
-    const p = new RemoteNatProbe(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true, port: null }), T, t0, false);
+    const p = new RemoteNatProbe(natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '198.51.100.2', nat: true, nattPort: null }), T, t0, false);
     assert.equal(p.state, 'decided');
     assert.equal(p.source, 'no-discovery');
     assert.deepEqual(p.decision, { useIP: '198.51.100.2', useNAT: true });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { exec } from '../../../src/util/exec.js';
-import { NetLab } from './netlab.js';
+import { NetnsHarness } from '../../support/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const HAWSER = resolve(here, 'fixture.ts');
@@ -23,9 +23,9 @@ const peerEp = {
 
 describe('natdiscovery: interop through a NAT router with a Submariner peer built from natdiscovery.proto @real', function () {
   this.timeout(40_000);
-  let lab: NetLab;
+  let lab: NetnsHarness;
   beforeEach(() => {
-    lab = new NetLab();
+    lab = new NetnsHarness();
   });
   afterEach(async () => {
     await lab.cleanup();

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { NatDiscovery } from '../../../src/cable-drivers/natdiscovery/natdiscovery.js';
 import type { NatInfo } from '../../../src/cable-drivers/types.js';
 import { waitFor } from '../../../src/util/wait.js';
-import { endpoint, quietLogger } from './helpers.js';
 import { SubmarinerNatPeer, type SubmarinerVersion } from './submariner-peer.js';
+import { logSink, natEndpointSpec } from '../../support/fixtures.js';
 
 const HAWSER_IP = '127.0.0.1';
 const PEER_IP = '127.0.0.2';
@@ -22,8 +22,8 @@ describe('natdiscovery: interop with a Submariner peer built from natdiscovery.p
   });
 
   async function setUp(version: SubmarinerVersion): Promise<{ nd: NatDiscovery; peer: SubmarinerNatPeer; decisions: Array<[string, NatInfo, string]> }> {
-    const local = endpoint({ cluster: 'hawser', privateIP: HAWSER_IP });
-    nd = new NatDiscovery({ localEndpoint: local, port: 0, bindAddress: HAWSER_IP, log: quietLogger().log, timings: { probeIntervalMs: 200 } });
+    const local = natEndpointSpec({ cluster: 'hawser', privateIP: HAWSER_IP });
+    nd = new NatDiscovery({ localEndpoint: local, port: 0, bindAddress: HAWSER_IP, log: logSink().log, timings: { probeIntervalMs: 200 } });
     const decisions: Array<[string, NatInfo, string]> = [];
     nd.on('decided', (cable, info, source) => decisions.push([cable, info, source]));
     await nd.start();
@@ -33,13 +33,13 @@ describe('natdiscovery: interop with a Submariner peer built from natdiscovery.p
   }
 
   const hawserAsSeenByPeer = (n: NatDiscovery): Parameters<SubmarinerNatPeer['addEndpoint']>[0] => ({
-    clusterId: 'hawser', cableName: endpoint({ cluster: 'hawser', privateIP: HAWSER_IP }).cableName, privateIP: HAWSER_IP, publicIP: '', nattDiscoveryPort: n.port,
+    clusterId: 'hawser', cableName: natEndpointSpec({ cluster: 'hawser', privateIP: HAWSER_IP }).cableName, privateIP: HAWSER_IP, publicIP: '', nattDiscoveryPort: n.port,
   });
 
   for (const version of ['0.19', '2025'] as const) {
     it(`hawser discovers a Submariner ${version} peer (its private IP, no NAT)`, async () => {
       const { nd: h, peer: p, decisions } = await setUp(version);
-      const remote = endpoint({ cluster: 'sub', privateIP: PEER_IP, port: p.port });
+      const remote = natEndpointSpec({ cluster: 'sub', privateIP: PEER_IP, nattPort: p.port });
       h.addRemote(remote);
       await waitFor(() => decisions.length > 0, { timeoutMs: 10_000, what: 'hawser to decide' });
       assert.deepEqual(decisions, [[remote.cableName, { useIP: PEER_IP, useNAT: false }, 'private-answer']]);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import {
   type NatMessage, type NatRequest, type NatResponse, ResponseType, decodeMessage, encodeMessage, encodeRequestMessage, encodeResponseMessage,
 } from '../../../src/cable-drivers/natdiscovery/messages.js';
-import { seededRandom } from '../../util/prng.js';
+import { seededRandom } from '../../support/prng.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

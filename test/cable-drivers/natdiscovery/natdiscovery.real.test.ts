@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dirname, resolve } from 'node:path';
 import { exec } from '../../../src/util/exec.js';
-import { NetLab, type Proc } from './netlab.js';
+import { NetnsHarness, type NetnsProc } from '../../support/netns.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const FIXTURE = resolve(here, 'fixture.ts');
@@ -32,18 +32,18 @@ function wire(e: Ep): Record<string, unknown> {
   };
 }
 
-function startGateway(lab: NetLab, ns: string, local: Ep, remote: Ep): Proc {
+function startGateway(lab: NetnsHarness, ns: string, local: Ep, remote: Ep): NetnsProc {
   const cfg = JSON.stringify({ local: wire(local), remotes: [wire(remote)], timings: TIMINGS });
   return lab.spawn(ns, process.execPath, ['--import', 'tsx', FIXTURE, cfg], { cwd: REPO });
 }
 
-async function decision(p: Proc): Promise<{ info: { useIP: string; useNAT: boolean }; source: string }> {
+async function decision(p: NetnsProc): Promise<{ info: { useIP: string; useNAT: boolean }; source: string }> {
   const l = await p.line(/"event":"decided"/, 15_000);
   return JSON.parse(l) as { info: { useIP: string; useNAT: boolean }; source: string };
 }
 
 /** A NAT router: masquerades what leaves `out`, forwards UDP 4490 arriving on `out` to `host`. */
-async function natRouter(lab: NetLab, ns: string, out: string, host: string): Promise<void> {
+async function natRouter(lab: NetnsHarness, ns: string, out: string, host: string): Promise<void> {
   await lab.run(ns, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   const rules = `table ip hwnat {
   chain pre { type nat hook prerouting priority dstnat; iifname "${out}" udp dport 4490 dnat to ${host}; }
@@ -55,9 +55,9 @@ async function natRouter(lab: NetLab, ns: string, out: string, host: string): Pr
 
 describe('natdiscovery: between network namespaces @real', function () {
   this.timeout(40_000);
-  let lab: NetLab;
+  let lab: NetnsHarness;
   beforeEach(() => {
-    lab = new NetLab();
+    lab = new NetnsHarness();
   });
   afterEach(async () => {
     await lab.cleanup();

@@ -7,7 +7,8 @@ import type { NatTimings } from '../../../src/cable-drivers/natdiscovery/remote.
 import type { NatInfo } from '../../../src/cable-drivers/types.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { waitFor } from '../../../src/util/wait.js';
-import { FakeClock, FakeNet, type PathRule, type Tuple, endpoint, quietLogger } from './helpers.js';
+import { FakeClock, FakeNet, type PathRule, type Tuple } from '../../support/fake-nat-network.js';
+import { logSink, natEndpointSpec } from '../../support/fixtures.js';
 
 interface Side {
   nd: NatDiscovery;
@@ -16,7 +17,7 @@ interface Side {
 }
 
 async function side(net: FakeNet, clock: FakeClock, ep: EndpointSpec, ips: string[], timings?: Partial<NatTimings>): Promise<Side> {
-  const nd = new NatDiscovery({ localEndpoint: ep, log: quietLogger().log, clock, transport: net.host(ips), timings });
+  const nd = new NatDiscovery({ localEndpoint: ep, log: logSink().log, clock, transport: net.host(ips), timings });
   const decisions: Side['decisions'] = [];
   nd.on('decided', (cable, info, source) => decisions.push({ cable, info, source }));
   await nd.start();
@@ -69,8 +70,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   const track = (...s: Side[]): void => void stops.push(...s.map((x) => x.nd));
 
   it('same LAN: both pick the private IP without NAT, once', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2' });
     const { a: sa, b: sb, clock } = await pair(reach(['10.0.0.1', '10.0.0.2']), a, b);
     track(sa, sb);
     await clock.advance(100);
@@ -80,8 +81,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('private and public both answer: private is preferred and no public decision is emitted first', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2' });
     // Publics are DNATed to the privates; the public answer arrives first (the private path is slower).
     let n = 0;
     const path: PathRule = (t) => {
@@ -99,8 +100,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('one side behind a NAT router: public + NAT towards it, NAT flagged from it', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '192.168.1.10', publicIP: '203.0.113.1', nat: true });
-    const b = endpoint({ cluster: 'b', privateIP: '198.51.100.2', publicIP: '198.51.100.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '192.168.1.10', publicIP: '203.0.113.1', nat: true });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '198.51.100.2', publicIP: '198.51.100.2' });
     const path = internet([{ prefix: '192.168.1.', host: '192.168.1.10', pub: '203.0.113.1' }], ['198.51.100.2']);
     const { a: sa, b: sb, clock } = await pair(path, a, b);
     track(sa, sb);
@@ -110,8 +111,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('both sides behind NAT routers: both use the public IP with NAT', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '192.168.1.10', publicIP: '203.0.113.1', nat: true });
-    const b = endpoint({ cluster: 'b', privateIP: '192.168.2.20', publicIP: '198.51.100.1', nat: true });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '192.168.1.10', publicIP: '203.0.113.1', nat: true });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '192.168.2.20', publicIP: '198.51.100.1', nat: true });
     const path = internet([
       { prefix: '192.168.1.', host: '192.168.1.10', pub: '203.0.113.1' },
       { prefix: '192.168.2.', host: '192.168.2.20', pub: '198.51.100.1' },
@@ -124,8 +125,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('no answers: falls back after 60 s from the NAT flags, then a late answer corrects the guess', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2', nat: true });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1', publicIP: '203.0.113.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2', nat: true });
     let open = false;
     const { a: sa, b: sb, clock } = await pair((t) => (open && t.dst.ip.startsWith('10.') ? t : null), a, b);
     track(sa, sb);
@@ -144,17 +145,17 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   it('a remote without a NAT discovery port is decided at once from the flags', async () => {
     const net = new FakeNet(() => null);
     const clock = new FakeClock();
-    const a = await side(net, clock, endpoint({ cluster: 'a', privateIP: '10.0.0.1' }), ['10.0.0.1']);
+    const a = await side(net, clock, natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1' }), ['10.0.0.1']);
     track(a);
-    a.nd.addRemote(endpoint({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2', nat: true, port: null }));
+    a.nd.addRemote(natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2', publicIP: '203.0.113.2', nat: true, nattPort: null }));
     await clock.advance(1);
     assert.deepEqual(a.decisions.map((d) => [d.info, d.source]), [[{ useIP: '203.0.113.2', useNAT: true }, 'no-discovery']]);
     assert.equal(net.delivered, 0);
   });
 
   it('a refusal (UNKNOWN_DST_ENDPOINT) is reported in status and decides nothing', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1' });
-    const bReal = endpoint({ cluster: 'b', privateIP: '10.0.0.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1' });
+    const bReal = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2' });
     const bAsSeenByA = { ...bReal, cableName: 'submariner-cable-b-stale' };
     const net = new FakeNet(reach(['10.0.0.1', '10.0.0.2']));
     const clock = new FakeClock();
@@ -170,8 +171,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('a remote that refuses <cable>-v4 (Submariner 0.19) is asked again with the plain cable name at once', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2' });
     const net = new FakeNet(reach(['10.0.0.1', '10.0.0.2']));
     const clock = new FakeClock();
     const sa = await side(net, clock, a, ['10.0.0.1']);
@@ -199,8 +200,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('refuses an answer for the private IP that comes from another address', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2' });
     // Requests reach b, but b's answers arrive from 10.9.9.9 (a NAT rewriting the private path).
     const path: PathRule = (t) => (t.dst.ip === '10.0.0.1' ? { src: at('10.9.9.9'), dst: t.dst } : t);
     const { a: sa, b: sb, clock } = await pair(path, a, b);
@@ -211,8 +212,8 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
   });
 
   it('re-adding an unchanged endpoint keeps the decision; a changed one starts over; removal forgets it', async () => {
-    const a = endpoint({ cluster: 'a', privateIP: '10.0.0.1' });
-    const b = endpoint({ cluster: 'b', privateIP: '10.0.0.2' });
+    const a = natEndpointSpec({ cluster: 'a', privateIP: '10.0.0.1' });
+    const b = natEndpointSpec({ cluster: 'b', privateIP: '10.0.0.2' });
     const { a: sa, b: sb, clock } = await pair(reach(['10.0.0.1', '10.0.0.2', '10.0.0.3']), a, b);
     track(sa, sb);
     await clock.advance(100);
@@ -228,12 +229,12 @@ describe('natdiscovery: NatDiscovery over a fake network (fake clock)', () => {
 
 describe('natdiscovery: NatDiscovery on loopback sockets', () => {
   it('two gateways on 127.0.0.x decide on the private IP; garbage is dropped without harm', async () => {
-    const la = quietLogger();
-    const a0 = endpoint({ cluster: 'a', privateIP: '127.0.0.11', publicIP: '127.0.0.21' });
-    const b0 = endpoint({ cluster: 'b', privateIP: '127.0.0.12', publicIP: '127.0.0.22' });
+    const la = logSink();
+    const a0 = natEndpointSpec({ cluster: 'a', privateIP: '127.0.0.11', publicIP: '127.0.0.21' });
+    const b0 = natEndpointSpec({ cluster: 'b', privateIP: '127.0.0.12', publicIP: '127.0.0.22' });
     const timings = { probeIntervalMs: 50, privateGraceMs: 50 };
     const na = new NatDiscovery({ localEndpoint: a0, port: 0, bindAddress: '127.0.0.11', log: la.log, timings });
-    const nb = new NatDiscovery({ localEndpoint: b0, port: 0, bindAddress: '127.0.0.12', log: quietLogger().log, timings });
+    const nb = new NatDiscovery({ localEndpoint: b0, port: 0, bindAddress: '127.0.0.12', log: logSink().log, timings });
     const junk = createSocket('udp4');
     try {
       await na.start();
@@ -270,7 +271,7 @@ describe('natdiscovery: NatDiscovery on loopback sockets', () => {
   it('a port already in use is a clear error', async () => {
     const holder = createSocket('udp4');
     await new Promise<void>((r) => holder.bind(0, '127.0.0.1', () => r()));
-    const nd = new NatDiscovery({ localEndpoint: endpoint({ cluster: 'a', privateIP: '127.0.0.1' }), port: holder.address().port, bindAddress: '127.0.0.1', log: quietLogger().log });
+    const nd = new NatDiscovery({ localEndpoint: natEndpointSpec({ cluster: 'a', privateIP: '127.0.0.1' }), port: holder.address().port, bindAddress: '127.0.0.1', log: logSink().log });
     try {
       await assert.rejects(nd.start(), (e: Error & { code?: string }) => e.code === 'EXISTS' && /in use/.test(e.message));
     } finally {

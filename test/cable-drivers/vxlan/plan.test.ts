@@ -9,7 +9,7 @@ import { VxlanDriver } from '../../../src/cable-drivers/vxlan/driver.js';
 import type { VxlanKernel } from '../../../src/cable-drivers/vxlan/kernel.js';
 import type { DriverContext } from '../../../src/cable-drivers/types.js';
 import type { GatewayConfig } from '../../../src/config/roles.js';
-import { endpoint, quietLogger } from '../natdiscovery/helpers.js';
+import { logSink, natEndpointSpec } from '../../support/fixtures.js';
 
 const empty = (): VxlanObserved => ({ fdb: [], routes: [], rules: [] });
 const goodLink = { name: 'vxlan-tunnel', kind: 'vxlan', vni: 1000, port: 4500, mtu: 1450, up: true, addrs: ['241.168.1.10/8'] };
@@ -238,10 +238,10 @@ class FakeKernel implements VxlanKernel {
 }
 
 describe('vxlan: driver over a fake kernel', () => {
-  const local = endpoint({ cluster: 'a', privateIP: '192.168.1.10' });
-  const ctx = (): DriverContext => ({ config: {} as GatewayConfig, localEndpoint: local, log: quietLogger().log });
-  const remoteB = { ...endpoint({ cluster: 'b', privateIP: '192.168.2.20', publicIP: '203.0.113.2' }), subnets: ['10.20.0.0/16'] };
-  const remoteC = { ...endpoint({ cluster: 'c', privateIP: '192.168.3.30' }), subnets: ['10.30.0.0/16', 'fd00:30::/64'] };
+  const local = natEndpointSpec({ cluster: 'a', privateIP: '192.168.1.10' });
+  const ctx = (): DriverContext => ({ config: {} as GatewayConfig, localEndpoint: local, log: logSink().log });
+  const remoteB = { ...natEndpointSpec({ cluster: 'b', privateIP: '192.168.2.20', publicIP: '203.0.113.2' }), subnets: ['10.20.0.0/16'] };
+  const remoteC = { ...natEndpointSpec({ cluster: 'c', privateIP: '192.168.3.30' }), subnets: ['10.30.0.0/16', 'fd00:30::/64'] };
 
   it('connects idempotently, moves with the NAT decision, and reports from the kernel', async () => {
     const k = new FakeKernel();
@@ -279,13 +279,13 @@ describe('vxlan: driver over a fake kernel', () => {
     const k = new FakeKernel();
     const d = new VxlanDriver(ctx(), { kernel: k });
     await d.init();
-    const clash = endpoint({ cluster: 'b', privateIP: '10.168.1.10' });
+    const clash = natEndpointSpec({ cluster: 'b', privateIP: '10.168.1.10' });
     await assert.rejects(d.connect(clash, { useIP: '10.168.1.10', useNAT: false }), /maps to our own VTEP 241\.168\.1\.10/);
     await d.connect(remoteB, { useIP: '192.168.2.20', useNAT: false });
-    await assert.rejects(d.connect(endpoint({ cluster: 'x', privateIP: '172.168.2.20' }), { useIP: '172.168.2.20', useNAT: false }), /already used by/);
+    await assert.rejects(d.connect(natEndpointSpec({ cluster: 'x', privateIP: '172.168.2.20' }), { useIP: '172.168.2.20', useNAT: false }), /already used by/);
     await assert.rejects(d.connect(remoteC, { useIP: 'fd00::1', useNAT: false }), /needs an IPv4 address/);
     const before = k.applied.length;
-    await d.connect(endpoint({ cluster: 'a', privateIP: '192.168.1.11' }), { useIP: '192.168.1.11', useNAT: false });
+    await d.connect(natEndpointSpec({ cluster: 'a', privateIP: '192.168.1.11' }), { useIP: '192.168.1.11', useNAT: false });
     assert.equal(k.applied.length, before);
   });
 

@@ -7,8 +7,8 @@ import type { GatewayConfig } from '../../../src/config/roles.js';
 import type { EndpointSpec } from '../../../src/k8s/resources.js';
 import { parseCidr } from '../../../src/config/parse.js';
 import { waitFor } from '../../../src/util/wait.js';
-import { endpoint, quietLogger } from '../natdiscovery/helpers.js';
-import { NetLab } from '../natdiscovery/netlab.js';
+import { logSink, natEndpointSpec } from '../../support/fixtures.js';
+import { NetnsHarness } from '../../support/netns.js';
 
 export interface GatewayPair {
   a: string;
@@ -18,7 +18,7 @@ export interface GatewayPair {
 }
 
 /** Two gateways on an underlay link, each with a CNI-like bridge holding a "pod subnet" address. */
-export async function gatewayPair(lab: NetLab): Promise<GatewayPair> {
+export async function gatewayPair(lab: NetnsHarness): Promise<GatewayPair> {
   const a = await lab.ns('hw-vx');
   const b = await lab.ns('hw-vx');
   await lab.link(a, 'wan0', '192.168.50.1/24', b, 'wan0', '192.168.50.2/24');
@@ -27,19 +27,19 @@ export async function gatewayPair(lab: NetLab): Promise<GatewayPair> {
     await lab.ip(ns, 'addr', 'add', cidr, 'dev', 'cni0');
     await lab.ip(ns, 'link', 'set', 'cni0', 'up');
   }
-  const epA = { ...endpoint({ cluster: 'a', privateIP: '192.168.50.1' }), subnets: ['10.10.0.0/16'] };
-  const epB = { ...endpoint({ cluster: 'b', privateIP: '192.168.50.2' }), subnets: ['10.20.0.0/16'] };
+  const epA = { ...natEndpointSpec({ cluster: 'a', privateIP: '192.168.50.1' }), subnets: ['10.10.0.0/16'] };
+  const epB = { ...natEndpointSpec({ cluster: 'b', privateIP: '192.168.50.2' }), subnets: ['10.20.0.0/16'] };
   return { a, b, epA, epB };
 }
 
 export function ctxFor(local: EndpointSpec): DriverContext {
   const clusterCidrs = local.subnets.map((s) => parseCidr(s)).filter((c) => c !== undefined);
-  return { config: { clusterCidrs } as GatewayConfig, localEndpoint: local, log: quietLogger().log };
+  return { config: { clusterCidrs } as GatewayConfig, localEndpoint: local, log: logSink().log };
 }
 
 describe('vxlan: driver between gateway namespaces @real', function () {
   this.timeout(30_000);
-  const lab = new NetLab();
+  const lab = new NetnsHarness();
   after(async () => {
     await lab.cleanup();
   });

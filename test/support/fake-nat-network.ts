@@ -1,34 +1,6 @@
-// Test helpers for NAT discovery: endpoints, a quiet logger, a fake clock and an in-memory network with NAT.
-import { Writable } from 'node:stream';
-import { createLogger, type Logger } from '../../../src/log/index.js';
-import { parseEndpointSpec, type EndpointSpec } from '../../../src/k8s/resources.js';
-import type { Clock, NatTransport, UdpPeer } from '../../../src/cable-drivers/natdiscovery/transport.js';
-
-export function endpoint(o: { cluster: string; privateIP: string; publicIP?: string; nat?: boolean; port?: number | null; lb?: boolean }): EndpointSpec {
-  const backend_config: Record<string, string> = {};
-  if (o.port !== null) backend_config['natt-discovery-port'] = String(o.port ?? 4490);
-  if (o.lb) backend_config['using-loadbalancer'] = 'true';
-  const r = parseEndpointSpec({
-    cluster_id: o.cluster,
-    cable_name: `submariner-cable-${o.cluster}-${o.privateIP.replace(/\./g, '-')}`,
-    hostname: `gw-${o.cluster}`,
-    subnets: ['10.0.0.0/16'],
-    private_ip: o.privateIP,
-    public_ip: o.publicIP ?? '',
-    nat_enabled: o.nat ?? false,
-    backend: 'vxlan',
-    backend_config,
-  });
-  if (!r.ok) throw new Error(r.error);
-  return r.value;
-}
-
-export function quietLogger(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  let buf = '';
-  const stream = new Writable({ write(chunk: Buffer, _enc, cb) { buf += chunk.toString(); cb(); } });
-  const log = createLogger({ level: 'debug', destination: stream });
-  return { log, lines: () => buf.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+// Fakes for NAT discovery's seams: a clock whose time the test moves, and an in-memory UDP network with
+// stateful NAT whose hosts are NatTransports. (Endpoints: fixtures.ts natEndpointSpec; loggers: logSink.)
+import type { Clock, NatTransport, UdpPeer } from '../../src/cable-drivers/natdiscovery/transport.js';
 
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
