@@ -1,28 +1,38 @@
 // `hawser diagnose all --lab NAME`: the lab's clusters through their host kubeconfigs, and each node's
 // netns as the place where its end of a probe and its own checks run (as they would in its hawser pod).
-import { join } from 'node:path';
+// The lab describes itself (src/lab `Lab.netnsWorld`) and the CLI hands that over: diagnose never imports
+// the lab.
 import { kubeconfigFileAccess } from '../k8s/access.js';
 import { RestClient } from '../k8s/rest.js';
-import { Lab, findRepoRoot } from '../lab/index.js';
 import { Nft } from '../os/nft.js';
+import { HawserError } from '../util/errors.js';
 import { exec } from '../util/exec.js';
 import type { DiagnoseWorld } from './all.js';
 import { armScript, parseProbeCounters, PROBE_TABLE } from './probes.js';
 
-export async function labWorld(name: string, namespace: string, opts: { stateRoot?: string } = {}): Promise<DiagnoseWorld> {
-  const lab = Lab.open(name, opts.stateRoot);
-  const topo = lab.state().topology;
-  const bin = join(findRepoRoot(), 'bin', 'hawser');
-  const netns = (node: string): string => lab.node(node).netns;
+/** Clusters whose nodes are network namespaces on this host. */
+export interface NetnsClusters {
+  /** The hawser binary run inside a node's netns for `diagnose node`. */
+  hawserBinary: string;
+  clusters: ReadonlyArray<{ id: string; hostKubeconfig: string; nodes: ReadonlyArray<{ name: string; gateway: boolean; netns: string }> }>;
+}
+
+export async function labWorld(lab: NetnsClusters, namespace: string): Promise<DiagnoseWorld> {
+  const netnsOf = new Map(lab.clusters.flatMap((c) => c.nodes.map((n) => [n.name, n.netns] as const)));
+  const netns = (node: string): string => {
+    const ns = netnsOf.get(node);
+    if (!ns) throw new HawserError('NOT_FOUND', `the lab has no node ${node}`);
+    return ns;
+  };
   return {
     namespace,
-    clusters: await Promise.all(topo.clusters.map(async (c) => ({
+    clusters: await Promise.all(lab.clusters.map(async (c) => ({
       id: c.id,
       client: new RestClient(await kubeconfigFileAccess(c.hostKubeconfig), 10_000),
       nodes: c.nodes.map((n) => ({ name: n.name, gateway: n.gateway })),
     }))),
     // no KUBECONFIG: `all` passes the CIDRs, so the node checks need no API
-    runNode: (_cluster, node, args) => exec('ip', ['netns', 'exec', netns(node), bin, 'diagnose', 'node', ...args], { allowFailure: true, timeoutMs: 120_000, env: { ...process.env, KUBECONFIG: '' } }),
+    runNode: (_cluster, node, args) => exec('ip', ['netns', 'exec', netns(node), lab.hawserBinary, 'diagnose', 'node', ...args], { allowFailure: true, timeoutMs: 120_000, env: { ...process.env, KUBECONFIG: '' } }),
     arm: async (_cluster, node, expect) => new Nft({ netns: netns(node) }).run(armScript(expect)),
     collect: async (_cluster, node) => {
       const nft = new Nft({ netns: netns(node) });
@@ -32,4 +42,3 @@ export async function labWorld(name: string, namespace: string, opts: { stateRoo
     },
   };
 }
-

@@ -1,5 +1,5 @@
 // The network-namespace lab: the public surface for the CLI and for end-to-end tests.
-export { Lab, findRepoRoot, randomLabName, type LabUpOptions } from './lab.js';
+export { Lab, findRepoRoot, randomLabName, type LabNetnsWorld, type LabUpOptions } from './lab.js';
 export { labDown, labStatus, type DownReport, type LabStatus, type ProcessStatus } from './control.js';
 export { runDemo, type DemoOptions } from './demo.js';
 export {

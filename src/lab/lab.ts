@@ -48,6 +48,13 @@ export interface LabUpOptions extends Partial<Omit<LabOptions, 'name' | 'repoRoo
   prometheus?: boolean;
 }
 
+/** See `Lab.netnsWorld`. */
+export interface LabNetnsWorld {
+  /** This checkout's bin/hawser, run inside a node's netns as its hawser pod would run. */
+  hawserBinary: string;
+  clusters: Array<{ id: string; hostKubeconfig: string; nodes: Array<{ name: string; gateway: boolean; netns: string }> }>;
+}
+
 /** The checkout holding bin/hawser (works from src/ under tsx and from dist/). */
 export function findRepoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -197,6 +204,21 @@ export class Lab {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(this.kubeconfig(cluster, 'host'));
     return kc;
+  }
+
+  /**
+   * The lab as clusters whose nodes are network namespaces: plain data for a tool that acts on every node
+   * (`hawser diagnose all --lab` turns it into its world), so the tool never needs the lab itself.
+   */
+  netnsWorld(): LabNetnsWorld {
+    return {
+      hawserBinary: join(findRepoRoot(), 'bin', 'hawser'),
+      clusters: this.topology.clusters.map((c) => ({
+        id: c.id,
+        hostKubeconfig: c.hostKubeconfig,
+        nodes: c.nodes.map((n) => ({ name: n.name, gateway: n.gateway, netns: n.netns })),
+      })),
+    };
   }
 
   /** Runs argv inside a target's netns with KUBECONFIG set to its cluster's in-lab kubeconfig. */

@@ -2,8 +2,19 @@
 // each plan's totals (level-triggered), so they never drift from the statuses they describe. The role's
 // registry is made like the other roles' (metrics/registry.ts): process metrics and hawser_build_info.
 import { Gauge, Registry } from 'prom-client';
-import type { IpStats } from '../nat/desired.js';
 import { createRegistry } from './registry.js';
+
+/** The Globalnet pool's totals, as each plan counts them (nat/desired.ts `summarize`) and the gauges show them. */
+export interface IpStats {
+  cidr: string;
+  /** Usable addresses in the CIDR. */
+  size: number;
+  available: number;
+  allocated: number;
+  egress: number;
+  clusterEgress: number;
+  ingress: number;
+}
 
 /** Port Submariner's globalnet serves metrics on (SUBMARINER_METRICSPORT overrides it). */
 export const GLOBALNET_METRICS_PORT = 32781;

@@ -8,6 +8,7 @@
 import { allocatedCondition, setCondition, type ConditionChange } from './conditions.js';
 import { isIPv4 as isIpv4 } from 'node:net';
 import { ipv4ToInt as ipToInt, normalizeCidrs, overlaps as cidrsOverlap, parseIpv4Cidr } from '../net/cidr.js';
+import type { IpStats } from '../metrics/globalnet.js';
 import { ipRange } from './ip.js';
 import { describeRejection, Ipam, sortByAge, type Claim, type RejectedClaim } from './ipam.js';
 import { endpointsIngressName, internalServiceName, podIngressName } from './names.js';
@@ -93,16 +94,8 @@ export interface PlanNote {
   message: string;
 }
 
-export interface IpStats {
-  cidr: string;
-  /** Usable addresses in the CIDR. */
-  size: number;
-  available: number;
-  allocated: number;
-  egress: number;
-  clusterEgress: number;
-  ingress: number;
-}
+/** The pool totals live with the gauges that show them (metrics/globalnet.ts); planners and tests take them from here too. */
+export type { IpStats };
 
 export interface GlobalnetPlan {
   dataplane: Dataplane;

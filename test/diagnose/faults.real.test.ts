@@ -29,7 +29,7 @@ describe('diagnose all @real: a two-cluster lab, healthy and with each fault inj
   });
 
   const run = async (): Promise<CheckResult[]> => {
-    const { results } = await diagnoseAll(await labWorld(lab.name, 'submariner-operator'));
+    const { results } = await diagnoseAll(await labWorld(lab.netnsWorld(), 'submariner-operator'));
     for (const n of lab.topology.clusters.flatMap((c) => c.nodes)) {
       const r = await exec('ip', ['netns', 'exec', n.netns, 'nft', 'list', 'table', 'inet', PROBE_TABLE], { allowFailure: true });
       assert.notEqual(r.code, 0, `${PROBE_TABLE} left on ${n.name}`);

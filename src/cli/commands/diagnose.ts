@@ -184,8 +184,8 @@ async function runAll(argv: string[]): Promise<number> {
   if (values.lab && (values.kubeconfig || values.contexts)) throw new UsageError('--lab takes the kubeconfigs from the lab: drop --kubeconfig/--contexts');
   let world;
   if (values.lab) {
-    const { labWorld } = await import('../../diagnose/lab-world.js');
-    world = await labWorld(values.lab, values.namespace!, { stateRoot: process.env.HAWSER_LAB_ROOT });
+    const [{ labWorld }, { Lab }] = await Promise.all([import('../../diagnose/lab-world.js'), import('../../lab/index.js')]);
+    world = await labWorld(Lab.open(values.lab, process.env.HAWSER_LAB_ROOT).netnsWorld(), values.namespace!);
   } else {
     const { contextClients } = await import('../../show/contexts.js');
     const clients = await contextClients(values.kubeconfig, list(values.contexts));
