@@ -5,8 +5,8 @@ import { SharedHealthChecker } from '../../src/health/shared.js';
 import { findHealthCheckIP } from '../../src/health/source-ip.js';
 import { netnsPids } from '../../src/os/netns.js';
 import { waitFor } from '../../src/util/wait.js';
-import { logSink as quietLogger } from '../support/fixtures.js';
-import { NetnsHarness as NetLab } from '../support/netns.js';
+import { logSink } from '../support/fixtures.js';
+import { NetnsHarness } from '../support/netns.js';
 import { exec } from '../../src/util/exec.js';
 
 /** Inodes of the raw ICMP sockets open in a namespace (/proc/net/raw there, protocol 1). */
@@ -18,7 +18,7 @@ const rawSockets = async (ns: string): Promise<number> => (await rawSocketInodes
 
 describe('healthcheck: ping between network namespaces @real', function () {
   this.timeout(30_000);
-  const lab = new NetLab();
+  const lab = new NetnsHarness();
   let a: string;
   let b: string;
   let checker: SharedHealthChecker | undefined;
@@ -53,7 +53,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
 
   for (const kind of ['icmp', 'fping'] as const) {
     it(`${kind}: measures RTT, detects loss when the link is cut, recovers, and leaves nothing behind`, async () => {
-      const { log } = quietLogger();
+      const { log } = logSink();
       checker = new SharedHealthChecker({ log, intervalMs: 100, maxLoss: 5, netns: a, prober: kind });
       assert.equal(checker.prober, kind);
       const flips: boolean[] = [];
@@ -84,7 +84,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
     });
 
     it(`${kind}: one prober for every remote, a lost one turns unhealthy alone, nothing is left behind`, async () => {
-      const { log } = quietLogger();
+      const { log } = logSink();
       await lab.ip(b, 'addr', 'add', '10.52.0.2/24', 'dev', 'cni0');
       const shared = new SharedHealthChecker({ log, intervalMs: 100, maxLoss: 5, netns: a, prober: kind });
       try {
@@ -119,7 +119,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
     await lab.ip(a, 'route', 'replace', '10.99.0.0/16', 'via', '192.168.77.2');
     await lab.run(b, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
     await lab.ip(b, 'route', 'replace', 'unreachable', '10.99.0.0/16');
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 3, netns: a, prober: 'icmp' });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 3, netns: a, prober: 'icmp' });
     checker.setTargets([
       { cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' },
       { cableName: 'cable-x', sourceIP: '10.42.0.1', targetIP: '10.99.0.1' },
@@ -139,7 +139,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
 
   it('icmp: target set changes keep the one socket and the statistics of targets that stay', async () => {
     await lab.ip(b, 'addr', 'replace', '10.52.0.3/24', 'dev', 'cni0');
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
     const one = { cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' };
     const two = { cableName: 'cable-b3', sourceIP: '10.42.0.1', targetIP: '10.52.0.3' };
     checker.setTargets([one]);
@@ -160,7 +160,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
   });
 
   it('icmp: a source address not (yet) on the node is a dead prober with the reason; it comes back once the address is there', async () => {
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 3, netns: a, prober: 'icmp' });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 3, netns: a, prober: 'icmp' });
     checker.setTargets([{ cableName: 'cable-b', sourceIP: '10.42.0.9', targetIP: '10.52.0.1' }]);
     const h = await waitFor(() => { const s = checker!.stats('cable-b'); return s && !s.healthy ? s : undefined; }, { timeoutMs: 5000, what: 'unhealthy: no socket' });
     assert.equal(h.running, false);
@@ -176,12 +176,12 @@ describe('healthcheck: ping between network namespaces @real', function () {
 
   it('icmp: a restarted checker probes again from scratch with a new socket, and the old one is closed', async () => {
     const target = { cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' };
-    const first = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
+    const first = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
     first.setTargets([target]);
     await waitFor(() => (first.stats('cable-b')?.received ?? 0) >= 2, { timeoutMs: 5000, what: 'first checker replies' });
     await first.stop();
     assert.equal(await rawSockets(a), 0);
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
     checker.setTargets([target]);
     const h = await waitFor(() => { const s = checker!.stats('cable-b'); return s && s.received >= 2 ? s : undefined; }, { timeoutMs: 5000, what: 'second checker replies' });
     assert.equal(h.lossPercent, 0, 'replies to the first socket\'s probes are not taken as the second\'s');
@@ -191,7 +191,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
   it('icmp: an IPv6 target is probed by fping beside the in-process ICMPv4 prober', async () => {
     await lab.ip(a, 'addr', 'replace', 'fd00:77::1/64', 'dev', 'cable0', 'nodad');
     await lab.ip(b, 'addr', 'replace', 'fd00:77::2/64', 'dev', 'cable0', 'nodad');
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 5, netns: a, prober: 'icmp' });
     checker.setTargets([
       { cableName: 'cable-b', sourceIP: '10.42.0.1', targetIP: '10.52.0.1' },
       { cableName: 'cable-b6', targetIP: 'fd00:77::2' },
@@ -203,7 +203,7 @@ describe('healthcheck: ping between network namespaces @real', function () {
   });
 
   it('auto picks the in-process prober when a raw ICMP socket can be opened', () => {
-    const auto = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 100, maxLoss: 5, netns: a });
+    const auto = new SharedHealthChecker({ log: logSink().log, intervalMs: 100, maxLoss: 5, netns: a });
     assert.equal(auto.prober, 'icmp');
     assert.equal(auto.fallbackReason, undefined);
     void auto.stop();

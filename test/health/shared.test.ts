@@ -9,7 +9,7 @@ import { PassThrough } from 'node:stream';
 import { SharedHealthChecker } from '../../src/health/shared.js';
 import { pidAlive } from '../../src/os/daemon.js';
 import { waitFor } from '../../src/util/wait.js';
-import { logSink as quietLogger } from '../support/fixtures.js';
+import { logSink } from '../support/fixtures.js';
 
 describe('healthcheck: fping output', () => {
   it('parses replies, timeouts and per-target errors; ignores duplicates and summaries', () => {
@@ -86,7 +86,7 @@ done
   it('probes every target from one process, per-target loss, and one restart per change of the target list', async () => {
     const cmd = fakeFping('fp1.sh');
     writeFileSync(join(dir, 'silent'), '10.3.0.7\n');
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
     const flips: Array<[string, boolean]> = [];
     checker.on('health', (c, healthy) => flips.push([c, healthy]));
     checker.setTargets([
@@ -132,7 +132,7 @@ done
   it('a burst of target changes leaves exactly one prober running, with the last list (no orphaned process per change)', async () => {
     const cmd = fakeFping('burst.sh');
     writeFileSync(join(dir, 'silent'), '');
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 20, maxLoss: 5, fpingCommand: cmd });
     // Endpoints arrive one by one, faster than a prober is replaced (as 200 remotes do at start).
     const targets = Array.from({ length: 30 }, (_, i) => ({ cableName: `c${i}`, targetIP: `10.9.0.${i + 1}` }));
     for (let i = 1; i <= targets.length; i++) {
@@ -155,7 +155,7 @@ done
     const file = join(dir, 'dead.sh');
     writeFileSync(file, '#!/bin/sh\necho "fping: cannot bind source address : Cannot assign requested address" >&2\nexit 1\n');
     chmodSync(file, 0o755);
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 3, fpingCommand: file });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 20, maxLoss: 3, fpingCommand: file });
     checker.setTargets([{ cableName: 'c1', targetIP: '10.2.0.7', sourceIP: '10.9.9.9' }]);
     const h = await waitFor(() => { const s = checker!.stats('c1'); return s && !s.healthy ? s : undefined; }, { timeoutMs: 3000, what: 'unhealthy' });
     assert.match(h.lastError ?? '', /cannot bind source address/);
@@ -163,7 +163,7 @@ done
   });
 
   it('a missing fping binary is an error on each connection, not a crash', async () => {
-    checker = new SharedHealthChecker({ log: quietLogger().log, intervalMs: 20, maxLoss: 2, fpingCommand: join(dir, 'no-such-fping') });
+    checker = new SharedHealthChecker({ log: logSink().log, intervalMs: 20, maxLoss: 2, fpingCommand: join(dir, 'no-such-fping') });
     checker.setTargets([{ cableName: 'c1', targetIP: '10.2.0.7' }]);
     const h = await waitFor(() => { const s = checker!.stats('c1'); return s && !s.healthy ? s : undefined; }, { timeoutMs: 3000, what: 'unhealthy' });
     assert.match(h.lastError ?? '', /cannot run .*no-such-fping/);
