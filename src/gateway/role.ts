@@ -11,7 +11,7 @@ import { Backoff } from '../util/wait.js';
 import type { BrokerSync } from '../k8s/brokersync.js';
 import { Debouncer } from '../k8s/informer.js';
 import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
-import { selectRemoteEndpoints, type ConnectionView } from '../cable-drivers/engine.js';
+import { selectRemoteEndpoints, type ConnectionView, type Selection } from '../cable-drivers/engine.js';
 import type { NatInfo } from '../cable-drivers/types.js';
 import { CableStateLog, type CableStateChange } from './cable-log.js';
 import type { GatewayDeps } from './deps.js';
@@ -54,7 +54,6 @@ export type GatewayAction =
   | 'activate'
   | 'step-down'
   | 'deactivate'
-  | 'fence-leftovers'
   | 'reconcile'
   | 'retry-publish'
   | 'write-status'
@@ -79,8 +78,9 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'starting', on: 'driver-start-failed', to: 'starting', do: ['write-status', 'retry-driver-start'] },
   { from: 'starting', on: 'driver-started', to: 'standby', do: ['begin-standby', 'write-status'] },
   { from: 'standby', on: 'lease-acquired', to: 'active', do: ['activate', 'write-status'] },
-  // Another node leads: cables this node's previous run left must go (fencing), and our Gateway says passive.
-  { from: 'standby', on: 'other-holder-seen', to: 'standby', do: ['fence-leftovers', 'write-status'] },
+  // Another node leads: a standby's wanted set is then empty (`wantedCables`), so the ordinary reconcile removes
+  // whatever cables this node's previous run left (fencing), and our Gateway says passive.
+  { from: 'standby', on: 'other-holder-seen', to: 'standby', do: ['reconcile', 'write-status'] },
   { from: 'standby', on: 'endpoints-changed', to: 'standby', do: ['reconcile'] },
   { from: 'active', on: 'endpoints-changed', to: 'active', do: ['reconcile'] },
   { from: 'active', on: 'publish-failed', to: 'active', do: ['retry-publish'] },
@@ -98,6 +98,21 @@ export const TRANSITIONS: readonly Transition[] = [
   ...RUNNING.map((from): Transition => ({ from, on: 'sigterm', to: 'stopping', do: ['stop'] })),
   { from: 'stopping', on: 'stopped', to: 'stopped', do: [] },
 ];
+
+const NO_CABLES: Selection = { wanted: [], rejected: [] };
+
+/**
+ * Pure: the cables this gateway should carry, or undefined to leave the data path as it is. Fencing: only the
+ * holder of a live lease carries the selected cables; a standby that knows another holder carries none (what
+ * its previous run left goes by the same reconcile). Nothing is decided while the holder is unknown (or is
+ * this node): a restart in place keeps its data path until it has renewed its own lease. A lapsed gateway
+ * keeps its cables for the grace; a starting or stopping one leaves them to start/stop.
+ */
+export function wantedCables(now: { state: GatewayState; leading: boolean; otherHolder: boolean }, sel: Selection): Selection | undefined {
+  if (now.state === 'active' && now.leading) return sel;
+  if (now.state === 'standby' && now.otherHolder) return NO_CABLES;
+  return undefined;
+}
 
 export class GatewayRole {
   private readonly machine: StateMachine<GatewayState, GatewayEvent, GatewayAction>;
@@ -123,7 +138,8 @@ export class GatewayRole {
   private reconciler: Debouncer | undefined;
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
-  private leftoversFenced = false;
+  /** The other holder the last empty-set reconcile was logged for (one line per holder, not per pass). */
+  private standbyFor: string | undefined;
   /** Counts lapses, so a grace timer of an earlier lapse cannot end a later one. */
   private lapses = 0;
   private reportedActive = false;
@@ -212,8 +228,6 @@ export class GatewayRole {
         return this.stepDown();
       case 'deactivate':
         return this.deactivate();
-      case 'fence-leftovers':
-        return this.fenceLeftovers();
       case 'reconcile':
         return this.reconciler?.trigger();
       case 'retry-publish':
@@ -346,17 +360,6 @@ export class GatewayRole {
     }
   }
 
-  /**
-   * A restarted gateway that finds another one active removes what its previous run left: shutdown() is
-   * set([]), which removes every cable of ours whether or not a remote Endpoint still names it. Once per start.
-   */
-  private async fenceLeftovers(): Promise<void> {
-    if (this.leftoversFenced || !this.cables || this.state !== 'standby') return;
-    this.leftoversFenced = true;
-    await this.shutdownCables();
-    this.log.info({ holder: this.elector?.holder }, 'another gateway is active: removed cables this node\'s previous run may have left');
-  }
-
   /** Publishes our Endpoint and Cluster while we lead; a failure retries in 1 s (publish-failed). */
   private async ensurePublished(): Promise<void> {
     if (this.state !== 'active' || !this.localEndpoint) return;
@@ -379,12 +382,17 @@ export class GatewayRole {
     await this.watches.endpointsSynced;
     const sel = selectRemoteEndpoints(this.watches.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
     this.nat.setRemotes(sel.wanted);
-    // Fencing: only a gateway that holds a live lease configures cables.
-    if (this.state !== 'active' || !this.elector?.isLeader()) return;
-    this.cables.setWanted(sel);
+    const holder = this.elector?.holder ?? '';
+    const wanted = wantedCables({ state: this.state, leading: this.elector?.isLeader() ?? false, otherHolder: holder !== '' && holder !== this.elector?.identity }, sel);
+    if (!wanted) return;
+    this.cables.setWanted(wanted);
     await this.cables.reconcile();
+    if (wanted.wanted.length === 0 && this.standbyFor !== holder) {
+      this.standbyFor = holder;
+      this.log.info({ holder }, 'another gateway holds the lease: this standby carries no cables (any a previous run left were removed)');
+    }
     this.failures.clear('reconcile');
-    this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
+    this.health?.setTargets(wanted.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
     const next = this.cables.nextRetryAt();
     if (next !== undefined) this.timers.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
     this.status.markDirty();

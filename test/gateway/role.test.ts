@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
-import { GatewayRole, TRANSITIONS, type GatewayState } from '../../src/gateway/role.js';
+import { GatewayRole, TRANSITIONS, wantedCables, type GatewayState } from '../../src/gateway/role.js';
 import type { CablesPort, ElectorPort, LocalBackendConfig } from '../../src/gateway/ports.js';
 import type { ConnectionView, Selection } from '../../src/cable-drivers/engine.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -146,6 +146,25 @@ describe('gateway role: state machine driven by scripted events', function () {
     assert.equal(TRANSITIONS.filter((t) => t.from === 'stopped').length, 0);
   });
 
+  it('wanted cables: the selection only while active and leading; none for a standby that knows another holder; otherwise the data path is left alone', () => {
+    const sel: Selection = { wanted: [], rejected: [] }; // told apart from "none" by identity
+    const cases: Array<[GatewayState, boolean, boolean, 'sel' | 'none' | 'leave']> = [
+      ['active', true, false, 'sel'],
+      ['active', false, false, 'leave'],
+      ['standby', false, true, 'none'],
+      // A restart in place: the holder is unknown or still this node; its cables stay until it renews.
+      ['standby', false, false, 'leave'],
+      ['lapsed', false, true, 'leave'],
+      ['starting', false, true, 'leave'],
+      ['stopping', false, true, 'leave'],
+    ];
+    for (const [state, leading, otherHolder, want] of cases) {
+      const got = wantedCables({ state, leading, otherHolder }, sel);
+      const as = got === undefined ? 'leave' : got === sel ? 'sel' : got.wanted.length === 0 && got.rejected.length === 0 ? 'none' : 'other';
+      assert.equal(as, want, `${state} leading=${leading} otherHolder=${otherHolder}`);
+    }
+  });
+
   /** A fresh cluster id per case: objects of earlier cases do not leak in. */
   async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number; lapseGraceMs?: number } = {}): Promise<Harness> {
     n++;
@@ -221,11 +240,11 @@ describe('gateway role: state machine driven by scripted events', function () {
     return h;
   }
 
-  it('driver fails then starts; another holder seen (fence leftovers); lease won; lost; renew failure; SIGTERM of a standby', async () => {
+  it('driver fails then starts; another holder seen (empty wanted set: leftovers removed); lease won; lost; renew failure; SIGTERM of a standby', async () => {
     const h = await run([
       { what: 'driver start fails', act: () => undefined, state: 'starting', gateway: /^passive \[-\] "cable driver vxlan failed to start: cannot create vx-submariner: operation not permitted"$/, cables: ['start (fails)'] },
       { what: 'driver starts on retry', act: () => undefined, state: 'standby', gateway: /^passive \[-\] "cable driver vxlan failed|^\(none\)$/, cables: ['start'] },
-      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['setWanted -', 'reconcile'] },
       { what: 'lease won', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
       { what: 'lease lost', act: (x) => x.elector().lose(`lease is held by ${OTHER}`), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'lease won again', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
@@ -285,7 +304,7 @@ describe('gateway role: state machine driven by scripted events', function () {
 
   it('409 conflicts on the Gateway write: rebuilt from a fresh read, the CR ends saying what is true, no status failure', async () => {
     const h = await run([
-      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['start', 'shutdown'] },
+      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['start', 'setWanted -', 'reconcile'] },
       {
         what: 'lease won under write races', state: 'active', gateway: 'active [b5:connected] ""', cables: ['setWanted b5', 'reconcile'],
         act: (x) => {
