@@ -63,16 +63,6 @@ export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAc
 
 const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active', 'lapsed'];
 
-/**
- * How long a gateway that missed its lease renewal keeps its cables while no other node is seen holding the
- * lease (HAWSER_LEASE_LAPSE_GRACE). Default 0: fence at once, so a cut-off gateway has removed its cables
- * before a standby can take the lease (test/election/failover.real.test.ts). A grace trades that for data-path
- * continuity when the renewal failed because the API server restarted or this process stalled: tearing every
- * cable down and rebuilding it a second later turns each such blip into an outage (under CPU starvation at
- * 200 cables, minutes of them).
- */
-export const LAPSE_GRACE_MS = 0;
-
 /** The whole behaviour of the role. An event with no row for the current state is ignored. */
 export const TRANSITIONS: readonly Transition[] = [
   { from: 'starting', on: 'driver-start-failed', to: 'starting', do: ['write-status', 'retry-driver-start'] },
@@ -87,7 +77,7 @@ export const TRANSITIONS: readonly Transition[] = [
   // Fencing: a gateway that sees another holder stops serving at once.
   { from: 'active', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
   // A missed renewal steps down (passive, no broker sync, Endpoint left as it is); the cables stay up for
-  // the grace (LAPSE_GRACE_MS) unless another holder is seen, and winning the lease back resumes without a flap.
+  // the grace (HAWSER_LEASE_LAPSE_GRACE, config/roles.ts `leaseLapseGraceMs`) unless another holder is seen, and winning the lease back resumes without a flap.
   // Local route agents follow the published Endpoint and remote clusters the broker's, so cables kept by a
   // lapsed gateway carry traffic only while no other gateway has taken over.
   { from: 'active', on: 'renew-failed', to: 'lapsed', do: ['step-down', 'write-status'] },
@@ -325,7 +315,7 @@ export class GatewayRole {
   private async stepDown(): Promise<void> {
     this.reportPassive();
     const lapse = ++this.lapses;
-    const graceMs = this.d.lapseGraceMs ?? LAPSE_GRACE_MS;
+    const graceMs = this.d.cfg.leaseLapseGraceMs;
     this.log.warn({ graceMs }, 'could not renew the gateway lease in time: passive, keeping the cables up until another gateway takes the lease or the grace ends');
     this.status.markDirty(0);
     this.timers.after(graceMs, () => {

@@ -190,6 +190,8 @@ describe('gateway role: state machine driven by scripted events', function () {
       SUBMARINER_NAMESPACE: NS, SUBMARINER_CLUSTERID: cluster, NODE_NAME: node, SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16',
       SUBMARINER_CABLEDRIVER: 'vxlan', SUBMARINER_PUBLICIP: 'ipv4:203.0.113.10', SUBMARINER_HEALTHCHECKENABLED: 'false',
       BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: BROKER_NS,
+      ...(o.releaseOnStop !== undefined ? { HAWSER_RELEASE_ON_STOP: String(o.releaseOnStop) } : {}),
+      ...(o.lapseGraceMs !== undefined ? { HAWSER_LEASE_LAPSE_GRACE: String(o.lapseGraceMs / 1000) } : {}),
     });
     // The API the role sees: writes to our Gateway first lose a race `conflicts` times (someone else writes
     // in between, as the active gateway marking us passive would), so the server answers 409.
@@ -211,7 +213,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     const role = new GatewayRole({
       cfg, log: quietLog, local, broker: local, version: 'test', createDriver: () => Promise.reject(new Error('unused')),
       cables: () => cables, elector: (id) => (elector = new FakeElector(id)),
-      releaseOnStop: o.releaseOnStop, driverRetryMs: o.driverRetryMs ?? 20, lapseGraceMs: o.lapseGraceMs, statusDebounceMs: 5, statusRefreshMs: 0,
+      driverRetryMs: o.driverRetryMs ?? 20, statusDebounceMs: 5, statusRefreshMs: 0,
     });
     const h: Harness = { role, cables, api, elector: () => elector!, conflictsLeft: () => conflicts, setConflicts: (k) => (conflicts = k) };
     const started = role.start();
