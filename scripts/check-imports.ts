@@ -52,7 +52,6 @@ export const DRIVERS: readonly string[] = ['wireguard', 'ipsec', 'vxlan'];
  */
 export const ALLOWED: ReadonlyArray<{ from: string; to: string; reason: string }> = [
   { from: 'src/metrics/globalnet.ts', to: 'src/nat/desired.ts', reason: 'type-only (IpStats, the pool totals the gauges show): move the type next to the metrics or into src/net' },
-  { from: 'src/diagnose/cluster.ts', to: 'src/gateway/status.ts', reason: 'UPDATE_TIMESTAMP_ANNOTATION: belongs in k8s/submariner/gateway.ts' },
   { from: 'src/diagnose/lab-world.ts', to: 'src/lab/index.ts', reason: 'diagnose run against the lab (its nodes are namespaces): the lab should hand diagnose a world instead' },
   { from: 'test/soak/soak.real.test.ts', to: 'bench/soak/soak.ts', reason: 'the short soak in make test runs the bench itself (issue #20); the soak driver should move to test/support with bench/ importing it' },
   { from: 'test/soak/recovery.test.ts', to: 'bench/soak/recovery.ts', reason: 'unit test of the soak\'s failover-recovery judgement; moves with the soak driver' },
