@@ -345,4 +345,31 @@ describe('gateway role: state machine driven by scripted events', function () {
       'stopping --stopped--> stopped',
     ]);
   });
+
+  it('as the lease holder: another node\'s Gateway that still says active is marked passive, its own metadata kept', async () => {
+    const b = `b${n + 1}`; // run() takes the next case number
+    const ts = String(Math.floor(Date.now() / 1000) + 60);
+    await run([
+      {
+        what: 'another node says active; lease won', state: 'active', gateway: `active [${b}:connected] ""`, cables: ['start', `setWanted ${b}`, 'reconcile'],
+        act: async (x) => {
+          await x.api.create(SM('gateways'), { apiVersion: 'submariner.io/v1', kind: 'Gateway', metadata: { name: 'gw-2', labels: { app: 'old' }, annotations: { 'update-timestamp': ts } }, status: { haStatus: 'active', connections: [], statusFailure: '', version: 'old', localEndpoint: { cluster_id: `a${n}`, cable_name: 'c', hostname: 'gw-2', subnets: [], private_ip: '192.168.1.12', public_ip: '', nat_enabled: false, backend: 'vxlan' } } });
+          x.elector().win();
+        },
+      },
+      {
+        what: 'gw-2 marked passive', state: 'active', gateway: `active [${b}:connected] ""`, cables: [],
+        act: async (x) => {
+          const gw2 = await waitFor(async () => {
+            const o = await x.api.get(SM('gateways', 'gw-2'));
+            return (o.status as { haStatus: string }).haStatus === 'passive' ? o : undefined;
+          }, { timeoutMs: 5000, intervalMs: 20, what: 'gw-2 passive' });
+          const st = gw2.status as { haStatus: string; statusFailure: string; version: string; connections: unknown[]; localEndpoint: { hostname: string } };
+          assert.deepEqual([st.haStatus, st.statusFailure, st.version, st.connections, st.localEndpoint.hostname], ['passive', 'not active: the gateway lease is held by gw-1', 'old', [], 'gw-2']);
+          assert.deepEqual(gw2.metadata.labels, { app: 'old' });
+          assert.equal(gw2.metadata.annotations?.['update-timestamp'], ts, 'its update-timestamp stays its own');
+        },
+      },
+    ]);
+  });
 });
