@@ -68,7 +68,7 @@ export const TRANSITIONS: readonly Transition[] = [
   { from: 'starting', on: 'driver-start-failed', to: 'starting', do: ['write-status', 'retry-driver-start'] },
   { from: 'starting', on: 'driver-started', to: 'standby', do: ['begin-standby', 'write-status'] },
   { from: 'standby', on: 'lease-acquired', to: 'active', do: ['activate', 'write-status'] },
-  // Another node leads: a standby's wanted set is then empty (`wantedCables`), so the ordinary reconcile removes
+  // Another node leads: a standby then carries no cable (`cableDuty`), so the ordinary reconcile removes
   // whatever cables this node's previous run left (fencing), and our Gateway says passive.
   { from: 'standby', on: 'other-holder-seen', to: 'standby', do: ['reconcile', 'write-status'] },
   { from: 'standby', on: 'endpoints-changed', to: 'standby', do: ['reconcile'] },
@@ -91,17 +91,19 @@ export const TRANSITIONS: readonly Transition[] = [
 
 const NO_CABLES: Selection = { wanted: [], rejected: [] };
 
+/** What this gateway does with its cables now: carry the selection, carry none, or leave them as they are. */
+export type CableDuty = 'selection' | 'none' | 'leave';
+
 /**
- * Pure: the cables this gateway should carry, or undefined to leave the data path as it is. Fencing: only the
- * holder of a live lease carries the selected cables; a standby that knows another holder carries none (what
- * its previous run left goes by the same reconcile). Nothing is decided while the holder is unknown (or is
- * this node): a restart in place keeps its data path until it has renewed its own lease. A lapsed gateway
- * keeps its cables for the grace; a starting or stopping one leaves them to start/stop.
+ * Pure. Fencing: only the holder of a live lease carries the selected cables; a standby that knows another
+ * holder carries none (what its previous run left goes by the same reconcile). Nothing is decided while the
+ * holder is unknown (or is this node): a restart in place keeps its data path until it has renewed its own
+ * lease. A lapsed gateway keeps its cables for the grace; a starting or stopping one leaves them to start/stop.
  */
-export function wantedCables(now: { state: GatewayState; leading: boolean; otherHolder: boolean }, sel: Selection): Selection | undefined {
-  if (now.state === 'active' && now.leading) return sel;
-  if (now.state === 'standby' && now.otherHolder) return NO_CABLES;
-  return undefined;
+export function cableDuty(now: { state: GatewayState; leading: boolean; otherHolder: boolean }): CableDuty {
+  if (now.state === 'active' && now.leading) return 'selection';
+  if (now.state === 'standby' && now.otherHolder) return 'none';
+  return 'leave';
 }
 
 export class GatewayRole {
@@ -366,24 +368,35 @@ export class GatewayRole {
     return this.nat.decision(this.localEndpoint!, e);
   }
 
+  private duty(): CableDuty {
+    const holder = this.elector?.holder ?? '';
+    return cableDuty({ state: this.state, leading: this.elector?.isLeader() ?? false, otherHolder: holder !== '' && holder !== this.elector?.identity });
+  }
+
   private async reconcile(): Promise<void> {
     if (!this.cables || !this.localEndpoint || !this.watches) return;
-    // Never plan from an empty cache: it would remove the cables adopted from the previous run.
+    // Carrying no cable needs no Endpoint cache: a standby fences at once, even while the cache syncs.
+    if (this.duty() === 'none') await this.applyCables(NO_CABLES);
+    // Never select from an empty cache: it would remove the cables adopted from the previous run.
     await this.watches.endpointsSynced;
     const sel = selectRemoteEndpoints(this.watches.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
     this.nat.setRemotes(sel.wanted);
+    if (this.duty() === 'selection') await this.applyCables(sel);
+  }
+
+  /** Hands `wanted` to the cables in one level-triggered pass, and follows up (health targets, retries, status). */
+  private async applyCables(wanted: Selection): Promise<void> {
+    const cables = this.cables!;
+    cables.setWanted(wanted);
+    await cables.reconcile();
     const holder = this.elector?.holder ?? '';
-    const wanted = wantedCables({ state: this.state, leading: this.elector?.isLeader() ?? false, otherHolder: holder !== '' && holder !== this.elector?.identity }, sel);
-    if (!wanted) return;
-    this.cables.setWanted(wanted);
-    await this.cables.reconcile();
-    if (wanted.wanted.length === 0 && this.standbyFor !== holder) {
+    if (wanted === NO_CABLES && this.standbyFor !== holder) {
       this.standbyFor = holder;
       this.log.info({ holder }, 'another gateway holds the lease: this standby carries no cables (any a previous run left were removed)');
     }
     this.failures.clear('reconcile');
     this.health?.setTargets(wanted.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
-    const next = this.cables.nextRetryAt();
+    const next = cables.nextRetryAt();
     if (next !== undefined) this.timers.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
     this.status.markDirty();
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
-import { GatewayRole, TRANSITIONS, wantedCables, type GatewayState } from '../../src/gateway/role.js';
+import { cableDuty, GatewayRole, TRANSITIONS, type CableDuty, type GatewayState } from '../../src/gateway/role.js';
 import type { CablesPort, ElectorPort, LocalBackendConfig } from '../../src/gateway/ports.js';
 import type { ConnectionView, Selection } from '../../src/cable-drivers/engine.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -146,10 +146,9 @@ describe('gateway role: state machine driven by scripted events', function () {
     assert.equal(TRANSITIONS.filter((t) => t.from === 'stopped').length, 0);
   });
 
-  it('wanted cables: the selection only while active and leading; none for a standby that knows another holder; otherwise the data path is left alone', () => {
-    const sel: Selection = { wanted: [], rejected: [] }; // told apart from "none" by identity
-    const cases: Array<[GatewayState, boolean, boolean, 'sel' | 'none' | 'leave']> = [
-      ['active', true, false, 'sel'],
+  it('cable duty: the selection only while active and leading; none for a standby that knows another holder; otherwise the data path is left alone', () => {
+    const cases: Array<[GatewayState, boolean, boolean, CableDuty]> = [
+      ['active', true, false, 'selection'],
       ['active', false, false, 'leave'],
       ['standby', false, true, 'none'],
       // A restart in place: the holder is unknown or still this node; its cables stay until it renews.
@@ -158,11 +157,7 @@ describe('gateway role: state machine driven by scripted events', function () {
       ['starting', false, true, 'leave'],
       ['stopping', false, true, 'leave'],
     ];
-    for (const [state, leading, otherHolder, want] of cases) {
-      const got = wantedCables({ state, leading, otherHolder }, sel);
-      const as = got === undefined ? 'leave' : got === sel ? 'sel' : got.wanted.length === 0 && got.rejected.length === 0 ? 'none' : 'other';
-      assert.equal(as, want, `${state} leading=${leading} otherHolder=${otherHolder}`);
-    }
+    for (const [state, leading, otherHolder, want] of cases) assert.equal(cableDuty({ state, leading, otherHolder }), want, `${state} leading=${leading} otherHolder=${otherHolder}`);
   });
 
   /** A fresh cluster id per case: objects of earlier cases do not leak in. */
