@@ -77,7 +77,8 @@ export const TRANSITIONS: readonly Transition[] = [
   // Fencing: a gateway that sees another holder stops serving at once.
   { from: 'active', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
   // A missed renewal steps down (passive, no broker sync, Endpoint left as it is); the cables stay up for
-  // the grace (HAWSER_LEASE_LAPSE_GRACE, config/roles.ts `leaseLapseGraceMs`) unless another holder is seen, and winning the lease back resumes without a flap.
+  // the grace (HAWSER_LEASE_LAPSE_GRACE, config/roles.ts `leaseLapseGraceMs`) unless another holder is seen,
+  // and winning the lease back resumes without a flap.
   // Local route agents follow the published Endpoint and remote clusters the broker's, so cables kept by a
   // lapsed gateway carry traffic only while no other gateway has taken over.
   { from: 'active', on: 'renew-failed', to: 'lapsed', do: ['step-down', 'write-status'] },
