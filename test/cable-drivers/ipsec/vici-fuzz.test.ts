@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import {
   PacketReader, PacketType, ViciError, decodeMessage, decodePacket, encodeMessage, encodePacket, type ViciInputSection,
 } from '../../../src/cable-drivers/ipsec/vici/index.js';
-import { seededRandom } from '../../util/prng.js';
+import { seededRandom } from '../../support/prng.js';
 
 const rng = seededRandom;
 
