@@ -6,7 +6,7 @@
 import type { Logger } from '../log/index.js';
 import { backendKind, type EndpointSpec } from '../k8s/resources.js';
 import { errorMessage } from '../util/errors.js';
-import type { CableDriver, CableOutcome, ConnectionState, ConnectionStatus, LocalBackendConfig, NatInfo, WantedCable } from './types.js';
+import type { CableDriver, CableOutcome, ConnectionState, ConnectionStatus, LocalBackendConfig, NatInfo, SetOptions, WantedCable } from './types.js';
 
 export interface EndpointObject {
   name: string;
@@ -102,7 +102,10 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(30_000, 1000 * 2 ** Math.min(attempts - 1, 5));
 }
 
-/** Default engine-level resync period: the drivers re-observe and repair drift (a route deleted behind our back). */
+/**
+ * The resync period: every driver reads all its cables back from the data path and repairs drift no event
+ * reported (set() with `resync`). The only periodic resync of the cables: drivers have no timer of their own.
+ */
 export const DEFAULT_RESYNC_MS = 30_000;
 
 /**
@@ -230,12 +233,15 @@ export class CableEngine {
     return run;
   }
 
-  /** One pass: the wanted cables (minus those backing off) go to the driver in one set(). Returns the plan text. */
-  reconcile(): Promise<string> {
-    return this.serial(() => this.reconcileLocked());
+  /**
+   * One pass: the wanted cables (minus those backing off) go to the driver in one set(). Returns the plan text.
+   * `resync`: the driver reads every cable back from the data path (the resync tick passes it).
+   */
+  reconcile(opts: SetOptions = {}): Promise<string> {
+    return this.serial(() => this.reconcileLocked(opts));
   }
 
-  private async reconcileLocked(): Promise<string> {
+  private async reconcileLocked(opts: SetOptions): Promise<string> {
     // A pass queued behind stop() must not touch a closed driver.
     if (this.stopped) return '';
     this.scheduleResync();
@@ -257,7 +263,7 @@ export class CableEngine {
     for (const k of [...this.errors.keys()]) if (!this.wanted.some((e) => e.cableName === k)) this.errors.delete(k);
     let outcomes: Map<string, CableOutcome>;
     try {
-      outcomes = await this.o.driver.set(cables);
+      outcomes = await (opts.resync ? this.o.driver.set(cables, { resync: true }) : this.o.driver.set(cables));
     } catch (err) {
       const message = errorMessage(err);
       outcomes = new Map(cables.map((c) => [c.endpoint.cableName, { ok: false, error: message }]));
@@ -306,8 +312,8 @@ export class CableEngine {
   private scheduleResync(): void {
     const period = this.o.resyncMs ?? DEFAULT_RESYNC_MS;
     if (this.resyncTimer || this.stopped || period <= 0) return;
-    // Level-triggered repair of drift (a peer or route removed behind our back) without any event.
-    this.resyncTimer = setInterval(() => void this.reconcile().catch((err) => this.o.log.warn({ err }, 'cable resync failed; retried on the next tick')), period);
+    // Level-triggered repair of drift (a peer, route or connection removed behind our back) without any event.
+    this.resyncTimer = setInterval(() => void this.reconcile({ resync: true }).catch((err) => this.o.log.warn({ err }, 'cable resync failed; retried on the next tick')), period);
     this.resyncTimer.unref();
   }
 

@@ -1,7 +1,9 @@
 // The one interface every cable driver implements, and the connection state the engine reads back for
 // Gateway status and metrics. Drivers are declarative: set(cables) makes the data path carry exactly the
 // given cables (observe → plan → apply), so adoption after a restart, drift repair and removal of what a
-// previous run left are all decided by the driver's planner, never by the caller.
+// previous run left are all decided by the driver's planner, never by the caller. Drivers run no periodic
+// timer of their own: events (charon's VICI events, a daemon's exit) drive them, and the engine's resync
+// (`set(cables, { resync: true })`) is the one safety net for drift nothing reported.
 import type { Logger } from '../log/index.js';
 import type { EndpointSpec } from '../k8s/resources.js';
 import type { GatewayConfig, CableDriverName } from '../config/roles.js';
@@ -50,6 +52,17 @@ export interface DriverContext {
   log: Logger;
 }
 
+/** How a set() goes about it. */
+export interface SetOptions {
+  /**
+   * The engine's periodic resync (engine.ts `DEFAULT_RESYNC_MS`, the only resync timer; drivers keep none):
+   * read every cable back from the data path and repair what drifted without an event (a connection unloaded,
+   * a peer or route removed behind our back), instead of trusting what this driver applied last. A driver
+   * whose every set() observes the whole data path anyway (WireGuard, VXLAN) may ignore it.
+   */
+  resync?: boolean;
+}
+
 export interface CableDriver {
   readonly name: CableDriverName;
   /** Starts or adopts the data path (daemon, device) and observes what exists. Idempotent; disturbs no working cable. */
@@ -62,7 +75,7 @@ export interface CableDriver {
    * wanted cable name; a bad cable never stops the others. Rejects only when the data path cannot be
    * observed or changed at all (dead daemon, no device).
    */
-  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>>;
+  set(cables: readonly WantedCable[], opts?: SetOptions): Promise<Map<string, CableOutcome>>;
   /** The cables of the last set(), with their state read from the data path (not from memory). */
   connections(): Promise<ConnectionState[]>;
   /**

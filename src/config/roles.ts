@@ -5,7 +5,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './parse.js';
 import { checkSubmarinerEnv, type EnvRole } from './env-table.js';
-import { parseResolverChain } from '../gateway/public-ip.js';
+import { parseResolverChain } from './public-ip-chain.js';
 
 /** Test hook, like Submariner's RootDir: mounted secrets are read below this directory (default `/`). */
 export interface EnvOptions {
@@ -89,6 +89,20 @@ export interface GatewayConfig extends CommonConfig {
    * cluster sets with libreswan 4.x gateways: see src/cable-drivers/ipsec/libreswan/).
    */
   ipsecBackend: 'strongswan' | 'libreswan';
+  /**
+   * HAWSER_RELEASE_ON_STOP: true = SIGTERM always hands the lease over, false = always restarts in place,
+   * undefined (unset) = decided from the Node (cordoned or being deleted: hand over).
+   */
+  releaseOnStop?: boolean;
+  /**
+   * HAWSER_LEASE_LAPSE_GRACE (seconds, default 0): how long a gateway that missed a lease renewal keeps its
+   * cables while no other node is seen holding the lease (gateway/role.ts, state `lapsed`). Default 0: fence at
+   * once, so a cut-off gateway has removed its cables before a standby can take the lease
+   * (test/election/failover.real.test.ts). A grace trades that for data-path continuity when the renewal
+   * failed because the API server restarted or this process stalled: tearing every cable down and rebuilding
+   * it a second later turns each such blip into an outage (under CPU starvation at 200 cables, minutes of them).
+   */
+  leaseLapseGraceMs: number;
 }
 
 export interface HealthCheckConfig { enabled: boolean; intervalMs: number; maxPacketLossCount: number }
@@ -273,6 +287,24 @@ function readBrokerCa(env: Env, c: ErrorCollector): string | undefined {
   return pem;
 }
 
+/** HAWSER_RELEASE_ON_STOP: unset, or a boolean as Go's strconv.ParseBool reads it. */
+function readReleaseOnStop(env: Env): boolean | undefined {
+  const v = env.HAWSER_RELEASE_ON_STOP;
+  if (v === undefined || v === '') return undefined;
+  if (/^(1|t|true)$/i.test(v)) return true;
+  if (/^(0|f|false)$/i.test(v)) return false;
+  throw new ConfigError('HAWSER_RELEASE_ON_STOP', `${JSON.stringify(v)} is not valid: expected true or false (true: SIGTERM always hands the gateway lease to a standby)`);
+}
+
+/** HAWSER_LEASE_LAPSE_GRACE: seconds from 0 to 300 (fractions allowed), default 0. */
+function readLapseGraceMs(env: Env): number {
+  const v = env.HAWSER_LEASE_LAPSE_GRACE;
+  if (v === undefined || v === '') return 0;
+  const s = Number(v);
+  if (!Number.isFinite(s) || s < 0 || s > 300) throw new ConfigError('HAWSER_LEASE_LAPSE_GRACE', `${JSON.stringify(v)} is not valid: expected seconds between 0 and 300 (0: a gateway that misses a lease renewal removes its cables at once)`);
+  return Math.round(s * 1000);
+}
+
 export function gatewayConfigFromEnv(env: Env, opts: EnvOptions = {}): GatewayConfig {
   const c = new ErrorCollector();
   const base = common(env, c, 32780, true, 'gateway');
@@ -314,7 +346,10 @@ export function gatewayConfigFromEnv(env: Env, opts: EnvOptions = {}): GatewayCo
     publicIP,
     airGapped: c.take(() => readBool(env, 'AIR_GAPPED_DEPLOYMENT', false), false),
     ipsecBackend: c.take(() => readEnum(env, 'HAWSER_IPSEC_BACKEND', 'strongswan', ['strongswan', 'libreswan'] as const, { charon: 'strongswan', pluto: 'libreswan' }), 'strongswan'),
+    leaseLapseGraceMs: c.take(() => readLapseGraceMs(env), 0),
   };
+  const releaseOnStop = c.take(() => readReleaseOnStop(env), undefined);
+  if (releaseOnStop !== undefined) cfg.releaseOnStop = releaseOnStop;
   c.throwIfAny();
   return cfg;
 }

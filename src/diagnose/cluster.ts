@@ -1,6 +1,6 @@
 // Cluster-level checks of `hawser diagnose all`, judged from API objects and probe outcomes (pure).
 import type { KubeObject } from '../k8s/rest.js';
-import { UPDATE_TIMESTAMP_ANNOTATION } from '../gateway/status.js';
+import { UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
 import { parseEndpointSpec } from '../k8s/resources.js';
 import { parseIpv4Cidr } from '../net/cidr.js';
 import type { CheckResult } from './checks.js';

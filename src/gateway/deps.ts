@@ -28,12 +28,8 @@ export interface GatewayDeps {
   publicIpIO?: ResolveIO;
   /** Re-resolution period of the public IP; default PUBLIC_IP_RECHECK_MS (PUBLIC_IP_RETRY_MS while unresolved). */
   publicIpRecheckMs?: number;
-  /** HAWSER_RELEASE_ON_STOP: true = SIGTERM always hands over; undefined = decided from the Node. */
-  releaseOnStop?: boolean;
   /** Lease hold on a restart in place (default RESTART_GRACE_MS). */
   restartGraceMs?: number;
-  /** How long cables stay up after a missed lease renewal while no other holder is seen (default LAPSE_GRACE_MS). */
-  lapseGraceMs?: number;
   /** First retry delay of a failed driver start (default 1 s, doubling to 15 s). */
   driverRetryMs?: number;
   /** Gateway status: debounce and refresh period (defaults 20 ms and 5 s). */

@@ -6,9 +6,9 @@ import type { GatewayConfig } from '../config/roles.js';
 import { nodeLabelsAndAnnotations, parseNode, type Node } from '../k8s/node.js';
 import { resourcePath, type RestClient } from '../k8s/rest.js';
 import type { NodeFacts } from './local-endpoint.js';
+import { parseResolverChain } from '../config/public-ip-chain.js';
 import {
-  assessPublicIP, parseResolverChain, publicIpChainText, resolvePublicIP, systemResolveIO, usesLoadBalancerChain,
-  type PublicIpResult, type ResolveIO,
+  assessPublicIP, publicIpChainText, resolvePublicIP, systemResolveIO, usesLoadBalancerChain, type PublicIpResult, type ResolveIO,
 } from './public-ip.js';
 import type { Failures } from './status-writer.js';
 import { errorMessage, HawserError } from '../util/errors.js';
@@ -47,24 +47,6 @@ export function decideStop(node: Node | undefined, releaseOnStop: boolean | unde
   if (node?.unschedulable) return { kind: 'hand-over', why: 'the Node is cordoned (unschedulable)' };
   if (releaseOnStop === false) return { kind: 'restart-in-place', why: 'HAWSER_RELEASE_ON_STOP=false' };
   return { kind: 'restart-in-place', why: node ? 'the Node stays (not cordoned, not being deleted)' : 'the Node could not be read' };
-}
-
-/** HAWSER_RELEASE_ON_STOP: unset, or a boolean as Go's strconv.ParseBool reads it. */
-export function releaseOnStopFromEnv(env: Readonly<Record<string, string | undefined>>): boolean | undefined {
-  const v = env.HAWSER_RELEASE_ON_STOP;
-  if (v === undefined || v === '') return undefined;
-  if (/^(1|t|true)$/i.test(v)) return true;
-  if (/^(0|f|false)$/i.test(v)) return false;
-  throw new HawserError('CONFIG', `HAWSER_RELEASE_ON_STOP=${JSON.stringify(v)}: expected true or false (true: SIGTERM always hands the gateway lease to a standby)`);
-}
-
-/** HAWSER_LEASE_LAPSE_GRACE (seconds, default 0): how long a gateway that missed a renewal keeps its cables (role.ts LAPSE). */
-export function lapseGraceFromEnv(env: Readonly<Record<string, string | undefined>>): number {
-  const v = env.HAWSER_LEASE_LAPSE_GRACE;
-  if (v === undefined || v === '') return 0;
-  const s = Number(v);
-  if (!Number.isFinite(s) || s < 0 || s > 300) throw new HawserError('CONFIG', `HAWSER_LEASE_LAPSE_GRACE=${JSON.stringify(v)}: expected seconds between 0 and 300 (0: a gateway that misses a lease renewal removes its cables at once)`);
-  return Math.round(s * 1000);
 }
 
 export class NodeFactsReader {

@@ -11,22 +11,16 @@
 // `api:https://...` uses that URL as given, so a resolver can live inside a lab network.
 // hawser's cables are IPv4 only: an `ipv6:` entry is accepted but skipped (said in the result).
 //
+// The chain's syntax is parsed in config/public-ip-chain.ts (the config validates SUBMARINER_PUBLICIP too).
 // The resolution is pure apart from the injected I/O (ResolveIO), so each form is unit-tested; the gateway
 // role re-resolves periodically (Submariner's PublicIPWatcher: every 60 s) and republishes on change.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { errorMessage } from '../util/errors.js';
+import type { Resolver } from '../config/public-ip-chain.js';
 
 export const PUBLIC_IP_KEY = 'public-ip';
 export const USING_LOAD_BALANCER_KEY = 'using-loadbalancer';
-
-export type ResolverKind = 'ipv4' | 'ipv6' | 'dns' | 'api' | 'lb';
-const KINDS: readonly ResolverKind[] = ['ipv4', 'ipv6', 'dns', 'api', 'lb'];
-
-export interface Resolver {
-  kind: ResolverKind;
-  value: string;
-}
 
 /** Where the chain came from: said in logs and status, and decides how loudly "public = private" is reported. */
 export type ChainSource = 'node' | 'SUBMARINER_PUBLICIP' | 'default';
@@ -52,26 +46,6 @@ export function publicIpChainText(nodeConfig: Readonly<Record<string, string>>, 
   if (fromNode !== undefined) return { text: fromNode, source: 'node' };
   if (envPublicIP) return { text: envPublicIP, source: 'SUBMARINER_PUBLICIP' };
   return { text: defaultResolverChain(random), source: 'default' };
-}
-
-/** Parses `kind:value[,kind:value...]`; any bad entry fails the whole chain (as in Submariner) with its text. */
-export function parseResolverChain(text: string): { ok: true; resolvers: Resolver[] } | { ok: false; error: string } {
-  const resolvers: Resolver[] = [];
-  for (const raw of text.split(',')) {
-    const entry = raw.trim();
-    if (!entry) continue;
-    const colon = entry.indexOf(':');
-    const kind = colon > 0 ? entry.slice(0, colon) : '';
-    const value = colon > 0 ? entry.slice(colon + 1).trim() : '';
-    if (!(KINDS as readonly string[]).includes(kind) || !value) {
-      return { ok: false, error: `public-ip ${JSON.stringify(entry)} is not one of ipv4:<ip>, ipv6:<ip>, dns:<name>, api:<host/path>, lb:<service>` };
-    }
-    if (kind === 'ipv4' && !isIPv4(value)) return { ok: false, error: `public-ip ${JSON.stringify(entry)}: ${value} is not an IPv4 address` };
-    if (kind === 'ipv6' && !isIPv6(value)) return { ok: false, error: `public-ip ${JSON.stringify(entry)}: ${value} is not an IPv6 address` };
-    resolvers.push({ kind: kind as ResolverKind, value });
-  }
-  if (resolvers.length === 0) return { ok: false, error: `public-ip ${JSON.stringify(text)} has no resolver` };
-  return { ok: true, resolvers };
 }
 
 /** `api:` value → URL: Submariner's `https://<value>`; hawser also takes a full http(s) URL (labs, tests). */

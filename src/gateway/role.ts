@@ -11,7 +11,7 @@ import { Backoff } from '../util/wait.js';
 import type { BrokerSync } from '../k8s/brokersync.js';
 import { Debouncer } from '../k8s/informer.js';
 import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
-import { selectRemoteEndpoints, type ConnectionView } from '../cable-drivers/engine.js';
+import { selectRemoteEndpoints, type ConnectionView, type Selection } from '../cable-drivers/engine.js';
 import type { NatInfo } from '../cable-drivers/types.js';
 import { CableStateLog, type CableStateChange } from './cable-log.js';
 import type { GatewayDeps } from './deps.js';
@@ -54,7 +54,6 @@ export type GatewayAction =
   | 'activate'
   | 'step-down'
   | 'deactivate'
-  | 'fence-leftovers'
   | 'reconcile'
   | 'retry-publish'
   | 'write-status'
@@ -64,30 +63,22 @@ export type Transition = GenericTransition<GatewayState, GatewayEvent, GatewayAc
 
 const RUNNING: readonly GatewayState[] = ['starting', 'standby', 'active', 'lapsed'];
 
-/**
- * How long a gateway that missed its lease renewal keeps its cables while no other node is seen holding the
- * lease (HAWSER_LEASE_LAPSE_GRACE). Default 0: fence at once, so a cut-off gateway has removed its cables
- * before a standby can take the lease (test/election/failover.real.test.ts). A grace trades that for data-path
- * continuity when the renewal failed because the API server restarted or this process stalled: tearing every
- * cable down and rebuilding it a second later turns each such blip into an outage (under CPU starvation at
- * 200 cables, minutes of them).
- */
-export const LAPSE_GRACE_MS = 0;
-
 /** The whole behaviour of the role. An event with no row for the current state is ignored. */
 export const TRANSITIONS: readonly Transition[] = [
   { from: 'starting', on: 'driver-start-failed', to: 'starting', do: ['write-status', 'retry-driver-start'] },
   { from: 'starting', on: 'driver-started', to: 'standby', do: ['begin-standby', 'write-status'] },
   { from: 'standby', on: 'lease-acquired', to: 'active', do: ['activate', 'write-status'] },
-  // Another node leads: cables this node's previous run left must go (fencing), and our Gateway says passive.
-  { from: 'standby', on: 'other-holder-seen', to: 'standby', do: ['fence-leftovers', 'write-status'] },
+  // Another node leads: a standby then carries no cable (`cableDuty`), so the ordinary reconcile removes
+  // whatever cables this node's previous run left (fencing), and our Gateway says passive.
+  { from: 'standby', on: 'other-holder-seen', to: 'standby', do: ['reconcile', 'write-status'] },
   { from: 'standby', on: 'endpoints-changed', to: 'standby', do: ['reconcile'] },
   { from: 'active', on: 'endpoints-changed', to: 'active', do: ['reconcile'] },
   { from: 'active', on: 'publish-failed', to: 'active', do: ['retry-publish'] },
   // Fencing: a gateway that sees another holder stops serving at once.
   { from: 'active', on: 'lease-lost', to: 'standby', do: ['deactivate', 'write-status'] },
   // A missed renewal steps down (passive, no broker sync, Endpoint left as it is); the cables stay up for
-  // the grace (LAPSE_GRACE_MS) unless another holder is seen, and winning the lease back resumes without a flap.
+  // the grace (HAWSER_LEASE_LAPSE_GRACE, config/roles.ts `leaseLapseGraceMs`) unless another holder is seen,
+  // and winning the lease back resumes without a flap.
   // Local route agents follow the published Endpoint and remote clusters the broker's, so cables kept by a
   // lapsed gateway carry traffic only while no other gateway has taken over.
   { from: 'active', on: 'renew-failed', to: 'lapsed', do: ['step-down', 'write-status'] },
@@ -98,6 +89,23 @@ export const TRANSITIONS: readonly Transition[] = [
   ...RUNNING.map((from): Transition => ({ from, on: 'sigterm', to: 'stopping', do: ['stop'] })),
   { from: 'stopping', on: 'stopped', to: 'stopped', do: [] },
 ];
+
+const NO_CABLES: Selection = { wanted: [], rejected: [] };
+
+/** What this gateway does with its cables now: carry the selection, carry none, or leave them as they are. */
+export type CableDuty = 'selection' | 'none' | 'leave';
+
+/**
+ * Pure. Fencing: only the holder of a live lease carries the selected cables; a standby that knows another
+ * holder carries none (what its previous run left goes by the same reconcile). Nothing is decided while the
+ * holder is unknown (or is this node): a restart in place keeps its data path until it has renewed its own
+ * lease. A lapsed gateway keeps its cables for the grace; a starting or stopping one leaves them to start/stop.
+ */
+export function cableDuty(now: { state: GatewayState; leading: boolean; otherHolder: boolean }): CableDuty {
+  if (now.state === 'active' && now.leading) return 'selection';
+  if (now.state === 'standby' && now.otherHolder) return 'none';
+  return 'leave';
+}
 
 export class GatewayRole {
   private readonly machine: StateMachine<GatewayState, GatewayEvent, GatewayAction>;
@@ -123,7 +131,8 @@ export class GatewayRole {
   private reconciler: Debouncer | undefined;
   /** The elector has said who holds the lease at least once (no "passive" is written before that). */
   private electionSettled = false;
-  private leftoversFenced = false;
+  /** The other holder the last empty-set reconcile was logged for (one line per holder, not per pass). */
+  private standbyFor: string | undefined;
   /** Counts lapses, so a grace timer of an earlier lapse cannot end a later one. */
   private lapses = 0;
   private reportedActive = false;
@@ -212,8 +221,6 @@ export class GatewayRole {
         return this.stepDown();
       case 'deactivate':
         return this.deactivate();
-      case 'fence-leftovers':
-        return this.fenceLeftovers();
       case 'reconcile':
         return this.reconciler?.trigger();
       case 'retry-publish':
@@ -311,7 +318,7 @@ export class GatewayRole {
   private async stepDown(): Promise<void> {
     this.reportPassive();
     const lapse = ++this.lapses;
-    const graceMs = this.d.lapseGraceMs ?? LAPSE_GRACE_MS;
+    const graceMs = this.d.cfg.leaseLapseGraceMs;
     this.log.warn({ graceMs }, 'could not renew the gateway lease in time: passive, keeping the cables up until another gateway takes the lease or the grace ends');
     this.status.markDirty(0);
     this.timers.after(graceMs, () => {
@@ -346,17 +353,6 @@ export class GatewayRole {
     }
   }
 
-  /**
-   * A restarted gateway that finds another one active removes what its previous run left: shutdown() is
-   * set([]), which removes every cable of ours whether or not a remote Endpoint still names it. Once per start.
-   */
-  private async fenceLeftovers(): Promise<void> {
-    if (this.leftoversFenced || !this.cables || this.state !== 'standby') return;
-    this.leftoversFenced = true;
-    await this.shutdownCables();
-    this.log.info({ holder: this.elector?.holder }, 'another gateway is active: removed cables this node\'s previous run may have left');
-  }
-
   /** Publishes our Endpoint and Cluster while we lead; a failure retries in 1 s (publish-failed). */
   private async ensurePublished(): Promise<void> {
     if (this.state !== 'active' || !this.localEndpoint) return;
@@ -373,19 +369,35 @@ export class GatewayRole {
     return this.nat.decision(this.localEndpoint!, e);
   }
 
+  private duty(): CableDuty {
+    const holder = this.elector?.holder ?? '';
+    return cableDuty({ state: this.state, leading: this.elector?.isLeader() ?? false, otherHolder: holder !== '' && holder !== this.elector?.identity });
+  }
+
   private async reconcile(): Promise<void> {
     if (!this.cables || !this.localEndpoint || !this.watches) return;
-    // Never plan from an empty cache: it would remove the cables adopted from the previous run.
+    // Carrying no cable needs no Endpoint cache: a standby fences at once, even while the cache syncs.
+    if (this.duty() === 'none') await this.applyCables(NO_CABLES);
+    // Never select from an empty cache: it would remove the cables adopted from the previous run.
     await this.watches.endpointsSynced;
     const sel = selectRemoteEndpoints(this.watches.remoteEndpoints(), this.d.cfg.clusterId, this.d.cfg.cableDriver);
     this.nat.setRemotes(sel.wanted);
-    // Fencing: only a gateway that holds a live lease configures cables.
-    if (this.state !== 'active' || !this.elector?.isLeader()) return;
-    this.cables.setWanted(sel);
-    await this.cables.reconcile();
+    if (this.duty() === 'selection') await this.applyCables(sel);
+  }
+
+  /** Hands `wanted` to the cables in one level-triggered pass, and follows up (health targets, retries, status). */
+  private async applyCables(wanted: Selection): Promise<void> {
+    const cables = this.cables!;
+    cables.setWanted(wanted);
+    await cables.reconcile();
+    const holder = this.elector?.holder ?? '';
+    if (wanted === NO_CABLES && this.standbyFor !== holder) {
+      this.standbyFor = holder;
+      this.log.info({ holder }, 'another gateway holds the lease: this standby carries no cables (any a previous run left were removed)');
+    }
     this.failures.clear('reconcile');
-    this.health?.setTargets(sel.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
-    const next = this.cables.nextRetryAt();
+    this.health?.setTargets(wanted.wanted.filter((e) => e.healthCheckIP).map((e) => ({ cableName: e.cableName, targetIP: e.healthCheckIP })));
+    const next = cables.nextRetryAt();
     if (next !== undefined) this.timers.after(Math.max(50, next - Date.now()), () => this.reconciler?.trigger());
     this.status.markDirty();
   }

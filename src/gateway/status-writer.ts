@@ -8,7 +8,7 @@ import { errorMessage } from '../util/errors.js';
 import { metaToWire, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/submariner/common.js';
 import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import { gatewayStatusToWire, isStaleGateway, parseGateway, type Gateway } from '../k8s/submariner/gateway.js';
+import { gatewayUpdateToWire, isStaleGateway, parseGateway, type Gateway } from '../k8s/submariner/gateway.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
 import { buildGatewayObject, type ConnectionHealth } from './status.js';
 import type { MetricsPort } from './ports.js';
@@ -236,12 +236,10 @@ export class StatusWriter {
     const name = g.meta.name;
     const path = `${this.collection}/${name}`;
     // Its metadata as read (resourceVersion: a concurrent write is a 409; its update-timestamp stays its own).
-    const write = (cur: Gateway): Promise<KubeObject> => this.o.client.replace(path, {
-      apiVersion: `${SUBMARINER_GROUP}/${SUBMARINER_VERSION}`,
-      kind: 'Gateway',
-      metadata: { name, namespace: cur.meta.namespace, resourceVersion: cur.meta.resourceVersion, uid: cur.meta.uid, labels: cur.meta.labels, annotations: cur.meta.annotations },
-      status: gatewayStatusToWire({ ...cur.status, haStatus: 'passive', connections: [], statusFailure: `not active: the gateway lease is held by ${this.o.nodeName}` }, cur.unknownStatus),
-    });
+    const write = (cur: Gateway): Promise<KubeObject> => this.o.client.replace(path, gatewayUpdateToWire({
+      ...cur,
+      status: { ...cur.status, haStatus: 'passive', connections: [], statusFailure: `not active: the gateway lease is held by ${this.o.nodeName}` },
+    }));
     try {
       await write(g).catch(async (err: unknown) => {
         if (!isApiError(err, 409)) throw err;

@@ -9,8 +9,6 @@ import type { KubeObject } from '../k8s/rest.js';
 import type { ConnectionView } from '../cable-drivers/engine.js';
 import type { RttStats } from '../health/index.js';
 
-export { gatewaySummary, STALE_GATEWAY_SECONDS, UPDATE_TIMESTAMP_ANNOTATION } from '../k8s/submariner/gateway.js';
-
 export interface ConnectionHealth {
   rtt?: RttStats;
   lossPercent?: number;

@@ -32,7 +32,7 @@ export interface StopParts {
 }
 
 export async function stopGateway(p: StopParts): Promise<void> {
-  const decision = await p.facts.stopDecision(p.d.releaseOnStop);
+  const decision = await p.facts.stopDecision(p.d.cfg.releaseOnStop);
   p.decided(decision);
   const handOver = decision.kind === 'hand-over';
   p.log.info({ decision: decision.kind, why: decision.why, active: p.wasActive },

@@ -5,7 +5,10 @@ import { EventEmitter } from 'node:events';
 import type { LeaderSignal } from '../election/active-gateway.js';
 import { Informer, Debouncer } from '../k8s/informer.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
-import { parseClusterSpec, parseEndpointSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
+import { SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/resources.js';
+import { parseCluster, type ClusterSpec } from '../k8s/submariner/cluster.js';
+import { parseEndpoint, type EndpointSpec } from '../k8s/submariner/endpoint.js';
+import { parseNode, type Node } from '../k8s/node.js';
 import type { Logger } from '../log/index.js';
 
 // Leadership comes from src/election; re-exported for the controller's callers and tests.
@@ -65,11 +68,6 @@ export interface InputsConfig {
   /** This node (the gateway Globalnet runs on) and its CNI interface address: it gets a global IP for the health check. */
   nodeName?: string;
   cniIP?: string;
-}
-
-function nodeGlobalIP(o: KubeObject): string | undefined {
-  const v = o.metadata.annotations?.[NODE_GLOBAL_IP_ANNOTATION];
-  return typeof v === 'string' && v ? v : undefined;
 }
 
 /**
@@ -163,16 +161,12 @@ export class PodIndex {
  * cluster's global CIDR is unknown (nothing can be allocated without it).
  */
 export function inputsFromObjects(src: SourceObjects, cfg: InputsConfig, now: Date): GlobalnetInputs {
-  const local = src.clusters.map((c) => parseClusterSpec(c.spec)).find((p) => p.ok && p.value.clusterId === cfg.clusterId);
-  const localSpec = local?.ok ? local.value : undefined;
+  const localSpec = parsed(src.clusters, clusterSpecOf).find((c) => c.clusterId === cfg.clusterId);
   const globalCidr = cfg.globalCidr ?? localSpec?.globalCidrs[0];
   if (!globalCidr) throw new HawserError('CONFIG', `no global CIDR for cluster ${cfg.clusterId}: set SUBMARINER_GLOBALCIDR or global_cidr in its Cluster object`);
   const localCidrs = cfg.localCidrs?.length ? cfg.localCidrs : [...(localSpec?.clusterCidrs ?? []), ...(localSpec?.serviceCidrs ?? [])];
   const remote: string[] = [];
-  for (const e of src.submarinerEndpoints) {
-    const p = parseEndpointSpec(e.spec);
-    if (p.ok && p.value.clusterId !== cfg.clusterId) remote.push(...p.value.subnets);
-  }
+  for (const e of parsed(src.submarinerEndpoints, endpointSpecOf)) if (e.clusterId !== cfg.clusterId) remote.push(...e.subnets);
   return {
     globalCidr,
     localCidrs,
@@ -185,18 +179,32 @@ export function inputsFromObjects(src: SourceObjects, cfg: InputsConfig, now: Da
     pods: parsed(src.pods, parsePod),
     endpoints: parsed(src.endpoints, parseEndpoints),
     now: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
-    ...nodeInputs(src.nodes ?? [], cfg),
+    ...nodeInputs(parsed(src.nodes ?? [], nodeOf), cfg),
   };
 }
 
-function nodeInputs(nodes: readonly KubeObject[], cfg: InputsConfig): Pick<GlobalnetInputs, 'gatewayNode' | 'nodeGlobalIPs'> {
+// The wire model's parsers (k8s/submariner, k8s/node.ts), as `parsed` takes them: one identity each, so every
+// informer object is parsed once per version; an object that does not parse is left out, as before.
+const clusterSpecOf = (o: unknown): ClusterSpec | undefined => {
+  const p = parseCluster(o);
+  return p.ok ? p.value.spec : undefined;
+};
+const endpointSpecOf = (o: unknown): EndpointSpec | undefined => {
+  const p = parseEndpoint(o);
+  return p.ok ? p.value.spec : undefined;
+};
+const nodeOf = (o: unknown): Node | undefined => {
+  const p = parseNode(o);
+  return p.ok ? p.value : undefined;
+};
+
+function nodeInputs(nodes: readonly Node[], cfg: InputsConfig): Pick<GlobalnetInputs, 'gatewayNode' | 'nodeGlobalIPs'> {
   const nodeGlobalIPs: { node: string; ip: string }[] = [];
   for (const n of nodes) {
-    const ip = nodeGlobalIP(n);
-    if (ip && n.metadata.name !== cfg.nodeName) nodeGlobalIPs.push({ node: n.metadata.name, ip });
+    if (n.globalIP && n.meta.name !== cfg.nodeName) nodeGlobalIPs.push({ node: n.meta.name, ip: n.globalIP });
   }
-  const self = cfg.nodeName ? nodes.find((n) => n.metadata.name === cfg.nodeName) : undefined;
-  const globalIP = self ? nodeGlobalIP(self) : undefined;
+  const self = cfg.nodeName ? nodes.find((n) => n.meta.name === cfg.nodeName) : undefined;
+  const globalIP = self?.globalIP;
   return {
     nodeGlobalIPs,
     ...(cfg.nodeName && self ? { gatewayNode: { name: cfg.nodeName, ...(cfg.cniIP ? { cniIP: cfg.cniIP } : {}), ...(globalIP ? { globalIP } : {}) } } : {}),

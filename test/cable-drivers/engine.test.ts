@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { CableEngine, diffCableStates, planCables, planText, selectRemoteEndpoints, fallbackNat, type CableStateChange, type ConnectionView, type EndpointObject } from '../../src/cable-drivers/engine.js';
-import type { CableDriver, CableOutcome, ConnectionState, NatInfo, WantedCable } from '../../src/cable-drivers/types.js';
+import type { CableDriver, CableOutcome, ConnectionState, NatInfo, SetOptions, WantedCable } from '../../src/cable-drivers/types.js';
 import { parseEndpointSpec, type EndpointSpec } from '../../src/k8s/resources.js';
 import { createLogger } from '../../src/log/index.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -39,8 +39,11 @@ class FakeDriver implements CableDriver {
   localBackendConfig(): Record<string, string> {
     return { publicKey: 'k' };
   }
-  async set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+  /** set() calls that asked for a full read-back (the engine's resync). */
+  resyncs = 0;
+  async set(cables: readonly WantedCable[], opts: SetOptions = {}): Promise<Map<string, CableOutcome>> {
     this.calls.push(cables.map((c) => c.endpoint.cableName).sort().join(','));
+    if (opts.resync) this.resyncs++;
     if (this.dead) throw new Error(this.dead);
     const out = new Map<string, CableOutcome>();
     const keep = new Set<string>();
@@ -310,6 +313,17 @@ describe('cable engine: declarative set() through the driver', () => {
     const setsBefore = d.calls.length;
     await eng.reconcile();
     assert.equal(d.calls.length, setsBefore, 'no set() on a stopped engine');
+  });
+
+  it('the resync tick asks the driver for a full read-back (set with resync); a pass for a change does not', async () => {
+    const d = new FakeDriver();
+    const eng = new CableEngine({ driver: d, localEndpoint: ep('a', '10.9.0.1'), log: log(), natFor: noNat, resyncMs: 20 });
+    eng.setWanted({ wanted: [good], rejected: [] });
+    await eng.reconcile();
+    assert.equal(d.resyncs, 0, 'an ordinary pass trusts the driver\'s own state');
+    await waitFor(() => d.resyncs >= 2, { timeoutMs: 5000, intervalMs: 10, what: 'two resync ticks' });
+    assert.equal(d.calls.at(-1), good.cableName, 'the resync hands over the wanted set as it is');
+    await eng.stop();
   });
 
   it('resyncs on its own period once reconciling (drift repair)', async () => {

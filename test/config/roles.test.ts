@@ -65,12 +65,25 @@ describe('config: gateway environment', () => {
     ['bad broker CA', { BROKER_K8S_CA: 'bm90IGEgY2VydA==' }, 'BROKER_K8S_CA'],
     ['renew deadline longer than lease', { HAWSER_LEASE_DURATION: '2', HAWSER_RENEW_DEADLINE: '3' }, 'HAWSER_RENEW_DEADLINE'],
     ['missing node name', { NODE_NAME: undefined }, 'NODE_NAME'],
+    ['release on stop not a bool', { HAWSER_RELEASE_ON_STOP: 'sometimes' }, 'HAWSER_RELEASE_ON_STOP'],
+    ['lapse grace over 300 s', { HAWSER_LEASE_LAPSE_GRACE: '301' }, 'HAWSER_LEASE_LAPSE_GRACE'],
+    ['lapse grace not a number', { HAWSER_LEASE_LAPSE_GRACE: 'long' }, 'HAWSER_LEASE_LAPSE_GRACE'],
   ];
   for (const [name, patch, variable] of bad) {
     it(`names the variable: ${name}`, () => {
       assert.deepEqual(errorsOf(() => gatewayConfigFromEnv({ ...GOOD, ...patch })), [variable]);
     });
   }
+
+  it('HAWSER_RELEASE_ON_STOP (unset: decided from the Node) and HAWSER_LEASE_LAPSE_GRACE (seconds, default 0) are gateway settings', () => {
+    const d = gatewayConfigFromEnv(GOOD);
+    assert.equal(d.releaseOnStop, undefined);
+    assert.equal(d.leaseLapseGraceMs, 0);
+    const c = gatewayConfigFromEnv({ ...GOOD, HAWSER_RELEASE_ON_STOP: 'F', HAWSER_LEASE_LAPSE_GRACE: '2.5' });
+    assert.equal(c.releaseOnStop, false);
+    assert.equal(c.leaseLapseGraceMs, 2500);
+    assert.equal(gatewayConfigFromEnv({ ...GOOD, HAWSER_RELEASE_ON_STOP: 'true' }).releaseOnStop, true);
+  });
 
   it('reports every bad variable at once', () => {
     const vars = errorsOf(() => gatewayConfigFromEnv({ ...GOOD, SUBMARINER_NATENABLED: 'x', CE_IPSEC_IKEPORT: '-1' }));

@@ -7,7 +7,6 @@ import {
 } from '../../src/config/roles.js';
 import type { Env } from '../../src/config/parse.js';
 import { levelFromEnv } from '../../src/log/index.js';
-import { releaseOnStopFromEnv } from '../../src/gateway/node-facts.js';
 import { SUBMARINER_ENV } from '../../src/config/env-table.js';
 import {
   DEPLOY, ROOT, asObjects, crdsReady, filesUnder, find, kustomize, kustomizeWith, parseYamlFile, type KObject,
@@ -55,7 +54,7 @@ function readsOf(read: (env: Env) => unknown): Set<string> {
 }
 
 const ROLES = {
-  'submariner-gateway': { command: 'gateway', read: (e: Env) => (releaseOnStopFromEnv(e), gatewayConfigFromEnv(e)), metricsPort: 32780 },
+  'submariner-gateway': { command: 'gateway', read: (e: Env) => gatewayConfigFromEnv(e), metricsPort: 32780 },
   'submariner-routeagent': { command: 'route-agent', read: (e: Env) => routeAgentConfigFromEnv(e), metricsPort: 32782 },
   'submariner-globalnet': { command: 'globalnet', read: (e: Env) => globalnetConfigFromEnv(e), metricsPort: 32781 },
 } as const;

@@ -2,9 +2,10 @@
 // what the gateway says when the outcome is empty or the private IP.
 import assert from 'node:assert/strict';
 import {
-  DEFAULT_API_RESOLVERS, apiUrl, assessPublicIP, defaultResolverChain, firstIPv4, loadBalancerIngressOf, parseResolverChain,
-  publicIpChainText, resolvePublicIP, usesLoadBalancerChain, type LoadBalancerIngress, type Resolver, type ResolveIO,
+  DEFAULT_API_RESOLVERS, apiUrl, assessPublicIP, defaultResolverChain, firstIPv4, loadBalancerIngressOf,
+  publicIpChainText, resolvePublicIP, usesLoadBalancerChain, type LoadBalancerIngress, type ResolveIO,
 } from '../../src/gateway/public-ip.js';
+import { parseResolverChain, type Resolver } from '../../src/config/public-ip-chain.js';
 import { EndpointFollower } from '../../src/gateway/endpoint-follow.js';
 import { NodeFactsReader } from '../../src/gateway/node-facts.js';
 import { Failures } from '../../src/gateway/status-writer.js';

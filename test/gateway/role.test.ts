@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';
 import { RestClient, resourcePath, type KubeObject } from '../../src/k8s/rest.js';
-import { GatewayRole, TRANSITIONS, type GatewayState } from '../../src/gateway/role.js';
+import { cableDuty, GatewayRole, TRANSITIONS, type CableDuty, type GatewayState } from '../../src/gateway/role.js';
 import type { CablesPort, ElectorPort, LocalBackendConfig } from '../../src/gateway/ports.js';
 import type { ConnectionView, Selection } from '../../src/cable-drivers/engine.js';
 import { waitFor } from '../../src/util/wait.js';
@@ -146,6 +146,20 @@ describe('gateway role: state machine driven by scripted events', function () {
     assert.equal(TRANSITIONS.filter((t) => t.from === 'stopped').length, 0);
   });
 
+  it('cable duty: the selection only while active and leading; none for a standby that knows another holder; otherwise the data path is left alone', () => {
+    const cases: Array<[GatewayState, boolean, boolean, CableDuty]> = [
+      ['active', true, false, 'selection'],
+      ['active', false, false, 'leave'],
+      ['standby', false, true, 'none'],
+      // A restart in place: the holder is unknown or still this node; its cables stay until it renews.
+      ['standby', false, false, 'leave'],
+      ['lapsed', false, true, 'leave'],
+      ['starting', false, true, 'leave'],
+      ['stopping', false, true, 'leave'],
+    ];
+    for (const [state, leading, otherHolder, want] of cases) assert.equal(cableDuty({ state, leading, otherHolder }), want, `${state} leading=${leading} otherHolder=${otherHolder}`);
+  });
+
   /** A fresh cluster id per case: objects of earlier cases do not leak in. */
   async function run(steps: Step[], o: { unschedulable?: boolean; releaseOnStop?: boolean; driverFailures?: number; driverRetryMs?: number; lapseGraceMs?: number } = {}): Promise<Harness> {
     n++;
@@ -171,6 +185,8 @@ describe('gateway role: state machine driven by scripted events', function () {
       SUBMARINER_NAMESPACE: NS, SUBMARINER_CLUSTERID: cluster, NODE_NAME: node, SUBMARINER_CLUSTERCIDR: '10.42.0.0/16', SUBMARINER_SERVICECIDR: '10.43.0.0/16',
       SUBMARINER_CABLEDRIVER: 'vxlan', SUBMARINER_PUBLICIP: 'ipv4:203.0.113.10', SUBMARINER_HEALTHCHECKENABLED: 'false',
       BROKER_K8S_APISERVER: 'x:1', BROKER_K8S_APISERVERTOKEN: 't', BROKER_K8S_REMOTENAMESPACE: BROKER_NS,
+      ...(o.releaseOnStop !== undefined ? { HAWSER_RELEASE_ON_STOP: String(o.releaseOnStop) } : {}),
+      ...(o.lapseGraceMs !== undefined ? { HAWSER_LEASE_LAPSE_GRACE: String(o.lapseGraceMs / 1000) } : {}),
     });
     // The API the role sees: writes to our Gateway first lose a race `conflicts` times (someone else writes
     // in between, as the active gateway marking us passive would), so the server answers 409.
@@ -192,7 +208,7 @@ describe('gateway role: state machine driven by scripted events', function () {
     const role = new GatewayRole({
       cfg, log: quietLog, local, broker: local, version: 'test', createDriver: () => Promise.reject(new Error('unused')),
       cables: () => cables, elector: (id) => (elector = new FakeElector(id)),
-      releaseOnStop: o.releaseOnStop, driverRetryMs: o.driverRetryMs ?? 20, lapseGraceMs: o.lapseGraceMs, statusDebounceMs: 5, statusRefreshMs: 0,
+      driverRetryMs: o.driverRetryMs ?? 20, statusDebounceMs: 5, statusRefreshMs: 0,
     });
     const h: Harness = { role, cables, api, elector: () => elector!, conflictsLeft: () => conflicts, setConflicts: (k) => (conflicts = k) };
     const started = role.start();
@@ -221,11 +237,11 @@ describe('gateway role: state machine driven by scripted events', function () {
     return h;
   }
 
-  it('driver fails then starts; another holder seen (fence leftovers); lease won; lost; renew failure; SIGTERM of a standby', async () => {
+  it('driver fails then starts; another holder seen (empty wanted set: leftovers removed); lease won; lost; renew failure; SIGTERM of a standby', async () => {
     const h = await run([
       { what: 'driver start fails', act: () => undefined, state: 'starting', gateway: /^passive \[-\] "cable driver vxlan failed to start: cannot create vx-submariner: operation not permitted"$/, cables: ['start (fails)'] },
       { what: 'driver starts on retry', act: () => undefined, state: 'standby', gateway: /^passive \[-\] "cable driver vxlan failed|^\(none\)$/, cables: ['start'] },
-      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
+      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['setWanted -', 'reconcile'] },
       { what: 'lease won', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
       { what: 'lease lost', act: (x) => x.elector().lose(`lease is held by ${OTHER}`), state: 'standby', gateway: 'passive [-] ""', cables: ['shutdown'] },
       { what: 'lease won again', act: (x) => x.elector().win(), state: 'active', gateway: 'active [b1:connected] ""', cables: ['setWanted b1', 'reconcile'] },
@@ -285,7 +301,7 @@ describe('gateway role: state machine driven by scripted events', function () {
 
   it('409 conflicts on the Gateway write: rebuilt from a fresh read, the CR ends saying what is true, no status failure', async () => {
     const h = await run([
-      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['start', 'shutdown'] },
+      { what: 'another gateway holds the lease', act: (x) => x.elector().seeHolder(OTHER), state: 'standby', gateway: 'passive [-] ""', cables: ['start', 'setWanted -', 'reconcile'] },
       {
         what: 'lease won under write races', state: 'active', gateway: 'active [b5:connected] ""', cables: ['setWanted b5', 'reconcile'],
         act: (x) => {
@@ -322,6 +338,33 @@ describe('gateway role: state machine driven by scripted events', function () {
       'lapsed --other-holder-seen--> standby',
       'standby --sigterm--> stopping',
       'stopping --stopped--> stopped',
+    ]);
+  });
+
+  it('as the lease holder: another node\'s Gateway that still says active is marked passive, its own metadata kept', async () => {
+    const b = `b${n + 1}`; // run() takes the next case number
+    const ts = String(Math.floor(Date.now() / 1000) + 60);
+    await run([
+      {
+        what: 'another node says active; lease won', state: 'active', gateway: `active [${b}:connected] ""`, cables: ['start', `setWanted ${b}`, 'reconcile'],
+        act: async (x) => {
+          await x.api.create(SM('gateways'), { apiVersion: 'submariner.io/v1', kind: 'Gateway', metadata: { name: 'gw-2', labels: { app: 'old' }, annotations: { 'update-timestamp': ts } }, status: { haStatus: 'active', connections: [], statusFailure: '', version: 'old', localEndpoint: { cluster_id: `a${n}`, cable_name: 'c', hostname: 'gw-2', subnets: [], private_ip: '192.168.1.12', public_ip: '', nat_enabled: false, backend: 'vxlan' } } });
+          x.elector().win();
+        },
+      },
+      {
+        what: 'gw-2 marked passive', state: 'active', gateway: `active [${b}:connected] ""`, cables: [],
+        act: async (x) => {
+          const gw2 = await waitFor(async () => {
+            const o = await x.api.get(SM('gateways', 'gw-2'));
+            return (o.status as { haStatus: string }).haStatus === 'passive' ? o : undefined;
+          }, { timeoutMs: 5000, intervalMs: 20, what: 'gw-2 passive' });
+          const st = gw2.status as { haStatus: string; statusFailure: string; version: string; connections: unknown[]; localEndpoint: { hostname: string } };
+          assert.deepEqual([st.haStatus, st.statusFailure, st.version, st.connections, st.localEndpoint.hostname], ['passive', 'not active: the gateway lease is held by gw-1', 'old', [], 'gw-2']);
+          assert.deepEqual(gw2.metadata.labels, { app: 'old' });
+          assert.equal(gw2.metadata.annotations?.['update-timestamp'], ts, 'its update-timestamp stays its own');
+        },
+      },
     ]);
   });
 });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { gatewaySummary } from '../../src/gateway/status.js';
-import { isStaleGateway, parseGateway } from '../../src/k8s/submariner/gateway.js';
+import { gatewaySummary, isStaleGateway, parseGateway } from '../../src/k8s/submariner/gateway.js';
 import { buildLocalEndpoint, unpublishedSubnets } from '../../src/gateway/local-endpoint.js';
 import { endpointObjectName } from '../../src/k8s/resources.js';
 import { gatewayConfigFromEnv } from '../../src/config/roles.js';

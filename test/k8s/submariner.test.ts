@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { clusterSpecToWire, parseCluster } from '../../src/k8s/submariner/cluster.js';
 import { endpointSpecToWire, parseEndpoint } from '../../src/k8s/submariner/endpoint.js';
-import { gatewayToWire, isStaleGateway, parseGateway } from '../../src/k8s/submariner/gateway.js';
+import { gatewayToWire, gatewayUpdateToWire, isStaleGateway, parseGateway } from '../../src/k8s/submariner/gateway.js';
 import { parseGlobalEgressIPWire, parseClusterGlobalEgressIPWire, parseGlobalIngressIPWire } from '../../src/k8s/submariner/globalnet.js';
 import { parseRouteAgent, routeAgentToWire } from '../../src/k8s/submariner/routeagent.js';
 import { nodeGlobalIP, nodeInternalIP, gatewayNodeSetting } from '../../src/k8s/node.js';
@@ -61,6 +61,21 @@ describe('submariner.io/v1 wire model', () => {
     assert.ok(bare.ok);
     assert.equal(bare.value.status.haStatus, '');
     assert.equal(isStaleGateway(bare.value, 0), true, 'no timestamp = stale');
+  });
+
+  it('Gateway update (another node marked passive): metadata as read, unknown metadata and status fields kept', () => {
+    const obj = gatewayToWire({ name: 'gw2', namespace: 'ns', nowSeconds: 1000, status: { haStatus: 'active', statusFailure: '', version: 'v1', connections: [] } });
+    const raw = {
+      ...obj,
+      metadata: { ...obj.metadata, resourceVersion: '42', uid: 'u-1', creationTimestamp: '2026-01-01T00:00:00Z', labels: { app: 'gw' }, finalizers: ['x.io/keep'] },
+      status: { ...(obj.status as Record<string, unknown>), futureField: 'kept' },
+    };
+    const g = parseGateway(raw);
+    assert.ok(g.ok);
+    const out = gatewayUpdateToWire({ ...g.value, status: { ...g.value.status, haStatus: 'passive', statusFailure: 'not active' } });
+    assert.deepEqual(out.metadata, { finalizers: ['x.io/keep'], name: 'gw2', namespace: 'ns', resourceVersion: '42', uid: 'u-1', creationTimestamp: '2026-01-01T00:00:00Z', labels: { app: 'gw' }, annotations: { 'update-timestamp': '1000' } });
+    assert.deepEqual(out.status, { futureField: 'kept', haStatus: 'passive', statusFailure: 'not active', version: 'v1', connections: [] });
+    assert.equal(out.kind, 'Gateway');
   });
 
   it('RouteAgent: remoteEndpoints round-trip', () => {

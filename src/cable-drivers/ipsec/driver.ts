@@ -8,7 +8,7 @@ import { HawserError, errorMessage } from '../../util/errors.js';
 import { Debouncer } from '../../util/loop.js';
 import { Backoff } from '../../util/wait.js';
 import { DeclarativeDriver } from '../declarative.js';
-import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../types.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, SetOptions, WantedCable } from '../types.js';
 import { charonPlugins } from './charon-conf.js';
 import { Charon, viciAnswers } from './charon.js';
 import { parseGoBool, planConn, settingsFromConfig, type ConnPlan, type IpsecConnSettings } from './conn-config.js';
@@ -26,11 +26,6 @@ export interface IpsecDriverOptions {
   dir?: string;
   /** Run charon in this network namespace (lab, tests). */
   netns?: string;
-  /**
-   * The safety resync: how often every loaded connection and SA is read back from charon even without an
-   * event (charon's VICI events drive everything else). Default 30 s.
-   */
-  resyncIntervalMs?: number;
   /** charon binary (default /usr/sbin/charon-systemd). */
   binary?: string;
 }
@@ -94,8 +89,6 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
   /** Restarts charon and reconnects after its VICI socket closed, with backoff. */
   private recoverer: Debouncer | undefined;
   private readonly recoverBackoff = new Backoff(200, 10_000);
-  /** The slow safety resync (the only periodic timer). */
-  private resyncTimer: NodeJS.Timeout | undefined;
   /** Cables an event, set() or a retry deadline says to look at. */
   private readonly dirty = new Set<string>();
   /** Cables not seen with every child SA up since they were loaded or went down. */
@@ -195,7 +188,8 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   /**
    * Event-driven loops: charon's updown events and set() mark cables dirty for the reconciler; a closed VICI
-   * socket starts the recovery (restart charon if it died, reconnect, full resync); one slow resync timer.
+   * socket starts the recovery (restart charon if it died, reconnect, full resync). No timer: drift no event
+   * reports is found by the engine's resync (set() with `resync`).
    */
   private startLoops(vici: ViciClient): void {
     const onError = (what: string) => (err: unknown): void => this.log.warn({ err }, `${what} failed; retrying`);
@@ -205,11 +199,9 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     }, 100, onError('IPsec status notification'), 1_000, false);
     this.recoverer = new Debouncer(() => this.recover(), 0, onError('charon recovery'), 1_000, false);
     vici.onConnection((state, err) => this.onViciConnection(vici, state, err));
-    this.resyncTimer = setInterval(() => this.requestResync(), this.opts.resyncIntervalMs ?? 30_000);
-    this.resyncTimer.unref();
   }
 
-  /** Everything is read back from charon on the next pass (safety resync, reconnect, init). */
+  /** Everything is read back from charon on the next pass (reconnect, init, a failed resync). */
   private requestResync(): void {
     this.resyncDue = true;
     this.reconciler?.trigger(0);
@@ -267,8 +259,10 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
    * Declarative: observes charon's loaded connections, keeps each wanted cable whose loaded connection is
    * identical (no reload, no SA flap: this is also how a restart adopts them), loads or replaces the others,
    * then unloads every connection no wanted cable claims (left by a previous run, or no longer wanted).
+   * `resync` (the engine's resync tick) adds the full pass: the PSK and every connection charon lacks are
+   * loaded again, every SA is read back and missing child SAs are initiated.
    */
-  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+  set(cables: readonly WantedCable[], opts: SetOptions = {}): Promise<Map<string, CableOutcome>> {
     return this.serial(async () => {
       const vici = this.requireVici();
       this.wantedCables = [...cables];
@@ -290,6 +284,13 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
         });
       }
       if (unclaimed.length) this.log.info({ connections: unclaimed }, 'IPsec connections no wanted cable claims removed');
+      if (opts.resync) {
+        // A failed full pass leaves resyncDue set: the reconciler's retry runs it again.
+        await this.pass(true).catch((err: unknown) => {
+          this.log.warn({ err }, 'IPsec resync failed; retrying');
+          this.reconciler?.trigger(1_000);
+        });
+      }
       // What was (re)loaded is looked at again at its retry deadline, in case no event comes.
       const loaded = [...out.entries()].filter(([, o]) => o.ok && o.changed).map(([name]) => name);
       if (loaded.length) this.markDirty(loaded, INITIATE_BACKOFF_MIN_MS);
@@ -430,7 +431,7 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     });
   }
 
-  /** Runs one full resync pass now (tests; events and the slow resync timer run it otherwise). */
+  /** Runs one full resync pass now (tests; events and the engine's resync run it otherwise). */
   async reconcileNow(): Promise<void> {
     this.resyncDue = true;
     await this.reconcile();
@@ -479,8 +480,6 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
 
   private stopLoops(): void {
     this.closed = true;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
     for (const d of [this.reconciler, this.notifier, this.recoverer]) d?.close();
     this.reconciler = this.notifier = this.recoverer = undefined;
     this.dirty.clear();
@@ -649,34 +648,37 @@ export class IpsecDriver extends DeclarativeDriver implements CableDriver {
     return undefined;
   }
 
-  /**
-   * One pass over the dirty cables, or over everything when a resync is due (init, reconnect, the slow
-   * timer): re-loads connections charon lacks (a full pass), reads back the SAs of the cables looked at,
-   * and initiates missing child SAs whose retry deadline has come. Cables still missing children stay
-   * dirty, and the pass asks to run again at the earliest of their deadlines: retries while something is
-   * missing, nothing at all while every cable is up.
-   */
+  /** The reconciler's pass (events, retry deadlines, reconnect), one at a time with set(). */
   private async reconcile(): Promise<void> {
     if (this.closed || !this.initialized) return;
-    await this.serial(async () => {
-      const vici = this.vici;
-      if (this.closed || !vici) return;
-      if (!vici.connected && this.charonDown) return; // the reconnect asks for a full pass
-      const full = this.resyncDue;
-      this.resyncDue = false;
-      const cables = full ? [...this.managed.keys()] : [...this.dirty].filter((c) => this.managed.has(c));
-      this.dirty.clear();
-      try {
-        if (full) await this.resync();
-        const sas = await this.observe(cables, full);
-        await this.initiateMissing(cables, sas);
-        await this.followCharonLog();
-      } catch (err) {
-        if (full) this.resyncDue = true;
-        for (const c of cables) this.dirty.add(c);
-        throw err;
-      }
-    });
+    await this.serial(() => this.pass());
+  }
+
+  /**
+   * One pass over the dirty cables, or over everything when a resync is due (init, reconnect, the engine's
+   * resync: `full`): re-loads connections charon lacks (a full pass), reads back the SAs of the cables looked
+   * at, and initiates missing child SAs whose retry deadline has come. Cables still missing children stay
+   * dirty, and the pass asks to run again at the earliest of their deadlines: retries while something is
+   * missing, nothing at all while every cable is up. Runs inside `serial`.
+   */
+  private async pass(full = false): Promise<void> {
+    const vici = this.vici;
+    if (this.closed || !vici) return;
+    if (!vici.connected && this.charonDown) return; // the reconnect asks for a full pass
+    full ||= this.resyncDue;
+    this.resyncDue = false;
+    const cables = full ? [...this.managed.keys()] : [...this.dirty].filter((c) => this.managed.has(c));
+    this.dirty.clear();
+    try {
+      if (full) await this.resync();
+      const sas = await this.observe(cables, full);
+      await this.initiateMissing(cables, sas);
+      await this.followCharonLog();
+    } catch (err) {
+      if (full) this.resyncDue = true;
+      for (const c of cables) this.dirty.add(c);
+      throw err;
+    }
   }
 
   /** The full pass's first half: a charon with another PID was restarted; every connection it lacks is loaded. */

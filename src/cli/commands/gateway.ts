@@ -64,8 +64,6 @@ export async function run(argv: string[]): Promise<number> {
     health: async (local) => healthPort({ log: log.child({ localCluster: cfg.clusterId, node: cfg.nodeName }), intervalMs: cfg.healthCheck.intervalMs, maxLoss: cfg.healthCheck.maxPacketLossCount, sourceIP: local.healthCheckIP || undefined }),
     metrics: gatewayMetrics,
     version,
-    releaseOnStop: (await import('../../gateway/node-facts.js')).releaseOnStopFromEnv(process.env),
-    lapseGraceMs: (await import('../../gateway/node-facts.js')).lapseGraceFromEnv(process.env),
   });
   // Register before start: a SIGTERM during a slow start still releases the lease.
   const running = runUntilSignal(log, 'shutting down: handing over (node going away) or keeping the lease and data path for a restart in place', async () => {

@@ -2,7 +2,7 @@
 // subresource), written with plain create/update and an `update-timestamp` annotation in Unix seconds.
 import type { KubeObject } from '../rest.js';
 import { asRecord, isRecord, num, omitKeys, str, type JsonObject } from '../../util/json.js';
-import { SUBMARINER_API_VERSION, latencyRTTToWire, objectRef, parseLatencyRTT, wireMeta, type LatencyRTT, type Parsed, type WireMeta } from './common.js';
+import { SUBMARINER_API_VERSION, latencyRTTToWire, metaToWire, objectRef, parseLatencyRTT, wireMeta, type LatencyRTT, type Parsed, type WireMeta } from './common.js';
 import { endpointSpecToWire, parseEndpointSpec, type EndpointSpec } from './endpoint.js';
 
 export const UPDATE_TIMESTAMP_ANNOTATION = 'update-timestamp';
@@ -146,6 +146,20 @@ export function gatewayToWire(g: { name: string; namespace: string; nowSeconds: 
     apiVersion: SUBMARINER_API_VERSION,
     kind: 'Gateway',
     metadata: { name: g.name, namespace: g.namespace, annotations: { [UPDATE_TIMESTAMP_ANNOTATION]: String(Math.floor(g.nowSeconds)) } },
+    status: gatewayStatusToWire(g.status, g.unknownStatus),
+  };
+}
+
+/**
+ * A Gateway read earlier, written back with a new status (an update): its metadata exactly as read
+ * (resourceVersion, so a concurrent write is a 409; its own update-timestamp and unknown fields kept), and
+ * the status fields hawser does not know kept underneath.
+ */
+export function gatewayUpdateToWire(g: Pick<Gateway, 'meta' | 'status' | 'unknownStatus'>): KubeObject {
+  return {
+    apiVersion: SUBMARINER_API_VERSION,
+    kind: 'Gateway',
+    metadata: { ...metaToWire(g.meta), name: g.meta.name },
     status: gatewayStatusToWire(g.status, g.unknownStatus),
   };
 }

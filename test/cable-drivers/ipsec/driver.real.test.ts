@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CableEngine } from '../../../src/cable-drivers/engine.js';
 import { createIpsecDriver, type IpsecDriver } from '../../../src/cable-drivers/ipsec/index.js';
 import { ViciClient } from '../../../src/cable-drivers/ipsec/vici/index.js';
 import type { ConnectionState, NatInfo } from '../../../src/cable-drivers/types.js';
@@ -20,13 +21,12 @@ interface Node {
   lines: string[];
 }
 
-// The slow safety resync is pushed out of every test's reach: what these tests see repaired was repaired
-// by charon's events (updown, a closed VICI socket), not by a timer.
-const NO_RESYNC_MS = 600_000;
+// The driver has no resync timer (the engine's resync calls set() with `resync`): what these tests see
+// repaired without an engine was repaired by charon's events (updown, a closed VICI socket).
 
 function makeDriver(gw: LabGateway, ep: EndpointSpec, psk: string, lines?: string[], binary?: string): Node {
   const m = memoryLogger(`ipsec-${gw.key}`);
-  const driver = createIpsecDriver({ config: gatewayConfigOf(gw, psk), localEndpoint: ep, log: m.log }, { dir: gw.dir, netns: gw.ns, resyncIntervalMs: NO_RESYNC_MS, ...(binary ? { binary } : {}) });
+  const driver = createIpsecDriver({ config: gatewayConfigOf(gw, psk), localEndpoint: ep, log: m.log }, { dir: gw.dir, netns: gw.ns, ...(binary ? { binary } : {}) });
   if (lines) m.lines.push(...lines);
   return { gw, ep, driver, lines: m.lines };
 }
@@ -439,5 +439,55 @@ describe('ipsec driver @real: charon killed and not restartable for a while', fu
     await waitStatus(a, b.ep.cableName, 'connected', 20_000);
     await waitPing(ga, ga.podIPs[0]!, gb.podIPs[0]!, 5_000);
     assert.notEqual(a.driver.charon.pid, pid, 'a new charon');
+  });
+});
+
+describe('ipsec driver @real: drift without any event, under the cable engine', function () {
+  this.timeout(60_000);
+  let lab: Lab;
+  const nodes: Node[] = [];
+  let engine: CableEngine | undefined;
+
+  after(async () => {
+    await engine?.stop();
+    await teardown(nodes, lab);
+  });
+
+  it('a connection unloaded behind hawser\'s back (no event) is loaded again by the engine\'s resync, and the cable stays up', async () => {
+    lab = await buildLab([{ key: 'a', subnets: ['10.71.0.0/24'] }, { key: 'b', subnets: ['10.72.0.0/24'] }]);
+    const ga = lab.gateways.a!;
+    const gb = lab.gateways.b!;
+    const a = makeDriver(ga, endpointOf(ga), PSK);
+    const b = makeDriver(gb, endpointOf(gb), PSK);
+    nodes.push(a, b);
+    await Promise.all(nodes.map((n) => n.driver.init()));
+    // A short resync so the test need not wait 30 s; the driver itself has no timer.
+    const resyncMs = 1_500;
+    engine = new CableEngine({ driver: a.driver, localEndpoint: a.ep, log: memoryLogger('engine-a').log, natFor: () => ({ useIP: gb.ip, useNAT: false }), resyncMs });
+    engine.setWanted({ wanted: [b.ep], rejected: [] });
+    await engine.reconcile();
+    await b.driver.connect(a.ep, { useIP: ga.ip, useNAT: false });
+    await waitStatus(a, b.ep.cableName, 'connected');
+    await waitPing(ga, ga.podIPs[0]!, gb.podIPs[0]!, 5_000);
+
+    const v = new ViciClient({ socketPath: a.driver.charon.paths.socket });
+    try {
+      const loaded = (await v.getConns()).filter((n) => n === b.ep.cableName || n.startsWith(`${b.ep.cableName}-`));
+      assert.ok(loaded.length >= 1, 'the cable\'s connection is loaded');
+      const t0 = Date.now();
+      for (const n of loaded) await v.unloadConn(n);
+      assert.deepEqual((await v.getConns()).filter((n) => loaded.includes(n)), [], 'unloaded');
+      await waitFor(async () => {
+        const now = await v.getConns();
+        return loaded.every((n) => now.includes(n));
+      }, { timeoutMs: 3 * resyncMs + 5_000, intervalMs: 100, what: 'the unloaded connection loaded again' });
+      const ms = Date.now() - t0;
+      if (process.env.HAWSER_TEST_LOG === '1') console.log(`connection back ${ms} ms after unload-conn (resync every ${resyncMs} ms)`);
+    } finally {
+      v.close();
+    }
+    assert.ok(a.lines.some((l) => l.includes('IPsec connections were missing from charon')), 'the resync said what it repaired');
+    await waitStatus(a, b.ep.cableName, 'connected');
+    await waitPing(ga, ga.podIPs[0]!, gb.podIPs[0]!, 5_000);
   });
 });

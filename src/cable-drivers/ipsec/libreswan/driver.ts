@@ -13,7 +13,7 @@ import { registerSecret, type Logger } from '../../../log/index.js';
 import { HawserError, errorMessage } from '../../../util/errors.js';
 import { Debouncer } from '../../../util/loop.js';
 import { DeclarativeDriver } from '../../declarative.js';
-import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, WantedCable } from '../../types.js';
+import type { CableDriver, CableOutcome, ConnectionState, DriverContext, NatInfo, SetOptions, WantedCable } from '../../types.js';
 import { parseGoBool, settingsFromConfig, type IpsecConnSettings } from '../conn-config.js';
 import { emptyState, readState, writeState, type IpsecState } from '../state-file.js';
 import { preferFailure, type IkeFailure } from '../state.js';
@@ -27,11 +27,6 @@ export interface PlutoDriverOptions {
   netns?: string;
   /** Root of an unpacked libreswan package ('' = installed; see Pluto). */
   root?: string;
-  /**
-   * The slow safety resync: how often pluto's connections are listed (`whack --status`, a process) and
-   * missing ones re-added without any other cause. Default 30 s.
-   */
-  resyncIntervalMs?: number;
 }
 
 interface Managed {
@@ -57,9 +52,8 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   private readonly managed = new Map<string, Managed>();
   private state: IpsecState = emptyState();
   private chain: Promise<unknown> = Promise.resolve();
-  /** Reads pluto's log and re-adds missing connections; on set(), a cable seen not up, and the resync. */
+  /** Reads pluto's log and re-adds missing connections when a cable is seen not up (status reads). */
   private reconciler: Debouncer | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
   private initialized = false;
   private closed = false;
 
@@ -101,10 +95,9 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
       await this.adopt(how);
       this.pluto.watch(() => this.serial(() => this.onPlutoRestart()));
       // pluto has no event channel: its connections are looked at when a cable is seen not up (status
-      // reads), after its restart, and by one slow resync, not on a short timer (each look is a process).
+      // reads), after its restart, and by the engine's resync (set() with `resync`), never on a timer of
+      // this driver's (each look is a process).
       this.reconciler = new Debouncer(() => this.reconcile(), 20, (err) => this.log.warn({ err }, 'libreswan reconcile failed; retrying'), 2_000, false);
-      this.resyncTimer = setInterval(() => this.reconciler?.trigger(0), this.opts.resyncIntervalMs ?? 30_000);
-      this.resyncTimer.unref();
       this.initialized = true;
     });
   }
@@ -112,9 +105,10 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
   /**
    * Declarative: keeps each wanted cable whose connections pluto already holds with the same settings (no
    * re-add, no flap: also how a restart adopts them), adds or replaces the others, then deletes every
-   * connection of ours no wanted cable claims (left by a previous run, or no longer wanted).
+   * connection of ours no wanted cable claims (left by a previous run, or no longer wanted). `resync` (the
+   * engine's resync tick) also reads pluto's log and re-adds every connection pluto lost.
    */
-  set(cables: readonly WantedCable[]): Promise<Map<string, CableOutcome>> {
+  set(cables: readonly WantedCable[], opts: SetOptions = {}): Promise<Map<string, CableOutcome>> {
     return this.serial(async () => {
       this.wantedCables = [...cables];
       const out = new Map<string, CableOutcome>();
@@ -131,6 +125,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
       const unclaimed = [...(await this.presentConns())].filter((c) => !claimed.has(c) && /-\d+-\d+$/.test(c));
       for (const c of unclaimed) await this.pluto.whack(['--delete', '--name', c]);
       if (unclaimed.length) this.log.info({ connections: unclaimed }, 'libreswan connections no wanted cable claims removed');
+      if (opts.resync) await this.pass();
       return out;
     });
   }
@@ -248,7 +243,7 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
     });
   }
 
-  /** One reconcile pass now (tests; status reads, restarts and the slow resync run it otherwise). */
+  /** One reconcile pass now (tests; status reads, restarts and the engine's resync run it otherwise). */
   async reconcileNow(): Promise<void> {
     await this.reconcile();
   }
@@ -257,8 +252,6 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
 
   private stopLoops(): void {
     this.closed = true;
-    if (this.resyncTimer) clearInterval(this.resyncTimer);
-    this.resyncTimer = undefined;
     this.reconciler?.close();
     this.reconciler = undefined;
     this.pluto.close();
@@ -346,11 +339,14 @@ export class PlutoDriver extends DeclarativeDriver implements CableDriver {
 
   private async reconcile(): Promise<void> {
     if (this.closed || !this.initialized) return;
-    await this.serial(async () => {
-      if (this.closed || this.pluto.pid === undefined) return;
-      this.readLog();
-      await this.ensureAdded();
-    });
+    await this.serial(() => this.pass());
+  }
+
+  /** Reads pluto's log and re-adds what pluto lost (inside `serial`). */
+  private async pass(): Promise<void> {
+    if (this.closed || this.pluto.pid === undefined) return;
+    this.readLog();
+    await this.ensureAdded();
   }
 
   /** The cable a pluto log line is about: by connection name, else by a peer address in it. */
