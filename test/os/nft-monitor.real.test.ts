@@ -55,6 +55,10 @@ describe('os/nftables notifications in process @real', function () {
     assert.ok(gone.includes('delete table'), gone.join(', '));
   });
 
+  it('the receive buffer is forced past net.core.rmem_max (room for a 50,000-element load)', () => {
+    assert.ok((m.receiveBuffer ?? 0) >= 32 * 1024 * 1024, String(m.receiveBuffer));
+  });
+
   it('20,000 elements in one transaction arrive whole in one generation, nothing lost', async () => {
     const els = Array.from({ length: 20_000 }, (_, i) => `10.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255} : 242.0.0.1-242.0.0.1`);
     const g = await committed(`table ip big {\n map m {\n type ipv4_addr : interval ipv4_addr\n elements = { ${els.join(', ')} }\n }\n}\n`);

@@ -16,8 +16,9 @@
 //   NFTA_GEN_PROC_NAME (3), u32s in network order;
 // - the kernel tells a reader it dropped notifications with ENOBUFS on the next receive.
 import { EventEmitter } from 'node:events';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
-import { socketInNetns } from '../libc.js';
+import { libc, SOL_SOCKET, SO_RCVBUFFORCE, socketInNetns } from '../libc.js';
 import { ipv4Text, NETLINK_NETFILTER } from './nfnl.js';
 
 export interface NftMonitorEvent {
@@ -54,8 +55,47 @@ const NFT_MSG_NEWGEN = 15;
 const NFT_SET_MAP = 0x8;
 const NLMSG_HDR = 16;
 const NFGENMSG = 4;
-/** Room for a 50,000-element transaction's notifications (the kernel caps it at twice net.core.rmem_max). */
+/**
+ * Room for the notifications of a 50,000-element transaction (~8 MiB with the kernel's overhead) while the
+ * event loop is busy: more than SO_RCVBUF may have (net.core.rmem_max, 4 MiB on Debian), so it is forced.
+ */
 const RECV_BUFFER = 32 * 1024 * 1024;
+
+/**
+ * The file descriptor of the netlink socket bound to `port` (the `netlink` package does not expose it):
+ * its inode from the netns's /proc/…/net/netlink, then the fd of this process that links to that inode.
+ */
+function netlinkFd(port: number, netns: string | undefined): number | undefined {
+  const read = (): string => readFileSync('/proc/thread-self/net/netlink', 'utf8');
+  const table = netns ? socketInNetns(netns, read) : read();
+  let inode: string | undefined;
+  for (const line of table.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f[1] === String(NETLINK_NETFILTER) && f[2] === String(port >>> 0)) inode = f[9];
+  }
+  if (!inode) return undefined;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === `socket:[${inode}]`) return Number(fd);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Raises the socket's receive buffer past net.core.rmem_max (needs CAP_NET_ADMIN); false when it cannot. */
+function forceRecvBuffer(sock: RawNetlinkSocket, netns: string | undefined): boolean {
+  try {
+    const fd = netlinkFd(sock.address().port, netns);
+    if (fd === undefined) return false;
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(RECV_BUFFER, 0);
+    return (libc().setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) as number) === 0;
+  } catch {
+    return false;
+  }
+}
 
 const FAMILY: Record<number, string> = { 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' };
 
@@ -221,10 +261,12 @@ export class NftMonitor extends EventEmitter {
     try {
       const open = (): RawNetlinkSocket => new RawNetlinkSocket(NETLINK_NETFILTER);
       sock = this.opts.netns ? socketInNetns(this.opts.netns, open) : open();
-      try {
-        sock.setRecvBufferSize(RECV_BUFFER);
-      } catch {
-        // a smaller buffer only makes a lost-notification resync likelier
+      if (!forceRecvBuffer(sock, this.opts.netns)) {
+        try {
+          sock.setRecvBufferSize(RECV_BUFFER);
+        } catch {
+          // a smaller buffer only makes a lost-notification resync likelier
+        }
       }
       sock.addMembership(NFNLGRP_NFTABLES);
     } catch (err) {
@@ -263,6 +305,11 @@ export class NftMonitor extends EventEmitter {
       };
       this.on('generation', onGen);
     });
+  }
+
+  /** The socket's receive buffer in bytes (tests). */
+  get receiveBuffer(): number | undefined {
+    return this.sock?.getRecvBufferSize();
   }
 
   stop(): void {
