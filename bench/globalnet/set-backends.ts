@@ -1,7 +1,8 @@
 // Kernel insertion cost of N point-map elements by set declaration, in a throwaway netns: the default
-// (resizable hash, no size), `size` (fixed-bucket hash sized at creation), `size` + `policy memory`
-// (resizable hash pre-sized with the size as its hint). Each load is one nfnetlink transaction into an
-// empty map; wall time and CPU (user+sys of this process, the kernel's work inside sendmsg included).
+// (resizable hash, no size) and `size` (the fixed-bucket hash, buckets allocated at creation), as
+// NftDataplane declares its point maps. Each load is one nfnetlink transaction into an empty map; wall
+// time and CPU (user+sys of this process, the kernel's work inside sendmsg included). (`size` with
+// `policy memory` was tried too: the kernel refused its elements with EEXIST, so it is not offered.)
 // Run: npx tsx bench/globalnet/set-backends.ts [count] [reps]
 import { loadavg } from 'node:os';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
@@ -40,7 +41,6 @@ async function main(): Promise<void> {
   const variants: Record<string, string> = {
     'default (resizable hash)': '',
     [`size ${cap} (fixed-bucket hash)`]: `size ${cap}`,
-    [`size ${cap}; policy memory (resizable, hinted)`]: `size ${cap}\npolicy memory`,
   };
   try {
     for (const [name, decl] of Object.entries(variants)) {

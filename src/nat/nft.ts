@@ -452,6 +452,11 @@ export class NftDataplane extends EventEmitter {
     });
   }
 
+  /** The nfnetlink element writer's batches, messages and bytes sent (benches); undefined on the text path. */
+  get writerStats(): Readonly<{ batches: number; messages: number; bytes: number; lastBatchBytes: number }> | undefined {
+    return this.sock ? { ...this.sock.stats } : undefined;
+  }
+
   /** What the last successful transaction left in the kernel (undefined before the first). */
   get current(): Dataplane | undefined {
     return this.applied;
