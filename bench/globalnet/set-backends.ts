@@ -1,7 +1,9 @@
 // Kernel insertion cost of N point-map elements by set declaration, in a throwaway netns: the default
 // (resizable hash, no size) and `size` (the fixed-bucket hash, buckets allocated at creation), as
 // NftDataplane declares its point maps. Each load is one nfnetlink transaction into an empty map; wall
-// time and CPU (user+sys of this process, the kernel's work inside sendmsg included). (`size` with
+// time and CPU (user+sys of this process, the kernel's work inside sendmsg included); then the read-back
+// of all elements (a resync's dump: the kernel walks every bucket again for each 32 KiB chunk, so a
+// larger bucket array costs here what it saves on insertion). (`size` with
 // `policy memory` was tried too: the kernel refused its elements with EEXIST, so it is not offered.)
 // Run: npx tsx bench/globalnet/set-backends.ts [count] [reps]
 import { loadavg } from 'node:os';
@@ -46,6 +48,7 @@ async function main(): Promise<void> {
     for (const [name, decl] of Object.entries(variants)) {
       const walls: number[] = [];
       const cpus: number[] = [];
+      const dumps: number[] = [];
       for (let r = 0; r < REPS; r++) {
         await nft.run(`add table ip b\ndelete table ip b\ntable ip b {\n map m {\n type ipv4_addr : interval ipv4_addr\n${decl}\n }\n}\n`);
         const c0 = process.cpuUsage();
@@ -54,8 +57,12 @@ async function main(): Promise<void> {
         walls.push(performance.now() - t0);
         const c = process.cpuUsage(c0);
         cpus.push((c.user + c.system) / 1000);
+        const t1 = performance.now();
+        const back = await sock.dumpIpv4Elements({ family: 'ip', table: 'b', set: 'm' });
+        dumps.push(performance.now() - t1);
+        if (back.keys.length !== COUNT) throw new Error(`dumped ${back.keys.length}`);
       }
-      process.stdout.write(`${name.padEnd(48)} wall ${walls.map((x) => x.toFixed(1)).join(' / ')} ms (median ${median(walls).toFixed(1)}), CPU median ${median(cpus).toFixed(1)} ms\n`);
+      process.stdout.write(`${name.padEnd(36)} load wall ${walls.map((x) => x.toFixed(1)).join(' / ')} ms (median ${median(walls).toFixed(1)}), CPU median ${median(cpus).toFixed(1)} ms; dump median ${median(dumps).toFixed(1)} ms\n`);
     }
   } finally {
     sock.close();

@@ -40,7 +40,7 @@ import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
 import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
 import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
-import { ipv4Bytes, ipv4RangeBytes, ipv4Text, type NfElement, type NfElementOp, type NfIpv4Op } from '../os/nftables/nfnl.js';
+import { ipv4Bytes, ipv4RangeBytes, type NfElement, type NfElementOp, type NfIpv4Op } from '../os/nftables/nfnl.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -675,9 +675,10 @@ export class NftDataplane extends EventEmitter {
     for (const [set, field] of POINT_MAP_FIELDS) {
       const have = pointMap(d, field);
       const want = pointMap(like, field);
-      for (const el of await sock.dumpElements({ family: 'ip', table: NFT_TABLE, set })) {
-        const k = ipv4Text(el.key);
-        let v = el.data ? ipv4Text(el.data) : '';
+      const { keys, values } = await sock.dumpIpv4Elements({ family: 'ip', table: NFT_TABLE, set });
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        let v = values[i]!;
         // the kernel holds a one-address range as a-a; a desired value may be written either way
         const w = want.get(k);
         if (w !== undefined && w !== v && canonicalValue(set, w) === v) v = w;

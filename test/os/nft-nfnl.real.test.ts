@@ -162,6 +162,10 @@ describe('os/nftables nfnetlink socket against the kernel @real', function () {
     assert.match(text, /242\.0\.0\.9 : 10\.0\.0\.9/);
     const dumped = await sock!.dumpElements({ family: 'ip', table: 't', set: 'm' });
     assert.deepEqual(dumped.map((d) => `${ipv4Text(d.key)} ${ipv4Text(d.data!)}`).sort(), ['10.0.0.1 242.0.0.1-242.0.0.1', '10.0.0.2 242.0.0.5-242.0.0.7']);
+    const texts = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'm' });
+    assert.deepEqual(texts.keys.map((k, i) => `${k} ${texts.values[i]}`).sort(), ['10.0.0.1 242.0.0.1-242.0.0.1', '10.0.0.2 242.0.0.5-242.0.0.7'], 'the text dump reads the same');
+    const ingress = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'i' });
+    assert.deepEqual({ ...ingress }, { keys: ['242.0.0.9'], values: ['10.0.0.9'] });
     await sock!.commit([{ op: 'delete', family: 'ip', table: 't', set: 'm', elements: [el('10.0.0.1')] }, { op: 'flush', family: 'ip', table: 't', set: 'i' }]);
     const after = await list();
     assert.doesNotMatch(after, /10\.0\.0\.1 :/);
@@ -191,5 +195,9 @@ describe('os/nftables nfnetlink socket against the kernel @real', function () {
     const dumped = await sock!.dumpElements({ family: 'ip', table: 't', set: 'm' });
     assert.equal(dumped.length, 20_000);
     assert.equal(new Set(dumped.map((d) => ipv4Text(d.key))).size, 20_000);
+    const texts = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'm' });
+    assert.deepEqual(texts.keys, dumped.map((d) => ipv4Text(d.key)), 'same elements, same order');
+    assert.ok(texts.values.every((v) => v === '242.0.1.1-242.0.1.2'));
+    await assert.rejects(sock!.dumpIpv4Elements({ family: 'ip', table: 'nosuch', set: 'm' }), (e: unknown) => isNftError(e, 'not-found'));
   });
 });

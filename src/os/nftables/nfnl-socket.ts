@@ -10,7 +10,7 @@ import {
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
 import {
-  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump,
+  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump,
   elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
 } from './nfnl.js';
 
@@ -174,6 +174,23 @@ export class NfnlSocket {
         parts.push(`${kind}s:`, ...objects);
       }
       return parts.join('\n');
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Every element of one set as texts (keys and values in parallel arrays; see parseIpv4ElementDump): the
+   * resync's read-back without an object per element. Rejects like dumpElements.
+   */
+  dumpIpv4Elements(ref: NfSetRef): Promise<{ keys: string[]; values: string[] }> {
+    const next = this.queue.then(() => {
+      const acc = { keys: [] as string[], values: [] as string[] };
+      this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => {
+        const c = parseIpv4ElementDump(buf, seq, { keys: acc.keys, values: acc.values, done: false });
+        return { done: c.done, ...(c.error !== undefined ? { error: c.error } : {}) };
+      }, () => []);
+      return acc;
     });
     this.queue = next.catch(() => undefined);
     return next;

@@ -533,6 +533,65 @@ export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
   return out;
 }
 
+/** Elements of a GETSETELEM dump as texts (IPv4: dotted; 8-byte values `first-last`), in parallel arrays. */
+export interface Ipv4DumpChunk {
+  keys: string[];
+  /** The element's value text (maps), '' without one. */
+  values: string[];
+  done: boolean;
+  error?: number;
+}
+
+const dotted = (b: Buffer, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+
+/** The text of an NFTA_DATA_VALUE nest's value at buf[v, end): IPv4 dotted, `first-last` for 8 bytes, else hex. */
+function valueText(buf: Buffer, v: number, end: number): string {
+  // the nest holds one NFTA_DATA_VALUE attribute
+  if (end - v < 4) return '';
+  const len = buf.readUInt16LE(v) - 4;
+  const at = v + 4;
+  if (len === 4) return dotted(buf, at);
+  if (len === 8) return `${dotted(buf, at)}-${dotted(buf, at + 4)}`;
+  return buf.toString('hex', at, at + Math.max(0, len));
+}
+
+/**
+ * A GETSETELEM dump's elements straight to texts (no Buffer or object per element: a resync reads back
+ * 50,000 of them): what a diff against planned texts needs.
+ */
+export function parseIpv4ElementDump(buf: Buffer, seq: number, out: Ipv4DumpChunk = { keys: [], values: [], done: false }): Ipv4DumpChunk {
+  eachDumpReply(buf, seq, NFT_MSG_NEWSETELEM, out, (from, to) => {
+    for (let a = from; a + 4 <= to;) {
+      const alen = buf.readUInt16LE(a);
+      if (alen < 4 || a + alen > to) break;
+      if ((buf.readUInt16LE(a + 2) & 0x3fff) === NFTA_SET_ELEM_LIST_ELEMENTS) {
+        const lend = a + alen;
+        for (let e = a + 4; e + 4 <= lend;) {
+          const elen = buf.readUInt16LE(e);
+          if (elen < 4 || e + elen > lend) break;
+          let key: string | undefined;
+          let value = '';
+          for (let x = e + 4; x + 4 <= e + elen;) {
+            const xlen = buf.readUInt16LE(x);
+            if (xlen < 4 || x + xlen > e + elen) break;
+            const xt = buf.readUInt16LE(x + 2) & 0x3fff;
+            if (xt === NFTA_SET_ELEM_KEY) key = valueText(buf, x + 4, x + xlen);
+            else if (xt === NFTA_SET_ELEM_DATA) value = valueText(buf, x + 4, x + xlen);
+            x += (xlen + 3) & ~3;
+          }
+          if (key !== undefined) {
+            out.keys.push(key);
+            out.values.push(value);
+          }
+          e += (elen + 3) & ~3;
+        }
+      }
+      a += (alen + 3) & ~3;
+    }
+  });
+  return out;
+}
+
 /**
  * The messages of one dump answering `seq` in a received buffer: `onReply(from, to)` gets the attributes
  * of each reply of `replyType` (an nf_tables message type); NLMSG_DONE or an error ends the dump.
