@@ -639,11 +639,13 @@ export class NftDataplane extends EventEmitter {
   /**
    * Makes room for `counts` (elements per point map after a change) before the change is sent. A map
    * whose count would pass its declared size gets a new size (mapCapacity) in place: one small
-   * libnftables transaction that only raises the limit, so nothing on the data path changes until the
-   * elements follow. The kernel keeps the buckets it allocated at creation, so once a map would hold
-   * more than four times its creation size, the table is replaced whole by `target()` instead (one
-   * transaction, sized afresh): lookups never walk long bucket chains. Returns 'replaced' when the table
-   * was replaced (the change is then done).
+   * libnftables transaction that only raises the limit (read back over nfnetlink: kernels without set
+   * size updates keep the old one), so nothing on the data path changes until the elements follow. The
+   * kernel keeps the buckets it allocated at creation, so once a map would hold more than four times its
+   * creation size, the table is replaced whole by `target()` instead (one transaction, sized afresh):
+   * lookups never walk long bucket chains. The same replacement is the way when the size cannot be
+   * raised in place (or read back: the text path). Returns 'replaced' when the table was replaced (the
+   * change is then done).
    */
   private async ensureCapacity(counts: ReadonlyMap<string, number>, target: () => Dataplane): Promise<'ok' | 'replaced'> {
     const grow: [string, number][] = [];
@@ -660,10 +662,27 @@ export class NftDataplane extends EventEmitter {
       grow.push([set, size]);
     }
     if (!grow.length) return 'ok';
-    await this.run(grow.map(([set, size]) => `add map ip ${NFT_TABLE} ${set} { type ${pointMapType(set)}; size ${size}; }`).join('\n') + '\n');
+    const sock = this.sock;
+    if (sock) {
+      await this.run(grow.map(([set, size]) => `add map ip ${NFT_TABLE} ${set} { type ${pointMapType(set)}; size ${size}; }`).join('\n') + '\n');
+      // kernels before set-size updates accept the declaration and keep the old size: check, else replace
+      const now = await sock.setSizes('ip', NFT_TABLE);
+      const kept = grow.filter(([set, size]) => (now.get(set) ?? 0) < size);
+      if (kept.length) {
+        this.opts.log?.info({ table: NFT_TABLE, sets: kept.map(([set]) => set) }, 'this kernel cannot raise a map\'s size in place; replacing the Globalnet table with larger maps');
+        await this.replaceWhole(target());
+        this.growth.replaced++;
+        return 'replaced';
+      }
+    } else {
+      // without nfnetlink there is no cheap read-back of the size: grow by replacing the table
+      await this.replaceWhole(target());
+      this.growth.replaced++;
+      return 'replaced';
+    }
     for (const [set, size] of grow) this.declared.set(set, size);
     // the declared size is part of the declarations' fingerprint
-    if (this.sock) this.skeleton = await this.sock.fingerprint('ip', NFT_TABLE);
+    this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
     this.growth.inPlace += grow.length;
     this.opts.log?.info({ table: NFT_TABLE, sizes: Object.fromEntries(grow) }, 'raised the declared size of Globalnet maps');
     return 'ok';

@@ -68,6 +68,9 @@ describe('nat: Globalnet map sizes grow with their contents @real', function () 
     assert.equal(dp.growth.inPlace, 1);
     assert.equal(await declared('egress_pods'), 4096);
     assert.equal(await declared('ingress'), 1024, 'only the map that needed it');
+    const sizes = await sock.setSizes('ip', NFT_TABLE);
+    assert.equal(sizes.get('egress_pods'), 4096, 'read back over nfnetlink as nft lists it');
+    assert.equal(sizes.get('remote_global_cidrs'), 0, 'interval sets have no size');
     assert.equal(await handle(), h, 'the table was not replaced');
     assert.equal(await count('egress_pods'), 1500);
     // the incremental path, within the new size: no further growth
@@ -97,5 +100,22 @@ describe('nat: Globalnet map sizes grow with their contents @real', function () 
     dp.invalidate();
     await dp.sync(dataplane(5000));
     assert.equal(dp.lastFull, 'diff', 'the replaced table is known as ours');
+  });
+
+  it('without nfnetlink (libnftables text only) a map outgrowing its size makes the table be replaced', async () => {
+    const ns2 = uniqueName('hw-gnt', 5);
+    await createNetns(ns2);
+    const text = new NftDataplane({ netns: ns2, elements: 'text' });
+    try {
+      await text.sync(dataplane(100));
+      await text.sync(dataplane(1500));
+      assert.deepEqual(text.growth, { inPlace: 0, replaced: 1 });
+      const listing = (await exec('nft', ['list', 'map', 'ip', NFT_TABLE, 'egress_pods'], { netns: ns2 })).stdout;
+      assert.match(listing, /size 4096/);
+      assert.equal((listing.match(/ : 242\./g) ?? []).length, 1500);
+    } finally {
+      text.close();
+      await deleteNetns(ns2);
+    }
   });
 });

@@ -10,7 +10,7 @@ import {
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
 import {
-  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump,
+  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump, parseSetSizes,
   elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
 } from './nfnl.js';
 
@@ -191,6 +191,17 @@ export class NfnlSocket {
         return { done: c.done, ...(c.error !== undefined ? { error: c.error } : {}) };
       }, () => []);
       return acc;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The declared size of every set of a table (0: none); rejects with NftError not-found for a missing table. */
+  setSizes(family: NfFamily, table: string): Promise<Map<string, number>> {
+    const next = this.queue.then(() => {
+      const sizes = new Map<string, number>();
+      this.dumpNow(`list sets of ${family} ${table}`, (seq) => encodeGetDeclarations('set', family, table, seq), (buf, seq) => parseSetSizes(buf, seq, { sizes, done: false }), () => []);
+      return sizes;
     });
     this.queue = next.catch(() => undefined);
     return next;

@@ -648,6 +648,24 @@ export interface DeclarationChunk {
   error?: number;
 }
 
+/** The declared sizes (NFTA_SET_DESC → NFTA_SET_DESC_SIZE) of the sets in one received buffer of a set dump; 0: none declared. */
+export function parseSetSizes(buf: Buffer, seq: number, out: { sizes: Map<string, number>; done: boolean; error?: number } = { sizes: new Map(), done: false }): typeof out {
+  eachDumpReply(buf, seq, DECLARATIONS.set.reply, out, (from, to) => {
+    let name: string | undefined;
+    let size = 0;
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (t === 2) name = buf.toString('utf8', v, end).replace(/\0+$/, ''); // NFTA_SET_NAME
+      else if (t === 9) { // NFTA_SET_DESC
+        eachAttr(buf, v, end, (dt, dv, dend) => {
+          if (dt === 1 && dend - dv >= 4) size = buf.readUInt32BE(dv); // NFTA_SET_DESC_SIZE
+        });
+      }
+    });
+    if (name !== undefined) out.sizes.set(name, size);
+  });
+  return out;
+}
+
 /** Objects in one received buffer of a chain/rule/set dump answering `seq`, as comparable texts. */
 export function parseDeclarations(kind: DeclarationKind, buf: Buffer, seq: number): DeclarationChunk {
   const out: DeclarationChunk = { objects: [], done: false };
