@@ -275,15 +275,28 @@ export class NftMonitor extends EventEmitter {
       return;
     }
     this.sock = sock;
-    sock.on('message', (buf: Buffer) => this.splitter.push(buf));
+    // a throw inside a callback the native socket makes would abort the process: never let one out
+    sock.on('message', (buf: Buffer) => {
+      try {
+        this.splitter.push(buf);
+      } catch (err) {
+        this.splitter.reset();
+        this.emit('lost', `cannot read an nftables notification: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    });
     sock.on('error', (err: Error & { code?: string; errno?: number }) => {
       if (this.sock !== sock) return;
       this.splitter.reset();
       const enobufs = err.code === 'ENOBUFS' || /no buffer space/i.test(err.message);
       this.emit('lost', enobufs ? 'nftables notifications overflowed the socket buffer (ENOBUFS)' : `nftables notification socket error: ${err.message}`);
     });
+    // the socket alone does not keep the process running (its owner does); and it is closed before
+    // the process ends: a datagram left for the native reader at teardown would abort the process
     sock.unref();
+    process.once('exit', this.onExit);
   }
+
+  private readonly onExit = (): void => this.stop();
 
   /**
    * Resolves with the first generation committed by `pid` after this call (or undefined after
@@ -296,8 +309,8 @@ export class NftMonitor extends EventEmitter {
         if (pid !== undefined && g.pid !== pid) return;
         done(g);
       };
+      // a caller awaiting this keeps the process running until it resolves (the socket does not)
       const timer = setTimeout(() => done(undefined), timeoutMs);
-      timer.unref();
       const done = (g: NftGeneration | undefined): void => {
         clearTimeout(timer);
         this.off('generation', onGen);
@@ -315,6 +328,7 @@ export class NftMonitor extends EventEmitter {
   stop(): void {
     const s = this.sock;
     this.sock = undefined;
+    process.off('exit', this.onExit);
     this.splitter.reset();
     s?.close();
   }
