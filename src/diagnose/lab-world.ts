@@ -31,8 +31,9 @@ export async function labWorld(lab: NetnsClusters, namespace: string): Promise<D
       client: new RestClient(await kubeconfigFileAccess(c.hostKubeconfig), 10_000),
       nodes: c.nodes.map((n) => ({ name: n.name, gateway: n.gateway })),
     }))),
-    // no KUBECONFIG: `all` passes the CIDRs, so the node checks need no API
-    runNode: (_cluster, node, args) => exec('ip', ['netns', 'exec', netns(node), lab.hawserBinary, 'diagnose', 'node', ...args], { allowFailure: true, timeoutMs: 120_000, env: { ...process.env, KUBECONFIG: '' } }),
+    // no KUBECONFIG: `all` passes the CIDRs, so the node checks need no API; the node's checks are a
+    // process of their own in its netns, as in its pod (util/exec.ts puts it there)
+    runNode: (_cluster, node, args) => exec(lab.hawserBinary, ['diagnose', 'node', ...args], { netns: netns(node), allowFailure: true, timeoutMs: 120_000, env: { ...process.env, KUBECONFIG: '' } }),
     arm: async (_cluster, node, expect) => new Nft({ netns: netns(node) }).run(armScript(expect)),
     collect: async (_cluster, node) => {
       const nft = new Nft({ netns: netns(node) });

@@ -1,5 +1,5 @@
 // Active probes for `hawser diagnose`: firewall probes (a sender on one node, a counting listener on the
-// other) and a path-MTU search with DF pings through the cable.
+// other) and a path-MTU search with DF pings through the cable (echo requests from this process: os/icmp.ts).
 //
 // The listener does not bind the port (charon, wireguard-go, the kernel's VXLAN socket and NAT discovery
 // already hold 4500/4800/4490 on a running node): it arms an nftables counter in its own table, on the input
@@ -9,6 +9,7 @@
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { HawserError } from '../util/errors.js';
+import { DfPinger } from '../os/icmp.js';
 
 /** The nftables table `hawser diagnose` arms its probe counters in (never one a role owns). */
 export const PROBE_TABLE = 'hawser-diagnose';
@@ -90,15 +91,8 @@ export async function sendUdpProbes(ip: string, port: number, token: string, opt
 
 // ---- path MTU ------------------------------------------------------------------------------------
 
-/** One DF ping's outcome: a reply, no reply, or refused locally because the route's MTU is smaller. */
+/** One DF ping's outcome: a reply, no reply, or too big: refused locally (the route's MTU is smaller) or by a router ("fragmentation needed"), with that MTU. */
 export type PingOutcome = { kind: 'reply' } | { kind: 'lost' } | { kind: 'too-big'; mtu: number };
-
-/** iputils ping's result for `ping -M do -s SIZE`: exit 0 = a reply; `message too long, mtu=N` = local refusal. */
-export function parsePing(code: number, output: string): PingOutcome {
-  const m = /message too long, mtu=(\d+)/.exec(output);
-  if (m) return { kind: 'too-big', mtu: Number(m[1]) };
-  return code === 0 ? { kind: 'reply' } : { kind: 'lost' };
-}
 
 /** ICMP echo: 20 bytes IPv4 + 8 bytes ICMP on top of the payload. */
 export const PING_OVERHEAD = 28;
@@ -143,4 +137,17 @@ export async function pathMtuSearch(ping: (payload: number) => Promise<PingOutco
     else hi = mid;
   }
   return { reachable: true, localMtu, pathMtu: lo + PING_OVERHEAD, blackHole: true, probes };
+}
+
+/**
+ * The path-MTU search towards `ip` with DF echo requests sent by this process (a raw ICMP socket: the
+ * hawser pods have CAP_NET_RAW), no `ping` process. Throws HawserError when no raw socket can be had.
+ */
+export async function pathMtuTo(ip: string, o: { netns?: string; startMtu?: number } = {}): Promise<PmtuResult> {
+  const pinger = DfPinger.open({ netns: o.netns });
+  try {
+    return await pathMtuSearch((payload) => pinger.echo(ip, payload), { startMtu: o.startMtu });
+  } finally {
+    pinger.close();
+  }
 }

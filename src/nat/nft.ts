@@ -40,7 +40,7 @@ import { errorMessage, HawserError, isHawserError } from '../util/errors.js';
 import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
 import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
-import { ipv4Bytes, ipv4RangeBytes, ipv4Text, type NfElement, type NfElementOp } from '../os/nftables/nfnl.js';
+import { ipv4Bytes, ipv4RangeBytes, type NfElement, type NfElementOp, type NfIpv4Op } from '../os/nftables/nfnl.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -125,9 +125,10 @@ function keyOrder(a: string, b: string): number {
   return sortKey(a) - sortKey(b);
 }
 
-function setBlock(kind: 'set' | 'map', name: string, typeLine: string, flags: string | undefined, elements: string): string {
+function setBlock(kind: 'set' | 'map', name: string, typeLine: string, flags: string | undefined, elements: string, size?: number): string {
   const lines = [`\t${kind} ${name} {`, `\t\ttype ${typeLine}`];
   if (flags) lines.push(`\t\tflags ${flags}`);
+  if (size) lines.push(`\t\tsize ${size}`);
   if (elements) lines.push('\t\telements = {', elements, '\t\t}');
   lines.push('\t}');
   return lines.join('\n');
@@ -135,20 +136,51 @@ function setBlock(kind: 'set' | 'map', name: string, typeLine: string, flags: st
 
 const MARK_HEX = `0x${GLOBALNET_MARK.toString(16).padStart(8, '0')}`;
 
-/** The whole table as one transaction: create-if-missing, delete, re-create with every element. */
-export function renderRuleset(d: Dataplane): string {
+/** Smallest declared size of a point map (an empty map's bucket heads: 16 KiB). */
+export const MIN_MAP_SIZE = 1024;
+
+/**
+ * The declared `size` of a point map that is to hold `count` elements: a power of two, at least twice the
+ * count. A declared size makes the kernel choose its fixed-bucket hash for 4-byte keys instead of the
+ * resizable one, which halves the kernel's insertion work for a 50,000-element load
+ * (bench/globalnet/set-backends.ts); its bucket heads are allocated once, at creation, for 4/3 of the size
+ * (2 MiB at 131,072), and it refuses elements beyond the size (ENFILE). So the size has room to grow into,
+ * and NftDataplane raises it before it is reached (see ensureCapacity).
+ */
+export function mapCapacity(count: number): number {
+  let size = MIN_MAP_SIZE;
+  while (size < count * 2) size *= 2;
+  return size;
+}
+
+/** The declared size of every point map for `d`'s element counts. */
+export function capacitiesFor(d: Dataplane): Map<string, number> {
+  return new Map(POINT_MAP_FIELDS.map(([set, field]) => [set, mapCapacity(pointMap(d, field).size)]));
+}
+
+/** The nft type line of a point map. */
+function pointMapType(set: string): string {
+  return set === 'ingress' ? 'ipv4_addr : ipv4_addr' : 'ipv4_addr : interval ipv4_addr';
+}
+
+/**
+ * The whole table as one transaction: create-if-missing, delete, re-create with every element. Point maps
+ * are declared with `sizes` (default: room for twice `d`'s counts, see mapCapacity).
+ */
+export function renderRuleset(d: Dataplane, sizes: ReadonlyMap<string, number> = capacitiesFor(d)): string {
   const el = (m: Map<string, string>): string => elementLines(sortedEntries(m), '\t\t\t');
+  const point = (set: EgressPointMap | 'ingress', m: Map<string, string>): string => setBlock('map', set, pointMapType(set), undefined, el(m), sizes.get(set));
   const parts = [
     `add table ip ${NFT_TABLE}`,
     `delete table ip ${NFT_TABLE}`,
     `table ip ${NFT_TABLE} {`,
     setBlock('set', 'remote_global_cidrs', 'ipv4_addr', 'interval', elementLines([...d.remoteGlobalCidrs].sort(keyOrder), '\t\t\t')),
-    setBlock('map', 'egress_pods', 'ipv4_addr : interval ipv4_addr', undefined, el(d.egressPods)),
-    setBlock('map', 'egress_hdls_pods', 'ipv4_addr : interval ipv4_addr', undefined, el(d.egressHdlsPods)),
-    setBlock('map', 'egress_hdls_eps', 'ipv4_addr : interval ipv4_addr', undefined, el(d.egressHdlsEps)),
-    setBlock('map', 'egress_ns', 'ipv4_addr : interval ipv4_addr', undefined, el(d.egressNs)),
+    point('egress_pods', d.egressPods),
+    point('egress_hdls_pods', d.egressHdlsPods),
+    point('egress_hdls_eps', d.egressHdlsEps),
+    point('egress_ns', d.egressNs),
     setBlock('map', 'egress_cluster', 'ipv4_addr : interval ipv4_addr', 'interval', el(d.egressCluster)),
-    setBlock('map', 'ingress', 'ipv4_addr : ipv4_addr', undefined, el(d.ingress)),
+    point('ingress', d.ingress),
     [
       '\tchain egress {',
       '\t\ttype nat hook postrouting priority srcnat - 30; policy accept;',
@@ -190,15 +222,16 @@ function pointElement(set: string, key: string, value?: string): NfElement {
 
 const POINT_SETS: ReadonlySet<string> = new Set([...EGRESS_POINT_MAPS, 'ingress']);
 
-/** Every point-map element of `d` as add ops, unsorted (the kernel does not care; sorting 50,000 keys costs more than sending them). */
-function fillOps(d: Dataplane): NfElementOp[] {
-  const out: NfElementOp[] = [];
+/**
+ * Every point-map element of `d` as packed add ops, unsorted (the kernel does not care; sorting 50,000
+ * keys costs more than sending them): the texts are parsed straight into the batch buffer.
+ */
+function fillOps(d: Dataplane): NfIpv4Op[] {
+  const out: NfIpv4Op[] = [];
   for (const [set, field] of POINT_MAP_FIELDS) {
     const m = pointMap(d, field);
     if (!m.size) continue;
-    const elements: NfElement[] = [];
-    for (const [k, v] of m) elements.push(pointElement(set, k, v));
-    out.push({ op: 'add', family: 'ip', table: NFT_TABLE, set, elements });
+    out.push({ op: 'add', family: 'ip', table: NFT_TABLE, set, ipv4: { keys: [...m.keys()], values: [...m.values()], range: set !== 'ingress' } });
   }
   return out;
 }
@@ -353,6 +386,18 @@ function changeCount(cs: readonly NftChange[]): number {
   return n;
 }
 
+/** Each point map's element count after `changes` (deletes of present keys, adds of absent ones) on `applied`. */
+function countsAfter(applied: Dataplane, changes: readonly NftChange[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const c of changes) {
+    const field = c.op === 'replace-set' ? undefined : POINT_FIELD.get(c.set);
+    if (!field || c.op === 'replace-set') continue;
+    const n = out.get(c.set) ?? pointMap(applied, field).size;
+    out.set(c.set, n + (c.op === 'add' ? c.elements.length : -c.keys.length));
+  }
+  return out;
+}
+
 /** What the applier has done since it was made (tests and the bench assert on these). */
 export interface DataplaneCounters {
   full: number;
@@ -385,6 +430,12 @@ export class NftDataplane extends EventEmitter {
   private sock: NfnlSocket | null | undefined;
   /** The declarations (nfnetlink fingerprint) of the table as this process last built it. */
   private skeleton: string | undefined;
+  /** Declared size of each point map in the kernel's table (known once this process built or grew it). */
+  private readonly declared = new Map<string, number>();
+  /** The size each point map was created with: its fixed hash's buckets were allocated for that. */
+  private readonly createdWith = new Map<string, number>();
+  /** Point maps grown in place, and tables replaced to get more buckets (tests and the bench). */
+  readonly growth = { inPlace: 0, replaced: 0 };
 
   /**
    * `elements`: 'nfnetlink' (default, unless `run` is given) sends element changes as nfnetlink batches;
@@ -399,6 +450,11 @@ export class NftDataplane extends EventEmitter {
       const pid = this.nft.committerPid;
       if (pid !== undefined) this.notePid(pid);
     });
+  }
+
+  /** The nfnetlink element writer's batches, messages and bytes sent (benches); undefined on the text path. */
+  get writerStats(): Readonly<{ batches: number; messages: number; bytes: number; lastBatchBytes: number }> | undefined {
+    return this.sock ? { ...this.sock.stats } : undefined;
   }
 
   /** What the last successful transaction left in the kernel (undefined before the first). */
@@ -436,8 +492,15 @@ export class NftDataplane extends EventEmitter {
       if (cl && !sameMap(applied.egressCluster, new Map(cl))) replaced.push({ op: 'replace-set', set: 'egress_cluster', kind: 'map', elements: sortedEntries(new Map(cl)) });
       changes.unshift(...replaced);
       if (changes.length === 0) return { mode: 'none', changes: 0 };
+      const target = (): Dataplane => {
+        const t = cloneDataplane(applied);
+        applyElementUpdates(t, updates);
+        if (rg) t.remoteGlobalCidrs = rg;
+        if (cl) t.egressCluster = new Map(cl);
+        return t;
+      };
       try {
-        await this.applyChanges(changes);
+        await this.applyChanges(changes, countsAfter(applied, changes), target);
       } catch (err) {
         this.applied = undefined;
         throw err;
@@ -477,7 +540,7 @@ export class NftDataplane extends EventEmitter {
     const changes = planChanges(this.applied, desired);
     if (changes.length === 0) return { mode: 'none', changes: 0 };
     try {
-      await this.applyChanges(changes);
+      await this.applyChanges(changes, countsAfter(this.applied, changes), () => desired);
       this.applied = desired;
       this.counters.incremental++;
       return { mode: 'incremental', changes: changeCount(changes) };
@@ -502,8 +565,13 @@ export class NftDataplane extends EventEmitter {
     return this.sock;
   }
 
-  /** One transaction: nfnetlink when every change is a point-map element change, else libnftables text. */
-  private async applyChanges(changes: readonly NftChange[]): Promise<void> {
+  /**
+   * One transaction: nfnetlink when every change is a point-map element change, else libnftables text.
+   * `counts`: each changed point map's element count afterwards, so a map about to outgrow its declared
+   * size is grown first (or the table replaced by `target()`, which then is the whole change).
+   */
+  private async applyChanges(changes: readonly NftChange[], counts: ReadonlyMap<string, number>, target: () => Dataplane): Promise<void> {
+    if ((await this.ensureCapacity(counts, target)) === 'replaced') return;
     const sock = this.elementWriter();
     const ops = sock ? elementOps(changes) : undefined;
     if (sock && ops) await sock.commit(ops);
@@ -514,15 +582,18 @@ export class NftDataplane extends EventEmitter {
     this.applied = undefined;
     const sock = this.elementWriter();
     if (!sock) {
-      await this.run(renderRuleset(desired));
+      await this.replaceWhole(desired);
       this.lastFull = 'replaced';
     } else {
       // libnftables reads every element even for a terse listing (~0.5 s of CPU at 50,000): compare the
       // kernel's declarations over nfnetlink instead, with those of the table this process built
       const fp = await sock.fingerprint('ip', NFT_TABLE);
       if (fp === undefined) {
-        // nothing to keep: the skeleton (with the small interval sets), then every element in one batch
-        await this.run(renderRuleset(skeletonOf(desired)));
+        // nothing to keep: the skeleton (with the small interval sets, point maps sized for `desired`),
+        // then every element in one batch
+        const sizes = capacitiesFor(desired);
+        await this.run(renderRuleset(skeletonOf(desired), sizes));
+        this.noteCreated(sizes);
         this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
         await sock.commit(fillOps(desired));
         this.lastFull = 'created';
@@ -532,14 +603,16 @@ export class NftDataplane extends EventEmitter {
           { op: 'replace-set', set: 'egress_cluster', kind: 'map', elements: sortedEntries(desired.egressCluster) },
         ]));
         const observed = await this.observePointMaps(sock, desired);
-        const ops = elementOps(planChanges(observed, desired))!;
-        if (ops.length) await sock.commit(ops);
+        const changes = planChanges(observed, desired);
+        if ((await this.ensureCapacity(countsAfter(observed, changes), () => desired)) !== 'replaced') {
+          const ops = elementOps(changes)!;
+          if (ops.length) await sock.commit(ops);
+        }
         this.lastFull = 'diff';
       } else {
         // a table from before this process started (adopted once), or one changed behind our back
         this.opts.log?.info({ table: NFT_TABLE, adopted: this.skeleton === undefined }, 'replacing the Globalnet nftables table whole');
-        await this.run(renderRuleset(desired));
-        this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
+        await this.replaceWhole(desired);
         this.lastFull = 'replaced';
       }
     }
@@ -548,15 +621,83 @@ export class NftDataplane extends EventEmitter {
     return { mode: 'full', changes: elementCount(desired) };
   }
 
+  /** The whole table as `d` in one libnftables transaction, point maps sized for `d`. */
+  private async replaceWhole(d: Dataplane): Promise<void> {
+    const sizes = capacitiesFor(d);
+    await this.run(renderRuleset(d, sizes));
+    this.noteCreated(sizes);
+    if (this.sock) this.skeleton = await this.sock.fingerprint('ip', NFT_TABLE);
+  }
+
+  private noteCreated(sizes: ReadonlyMap<string, number>): void {
+    for (const [set, size] of sizes) {
+      this.declared.set(set, size);
+      this.createdWith.set(set, size);
+    }
+  }
+
+  /**
+   * Makes room for `counts` (elements per point map after a change) before the change is sent. A map
+   * whose count would pass its declared size gets a new size (mapCapacity) in place: one small
+   * libnftables transaction that only raises the limit (read back over nfnetlink: kernels without set
+   * size updates keep the old one), so nothing on the data path changes until the elements follow. The
+   * kernel keeps the buckets it allocated at creation, so once a map would hold more than four times its
+   * creation size, the table is replaced whole by `target()` instead (one transaction, sized afresh):
+   * lookups never walk long bucket chains. The same replacement is the way when the size cannot be
+   * raised in place (or read back: the text path). Returns 'replaced' when the table was replaced (the
+   * change is then done).
+   */
+  private async ensureCapacity(counts: ReadonlyMap<string, number>, target: () => Dataplane): Promise<'ok' | 'replaced'> {
+    const grow: [string, number][] = [];
+    for (const [set, n] of counts) {
+      const have = this.declared.get(set);
+      if (have === undefined || n <= have) continue;
+      const size = mapCapacity(n);
+      if (size > 4 * (this.createdWith.get(set) ?? have)) {
+        this.opts.log?.info({ table: NFT_TABLE, set, elements: n, createdWith: this.createdWith.get(set) }, 'a Globalnet map outgrew the buckets it was created with; replacing the table with larger maps');
+        await this.replaceWhole(target());
+        this.growth.replaced++;
+        return 'replaced';
+      }
+      grow.push([set, size]);
+    }
+    if (!grow.length) return 'ok';
+    const sock = this.sock;
+    if (sock) {
+      await this.run(grow.map(([set, size]) => `add map ip ${NFT_TABLE} ${set} { type ${pointMapType(set)}; size ${size}; }`).join('\n') + '\n');
+      // kernels before set-size updates accept the declaration and keep the old size: check, else replace
+      const now = await sock.setSizes('ip', NFT_TABLE);
+      const kept = grow.filter(([set, size]) => (now.get(set) ?? 0) < size);
+      if (kept.length) {
+        this.opts.log?.info({ table: NFT_TABLE, sets: kept.map(([set]) => set) }, 'this kernel cannot raise a map\'s size in place; replacing the Globalnet table with larger maps');
+        await this.replaceWhole(target());
+        this.growth.replaced++;
+        return 'replaced';
+      }
+    } else {
+      // without nfnetlink there is no cheap read-back of the size: grow by replacing the table
+      await this.replaceWhole(target());
+      this.growth.replaced++;
+      return 'replaced';
+    }
+    for (const [set, size] of grow) this.declared.set(set, size);
+    // the declared size is part of the declarations' fingerprint
+    this.skeleton = await sock.fingerprint('ip', NFT_TABLE);
+    this.growth.inPlace += grow.length;
+    this.opts.log?.info({ table: NFT_TABLE, sizes: Object.fromEntries(grow) }, 'raised the declared size of Globalnet maps');
+    return 'ok';
+  }
+
   /** The kernel's point maps (one dump each), with `like`'s interval sets: what a diff needs. */
   private async observePointMaps(sock: NfnlSocket, like: Dataplane): Promise<Dataplane> {
     const d = skeletonOf(like);
     for (const [set, field] of POINT_MAP_FIELDS) {
       const have = pointMap(d, field);
       const want = pointMap(like, field);
-      for (const el of await sock.dumpElements({ family: 'ip', table: NFT_TABLE, set })) {
-        const k = ipv4Text(el.key);
-        let v = el.data ? ipv4Text(el.data) : '';
+      const { keys, values } = await sock.dumpIpv4Elements({ family: 'ip', table: NFT_TABLE, set });
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i]!;
+        let v = values[i]!;
         // the kernel holds a one-address range as a-a; a desired value may be written either way
         const w = want.get(k);
         if (w !== undefined && w !== v && canonicalValue(set, w) === v) v = w;
@@ -655,8 +796,9 @@ export class NftDataplane extends EventEmitter {
       if (keys.size) changes.push({ op: 'add', set, elements: [...keys].map((k) => [k, want.get(k)!]) });
     }
     if (!changes.length) return;
+    const applied = this.applied;
     try {
-      await this.applyChanges(changes);
+      await this.applyChanges(changes, countsAfter(applied, changes), () => applied);
       this.counters.repairs++;
       this.opts.log?.info({ changes: changeCount(changes), by: g.process, pid: g.pid }, 'undid a change made to the Globalnet nftables table behind our back');
       this.emit('repaired', { changes: changeCount(changes) });
@@ -677,6 +819,8 @@ export class NftDataplane extends EventEmitter {
   remove(): Promise<void> {
     return this.locked(async () => {
       this.applied = undefined;
+      this.declared.clear();
+      this.createdWith.clear();
       try {
         await this.run(`add table ip ${NFT_TABLE}\ndelete table ip ${NFT_TABLE}\n`);
       } catch (err) {

@@ -26,13 +26,16 @@ export function internetChecksum(buf: Uint8Array, off = 0, len = buf.length - of
   return ~sum & 0xffff;
 }
 
-/** A fresh echo request buffer; `setEchoSequence` stamps each probe into it. */
-export function echoRequest(ident: number, seq: number): Buffer {
-  const b = Buffer.alloc(ECHO_PACKET_BYTES);
+/** ICMP "fragmentation needed" (destination unreachable, code 4): carries the next hop's MTU. */
+export const ICMP_FRAG_NEEDED = 4;
+
+/** A fresh echo request buffer with `dataBytes` of data (ping's -s); `setEchoSequence` stamps each probe into it. */
+export function echoRequest(ident: number, seq: number, dataBytes = ECHO_DATA_BYTES): Buffer {
+  const b = Buffer.alloc(8 + dataBytes);
   b[0] = ICMP_ECHO_REQUEST;
   b.writeUInt16BE(ident & 0xffff, 4);
   // recognisable data, like ping's incrementing bytes
-  for (let i = 8; i < ECHO_PACKET_BYTES; i++) b[i] = i & 0xff;
+  for (let i = 8; i < b.length; i++) b[i] = i & 0xff;
   setEchoSequence(b, seq);
   return b;
 }
@@ -47,7 +50,7 @@ export function setEchoSequence(b: Buffer, seq: number): void {
 
 export type IcmpInbound =
   | { kind: 'reply'; from: number; ident: number; seq: number }
-  | { kind: 'error'; from: number; type: number; code: number; ident: number; seq: number; to: number };
+  | { kind: 'error'; from: number; type: number; code: number; ident: number; seq: number; to: number; mtu?: number };
 
 /**
  * One datagram read from a raw IPv4 ICMP socket (IP header first), or undefined when it is not an echo
@@ -71,7 +74,11 @@ export function decodeIcmpV4(buf: Uint8Array, off: number, len: number): IcmpInb
   const innerIhl = (buf[inner]! & 0x0f) * 4;
   const quoted = inner + innerIhl;
   if (innerIhl < 20 || len < quoted - off + 8 || buf[quoted] !== ICMP_ECHO_REQUEST) return undefined;
-  return { kind: 'error', from, type, code: buf[icmp + 1]!, ident: u16(buf, quoted + 4), seq: u16(buf, quoted + 6), to: u32(buf, inner + 16) };
+  const code = buf[icmp + 1]!;
+  const out: IcmpInbound = { kind: 'error', from, type, code, ident: u16(buf, quoted + 4), seq: u16(buf, quoted + 6), to: u32(buf, inner + 16) };
+  // RFC 1191: the next-hop MTU in the low 16 bits of the header's second word (0 from routers older than it)
+  if (type === ICMP_DEST_UNREACH && code === ICMP_FRAG_NEEDED && u16(buf, icmp + 6) > 0) out.mtu = u16(buf, icmp + 6);
+  return out;
 }
 
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;

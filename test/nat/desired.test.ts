@@ -68,21 +68,25 @@ table ip hawser-globalnet {
 	}
 	map egress_pods {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 		elements = {
 			10.42.1.10 : 242.0.0.3-242.0.0.4
 		}
 	}
 	map egress_hdls_pods {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 		elements = {
 			10.42.1.10 : 242.0.0.253-242.0.0.253
 		}
 	}
 	map egress_hdls_eps {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 	}
 	map egress_ns {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 		elements = {
 			10.42.1.10 : 242.0.0.254-242.0.0.254,
 			10.42.1.11 : 242.0.0.254-242.0.0.254
@@ -98,6 +102,7 @@ table ip hawser-globalnet {
 	}
 	map ingress {
 		type ipv4_addr : ipv4_addr
+		size 1024
 		elements = {
 			242.0.0.252 : 10.43.0.10,
 			242.0.0.253 : 10.42.1.10

@@ -23,15 +23,19 @@ table ip hawser-globalnet {
 	}
 	map egress_pods {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 	}
 	map egress_hdls_pods {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 	}
 	map egress_hdls_eps {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 	}
 	map egress_ns {
 		type ipv4_addr : interval ipv4_addr
+		size 1024
 	}
 	map egress_cluster {
 		type ipv4_addr : interval ipv4_addr
@@ -39,6 +43,7 @@ table ip hawser-globalnet {
 	}
 	map ingress {
 		type ipv4_addr : ipv4_addr
+		size 1024
 	}
 	chain egress {
 		type nat hook postrouting priority srcnat - 30; policy accept;

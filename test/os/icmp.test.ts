@@ -104,6 +104,19 @@ describe('os/icmp: echo packets', () => {
     }
   });
 
+  it('a "fragmentation needed" carries the next hop\'s MTU; a DF probe may be any size', () => {
+    const big = echoRequest(0xbeef, 3, 1472);
+    assert.equal(big.length, 1480);
+    assert.equal(internetChecksum(big), 0);
+    const sent = ipv4('10.42.0.1', '10.99.0.1', big);
+    const err = icmpError(3, 4, sent);
+    err.writeUInt16BE(1300, 6);
+    err.writeUInt16BE(0, 2);
+    err.writeUInt16BE(internetChecksum(err), 2);
+    const pkt = ipv4('192.168.77.2', '10.42.0.1', err);
+    assert.deepEqual(decodeIcmpV4(pkt, 0, pkt.length), { kind: 'error', from: 0xc0a84d02, type: 3, code: 4, ident: 0xbeef, seq: 3, to: 0x0a630001, mtu: 1300 });
+  });
+
   it('ignores what is not ours to read: echo requests, other types, corrupt or truncated packets, non-ICMP', () => {
     const req = echoRequest(0xbeef, 1);
     const incoming = ipv4('10.52.0.1', '10.42.0.1', req);

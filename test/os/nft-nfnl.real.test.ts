@@ -58,6 +58,29 @@ describe('os/nftables nfnetlink element encoder', () => {
     assert.throws(() => encodeBatch([{ op: 'flush', family: 'ip', table: 't; flush ruleset', set: 'm' }], 1), /not a valid nftables name/);
   });
 
+  it('packed IPv4 ops encode byte for byte as the same elements given one by one; bad text names the op', () => {
+    const keys = Array.from({ length: ELEMENTS_PER_MESSAGE + 3 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
+    const ranges = keys.map((_, i) => (i % 2 ? `242.0.0.${i % 250}-242.0.0.${(i % 250) + 1}` : `242.0.1.${i % 250}`));
+    const addrs = keys.map((_, i) => `10.9.0.${i % 250}`);
+    const ref = { family: 'ip', table: 't' } as const;
+    const packed = encodeBatch([
+      { ...ref, set: 'm', op: 'add', ipv4: { keys, values: ranges, range: true } },
+      { ...ref, set: 'i', op: 'add', ipv4: { keys, values: addrs } },
+      { ...ref, set: 'm', op: 'delete', ipv4: { keys } },
+    ], 7);
+    const generic = encodeBatch([
+      { ...ref, set: 'm', op: 'add', elements: keys.map((k, i) => el(k, ranges[i]!.includes('-') ? ranges[i] : `${ranges[i]}-${ranges[i]}`)) },
+      { ...ref, set: 'i', op: 'add', elements: keys.map((k, i) => el(k, addrs[i])) },
+      { ...ref, set: 'm', op: 'delete', elements: keys.map((k) => el(k)) },
+    ], 7);
+    assert.ok(packed.buffer.equals(generic.buffer), 'same bytes');
+    assert.deepEqual(packed.messages, generic.messages);
+    assert.equal(describeElementOp({ ...ref, set: 'm', op: 'add', ipv4: { keys, values: ranges, range: true } }), `add element ip t m { 10.1.0.0 : 242.0.1.0, 10.1.0.1 : 242.0.0.1-242.0.0.2, 10.1.0.2 : 242.0.1.2, … (${keys.length} elements) }`);
+    assert.throws(() => encodeBatch([{ ...ref, set: 'm', op: 'add', ipv4: { keys: ['10.1.0.1', '10.1.0.300'], values: ['1.1.1.1', '1.1.1.1'], range: true } }], 1), /not an IPv4 address: "10.1.0.300"/);
+    assert.throws(() => encodeBatch([{ ...ref, set: 'm', op: 'add', ipv4: { keys: ['10.1.0.1'], values: ['242.0.0.3-242.0.0.1'], range: true } }], 1), /ends before it starts/);
+    assert.throws(() => encodeBatch([{ ...ref, set: 'm', op: 'add', ipv4: { keys: ['10.1.0.1'], values: [] } }], 1), /1 keys but 0 values/);
+  });
+
   it('interval elements as nft 1.0.6 writes them: start, end flagged INTERVAL_END, none at the top; a pair never split', () => {
     const show = (cidr: string): string[] => ipv4CidrElements(cidr).map((e) => `${ipv4Text(e.key)}${e.flags === NFT_SET_ELEM_INTERVAL_END ? ' end' : ''}`);
     assert.deepEqual(show('10.0.0.0/24'), ['10.0.0.0', '10.0.1.0 end']);
@@ -139,6 +162,10 @@ describe('os/nftables nfnetlink socket against the kernel @real', function () {
     assert.match(text, /242\.0\.0\.9 : 10\.0\.0\.9/);
     const dumped = await sock!.dumpElements({ family: 'ip', table: 't', set: 'm' });
     assert.deepEqual(dumped.map((d) => `${ipv4Text(d.key)} ${ipv4Text(d.data!)}`).sort(), ['10.0.0.1 242.0.0.1-242.0.0.1', '10.0.0.2 242.0.0.5-242.0.0.7']);
+    const texts = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'm' });
+    assert.deepEqual(texts.keys.map((k, i) => `${k} ${texts.values[i]}`).sort(), ['10.0.0.1 242.0.0.1-242.0.0.1', '10.0.0.2 242.0.0.5-242.0.0.7'], 'the text dump reads the same');
+    const ingress = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'i' });
+    assert.deepEqual({ ...ingress }, { keys: ['242.0.0.9'], values: ['10.0.0.9'] });
     await sock!.commit([{ op: 'delete', family: 'ip', table: 't', set: 'm', elements: [el('10.0.0.1')] }, { op: 'flush', family: 'ip', table: 't', set: 'i' }]);
     const after = await list();
     assert.doesNotMatch(after, /10\.0\.0\.1 :/);
@@ -168,5 +195,9 @@ describe('os/nftables nfnetlink socket against the kernel @real', function () {
     const dumped = await sock!.dumpElements({ family: 'ip', table: 't', set: 'm' });
     assert.equal(dumped.length, 20_000);
     assert.equal(new Set(dumped.map((d) => ipv4Text(d.key))).size, 20_000);
+    const texts = await sock!.dumpIpv4Elements({ family: 'ip', table: 't', set: 'm' });
+    assert.deepEqual(texts.keys, dumped.map((d) => ipv4Text(d.key)), 'same elements, same order');
+    assert.ok(texts.values.every((v) => v === '242.0.1.1-242.0.1.2'));
+    await assert.rejects(sock!.dumpIpv4Elements({ family: 'ip', table: 'nosuch', set: 'm' }), (e: unknown) => isNftError(e, 'not-found'));
   });
 });

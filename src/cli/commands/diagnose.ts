@@ -1,14 +1,13 @@
 // `hawser diagnose [node|all|probe]`: what commonly breaks cables, and what to do.
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { exec } from '../../util/exec.js';
 import { errorMessage } from '../../util/errors.js';
 import { localAccess } from '../../k8s/access.js';
 import { RestClient, resourcePath } from '../../k8s/rest.js';
 import { CLUSTER_ID_LABEL, parseClusterSpec, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../../k8s/resources.js';
 import { renderChecks, runChecks, type CheckResult, type NodeFactsForDiagnose } from '../../diagnose/checks.js';
 import { forwardPolicyCheck } from '../../diagnose/forward.js';
-import { armScript, parseProbeCounters, parsePing, pathMtuSearch, PING_OVERHEAD, PROBE_TABLE, sendUdpProbes, newProbeToken, type PmtuResult } from '../../diagnose/probes.js';
+import { armScript, parseProbeCounters, pathMtuTo, PING_OVERHEAD, PROBE_TABLE, sendUdpProbes, newProbeToken } from '../../diagnose/probes.js';
 import { diagnoseAll, type NodeReport } from '../../diagnose/all.js';
 import { Nft } from '../../os/nft.js';
 import { openRtnl } from '../../os/netlink.js';
@@ -80,13 +79,6 @@ async function procSysWritable(): Promise<CheckResult> {
   }
 }
 
-async function pmtuTo(ip: string): Promise<PmtuResult> {
-  return pathMtuSearch(async (payload) => {
-    const r = await exec('ping', ['-n', '-M', 'do', '-s', String(payload), '-c', '2', '-i', '0.2', '-W', '1', ip], { allowFailure: true });
-    return parsePing(r.code, r.stdout + r.stderr);
-  });
-}
-
 async function runNode(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -123,7 +115,14 @@ async function runNode(argv: string[]): Promise<number> {
     }
   }));
   const pmtu: NodeReport['pmtu'] = [];
-  for (const ip of values['pmtu-to'] ?? []) pmtu.push({ ip, result: await pmtuTo(ip) });
+  const pmtuErrors: CheckResult[] = [];
+  for (const ip of values['pmtu-to'] ?? []) {
+    try {
+      pmtu.push({ ip, result: await pathMtuTo(ip) });
+    } catch (err) {
+      pmtuErrors.push({ name: `path MTU to ${ip}`, verdict: 'warn', detail: `cannot probe: ${errorMessage(err)}`, fix: 'run diagnose where raw ICMP sockets are allowed (root or CAP_NET_RAW: the hawser pods have it)' });
+    }
+  }
   for (const b of ['ip', 'nft', 'fping', 'ping', 'wireguard-go', 'charon-systemd', 'swanctl']) facts.binaries[b] = await which(b);
   const rtnl = await openRtnl().catch(() => undefined);
   if (rtnl) {
@@ -155,6 +154,7 @@ async function runNode(argv: string[]): Promise<number> {
   }
   const checks = runChecks(facts);
   checks.push(await procSysWritable());
+  checks.push(...pmtuErrors);
   if (ruleset !== undefined) {
     const remote = [...list(values['remote-cidr']), ...(facts.remoteClusters ?? []).flatMap((r) => r.cidrs)];
     checks.push(forwardPolicyCheck(ruleset, { localCidrs: facts.clusterCidrs, remoteCidrs: [...new Set(remote)] }));
@@ -166,7 +166,7 @@ async function runNode(argv: string[]): Promise<number> {
       ? { name: `path MTU to ${m.ip}`, verdict: 'warn', detail: 'no answer to a small ping' }
       : r.blackHole
         ? { name: `path MTU to ${m.ip}`, verdict: 'fail', detail: `black hole: ${r.pathMtu} bytes cross, up to ${r.localMtu} are dropped silently`, fix: `set submariner.io/tcp-clamp-mss=${(r.pathMtu ?? 0) - 40} on the nodes, lower the pod MTU to ${r.pathMtu}, or let ICMP "fragmentation needed" through (largest ping payload ${(r.pathMtu ?? 0) - PING_OVERHEAD})` }
-        : { name: `path MTU to ${m.ip}`, verdict: 'ok', detail: `${r.pathMtu} bytes cross unfragmented` });
+        : { name: `path MTU to ${m.ip}`, verdict: 'ok', detail: `${r.pathMtu} bytes cross unfragmented${r.localMtu < 1500 ? ` (MTU below 1500 towards it: the route allows ${r.localMtu})` : ''}` });
   }
   if (values.output === 'json') {
     const report: NodeReport = { checks, sent, pmtu };

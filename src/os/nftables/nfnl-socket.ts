@@ -10,8 +10,8 @@ import {
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
 import {
-  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump,
-  type DumpedElement, type NfElementOp, type NfFamily, type NfSetRef,
+  describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump, parseSetSizes,
+  elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
 } from './nfnl.js';
 
 /** Batches above this size are sent from koffi's worker thread, so a 50,000-element load does not stall the event loop. */
@@ -45,7 +45,7 @@ export class NfnlSocket {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly rbuf = Buffer.alloc(RECV_BUFFER);
   /** Batches and messages sent (benches and tests). */
-  readonly stats = { batches: 0, messages: 0 };
+  readonly stats = { batches: 0, messages: 0, bytes: 0, lastBatchBytes: 0 };
 
   private constructor(private readonly c: Libc, private readonly fd: number, readonly netns: string | undefined) {}
 
@@ -87,13 +87,13 @@ export class NfnlSocket {
    * Commits `ops` as one transaction. Rejects with NftError naming the failing op (and element, when the
    * kernel points at one) and its errno; nothing of the batch is applied then.
    */
-  commit(ops: readonly NfElementOp[]): Promise<void> {
+  commit(ops: readonly AnyElementOp[]): Promise<void> {
     const next = this.queue.then(() => this.commitNow(ops));
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  private async commitNow(ops: readonly NfElementOp[]): Promise<void> {
+  private async commitNow(ops: readonly AnyElementOp[]): Promise<void> {
     if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
     const batch = encodeBatch(ops, this.seq);
     if (batch.acks === 0) return;
@@ -105,6 +105,8 @@ export class NfnlSocket {
     }
     this.stats.batches++;
     this.stats.messages += batch.acks;
+    this.stats.bytes += len;
+    this.stats.lastBatchBytes = len;
     const sent = len > ASYNC_ABOVE_BYTES ? await this.sendAsync(batch.buffer) : this.sendSync(batch.buffer);
     if (sent.rc !== len) {
       throw new NftError(sent.rc < 0 ? failureOf(errnoName(sent.errno)) : 'other', `nfnetlink${this.where()}: sendmsg of a ${len}-byte batch: ${sent.rc < 0 ? errnoName(sent.errno) : `sent ${sent.rc}`}`);
@@ -134,7 +136,8 @@ export class NfnlSocket {
         const op = m.opIndex >= 0 ? ops[m.opIndex] : undefined;
         let what = op ? describeElementOp(op) : 'the batch frame';
         const idx = op && a.offset !== undefined ? elementAt(m, a.offset) : undefined;
-        if (op && op.op !== 'flush' && idx !== undefined && op.elements[idx]) what += ` at element ${op.elements[idx].text}`;
+        const text = op && idx !== undefined ? elementText(op, idx) : undefined;
+        if (text !== undefined) what += ` at element ${text}`;
         firstError = new NftError(failureOf(errno), `nfnetlink${this.where()}: ${what}: ${errno}${a.message ? ` (${a.message})` : ''}`, what);
       }
     }
@@ -171,6 +174,34 @@ export class NfnlSocket {
         parts.push(`${kind}s:`, ...objects);
       }
       return parts.join('\n');
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Every element of one set as texts (keys and values in parallel arrays; see parseIpv4ElementDump): the
+   * resync's read-back without an object per element. Rejects like dumpElements.
+   */
+  dumpIpv4Elements(ref: NfSetRef): Promise<{ keys: string[]; values: string[] }> {
+    const next = this.queue.then(() => {
+      const acc = { keys: [] as string[], values: [] as string[] };
+      this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => {
+        const c = parseIpv4ElementDump(buf, seq, { keys: acc.keys, values: acc.values, done: false });
+        return { done: c.done, ...(c.error !== undefined ? { error: c.error } : {}) };
+      }, () => []);
+      return acc;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** The declared size of every set of a table (0: none); rejects with NftError not-found for a missing table. */
+  setSizes(family: NfFamily, table: string): Promise<Map<string, number>> {
+    const next = this.queue.then(() => {
+      const sizes = new Map<string, number>();
+      this.dumpNow(`list sets of ${family} ${table}`, (seq) => encodeGetDeclarations('set', family, table, seq), (buf, seq) => parseSetSizes(buf, seq, { sizes, done: false }), () => []);
+      return sizes;
     });
     this.queue = next.catch(() => undefined);
     return next;

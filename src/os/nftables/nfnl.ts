@@ -62,6 +62,43 @@ export type NfElementOp =
   | (NfSetRef & { op: 'flush' });
 
 /**
+ * IPv4 elements written straight from their texts into the batch (no object per element: a 50,000-element
+ * load spent more time building per-element Buffers than the kernel spent inserting them). Keys are
+ * addresses; `values` (adds to a map) are addresses, or `first-last` ranges (or one address, stored as
+ * `a-a`) when `range` is set. Deletes carry keys only.
+ */
+export interface NfIpv4Elements {
+  keys: readonly string[];
+  values?: readonly string[];
+  range?: boolean;
+}
+
+/** A packed change to one point set/map (see NfIpv4Elements); a batch may mix these with NfElementOps. */
+export type NfIpv4Op = NfSetRef & { op: 'add' | 'delete'; ipv4: NfIpv4Elements };
+
+export type AnyElementOp = NfElementOp | NfIpv4Op;
+
+function isIpv4Op(op: AnyElementOp): op is NfIpv4Op {
+  return 'ipv4' in op;
+}
+
+/** How many elements an op carries (a flush: none). */
+export function elementCountOf(op: AnyElementOp): number {
+  return isIpv4Op(op) ? op.ipv4.keys.length : op.op === 'flush' ? 0 : op.elements.length;
+}
+
+/** The text of element i of an op (for describe() and errors). */
+export function elementText(op: AnyElementOp, i: number): string | undefined {
+  if (isIpv4Op(op)) {
+    const k = op.ipv4.keys[i];
+    if (k === undefined) return undefined;
+    const v = op.op === 'add' ? op.ipv4.values?.[i] : undefined;
+    return v === undefined ? k : `${k} : ${v}`;
+  }
+  return op.op === 'flush' ? undefined : op.elements[i]?.text;
+}
+
+/**
  * Elements per message. An attribute's length is 16 bits, so the element list of one message must
  * stay under 64 KiB (an interval-map element is 32 bytes); libnftables splits its lists likewise.
  */
@@ -123,6 +160,41 @@ export function ipv4CidrElements(cidr: string): NfElement[] {
   return out;
 }
 
+/**
+ * Parses an IPv4 `first-last` range (or one address: `a-a`) into b[at..at+8] without slicing the text;
+ * throws HawserError INVALID for anything else, or a range that ends before it starts.
+ */
+function writeIpv4Range(text: string, b: Buffer, at: number): void {
+  const dash = text.indexOf('-');
+  if (dash < 0) {
+    writeIpv4(text, b, at);
+    b.copyWithin(at + 4, at, at + 4);
+    return;
+  }
+  writeIpv4Span(text, 0, dash, b, at);
+  writeIpv4Span(text, dash + 1, text.length, b, at + 4);
+  if (b.readUInt32BE(at) > b.readUInt32BE(at + 4)) throw new HawserError('INVALID', `IPv4 range ${JSON.stringify(text)} ends before it starts`);
+}
+
+/** writeIpv4 of text[from, to). */
+function writeIpv4Span(text: string, from: number, to: number, b: Buffer, at: number): void {
+  let part = 0;
+  let n = 0;
+  let digits = 0;
+  for (let i = from; i <= to; i++) {
+    const c = i < to ? text.charCodeAt(i) : 46;
+    if (c >= 48 && c <= 57 && digits < 3) {
+      n = n * 10 + (c - 48);
+      digits++;
+    } else if (c === 46 && digits > 0 && n <= 255 && part < 4) {
+      b[at + part++] = n;
+      n = 0;
+      digits = 0;
+    } else throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
+  }
+  if (part !== 4) throw new HawserError('INVALID', `not an IPv4 address: ${JSON.stringify(text)}`);
+}
+
 /** An nft `first-last` IPv4 range (or one address) as the 8-byte value of an `interval ipv4_addr` map. */
 export function ipv4RangeBytes(text: string): Buffer {
   const dash = text.indexOf('-');
@@ -136,11 +208,12 @@ export function ipv4RangeBytes(text: string): Buffer {
 }
 
 /** The op as a log/status text: what it does to which set, with its first elements. */
-export function describeElementOp(op: NfElementOp): string {
+export function describeElementOp(op: AnyElementOp): string {
   const where = `${op.family} ${op.table} ${op.set}`;
   if (op.op === 'flush') return `flush set ${where}`;
-  const shown = op.elements.slice(0, 3).map((e) => e.text).join(', ');
-  const more = op.elements.length > 3 ? `, … (${op.elements.length} elements)` : '';
+  const n = elementCountOf(op);
+  const shown = Array.from({ length: Math.min(n, 3) }, (_, i) => elementText(op, i)).join(', ');
+  const more = n > 3 ? `, … (${n} elements)` : '';
   return `${op.op} element ${where} { ${shown}${more} }`;
 }
 
@@ -170,7 +243,7 @@ class Writer {
     this.buf = Buffer.alloc(size);
   }
 
-  private reserve(n: number): void {
+  reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
     const next = Buffer.alloc(Math.max(this.buf.length * 2, this.len + n));
     this.buf.copy(next, 0, 0, this.len);
@@ -229,9 +302,9 @@ function cstring(s: string): Buffer {
 }
 
 /** Pure: the ops as one nfnetlink batch with sequence numbers from `firstSeq`. Throws HawserError INVALID. */
-export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): EncodedBatch {
+export function encodeBatch(ops: readonly AnyElementOp[], firstSeq: number): EncodedBatch {
   let size = 64;
-  for (const op of ops) size += 64 + (op.op === 'flush' ? 0 : op.elements.length * 44);
+  for (const op of ops) size += 64 * (1 + Math.ceil(elementCountOf(op) / ELEMENTS_PER_MESSAGE)) + elementCountOf(op) * (isIpv4Op(op) ? 32 : 44);
   const w = new Writer(size);
   const messages: EncodedMessage[] = [];
   let seq = firstSeq;
@@ -248,13 +321,17 @@ export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): Enco
     const set = cstring(op.set);
     const type = (NFNL_SUBSYS_NFTABLES << 8) | (op.op === 'add' ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
     const flags = NLM_F_REQUEST | NLM_F_ACK | (op.op === 'add' ? NLM_F_CREATE : 0);
-    const elements = op.op === 'flush' ? [] : op.elements;
+    const count = elementCountOf(op);
     // an empty add/delete sends nothing (a DELSETELEM without elements would flush)
-    if (op.op !== 'flush' && elements.length === 0) return;
-    for (let from = 0, to = 0; from < Math.max(elements.length, 1); from = to) {
-      to = Math.min(elements.length, from + ELEMENTS_PER_MESSAGE);
+    if (op.op !== 'flush' && count === 0) return;
+    const elements = isIpv4Op(op) || op.op === 'flush' ? undefined : op.elements;
+    if (isIpv4Op(op) && op.op === 'add' && op.ipv4.values && op.ipv4.values.length !== count) {
+      throw new HawserError('INVALID', `${describeElementOp(op)}: ${count} keys but ${op.ipv4.values.length} values`);
+    }
+    for (let from = 0, to = 0; from < Math.max(count, 1); from = to) {
+      to = Math.min(count, from + ELEMENTS_PER_MESSAGE);
       // an interval's end element stays in its start element's message
-      if (to < elements.length && to - from > 1 && ((elements[to]!.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END)) to--;
+      if (elements && to < count && to - from > 1 && ((elements[to]!.flags ?? 0) & NFT_SET_ELEM_INTERVAL_END)) to--;
       const at = w.begin(type, flags, seq, family, 0);
       w.attr(NFTA_SET_ELEM_LIST_TABLE, table);
       w.attr(NFTA_SET_ELEM_LIST_SET, set);
@@ -262,24 +339,31 @@ export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): Enco
       if (op.op === 'flush') to = 1;
       else {
         const list = w.nestStart(NFTA_SET_ELEM_LIST_ELEMENTS);
-        for (let i = from; i < to; i++) {
-          const e = elements[i]!;
-          offsets.push(w.len - at);
-          const el = w.nestStart(NFTA_LIST_ELEM);
-          const k = w.nestStart(NFTA_SET_ELEM_KEY);
-          w.attr(NFTA_DATA_VALUE, e.key);
-          w.nestEnd(k);
-          if (e.flags) {
-            const f = Buffer.alloc(4);
-            f.writeUInt32BE(e.flags);
-            w.attr(NFTA_SET_ELEM_FLAGS, f);
+        if (isIpv4Op(op)) {
+          for (let i = from; i < to; i++) {
+            offsets.push(w.len - at);
+            writeIpv4Element(w, op, i);
           }
-          if (op.op === 'add' && e.data) {
-            const d = w.nestStart(NFTA_SET_ELEM_DATA);
-            w.attr(NFTA_DATA_VALUE, e.data);
-            w.nestEnd(d);
+        } else {
+          for (let i = from; i < to; i++) {
+            const e = elements![i]!;
+            offsets.push(w.len - at);
+            const el = w.nestStart(NFTA_LIST_ELEM);
+            const k = w.nestStart(NFTA_SET_ELEM_KEY);
+            w.attr(NFTA_DATA_VALUE, e.key);
+            w.nestEnd(k);
+            if (e.flags) {
+              const f = Buffer.alloc(4);
+              f.writeUInt32BE(e.flags);
+              w.attr(NFTA_SET_ELEM_FLAGS, f);
+            }
+            if (op.op === 'add' && e.data) {
+              const d = w.nestStart(NFTA_SET_ELEM_DATA);
+              w.attr(NFTA_DATA_VALUE, e.data);
+              w.nestEnd(d);
+            }
+            w.nestEnd(el);
           }
-          w.nestEnd(el);
         }
         w.nestEnd(list);
       }
@@ -290,6 +374,35 @@ export function encodeBatch(ops: readonly NfElementOp[], firstSeq: number): Enco
   });
   frame(NFNL_MSG_BATCH_END);
   return { buffer: w.buf.subarray(0, w.len), messages, acks };
+}
+
+/**
+ * Element i of a packed op, laid out as the generic encoder writes it (list element, key nest with the
+ * 4-byte value, then for map adds the data nest with the 4- or 8-byte value), parsed straight into place.
+ */
+function writeIpv4Element(w: Writer, op: NfIpv4Op, i: number): void {
+  const values = op.op === 'add' ? op.ipv4.values : undefined;
+  const vlen = values ? (op.ipv4.range ? 8 : 4) : 0;
+  const size = 16 + (values ? 8 + vlen : 0);
+  w.reserve(size);
+  const b = w.buf;
+  const at = w.len;
+  b.writeUInt16LE(size, at);
+  b.writeUInt16LE(NFTA_LIST_ELEM | NLA_F_NESTED, at + 2);
+  b.writeUInt16LE(12, at + 4);
+  b.writeUInt16LE(NFTA_SET_ELEM_KEY | NLA_F_NESTED, at + 6);
+  b.writeUInt16LE(8, at + 8);
+  b.writeUInt16LE(NFTA_DATA_VALUE, at + 10);
+  writeIpv4(op.ipv4.keys[i]!, b, at + 12);
+  if (values) {
+    b.writeUInt16LE(8 + vlen, at + 16);
+    b.writeUInt16LE(NFTA_SET_ELEM_DATA | NLA_F_NESTED, at + 18);
+    b.writeUInt16LE(4 + vlen, at + 20);
+    b.writeUInt16LE(NFTA_DATA_VALUE, at + 22);
+    if (op.ipv4.range) writeIpv4Range(values[i]!, b, at + 24);
+    else writeIpv4(values[i]!, b, at + 24);
+  }
+  w.len += size;
 }
 
 /** The element (index within its op) that a byte offset into a message falls in, if any. */
@@ -420,6 +533,65 @@ export function parseElementDump(buf: Buffer, seq: number): DumpChunk {
   return out;
 }
 
+/** Elements of a GETSETELEM dump as texts (IPv4: dotted; 8-byte values `first-last`), in parallel arrays. */
+export interface Ipv4DumpChunk {
+  keys: string[];
+  /** The element's value text (maps), '' without one. */
+  values: string[];
+  done: boolean;
+  error?: number;
+}
+
+const dotted = (b: Buffer, o: number): string => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
+
+/** The text of an NFTA_DATA_VALUE nest's value at buf[v, end): IPv4 dotted, `first-last` for 8 bytes, else hex. */
+function valueText(buf: Buffer, v: number, end: number): string {
+  // the nest holds one NFTA_DATA_VALUE attribute
+  if (end - v < 4) return '';
+  const len = buf.readUInt16LE(v) - 4;
+  const at = v + 4;
+  if (len === 4) return dotted(buf, at);
+  if (len === 8) return `${dotted(buf, at)}-${dotted(buf, at + 4)}`;
+  return buf.toString('hex', at, at + Math.max(0, len));
+}
+
+/**
+ * A GETSETELEM dump's elements straight to texts (no Buffer or object per element: a resync reads back
+ * 50,000 of them): what a diff against planned texts needs.
+ */
+export function parseIpv4ElementDump(buf: Buffer, seq: number, out: Ipv4DumpChunk = { keys: [], values: [], done: false }): Ipv4DumpChunk {
+  eachDumpReply(buf, seq, NFT_MSG_NEWSETELEM, out, (from, to) => {
+    for (let a = from; a + 4 <= to;) {
+      const alen = buf.readUInt16LE(a);
+      if (alen < 4 || a + alen > to) break;
+      if ((buf.readUInt16LE(a + 2) & 0x3fff) === NFTA_SET_ELEM_LIST_ELEMENTS) {
+        const lend = a + alen;
+        for (let e = a + 4; e + 4 <= lend;) {
+          const elen = buf.readUInt16LE(e);
+          if (elen < 4 || e + elen > lend) break;
+          let key: string | undefined;
+          let value = '';
+          for (let x = e + 4; x + 4 <= e + elen;) {
+            const xlen = buf.readUInt16LE(x);
+            if (xlen < 4 || x + xlen > e + elen) break;
+            const xt = buf.readUInt16LE(x + 2) & 0x3fff;
+            if (xt === NFTA_SET_ELEM_KEY) key = valueText(buf, x + 4, x + xlen);
+            else if (xt === NFTA_SET_ELEM_DATA) value = valueText(buf, x + 4, x + xlen);
+            x += (xlen + 3) & ~3;
+          }
+          if (key !== undefined) {
+            out.keys.push(key);
+            out.values.push(value);
+          }
+          e += (elen + 3) & ~3;
+        }
+      }
+      a += (alen + 3) & ~3;
+    }
+  });
+  return out;
+}
+
 /**
  * The messages of one dump answering `seq` in a received buffer: `onReply(from, to)` gets the attributes
  * of each reply of `replyType` (an nf_tables message type); NLMSG_DONE or an error ends the dump.
@@ -474,6 +646,24 @@ export interface DeclarationChunk {
   objects: string[];
   done: boolean;
   error?: number;
+}
+
+/** The declared sizes (NFTA_SET_DESC → NFTA_SET_DESC_SIZE) of the sets in one received buffer of a set dump; 0: none declared. */
+export function parseSetSizes(buf: Buffer, seq: number, out: { sizes: Map<string, number>; done: boolean; error?: number } = { sizes: new Map(), done: false }): typeof out {
+  eachDumpReply(buf, seq, DECLARATIONS.set.reply, out, (from, to) => {
+    let name: string | undefined;
+    let size = 0;
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (t === 2) name = buf.toString('utf8', v, end).replace(/\0+$/, ''); // NFTA_SET_NAME
+      else if (t === 9) { // NFTA_SET_DESC
+        eachAttr(buf, v, end, (dt, dv, dend) => {
+          if (dt === 1 && dend - dv >= 4) size = buf.readUInt32BE(dv); // NFTA_SET_DESC_SIZE
+        });
+      }
+    });
+    if (name !== undefined) out.sizes.set(name, size);
+  });
+  return out;
 }
 
 /** Objects in one received buffer of a chain/rule/set dump answering `seq`, as comparable texts. */
