@@ -28,6 +28,26 @@ function input(remote: string[]): RouteAgentInput {
 
 
 
+type Session = import('node:inspector/promises').Session;
+
+async function startProfile(): Promise<Session | undefined> {
+  if (!process.env.HW_PROF_DIR) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return session;
+}
+
+async function stopProfile(session: Session | undefined, name: string): Promise<void> {
+  if (!session) return;
+  const { profile } = await session.post('Profiler.stop');
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(`${process.env.HW_PROF_DIR}/${name}.cpuprofile`, JSON.stringify(profile));
+  session.disconnect();
+}
+
 async function inner(): Promise<void> {
   const dp = new RouteAgentDataplane({ log: createLogger({ level: 'fatal' }), nft: noNft, resyncIntervalMs: 0 });
   const all = cidrs(N);
@@ -37,12 +57,7 @@ async function inner(): Promise<void> {
   await dp.reconcile(pAll);
   const wall: number[] = [];
   const cpu: number[] = [];
-  const session = process.env.HW_PROF_DIR ? await import('node:inspector/promises').then((m) => new m.Session()) : undefined;
-  if (session) {
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
+  const session = await startProfile();
   for (let i = 0; i < K; i++) {
     for (const p of [pPlus, pAll]) {
       const c0 = process.cpuUsage();
@@ -54,11 +69,7 @@ async function inner(): Promise<void> {
       if (r.routes !== 1) throw new Error(`expected one route written, got ${r.routes}`);
     }
   }
-  if (session) {
-    const { profile } = await session.post('Profiler.stop');
-    const { writeFileSync } = await import('node:fs');
-    writeFileSync(`${process.env.HW_PROF_DIR}/one-cidr.cpuprofile`, JSON.stringify(profile));
-  }
+  await stopProfile(session, 'one-cidr');
   await dp.uninstall();
   await dp.close();
   process.stdout.write(`one CIDR added/removed with ${N} present, ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wall).toFixed(3)} ms, median CPU ${median(cpu).toFixed(3)} ms\n`);
@@ -71,6 +82,7 @@ async function inner(): Promise<void> {
   await e2e.reconcile(planRouteAgent(iAll));
   const wallE: number[] = [];
   const cpuE: number[] = [];
+  const sessionE = await startProfile();
   for (let i = 0; i < K; i++) {
     for (const inp of [iPlus, iAll]) {
       const c0 = process.cpuUsage();
@@ -82,6 +94,7 @@ async function inner(): Promise<void> {
       if (r.routes !== 1 || r.nft !== 1) throw new Error(`expected one route and one nft transaction, got ${r.routes} and ${r.nft}`);
     }
   }
+  await stopProfile(sessionE, 'one-cidr-e2e');
   await e2e.uninstall();
   await e2e.close();
   process.stdout.write(`end to end (plan + reconcile + nft set element), ${2 * K} reconciles (load ${loadavg()[0]!.toFixed(1)}): median wall ${median(wallE).toFixed(3)} ms, median CPU ${median(cpuE).toFixed(3)} ms\n`);

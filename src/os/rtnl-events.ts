@@ -2,7 +2,7 @@
 // IPv6, as the dumps have both) and neighbour multicast groups, turning each NEW/DEL message into
 // the same observed values the dumps of netlink.ts give (the same converters). Its own socket, never used for requests: the package groups multipart
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
-import { createNetlink, createRtNetlink, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
+import { RawNetlinkSocket, rt } from 'netlink';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
 import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
@@ -97,10 +97,31 @@ const GROUPS = [
   rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.IPV6_RULE, rt.MulticastGroups.NEIGH,
 ];
 
-/** Notifications of the current network namespace, read in-process. */
+const NETLINK_ROUTE = 0;
+
+/**
+ * The events of one datagram: its nlmsgs walked by their headers alone (a 1,000-route batch brings
+ * 1,000 of these), each handed to `parse`; a malformed tail ends the walk.
+ */
+export function eventsOfDatagram(buf: Buffer, parse: (m: Pick<NetlinkMessage, 'type' | 'data'>) => RtnlEvent | undefined): RtnlEvent[] {
+  const evs: RtnlEvent[] = [];
+  for (let off = 0; off + 16 <= buf.length; ) {
+    const len = buf.readUInt32LE(off);
+    if (len < 16 || off + len > buf.length) break;
+    const e = parse({ type: buf.readUInt16LE(off + 4), data: buf.subarray(off + 16, off + len) });
+    if (e) evs.push(e);
+    off += (len + 3) & ~3;
+  }
+  return evs;
+}
+
+/**
+ * Notifications of the current network namespace, read in-process. Raw sockets: the package's
+ * higher-level socket would parse every notification a second time, generically, before we do.
+ */
 export class LocalRtnlEvents implements RtnlEventSource {
-  private sock: RtNetlinkSocket | undefined;
-  private nftSock: NetlinkSocket | undefined;
+  private sock: RawNetlinkSocket | undefined;
+  private nftSock: RawNetlinkSocket | undefined;
   private handlers: EventHandlers | undefined;
   private closed = false;
   /** Datagrams read so far: the barrier watches it settle. */
@@ -112,20 +133,20 @@ export class LocalRtnlEvents implements RtnlEventSource {
   }
 
   private open(): void {
-    const sock = createRtNetlink();
+    const sock = new RawNetlinkSocket(NETLINK_ROUTE);
     this.sock = sock;
     try {
-      sock.socket.setRecvBufferSize(8 * 1024 * 1024);
+      sock.setRecvBufferSize(8 * 1024 * 1024);
     } catch {
       // a smaller buffer only makes an ENOBUFS resync likelier
     }
     for (const g of GROUPS) sock.addMembership(g);
     // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
-    this.listen(sock.socket, eventFromMessage, (why) => this.handlers?.lost(why));
-    sock.socket.unref();
+    this.listen(sock, eventFromMessage, (why) => this.handlers?.lost(why));
+    sock.unref();
     // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
     try {
-      const nft = createNetlink(NETLINK_NETFILTER);
+      const nft = new RawNetlinkSocket(NETLINK_NETFILTER);
       try {
         nft.setRecvBufferSize(8 * 1024 * 1024);
       } catch {
@@ -141,28 +162,26 @@ export class LocalRtnlEvents implements RtnlEventSource {
     }
   }
 
-  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined, onError: (why: string) => void): void {
-    sock.socket.on('message', (buf: Buffer) => {
+  private listen(sock: RawNetlinkSocket, parse: (m: Pick<NetlinkMessage, 'type' | 'data'>) => RtnlEvent | undefined, onError: (why: string) => void): void {
+    sock.on('message', (buf: Buffer) => {
       this.received++;
-      const evs: RtnlEvent[] = [];
+      let evs: RtnlEvent[] = [];
       try {
-        for (const m of parseMessages(buf)) {
-          const e = parse(m);
-          if (e) evs.push(e);
-        }
+        evs = eventsOfDatagram(buf, parse);
       } catch {
         // an attribute the package cannot parse: the periodic resync covers that object
       }
       if (evs.length) this.handlers?.events(evs);
     });
-    const onErr = (err: Error & { code?: string }): void => {
+    // a notification too big for the read: its object is unknown now, as after an overflow
+    sock.on('truncatedMessage', () => {
+      this.received++;
+      if (!this.closed) onError('a notification was truncated');
+    });
+    sock.on('error', (err: Error & { code?: string }) => {
       if (this.closed) return;
       onError(err.code === 'ENOBUFS' || /no buffer space/i.test(err.message) ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
-    };
-    sock.socket.on('error', onErr);
-    // the package re-emits the raw socket's errors one level up, where an unheard 'error' would throw
-    // inside the native read callback and abort the process
-    sock.on('error', () => undefined);
+    });
   }
 
   /**
@@ -181,7 +200,7 @@ export class LocalRtnlEvents implements RtnlEventSource {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.sock?.socket.close();
+    this.sock?.close();
     this.nftSock?.close();
     this.sock = undefined;
     this.nftSock = undefined;

@@ -21,7 +21,7 @@ import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
 import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type ElementDelta, type FirewallElements } from './firewall.js';
 import { NfnlSetElements } from './nft-elements.js';
-import { RouteKeys } from './route-index.js';
+import { changedRange, RouteKeys } from './route-index.js';
 import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, SET_LOCAL, SET_REMOTE, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
@@ -89,6 +89,11 @@ export function mainTablePaths(ips: readonly string[], routes: readonly RouteInf
 
 type Counts = Omit<ApplyReport, 'total' | 'durationMs' | 'failures'>;
 
+/** Same route in the plan: the same object (the planner reuses them), or the same fields. */
+function samePlannedRoute(a: PlannedRoute, b: PlannedRoute): boolean {
+  return a === b || (a.dst === b.dst && a.table === b.table && a.dev === b.dev && a.via === b.via && a.src === b.src && a.onlink === b.onlink);
+}
+
 function emptyReport(): ApplyReport {
   return { links: 0, addresses: 0, fdb: 0, neighbors: 0, routes: 0, rules: 0, sysctls: 0, nft: 0, total: 0, durationMs: 0, failures: [] };
 }
@@ -97,9 +102,7 @@ interface NftState {
   skeleton: string;
   /** The digest in the table comment: from our last whole-table write, kept through element deltas. */
   digest: string;
-  local: Set<string>;
-  remote: Set<string>;
-  /** The element lists the sets were last made from (an identical list next time means no change). */
+  /** The element lists the sets were last made from, so hold now (the next delta walks from them). */
   made: FirewallElements;
   trusted: boolean;
 }
@@ -142,11 +145,12 @@ export class RouteAgentDataplane {
   /** Our own nft transaction is in flight: its notifications are not drift. */
   private ownNft = false;
   /**
-   * The planned routes the kernel was last made to match (by `table dst`), for the incremental route
-   * diff: with 1,000 routes present, a change of one CIDR compares only the routes whose plan changed
-   * plus those the kernel told us changed, not all of them. Undefined: the next diff is a full one.
+   * The planned routes the kernel was last made to match (in plan order, and by `table dst`), for the
+   * incremental route diff: with 1,000 routes present, a change of one CIDR compares only the routes
+   * whose plan changed (found by one walk over both lists, see changedRange) plus those the kernel told
+   * us changed, not all of them. Undefined: the next diff is a full one.
    */
-  private routesOk: RouteKeys<PlannedRoute> | undefined;
+  private routesOk: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> } | undefined;
   /** `table dst` of every route notification since the last reconcile read them (ours included). */
   private readonly routesTouched = new RouteKeys();
 
@@ -395,7 +399,7 @@ export class RouteAgentDataplane {
       links = await rtnl.links();
       this.vxIndex = links.find((l) => l.name === VX_SUBMARINER)?.index;
       const ld = diffLinks(plan, links);
-      steps.push(...ld.stages.flat().map((s) => s.text));
+      if (dryRun) steps.push(...ld.stages.flat().map((s) => s.text));
       if (ld.stages.length && !dryRun) {
         await this.stage(rtnl, ld.stages, report);
         links = await rtnl.links();
@@ -411,21 +415,22 @@ export class RouteAgentDataplane {
       if (!links) return;
       try {
         // incremental: only routes whose plan changed or that the kernel notified; full after any doubt
-        const byKey = RouteKeys.of(plan.routes);
-        const scope = cache && !full ? this.routeScope(plan, byKey, cache) : undefined;
+        const ok = this.routesOk;
+        const scope = cache && !full && ok ? this.routeScope(plan.routes, ok, cache) : undefined;
         this.routesTouched.clear();
         if (!dryRun) this.routesOk = undefined;
         const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
           rtnl.addresses(), rtnl.neighbors('bridge'), rtnl.neighbors('inet'), scope ? scope.observed : rtnl.routes(), rtnl.rules(),
         ]);
         const nd = diffNetwork(scope ? { ...plan, routes: scope.planned } : plan, { links, addresses, fdb, neighbors, routes, rules });
-        networkSteps.push(...nd.stages.flat().map((s) => s.text));
+        if (dryRun) networkSteps.push(...nd.stages.flat().map((s) => s.text));
         report.failures.push(...nd.blocked);
         if (!dryRun) {
           const failuresBefore = report.failures.length;
           await this.stage(rtnl, nd.stages, report);
           if (report.failures.length === failuresBefore && nd.blocked.length === 0) {
-            this.routesOk = byKey;
+            const byKey = scope && ok ? scope.apply(ok.byKey) : RouteKeys.of(plan.routes);
+            this.routesOk = { list: plan.routes, byKey };
             if (cache) this.settleTouched(byKey, cache, links);
           }
         }
@@ -477,32 +482,37 @@ export class RouteAgentDataplane {
 
   /**
    * The routes an incremental diff must look at: those whose plan differs from what was last made to
-   * match, plus those notified since. Undefined when a full diff is due (first run, failures, doubt).
+   * match, plus those notified since; and how to bring the index of planned routes up to this plan once
+   * they are written. Undefined when a full diff is as cheap (a large change).
    */
-  private routeScope(plan: RouteAgentPlan, byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
-    const ok = this.routesOk;
-    if (!ok) return undefined;
+  private routeScope(next: readonly PlannedRoute[], ok: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> }, cache: RtnlCache):
+    { planned: PlannedRoute[]; observed: RouteInfo[]; apply: (byKey: RouteKeys<PlannedRoute>) => RouteKeys<PlannedRoute> } | undefined {
+    const prev = ok.list;
+    const { from, prevTo, nextTo } = changedRange(prev, next, samePlannedRoute);
+    if (prevTo - from + (nextTo - from) + this.routesTouched.size > INCREMENTAL_LIMIT) return undefined;
+    const gone = new RouteKeys();
+    for (let i = from; i < prevTo; i++) gone.set(prev[i]!.table, prev[i]!.dst, true);
+    const came = new RouteKeys<PlannedRoute>();
+    for (let i = from; i < nextTo; i++) came.set(next[i]!.table, next[i]!.dst, next[i]!);
     const keys = new RouteKeys();
     this.routesTouched.forEach((table, dst) => keys.set(table, dst, true));
-    for (const r of plan.routes) {
-      const was = ok.get(r.table, r.dst);
-      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) {
-        keys.set(r.table, r.dst, true);
-        if (keys.size > INCREMENTAL_LIMIT) return undefined;
-      }
-    }
-    // routes no longer planned
-    if (ok.size !== byKey.size || keys.size) ok.forEach((table, dst) => !byKey.has(table, dst) && keys.set(table, dst, true));
-    if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    gone.forEach((table, dst) => keys.set(table, dst, true));
+    came.forEach((table, dst) => keys.set(table, dst, true));
     const planned: PlannedRoute[] = [];
     const observed: RouteInfo[] = [];
     keys.forEach((table, dst) => {
-      const want = byKey.get(table, dst);
+      // outside the changed range a route is planned as it was last made
+      const want = came.get(table, dst) ?? (gone.has(table, dst) ? undefined : ok.byKey.get(table, dst));
       if (want) planned.push(want);
       const route = cache.routeAt(table, dst);
       if (route) observed.push(route);
     });
-    return { planned, observed };
+    const apply = (byKey: RouteKeys<PlannedRoute>): RouteKeys<PlannedRoute> => {
+      gone.forEach((table, dst) => byKey.delete(table, dst));
+      came.forEach((table, dst, r) => byKey.set(table, dst, r));
+      return byKey;
+    };
+    return { planned, observed, apply };
   }
 
   /**
@@ -557,7 +567,7 @@ export class RouteAgentDataplane {
     const want = firewallElements(f);
     const st = this.nftState;
     if (!full && st?.trusted && st.skeleton === skeleton) {
-      const d = elementDelta(f, st, want, st.made);
+      const d = elementDelta(f, undefined, want, st.made);
       if (!d) {
         st.made = want;
         return;
@@ -566,10 +576,6 @@ export class RouteAgentDataplane {
       if (dryRun) return;
       try {
         await this.ownElementChange(nft, elements, f.table, d, cache);
-        for (const [set, change] of [[st.local, d.local], [st.remote, d.remote]] as const) {
-          for (const e of change.del) set.delete(e);
-          for (const e of change.add) set.add(e);
-        }
         st.made = want;
         report.nft++;
         report.total++;
@@ -608,7 +614,7 @@ export class RouteAgentDataplane {
   }
 
   private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
-    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), made: want, trusted: true };
+    this.nftState = { skeleton, digest, made: want, trusted: true };
   }
 
   /** One element transaction: straight to nfnetlink when we can, else as an nft script. */
