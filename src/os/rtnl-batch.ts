@@ -355,6 +355,18 @@ function encodeFailure(op: RtnlOp, err: unknown): OpOutcome {
   return failed(op, invalid ? 'EINVAL' : 'EIO', err instanceof Error ? err.message : String(err));
 }
 
+/**
+ * Netlink port ids of this process's writers. The kernel stamps a change's notification with the port
+ * of the socket whose request made it, so a listener can tell this process's own writes from everyone
+ * else's (rtnl-events marks them `own`).
+ */
+const ownPorts = new Set<number>();
+
+/** Whether a notification's nlmsg_pid names one of this process's writers (0 is the kernel's own). */
+export function isOwnWriterPort(port: number): boolean {
+  return port !== 0 && ownPorts.has(port);
+}
+
 /** One sendmsg's worth of ops waiting for its answers. */
 interface InFlight {
   firstSeq: number;
@@ -370,11 +382,14 @@ export class RtnlBatchWriter {
   private seq = 1;
   private readonly inFlight = new Set<InFlight>();
   private closed = false;
+  private readonly port: number;
   /** Counters for benches and tests: requests sent and sendmsg calls made. */
   readonly stats = { requests: 0, sends: 0 };
 
   constructor(private readonly chunk = BATCH_CHUNK) {
     this.sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+    this.port = this.sock.address().port;
+    ownPorts.add(this.port);
     this.sock.unref();
     this.sock.on('message', (buf: Buffer) => this.receive(buf));
     // a socket-level error (ENOBUFS: answers were dropped): whatever is unanswered may or may not have
@@ -456,5 +471,6 @@ export class RtnlBatchWriter {
     this.closed = true;
     for (const f of [...this.inFlight]) this.finish(f, { errno: 'EIO', detail: 'netlink socket closed' });
     this.sock.close();
+    ownPorts.delete(this.port);
   }
 }

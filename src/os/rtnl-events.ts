@@ -4,14 +4,16 @@
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
 import { RawNetlinkSocket, rt } from 'netlink';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
+import { isOwnWriterPort } from './rtnl-batch.js';
 import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
+/** `own`: the change was made by a request of this process's rtnetlink writer (rtnl-batch), not someone else's. */
 export type RtnlEvent =
-  | { kind: 'link'; del: boolean; link: LinkInfo }
-  | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string } }
-  | { kind: 'route'; del: boolean; route: RouteInfo }
-  | { kind: 'rule'; del: boolean; rule: RuleInfo }
-  | { kind: 'neigh'; del: boolean; neigh: NeighInfo }
+  | { kind: 'link'; del: boolean; link: LinkInfo; own?: true }
+  | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string }; own?: true }
+  | { kind: 'route'; del: boolean; route: RouteInfo; own?: true }
+  | { kind: 'rule'; del: boolean; rule: RuleInfo; own?: true }
+  | { kind: 'neigh'; del: boolean; neigh: NeighInfo; own?: true }
   /** Something changed in an nftables table (family: NFPROTO number, 2 = ip); no detail is kept. */
   | { kind: 'nft'; family: number; table: string };
 
@@ -101,7 +103,8 @@ const NETLINK_ROUTE = 0;
 
 /**
  * The events of one datagram: its nlmsgs walked by their headers alone (a 1,000-route batch brings
- * 1,000 of these), each handed to `parse`; a malformed tail ends the walk.
+ * 1,000 of these), each handed to `parse`; a malformed tail ends the walk. An rtnetlink change whose
+ * header names one of this process's writers (nlmsg_pid) is marked `own`.
  */
 export function eventsOfDatagram(buf: Buffer, parse: (m: Pick<NetlinkMessage, 'type' | 'data'>) => RtnlEvent | undefined): RtnlEvent[] {
   const evs: RtnlEvent[] = [];
@@ -109,7 +112,10 @@ export function eventsOfDatagram(buf: Buffer, parse: (m: Pick<NetlinkMessage, 't
     const len = buf.readUInt32LE(off);
     if (len < 16 || off + len > buf.length) break;
     const e = parse({ type: buf.readUInt16LE(off + 4), data: buf.subarray(off + 16, off + len) });
-    if (e) evs.push(e);
+    if (e) {
+      if (e.kind !== 'nft' && isOwnWriterPort(buf.readUInt32LE(off + 12))) e.own = true;
+      evs.push(e);
+    }
     off += (len + 3) & ~3;
   }
   return evs;

@@ -184,6 +184,8 @@ export class RouteAgentDataplane {
     }
     for (const e of evs) {
       if (e.kind === 'route') {
+        // our own write is as planned once acknowledged: only someone else's change needs a second look
+        if (e.own) continue;
         this.routesTouched.set(e.route.table, e.route.dst, true);
         // a burst of notifications (someone flushed a table) costs one full diff, not a huge set
         if (this.routesTouched.size > INCREMENTAL_LIMIT) this.routesOk = undefined;
@@ -193,8 +195,12 @@ export class RouteAgentDataplane {
     }
   }
 
-  /** Whether a batch of notifications touches anything the route agent owns or takes over. */
+  /**
+   * Whether a batch of notifications touches anything the route agent owns or takes over, made by
+   * someone else (our own writes' notifications are no drift; their side effects still apply).
+   */
   private relevant(evs: readonly RtnlEvent[]): string | undefined {
+    let why: string | undefined;
     for (const e of evs) {
       switch (e.kind) {
         case 'nft':
@@ -202,7 +208,7 @@ export class RouteAgentDataplane {
           if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
             this.firewallOk = undefined;
             if (this.nftState) this.nftState.trusted = false;
-            return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
+            why ??= `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
           }
           break;
         case 'link':
@@ -210,25 +216,24 @@ export class RouteAgentDataplane {
             // a recreated device starts with default sysctls
             this.sysctlOk.clear();
             this.vxIndex = e.del ? undefined : e.link.index;
-            return `link ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
-          }
-          if (e.del) this.sysctlOk.clear();
+            if (!e.own) why ??= `link ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          } else if (e.del) this.sysctlOk.clear();
           break;
         case 'route':
-          if (e.route.protocol === ROUTE_PROTO || (CABLE_ROUTE_PROTOS as readonly number[]).includes(e.route.protocol)) return `route ${e.route.dst} table ${e.route.table} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && why === undefined && (e.route.protocol === ROUTE_PROTO || (CABLE_ROUTE_PROTOS as readonly number[]).includes(e.route.protocol))) why = `route ${e.route.dst} table ${e.route.table} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'rule':
-          if (e.rule.protocol === ROUTE_PROTO) return `rule pref ${e.rule.pref} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.rule.protocol === ROUTE_PROTO) why ??= `rule pref ${e.rule.pref} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'addr':
-          if (e.addr.ifindex === this.vxIndex) return `address ${e.addr.address} on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.addr.ifindex === this.vxIndex) why ??= `address ${e.addr.address} on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'neigh':
-          if (e.neigh.ifindex === this.vxIndex && e.neigh.permanent) return `${e.neigh.family === 'bridge' ? 'fdb' : 'neighbor'} entry on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.neigh.ifindex === this.vxIndex && e.neigh.permanent) why ??= `${e.neigh.family === 'bridge' ? 'fdb' : 'neighbor'} entry on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
           break;
       }
     }
-    return undefined;
+    return why;
   }
 
   /** Makes the kernel match `plan`; resolves with the write counts, rejects with RouteAgentApplyError (carrying them) on any failure. */
@@ -650,11 +655,13 @@ export class RouteAgentDataplane {
         report.failures.push(...stage.map((s) => `${s.text}: ${errorMessage(err)}`));
         continue;
       }
+      // one log object per write only when someone reads them (a failover makes 1,000 writes)
+      const debug = this.log.isLevelEnabled('debug');
       stage.forEach((s, i) => {
         const o = outcomes[i];
         if (o?.ok) {
           this.count(report, s.kind);
-          this.log.debug({ step: s.text }, 'route agent write');
+          if (debug) this.log.debug({ step: s.text }, 'route agent write');
         } else {
           report.failures.push(`${s.text}: ${o && !o.ok ? (o.errno ?? o.error) : 'no result'}`);
         }
