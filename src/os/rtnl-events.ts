@@ -100,6 +100,8 @@ const GROUPS = [
 ];
 
 const NETLINK_ROUTE = 0;
+/** Largest rtnetlink notification read whole (a link with its stats and per-family settings is ~2 KB). */
+const NOTIFICATION_MAX = 8 * 1024;
 
 /**
  * The events of one datagram: its nlmsgs walked by their headers alone (a 1,000-route batch brings
@@ -139,7 +141,10 @@ export class LocalRtnlEvents implements RtnlEventSource {
   }
 
   private open(): void {
-    const sock = new RawNetlinkSocket(NETLINK_ROUTE);
+    // each datagram read straight into a buffer of this size: without it the package peeks first for
+    // the size, a second syscall per notification (a failover brings 1,000). Notifications carry no VF
+    // lists and stay far below it; a bigger one arrives truncated and counts as lost (a resync).
+    const sock = new RawNetlinkSocket(NETLINK_ROUTE, { messagePeeking: false, msgBufferSize: NOTIFICATION_MAX, recvBufferSize: 0, sendBufferSize: 0 });
     this.sock = sock;
     try {
       sock.setRecvBufferSize(8 * 1024 * 1024);

@@ -1,7 +1,7 @@
 // Pure diff between the plan and what the kernel reports: ordered stages of rtnetlink writes.
 // Only objects that are ours by name or tag are compared (our link, entries on it, routes and rules
 // with our protocol number); everything else in the kernel is invisible here and never touched.
-import type { AddrInfo, LinkInfo, NeighInfo, RouteInfo, RtnlOp, RuleInfo } from '../os/netlink.js';
+import type { AddrInfo, LinkInfo, NeighInfo, RouteInfo, RouteSpec, RtnlOp, RuleInfo } from '../os/netlink.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from '../os/netlink.js';
 import { CABLE_ROUTE_PROTOS, ROUTE_PROTO, type PlannedLink, type PlannedRoute, type RouteAgentPlan } from './types.js';
 import { ZERO_MAC } from './vtep.js';
@@ -196,9 +196,11 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
       blocked.push(`route ${w.dst} table ${w.table}: device ${w.dev} does not exist`);
       continue;
     }
-    const route = { table: w.table, dst: w.dst, oif, protocol: ROUTE_PROTO, scope: w.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, onlink: w.onlink, ...(w.via ? { gateway: w.via } : {}), ...(w.src ? { prefsrc: w.src } : {}) };
+    const route: RouteSpec = { table: w.table, dst: w.dst, oif, protocol: ROUTE_PROTO, scope: w.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, onlink: w.onlink };
+    if (w.via) route.gateway = w.via;
+    if (w.src) route.prefsrc = w.src;
     // replace is atomic: a failover re-points a route without a moment of no route
-    addRoute.push({ kind: 'routes', op: { op: have ? 'route-replace' : 'route-add', route }, text: `route ${have ? 'replace' : 'add'} ${plannedRouteText(w)}` });
+    addRoute.push(new RouteWrite(have ? 'route-replace' : 'route-add', route, w));
   }
   for (const [key, r] of haveRoutes) {
     if (wantRoutes.has(key)) continue;
@@ -233,6 +235,18 @@ function routeMatches(w: PlannedRoute, have: RouteInfo, nameOf: ReadonlyMap<numb
     have.onlink === w.onlink &&
     (have.metric ?? 0) === 0
   );
+}
+
+/** A route write whose text is made only when asked for (logs, failures, dry runs): a failover makes 1,000. */
+class RouteWrite implements Step {
+  readonly kind = 'routes';
+  readonly op: RtnlOp;
+  constructor(op: 'route-add' | 'route-replace', route: RouteSpec, private readonly planned: PlannedRoute) {
+    this.op = { op, route };
+  }
+  get text(): string {
+    return `route ${this.op.op === 'route-replace' ? 'replace' : 'add'} ${plannedRouteText(this.planned)}`;
+  }
 }
 
 function plannedRouteText(r: PlannedRoute): string {
