@@ -447,8 +447,8 @@ export class RouteAgentDataplane {
     const sysctls = (): Promise<void[]> =>
       Promise.all(
         plan.sysctls.map(async (s) => {
-          const name = sysctlDisplayName(s.path);
           if (cache && !full && this.sysctlOk.get(s.path) === s.value) return;
+          const name = sysctlDisplayName(s.path);
           this.sysctlOk.delete(s.path);
           try {
             const have = await sysctl.get(s.path);

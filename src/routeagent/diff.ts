@@ -41,15 +41,15 @@ export function diffLinks(plan: RouteAgentPlan, links: readonly LinkInfo[]): Dif
   for (const want of plan.links) {
     const have = links.find((l) => l.name === want.name);
     const spec = { name: want.name, kind: want.kind, vxlan: { vni: want.vni, port: want.port, local: want.local, learning: want.learning }, mtu: want.mtu, mac: want.mac, up: true } as const;
-    const addText = `link add ${want.name} type vxlan id ${want.vni} dstport ${want.port} local ${want.local} nolearning address ${want.mac} mtu ${want.mtu} up`;
+    const addText = (): string => `link add ${want.name} type vxlan id ${want.vni} dstport ${want.port} local ${want.local} nolearning address ${want.mac} mtu ${want.mtu} up`;
     if (!have) {
-      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText });
+      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText() });
       continue;
     }
     const why = immutableMismatch(want, have);
     if (why) {
       del.push({ kind: 'links', op: { op: 'link-del', index: have.index }, text: `link del ${want.name} (${why})` });
-      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText });
+      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText() });
       continue;
     }
     const change: { mtu?: number; mac?: string; up?: boolean } = {};
