@@ -2,7 +2,9 @@
 // IPv6, as the dumps have both) and neighbour multicast groups, turning each NEW/DEL message into
 // the same observed values the dumps of netlink.ts give (the same converters). Its own socket, never used for requests: the package groups multipart
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { RawNetlinkSocket, rt } from 'netlink';
+import { libc, SOL_SOCKET, SO_RCVBUFFORCE } from './libc.js';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
 import { isOwnWriterPort } from './rtnl-batch.js';
 import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
@@ -100,6 +102,53 @@ const GROUPS = [
 ];
 
 const NETLINK_ROUTE = 0;
+/**
+ * Receive buffer asked for past net.core.rmem_max (SO_RCVBUFFORCE, needs CAP_NET_ADMIN): ~20,000 queued
+ * notifications of ~830 bytes each, where rmem_max's default gives ~500. An overflow must not happen:
+ * it sets a socket error, poll reports it (EPOLLERR), and the netlink package (0.3.0) then builds its
+ * error with a null syscall name, which throws in native code and aborts the process; the ENOBUFS
+ * resync below is never reached that way.
+ */
+const FORCED_RECEIVE_BUFFER = 16 * 1024 * 1024;
+
+/**
+ * The fd of one of this process's netlink sockets, found by protocol and port id through /proc (the
+ * netlink package keeps its fds to itself); undefined when not found.
+ */
+export function netlinkSocketFd(protocol: number, port: number): number | undefined {
+  let inode: string | undefined;
+  for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 10 && f[1] === String(protocol) && f[2] === String(port)) {
+      inode = f[9];
+      break;
+    }
+  }
+  if (inode === undefined) return undefined;
+  const link = `socket:[${inode}]`;
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === link) return Number(name);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Raises a netlink socket's receive buffer past rmem_max when this process may; false when it could not. */
+function forceReceiveBuffer(sock: RawNetlinkSocket, protocol: number, bytes: number): boolean {
+  try {
+    const fd = netlinkSocketFd(protocol, sock.address().port);
+    if (fd === undefined) return false;
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(bytes);
+    return (libc().setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) as number) === 0;
+  } catch {
+    return false;
+  }
+}
+
 /** Largest rtnetlink notification read whole (a link with its stats and per-family settings is ~2 KB). */
 const NOTIFICATION_MAX = 8 * 1024;
 
@@ -146,10 +195,13 @@ export class LocalRtnlEvents implements RtnlEventSource {
     // lists and stay far below it; a bigger one arrives truncated and counts as lost (a resync).
     const sock = new RawNetlinkSocket(NETLINK_ROUTE, { messagePeeking: false, msgBufferSize: NOTIFICATION_MAX, recvBufferSize: 0, sendBufferSize: 0 });
     this.sock = sock;
-    try {
-      sock.setRecvBufferSize(8 * 1024 * 1024);
-    } catch {
-      // a smaller buffer only makes an ENOBUFS resync likelier
+    // a smaller buffer only makes an overflow likelier (see FORCED_RECEIVE_BUFFER)
+    if (!forceReceiveBuffer(sock, NETLINK_ROUTE, FORCED_RECEIVE_BUFFER)) {
+      try {
+        sock.setRecvBufferSize(8 * 1024 * 1024);
+      } catch {
+        // as above
+      }
     }
     for (const g of GROUPS) sock.addMembership(g);
     // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
@@ -158,10 +210,12 @@ export class LocalRtnlEvents implements RtnlEventSource {
     // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
     try {
       const nft = new RawNetlinkSocket(NETLINK_NETFILTER);
-      try {
-        nft.setRecvBufferSize(8 * 1024 * 1024);
-      } catch {
-        // see below: an overflow only makes every table suspect
+      if (!forceReceiveBuffer(nft, NETLINK_NETFILTER, FORCED_RECEIVE_BUFFER)) {
+        try {
+          nft.setRecvBufferSize(8 * 1024 * 1024);
+        } catch {
+          // see below: an overflow only makes every table suspect
+        }
       }
       nft.addMembership(NFNLGRP_NFTABLES);
       this.nftSock = nft;
@@ -207,6 +261,11 @@ export class LocalRtnlEvents implements RtnlEventSource {
       await new Promise((resolve) => setImmediate(resolve));
       quiet = this.received === seen ? quiet + 1 : 0;
     }
+  }
+
+  /** The rtnetlink notification socket's receive buffer in bytes (undefined before subscribe). */
+  receiveBufferBytes(): number | undefined {
+    return this.sock?.getRecvBufferSize();
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // model equals a fresh dump, without another full dump; a lost-notification report triggers one.
 import { strict as assert } from 'node:assert';
 import { openRtnl, type Rtnl, type RtnlOp } from '../../src/os/netlink.js';
-import type { RtnlEvent } from '../../src/os/rtnl-events.js';
+import { LocalRtnlEvents, type RtnlEvent } from '../../src/os/rtnl-events.js';
 import { openRtnlCache, type RtnlCache } from '../../src/os/rtnl-cache.js';
 import { waitFor } from '../../src/util/wait.js';
 import { ipIn, Namespaces } from '../support/netns-commands.js';
@@ -92,5 +92,19 @@ neigh add 240.0.0.9 lladdr 02:00:00:00:00:09 dev vx0 nud permanent`);
     await cache!.resync('test');
     assert.equal(cache!.stats.fullDumps, before + 1);
     assert.equal(await snapshot(cache!), await snapshot(direct!));
+  });
+});
+
+describe('os/rtnl-events receive buffer @real', () => {
+  it('the notification socket gets a receive buffer far past the default rmem_max (an overflow aborts inside the netlink package)', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const ev = new LocalRtnlEvents();
+    await ev.subscribe({ events: () => undefined, lost: () => undefined });
+    try {
+      // the kernel reports twice what was set (its bookkeeping share included)
+      assert.ok((ev.receiveBufferBytes() ?? 0) >= 16 * 1024 * 1024, `receive buffer ${ev.receiveBufferBytes()}`);
+    } finally {
+      await ev.close();
+    }
   });
 });
