@@ -7,7 +7,7 @@ import { RawNetlinkSocket, rt } from 'netlink';
 import { libc, SOL_SOCKET, SO_RCVBUFFORCE } from './libc.js';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
 import { isOwnWriterPort } from './rtnl-batch.js';
-import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
+import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromBytes, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
 /** `own`: the change was made by a request of this process's rtnetlink writer (rtnl-batch), not someone else's. */
 export type RtnlEvent =
@@ -162,7 +162,13 @@ export function eventsOfDatagram(buf: Buffer, parse: (m: Pick<NetlinkMessage, 't
   for (let off = 0; off + 16 <= buf.length; ) {
     const len = buf.readUInt32LE(off);
     if (len < 16 || off + len > buf.length) break;
-    const e = parse({ type: buf.readUInt16LE(off + 4), data: buf.subarray(off + 16, off + len) });
+    const type = buf.readUInt16LE(off + 4);
+    let e: RtnlEvent | undefined;
+    if (parse === eventFromMessage && (type === T.NEWROUTE || type === T.DELROUTE)) {
+      // the bulk of a failover's notifications: read in place, no buffer per message
+      const route = routeFromBytes(buf, off + 16, off + len);
+      e = route ? { kind: 'route', del: type === T.DELROUTE, route } : undefined;
+    } else e = parse({ type, data: buf.subarray(off + 16, off + len) });
     if (e) {
       if (e.kind !== 'nft' && isOwnWriterPort(buf.readUInt32LE(off + 12))) e.own = true;
       evs.push(e);
