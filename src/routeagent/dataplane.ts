@@ -151,7 +151,7 @@ export class RouteAgentDataplane {
    * us changed, not all of them. Undefined: the next diff is a full one.
    */
   private routesOk: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> } | undefined;
-  /** `table dst` of every route notification since the last reconcile read them (ours included). */
+  /** `table dst` of every route notification since the last reconcile read them, but our own writes'. */
   private readonly routesTouched = new RouteKeys();
 
   constructor(opts: RouteAgentDataplaneOptions = {}) {
