@@ -364,38 +364,54 @@ const RTMSG_LEN = 12;
  * together); undefined for what routeFromMessage leaves out or cannot read.
  */
 export function routeFromPayload(data: Buffer): RouteInfo | undefined {
-  if (data.length < RTMSG_LEN) return undefined;
-  const fam = data[0]!;
+  return routeFromBytes(data, 0, data.length);
+}
+
+/** An address attribute's text, read in place (an IPv4 one without a buffer of its own). */
+function ipAt(b: Buffer, at: number, n: number): string {
+  return n === 4 ? `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}` : bufferToIp(b.subarray(at, at + n));
+}
+
+/** routeFromPayload on b[start, end), read in place: a notification's route without a buffer per attribute. */
+export function routeFromBytes(b: Buffer, start: number, end: number): RouteInfo | undefined {
+  if (end - start < RTMSG_LEN) return undefined;
+  const fam = b[start]!;
   if (fam !== AF_INET && fam !== AF_INET6) return undefined;
-  let table = data[4]!;
-  let dst: Buffer | undefined;
-  let gateway: Buffer | undefined;
-  let prefsrc: Buffer | undefined;
+  let table = b[start + 4]!;
+  let dst = -1;
+  let dstLen = 0;
+  let gateway = -1;
+  let gatewayLen = 0;
+  let prefsrc = -1;
+  let prefsrcLen = 0;
   let oif = 0;
   let priority = 0;
-  for (let off = RTMSG_LEN; off + 4 <= data.length; ) {
-    const len = data.readUInt16LE(off);
-    if (len < 4 || off + len > data.length) return undefined;
+  for (let off = start + RTMSG_LEN; off + 4 <= end; ) {
+    const len = b.readUInt16LE(off);
+    if (len < 4 || off + len > end) return undefined;
     const body = off + 4;
     const n = len - 4;
-    switch (data.readUInt16LE(off + 2) & 0x3fff) {
+    switch (b.readUInt16LE(off + 2) & 0x3fff) {
       case RTA_DST:
-        dst = data.subarray(body, body + n);
+        dst = body;
+        dstLen = n;
         break;
       case RTA_GATEWAY:
-        gateway = data.subarray(body, body + n);
+        gateway = body;
+        gatewayLen = n;
         break;
       case RTA_PREFSRC:
-        prefsrc = data.subarray(body, body + n);
+        prefsrc = body;
+        prefsrcLen = n;
         break;
       case RTA_OIF:
-        if (n >= 4) oif = data.readUInt32LE(body);
+        if (n >= 4) oif = b.readUInt32LE(body);
         break;
       case RTA_PRIORITY:
-        if (n >= 4) priority = data.readUInt32LE(body);
+        if (n >= 4) priority = b.readUInt32LE(body);
         break;
       case RTA_TABLE:
-        if (n >= 4) table = data.readUInt32LE(body);
+        if (n >= 4) table = b.readUInt32LE(body);
         break;
     }
     off += (len + 3) & ~3;
@@ -405,15 +421,15 @@ export function routeFromPayload(data: Buffer): RouteInfo | undefined {
   const r: RouteInfo = {
     family,
     table,
-    dst: `${dst ? bufferToIp(dst) : family === 4 ? '0.0.0.0' : '::'}/${data[1]!}`,
-    protocol: data[5]!,
-    scope: data[6]!,
-    type: data[7]!,
-    onlink: (data.readUInt32LE(8) & RTNH_F_ONLINK) !== 0,
+    dst: `${dst >= 0 ? ipAt(b, dst, dstLen) : family === 4 ? '0.0.0.0' : '::'}/${b[start + 1]!}`,
+    protocol: b[start + 5]!,
+    scope: b[start + 6]!,
+    type: b[start + 7]!,
+    onlink: (b.readUInt32LE(start + 8) & RTNH_F_ONLINK) !== 0,
   };
-  if (gateway) r.gateway = bufferToIp(gateway);
+  if (gateway >= 0) r.gateway = ipAt(b, gateway, gatewayLen);
   if (oif) r.oif = oif;
-  if (prefsrc) r.prefsrc = bufferToIp(prefsrc);
+  if (prefsrc >= 0) r.prefsrc = ipAt(b, prefsrc, prefsrcLen);
   if (priority) r.metric = priority;
   return r;
 }

@@ -1,7 +1,8 @@
-// Batched rtnetlink writes: many requests in one sendmsg (one buffer of several nlmsgs, each with
-// NLM_F_ACK and its own sequence number), acks matched back by sequence number. The kernel runs the
-// messages of one buffer in order inside that one syscall and acks each (an error does not stop the
-// rest), so a plan of 1,000 routes costs a handful of syscalls instead of 1,000 round trips.
+// Batched rtnetlink writes: many requests in one sendmsg (one buffer of several nlmsgs, each with its
+// own sequence number), answers matched back by sequence number. The kernel runs the messages of one
+// buffer in order inside that one syscall; it answers every failed one (an error does not stop the
+// rest) and, with NLM_F_ACK, a successful one too. Only the last message asks for an ack, so a plan of
+// 1,000 routes costs a few syscalls and a few answers instead of 1,000 round trips or 1,000 acks.
 // Its own socket: dumps on the request socket group multipart replies per socket, and an ack arriving
 // in the middle of one would cut it short.
 import { getSystemErrorName } from 'node:util';
@@ -21,8 +22,9 @@ const RTNH_F_ONLINK = 4;
 const RT_TABLE_COMPAT = 252;
 
 /**
- * Requests per sendmsg. The kernel queues every ack of one buffer before sendmsg returns, so a chunk
- * must fit the receive buffer even at the default rmem_max (~425 KB, ~550 small acks).
+ * Requests per sendmsg. The kernel queues every answer of one buffer before sendmsg returns; with one
+ * ack per buffer only errors take room, but a chunk whose every op fails (a device gone) must still fit
+ * the receive buffer at the default rmem_max (~425 KB, ~550 small answers) to name each errno.
  */
 export const BATCH_CHUNK = 256;
 const ACK_TIMEOUT_MS = 5000;
@@ -89,48 +91,90 @@ export function routeMessage(r: RouteSpec): rt.RouteMessage {
   return { kind: 'route', data, attrs };
 }
 
-/**
- * The rtmsg and its attributes for one route written straight into one buffer: the bytes the package's
- * formatRouteMessage(routeMessage(r)) gives (a test holds them equal), without its generic attribute
- * stream; a failover writes 1,000 of these.
- */
-export function routePayload(r: RouteSpec): Buffer {
-  const c = splitCidr(r.dst);
-  const addrLen = c.family === 6 ? 16 : 4;
-  const dst = c.prefix > 0 ? ipToBuffer(c.address) : undefined;
-  const gateway = r.gateway ? ipToBuffer(r.gateway) : undefined;
-  const prefsrc = r.prefsrc ? ipToBuffer(r.prefsrc) : undefined;
-  const attrLen = (n: number): number => 4 + ((n + 3) & ~3);
-  const len = 12 + attrLen(4) + (dst ? attrLen(addrLen) : 0) + (gateway ? attrLen(gateway.length) : 0) + (r.oif ? attrLen(4) : 0) + (prefsrc ? attrLen(prefsrc.length) : 0) + (r.metric ? attrLen(4) : 0);
-  const b = Buffer.alloc(len);
-  b[0] = c.family === 6 ? AF_INET6 : AF_INET;
-  b[1] = c.prefix;
-  b[4] = r.table < 256 ? r.table : RT_TABLE_COMPAT;
-  b[5] = r.protocol;
-  b[6] = r.scope ?? (r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
-  b[7] = r.type ?? RTN_UNICAST;
-  if (r.onlink) b.writeUInt32LE(RTNH_F_ONLINK, 8);
-  let off = 12;
-  const put = (type: number, value: Buffer): void => {
-    b.writeUInt16LE(4 + value.length, off);
-    b.writeUInt16LE(type, off + 2);
-    value.copy(b, off + 4);
-    off += attrLen(value.length);
-  };
-  const u32 = (type: number, n: number): void => {
+/** Bytes one route request can take at most: rtmsg, then table, dst, gateway, oif, prefsrc, priority. */
+const ROUTE_PAYLOAD_MAX = 12 + 8 + 20 + 20 + 8 + 20 + 8;
+
+/** A dotted quad written at b[at..at+4]; false unless `ip` is exactly one (no leading zeros, parts <= 255). */
+function putIpv4(ip: string, b: Buffer, at: number): boolean {
+  if (ip.length > 15) return false;
+  let part = 0;
+  let digits = 0;
+  let i = 0;
+  for (let k = 0; k <= ip.length; k++) {
+    const c = k < ip.length ? ip.charCodeAt(k) : 46;
+    if (c === 46) {
+      if (digits === 0 || i > 3) return false;
+      b[at + i++] = part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && part === 0) return false;
+      part = part * 10 + (c - 48);
+      if (part > 255) return false;
+      digits++;
+    } else return false;
+  }
+  return i === 4;
+}
+
+/** An address attribute at `off` (IPv4 written in place, anything else through ipToBuffer); the offset after it. */
+function putAddrAttr(b: Buffer, off: number, type: number, ip: string): number {
+  if (putIpv4(ip, b, off + 4)) {
     b.writeUInt16LE(8, off);
     b.writeUInt16LE(type, off + 2);
-    b.writeUInt32LE(n >>> 0, off + 4);
-    off += 8;
-  };
+    return off + 8;
+  }
+  const v = ipToBuffer(ip);
+  b.writeUInt16LE(4 + v.length, off);
+  b.writeUInt16LE(type, off + 2);
+  v.copy(b, off + 4);
+  return off + 4 + ((v.length + 3) & ~3);
+}
+
+function putU32Attr(b: Buffer, off: number, type: number, n: number): number {
+  b.writeUInt16LE(8, off);
+  b.writeUInt16LE(type, off + 2);
+  b.writeUInt32LE(n >>> 0, off + 4);
+  return off + 8;
+}
+
+/**
+ * The rtmsg and its attributes for one route, written at b[off..] (zeroed, ROUTE_PAYLOAD_MAX bytes free):
+ * the bytes the package's formatRouteMessage(routeMessage(r)) gives (a test holds them equal), without
+ * its generic attribute stream or a buffer per address; a failover writes 1,000 of these into one
+ * sendmsg buffer. Returns the offset after it; throws HawserError INVALID for a malformed route.
+ */
+function putRoutePayload(r: RouteSpec, b: Buffer, off: number): number {
+  const slash = r.dst.lastIndexOf('/');
+  const address = slash < 0 ? r.dst : r.dst.slice(0, slash);
+  const v6 = address.includes(':');
+  const max = v6 ? 128 : 32;
+  const prefixText = slash < 0 ? '' : r.dst.slice(slash + 1);
+  const prefix = slash < 0 ? max : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
+  if (!(prefix >= 0 && prefix <= max)) throw new HawserError('INVALID', `not a CIDR: ${JSON.stringify(r.dst)}`);
+  b[off] = v6 ? AF_INET6 : AF_INET;
+  b[off + 1] = prefix;
+  b[off + 4] = r.table < 256 ? r.table : RT_TABLE_COMPAT;
+  b[off + 5] = r.protocol;
+  b[off + 6] = r.scope ?? (r.gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+  b[off + 7] = r.type ?? RTN_UNICAST;
+  if (r.onlink) b.writeUInt32LE(RTNH_F_ONLINK, off + 8);
   // the package's order (the attribute object's key order in routeMessage)
-  u32(RTA_TABLE, r.table);
-  if (dst) put(RTA_DST, dst);
-  if (gateway) put(RTA_GATEWAY, gateway);
-  if (r.oif) u32(RTA_OIF, r.oif);
-  if (prefsrc) put(RTA_PREFSRC, prefsrc);
-  if (r.metric) u32(RTA_PRIORITY, r.metric);
-  return b;
+  let at = putU32Attr(b, off + 12, RTA_TABLE, r.table);
+  if (prefix > 0) at = putAddrAttr(b, at, RTA_DST, address);
+  // an address the kernel's parse would refuse is refused here (ipToBuffer also checks a /0's address)
+  else ipToBuffer(address);
+  if (r.gateway) at = putAddrAttr(b, at, RTA_GATEWAY, r.gateway);
+  if (r.oif) at = putU32Attr(b, at, RTA_OIF, r.oif);
+  if (r.prefsrc) at = putAddrAttr(b, at, RTA_PREFSRC, r.prefsrc);
+  if (r.metric) at = putU32Attr(b, at, RTA_PRIORITY, r.metric);
+  return at;
+}
+
+/** One route request's rtmsg and attributes as its own buffer (see putRoutePayload). */
+export function routePayload(r: RouteSpec): Buffer {
+  const b = Buffer.alloc(ROUTE_PAYLOAD_MAX);
+  return b.subarray(0, putRoutePayload(r, b, 0));
 }
 
 const T = rt.MessageType;
@@ -236,48 +280,151 @@ export function failed(op: RtnlOp, errno: string, detail?: string): OpOutcome {
   return { ok: false, error: `${describeOp(op)}: ${detail ?? errno}`, errno };
 }
 
-/** Settles one op: no argument for success, else its errno name and what went wrong. */
-type Settle = (failure?: { errno: string; detail?: string }) => void;
+/**
+ * The ops of one sendmsg framed into one buffer: each op's nlmsg with its own sequence number, counting
+ * up from `firstSeq`, and NLM_F_ACK on the last message only. The kernel answers a failed request with
+ * an error whatever its flags, and answers in order, so once the last message's ack is in, every op
+ * without an error before it succeeded: one ack per batch instead of one per op. Ops that cannot be
+ * encoded get their outcome in `out` and no message; `opOf[k]` is the op index of sequence firstSeq + k.
+ */
+export function frameOps(ops: readonly RtnlOp[], from: number, to: number, firstSeq: number, out: OpOutcome[]): { buffer: Buffer; opOf: number[] } {
+  const encoded: (EncodedOp | undefined)[] = new Array(to - from);
+  let bound = 0;
+  for (let i = from; i < to; i++) {
+    const op = ops[i]!;
+    if (op.op === 'route-add' || op.op === 'route-replace' || op.op === 'route-del') {
+      bound += 16 + ROUTE_PAYLOAD_MAX;
+      continue;
+    }
+    try {
+      const e = encodeOp(op);
+      encoded[i - from] = e;
+      for (const p of e.payload) bound += p.length;
+      bound += 16 + 3;
+    } catch (err) {
+      out[i] = encodeFailure(op, err);
+    }
+  }
+  const b = Buffer.alloc(bound);
+  const opOf: number[] = [];
+  let off = 0;
+  let last = -1;
+  for (let i = from; i < to; i++) {
+    const op = ops[i]!;
+    if (out[i]) continue;
+    let type: number;
+    let flags: number;
+    let end: number;
+    if (op.op === 'route-add' || op.op === 'route-replace' || op.op === 'route-del') {
+      try {
+        end = putRoutePayload(op.route, b, off + 16);
+      } catch (err) {
+        // a half-written payload is overwritten (and the tail zeroed) by whatever comes next
+        b.fill(0, off, off + 16 + ROUTE_PAYLOAD_MAX);
+        out[i] = encodeFailure(op, err);
+        continue;
+      }
+      type = op.op === 'route-del' ? T.DELROUTE : T.NEWROUTE;
+      // replace is atomic in the kernel: a failover re-points a route with no moment of no route
+      flags = op.op === 'route-del' ? 0 : FlagsNew.CREATE | (op.op === 'route-add' ? FlagsNew.EXCL : FlagsNew.REPLACE);
+    } else {
+      const e = encoded[i - from]!;
+      type = e.type;
+      flags = e.flags;
+      end = off + 16;
+      for (const p of e.payload) {
+        b.set(p, end);
+        end += p.length;
+      }
+    }
+    b.writeUInt32LE(end - off, off);
+    b.writeUInt16LE(type, off + 4);
+    b.writeUInt16LE(flags | NLM_F_REQUEST, off + 6);
+    b.writeUInt32LE(firstSeq + opOf.length, off + 8);
+    last = off;
+    opOf.push(i);
+    // the kernel steps to the next message at NLMSG_ALIGN(nlmsg_len); the pad bytes are still zero
+    off = (end + 3) & ~3;
+  }
+  if (last >= 0) b.writeUInt16LE(b.readUInt16LE(last + 6) | NLM_F_ACK, last + 6);
+  return { buffer: b.subarray(0, off), opOf };
+}
+
+function encodeFailure(op: RtnlOp, err: unknown): OpOutcome {
+  const invalid = err instanceof HawserError && err.code === 'INVALID';
+  return failed(op, invalid ? 'EINVAL' : 'EIO', err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Netlink port ids of this process's writers. The kernel stamps a change's notification with the port
+ * of the socket whose request made it, so a listener can tell this process's own writes from everyone
+ * else's (rtnl-events marks them `own`).
+ */
+const ownPorts = new Set<number>();
+
+/** Whether a notification's nlmsg_pid names one of this process's writers (0 is the kernel's own). */
+export function isOwnWriterPort(port: number): boolean {
+  return port !== 0 && ownPorts.has(port);
+}
+
+/** One sendmsg's worth of ops waiting for its answers. */
+interface InFlight {
+  firstSeq: number;
+  opOf: number[];
+  ops: readonly RtnlOp[];
+  out: OpOutcome[];
+  done: () => void;
+}
 
 /** The batching writer: one per Rtnl, its own NETLINK_ROUTE socket. */
 export class RtnlBatchWriter {
   private readonly sock: RawNetlinkSocket;
   private seq = 1;
-  private readonly waiting = new Map<number, Settle>();
+  private readonly inFlight = new Set<InFlight>();
   private closed = false;
+  private readonly port: number;
   /** Counters for benches and tests: requests sent and sendmsg calls made. */
   readonly stats = { requests: 0, sends: 0 };
 
   constructor(private readonly chunk = BATCH_CHUNK) {
     this.sock = new RawNetlinkSocket(NETLINK_ROUTE, { recvBufferSize: 4 * 1024 * 1024, sendBufferSize: 4 * 1024 * 1024 });
+    this.port = this.sock.address().port;
+    ownPorts.add(this.port);
     this.sock.unref();
     this.sock.on('message', (buf: Buffer) => this.receive(buf));
-    // a socket-level error (ENOBUFS: acks dropped) leaves their ops unanswered: they time out as EIO
-    this.sock.on('error', () => undefined);
+    // a socket-level error (ENOBUFS: answers were dropped): whatever is unanswered may or may not have
+    // been applied; say so rather than guess (the caller re-reads and retries)
+    this.sock.on('error', (err: Error & { code?: string }) => {
+      for (const f of [...this.inFlight]) this.finish(f, { errno: err.code || 'EIO', detail: `answers lost (${err.message}); the kernel state is unknown` });
+    });
   }
 
-  /** Acks read from the headers alone (type, sequence, error code): 1,000 of them come back per batch. */
+  /** Answers read from the headers alone (type, sequence, error code). */
   private receive(buf: Buffer): void {
     for (let off = 0; off + 16 <= buf.length; ) {
       const len = buf.readUInt32LE(off);
       if (len < 16 || off + len > buf.length) break;
       const seq = buf.readUInt32LE(off + 8);
-      const settle = this.waiting.get(seq);
-      if (settle) {
-        this.waiting.delete(seq);
+      for (const f of this.inFlight) {
+        const k = seq - f.firstSeq;
+        if (k < 0 || k >= f.opOf.length) continue;
         const code = buf.readUInt16LE(off + 4) === NLMSG_ERROR && len >= 20 ? buf.readInt32LE(off + 16) : 0;
+        const i = f.opOf[k]!;
         // a reply other than an ack (we never ask for one) counts as done
-        settle(code === 0 ? undefined : { errno: errnoName(code) });
+        if (code !== 0) f.out[i] = failed(f.ops[i]!, errnoName(code));
+        if (k === f.opOf.length - 1) this.finish(f);
+        break;
       }
       off += (len + 3) & ~3;
     }
-    if (this.waiting.size === 0) this.sock.unref();
   }
 
-  private nextSeq(): number {
-    const s = this.seq;
-    this.seq = this.seq >= 0x7fffffff ? 1 : this.seq + 1;
-    return s;
+  /** The last answer is in (or none will come): every op not failed so far succeeded (or gets `failure`). */
+  private finish(f: InFlight, failure?: { errno: string; detail: string }): void {
+    if (!this.inFlight.delete(f)) return;
+    for (const i of f.opOf) f.out[i] ??= failure ? failed(f.ops[i]!, failure.errno, failure.detail) : { ok: true };
+    if (this.inFlight.size === 0) this.sock.unref();
+    f.done();
   }
 
   /** Every op in order, in chunks of `chunk` requests per sendmsg; one outcome per op, never rejects. */
@@ -294,69 +441,36 @@ export class RtnlBatchWriter {
       for (let i = from; i < to; i++) out[i] = failed(ops[i]!, 'EIO', 'netlink socket closed');
       return;
     }
-    const frames: Uint8Array[] = [];
-    const pending: Promise<void>[] = [];
-    const seqs: number[] = [];
-    for (let i = from; i < to; i++) {
-      const op = ops[i]!;
-      let enc: EncodedOp;
-      try {
-        enc = encodeOp(op);
-      } catch (err) {
-        const invalid = err instanceof HawserError && err.code === 'INVALID';
-        out[i] = failed(op, invalid ? 'EINVAL' : 'EIO', err instanceof Error ? err.message : String(err));
-        continue;
-      }
-      const seq = this.nextSeq();
-      seqs.push(seq);
-      let payloadLen = 0;
-      for (const p of enc.payload) payloadLen += p.length;
-      const header = Buffer.alloc(16);
-      header.writeUInt32LE(16 + payloadLen, 0);
-      header.writeUInt16LE(enc.type, 4);
-      header.writeUInt16LE(enc.flags | NLM_F_REQUEST | NLM_F_ACK, 6);
-      header.writeUInt32LE(seq, 8);
-      frames.push(header, ...enc.payload);
-      // the kernel steps to the next message at NLMSG_ALIGN(nlmsg_len)
-      if (payloadLen % 4) frames.push(Buffer.alloc(4 - (payloadLen % 4)));
-      pending.push(
-        new Promise<void>((resolve) => {
-          this.waiting.set(seq, (f) => {
-            out[i] = f ? failed(op, f.errno, f.detail) : { ok: true };
-            resolve();
-          });
-        }),
-      );
-    }
-    if (!pending.length) return;
-    this.sock.ref();
-    const fail = (errno: string, detail: string): void => {
-      for (const s of seqs) {
-        const settle = this.waiting.get(s);
-        this.waiting.delete(s);
-        settle?.({ errno, detail });
-      }
-    };
-    this.stats.sends++;
-    this.stats.requests += seqs.length;
-    this.sock.send(Buffer.concat(frames), undefined, (err) => {
-      if (err) fail(err.code || 'EIO', `sendmsg: ${err.message}`);
+    // one chunk's sequence numbers are consecutive: an answer's op is found by subtraction
+    if (this.seq + (to - from) >= 0x7fffffff) this.seq = 1;
+    const firstSeq = this.seq;
+    const { buffer, opOf } = frameOps(ops, from, to, firstSeq, out);
+    if (!opOf.length) return;
+    this.seq += opOf.length;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<void>((resolve) => {
+      const f: InFlight = { firstSeq, opOf, ops, out, done: resolve };
+      this.inFlight.add(f);
+      this.sock.ref();
+      this.stats.sends++;
+      this.stats.requests += opOf.length;
+      this.sock.send(buffer, undefined, (err) => {
+        if (err) this.finish(f, { errno: err.code || 'EIO', detail: `sendmsg: ${err.message}` });
+      });
+      timer = setTimeout(() => this.finish(f, { errno: 'EIO', detail: 'no acknowledgement from the kernel' }), ACK_TIMEOUT_MS);
     });
-    const timer = setTimeout(() => fail('EIO', 'no acknowledgement from the kernel'), ACK_TIMEOUT_MS);
     try {
-      await Promise.all(pending);
+      await answered;
     } finally {
       clearTimeout(timer);
-      if (this.waiting.size === 0) this.sock.unref();
     }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    const all = [...this.waiting.values()];
-    this.waiting.clear();
-    for (const settle of all) settle({ errno: 'EIO', detail: 'netlink socket closed' });
+    for (const f of [...this.inFlight]) this.finish(f, { errno: 'EIO', detail: 'netlink socket closed' });
     this.sock.close();
+    ownPorts.delete(this.port);
   }
 }

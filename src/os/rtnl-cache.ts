@@ -26,6 +26,12 @@ export interface RtnlCacheOptions {
   log?: Logger;
 }
 
+/**
+ * Ops written before their notifications are read: ~750 bytes of socket buffer each, so a slice fits the
+ * ~425 KB a notification socket gets at the default net.core.rmem_max.
+ */
+export const WRITE_SLICE = 256;
+
 type ChangeListener = (evs: readonly RtnlEvent[], cause: 'events' | 'resync') => void;
 
 /** IPv6 keeps one route per device for the same prefix and metric (fe80::/64 on every link): the device is part of its key. */
@@ -237,11 +243,23 @@ export class RtnlCache implements Rtnl {
     await this.ready();
   }
 
-  /** Writes through, then waits for the notifications of those writes so the next read sees them. */
+  /**
+   * Writes through, then waits for the notifications of those writes so the next read sees them. A long
+   * list goes in slices, each slice's notifications read before the next is written: the kernel queues
+   * them all inside the write, and a thousand at once would overflow a default-sized socket buffer.
+   */
   async apply(ops: readonly RtnlOp[]): Promise<OpOutcome[]> {
     if (ops.length === 0) return [];
-    const out = await this.rtnl.apply(ops);
-    await this.source.barrier();
+    if (ops.length <= WRITE_SLICE) {
+      const out = await this.rtnl.apply(ops);
+      await this.source.barrier();
+      return out;
+    }
+    const out: OpOutcome[] = [];
+    for (let i = 0; i < ops.length; i += WRITE_SLICE) {
+      for (const o of await this.rtnl.apply(ops.slice(i, i + WRITE_SLICE))) out.push(o);
+      await this.source.barrier();
+    }
     return out;
   }
 

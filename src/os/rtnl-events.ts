@@ -2,16 +2,20 @@
 // IPv6, as the dumps have both) and neighbour multicast groups, turning each NEW/DEL message into
 // the same observed values the dumps of netlink.ts give (the same converters). Its own socket, never used for requests: the package groups multipart
 // replies per socket, so a notification arriving in the middle of a dump would cut that dump short.
-import { createNetlink, createRtNetlink, parseMessages, rt, type NetlinkSocket, type RtNetlinkSocket } from 'netlink';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { RawNetlinkSocket, rt } from 'netlink';
+import { libc, SOL_SOCKET, SO_RCVBUFFORCE } from './libc.js';
 import type { NetlinkMessage } from 'netlink/dist/structs.js';
-import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
+import { isOwnWriterPort } from './rtnl-batch.js';
+import { addrFromMessage, linkFromMessage, neighFromMessage, routeFromBytes, routeFromPayload, ruleFromMessage, type AddrInfo, type LinkInfo, type NeighInfo, type RouteInfo, type RuleInfo } from './netlink.js';
 
+/** `own`: the change was made by a request of this process's rtnetlink writer (rtnl-batch), not someone else's. */
 export type RtnlEvent =
-  | { kind: 'link'; del: boolean; link: LinkInfo }
-  | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string } }
-  | { kind: 'route'; del: boolean; route: RouteInfo }
-  | { kind: 'rule'; del: boolean; rule: RuleInfo }
-  | { kind: 'neigh'; del: boolean; neigh: NeighInfo }
+  | { kind: 'link'; del: boolean; link: LinkInfo; own?: true }
+  | { kind: 'addr'; del: boolean; addr: AddrInfo & { label?: string }; own?: true }
+  | { kind: 'route'; del: boolean; route: RouteInfo; own?: true }
+  | { kind: 'rule'; del: boolean; rule: RuleInfo; own?: true }
+  | { kind: 'neigh'; del: boolean; neigh: NeighInfo; own?: true }
   /** Something changed in an nftables table (family: NFPROTO number, 2 = ip); no detail is kept. */
   | { kind: 'nft'; family: number; table: string };
 
@@ -97,10 +101,90 @@ const GROUPS = [
   rt.MulticastGroups.IPV4_RULE, rt.MulticastGroups.IPV6_RULE, rt.MulticastGroups.NEIGH,
 ];
 
-/** Notifications of the current network namespace, read in-process. */
+const NETLINK_ROUTE = 0;
+/**
+ * Receive buffer asked for past net.core.rmem_max (SO_RCVBUFFORCE, needs CAP_NET_ADMIN): ~20,000 queued
+ * notifications of ~830 bytes each, where rmem_max's default gives ~500. An overflow must not happen:
+ * it sets a socket error, poll reports it (EPOLLERR), and the netlink package (0.3.0) then builds its
+ * error with a null syscall name, which throws in native code and aborts the process; the ENOBUFS
+ * resync below is never reached that way.
+ */
+const FORCED_RECEIVE_BUFFER = 16 * 1024 * 1024;
+
+/**
+ * The fd of one of this process's netlink sockets, found by protocol and port id through /proc (the
+ * netlink package keeps its fds to itself); undefined when not found.
+ */
+export function netlinkSocketFd(protocol: number, port: number): number | undefined {
+  let inode: string | undefined;
+  for (const line of readFileSync('/proc/self/net/netlink', 'utf8').split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length >= 10 && f[1] === String(protocol) && f[2] === String(port)) {
+      inode = f[9];
+      break;
+    }
+  }
+  if (inode === undefined) return undefined;
+  const link = `socket:[${inode}]`;
+  for (const name of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${name}`) === link) return Number(name);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return undefined;
+}
+
+/** Raises a netlink socket's receive buffer past rmem_max when this process may; false when it could not. */
+function forceReceiveBuffer(sock: RawNetlinkSocket, protocol: number, bytes: number): boolean {
+  try {
+    const fd = netlinkSocketFd(protocol, sock.address().port);
+    if (fd === undefined) return false;
+    const v = Buffer.alloc(4);
+    v.writeInt32LE(bytes);
+    return (libc().setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) as number) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Largest rtnetlink notification read whole (a link with its stats and per-family settings is ~2 KB). */
+const NOTIFICATION_MAX = 8 * 1024;
+
+/**
+ * The events of one datagram: its nlmsgs walked by their headers alone (a 1,000-route batch brings
+ * 1,000 of these), each handed to `parse`; a malformed tail ends the walk. An rtnetlink change whose
+ * header names one of this process's writers (nlmsg_pid) is marked `own`.
+ */
+export function eventsOfDatagram(buf: Buffer, parse: (m: Pick<NetlinkMessage, 'type' | 'data'>) => RtnlEvent | undefined): RtnlEvent[] {
+  const evs: RtnlEvent[] = [];
+  for (let off = 0; off + 16 <= buf.length; ) {
+    const len = buf.readUInt32LE(off);
+    if (len < 16 || off + len > buf.length) break;
+    const type = buf.readUInt16LE(off + 4);
+    let e: RtnlEvent | undefined;
+    if (parse === eventFromMessage && (type === T.NEWROUTE || type === T.DELROUTE)) {
+      // the bulk of a failover's notifications: read in place, no buffer per message
+      const route = routeFromBytes(buf, off + 16, off + len);
+      e = route ? { kind: 'route', del: type === T.DELROUTE, route } : undefined;
+    } else e = parse({ type, data: buf.subarray(off + 16, off + len) });
+    if (e) {
+      if (e.kind !== 'nft' && isOwnWriterPort(buf.readUInt32LE(off + 12))) e.own = true;
+      evs.push(e);
+    }
+    off += (len + 3) & ~3;
+  }
+  return evs;
+}
+
+/**
+ * Notifications of the current network namespace, read in-process. Raw sockets: the package's
+ * higher-level socket would parse every notification a second time, generically, before we do.
+ */
 export class LocalRtnlEvents implements RtnlEventSource {
-  private sock: RtNetlinkSocket | undefined;
-  private nftSock: NetlinkSocket | undefined;
+  private sock: RawNetlinkSocket | undefined;
+  private nftSock: RawNetlinkSocket | undefined;
   private handlers: EventHandlers | undefined;
   private closed = false;
   /** Datagrams read so far: the barrier watches it settle. */
@@ -112,24 +196,32 @@ export class LocalRtnlEvents implements RtnlEventSource {
   }
 
   private open(): void {
-    const sock = createRtNetlink();
+    // each datagram read straight into a buffer of this size: without it the package peeks first for
+    // the size, a second syscall per notification (a failover brings 1,000). Notifications carry no VF
+    // lists and stay far below it; a bigger one arrives truncated and counts as lost (a resync).
+    const sock = new RawNetlinkSocket(NETLINK_ROUTE, { messagePeeking: false, msgBufferSize: NOTIFICATION_MAX, recvBufferSize: 0, sendBufferSize: 0 });
     this.sock = sock;
-    try {
-      sock.socket.setRecvBufferSize(8 * 1024 * 1024);
-    } catch {
-      // a smaller buffer only makes an ENOBUFS resync likelier
+    // a smaller buffer only makes an overflow likelier (see FORCED_RECEIVE_BUFFER)
+    if (!forceReceiveBuffer(sock, NETLINK_ROUTE, FORCED_RECEIVE_BUFFER)) {
+      try {
+        sock.setRecvBufferSize(8 * 1024 * 1024);
+      } catch {
+        // as above
+      }
     }
     for (const g of GROUPS) sock.addMembership(g);
     // the raw datagrams: they keep the message type (NEW or DEL), and no multipart grouping applies
-    this.listen(sock.socket, eventFromMessage, (why) => this.handlers?.lost(why));
-    sock.socket.unref();
+    this.listen(sock, eventFromMessage, (why) => this.handlers?.lost(why));
+    sock.unref();
     // nftables changes (another table's or ours, made by someone else): just which table, to re-check it
     try {
-      const nft = createNetlink(NETLINK_NETFILTER);
-      try {
-        nft.setRecvBufferSize(8 * 1024 * 1024);
-      } catch {
-        // see below: an overflow only makes every table suspect
+      const nft = new RawNetlinkSocket(NETLINK_NETFILTER);
+      if (!forceReceiveBuffer(nft, NETLINK_NETFILTER, FORCED_RECEIVE_BUFFER)) {
+        try {
+          nft.setRecvBufferSize(8 * 1024 * 1024);
+        } catch {
+          // see below: an overflow only makes every table suspect
+        }
       }
       nft.addMembership(NFNLGRP_NFTABLES);
       this.nftSock = nft;
@@ -141,28 +233,26 @@ export class LocalRtnlEvents implements RtnlEventSource {
     }
   }
 
-  private listen(sock: NetlinkSocket, parse: (m: NetlinkMessage) => RtnlEvent | undefined, onError: (why: string) => void): void {
-    sock.socket.on('message', (buf: Buffer) => {
+  private listen(sock: RawNetlinkSocket, parse: (m: Pick<NetlinkMessage, 'type' | 'data'>) => RtnlEvent | undefined, onError: (why: string) => void): void {
+    sock.on('message', (buf: Buffer) => {
       this.received++;
-      const evs: RtnlEvent[] = [];
+      let evs: RtnlEvent[] = [];
       try {
-        for (const m of parseMessages(buf)) {
-          const e = parse(m);
-          if (e) evs.push(e);
-        }
+        evs = eventsOfDatagram(buf, parse);
       } catch {
         // an attribute the package cannot parse: the periodic resync covers that object
       }
       if (evs.length) this.handlers?.events(evs);
     });
-    const onErr = (err: Error & { code?: string }): void => {
+    // a notification too big for the read: its object is unknown now, as after an overflow
+    sock.on('truncatedMessage', () => {
+      this.received++;
+      if (!this.closed) onError('a notification was truncated');
+    });
+    sock.on('error', (err: Error & { code?: string }) => {
       if (this.closed) return;
       onError(err.code === 'ENOBUFS' || /no buffer space/i.test(err.message) ? 'notifications overflowed the socket buffer (ENOBUFS)' : `notification socket error: ${err.message}`);
-    };
-    sock.socket.on('error', onErr);
-    // the package re-emits the raw socket's errors one level up, where an unheard 'error' would throw
-    // inside the native read callback and abort the process
-    sock.on('error', () => undefined);
+    });
   }
 
   /**
@@ -179,9 +269,14 @@ export class LocalRtnlEvents implements RtnlEventSource {
     }
   }
 
+  /** The rtnetlink notification socket's receive buffer in bytes (undefined before subscribe). */
+  receiveBufferBytes(): number | undefined {
+    return this.sock?.getRecvBufferSize();
+  }
+
   async close(): Promise<void> {
     this.closed = true;
-    this.sock?.socket.close();
+    this.sock?.close();
     this.nftSock?.close();
     this.sock = undefined;
     this.nftSock = undefined;

@@ -21,7 +21,7 @@ import { readIPv4Cidr, containsIP } from './cidr.js';
 import { diffLinks, diffNetwork, type Stage, type StepKind } from './diff.js';
 import { checkFirewall, elementDelta, firewallChange, firewallElements, firewallSkeleton, type ElementDelta, type FirewallElements } from './firewall.js';
 import { NfnlSetElements } from './nft-elements.js';
-import { RouteKeys } from './route-index.js';
+import { changedRange, RouteKeys } from './route-index.js';
 import { CABLE_ROUTE_PROTOS, NFT_FAMILY, NFT_TABLE, ROUTE_PROTO, SET_LOCAL, SET_REMOTE, VX_SUBMARINER, type ApplyReport, type PlannedRoute, type RouteAgentPlan, type UnderlayPath } from './types.js';
 
 /** The nftables operations the dataplane needs (the real `Nft`, or a fake in tests). */
@@ -89,6 +89,11 @@ export function mainTablePaths(ips: readonly string[], routes: readonly RouteInf
 
 type Counts = Omit<ApplyReport, 'total' | 'durationMs' | 'failures'>;
 
+/** Same route in the plan: the same object (the planner reuses them), or the same fields. */
+function samePlannedRoute(a: PlannedRoute, b: PlannedRoute): boolean {
+  return a === b || (a.dst === b.dst && a.table === b.table && a.dev === b.dev && a.via === b.via && a.src === b.src && a.onlink === b.onlink);
+}
+
 function emptyReport(): ApplyReport {
   return { links: 0, addresses: 0, fdb: 0, neighbors: 0, routes: 0, rules: 0, sysctls: 0, nft: 0, total: 0, durationMs: 0, failures: [] };
 }
@@ -97,9 +102,7 @@ interface NftState {
   skeleton: string;
   /** The digest in the table comment: from our last whole-table write, kept through element deltas. */
   digest: string;
-  local: Set<string>;
-  remote: Set<string>;
-  /** The element lists the sets were last made from (an identical list next time means no change). */
+  /** The element lists the sets were last made from, so hold now (the next delta walks from them). */
   made: FirewallElements;
   trusted: boolean;
 }
@@ -142,12 +145,13 @@ export class RouteAgentDataplane {
   /** Our own nft transaction is in flight: its notifications are not drift. */
   private ownNft = false;
   /**
-   * The planned routes the kernel was last made to match (by `table dst`), for the incremental route
-   * diff: with 1,000 routes present, a change of one CIDR compares only the routes whose plan changed
-   * plus those the kernel told us changed, not all of them. Undefined: the next diff is a full one.
+   * The planned routes the kernel was last made to match (in plan order, and by `table dst`), for the
+   * incremental route diff: with 1,000 routes present, a change of one CIDR compares only the routes
+   * whose plan changed (found by one walk over both lists, see changedRange) plus those the kernel told
+   * us changed, not all of them. Undefined: the next diff is a full one.
    */
-  private routesOk: RouteKeys<PlannedRoute> | undefined;
-  /** `table dst` of every route notification since the last reconcile read them (ours included). */
+  private routesOk: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> } | undefined;
+  /** `table dst` of every route notification since the last reconcile read them, but our own writes'. */
   private readonly routesTouched = new RouteKeys();
 
   constructor(opts: RouteAgentDataplaneOptions = {}) {
@@ -180,6 +184,8 @@ export class RouteAgentDataplane {
     }
     for (const e of evs) {
       if (e.kind === 'route') {
+        // our own write is as planned once acknowledged: only someone else's change needs a second look
+        if (e.own) continue;
         this.routesTouched.set(e.route.table, e.route.dst, true);
         // a burst of notifications (someone flushed a table) costs one full diff, not a huge set
         if (this.routesTouched.size > INCREMENTAL_LIMIT) this.routesOk = undefined;
@@ -189,8 +195,12 @@ export class RouteAgentDataplane {
     }
   }
 
-  /** Whether a batch of notifications touches anything the route agent owns or takes over. */
+  /**
+   * Whether a batch of notifications touches anything the route agent owns or takes over, made by
+   * someone else (our own writes' notifications are no drift; their side effects still apply).
+   */
   private relevant(evs: readonly RtnlEvent[]): string | undefined {
+    let why: string | undefined;
     for (const e of evs) {
       switch (e.kind) {
         case 'nft':
@@ -198,7 +208,7 @@ export class RouteAgentDataplane {
           if (((e.table === NFT_TABLE && e.family === NFPROTO_IPV4) || e.table === '*') && !this.ownNft) {
             this.firewallOk = undefined;
             if (this.nftState) this.nftState.trusted = false;
-            return `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
+            why ??= `nft table ${NFT_FAMILY} ${NFT_TABLE} changed`;
           }
           break;
         case 'link':
@@ -206,25 +216,24 @@ export class RouteAgentDataplane {
             // a recreated device starts with default sysctls
             this.sysctlOk.clear();
             this.vxIndex = e.del ? undefined : e.link.index;
-            return `link ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
-          }
-          if (e.del) this.sysctlOk.clear();
+            if (!e.own) why ??= `link ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          } else if (e.del) this.sysctlOk.clear();
           break;
         case 'route':
-          if (e.route.protocol === ROUTE_PROTO || (CABLE_ROUTE_PROTOS as readonly number[]).includes(e.route.protocol)) return `route ${e.route.dst} table ${e.route.table} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && why === undefined && (e.route.protocol === ROUTE_PROTO || (CABLE_ROUTE_PROTOS as readonly number[]).includes(e.route.protocol))) why = `route ${e.route.dst} table ${e.route.table} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'rule':
-          if (e.rule.protocol === ROUTE_PROTO) return `rule pref ${e.rule.pref} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.rule.protocol === ROUTE_PROTO) why ??= `rule pref ${e.rule.pref} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'addr':
-          if (e.addr.ifindex === this.vxIndex) return `address ${e.addr.address} on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.addr.ifindex === this.vxIndex) why ??= `address ${e.addr.address} on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
           break;
         case 'neigh':
-          if (e.neigh.ifindex === this.vxIndex && e.neigh.permanent) return `${e.neigh.family === 'bridge' ? 'fdb' : 'neighbor'} entry on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
+          if (!e.own && e.neigh.ifindex === this.vxIndex && e.neigh.permanent) why ??= `${e.neigh.family === 'bridge' ? 'fdb' : 'neighbor'} entry on ${VX_SUBMARINER} ${e.del ? 'deleted' : 'changed'}`;
           break;
       }
     }
-    return undefined;
+    return why;
   }
 
   /** Makes the kernel match `plan`; resolves with the write counts, rejects with RouteAgentApplyError (carrying them) on any failure. */
@@ -395,7 +404,7 @@ export class RouteAgentDataplane {
       links = await rtnl.links();
       this.vxIndex = links.find((l) => l.name === VX_SUBMARINER)?.index;
       const ld = diffLinks(plan, links);
-      steps.push(...ld.stages.flat().map((s) => s.text));
+      if (dryRun) steps.push(...ld.stages.flat().map((s) => s.text));
       if (ld.stages.length && !dryRun) {
         await this.stage(rtnl, ld.stages, report);
         links = await rtnl.links();
@@ -411,21 +420,22 @@ export class RouteAgentDataplane {
       if (!links) return;
       try {
         // incremental: only routes whose plan changed or that the kernel notified; full after any doubt
-        const byKey = RouteKeys.of(plan.routes);
-        const scope = cache && !full ? this.routeScope(plan, byKey, cache) : undefined;
+        const ok = this.routesOk;
+        const scope = cache && !full && ok ? this.routeScope(plan.routes, ok, cache) : undefined;
         this.routesTouched.clear();
         if (!dryRun) this.routesOk = undefined;
         const [addresses, fdb, neighbors, routes, rules] = await Promise.all([
           rtnl.addresses(), rtnl.neighbors('bridge'), rtnl.neighbors('inet'), scope ? scope.observed : rtnl.routes(), rtnl.rules(),
         ]);
         const nd = diffNetwork(scope ? { ...plan, routes: scope.planned } : plan, { links, addresses, fdb, neighbors, routes, rules });
-        networkSteps.push(...nd.stages.flat().map((s) => s.text));
+        if (dryRun) networkSteps.push(...nd.stages.flat().map((s) => s.text));
         report.failures.push(...nd.blocked);
         if (!dryRun) {
           const failuresBefore = report.failures.length;
           await this.stage(rtnl, nd.stages, report);
           if (report.failures.length === failuresBefore && nd.blocked.length === 0) {
-            this.routesOk = byKey;
+            const byKey = scope && ok ? scope.apply(ok.byKey) : RouteKeys.of(plan.routes);
+            this.routesOk = { list: plan.routes, byKey };
             if (cache) this.settleTouched(byKey, cache, links);
           }
         }
@@ -437,8 +447,8 @@ export class RouteAgentDataplane {
     const sysctls = (): Promise<void[]> =>
       Promise.all(
         plan.sysctls.map(async (s) => {
-          const name = sysctlDisplayName(s.path);
           if (cache && !full && this.sysctlOk.get(s.path) === s.value) return;
+          const name = sysctlDisplayName(s.path);
           this.sysctlOk.delete(s.path);
           try {
             const have = await sysctl.get(s.path);
@@ -477,32 +487,37 @@ export class RouteAgentDataplane {
 
   /**
    * The routes an incremental diff must look at: those whose plan differs from what was last made to
-   * match, plus those notified since. Undefined when a full diff is due (first run, failures, doubt).
+   * match, plus those notified since; and how to bring the index of planned routes up to this plan once
+   * they are written. Undefined when a full diff is as cheap (a large change).
    */
-  private routeScope(plan: RouteAgentPlan, byKey: RouteKeys<PlannedRoute>, cache: RtnlCache): { planned: PlannedRoute[]; observed: RouteInfo[] } | undefined {
-    const ok = this.routesOk;
-    if (!ok) return undefined;
+  private routeScope(next: readonly PlannedRoute[], ok: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> }, cache: RtnlCache):
+    { planned: PlannedRoute[]; observed: RouteInfo[]; apply: (byKey: RouteKeys<PlannedRoute>) => RouteKeys<PlannedRoute> } | undefined {
+    const prev = ok.list;
+    const { from, prevTo, nextTo } = changedRange(prev, next, samePlannedRoute);
+    if (prevTo - from + (nextTo - from) + this.routesTouched.size > INCREMENTAL_LIMIT) return undefined;
+    const gone = new RouteKeys();
+    for (let i = from; i < prevTo; i++) gone.set(prev[i]!.table, prev[i]!.dst, true);
+    const came = new RouteKeys<PlannedRoute>();
+    for (let i = from; i < nextTo; i++) came.set(next[i]!.table, next[i]!.dst, next[i]!);
     const keys = new RouteKeys();
     this.routesTouched.forEach((table, dst) => keys.set(table, dst, true));
-    for (const r of plan.routes) {
-      const was = ok.get(r.table, r.dst);
-      if (!was || was.dev !== r.dev || was.via !== r.via || was.src !== r.src || was.onlink !== r.onlink) {
-        keys.set(r.table, r.dst, true);
-        if (keys.size > INCREMENTAL_LIMIT) return undefined;
-      }
-    }
-    // routes no longer planned
-    if (ok.size !== byKey.size || keys.size) ok.forEach((table, dst) => !byKey.has(table, dst) && keys.set(table, dst, true));
-    if (keys.size > INCREMENTAL_LIMIT) return undefined;
+    gone.forEach((table, dst) => keys.set(table, dst, true));
+    came.forEach((table, dst) => keys.set(table, dst, true));
     const planned: PlannedRoute[] = [];
     const observed: RouteInfo[] = [];
     keys.forEach((table, dst) => {
-      const want = byKey.get(table, dst);
+      // outside the changed range a route is planned as it was last made
+      const want = came.get(table, dst) ?? (gone.has(table, dst) ? undefined : ok.byKey.get(table, dst));
       if (want) planned.push(want);
       const route = cache.routeAt(table, dst);
       if (route) observed.push(route);
     });
-    return { planned, observed };
+    const apply = (byKey: RouteKeys<PlannedRoute>): RouteKeys<PlannedRoute> => {
+      gone.forEach((table, dst) => byKey.delete(table, dst));
+      came.forEach((table, dst, r) => byKey.set(table, dst, r));
+      return byKey;
+    };
+    return { planned, observed, apply };
   }
 
   /**
@@ -557,7 +572,7 @@ export class RouteAgentDataplane {
     const want = firewallElements(f);
     const st = this.nftState;
     if (!full && st?.trusted && st.skeleton === skeleton) {
-      const d = elementDelta(f, st, want, st.made);
+      const d = elementDelta(f, undefined, want, st.made);
       if (!d) {
         st.made = want;
         return;
@@ -566,10 +581,6 @@ export class RouteAgentDataplane {
       if (dryRun) return;
       try {
         await this.ownElementChange(nft, elements, f.table, d, cache);
-        for (const [set, change] of [[st.local, d.local], [st.remote, d.remote]] as const) {
-          for (const e of change.del) set.delete(e);
-          for (const e of change.add) set.add(e);
-        }
         st.made = want;
         report.nft++;
         report.total++;
@@ -608,7 +619,7 @@ export class RouteAgentDataplane {
   }
 
   private setNftState(skeleton: string, digest: string, want: FirewallElements): void {
-    this.nftState = { skeleton, digest, local: new Set(want.local), remote: new Set(want.remote), made: want, trusted: true };
+    this.nftState = { skeleton, digest, made: want, trusted: true };
   }
 
   /** One element transaction: straight to nfnetlink when we can, else as an nft script. */
@@ -644,11 +655,13 @@ export class RouteAgentDataplane {
         report.failures.push(...stage.map((s) => `${s.text}: ${errorMessage(err)}`));
         continue;
       }
+      // one log object per write only when someone reads them (a failover makes 1,000 writes)
+      const debug = this.log.isLevelEnabled('debug');
       stage.forEach((s, i) => {
         const o = outcomes[i];
         if (o?.ok) {
           this.count(report, s.kind);
-          this.log.debug({ step: s.text }, 'route agent write');
+          if (debug) this.log.debug({ step: s.text }, 'route agent write');
         } else {
           report.failures.push(`${s.text}: ${o && !o.ok ? (o.errno ?? o.error) : 'no result'}`);
         }

@@ -1,9 +1,10 @@
 // Pure diff between the plan and what the kernel reports: ordered stages of rtnetlink writes.
 // Only objects that are ours by name or tag are compared (our link, entries on it, routes and rules
 // with our protocol number); everything else in the kernel is invisible here and never touched.
-import type { AddrInfo, LinkInfo, NeighInfo, RouteInfo, RtnlOp, RuleInfo } from '../os/netlink.js';
+import type { AddrInfo, LinkInfo, NeighInfo, RouteInfo, RouteSpec, RtnlOp, RuleInfo } from '../os/netlink.js';
 import { RT_SCOPE_LINK, RT_SCOPE_UNIVERSE } from '../os/netlink.js';
 import { CABLE_ROUTE_PROTOS, ROUTE_PROTO, type PlannedLink, type PlannedRoute, type RouteAgentPlan } from './types.js';
+import { RouteKeys } from './route-index.js';
 import { ZERO_MAC } from './vtep.js';
 
 export type StepKind = 'links' | 'addresses' | 'fdb' | 'neighbors' | 'routes' | 'rules';
@@ -41,15 +42,15 @@ export function diffLinks(plan: RouteAgentPlan, links: readonly LinkInfo[]): Dif
   for (const want of plan.links) {
     const have = links.find((l) => l.name === want.name);
     const spec = { name: want.name, kind: want.kind, vxlan: { vni: want.vni, port: want.port, local: want.local, learning: want.learning }, mtu: want.mtu, mac: want.mac, up: true } as const;
-    const addText = `link add ${want.name} type vxlan id ${want.vni} dstport ${want.port} local ${want.local} nolearning address ${want.mac} mtu ${want.mtu} up`;
+    const addText = (): string => `link add ${want.name} type vxlan id ${want.vni} dstport ${want.port} local ${want.local} nolearning address ${want.mac} mtu ${want.mtu} up`;
     if (!have) {
-      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText });
+      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText() });
       continue;
     }
     const why = immutableMismatch(want, have);
     if (why) {
       del.push({ kind: 'links', op: { op: 'link-del', index: have.index }, text: `link del ${want.name} (${why})` });
-      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText });
+      add.push({ kind: 'links', op: { op: 'link-add', link: spec }, text: addText() });
       continue;
     }
     const change: { mtu?: number; mac?: string; up?: boolean } = {};
@@ -72,10 +73,6 @@ function immutableMismatch(want: PlannedLink, have: LinkInfo): string | undefine
   if ((v.local ?? '') !== want.local) return `local ${v.local ?? 'unset'} != ${want.local}`;
   if (v.learning !== want.learning) return 'learning is on';
   return undefined;
-}
-
-function routeKey(table: number, dst: string): string {
-  return `${table} ${dst}`;
 }
 
 /** Everything but links: adds and replaces first (addresses, then FDB/ARP, then routes/rules), deletes last in reverse. */
@@ -166,43 +163,45 @@ export function diffNetwork(plan: RouteAgentPlan, obs: NetworkObserved): DiffRes
   // VTEP before the routes move. A Submariner gateway recreates vx-submariner with a new random MAC when
   // it takes over, so that entry may name a MAC nobody owns any more, and the kernel would keep using it
   // through DELAY and unicast probes (~8 s); without it the first packet resolves afresh in one round trip.
-  const haveRoutes = new Map<string, RouteInfo>();
-  for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(routeKey(r.table, r.dst), r);
+  // (routes indexed by table, then destination: a failover diffs 1,000 of them, with no key text each)
+  const haveRoutes = new RouteKeys<RouteInfo>();
+  for (const r of obs.routes) if (r.protocol === ROUTE_PROTO && r.family === 4) haveRoutes.set(r.table, r.dst, r);
   const repointed = new Set<string>();
-  for (const w of plan.routes) {
-    if (!w.via || !ours.has(w.dev)) continue;
-    const have = haveRoutes.get(routeKey(w.table, w.dst));
-    if (have && have.gateway !== w.via) repointed.add(w.via);
-  }
-  for (const n of obs.neighbors) {
-    if (n.family !== 'inet' || n.permanent || !ourIdx.has(n.ifindex) || !n.dst || !repointed.has(n.dst)) continue;
-    addNeigh.push({ kind: 'neighbors', op: { op: 'neigh-del', neigh: { family: 'inet', ifindex: n.ifindex, mac: n.mac ?? ZERO_MAC, dst: n.dst } }, text: `neighbor del ${n.dst} dev ${nameOf.get(n.ifindex)} (learned before the failover; resolve afresh)` });
-  }
 
   // routes carrying our protocol number, in any table (haveRoutes above)
   // A cable driver's routes (hawser's own, other protocol) left on a node that is no longer the active
   // gateway (its gateway process crashed) would block ours with EEXIST: take those over by replacing them.
-  const cableRoutes = new Set<string>();
-  if (plan.role !== 'gateway') for (const r of obs.routes) if (r.family === 4 && (CABLE_ROUTE_PROTOS as readonly number[]).includes(r.protocol)) cableRoutes.add(routeKey(r.table, r.dst));
-  const wantRoutes = new Set<string>();
+  const cableRoutes = new RouteKeys<RouteInfo>();
+  if (plan.role !== 'gateway') for (const r of obs.routes) if (r.family === 4 && (CABLE_ROUTE_PROTOS as readonly number[]).includes(r.protocol)) cableRoutes.set(r.table, r.dst, r);
+  const wantRoutes = new RouteKeys();
   for (const w of plan.routes) {
-    const key = routeKey(w.table, w.dst);
-    wantRoutes.add(key);
-    const ours = haveRoutes.get(key);
-    const have = ours ?? (cableRoutes.has(key) ? obs.routes.find((r) => routeKey(r.table, r.dst) === key) : undefined);
-    if (ours && routeMatches(w, ours, nameOf)) continue;
+    wantRoutes.set(w.table, w.dst, true);
+    const mine = haveRoutes.get(w.table, w.dst);
+    if (mine && w.via && ours.has(w.dev) && mine.gateway !== w.via) repointed.add(w.via);
+    if (mine && routeMatches(w, mine, nameOf)) continue;
+    const have = mine ?? cableRoutes.get(w.table, w.dst);
     const oif = index.get(w.dev);
     if (oif === undefined) {
       blocked.push(`route ${w.dst} table ${w.table}: device ${w.dev} does not exist`);
       continue;
     }
-    const route = { table: w.table, dst: w.dst, oif, protocol: ROUTE_PROTO, scope: w.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, onlink: w.onlink, ...(w.via ? { gateway: w.via } : {}), ...(w.src ? { prefsrc: w.src } : {}) };
+    const route: RouteSpec = { table: w.table, dst: w.dst, oif, protocol: ROUTE_PROTO, scope: w.via ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK, onlink: w.onlink };
+    if (w.via) route.gateway = w.via;
+    if (w.src) route.prefsrc = w.src;
     // replace is atomic: a failover re-points a route without a moment of no route
-    addRoute.push({ kind: 'routes', op: { op: have ? 'route-replace' : 'route-add', route }, text: `route ${have ? 'replace' : 'add'} ${plannedRouteText(w)}` });
+    addRoute.push(new RouteWrite(have ? 'route-replace' : 'route-add', route, w));
   }
-  for (const [key, r] of haveRoutes) {
-    if (wantRoutes.has(key)) continue;
-    delRoute.push({ kind: 'routes', op: { op: 'route-del', route: { table: r.table, dst: r.dst, protocol: ROUTE_PROTO, scope: r.scope, type: r.type, ...(r.oif ? { oif: r.oif } : {}), ...(r.gateway ? { gateway: r.gateway } : {}) } }, text: `route del ${r.dst} table ${r.table}` });
+  haveRoutes.forEach((table, dst, r) => {
+    if (wantRoutes.has(table, dst)) return;
+    const route: RouteSpec = { table: r.table, dst: r.dst, protocol: ROUTE_PROTO, scope: r.scope, type: r.type };
+    if (r.oif) route.oif = r.oif;
+    if (r.gateway) route.gateway = r.gateway;
+    delRoute.push({ kind: 'routes', op: { op: 'route-del', route }, text: `route del ${r.dst} table ${r.table}` });
+  });
+
+  for (const n of obs.neighbors) {
+    if (n.family !== 'inet' || n.permanent || !ourIdx.has(n.ifindex) || !n.dst || !repointed.has(n.dst)) continue;
+    addNeigh.push({ kind: 'neighbors', op: { op: 'neigh-del', neigh: { family: 'inet', ifindex: n.ifindex, mac: n.mac ?? ZERO_MAC, dst: n.dst } }, text: `neighbor del ${n.dst} dev ${nameOf.get(n.ifindex)} (learned before the failover; resolve afresh)` });
   }
 
   // rules carrying our protocol number
@@ -233,6 +232,18 @@ function routeMatches(w: PlannedRoute, have: RouteInfo, nameOf: ReadonlyMap<numb
     have.onlink === w.onlink &&
     (have.metric ?? 0) === 0
   );
+}
+
+/** A route write whose text is made only when asked for (logs, failures, dry runs): a failover makes 1,000. */
+class RouteWrite implements Step {
+  readonly kind = 'routes';
+  readonly op: RtnlOp;
+  constructor(op: 'route-add' | 'route-replace', route: RouteSpec, private readonly planned: PlannedRoute) {
+    this.op = { op, route };
+  }
+  get text(): string {
+    return `route ${this.op.op === 'route-replace' ? 'replace' : 'add'} ${plannedRouteText(this.planned)}`;
+  }
 }
 
 function plannedRouteText(r: PlannedRoute): string {

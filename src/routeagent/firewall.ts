@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { checkName, nftString, parseTableListing } from '../os/nft.js';
 import { compareIpv4Cidr, readIPv4Cidr } from './cidr.js';
+import { changedRange } from './route-index.js';
 import type { Ipv4Cidr } from '../net/cidr.js';
 import {
   CHAIN_FORWARD, CHAIN_INPUT, CHAIN_MSS, CHAIN_POSTROUTING, SET_LOCAL, SET_REMOTE, VTEP_CIDR, VX_SUBMARINER,
@@ -168,28 +169,64 @@ export function firewallSkeleton(f: PlannedFirewall): string {
 
 /** The elements of both sets, as written (CIDRs covered by another left out). */
 export interface FirewallElements {
-  local: string[];
-  remote: string[];
+  local: readonly string[];
+  remote: readonly string[];
 }
 
-/** The last lists given and what they gave: a plan whose list is the same (element by element) reuses it. */
-const lastElements = { local: { from: [] as readonly string[], to: [] as string[] }, remote: { from: [] as readonly string[], to: [] as string[] } };
+/**
+ * The last list given per set and the elements it gave. `exact`: no CIDR was left out, so the elements
+ * are the list itself; a next list that differs from it in one place only needs that place checked.
+ */
+interface ElementsMemo {
+  from: readonly string[];
+  to: readonly string[];
+  exact: boolean;
+}
+const lastElements: { local: ElementsMemo; remote: ElementsMemo } = { local: { from: [], to: [], exact: true }, remote: { from: [], to: [], exact: true } };
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+const sameText = (a: string, b: string): boolean => a === b;
+
+/**
+ * Whether cidrs[from-1 .. to] (what changed, with a neighbour either side) are canonical IPv4 CIDRs in
+ * increasing order that do not overlap: then a list that was its own element list still is.
+ */
+function disjointAround(cidrs: readonly string[], from: number, to: number): boolean {
+  let prev: Ipv4Cidr | undefined;
+  for (let i = Math.max(0, from - 1); i <= Math.min(to, cidrs.length - 1); i++) {
+    const r = readIPv4Cidr(cidrs[i]!);
+    // an element is the canonical text: a list that is its own element list holds only those
+    if (!r.ok || r.cidr.text !== cidrs[i]) return false;
+    if (prev && prev.base + prev.size > r.cidr.base) return false;
+    prev = r.cidr;
+  }
   return true;
+}
+
+/**
+ * setElements with memory of the last list: an unchanged list gives the very array it gave before (so
+ * `elementDelta` can skip that set), and a list with nothing covered that changed in one place is
+ * checked only there and is its own element list.
+ */
+function elementsOf(which: 'local' | 'remote', cidrs: readonly string[]): readonly string[] {
+  const last = lastElements[which];
+  if (last.from === cidrs) return last.to;
+  const { from, prevTo, nextTo } = changedRange(last.from, cidrs, sameText);
+  if (from === prevTo && from === nextTo) {
+    lastElements[which] = { ...last, from: cidrs };
+    return last.to;
+  }
+  if (last.exact && disjointAround(cidrs, from, nextTo)) {
+    lastElements[which] = { from: cidrs, to: cidrs, exact: true };
+    return cidrs;
+  }
+  const to = setElements(cidrs);
+  lastElements[which] = { from: cidrs, to, exact: to.length === cidrs.length && to.every((e, i) => e === cidrs[i]) };
+  return to;
 }
 
 /** Both sets' elements; an unchanged CIDR list gives the very array it gave before (so `elementDelta` can skip that set). */
 export function firewallElements(f: PlannedFirewall): FirewallElements {
-  const of = (which: 'local' | 'remote', cidrs: readonly string[]): string[] => {
-    const last = lastElements[which];
-    if (!sameList(last.from, cidrs)) lastElements[which] = { from: cidrs, to: setElements(cidrs) };
-    return lastElements[which].to;
-  };
-  return { local: of('local', f.localCidrs), remote: of('remote', f.remoteCidrs) };
+  return { local: elementsOf('local', f.localCidrs), remote: elementsOf('remote', f.remoteCidrs) };
 }
 
 /** nft prints a /32 element as a bare address: back to the CIDR text we write. */
@@ -210,11 +247,12 @@ export interface ElementDelta {
 
 /**
  * The element changes that take the sets from `have` to `want`; undefined when they already match.
- * Work is one set lookup per element, with no rendering of the table; none for a set whose `want` is the
- * `unchanged` array (the one `have` was made from).
+ * With `unchanged` (the lists `have` was made from), a set is compared by one walk over the old and the
+ * new list (see changedRange) and only where they differ: no set is built, and the same array again
+ * costs nothing. Without it, one set lookup per element, with no rendering of the table.
  */
 export function elementDelta(
-  f: PlannedFirewall, have: { local: ReadonlySet<string>; remote: ReadonlySet<string> }, want: FirewallElements, unchanged?: { local?: readonly string[]; remote?: readonly string[] },
+  f: PlannedFirewall, have: { local: ReadonlySet<string>; remote: ReadonlySet<string> } | undefined, want: FirewallElements, unchanged?: { local?: readonly string[]; remote?: readonly string[] },
 ): ElementDelta | undefined {
   const t = `${f.family} ${checkName(f.table)}`;
   const dels: string[] = [];
@@ -222,13 +260,21 @@ export function elementDelta(
   const steps: string[] = [];
   let changed = 0;
   const out: Pick<ElementDelta, 'local' | 'remote'> = { local: { add: [], del: [] }, remote: { add: [], del: [] } };
-  for (const [name, h, w, o, same] of [[SET_LOCAL, have.local, want.local, out.local, unchanged?.local], [SET_REMOTE, have.remote, want.remote, out.remote, unchanged?.remote]] as const) {
-    // `have` is known to hold exactly `same`: the same array again means no change, without looking
-    if (w === same) continue;
-    const wanted = new Set(w);
-    const add = w.filter((e) => !h.has(e));
-    const del: string[] = [];
-    if (add.length || h.size !== wanted.size) for (const e of h) if (!wanted.has(e)) del.push(e);
+  for (const [name, h, w, o, same] of [[SET_LOCAL, have?.local, want.local, out.local, unchanged?.local], [SET_REMOTE, have?.remote, want.remote, out.remote, unchanged?.remote]] as const) {
+    let add: string[];
+    let del: string[];
+    if (same) {
+      // `have` is known to hold exactly `same`: the same array again means no change, without looking
+      if (w === same) continue;
+      ({ add, del } = listChange(same, w));
+    } else if (h) {
+      const wanted = new Set(w);
+      add = w.filter((e) => !h.has(e));
+      del = [];
+      if (add.length || h.size !== wanted.size) for (const e of h) if (!wanted.has(e)) del.push(e);
+    } else {
+      throw new Error('elementDelta: neither the sets held nor the lists they were made from');
+    }
     if (del.length) {
       dels.push(`delete element ${t} ${name} { ${del.join(', ')} }`);
       steps.push(`nft delete element ${t} ${name} { ${del.join(', ')} }`);
@@ -243,6 +289,20 @@ export function elementDelta(
   }
   if (changed === 0) return undefined;
   return { script: [...dels, ...adds, ''].join('\n'), steps, changed, ...out };
+}
+
+/** What goes and what comes from one element list to the next (each without repeats): only the changed range is looked at. */
+export function listChange(prev: readonly string[], next: readonly string[]): { add: string[]; del: string[] } {
+  const { from, prevTo, nextTo } = changedRange(prev, next, sameText);
+  const was = new Set<string>();
+  for (let i = from; i < prevTo; i++) was.add(prev[i]!);
+  const is = new Set<string>();
+  for (let i = from; i < nextTo; i++) is.add(next[i]!);
+  const add: string[] = [];
+  for (let i = from; i < nextTo; i++) if (!was.has(next[i]!)) add.push(next[i]!);
+  const del: string[] = [];
+  for (let i = from; i < prevTo; i++) if (!is.has(prev[i]!)) del.push(prev[i]!);
+  return { add, del };
 }
 
 export type FirewallCheck =

@@ -38,10 +38,33 @@ export function parseMssAnnotation(value: string | undefined): number | undefine
   return n;
 }
 
-/** Sorted, duplicates dropped (the texts are canonical, so equal CIDRs are adjacent once sorted). */
+/**
+ * Sorted, duplicates dropped (the texts are canonical, so equal CIDRs are adjacent once sorted). A list
+ * already in order without repeats (what the informers hand over, mostly) is returned as it is.
+ */
 function sortCidrs(list: Ipv4Cidr[]): Ipv4Cidr[] {
+  let i = 1;
+  while (i < list.length && compareIpv4Cidr(list[i - 1]!, list[i]!) < 0) i++;
+  if (i >= list.length) return list;
   const sorted = [...list].sort(compareIpv4Cidr);
-  return sorted.filter((c, i) => i === 0 || c.text !== sorted[i - 1]!.text);
+  return sorted.filter((c, k) => k === 0 || c.text !== sorted[k - 1]!.text);
+}
+
+/**
+ * The route of each remote CIDR, for one way of routing them (`how`: device, next hop, source): kept
+ * from plan to plan while that stays the same, so a plan with 1,000 CIDRs builds only the routes of
+ * new CIDRs, and the dataplane finds unchanged routes by identity. Planned routes are read-only.
+ */
+const remoteRoutes: { how: string; byCidr: Map<Ipv4Cidr, PlannedRoute> } = { how: '', byCidr: new Map() };
+
+function remoteRoute(how: string, c: Ipv4Cidr, make: (c: Ipv4Cidr) => PlannedRoute): PlannedRoute {
+  if (remoteRoutes.how !== how || remoteRoutes.byCidr.size > VERDICTS_MAX) {
+    remoteRoutes.how = how;
+    remoteRoutes.byCidr = new Map();
+  }
+  let r = remoteRoutes.byCidr.get(c);
+  if (!r) remoteRoutes.byCidr.set(c, (r = make(c)));
+  return r;
 }
 
 /** Remote CIDR verdicts (the parsed CIDR, or the warning) by text, for one context; read-only values. */
@@ -216,14 +239,23 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
     if (input.cableInterface !== undefined) {
       if (!IFNAME_RE.test(input.cableInterface)) warnings.push(`cable interface ${JSON.stringify(input.cableInterface)} ignored: not an interface name`);
       else {
+        const dev = input.cableInterface;
+        const how = `dev ${dev} src ${cni?.ip ?? ''}`;
+        const make = (c: Ipv4Cidr): PlannedRoute => {
+          const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev, onlink: false };
+          if (cni) r.src = cni.ip;
+          return r;
+        };
         for (const c of remoteCidrs) {
           // As Submariner's routes_iface.go: a CIDR holding its gateway goes via the next hop toward that
           // gateway (the cable's policies still catch its traffic), not on-link where nobody would answer.
-          const g = gatewaysIn.get(c.text)?.[0];
-          const r: PlannedRoute = g?.via ? { ...underlayRoute(g, c.text) } : { table: ROUTE_TABLE, dst: c.text, dev: input.cableInterface, onlink: false };
-          if (cni) r.src = cni.ip;
-          routes.push(r);
-          exemptGateways(c);
+          const g = gatewaysIn.size ? gatewaysIn.get(c.text)?.[0] : undefined;
+          if (g?.via) {
+            const r: PlannedRoute = { ...underlayRoute(g, c.text) };
+            if (cni) r.src = cni.ip;
+            routes.push(r);
+          } else routes.push(remoteRoute(how, c, make));
+          if (gatewaysIn.size) exemptGateways(c);
         }
       }
     }
@@ -231,12 +263,16 @@ export function planRouteAgent(input: RouteAgentInput): RouteAgentPlan {
     if (reachable(gateway)) {
       addPeer(gateway);
       const via = vtepIP(gateway.ip);
-      for (const c of remoteCidrs) {
+      const how = `dev ${VX_SUBMARINER} via ${via} src ${cni?.ip ?? ''}`;
+      const make = (c: Ipv4Cidr): PlannedRoute => {
         const r: PlannedRoute = { table: ROUTE_TABLE, dst: c.text, dev: VX_SUBMARINER, via, onlink: true };
         if (cni) r.src = cni.ip;
-        routes.push(r);
+        return r;
+      };
+      for (const c of remoteCidrs) {
+        routes.push(remoteRoute(how, c, make));
         // a passive gateway here still talks to the remote gateway directly (NAT discovery, a warm standby)
-        exemptGateways(c);
+        if (gatewaysIn.size) exemptGateways(c);
       }
     }
   }

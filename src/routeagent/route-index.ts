@@ -49,3 +49,18 @@ export class RouteKeys<T = true> {
     return k;
   }
 }
+
+/**
+ * Where `next` differs from `prev`: the longest common prefix and then the longest common suffix are
+ * skipped, and what lies between is the change (`prev[from, prevTo)` became `next[from, nextTo)`). A
+ * plan with one CIDR more than the last one differs from it in one place, so this finds it with one
+ * comparison per item and nothing built; a failover changes every route, and the range is everything.
+ */
+export function changedRange<T>(prev: readonly T[], next: readonly T[], same: (a: T, b: T) => boolean): { from: number; prevTo: number; nextTo: number } {
+  const n = Math.min(prev.length, next.length);
+  let from = 0;
+  while (from < n && same(prev[from]!, next[from]!)) from++;
+  let tail = 0;
+  while (tail < n - from && same(prev[prev.length - 1 - tail]!, next[next.length - 1 - tail]!)) tail++;
+  return { from, prevTo: prev.length - tail, nextTo: next.length - tail };
+}

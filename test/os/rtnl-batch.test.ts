@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { FlagsNew, rt } from 'netlink';
 import { describeOp, type RtnlOp } from '../../src/os/netlink.js';
-import { encodeOp, errnoName } from '../../src/os/rtnl-batch.js';
+import { encodeOp, errnoName, frameOps } from '../../src/os/rtnl-batch.js';
+import type { OpOutcome } from '../../src/os/netlink.js';
 
 function decode(op: RtnlOp): { type: number; flags: number; msg: rt.Message; raw: Buffer } {
   const e = encodeOp(op);
@@ -52,5 +53,34 @@ describe('os/rtnl-batch encoding', () => {
     assert.throws(() => encodeOp({ op: 'neigh-add', neigh: { family: 'inet', ifindex: 1, mac: 'zz', dst: '10.0.0.1' } }), /not a MAC address/);
     assert.throws(() => encodeOp({ op: 'route-add', route: { table: 150, dst: '10.0.0.0/40', protocol: 147 } }), /not a CIDR/);
     assert.equal(errnoName(-17), 'EEXIST');
+  });
+
+  it('one sendmsg buffer: consecutive sequence numbers, NLM_F_ACK on the last message only, the bytes encodeOp gives', () => {
+    const ops: RtnlOp[] = [
+      { op: 'route-add', route: { table: 150, dst: '172.16.3.0/24', gateway: '240.168.90.11', oif: 7, protocol: 147, onlink: true } },
+      { op: 'neigh-replace', neigh: { family: 'inet', ifindex: 1, mac: 'zz', dst: '10.0.0.1' } },
+      { op: 'rule-add', rule: { pref: 150, table: 150, protocol: 147 } },
+      { op: 'route-del', route: { table: 1000, dst: 'fd00:1::/64', oif: 4, protocol: 147 } },
+    ];
+    const out: OpOutcome[] = new Array(ops.length);
+    const { buffer, opOf } = frameOps(ops, 0, ops.length, 41, out);
+    assert.deepEqual(opOf, [0, 2, 3], 'the op that cannot be encoded gets no message');
+    assert.equal(out[1]?.ok, false);
+    assert.equal(out[1]?.ok === false && out[1].errno, 'EINVAL');
+    const frames: { len: number; type: number; flags: number; seq: number; payload: Buffer }[] = [];
+    for (let off = 0; off < buffer.length; ) {
+      const len = buffer.readUInt32LE(off);
+      frames.push({ len, type: buffer.readUInt16LE(off + 4), flags: buffer.readUInt16LE(off + 6), seq: buffer.readUInt32LE(off + 8), payload: buffer.subarray(off + 16, off + len) });
+      off += (len + 3) & ~3;
+    }
+    assert.deepEqual(frames.map((f) => f.seq), [41, 42, 43]);
+    assert.deepEqual(frames.map((f) => f.flags & 4), [0, 0, 4], 'NLM_F_ACK on the last only');
+    assert.ok(frames.every((f) => f.flags & 1), 'NLM_F_REQUEST on all');
+    for (const [k, i] of opOf.entries()) {
+      const e = encodeOp(ops[i]!);
+      assert.equal(frames[k]!.type, e.type);
+      assert.equal(frames[k]!.flags & ~5, e.flags);
+      assert.deepEqual(frames[k]!.payload, Buffer.concat(e.payload));
+    }
   });
 });
