@@ -87,41 +87,25 @@ export class PingStats {
     return Math.min(this.trailingLost, this.samples.length);
   }
 
-  /**
-   * The window's statistics. Two passes over the samples and no arrays: the gateway takes a snapshot of
-   * every cable on each status write (200 cables × a 100-probe window every 5 s).
-   */
   snapshot(maxLoss: number): HealthStats {
-    let replies = 0;
-    let sum = 0;
-    let min = Infinity;
-    let max = -Infinity;
-    for (const s of this.samples) {
-      const r = s.rttNs;
-      if (r === undefined) continue;
-      replies++;
-      sum += r;
-      if (r < min) min = r;
-      if (r > max) max = r;
-    }
+    const rtts = this.samples.map((s) => s.rttNs).filter((x): x is number => x !== undefined);
     const consecutiveLost = this.consecutiveLost();
     const out: HealthStats = {
-      lossPercent: this.samples.length ? (100 * (this.samples.length - replies)) / this.samples.length : 0,
+      lossPercent: this.samples.length ? (100 * (this.samples.length - rtts.length)) / this.samples.length : 0,
       consecutiveLost,
       healthy: consecutiveLost < maxLoss,
       sent: this.sentTotal,
       received: this.receivedTotal,
     };
-    if (replies && this.lastRttNs !== undefined) {
-      const avg = sum / replies;
-      let squares = 0;
-      for (const s of this.samples) if (s.rttNs !== undefined) squares += (s.rttNs - avg) ** 2;
+    if (rtts.length && this.lastRttNs !== undefined) {
+      const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
+      const variance = rtts.reduce((a, b) => a + (b - avg) ** 2, 0) / rtts.length;
       out.rtt = {
         lastNs: this.lastRttNs,
-        minNs: min,
+        minNs: Math.min(...rtts),
         avgNs: Math.round(avg),
-        maxNs: max,
-        stddevNs: Math.round(Math.sqrt(squares / replies)),
+        maxNs: Math.max(...rtts),
+        stddevNs: Math.round(Math.sqrt(variance)),
       };
     }
     return out;
