@@ -227,7 +227,7 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
   const remotes0 = remotesCpu(sim);
   const load0 = loadavg()[0]!;
   const t0 = Date.now();
-  if (profileDir) await lab.startRoleWith(GW, 'gateway', { env: { NODE_OPTIONS: cpuProfileNodeOptions(profileDir) } });
+  if (profileDir) await lab.startRoleWith(GW, 'gateway', { env: { NODE_OPTIONS: cpuProfileNodeOptions(profileDir, 2000) } });
   else await lab.startRole(GW, 'gateway');
   let activeAt: number | undefined;
   let allAt: number | undefined;
@@ -301,8 +301,10 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
   const verbs = requestsByVerb(apiLog, from, to);
   for (const [v, c] of Object.entries(verbs)) row.requestsPerMin[v] = c / minutes;
   if (profileDir) {
-    // The profile is written when the process exits: the gateway stops here (the next N restarts it anyway).
+    // The profile is written when the process exits: the gateway stops here, and an unprofiled one takes
+    // over until the next N (it copies the next remotes' Endpoints from the broker).
     await lab.stopRole(GW, 'gateway');
+    await lab.startRole(GW, 'gateway');
     try {
       const raw = readNewestProfile(profileDir);
       const us = (wallMs: number): number => wallMs * 1000 + monoOffsetUs;
