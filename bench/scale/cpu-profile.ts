@@ -81,9 +81,12 @@ export function profileWindow(raw: unknown, fromUs: number, toUs: number, topN =
   return { busyMs: busy / 1000, windowMs: (toUs - fromUs) / 1000, top: sorted(byFn, 'fn'), byFile: sorted(byFile, 'file') };
 }
 
-/** The newest .cpuprofile in `dir` (one per process that exited with --cpu-prof). */
+/**
+ * The newest main-thread .cpuprofile in `dir` (Node writes one per thread that ran with --cpu-prof, named
+ * CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; the main thread is 0, tsx's loader thread is not).
+ */
 export function readNewestProfile(dir: string): unknown {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && f.split('.')[4] === '0').sort();
   const last = files.at(-1);
   if (!last) throw new Error(`no .cpuprofile in ${dir} (did the process exit normally?)`);
   return JSON.parse(readFileSync(join(dir, last), 'utf8')) as unknown;
