@@ -119,6 +119,8 @@ interface Row {
   remotes: { procs: number; connectCpuS: number; connectS: number; idleCpuPerMin: number };
   /** 1-minute load average when the gateway was started and at the end of the idle window. */
   load: [number, number];
+  /** CPU seconds the fresh gateway process used from its start to all connected (start-up included). */
+  gatewayConnectCpuS: number;
   /** --profile: the gateway's CPU profile cut to the connect and the idle window. */
   profile?: string;
   error?: string;
@@ -238,6 +240,7 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
     return allAt !== undefined;
   }, { timeoutMs: Math.max(180_000, n * 2000), intervalMs: 200, what: `${n} ${driver} cables connected` });
   const remotes1 = remotesCpu(sim);
+  const gatewayConnectCpuS = sampleProc(lab.pid(`${GW}/gateway`) ?? 0)?.cpuSeconds ?? NaN;
   const connectS = (Date.now() - t0) / 1000;
   let healthyAt: number | undefined;
   await waitFor(async () => ((await healthyConnections(lab)) >= n ? (healthyAt = Date.now()) : undefined), { timeoutMs: 120_000, intervalMs: 500, what: `${n} connections with a health-check RTT` })
@@ -276,7 +279,7 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
     cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
     routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
     remotes: { procs: remotes3.procs, connectCpuS: remotes1.cpuS - remotes0.cpuS, connectS, idleCpuPerMin: (remotes3.cpuS - remotes2.cpuS) / minutes },
-    load: [load0, load1],
+    load: [load0, load1], gatewayConnectCpuS,
   };
   for (const k of Object.keys(pids)) {
     const a = after[k];
@@ -348,6 +351,7 @@ function report(rows: readonly Row[]): string {
       for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${per(rs[i - 1]!, rs[i]!, 'rss')} / ${per(rs[i - 1]!, rs[i]!, 'rssIdle')}`);
       if (steps.length) out.push(`    ${k.padEnd(18)} ${steps.join('; ')}`);
     }
+    out.push(`  gateway CPU from its start to all connected (start-up included): ${rs.map((r) => `N=${r.n}: ${fmt(r.gatewayConnectCpuS, 2)} s`).join('; ')}`);
     out.push(`  the simulation's own cost (${driver === 'wireguard' ? 'wireguard-go of the remotes' : driver === 'vxlan' ? 'kernel devices: no processes' : 'their charons are not counted here'}), CPU while connecting (gateway start → all connected) / per idle minute; load average at the gateway's start → after idle:`);
     for (const r of rs) {
       out.push(`    N=${String(r.n).padEnd(4)} ${r.remotes.procs} processes, ${fmt(r.remotes.connectCpuS, 2)} s CPU in ${fmt(r.remotes.connectS, 1)} s (${fmt((r.remotes.connectCpuS / r.remotes.connectS) * 100, 1)} % of a core), idle ${fmt(r.remotes.idleCpuPerMin, 2)} s/min (${fmt(r.remotes.idleCpuPerMin / 60 * 100, 2)} %); load ${fmt(r.load[0], 2)} → ${fmt(r.load[1], 2)}`);
