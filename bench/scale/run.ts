@@ -2,7 +2,11 @@
 // worker, + Globalnet) in a one-cluster lab, against N simulated remote clusters (bench/scale/sim.ts: each a
 // Cluster + Endpoint on the broker and a real remote gateway in its own netns answering the health check).
 //   npx tsx bench/scale/run.ts [--n 10,50,200] [--drivers wireguard,vxlan] [--idle-s 60] [--debug] [--keep]
-// (--debug: roles at debug, wireguard-go verbose on the gateway and on every remote, logs kept with --keep)
+//                              [--remote-sched nice|idle|normal] [--profile]
+// (--debug: roles at debug, wireguard-go verbose on the gateway and on every remote, logs kept with --keep;
+//  --remote-sched: how the simulated remotes' wireguard-go run, default nice 19 (sim.ts);
+//  --profile: the gateway runs with node --cpu-prof and is stopped after the idle window; its self time by
+//  function is printed for the connect and the idle window: where the gateway's CPU goes, not the figures)
 // (root; about 3-4 minutes per driver and N on a loaded 2-core machine; not part of `make test`.)
 //
 // Per driver, one lab; for each N (ascending) the remotes are added, then every role is restarted (fresh
@@ -18,9 +22,14 @@
 //   API requests per minute by verb at the embedded API server (its debug request log) while idle;
 //   route-agent reconcile time: the worker's route agent after its restart ("route agent reconciled" ms for
 //     the resulting number of remote CIDRs);
-//   processes in the gateway's netns (no process per cable).
+//   processes in the gateway's netns (no process per cable);
+//   what the simulation itself cost: CPU of the remotes' wireguard-go while connecting and per idle minute
+//     (200 remotes stand for 200 other machines; on these shared cores they compete with the gateway), and
+//     the load average when the gateway started and at the end of the idle window.
 // The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Lab, randomLabName } from '../../src/lab/index.js';
 import type { LabRole } from '../../src/lab/topology.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
@@ -29,7 +38,8 @@ import { netnsPids } from '../../src/os/netns.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { sleep, waitFor } from '../../src/util/wait.js';
 import { fileSize, fmt, lineTime, linesSince, requestsByVerb, sampleProc, type ProcSample } from '../../test/support/measure.js';
-import { MAX_REMOTES, SimRemotes, routeToRemotes, type SimDriver } from './sim.js';
+import { MAX_REMOTES, SimRemotes, routeToRemotes, type RemoteSched, type SimDriver } from './sim.js';
+import { cpuProfileNodeOptions, monotonicUs, profileWindow, readNewestProfile, windowReport } from './cpu-profile.js';
 
 interface Args {
   ns: number[];
@@ -37,10 +47,12 @@ interface Args {
   idleS: number;
   keep: boolean;
   debug: boolean;
+  remoteSched: RemoteSched;
+  profile: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { ns: [10, 50, 200], drivers: ['wireguard', 'vxlan'], idleS: 60, keep: false, debug: false };
+  const a: Args = { ns: [10, 50, 200], drivers: ['wireguard', 'vxlan'], idleS: 60, keep: false, debug: false, remoteSched: 'nice', profile: false };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     if (f === '--n') a.ns = argv[++i]!.split(',').map(Number).sort((x, y) => x - y);
@@ -48,11 +60,14 @@ function parseArgs(argv: string[]): Args {
     else if (f === '--idle-s') a.idleS = Number(argv[++i]);
     else if (f === '--keep') a.keep = true;
     else if (f === '--debug') a.debug = true;
-    else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60 --debug --keep)`);
+    else if (f === '--profile') a.profile = true;
+    else if (f === '--remote-sched') a.remoteSched = argv[++i] as RemoteSched;
+    else throw new Error(`unknown argument ${f} (usage: --n 10,50,200 --drivers wireguard,vxlan --idle-s 60 --debug --keep --remote-sched nice|idle|normal --profile)`);
   }
   if (a.ns.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_REMOTES)) throw new Error(`--n values must be 1..${MAX_REMOTES}`);
   if (a.drivers.some((d) => d !== 'wireguard' && d !== 'vxlan' && d !== 'libreswan')) throw new Error('--drivers: wireguard, vxlan and/or libreswan (IPsec: one charon per simulated remote)');
   if (!(a.idleS > 0)) throw new Error('--idle-s must be positive');
+  if (!['nice', 'idle', 'normal'].includes(a.remoteSched)) throw new Error('--remote-sched: nice, idle or normal');
   return a;
 }
 
@@ -100,6 +115,14 @@ interface Row {
   cableConnectMs: number[];
   routeAgentMs: number;
   routeAgentWrites: number;
+  /** The simulated remotes' own processes (wireguard-go): how many, CPU s from the gateway's start to all connected, CPU s per idle minute. */
+  remotes: { procs: number; connectCpuS: number; connectS: number; idleCpuPerMin: number };
+  /** 1-minute load average when the gateway was started and at the end of the idle window. */
+  load: [number, number];
+  /** CPU seconds the fresh gateway process used from its start to all connected (start-up included). */
+  gatewayConnectCpuS: number;
+  /** --profile: the gateway's CPU profile cut to the connect and the idle window. */
+  profile?: string;
   error?: string;
 }
 
@@ -173,7 +196,20 @@ async function nodeProcs(lab: Lab, node: string): Promise<ProcSample[]> {
   return (await netnsPids(lab.netns(node))).map(sampleProc).filter((p): p is ProcSample => p !== undefined);
 }
 
-async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): Promise<Row> {
+/** Summed CPU seconds of the simulated remotes' processes. */
+function remotesCpu(sim: SimRemotes): { procs: number; cpuS: number } {
+  let cpuS = 0;
+  let procs = 0;
+  for (const pid of sim.pids()) {
+    const p = sampleProc(pid);
+    if (!p) continue;
+    procs++;
+    cpuS += p.cpuSeconds;
+  }
+  return { procs, cpuS };
+}
+
+async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, idleS: number, profile: boolean): Promise<Row> {
   const gwLog = lab.logFile(`${GW}/gateway`);
   const wkLog = lab.logFile(`${WK}/route-agent`);
   const apiLog = lab.logFile('cluster-a/apiserver');
@@ -187,8 +223,14 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   for (const r of labRoles(lab).filter((x) => x.role !== 'gateway')) await lab.restartRole(r.node, r.role);
   const wkOffset = fileSize(wkLog);
   const gwOffset = fileSize(gwLog);
+  const profileDir = profile ? mkdtempSync(join(tmpdir(), 'hw-scale-prof-')) : undefined;
+  // Wall-clock ms (log lines) → the profile's monotonic µs.
+  const monoOffsetUs = monotonicUs() - Date.now() * 1000;
+  const remotes0 = remotesCpu(sim);
+  const load0 = loadavg()[0]!;
   const t0 = Date.now();
-  await lab.startRole(GW, 'gateway');
+  if (profileDir) await lab.startRoleWith(GW, 'gateway', { env: { NODE_OPTIONS: cpuProfileNodeOptions(profileDir, 2000) } });
+  else await lab.startRole(GW, 'gateway');
   let activeAt: number | undefined;
   let allAt: number | undefined;
   await waitFor(() => {
@@ -197,6 +239,9 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
     allAt = connectedAt(lines, n);
     return allAt !== undefined;
   }, { timeoutMs: Math.max(180_000, n * 2000), intervalMs: 200, what: `${n} ${driver} cables connected` });
+  const remotes1 = remotesCpu(sim);
+  const gatewayConnectCpuS = sampleProc(lab.pid(`${GW}/gateway`) ?? 0)?.cpuSeconds ?? NaN;
+  const connectS = (Date.now() - t0) / 1000;
   let healthyAt: number | undefined;
   await waitFor(async () => ((await healthyConnections(lab)) >= n ? (healthyAt = Date.now()) : undefined), { timeoutMs: 120_000, intervalMs: 500, what: `${n} connections with a health-check RTT` })
     .catch((err: unknown) => log(`  ! ${errorMessage(err)}`));
@@ -214,9 +259,12 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   const pids = Object.fromEntries(labRoles(lab).map((r) => [r.label, lab.pid(`${r.node}/${r.role}`)!]));
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const nodeBefore = [...(await nodeProcs(lab, GW)), ...(await nodeProcs(lab, WK))];
+  const remotes2 = remotesCpu(sim);
   const from = Date.now();
   await sleep(idleS * 1000);
   const to = Date.now();
+  const remotes3 = remotesCpu(sim);
+  const load1 = loadavg()[0]!;
   const idleLosses = linesSince(gwLog, gwOffset).filter((l) => l.msg === 'stopped leading' && lineTime(l) >= from && lineTime(l) <= to).length;
   const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const gwProcs = await nodeProcs(lab, GW);
@@ -230,6 +278,8 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
     lastActiveToConnectedMs: (allAt ?? NaN) - (lastActiveAt ?? NaN),
     cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
     routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
+    remotes: { procs: remotes3.procs, connectCpuS: remotes1.cpuS - remotes0.cpuS, connectS, idleCpuPerMin: (remotes3.cpuS - remotes2.cpuS) / minutes },
+    load: [load0, load1], gatewayConnectCpuS,
   };
   for (const k of Object.keys(pids)) {
     const a = after[k];
@@ -253,6 +303,23 @@ async function measure(lab: Lab, driver: SimDriver, n: number, idleS: number): P
   }
   const verbs = requestsByVerb(apiLog, from, to);
   for (const [v, c] of Object.entries(verbs)) row.requestsPerMin[v] = c / minutes;
+  if (profileDir) {
+    // The profile is written when the process exits: the gateway stops here, and an unprofiled one takes
+    // over until the next N (it copies the next remotes' Endpoints from the broker).
+    await lab.stopRole(GW, 'gateway');
+    await lab.startRole(GW, 'gateway');
+    try {
+      const raw = readNewestProfile(profileDir);
+      const us = (wallMs: number): number => wallMs * 1000 + monoOffsetUs;
+      row.profile = [
+        windowReport(`N=${n} connect (gateway start → all connected)`, profileWindow(raw, us(t0), us(allAt ?? Date.now()), 15)),
+        windowReport(`N=${n} idle`, profileWindow(raw, us(from), us(to))),
+        `    (profile: ${profileDir})`,
+      ].join('\n');
+    } catch (err) {
+      row.profile = `  N=${n}: no profile: ${errorMessage(err)}`;
+    }
+  }
   return row;
 }
 
@@ -284,6 +351,11 @@ function report(rows: readonly Row[]): string {
       for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${per(rs[i - 1]!, rs[i]!, 'rss')} / ${per(rs[i - 1]!, rs[i]!, 'rssIdle')}`);
       if (steps.length) out.push(`    ${k.padEnd(18)} ${steps.join('; ')}`);
     }
+    out.push(`  gateway CPU from its start to all connected (start-up included): ${rs.map((r) => `N=${r.n}: ${fmt(r.gatewayConnectCpuS, 2)} s`).join('; ')}`);
+    out.push(`  the simulation's own cost (${driver === 'wireguard' ? 'wireguard-go of the remotes' : driver === 'vxlan' ? 'kernel devices: no processes' : 'their charons are not counted here'}), CPU while connecting (gateway start → all connected) / per idle minute; load average at the gateway's start → after idle:`);
+    for (const r of rs) {
+      out.push(`    N=${String(r.n).padEnd(4)} ${r.remotes.procs} processes, ${fmt(r.remotes.connectCpuS, 2)} s CPU in ${fmt(r.remotes.connectS, 1)} s (${fmt((r.remotes.connectCpuS / r.remotes.connectS) * 100, 1)} % of a core), idle ${fmt(r.remotes.idleCpuPerMin, 2)} s/min (${fmt(r.remotes.idleCpuPerMin / 60 * 100, 2)} %); load ${fmt(r.load[0], 2)} → ${fmt(r.load[1], 2)}`);
+    }
     out.push('  API requests per idle minute (cluster-a API server = broker too), by verb:');
     for (const r of rs) out.push(`    N=${String(r.n).padEnd(4)} ${Object.entries(r.requestsPerMin).sort().map(([v, c]) => `${v} ${fmt(c)}`).join(', ') || '(none)'}`);
     const big = rs.at(-1);
@@ -296,6 +368,7 @@ function report(rows: readonly Row[]): string {
         + `gateway RSS/cable ${fmt(perCable, 3)} MiB (≤ 0.2: ${perCable <= 0.2 ? 'ok' : Number.isNaN(perCable) ? 'n/a' : 'MISSED'}); `
         + `process per cable: ${perCableProcs ? 'YES (MISSED)' : 'no (ok)'}; gateway idle CPU ${fmt(gwCpu, 2)} % of a core (< 5 %: ${gwCpu < 5 ? 'ok' : 'MISSED'})`);
     }
+    for (const r of rs) if (r.profile) out.push(r.profile);
   }
   return out.join('\n') + '\n';
 }
@@ -323,7 +396,7 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
     sim = new SimRemotes(lab, driver, {
       ip: gwNode.ip, routerWanIp: c.routerWanIp, lanCidr: c.lanCidr, sourceCidrs: [c.podCidr, c.serviceCidr, ...(c.globalCidr ? [c.globalCidr] : [])],
       wgPublicKey, pskText: lab.roleEnv(GW, 'gateway').CE_IPSEC_PSK, endpoint,
-    }, args.debug);
+    }, args.debug, args.remoteSched);
     log(`  lab ${lab.name} up in ${fmt((Date.now() - t0) / 1000)} s`);
     let have = 0;
     for (const n of args.ns) {
@@ -333,7 +406,7 @@ async function runDriver(driver: SimDriver, args: Args, rows: Row[]): Promise<vo
       await sim.publish(have + 1, n);
       have = n;
       log(`  N=${n}: remotes made and published in ${fmt((Date.now() - t1) / 1000)} s; restarting the roles and measuring (idle ${args.idleS} s)`);
-      const row = await measure(lab, driver, n, args.idleS);
+      const row = await measure(lab, sim, driver, n, args.idleS, args.profile);
       if (args.debug && driver === 'wireguard') row.remoteRetries = sim.handshakeRetries();
       log(`  N=${n}: active→connected ${fmt(row.activeToConnectedMs / 1000, 2)} s, gateway RSS ${fmt(row.rss['gateway'])} MiB, CPU ${fmt(row.cpuPerMin['gateway'], 2)} s/min`);
       rows.push(row);
@@ -388,7 +461,8 @@ function raiseInotifyInstances(need: number): () => void {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const rows: Row[] = [];
-  const load = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
+  const load = loadavg().map((x) => x.toFixed(2)).join(' ');
+  log(`scale run at ${new Date().toISOString()}, remotes' wireguard-go scheduled ${args.remoteSched}${args.profile ? ', gateway profiled (--cpu-prof)' : ''}`);
   // The remotes' wireguard-go plus headroom for everything else root runs meanwhile (the lab, other work).
   const restoreInotify = args.drivers.includes('wireguard') ? raiseInotifyInstances(Math.max(...args.ns) + 256) : () => undefined;
   try {
@@ -402,7 +476,7 @@ async function main(): Promise<void> {
   } finally {
     restoreInotify();
   }
-  const loadEnd = (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ');
+  const loadEnd = loadavg().map((x) => x.toFixed(2)).join(' ');
   process.stdout.write(report(rows));
   process.stdout.write(`load average at start ${load}, at end ${loadEnd} (2 cores, shared)\n`);
 }

@@ -115,6 +115,12 @@ export const DEFAULT_RESYNC_MS = 30_000;
  */
 export const DEFAULT_SETTLE_MS = 1000;
 export const SETTLE_MAX_MS = 8000;
+/**
+ * The doubling starts only after this many settle periods without any change: cables come up in waves (a
+ * remote's WireGuard retries its handshake every 5 s), and a look 8 s late made the last of 200 cables
+ * count as connected up to 8 s after its handshake.
+ */
+export const SETTLE_QUIET_PERIODS = 10;
 
 export type CableLogState = ConnectionStatus | 'removed';
 
@@ -199,6 +205,8 @@ export class CableEngine {
   private observed = new Map<string, ConnectionView>();
   private settleTimer: NodeJS.Timeout | undefined;
   private settleDelay: number;
+  /** When the last observation changed some cable's state (the settle delay doubles only after a quiet spell). */
+  private lastChangeMs = 0;
 
   constructor(private readonly o: EngineOptions) {
     this.now = o.now ?? Date.now;
@@ -391,11 +399,14 @@ export class CableEngine {
   /** Re-observes (only) while some cable is `connecting`: its handshake or SA arrives without a call of ours. */
   private scheduleSettle(changed: boolean): void {
     const base = this.o.settleMs ?? DEFAULT_SETTLE_MS;
-    if (changed) this.settleDelay = base;
+    if (changed) {
+      this.settleDelay = base;
+      this.lastChangeMs = this.now();
+    }
     if (this.settleTimer || this.stopped || base <= 0) return;
     if (![...this.known.values()].some((k) => k.status === 'connecting')) return;
     const delay = this.settleDelay;
-    this.settleDelay = Math.min(SETTLE_MAX_MS, delay * 2);
+    if (this.now() - this.lastChangeMs >= base * SETTLE_QUIET_PERIODS) this.settleDelay = Math.min(SETTLE_MAX_MS, delay * 2);
     this.settleTimer = setTimeout(() => {
       this.settleTimer = undefined;
       void this.serial(async () => {

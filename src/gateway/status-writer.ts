@@ -5,7 +5,7 @@
 // once per distinct message, and shown in the Gateway's statusFailure.
 import type { Logger } from '../log/index.js';
 import { errorMessage } from '../util/errors.js';
-import { metaToWire, SUBMARINER_GROUP, SUBMARINER_VERSION } from '../k8s/submariner/common.js';
+import { metaToWire, SUBMARINER_GROUP, SUBMARINER_VERSION, wireMeta, type WireMeta } from '../k8s/submariner/common.js';
 import type { EndpointSpec } from '../k8s/submariner/endpoint.js';
 import { isApiError, resourcePath, type KubeObject, type RestClient } from '../k8s/rest.js';
 import { gatewayUpdateToWire, isStaleGateway, parseGateway, type Gateway } from '../k8s/submariner/gateway.js';
@@ -100,8 +100,12 @@ export class StatusWriter {
   private refresh: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private closed = false;
-  /** Our Gateway as the API server returned it after our last write: the next write builds on it (no GET). */
-  private last: Gateway | undefined;
+  /**
+   * Our Gateway's metadata as the API server returned it after our last write: the next write builds on it
+   * (no GET). Only the metadata: the whole parsed answer (every connection's Endpoint, ~1 MB of objects at
+   * 200 cables) kept for 5 s was old-generation garbage on every write.
+   */
+  private lastMeta: WireMeta | undefined;
   private readonly collection: string;
   private readonly path: string;
   /** Writes done (for tests and diagnostics). */
@@ -158,14 +162,14 @@ export class StatusWriter {
   }
 
   private async write(): Promise<boolean> {
-    let fresh: Gateway | undefined;
+    let fresh: WireMeta | undefined;
     let wrote: 'active' | 'passive' | undefined;
     for (let attempt = 1; attempt <= 3; attempt++) {
       const snap = await this.o.snapshot();
       if (!snap) return false;
       const conns = snap.haStatus === 'active' ? snap.connections : [];
       this.o.metrics?.update(snap.localEndpoint, conns, snap.health);
-      const existing = fresh ?? this.last ?? (await this.read());
+      const existing = fresh ?? this.lastMeta ?? (await this.read());
       const obj = buildGatewayObject({
         hostname: this.o.nodeName,
         namespace: this.o.namespace,
@@ -179,15 +183,14 @@ export class StatusWriter {
       });
       try {
         const written = existing
-          ? await this.o.client.replace(this.path, { ...obj, metadata: { ...metaToWire(existing.meta), annotations: { ...existing.meta.annotations, ...obj.metadata.annotations } } })
+          ? await this.o.client.replace(this.path, { ...obj, metadata: { ...metaToWire(existing), annotations: { ...existing.annotations, ...obj.metadata.annotations } } })
           : await this.o.client.create(this.collection, obj);
-        const parsed = parseGateway(written);
-        this.last = parsed.ok ? parsed.value : undefined;
+        this.lastMeta = wireMeta(written);
         wrote = snap.haStatus;
         this.writes++;
         break;
       } catch (err) {
-        this.last = undefined;
+        this.lastMeta = undefined;
         // Someone wrote since our last write (the active gateway marked us passive) or deleted it (stale):
         // reread, rebuild.
         if (!(isApiError(err, 409) || isApiError(err, 404)) || attempt === 3) throw err;
@@ -201,11 +204,10 @@ export class StatusWriter {
     return true;
   }
 
-  /** Our Gateway as the API has it now (undefined: none, or one without a name to build on). */
-  private async read(): Promise<Gateway | undefined> {
+  /** Our Gateway's metadata as the API has it now (undefined: none, or one without a name to build on). */
+  private async read(): Promise<WireMeta | undefined> {
     const raw = await this.o.client.getOrUndefined(this.path);
-    const p = raw ? parseGateway(raw) : undefined;
-    return p?.ok ? p.value : undefined;
+    return raw ? wireMeta(raw) : undefined;
   }
 
   /** As the lease holder: stale Gateways go; another node's "active" is its last word before it was cut off. */

@@ -336,8 +336,10 @@ export class SharedHealthChecker extends EventEmitter<HealthCheckerEvents> {
 
   /** Why the connection counts as down, or undefined while it is healthy (or not checked). */
   unhealthyReason(cableName: string): string | undefined {
-    const h = this.stats(cableName);
-    if (!h || h.healthy) return undefined;
+    // Asked for every cable on every observation: a healthy one answers without building its statistics.
+    const s = this.states.get(cableName);
+    if (!s || s.stats.consecutiveLost() < this.o.maxLoss) return undefined;
+    const h = this.healthOf(s);
     const why = h.lastError ? ` (${h.lastError})` : '';
     return `no reply to the last ${h.consecutiveLost} health-check pings to ${h.targetIP}${why}`;
   }

@@ -162,9 +162,12 @@ export class VxlanDriver extends DeclarativeDriver implements CableDriver {
         await this.ensureDevice();
         obs = await this.kernel.observeCables();
       } else await this.refreshRouteSrc();
-      const ipsOf = (name: string): Set<string> => new Set([...next.values()].filter((c) => c.endpoint.cableName !== name).map((c) => c.nat.useIP));
+      // planCable asks only about addresses other than the cable's own useIP, and for those "used by another
+      // cable" is "used by any cable": one set for all (a set per cable of all the others was O(N²)).
+      const usedIPs = new Set([...next.values()].map((c) => c.nat.useIP));
       const perCable = new Map<string, VxlanAction[]>();
-      for (const [name, c] of next) perCable.set(name, planCable(c.cable, this.routeSrc, { ...obs, rules: [] }, ipsOf(name)));
+      const observed = { ...obs, rules: [] };
+      for (const [name, c] of next) perCable.set(name, planCable(c.cable, this.routeSrc, observed, usedIPs));
       const known = [...next.values()].map((c) => c.cable);
       const sweep = planSweep(new Set(known.map((c) => c.remoteVtep)), new Set(known.map((c) => c.useIP)), obs);
       // one action once: a cable's stale entry can also be one that no cable claims
@@ -190,14 +193,16 @@ export class VxlanDriver extends DeclarativeDriver implements CableDriver {
 
   async connections(): Promise<ConnectionState[]> {
     const obs = await this.kernel.observeCables();
+    // Indexed once: every cable is looked up on every status write (a scan per cable was O(N²) at 200 cables).
+    const fdbDsts = new Set(obs.fdb.filter((e) => e.mac === ZERO_MAC).map((e) => e.dst));
+    const routeKeys = new Set(obs.routes.filter((r) => r.dev === VXLAN_IFACE && r.metric === VXLAN_ROUTE_METRIC).map((r) => `${r.dst} ${r.gateway}`));
     return [...this.cables.values()].sort((a, b) => a.endpoint.cableName.localeCompare(b.endpoint.cableName)).map(({ endpoint, nat, cable }) => {
       const missing: string[] = [];
       if (!obs.linkPresent) missing.push(`device ${VXLAN_IFACE}`);
       else {
-        const fdb = obs.fdb.find((e) => e.mac === ZERO_MAC && e.dst === cable.useIP);
-        if (!fdb) missing.push(`FDB entry to ${cable.useIP}`);
+        if (!fdbDsts.has(cable.useIP)) missing.push(`FDB entry to ${cable.useIP}`);
         for (const s of cable.subnets) {
-          if (!obs.routes.some((r) => r.dst === s && r.gateway === cable.remoteVtep && r.dev === VXLAN_IFACE && r.metric === VXLAN_ROUTE_METRIC)) missing.push(`route ${s} via ${cable.remoteVtep}`);
+          if (!routeKeys.has(`${s} ${cable.remoteVtep}`)) missing.push(`route ${s} via ${cable.remoteVtep}`);
         }
       }
       const ok = missing.length === 0;

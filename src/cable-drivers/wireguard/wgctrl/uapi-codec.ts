@@ -5,6 +5,8 @@ import { WgErrnoError, WgProtocolError } from './errors.js';
 import { keyFromHex, keyToHex, parseKey, publicKeyOf, ZERO_KEY } from './keys.js';
 import type { Config, Device, Peer, PeerConfig } from './types.js';
 
+const DIGITS = /^\d{1,20}$/;
+
 /** `ip:port` or `[ip6]:port` with a literal address; undefined when malformed. */
 export function parseEndpoint(text: string): { ip: string; port: number } | undefined {
   const m = /^(?:\[([0-9A-Fa-f:.%a-zA-Z0-9]+)\]|([0-9.]+)):(\d{1,5})$/.exec(text);
@@ -38,26 +40,28 @@ export function isCidr(text: string): boolean {
  * `errno` other than 0 throws WgErrnoError.
  */
 export function parseUapiGet(text: string, name = ''): Device {
+  // Read on every status write and every look at connecting cables (at 200 peers ~2,000 lines): no
+  // per-line closures or splits, and BigInt only for numbers too long for a double.
   const dev: Device = { name, type: 'userspace', listenPort: 0, fwmark: 0, peers: [] };
   let peer: Peer | undefined;
-  let hsSec = 0n;
-  let hsNsec = 0n;
+  let hsSec = 0;
+  let hsNsec = 0;
   let err: Error | undefined;
   let errno: number | undefined;
   const fail = (e: Error): void => {
     err ??= e;
   };
   const endPeer = (): void => {
-    if (peer) peer.lastHandshakeMs = Number(hsSec * 1000n + hsNsec / 1_000_000n);
-    hsSec = 0n;
-    hsNsec = 0n;
+    if (peer) peer.lastHandshakeMs = hsSec * 1000 + Math.floor(hsNsec / 1_000_000);
+    hsSec = 0;
+    hsNsec = 0;
   };
-  const uint = (key: string, value: string, max: bigint): bigint => {
-    if (!/^\d{1,20}$/.test(value) || BigInt(value) > max) {
+  const uint = (key: string, value: string, max: bigint): number => {
+    if (!DIGITS.test(value) || (value.length > 15 ? BigInt(value) > max : Number(value) > max)) {
       fail(new WgProtocolError(`UAPI get: invalid ${key} ${JSON.stringify(value)}: expected an integer 0-${max}`));
-      return 0n;
+      return 0;
     }
-    return BigInt(value);
+    return Number(value);
   };
   const hexKey = (key: string, value: string): string => {
     try {
@@ -71,26 +75,28 @@ export function parseUapiGet(text: string, name = ''): Device {
   // the final newline ends the last line; it is not an empty line of its own
   if (lines[lines.length - 1] === '') lines.pop();
   let ended = false;
+  let key = '';
+  const needPeer = (): Peer | undefined => {
+    if (!peer) fail(new WgProtocolError(`UAPI get: ${key} before any public_key`));
+    return peer;
+  };
   for (const line of lines) {
     if (line === '') {
       ended = errno !== undefined;
       if (ended) break;
       continue;
     }
-    const parts = line.split('=');
-    if (parts.length !== 2 || parts[0] === '') {
+    const eq = line.indexOf('=');
+    if (eq <= 0 || line.includes('=', eq + 1)) {
       fail(new WgProtocolError(`UAPI get: malformed line ${JSON.stringify(line.slice(0, 80))}: expected key=value`));
       continue;
     }
-    const [key, value] = parts as [string, string];
+    key = line.slice(0, eq);
+    const value = line.slice(eq + 1);
     if (errno !== undefined) {
       fail(new WgProtocolError(`UAPI get: line ${JSON.stringify(key)} after errno`));
       continue;
     }
-    const needPeer = (): Peer | undefined => {
-      if (!peer) fail(new WgProtocolError(`UAPI get: ${key} before any public_key`));
-      return peer;
-    };
     switch (key) {
       case 'private_key': {
         const k = hexKey(key, value);
@@ -101,10 +107,10 @@ export function parseUapiGet(text: string, name = ''): Device {
         break;
       }
       case 'listen_port':
-        dev.listenPort = Number(uint(key, value, 65535n));
+        dev.listenPort = uint(key, value, 65535n);
         break;
       case 'fwmark':
-        dev.fwmark = Number(uint(key, value, 0xffffffffn));
+        dev.fwmark = uint(key, value, 0xffffffffn);
         break;
       case 'public_key':
         endPeer();
@@ -125,7 +131,7 @@ export function parseUapiGet(text: string, name = ''): Device {
       }
       case 'persistent_keepalive_interval': {
         const p = needPeer();
-        if (p) p.persistentKeepaliveIntervalSec = Number(uint(key, value, 65535n));
+        if (p) p.persistentKeepaliveIntervalSec = uint(key, value, 65535n);
         break;
       }
       case 'last_handshake_time_sec':
@@ -136,12 +142,12 @@ export function parseUapiGet(text: string, name = ''): Device {
         break;
       case 'rx_bytes': {
         const p = needPeer();
-        if (p) p.rxBytes = Number(uint(key, value, 0xffffffffffffffffn));
+        if (p) p.rxBytes = uint(key, value, 0xffffffffffffffffn);
         break;
       }
       case 'tx_bytes': {
         const p = needPeer();
-        if (p) p.txBytes = Number(uint(key, value, 0xffffffffffffffffn));
+        if (p) p.txBytes = uint(key, value, 0xffffffffffffffffn);
         break;
       }
       case 'allowed_ip': {
@@ -153,7 +159,7 @@ export function parseUapiGet(text: string, name = ''): Device {
       }
       case 'protocol_version': {
         const p = needPeer();
-        if (p) p.protocolVersion = Number(uint(key, value, 0xffffffffn));
+        if (p) p.protocolVersion = uint(key, value, 0xffffffffn);
         break;
       }
       case 'errno':
