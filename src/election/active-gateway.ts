@@ -65,6 +65,9 @@ export class ActiveGatewayElection extends EventEmitter implements LeaderSignal 
 
   private check(): void {
     const active = this.informer.get(this.o.namespace, this.o.nodeName)?.status.haStatus === 'active';
+    // A holder whose Gateway just turned passive may be preempted: decide now, not a 2 s retry later
+    // (on node loss this is most of the gap between the gateway's Lease moving and Globalnet's).
+    if (active && this.active) this.elector?.reconsider();
     if (active === this.active) return;
     this.active = active;
     this.transition = this.transition.then(() => (active ? this.becomeActive() : this.becomeInactive())).catch((err: unknown) => {

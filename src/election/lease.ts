@@ -133,6 +133,14 @@ export class LeaderElector extends EventEmitter {
    * standby at once; otherwise `holdForMs` writes one last renewal that asks the others to wait that long
    * (a restart in place re-takes it before then: `decide` renews a lease held under our identity).
    */
+  /**
+   * Something the caller watches changed what `preempt` would say (the holder's node stopped being the
+   * active gateway): a candidate decides again now instead of at its next retry. A leader ignores it.
+   */
+  reconsider(): void {
+    if (!this.leading) this.wake?.();
+  }
+
   async stop(o: { release?: boolean; holdForMs?: number } = {}): Promise<void> {
     this.abort?.abort();
     await this.loopDone?.catch(() => undefined);
