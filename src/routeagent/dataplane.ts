@@ -117,6 +117,24 @@ interface Adapters {
 }
 
 const NFPROTO_IPV4 = 2;
+
+/** The planned routes the kernel was made to match, and the devices and source addresses they use. */
+interface RoutesMade {
+  list: readonly PlannedRoute[];
+  byKey: RouteKeys<PlannedRoute>;
+  /** Names of the devices the routes go through (may hold some no longer used: that only costs a full diff). */
+  devs: Set<string>;
+  srcs: Set<string>;
+}
+
+function routesMade(list: readonly PlannedRoute[]): RoutesMade {
+  const made: RoutesMade = { list, byKey: RouteKeys.of(list), devs: new Set(), srcs: new Set() };
+  for (const r of list) {
+    made.devs.add(r.dev);
+    if (r.src) made.srcs.add(r.src);
+  }
+  return made;
+}
 /** Above this many routes to re-check, a full diff is as cheap and simpler to trust. */
 const INCREMENTAL_LIMIT = 256;
 
@@ -150,7 +168,7 @@ export class RouteAgentDataplane {
    * whose plan changed (found by one walk over both lists, see changedRange) plus those the kernel told
    * us changed, not all of them. Undefined: the next diff is a full one.
    */
-  private routesOk: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> } | undefined;
+  private routesOk: RoutesMade | undefined;
   /** `table dst` of every route notification since the last reconcile read them, but our own writes'. */
   private readonly routesTouched = new RouteKeys();
 
@@ -189,8 +207,14 @@ export class RouteAgentDataplane {
         this.routesTouched.set(e.route.table, e.route.dst, true);
         // a burst of notifications (someone flushed a table) costs one full diff, not a huge set
         if (this.routesTouched.size > INCREMENTAL_LIMIT) this.routesOk = undefined;
-      } else if (e.kind === 'link' || (e.kind === 'addr' && e.del)) {
-        this.routesOk = undefined;
+      } else if (e.kind === 'link') {
+        // IPv4 drops the routes through a device deleted or set down with no notification per route;
+        // other link changes (a pod's veth, counters, operstate of a device we do not route through) leave ours
+        const ok = this.routesOk;
+        if (ok && (e.del || !e.link.up) && (ok.devs.has(e.link.name) || e.link.index === this.vxIndex)) this.routesOk = undefined;
+      } else if (e.kind === 'addr' && e.del) {
+        // and the routes preferring a source address that went away
+        if (this.routesOk?.srcs.has(e.addr.address)) this.routesOk = undefined;
       }
     }
   }
@@ -434,9 +458,9 @@ export class RouteAgentDataplane {
           const failuresBefore = report.failures.length;
           await this.stage(rtnl, nd.stages, report);
           if (report.failures.length === failuresBefore && nd.blocked.length === 0) {
-            const byKey = scope && ok ? scope.apply(ok.byKey) : RouteKeys.of(plan.routes);
-            this.routesOk = { list: plan.routes, byKey };
-            if (cache) this.settleTouched(byKey, cache, links);
+            const made = scope && ok ? scope.apply(ok, plan.routes) : routesMade(plan.routes);
+            this.routesOk = made;
+            if (cache) this.settleTouched(made.byKey, cache, links);
           }
         }
       } catch (err) {
@@ -490,8 +514,8 @@ export class RouteAgentDataplane {
    * match, plus those notified since; and how to bring the index of planned routes up to this plan once
    * they are written. Undefined when a full diff is as cheap (a large change).
    */
-  private routeScope(next: readonly PlannedRoute[], ok: { list: readonly PlannedRoute[]; byKey: RouteKeys<PlannedRoute> }, cache: RtnlCache):
-    { planned: PlannedRoute[]; observed: RouteInfo[]; apply: (byKey: RouteKeys<PlannedRoute>) => RouteKeys<PlannedRoute> } | undefined {
+  private routeScope(next: readonly PlannedRoute[], ok: RoutesMade, cache: RtnlCache):
+    { planned: PlannedRoute[]; observed: RouteInfo[]; apply: (made: RoutesMade, list: readonly PlannedRoute[]) => RoutesMade } | undefined {
     const prev = ok.list;
     const { from, prevTo, nextTo } = changedRange(prev, next, samePlannedRoute);
     if (prevTo - from + (nextTo - from) + this.routesTouched.size > INCREMENTAL_LIMIT) return undefined;
@@ -512,10 +536,14 @@ export class RouteAgentDataplane {
       const route = cache.routeAt(table, dst);
       if (route) observed.push(route);
     });
-    const apply = (byKey: RouteKeys<PlannedRoute>): RouteKeys<PlannedRoute> => {
-      gone.forEach((table, dst) => byKey.delete(table, dst));
-      came.forEach((table, dst, r) => byKey.set(table, dst, r));
-      return byKey;
+    const apply = (made: RoutesMade, list: readonly PlannedRoute[]): RoutesMade => {
+      gone.forEach((table, dst) => made.byKey.delete(table, dst));
+      came.forEach((table, dst, r) => {
+        made.byKey.set(table, dst, r);
+        made.devs.add(r.dev);
+        if (r.src) made.srcs.add(r.src);
+      });
+      return { ...made, list };
     };
     return { planned, observed, apply };
   }

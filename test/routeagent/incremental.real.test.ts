@@ -1,6 +1,6 @@
 // The incremental route diff and the nft element deltas against the kernel: a seeded random walk of
 // plans (CIDRs come and go, the gateway moves, someone else deletes or adds routes of ours and set
-// elements between reconciles); after every reconcile table 150 and the remote set hold exactly what
+// elements, or sets our device down, between reconciles); after every reconcile table 150 and the remote set hold exactly what
 // the plan says, read back with `ip` and `nft`, not through hawser.
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
@@ -79,6 +79,8 @@ describe('routeagent: incremental diff against the kernel, seeded random walk @r
         const victim = remote[Math.floor(r() * remote.length)];
         const lines = [`route add 10.123.${step}.0/24 via 240.168.91.11 dev vx-submariner onlink table 150 proto 147`];
         if (victim) lines.push(`route del ${victim} table 150`);
+        // now and then the device our routes go through is set down: IPv4 drops them all, one notification for the link
+        if (r() < 0.3) lines.push('link set vx-submariner down');
         await ipIn(ns, lines.join('\n'));
         if (victim) await run(ns, 'nft', ['delete', 'element', 'ip', 'hawser', 'SUBMARINER-REMOTECIDRS', `{ ${victim} }`]);
         counts.foreign++;
