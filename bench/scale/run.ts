@@ -27,7 +27,7 @@
 //     (200 remotes stand for 200 other machines; on these shared cores they compete with the gateway), and
 //     the load average when the gateway started and at the end of the idle window.
 // The baseline in the same run is the smallest N: growth per cable = ΔRSS / ΔN.
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Lab, randomLabName } from '../../src/lab/index.js';
@@ -119,6 +119,8 @@ interface Row {
   remotes: { procs: number; connectCpuS: number; connectS: number; idleCpuPerMin: number };
   /** 1-minute load average when the gateway was started and at the end of the idle window. */
   load: [number, number];
+  /** The gateway's CPU per idle minute by thread name (main thread, V8 workers, libuv pool, …), s/min. */
+  gatewayThreads: Record<string, number>;
   /** CPU seconds the fresh gateway process used from its start to all connected (start-up included). */
   gatewayConnectCpuS: number;
   /** --profile: the gateway's CPU profile cut to the connect and the idle window. */
@@ -196,6 +198,28 @@ async function nodeProcs(lab: Lab, node: string): Promise<ProcSample[]> {
   return (await netnsPids(lab.netns(node))).map(sampleProc).filter((p): p is ProcSample => p !== undefined);
 }
 
+/** CPU seconds of each thread of a process (by thread id, with its name). */
+function threadCpu(pid: number): Map<number, { comm: string; cpuS: number }> {
+  const out = new Map<number, { comm: string; cpuS: number }>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // utime and stime: the 12th and 13th fields after the parenthesised name, in USER_HZ (100 on Linux)
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), cpuS: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
 /** Summed CPU seconds of the simulated remotes' processes. */
 function remotesCpu(sim: SimRemotes): { procs: number; cpuS: number } {
   let cpuS = 0;
@@ -260,10 +284,12 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
   const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
   const nodeBefore = [...(await nodeProcs(lab, GW)), ...(await nodeProcs(lab, WK))];
   const remotes2 = remotesCpu(sim);
+  const threads0 = threadCpu(pids['gateway']!);
   const from = Date.now();
   await sleep(idleS * 1000);
   const to = Date.now();
   const remotes3 = remotesCpu(sim);
+  const threads1 = threadCpu(pids['gateway']!);
   const load1 = loadavg()[0]!;
   const idleLosses = linesSince(gwLog, gwOffset).filter((l) => l.msg === 'stopped leading' && lineTime(l) >= from && lineTime(l) <= to).length;
   const after = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, sampleProc(pid)]));
@@ -279,8 +305,13 @@ async function measure(lab: Lab, sim: SimRemotes, driver: SimDriver, n: number, 
     cableConnectMs: [pct(0.5), pct(0.9), perCable.at(-1) ?? NaN],
     routeAgentMs: Number(ra?.ms ?? NaN), routeAgentWrites: Number(ra?.writes ?? NaN),
     remotes: { procs: remotes3.procs, connectCpuS: remotes1.cpuS - remotes0.cpuS, connectS, idleCpuPerMin: (remotes3.cpuS - remotes2.cpuS) / minutes },
-    load: [load0, load1], gatewayConnectCpuS,
+    load: [load0, load1], gatewayConnectCpuS, gatewayThreads: {},
   };
+  for (const [tid, t] of threads1) {
+    const before = threads0.get(tid);
+    const name = tid === pids['gateway'] ? 'main' : t.comm;
+    row.gatewayThreads[name] = (row.gatewayThreads[name] ?? 0) + (t.cpuS - (before?.cpuS ?? 0)) / minutes;
+  }
   for (const k of Object.keys(pids)) {
     const a = after[k];
     const b = before[k];
@@ -351,6 +382,7 @@ function report(rows: readonly Row[]): string {
       for (let i = 1; i < rs.length; i++) steps.push(`${rs[i - 1]!.n}→${rs[i]!.n}: ${per(rs[i - 1]!, rs[i]!, 'rss')} / ${per(rs[i - 1]!, rs[i]!, 'rssIdle')}`);
       if (steps.length) out.push(`    ${k.padEnd(18)} ${steps.join('; ')}`);
     }
+    out.push(`  gateway CPU per idle minute by thread: ${rs.map((r) => `N=${r.n}: ${Object.entries(r.gatewayThreads).filter(([, v]) => v >= 0.005).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', ')} s/min`).join('; ')}`);
     out.push(`  gateway CPU from its start to all connected (start-up included): ${rs.map((r) => `N=${r.n}: ${fmt(r.gatewayConnectCpuS, 2)} s`).join('; ')}`);
     out.push(`  the simulation's own cost (${driver === 'wireguard' ? 'wireguard-go of the remotes' : driver === 'vxlan' ? 'kernel devices: no processes' : 'their charons are not counted here'}), CPU while connecting (gateway start → all connected) / per idle minute; load average at the gateway's start → after idle:`);
     for (const r of rs) {
