@@ -6,19 +6,9 @@ import assert from 'node:assert/strict';
 import { createLogger } from '../../src/log/index.js';
 import { planRouteAgent, RouteAgentDataplane, type RouteAgentInput } from '../../src/routeagent/index.js';
 import { ipIn, Namespaces, run } from '../support/netns-commands.js';
+import { seededRandom as rng } from '../support/prng.js';
 
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'fatal' });
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const POOL = Array.from({ length: 64 }, (_, i) => `172.${16 + (i >> 4)}.${(i & 15) * 16}.0/20`);
 const GWS = [{ nodeName: 'gw-a', nodeIP: '192.168.91.11' }, { nodeName: 'gw-b', nodeIP: '192.168.91.13' }];

@@ -6,18 +6,7 @@ import assert from 'node:assert/strict';
 import { elementDelta, firewallElements, listChange, setElements } from '../../src/routeagent/firewall.js';
 import { changedRange } from '../../src/routeagent/route-index.js';
 import type { PlannedFirewall } from '../../src/routeagent/types.js';
-
-/** A small deterministic PRNG (mulberry32): the same seed, the same lists. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as rng } from '../support/prng.js';
 
 const fw = (remote: string[]): PlannedFirewall => ({ family: 'ip', table: 'hawser', nodeIP: '10.0.0.12', localCidrs: ['10.96.0.0/12'], remoteCidrs: remote, vxlanPort: 4800, mss: { kind: 'pmtu' } });
 
