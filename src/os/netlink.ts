@@ -192,27 +192,33 @@ export class NetlinkError extends HawserError {
 
 // ---------- encoding helpers ----------
 
-/** A dotted quad's four bytes, or undefined unless `ip` is exactly one (no leading zeros, each part <= 255). */
-function ipv4Bytes(ip: string): Buffer | undefined {
-  const b = Buffer.allocUnsafe(4);
+/** A dotted quad written at b[at..at+4]; false unless `ip` is exactly one (no leading zeros, parts <= 255). */
+export function putIpv4(ip: string, b: Buffer, at: number): boolean {
+  if (ip.length > 15) return false;
   let part = 0;
   let digits = 0;
   let i = 0;
   for (let k = 0; k <= ip.length; k++) {
     const c = k < ip.length ? ip.charCodeAt(k) : 46;
     if (c === 46) {
-      if (digits === 0 || i > 3) return undefined;
-      b[i++] = part;
+      if (digits === 0 || i > 3) return false;
+      b[at + i++] = part;
       part = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return undefined;
+      if (digits > 0 && part === 0) return false;
       part = part * 10 + (c - 48);
-      if (part > 255) return undefined;
+      if (part > 255) return false;
       digits++;
-    } else return undefined;
+    } else return false;
   }
-  return i === 4 ? b : undefined;
+  return i === 4;
+}
+
+/** A dotted quad's four bytes, or undefined unless `ip` is exactly one (no leading zeros, each part <= 255). */
+function ipv4Bytes(ip: string): Buffer | undefined {
+  const b = Buffer.allocUnsafe(4);
+  return putIpv4(ip, b, 0) ? b : undefined;
 }
 
 export function ipToBuffer(ip: string): Buffer {

@@ -10,7 +10,7 @@ import { AttrStream, FlagsNew, RawNetlinkSocket, ifla, rt, type StreamData } fro
 import { HawserError } from '../util/errors.js';
 import {
   AF_BRIDGE, AF_INET, AF_INET6, FR_ACT_TO_TBL, RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTN_UNICAST, RT_SCOPE_LINK,
-  RT_SCOPE_UNIVERSE, describeOp, ipToBuffer, macToBuffer, type OpOutcome, type RouteSpec, type RtnlOp,
+  RT_SCOPE_UNIVERSE, describeOp, ipToBuffer, macToBuffer, putIpv4, type OpOutcome, type RouteSpec, type RtnlOp,
 } from './netlink.js';
 
 const NETLINK_ROUTE = 0;
@@ -94,28 +94,6 @@ export function routeMessage(r: RouteSpec): rt.RouteMessage {
 /** Bytes one route request can take at most: rtmsg, then table, dst, gateway, oif, prefsrc, priority. */
 const ROUTE_PAYLOAD_MAX = 12 + 8 + 20 + 20 + 8 + 20 + 8;
 
-/** A dotted quad written at b[at..at+4]; false unless `ip` is exactly one (no leading zeros, parts <= 255). */
-function putIpv4(ip: string, b: Buffer, at: number): boolean {
-  if (ip.length > 15) return false;
-  let part = 0;
-  let digits = 0;
-  let i = 0;
-  for (let k = 0; k <= ip.length; k++) {
-    const c = k < ip.length ? ip.charCodeAt(k) : 46;
-    if (c === 46) {
-      if (digits === 0 || i > 3) return false;
-      b[at + i++] = part;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && part === 0) return false;
-      part = part * 10 + (c - 48);
-      if (part > 255) return false;
-      digits++;
-    } else return false;
-  }
-  return i === 4;
-}
 
 /** An address attribute at `off` (IPv4 written in place, anything else through ipToBuffer); the offset after it. */
 function putAddrAttr(b: Buffer, off: number, type: number, ip: string): number {

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { RawNetlinkSocket } from 'netlink';
 import { libc, SOL_SOCKET, SO_RCVBUFFORCE, socketInNetns } from '../libc.js';
-import { ipv4Text, NETLINK_NETFILTER } from './nfnl.js';
+import { eachAttr, ipv4Text, NETLINK_NETFILTER } from './nfnl.js';
 
 export interface NftMonitorEvent {
   op: 'add' | 'delete';
@@ -116,16 +116,6 @@ const KINDS: Record<number, { op: 'add' | 'delete'; object: string; nameAttr: nu
   22: { op: 'add', object: 'flowtable', nameAttr: 2 },
   24: { op: 'delete', object: 'flowtable', nameAttr: 2 },
 };
-
-function eachAttr(buf: Buffer, from: number, to: number, fn: (type: number, v: number, end: number) => void): void {
-  let at = from;
-  while (at + 4 <= to) {
-    const len = buf.readUInt16LE(at);
-    if (len < 4 || at + len > to) return;
-    fn(buf.readUInt16LE(at + 2) & 0x3fff, at + 4, at + len);
-    at += (len + 3) & ~3;
-  }
-}
 
 const cstr = (buf: Buffer, v: number, end: number): string => buf.toString('utf8', v, end).replace(/\0+$/, '');
 

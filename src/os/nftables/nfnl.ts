@@ -494,7 +494,7 @@ export interface DumpChunk {
 }
 
 /** Walks the attributes in buf[from, to): calls fn(type, start of value, end of value). */
-function eachAttr(buf: Buffer, from: number, to: number, fn: (type: number, v: number, end: number) => void): void {
+export function eachAttr(buf: Buffer, from: number, to: number, fn: (type: number, v: number, end: number) => void): void {
   let at = from;
   while (at + 4 <= to) {
     const len = buf.readUInt16LE(at);
