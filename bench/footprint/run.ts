@@ -23,6 +23,7 @@ import { kubeConfigAccess } from '../../src/k8s/access.js';
 import { RestClient, resourcePath } from '../../src/k8s/rest.js';
 import { errorMessage } from '../../src/util/errors.js';
 import { waitFor } from '../../src/util/wait.js';
+import { parseLogLines } from '../../test/support/measure.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CONNECTIONS = 10;
@@ -114,17 +115,7 @@ interface LogLine {
 
 /** JSON log lines appended to `file` after byte `offset`. */
 function linesSince(file: string, offset: number): LogLine[] {
-  const text = readFileSync(file).subarray(offset).toString('utf8');
-  const out: LogLine[] = [];
-  for (const l of text.split('\n')) {
-    if (!l.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(l) as LogLine);
-    } catch {
-      // a line still being written
-    }
-  }
-  return out;
+  return parseLogLines<LogLine>(readFileSync(file).subarray(offset).toString('utf8'));
 }
 
 function lineTime(l: LogLine): number {

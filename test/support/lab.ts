@@ -11,6 +11,7 @@ import { waitFor } from '../../src/util/wait.js';
 import { listNetns } from '../../src/lab/builder.js';
 import { isOurProcess } from '../../src/lab/procs.js';
 import type { LabState } from '../../src/lab/state.js';
+import { parseLogLines } from './measure.js';
 import { exec } from '../../src/util/exec.js';
 
 /** Link names the lab uses inside its namespaces: none may ever show up in the root netns. */
@@ -186,17 +187,7 @@ export type LogLine = Record<string, unknown> & { level?: string; msg?: string }
 
 /** A role's JSON log lines from byte `from` on. */
 export function readLog(lab: Lab, id: string, from = 0): LogLine[] {
-  const text = readFileSync(lab.logFile(id)).subarray(from).toString('utf8');
-  const out: LogLine[] = [];
-  for (const l of text.split('\n')) {
-    if (!l.startsWith('{')) continue;
-    try {
-      out.push(JSON.parse(l) as LogLine);
-    } catch {
-      /* a line being written */
-    }
-  }
-  return out;
+  return parseLogLines<LogLine>(readFileSync(lab.logFile(id)).subarray(from).toString('utf8'));
 }
 
 export function logSize(lab: Lab, id: string): number {

@@ -62,20 +62,24 @@ export function fileSize(file: string): number {
   return existsSync(file) ? statSync(file).size : 0;
 }
 
-/** JSON log lines appended to `file` after byte `offset`. */
-export function linesSince(file: string, offset = 0): LogLine[] {
-  if (!existsSync(file)) return [];
-  const text = readFileSync(file).subarray(offset).toString('utf8');
-  const out: LogLine[] = [];
+/** The JSON lines of a log's text (pino: one object per line); a line still being written is skipped. */
+export function parseLogLines<T = LogLine>(text: string): T[] {
+  const out: T[] = [];
   for (const l of text.split('\n')) {
     if (!l.startsWith('{')) continue;
     try {
-      out.push(JSON.parse(l) as LogLine);
+      out.push(JSON.parse(l) as T);
     } catch {
       // a line still being written
     }
   }
   return out;
+}
+
+/** JSON log lines appended to `file` after byte `offset`. */
+export function linesSince(file: string, offset = 0): LogLine[] {
+  if (!existsSync(file)) return [];
+  return parseLogLines(readFileSync(file).subarray(offset).toString('utf8'));
 }
 
 export function lineTime(l: LogLine): number {
