@@ -129,11 +129,6 @@ export class LeaderElector extends EventEmitter {
   }
 
   /**
-   * Stops the loop. If we lead: `release` (default: the configured release-on-shutdown) hands the lease to a
-   * standby at once; otherwise `holdForMs` writes one last renewal that asks the others to wait that long
-   * (a restart in place re-takes it before then: `decide` renews a lease held under our identity).
-   */
-  /**
    * Something the caller watches changed what `preempt` would say (the holder's node stopped being the
    * active gateway): a candidate decides again now instead of at its next retry. A leader ignores it.
    */
@@ -141,6 +136,11 @@ export class LeaderElector extends EventEmitter {
     if (!this.leading) this.wake?.();
   }
 
+  /**
+   * Stops the loop. If we lead: `release` (default: the configured release-on-shutdown) hands the lease to a
+   * standby at once; otherwise `holdForMs` writes one last renewal that asks the others to wait that long
+   * (a restart in place re-takes it before then: `decide` renews a lease held under our identity).
+   */
   async stop(o: { release?: boolean; holdForMs?: number } = {}): Promise<void> {
     this.abort?.abort();
     await this.loopDone?.catch(() => undefined);
