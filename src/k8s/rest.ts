@@ -1,8 +1,9 @@
 // A small JSON REST client over a client-node KubeConfig: any kind by path, typed errors, streaming watch.
 // (client-node's generated APIs cover built-ins; this serves CRDs, Leases and status writes uniformly.)
 import type * as Http from 'node:http';
+import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { HawserError } from '../util/errors.js';
 import { isRecord } from '../util/json.js';
@@ -12,6 +13,41 @@ import { kubeConfigAccess, type ClusterAccess } from './access.js';
 // evaluates lazy exports and loads Node's bundled undici (+14 MiB RSS per process, measured on Node 24).
 const http = process.getBuiltinModule('node:http');
 const https = process.getBuiltinModule('node:https');
+const net = process.getBuiltinModule('node:net');
+
+/**
+ * A write we gave up on (timeout, stop) must not reach the server later. Node's abort closes the socket
+ * gracefully, and the kernel still delivers the request bytes it had queued once a partition heals: a Lease
+ * renewal its holder had abandoned landed 15 s late and restarted a candidate's expiry clock (README, "Node loss
+ * with Globalnet"). A reset discards them. A TLSSocket's own handle cannot be reset, so the HTTPS pool builds
+ * each TLS session on a TCP socket it keeps here.
+ */
+const tcpUnder = new WeakMap<Duplex, Socket>();
+
+class ResettableHttpsAgent extends https.Agent {
+  override createConnection(options: Http.ClientRequestArgs): Duplex {
+    const tcp = net.connect({ host: options.host ?? undefined, port: Number(options.port ?? 443), localAddress: options.localAddress, family: options.family });
+    // https.Agent's own createConnection (session reuse and all) runs TLS over a socket it is given.
+    const socket = super.createConnection({ ...options, socket: tcp } as Http.ClientRequestArgs) as Duplex;
+    tcpUnder.set(socket, tcp);
+    return socket;
+  }
+}
+
+/** Resets (RST) the TCP connection under a request's socket, dropping whatever the kernel still has queued. */
+function resetConnection(socket: Duplex): void {
+  const tcp = tcpUnder.get(socket) ?? (socket instanceof net.Socket ? socket : undefined);
+  try {
+    tcp?.resetAndDestroy();
+  } catch {
+    // not a TCP handle (cannot happen with our pools): the destroy that follows closes it
+  }
+}
+
+function abortError(signal: AbortSignal): Error {
+  const timedOut = signal.reason instanceof Error && signal.reason.name === 'TimeoutError';
+  return Object.assign(new Error(timedOut ? 'The operation was aborted due to timeout' : 'The operation was aborted', { cause: signal.reason }), { name: 'AbortError' });
+}
 
 export interface ObjectMeta {
   name: string;
@@ -108,7 +144,7 @@ export class RestClient {
       if (this.server.startsWith('http://')) this.agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
       else {
         const tls = await this.access.tls();
-        this.agent = new https.Agent({ ...tls, keepAlive: true, maxSockets: 32 });
+        this.agent = new ResettableHttpsAgent({ ...tls, keepAlive: true, maxSockets: 32 });
       }
     }
     return this.agent;
@@ -136,8 +172,19 @@ export class RestClient {
     const auth = await this.access.headers();
     const mod = url.protocol === 'http:' ? http : https;
     return new Promise((resolve, reject) => {
-      const req = mod.request(url, { method, agent, signal, headers: { ...auth, ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } }, resolve);
+      const req = mod.request(url, { method, agent, headers: { ...auth, ...headers, ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}) } }, resolve);
+      // Not http's own `signal` option: that closes the socket gracefully, and a write must be reset (tcpUnder).
+      const onAbort = (): void => {
+        const err = abortError(signal);
+        reject(err);
+        if (method !== 'GET' && req.socket) resetConnection(req.socket);
+        req.destroy(err);
+      };
+      // The listener first: an abort destroys the request with an error, and an unheard 'error' crashes the process.
       req.on('error', reject);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      req.once('close', () => signal.removeEventListener('abort', onAbort));
       req.end(body);
     });
   }
@@ -159,7 +206,9 @@ export class RestClient {
       for await (const chunk of res) text += chunk as string;
       return { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, text };
     } catch (err) {
-      throw new ApiError(0, 'Unreachable', `${method} ${this.server}${path}: ${(err as Error).message}`);
+      // Once we gave up, the socket's own complaint about its reset is noise: say why we gave up.
+      const why = signal.aborted ? abortError(signal).message : (err as Error).message;
+      throw new ApiError(0, 'Unreachable', `${method} ${this.server}${path}: ${why}`);
     }
   }
 

@@ -39,6 +39,14 @@ describe('k8s REST client and informer against the embedded API server @real', (
     await assert.rejects(client.replace(`${path}/cm1`, { ...cur, data: { a: '3' } }), (err: unknown) => isApiError(err, 409));
   });
 
+  it('a request or watch whose signal is already aborted ends cleanly (no unheard error event)', async () => {
+    const path = resourcePath('', 'v1', 'configmaps', 'default');
+    await assert.rejects(client.request('PUT', `${path}/cm1`, { body: {}, signal: AbortSignal.abort() }), (err: unknown) => isApiError(err, 0) && /aborted/.test((err as Error).message));
+    await client.watch(path, {}, () => undefined, AbortSignal.abort());
+    // an unheard 'error' event would surface as an uncaught exception on a later tick
+    await new Promise((r) => setTimeout(r, 50));
+  });
+
   it('informer lists, follows the watch and stops cleanly', async () => {
     const path = resourcePath('', 'v1', 'configmaps', 'default');
     const inf = new Informer({ client, path, log: createLogger({ level: 'silent' }) });

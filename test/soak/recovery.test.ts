@@ -1,6 +1,6 @@
 // The soak's failover recovery: event → the pairs through the failed-over cluster answering again, and the bound.
 import assert from 'node:assert/strict';
-import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, pingTimeline, recoveryMs, type PingRecord } from '../support/soak/recovery.js';
+import { FAILOVER_BAR_MS, FAILOVER_RECOVERY_BOUND_MS, RECOVERED_AFTER_OK_ROUNDS, failoverViolation, pingTimeline, probeWithinBar, recoveryMs, type PingRecord } from '../support/soak/recovery.js';
 
 /** One round a second from t=0; each string is a round, one character per pair ('.' answered, 'x' lost). */
 function rounds(pairs: string[], ...rs: string[]): PingRecord[] {
@@ -47,5 +47,12 @@ describe('soak failover recovery', () => {
 
   it('draws each pair\'s rounds around the event', () => {
     assert.equal(pingTimeline(rounds(pairs, '...', 'x..', 'xx.', '...'), 1000, ['a→b', 'b→c'], 1000, 2000), 'a→b .|xx, b→c .|.x');
+  });
+
+  it('judges the 10/s probe against the bar: at the bar is within, over it, NaN (never answered) or no probe is not', () => {
+    assert.equal(probeWithinBar({ probeMs: 1000, bar: FAILOVER_BAR_MS['failover (graceful)'] }), true);
+    assert.equal(probeWithinBar({ probeMs: 1100, bar: FAILOVER_BAR_MS['failover (graceful)'] }), false);
+    assert.equal(probeWithinBar({ probeMs: NaN, bar: FAILOVER_BAR_MS['failover (node loss)'] }), false);
+    assert.equal(probeWithinBar({ bar: FAILOVER_BAR_MS['failover (node loss)'] }), false);
   });
 });

@@ -78,3 +78,12 @@ export function pingTimeline(pings: readonly PingRecord[], eventAt: number, pair
     return `${pair} ${before}|${after}`;
   }).join(', ');
 }
+
+/**
+ * Whether a failover's 10/s probe (bench/failover's measure: the worse of lost pings × interval and event →
+ * first reply after the last loss) stayed within the election bar. No probe result, or no reply after the
+ * last loss (NaN), is not within it.
+ */
+export function probeWithinBar(f: { probeMs?: number; bar?: number }): boolean {
+  return f.probeMs !== undefined && f.bar !== undefined && f.probeMs <= f.bar;
+}
