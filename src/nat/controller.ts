@@ -36,6 +36,8 @@ export interface DataplaneApplier {
   applyDelta?(updates: readonly ElementUpdate[], intervals?: IntervalUpdate): Promise<SyncResult>;
   /** What the last sync left in the kernel (undefined: the next change must be a full sync). */
   readonly current?: Dataplane | undefined;
+  /** Deletes conntrack entries that crossed this node before its NAT was in place; resolves with how many. */
+  clearNatlessFlows?(remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): Promise<number>;
 }
 
 const SOURCES = ['clusterEgressIPs', 'egressIPs', 'ingressIPs', 'serviceExports', 'services', 'pods', 'endpoints', 'submarinerEndpoints', 'clusters'] as const;
@@ -358,8 +360,11 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
   private defaultEgressTried = false;
   /** An objectsChanged() pass queued and not started yet (later calls share it). */
   private objectsQueued: Promise<ObjectsOutcome> | undefined;
+  /** The remote global CIDRs conntrack was last cleared for in this term (undefined: not yet). */
+  private natlessClearedFor: string | undefined;
   private readonly onStarted = (): void => {
     // A new term: rebuild the data plane from scratch and create the default cluster egress if missing.
+    this.natlessClearedFor = undefined;
     this.opts.dataplane.invalidate();
     this.defaultEgressTried = false;
     this.trigger();
@@ -570,6 +575,7 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
     this.podCtx = undefined; // until the data plane matches the new rules
     report.dataplane = await dp.applyDelta(updates, { remoteGlobalCidrs: plan.dataplane.remoteGlobalCidrs, egressCluster: plan.dataplane.egressCluster });
     this.podCtx = plan.pods;
+    await this.clearNatlessFlows(plan.dataplane.remoteGlobalCidrs);
     if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated for object changes');
     await this.writePlan(report, plan, src);
     this.emit('objectsApplied', report.dataplane, report);
@@ -619,9 +625,27 @@ export class GlobalnetController extends EventEmitter<ControllerEvents> {
 
     report.dataplane = await this.opts.dataplane.sync(plan.dataplane);
     this.podCtx = plan.pods;
+    await this.clearNatlessFlows(plan.dataplane.remoteGlobalCidrs);
     if (report.dataplane.mode !== 'none') this.log.debug({ mode: report.dataplane.mode, changes: report.dataplane.changes }, 'nftables updated');
     await this.writePlan(report, plan, src);
     return report;
+  }
+
+  /**
+   * Once per term, and again when the remote global CIDRs change: connections that crossed this node before
+   * its table was loaded (the moments after a failover) or before a remote CIDR was in it got no NAT and would
+   * keep it for as long as they stay busy; their conntrack entries go, so the next packet is NATed.
+   */
+  private async clearNatlessFlows(remoteGlobalCidrs: readonly string[]): Promise<void> {
+    const key = remoteGlobalCidrs.join(',');
+    if (!this.opts.dataplane.clearNatlessFlows || this.natlessClearedFor === key) return;
+    try {
+      const n = await this.opts.dataplane.clearNatlessFlows(remoteGlobalCidrs, this.opts.globalCidr);
+      this.natlessClearedFor = key;
+      if (n > 0) this.log.info({ connections: n }, 'reset connections that crossed this gateway before its Globalnet NAT was in place: their next packet is NATed');
+    } catch (err) {
+      this.log.warn({ err }, 'cannot clear conntrack entries of connections without Globalnet NAT (they stay un-NATed until idle); retrying on the next reconcile');
+    }
   }
 
   /** The API writes a plan asks for: statuses, GlobalIngressIPs, internal Services, the node annotation, the default cluster egress. */

@@ -41,6 +41,7 @@ import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
 import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
 import { ipv4Bytes, ipv4RangeBytes, type NfElement, type NfElementOp, type NfIpv4Op } from '../os/nftables/nfnl.js';
+import { natlessFlows } from './natless-flows.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -549,6 +550,17 @@ export class NftDataplane extends EventEmitter {
       this.opts.log?.warn({ err }, 'incremental nftables update failed; replacing the whole table');
       return this.fullResyncNow(desired);
     }
+  }
+
+  /**
+   * Deletes the conntrack entries of connections that crossed this node before the table's NAT was in place
+   * (natless-flows.ts), so their next packet is NATed. Resolves with how many; 0 without nfnetlink.
+   */
+  async clearNatlessFlows(remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): Promise<number> {
+    const sock = this.elementWriter();
+    if (!sock) return 0;
+    const stale = natlessFlows(await sock.dumpConntrack(), remoteGlobalCidrs, ownGlobalCidr);
+    return stale.length ? sock.deleteConntrack(stale) : 0;
   }
 
   /** The nfnetlink element writer, opened on first use; null (one warning) when it cannot be had. */

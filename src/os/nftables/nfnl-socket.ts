@@ -9,6 +9,7 @@ import {
   SO_RCVTIMEO, SO_SNDBUFFORCE, errnoName, libc, socketInNetns, type Libc,
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
+import { ackOf, encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry } from './conntrack.js';
 import {
   describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump, parseSetSizes,
   elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
@@ -202,6 +203,48 @@ export class NfnlSocket {
       const sizes = new Map<string, number>();
       this.dumpNow(`list sets of ${family} ${table}`, (seq) => encodeGetDeclarations('set', family, table, seq), (buf, seq) => parseSetSizes(buf, seq, { sizes, done: false }), () => []);
       return sizes;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Every IPv4 conntrack entry of this socket's namespace (a ctnetlink dump). */
+  dumpConntrack(): Promise<CtEntry[]> {
+    const next = this.queue.then(() => {
+      const acc: CtEntry[] = [];
+      this.dumpNow('conntrack dump', (seq) => encodeConntrackDump(seq), (buf, seq) => parseConntrackDump(buf, seq, { entries: acc, done: false }), () => []);
+      return acc;
+    });
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Deletes conntrack entries by original tuple; resolves with how many were deleted (gone already: not counted). */
+  deleteConntrack(entries: readonly CtEntry[]): Promise<number> {
+    const next = this.queue.then(() => {
+      let deleted = 0;
+      for (const e of entries) {
+        if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
+        const seq = this.seq;
+        this.seq = (this.seq + 1) % 0x7fffffff || 1;
+        const req = encodeConntrackDelete(e.orig, e.zone, seq);
+        const sent = this.sendSync(req);
+        if (sent.rc !== req.length) throw new NftError(failureOf(errnoName(sent.errno)), `nfnetlink${this.where()}: conntrack delete: sendmsg: ${errnoName(sent.errno)}`);
+        for (;;) {
+          const n = this.c.recv(this.fd, this.rbuf, this.rbuf.length, 0) as number;
+          if (n < 0) {
+            const errno = this.c.errno();
+            if (errno === EINTR) continue;
+            throw new NftError(failureOf(errnoName(errno)), `nfnetlink${this.where()}: conntrack delete: ${errno === EAGAIN ? 'no answer within 2 s' : errnoName(errno)}`);
+          }
+          const ack = ackOf(this.rbuf.subarray(0, n), seq);
+          if (ack === undefined) continue;
+          if (ack === 0) deleted++;
+          else if (errnoName(ack) !== 'ENOENT') throw new NftError(failureOf(errnoName(ack)), `nfnetlink${this.where()}: conntrack delete of ${e.orig.src} → ${e.orig.dst}: ${errnoName(ack)}`);
+          break;
+        }
+      }
+      return deleted;
     });
     this.queue = next.catch(() => undefined);
     return next;

@@ -222,7 +222,7 @@ export interface EncodedBatch {
 }
 
 /** Grows one buffer; attributes are written in place (length patched when a nest closes). */
-class Writer {
+export class Writer {
   buf: Buffer;
   len = 0;
   constructor(size: number) {

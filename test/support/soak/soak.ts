@@ -680,7 +680,7 @@ export function formatSoak(r: SoakResult): string {
   const secs = (ms: number | undefined): string => (ms === undefined ? '?' : `${fmt(ms / 1000, 1)} s`);
   for (const f of r.faults) {
     const rec = f.pairs === undefined ? 'not measured' : f.recoveryMs === undefined ? 'none before the next fault' : secs(f.recoveryMs);
-    const probe = f.bar === undefined ? '' : `; 10/s probe ${f.probeMs === undefined || Number.isNaN(f.probeMs) ? 'no result' : secs(f.probeMs)} (bar ${probeWithinBar(f) ? 'met' : 'MISSED'})`;
+    const probe = f.bar === undefined ? '' : `; 10/s probe ${f.probeMs === undefined ? 'no result' : Number.isNaN(f.probeMs) ? 'never answered again' : secs(f.probeMs)} (bar ${probeWithinBar(f) ? 'met' : 'MISSED'})`;
     const judged = f.bound === undefined ? '' : ` (bar ${f.bar! / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bar! ? 'ok' : 'missed'}; bound ${f.bound / 1000} s: ${f.recoveryMs !== undefined && f.recoveryMs <= f.bound ? 'ok' : 'VIOLATION'}); gateway Lease moved after ${secs(f.gatewayLeaseMs)}, Globalnet Lease after ${secs(f.globalnetLeaseMs)}${f.afterGlobalnetMs === undefined ? '' : `, pings back ${secs(f.afterGlobalnetMs)} after that`}${probe}`;
     out.push(`  +${fmt((f.at - r.startedAt) / 1000, 0).padStart(4)} s ${f.kind.padEnd(22)} ${f.target.padEnd(42)} ${f.pairs ? `[${f.pairs.join(' ')}] ` : ''}recovery ${rec}${judged}`);
   }
@@ -690,7 +690,8 @@ export function formatSoak(r: SoakResult): string {
     const q = (k: number): string => (got.length ? secs(got[Math.min(got.length - 1, Math.floor(k * got.length))]) : '–');
     const probed = xs.flatMap((f) => (f.probeMs === undefined || Number.isNaN(f.probeMs) ? [] : [f.probeMs])).sort((a, b) => a - b);
     const pq = (k: number): string => (probed.length ? secs(probed[Math.min(probed.length - 1, Math.floor(k * probed.length))]) : '–');
-    if (xs[0]?.bar !== undefined) out.push(`  ${kind}, 10/s probe (lost × 100 ms or event → first reply after the last loss, the worse, as bench/failover): min ${pq(0)} / median ${pq(0.5)} / max ${probed.length ? secs(probed.at(-1)) : '–'}, ${xs.filter(probeWithinBar).length} of ${xs.length} within the ${xs[0].bar / 1000} s bar`);
+    const never = xs.filter((f) => f.probeMs !== undefined && Number.isNaN(f.probeMs)).length;
+    if (xs[0]?.bar !== undefined) out.push(`  ${kind}, 10/s probe (lost × 100 ms or event → first reply after the last loss, the worse, as bench/failover): min ${pq(0)} / median ${pq(0.5)} / max ${probed.length ? secs(probed.at(-1)) : '–'}, ${xs.filter(probeWithinBar).length} of ${xs.length} within the ${xs[0].bar / 1000} s bar${never ? `, ${never} never answered again` : ''}`);
     out.push(`  ${kind}: ${xs.length} done, recovery min ${q(0)} / median ${q(0.5)} / max ${got.length ? secs(got.at(-1)) : '–'}${got.length < xs.length ? `, ${xs.length - got.length} not before the next fault` : ''}${xs[0]?.bound === undefined ? '' : `, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bar!).length} within the bar, ${xs.filter((f) => f.recoveryMs !== undefined && f.recoveryMs <= f.bound!).length} within the bound`}`);
   }
   out.push(`ping rounds: ${r.pingRounds.count}, one every ${fmt(r.pingRounds.medianGapMs / 1000, 1)} s (median; planned 1 s), longest gap ${fmt(r.pingRounds.maxGapMs / 1000, 1)} s, ${r.pingRounds.gapsOver3s} gaps over 3 s${r.pingRounds.gapsOver3s ? ' (the machine starved the soak itself: recoveries are coarse)' : ''}`);
