@@ -4,7 +4,7 @@
 // gateway before Globalnet's table is loaded there (the moments after a failover) gets no NAT, and every later
 // packet of that connection keeps going out un-NATed while the conntrack entry lives, which a busy flow never
 // lets expire. Deleting such entries once the table is loaded lets the next packet be NATed.
-import { Writer, eachAttr, ipv4Bytes } from './nfnl.js';
+import { Writer, eachAttr, eachDumpReply, ipv4Bytes } from './nfnl.js';
 
 const NFNL_SUBSYS_CTNETLINK = 1;
 const IPCTNL_MSG_CT_NEW = 0;
@@ -13,8 +13,6 @@ const IPCTNL_MSG_CT_DELETE = 2;
 const NLM_F_REQUEST = 0x1;
 const NLM_F_ACK = 0x4;
 const NLM_F_DUMP = 0x300;
-const NLMSG_ERROR = 2;
-const NLMSG_DONE = 3;
 const AF_INET = 2;
 
 const CTA_TUPLE_ORIG = 1;
@@ -122,42 +120,17 @@ function parseTuple(buf: Buffer, from: number, to: number): CtTuple | undefined 
 
 /** Entries in one received buffer of the dump answering `seq` (appended to `out.entries`). */
 export function parseConntrackDump(buf: Buffer, seq: number, out: CtDumpChunk = { entries: [], done: false }): CtDumpChunk {
-  let at = 0;
-  while (at + 16 <= buf.length) {
-    const len = buf.readUInt32LE(at);
-    if (len < 16 || at + len > buf.length) break;
-    const type = buf.readUInt16LE(at + 4);
-    if (buf.readUInt32LE(at + 8) === seq) {
-      if (type === NLMSG_DONE) out.done = true;
-      else if (type === NLMSG_ERROR) {
-        const e = buf.readInt32LE(at + 16);
-        if (e !== 0) out.error = e;
-        out.done = true;
-      } else if (type === ((NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW) && buf[at + 16] === AF_INET) {
-        let orig: CtTuple | undefined;
-        let reply: CtTuple | undefined;
-        let zone = 0;
-        eachAttr(buf, at + 20, at + len, (t, v, end) => {
-          if (t === CTA_TUPLE_ORIG) orig = parseTuple(buf, v, end);
-          else if (t === CTA_TUPLE_REPLY) reply = parseTuple(buf, v, end);
-          else if (t === CTA_ZONE && end - v >= 2) zone = buf.readUInt16BE(v);
-        });
-        if (orig && reply) out.entries.push({ orig, reply, zone });
-      }
-    }
-    at += (len + 3) & ~3;
-  }
+  eachDumpReply(buf, seq, IPCTNL_MSG_CT_NEW, out, (from, to, at) => {
+    if (buf[at + 16] !== AF_INET) return;
+    let orig: CtTuple | undefined;
+    let reply: CtTuple | undefined;
+    let zone = 0;
+    eachAttr(buf, from, to, (t, v, end) => {
+      if (t === CTA_TUPLE_ORIG) orig = parseTuple(buf, v, end);
+      else if (t === CTA_TUPLE_REPLY) reply = parseTuple(buf, v, end);
+      else if (t === CTA_ZONE && end - v >= 2) zone = buf.readUInt16BE(v);
+    });
+    if (orig && reply) out.entries.push({ orig, reply, zone });
+  }, NFNL_SUBSYS_CTNETLINK);
   return out;
-}
-
-/** The acknowledgement of `seq` in a received buffer: 0, a negative errno, or undefined (not in it). */
-export function ackOf(buf: Buffer, seq: number): number | undefined {
-  let at = 0;
-  while (at + 16 <= buf.length) {
-    const len = buf.readUInt32LE(at);
-    if (len < 16 || at + len > buf.length) break;
-    if (buf.readUInt16LE(at + 4) === NLMSG_ERROR && buf.readUInt32LE(at + 8) === seq) return buf.readInt32LE(at + 16);
-    at += (len + 3) & ~3;
-  }
-  return undefined;
 }

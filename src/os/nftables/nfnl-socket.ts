@@ -9,7 +9,7 @@ import {
   SO_RCVTIMEO, SO_SNDBUFFORCE, errnoName, libc, socketInNetns, type Libc,
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
-import { ackOf, encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry } from './conntrack.js';
+import { encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry } from './conntrack.js';
 import {
   describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump, parseSetSizes,
   elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
@@ -237,10 +237,10 @@ export class NfnlSocket {
             if (errno === EINTR) continue;
             throw new NftError(failureOf(errnoName(errno)), `nfnetlink${this.where()}: conntrack delete: ${errno === EAGAIN ? 'no answer within 2 s' : errnoName(errno)}`);
           }
-          const ack = ackOf(this.rbuf.subarray(0, n), seq);
-          if (ack === undefined) continue;
-          if (ack === 0) deleted++;
-          else if (errnoName(ack) !== 'ENOENT') throw new NftError(failureOf(errnoName(ack)), `nfnetlink${this.where()}: conntrack delete of ${e.orig.src} → ${e.orig.dst}: ${errnoName(ack)}`);
+          const ack = parseAcks(this.rbuf.subarray(0, n)).find((a) => a.seq === seq);
+          if (!ack) continue;
+          if (ack.error === 0) deleted++;
+          else if (errnoName(ack.error) !== 'ENOENT') throw new NftError(failureOf(errnoName(ack.error)), `nfnetlink${this.where()}: conntrack delete of ${e.orig.src} → ${e.orig.dst}: ${errnoName(ack.error)}`);
           break;
         }
       }

@@ -582,7 +582,12 @@ export function parseIpv4ElementDump(buf: Buffer, seq: number, out: Ipv4DumpChun
  * The messages of one dump answering `seq` in a received buffer: `onReply(from, to)` gets the attributes
  * of each reply of `replyType` (an nf_tables message type); NLMSG_DONE or an error ends the dump.
  */
-function eachDumpReply(buf: Buffer, seq: number, replyType: number, out: { done: boolean; error?: number }, onReply: (from: number, to: number) => void): void {
+/**
+ * Walks one received buffer of a dump answering `seq`: NLMSG_DONE or an error ends it (into `out`); each reply
+ * of nf_tables message `replyType` (or, given `subsys`, of that nfnetlink subsystem) goes to onReply with its
+ * attributes' span (after the nfgenmsg) and the message's start.
+ */
+export function eachDumpReply(buf: Buffer, seq: number, replyType: number, out: { done: boolean; error?: number }, onReply: (from: number, to: number, at: number) => void, subsys = NFNL_SUBSYS_NFTABLES): void {
   let at = 0;
   while (at + 16 <= buf.length) {
     const len = buf.readUInt32LE(at);
@@ -594,7 +599,7 @@ function eachDumpReply(buf: Buffer, seq: number, replyType: number, out: { done:
         const e = buf.readInt32LE(at + 16);
         if (e !== 0) out.error = e;
         out.done = true;
-      } else if (type === ((NFNL_SUBSYS_NFTABLES << 8) | replyType)) onReply(at + 20, at + len);
+      } else if (type === ((subsys << 8) | replyType)) onReply(at + 20, at + len, at);
     }
     at += (len + 3) & ~3;
   }
