@@ -106,6 +106,11 @@ export interface SoakResult {
 
 export const PAIRS: Array<[string, string]> = [['a-wk1-pod1', 'b-wk1-pod1'], ['b-wk1-pod1', 'c-wk1-pod1'], ['c-wk1-pod1', 'a-wk1-pod1']];
 const FAKE_REMOTES = 5;
+/** What a failover's probes saw, per pair: `a→b 3 lost, first reply 0.41 s` (none: it never answered again). */
+function probeText(probe: NonNullable<FaultRecord['probe']>): string {
+  return probe.map((p) => `${p.pair} ${p.lost} lost, first reply ${Number.isNaN(p.firstReplyMs) ? 'none' : `${fmt(p.firstReplyMs / 1000, 2)} s`}`).join('; ');
+}
+
 /** The failover probe's ping interval (bench/failover's). */
 const PROBE_INTERVAL_MS = 100;
 
@@ -424,7 +429,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }));
       // NaN (no reply after the last loss) stays NaN: an unrecovered probe is over any bar.
       rec.probeMs = Math.max(...rec.probe.map((p) => Math.max(p.outageMs, p.firstReplyMs)));
-      const detail = rec.probe.map((p) => `${p.pair} ${p.lost} lost, first reply ${Number.isNaN(p.firstReplyMs) ? 'none' : `${fmt(p.firstReplyMs / 1000, 2)} s`}`).join('; ');
+      const detail = probeText(rec.probe);
       log(`    ${rec.kind} at +${fmt((rec.at - start) / 1000, 0)} s, 10/s probe: ${detail} (bar ${rec.bar! / 1000} s: ${probeWithinBar(rec) ? 'met' : 'MISSED'})`);
     }
 
@@ -481,7 +486,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       const next = faults[i + 1]?.at ?? Infinity;
       f.recoveryMs = recoveryMs(pings, f.at, f.pairs, Math.min(next - f.at, maxOutageMs));
       if (o.strictBars && isFailover(f.kind) && !probeWithinBar(f)) {
-        const seen = f.probe?.map((p) => `${p.pair} ${p.lost} lost, first reply ${Number.isNaN(p.firstReplyMs) ? 'none' : `${fmt(p.firstReplyMs / 1000, 2)} s`}`).join('; ') ?? 'no probe result';
+        const seen = f.probe ? probeText(f.probe) : 'no probe result';
         violations.push(`${f.kind} at +${fmt((f.at - start) / 1000, 0)} s (${f.target}): over the ${f.bar! / 1000} s bar by the 10/s probe: ${seen}`);
       }
       if (!isFailover(f.kind)) return;
