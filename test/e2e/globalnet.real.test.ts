@@ -138,9 +138,15 @@ describe('e2e @real: Globalnet joins two clusters with the same pod and service 
   it('health-checks through global IPs: the active gateway publishes its node\'s global IP (DNATed to its CNI address)', async () => {
     for (const [cluster, remote, prefix] of [['cluster-a', 'cluster-b', '242.1.'], ['cluster-b', 'cluster-a', '242.0.']] as const) {
       const gw = await activeGateway(remote);
-      const node = await core(remote).readNode({ name: gw });
-      const global = node.metadata?.annotations?.['submariner.io/globalIp'] ?? '';
-      assert.ok(global.startsWith(prefix), `${gw} carries a global IP from ${remote}'s global CIDR (got ${JSON.stringify(global)})`);
+      // Globalnet takes its own Lease once the gateway is active and annotates the node after its first
+      // reconcile: cables can be up a moment before that
+      let seen = '';
+      const global = await waitFor(async () => {
+        seen = (await core(remote).readNode({ name: gw })).metadata?.annotations?.['submariner.io/globalIp'] ?? '';
+        return seen.startsWith(prefix) ? seen : undefined;
+      }, { timeoutMs: 15_000, intervalMs: 250, what: `${gw} carrying a global IP from ${remote}'s global CIDR` }).catch((err: unknown) => {
+        throw new Error(`${String(err)} (last seen ${JSON.stringify(seen)})`);
+      });
       // The remote cluster learns it as the Endpoint's healthCheckIP (not the CNI address both clusters share).
       await waitFor(async () => {
         const list = obj(await custom(cluster).listNamespacedCustomObject(sub('endpoints', 'submariner-operator')));
