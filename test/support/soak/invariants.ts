@@ -31,6 +31,8 @@ export interface RoleMetrics {
   pid?: number;
   rssBytes?: number;
   heapUsedBytes?: number;
+  /** Buffers and other memory V8 tracks outside its heap (prom-client's nodejs_external_memory_bytes). */
+  externalBytes?: number;
   openFds?: number;
   activeResources?: number;
   activeHandles?: number;
@@ -253,6 +255,7 @@ function roleMetrics(lab: Lab, node: string, role: string, text: string): RoleMe
   const p = sampleProc(pid);
   m.rssBytes = metricValue(text, 'process_resident_memory_bytes') ?? (p ? p.rssMiB * 1048576 : undefined);
   m.heapUsedBytes = metricValue(text, 'nodejs_heap_size_used_bytes');
+  m.externalBytes = metricValue(text, 'nodejs_external_memory_bytes');
   m.openFds = metricValue(text, 'process_open_fds') ?? p?.fds;
   m.activeResources = metricValue(text, 'nodejs_active_resources_total');
   m.activeHandles = metricValue(text, 'nodejs_active_handles_total');

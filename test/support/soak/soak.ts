@@ -92,7 +92,7 @@ export interface SoakResult {
   churn: Record<string, number>;
   maxOutageMs: Record<string, number>;
   /** Per role (after warm-up, processes that lived through it): MiB per hour. */
-  slopes: Array<{ role: string; pid: number; samples: number; rssMiBPerHour: number; heapMiBPerHour: number; fdsFirst: number; fdsLast: number; resourcesFirst: number; resourcesLast: number }>;
+  slopes: Array<{ role: string; pid: number; samples: number; rssMiBPerHour: number; rssMiBPerHourLate: number; rssMiBFirst: number; rssMiBLast: number; heapMiBPerHour: number; externalMiBPerHour: number; fdsFirst: number; fdsLast: number; resourcesFirst: number; resourcesLast: number }>;
   loadStart: string;
   loadEnd: string;
   wallS: number;
@@ -663,12 +663,19 @@ function slopes(samples: ReadonlyArray<{ at: number; roles: RoleMetrics[] }>, st
   for (const [k, xs] of byPid) {
     const ok = xs.filter((x) => x.m.rssBytes !== undefined);
     if (ok.length < 4) continue;
-    const hours = ok.map((x) => x.at / 3_600_000);
     const [role, pid] = k.split(' ');
+    const mibPerHour = (pick: (m: RoleMetrics) => number | undefined, from = 0): number => {
+      const h = ok.slice(from).filter((x) => pick(x.m) !== undefined);
+      return h.length < 4 ? NaN : slope(h.map((x) => x.at / 3_600_000), h.map((x) => pick(x.m)! / 1048576));
+    };
     out.push({
       role: role!, pid: Number(pid), samples: ok.length,
-      rssMiBPerHour: slope(hours, ok.map((x) => x.m.rssBytes! / 1048576)),
-      heapMiBPerHour: ((h) => slope(h.map((x) => x.at / 3_600_000), h.map((x) => x.m.heapUsedBytes! / 1048576)))(ok.filter((x) => x.m.heapUsedBytes !== undefined)),
+      rssMiBPerHour: mibPerHour((m) => m.rssBytes),
+      // the later half alone: growth that is still warm-up flattens there, a leak does not
+      rssMiBPerHourLate: mibPerHour((m) => m.rssBytes, Math.floor(ok.length / 2)),
+      rssMiBFirst: ok[0]!.m.rssBytes! / 1048576, rssMiBLast: ok.at(-1)!.m.rssBytes! / 1048576,
+      heapMiBPerHour: mibPerHour((m) => m.heapUsedBytes),
+      externalMiBPerHour: mibPerHour((m) => m.externalBytes),
       fdsFirst: ok[0]!.m.openFds ?? NaN, fdsLast: ok.at(-1)!.m.openFds ?? NaN,
       resourcesFirst: ok.find((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
       resourcesLast: ok.findLast((x) => x.m.activeResources !== undefined)?.m.activeResources ?? NaN,
@@ -702,7 +709,7 @@ export function formatSoak(r: SoakResult): string {
   out.push(`ping rounds: ${r.pingRounds.count}, one every ${fmt(r.pingRounds.medianGapMs / 1000, 1)} s (median; planned 1 s), longest gap ${fmt(r.pingRounds.maxGapMs / 1000, 1)} s, ${r.pingRounds.gapsOver3s} gaps over 3 s${r.pingRounds.gapsOver3s ? ' (the machine starved the soak itself: recoveries are coarse)' : ''}`);
   out.push(`longest ping outage per pair: ${Object.entries(r.maxOutageMs).map(([k, v]) => `${k} ${fmt(v / 1000, 1)} s`).join(', ')}`);
   out.push('per role process after warm-up (slope by least squares; fds and active resources first → last):');
-  for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
+  for (const s of r.slopes) out.push(`  ${s.role.padEnd(22)} pid ${String(s.pid).padEnd(8)} ${String(s.samples).padStart(3)} samples  RSS ${fmt(s.rssMiBFirst, 0)}→${fmt(s.rssMiBLast, 0)} MiB, ${fmt(s.rssMiBPerHour, 1).padStart(6)} MiB/h (later half ${fmt(s.rssMiBPerHourLate, 1)})  heap ${fmt(s.heapMiBPerHour, 1).padStart(6)} MiB/h  external ${fmt(s.externalMiBPerHour, 1)} MiB/h  fds ${s.fdsFirst}→${s.fdsLast}  resources ${s.resourcesFirst}→${s.resourcesLast}`);
   if (r.known.length) out.push(`known misses, explained by the Globalnet takeover (not violations here):\n${r.known.map((v) => `  ${v}`).join('\n')}`);
   if (r.keptIn) out.push(`the lab's logs and state are kept in ${r.keptIn}`);
   out.push(r.violations.length ? `VIOLATIONS (${r.violations.length}):\n${r.violations.map((v) => `  ${v}`).join('\n')}` : 'invariant violations: 0');
