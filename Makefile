@@ -16,12 +16,12 @@ typecheck: setup
 	npx tsc -p tsconfig.json --noEmit
 
 lint: setup
-	npx eslint src test bench
+	npx eslint .
 
 ## Every test: typecheck, lint, then mocha (unit, adapter and lab tests; needs root for netns).
 test: setup
 	npx tsc -p tsconfig.json --noEmit
-	npx eslint src test bench
+	npx eslint .
 	npx tsx scripts/check-imports.ts
 	npx mocha 'test/**/*.test.ts'
 

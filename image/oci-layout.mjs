@@ -4,6 +4,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
+import { URL } from 'node:url';
 
 const layout = process.argv[2];
 if (!layout) throw new Error('usage: node image/oci-layout.mjs LAYOUT_DIR < spec.json');
