@@ -2,19 +2,35 @@
 // decided by its first packet; one that crossed this gateway before the table was loaded (just after a
 // failover) keeps leaving un-NATed for as long as its entry lives. Those entries are deleted once the table is
 // in place (NftDataplane.clearNatlessFlows), so the connection's next packet is NATed.
-import { contains, parseCidr, type Cidr } from '../net/cidr.js';
-import type { CtEntry } from '../os/nftables/conntrack.js';
+import { ipv4ToInt, parseCidr } from '../net/cidr.js';
+import { ctAddrsOf, type CtAddrs, type CtEntry } from '../os/nftables/conntrack.js';
+
+/**
+ * The test a conntrack entry without its Globalnet NAT passes, on its addresses as integers, so a dump applies
+ * it before making objects (a busy gateway holds hundreds of thousands of entries); undefined when no entry can
+ * pass (no remote global CIDR), so no dump is needed.
+ */
+export function natlessFlowTest(remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): ((a: Readonly<CtAddrs>) => boolean) | undefined {
+  const range = (text: string): { base: number; mask: number } | undefined => {
+    const c = parseCidr(text);
+    if (!c || c.family !== 4) return undefined;
+    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+    return { base: (ipv4ToInt(c.address) & mask) >>> 0, mask };
+  };
+  const remote = remoteGlobalCidrs.map(range).filter((r): r is { base: number; mask: number } => r !== undefined);
+  const own = ownGlobalCidr ? range(ownGlobalCidr) : undefined;
+  if (remote.length === 0) return undefined;
+  const inRemote = (ip: number): boolean => remote.some((r) => ((ip & r.mask) >>> 0) === r.base);
+  const inOwn = (ip: number): boolean => own !== undefined && ((ip & own.mask) >>> 0) === own.base;
+  return (a) => {
+    // Egress: to a remote cluster's global IP from a local (not global) address, and its source never rewritten.
+    if (inRemote(a.origDst) && !inOwn(a.origSrc) && a.replyDst === a.origSrc) return true;
+    // Ingress: from a remote cluster's global IP to one of ours, and its destination never rewritten.
+    return inOwn(a.origDst) && inRemote(a.origSrc) && a.replySrc === a.origDst;
+  };
+}
 
 export function natlessFlows(entries: readonly CtEntry[], remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): CtEntry[] {
-  const remote = remoteGlobalCidrs.map((t) => parseCidr(t)).filter((c): c is Cidr => c !== undefined && c.family === 4);
-  const own = ownGlobalCidr ? parseCidr(ownGlobalCidr) : undefined;
-  if (remote.length === 0) return [];
-  const inRemote = (ip: string): boolean => remote.some((c) => contains(c, ip));
-  const inOwn = (ip: string): boolean => own !== undefined && contains(own, ip);
-  return entries.filter((e) => {
-    // Egress: to a remote cluster's global IP from a local (not global) address, and its source never rewritten.
-    if (inRemote(e.orig.dst) && !inOwn(e.orig.src) && e.reply.dst === e.orig.src) return true;
-    // Ingress: from a remote cluster's global IP to one of ours, and its destination never rewritten.
-    return inOwn(e.orig.dst) && inRemote(e.orig.src) && e.reply.src === e.orig.dst;
-  });
+  const test = natlessFlowTest(remoteGlobalCidrs, ownGlobalCidr);
+  return test ? entries.filter((e) => test(ctAddrsOf(e))) : [];
 }

@@ -41,7 +41,7 @@ import { GLOBALNET_NFT_TABLE } from '../os/owned.js';
 import { ipv4ToInt } from '../net/cidr.js';
 import { NfnlSocket } from '../os/nftables/nfnl-socket.js';
 import { ipv4Bytes, ipv4RangeBytes, type NfElement, type NfElementOp, type NfIpv4Op } from '../os/nftables/nfnl.js';
-import { natlessFlows } from './natless-flows.js';
+import { natlessFlowTest } from './natless-flows.js';
 
 export const NFT_TABLE = GLOBALNET_NFT_TABLE;
 export const GLOBALNET_MARK = 0xc0000;
@@ -559,7 +559,9 @@ export class NftDataplane extends EventEmitter {
   async clearNatlessFlows(remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): Promise<number> {
     const sock = this.elementWriter();
     if (!sock) return 0;
-    const stale = natlessFlows(await sock.dumpConntrack(), remoteGlobalCidrs, ownGlobalCidr);
+    const test = natlessFlowTest(remoteGlobalCidrs, ownGlobalCidr);
+    if (!test) return 0;
+    const stale = await sock.dumpConntrack(test);
     return stale.length ? sock.deleteConntrack(stale) : 0;
   }
 

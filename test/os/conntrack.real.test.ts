@@ -1,6 +1,7 @@
 // ctnetlink through NfnlSocket: the encoders and parser (pure), then a dump and a delete against the kernel in
 // a namespace of the test's own (a ct rule there turns conntrack on; the traffic is a ping to its loopback).
 import assert from 'node:assert/strict';
+import { ipv4ToInt } from '../../src/net/cidr.js';
 import { createNetns, deleteNetns, uniqueName } from '../../src/os/netns.js';
 import { encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry } from '../../src/os/nftables/conntrack.js';
 import { NfnlSocket } from '../../src/os/nftables/nfnl-socket.js';
@@ -73,4 +74,37 @@ describe('os/nftables conntrack against the kernel @real', function () {
       sock.close();
     }
   });
+
+  it('a dump of thousands of entries spans many reads; `keep` keeps only the entries passing it', async () => {
+    // 3,000 UDP flows to loopback ports, 20 of them to 127.0.0.2, sent by one process in the namespace
+    await exec(process.execPath, ['-e', UDP_FLOWS, '3000', '20'], { netns: ns });
+    const sock = NfnlSocket.open(ns);
+    if ('unavailable' in sock) throw new Error(sock.unavailable);
+    try {
+      const all = (await sock.dumpConntrack()).filter((e) => e.orig.proto === 17);
+      assert.ok(all.length >= 3000, `${all.length} UDP entries`);
+      const second = ipv4ToInt('127.0.0.2');
+      const kept = await sock.dumpConntrack((a) => a.origDst === second);
+      assert.equal(kept.length, 20);
+      assert.ok(kept.every((e) => e.orig.proto === 17 && e.orig.dst === '127.0.0.2'));
+      assert.deepEqual(kept.map((e) => e.orig.dstPort).sort((a, b) => a! - b!), Array.from({ length: 20 }, (_, i) => 20000 + i));
+    } finally {
+      sock.close();
+    }
+  });
 });
+
+/** argv: total flows, how many of them go to 127.0.0.2 (ports 20000…); the rest to 127.0.0.1 ports 10000…. */
+const UDP_FLOWS = `
+const dgram = require('node:dgram');
+const [total, second] = process.argv.slice(1).map(Number);
+const s = dgram.createSocket('udp4');
+let i = 0;
+const next = () => {
+  if (i === total) return s.close();
+  const to = i < second ? ['127.0.0.2', 20000 + i] : ['127.0.0.1', 10000 + i];
+  i++;
+  s.send('x', to[1], to[0], next);
+};
+next();
+`;

@@ -4,6 +4,7 @@
 // gateway before Globalnet's table is loaded there (the moments after a failover) gets no NAT, and every later
 // packet of that connection keeps going out un-NATed while the conntrack entry lives, which a busy flow never
 // lets expire. Deleting such entries once the table is loaded lets the next packet be NATed.
+import { ipv4ToInt } from '../../net/cidr.js';
 import { Writer, eachAttr, eachDumpReply, ipv4Bytes } from './nfnl.js';
 
 const NFNL_SUBSYS_CTNETLINK = 1;
@@ -47,10 +48,23 @@ export interface CtEntry {
   zone: number;
 }
 
+/** An entry's four addresses as unsigned 32-bit integers: what a dump's filter sees before any object is made. */
+export interface CtAddrs {
+  origSrc: number;
+  origDst: number;
+  replySrc: number;
+  replyDst: number;
+}
+
+/** Keeps an entry; it sees one scratch CtAddrs, reused for every entry (read it, do not keep it). */
+export type CtKeep = (a: Readonly<CtAddrs>) => boolean;
+
 export interface CtDumpChunk {
   entries: CtEntry[];
   done: boolean;
   error?: number;
+  /** Only entries passing it become CtEntry objects; the rest are skipped as the dump is read. */
+  keep?: CtKeep;
 }
 
 /** Pure: the dump request for every IPv4 conntrack entry. */
@@ -118,10 +132,42 @@ function parseTuple(buf: Buffer, from: number, to: number): CtTuple | undefined 
   return t.src !== undefined && t.dst !== undefined && t.proto !== undefined ? (t as CtTuple) : undefined;
 }
 
-/** Entries in one received buffer of the dump answering `seq` (appended to `out.entries`). */
+/** The CTA_IP_V4_SRC/DST of one CTA_TUPLE_* nest into `a` (at `srcKey`/`dstKey`); false when either is missing. */
+function tupleAddrs(buf: Buffer, from: number, to: number, a: CtAddrs, srcKey: 'origSrc' | 'replySrc', dstKey: 'origDst' | 'replyDst'): boolean {
+  let seen = 0;
+  eachAttr(buf, from, to, (type, v, end) => {
+    if (type !== CTA_TUPLE_IP) return;
+    eachAttr(buf, v, end, (it, iv, iend) => {
+      if (iend - iv < 4) return;
+      if (it === CTA_IP_V4_SRC) {
+        a[srcKey] = buf.readUInt32BE(iv);
+        seen |= 1;
+      } else if (it === CTA_IP_V4_DST) {
+        a[dstKey] = buf.readUInt32BE(iv);
+        seen |= 2;
+      }
+    });
+  });
+  return seen === 3;
+}
+
+/**
+ * Entries in one received buffer of the dump answering `seq` (appended to `out.entries`). With `out.keep`,
+ * each entry's addresses are read as integers first and only a kept entry is parsed into an object: a busy
+ * gateway's table holds hundreds of thousands of entries, of which a clearing wants a handful.
+ */
 export function parseConntrackDump(buf: Buffer, seq: number, out: CtDumpChunk = { entries: [], done: false }): CtDumpChunk {
+  const addrs: CtAddrs = { origSrc: 0, origDst: 0, replySrc: 0, replyDst: 0 };
   eachDumpReply(buf, seq, IPCTNL_MSG_CT_NEW, out, (from, to, at) => {
     if (buf[at + 16] !== AF_INET) return;
+    if (out.keep) {
+      let have = 0;
+      eachAttr(buf, from, to, (t, v, end) => {
+        if (t === CTA_TUPLE_ORIG && tupleAddrs(buf, v, end, addrs, 'origSrc', 'origDst')) have |= 1;
+        else if (t === CTA_TUPLE_REPLY && tupleAddrs(buf, v, end, addrs, 'replySrc', 'replyDst')) have |= 2;
+      });
+      if (have !== 3 || !out.keep(addrs)) return;
+    }
     let orig: CtTuple | undefined;
     let reply: CtTuple | undefined;
     let zone = 0;
@@ -133,4 +179,9 @@ export function parseConntrackDump(buf: Buffer, seq: number, out: CtDumpChunk = 
     if (orig && reply) out.entries.push({ orig, reply, zone });
   }, NFNL_SUBSYS_CTNETLINK);
   return out;
+}
+
+/** The addresses of a parsed entry as a filter sees them. */
+export function ctAddrsOf(e: CtEntry): CtAddrs {
+  return { origSrc: ipv4ToInt(e.orig.src), origDst: ipv4ToInt(e.orig.dst), replySrc: ipv4ToInt(e.reply.src), replyDst: ipv4ToInt(e.reply.dst) };
 }

@@ -9,7 +9,7 @@ import {
   SO_RCVTIMEO, SO_SNDBUFFORCE, errnoName, libc, socketInNetns, type Libc,
 } from '../libc.js';
 import { NftError, type NftFailure } from './errors.js';
-import { encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry } from './conntrack.js';
+import { encodeConntrackDelete, encodeConntrackDump, parseConntrackDump, type CtEntry, type CtKeep } from './conntrack.js';
 import {
   describeElementOp, elementAt, encodeBatch, encodeGetDeclarations, encodeGetElements, NETLINK_NETFILTER, parseAcks, parseDeclarations, parseElementDump, parseIpv4ElementDump, parseSetSizes,
   elementText, type AnyElementOp, type DumpedElement, type NfFamily, type NfSetRef,
@@ -162,12 +162,12 @@ export class NfnlSocket {
    * undefined when the table does not exist.
    */
   fingerprint(family: NfFamily, table: string): Promise<string | undefined> {
-    const next = this.queue.then(() => {
+    const next = this.queue.then(async () => {
       const parts: string[] = [];
       for (const kind of ['set', 'chain', 'rule'] as const) {
         let objects: string[];
         try {
-          objects = this.dumpNow(`list ${kind}s of ${family} ${table}`, (seq) => encodeGetDeclarations(kind, family, table, seq), (buf, seq) => parseDeclarations(kind, buf, seq), (c) => c.objects);
+          objects = await this.dumpNow(`list ${kind}s of ${family} ${table}`, (seq) => encodeGetDeclarations(kind, family, table, seq), (buf, seq) => parseDeclarations(kind, buf, seq), (c) => c.objects);
         } catch (err) {
           if (err instanceof NftError && err.failure === 'not-found') return undefined;
           throw err;
@@ -185,9 +185,9 @@ export class NfnlSocket {
    * resync's read-back without an object per element. Rejects like dumpElements.
    */
   dumpIpv4Elements(ref: NfSetRef): Promise<{ keys: string[]; values: string[] }> {
-    const next = this.queue.then(() => {
+    const next = this.queue.then(async () => {
       const acc = { keys: [] as string[], values: [] as string[] };
-      this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => {
+      await this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => {
         const c = parseIpv4ElementDump(buf, seq, { keys: acc.keys, values: acc.values, done: false });
         return { done: c.done, ...(c.error !== undefined ? { error: c.error } : {}) };
       }, () => []);
@@ -199,20 +199,21 @@ export class NfnlSocket {
 
   /** The declared size of every set of a table (0: none); rejects with NftError not-found for a missing table. */
   setSizes(family: NfFamily, table: string): Promise<Map<string, number>> {
-    const next = this.queue.then(() => {
+    const next = this.queue.then(async () => {
       const sizes = new Map<string, number>();
-      this.dumpNow(`list sets of ${family} ${table}`, (seq) => encodeGetDeclarations('set', family, table, seq), (buf, seq) => parseSetSizes(buf, seq, { sizes, done: false }), () => []);
+      await this.dumpNow(`list sets of ${family} ${table}`, (seq) => encodeGetDeclarations('set', family, table, seq), (buf, seq) => parseSetSizes(buf, seq, { sizes, done: false }), () => []);
       return sizes;
     });
     this.queue = next.catch(() => undefined);
     return next;
   }
 
-  /** Every IPv4 conntrack entry of this socket's namespace (a ctnetlink dump). */
-  dumpConntrack(): Promise<CtEntry[]> {
-    const next = this.queue.then(() => {
+  /** The IPv4 conntrack entries of this socket's namespace (a ctnetlink dump): every one, or those passing `keep`. */
+  dumpConntrack(keep?: CtKeep): Promise<CtEntry[]> {
+    const next = this.queue.then(async () => {
       const acc: CtEntry[] = [];
-      this.dumpNow('conntrack dump', (seq) => encodeConntrackDump(seq), (buf, seq) => parseConntrackDump(buf, seq, { entries: acc, done: false }), () => []);
+      // a busy gateway's table takes a while to read (0.4 s per 100,000 entries here): let other work run
+      await this.dumpNow('conntrack dump', (seq) => encodeConntrackDump(seq), (buf, seq) => parseConntrackDump(buf, seq, { entries: acc, done: false, ...(keep ? { keep } : {}) }), () => [], { yieldAfterMs: 20 });
       return acc;
     });
     this.queue = next.catch(() => undefined);
@@ -250,12 +251,16 @@ export class NfnlSocket {
     return next;
   }
 
-  private dumpElementsNow(ref: NfSetRef): DumpedElement[] {
+  private dumpElementsNow(ref: NfSetRef): Promise<DumpedElement[]> {
     return this.dumpNow(`list set ${ref.family} ${ref.table} ${ref.set}`, (seq) => encodeGetElements(ref, seq), (buf, seq) => parseElementDump(buf, seq), (c) => c.elements);
   }
 
-  /** One dump: request, then blocking reads (the kernel fills each inside the call) until NLMSG_DONE. */
-  private dumpNow<C extends { done: boolean; error?: number }, T>(what: string, encode: (seq: number) => Buffer, parse: (buf: Buffer, seq: number) => C, items: (c: C) => T[]): T[] {
+  /**
+   * One dump: request, then blocking reads (the kernel fills each inside the call) until NLMSG_DONE. With
+   * `yieldAfterMs`, the event loop gets a turn whenever that long has passed since the last one (the next
+   * part waits in the socket meanwhile); without it the whole dump runs in one go.
+   */
+  private async dumpNow<C extends { done: boolean; error?: number }, T>(what: string, encode: (seq: number) => Buffer, parse: (buf: Buffer, seq: number) => C, items: (c: C) => T[], opts: { yieldAfterMs?: number } = {}): Promise<T[]> {
     if (this.closed) throw new NftError('other', 'the nfnetlink socket was closed');
     const seq = this.seq;
     this.seq = (this.seq + 1) % 0x7fffffff || 1;
@@ -263,7 +268,12 @@ export class NfnlSocket {
     const sent = this.sendSync(req);
     if (sent.rc !== req.length) throw new NftError(failureOf(errnoName(sent.errno)), `nfnetlink${this.where()}: ${what}: sendmsg: ${errnoName(sent.errno)}`, what);
     const out: T[] = [];
+    let turn = performance.now();
     for (;;) {
+      if (opts.yieldAfterMs !== undefined && performance.now() - turn >= opts.yieldAfterMs) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        turn = performance.now();
+      }
       const n = this.c.recv(this.fd, this.rbuf, this.rbuf.length, 0) as number;
       if (n < 0) {
         const e = this.c.errno();
