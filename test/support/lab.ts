@@ -150,7 +150,19 @@ export interface PingRun {
   stop(): Promise<{ transmitted: number; received: number; lost: number }>;
 }
 
-/** `ping -i 0.1` from a target until stopped; counts from ping's own summary. */
+/**
+ * Lost requests of a ping run from its transmitted count and its replies' icmp_seq (from 1): gaps before the
+ * last reply, and the requests after it, except one: the request sent just before the stop whose reply was
+ * still on its way is not a loss (ping's own summary counts it as one).
+ */
+export function pingLoss(transmitted: number, replySeqs: readonly number[]): number {
+  const got = new Set(replySeqs.filter((q) => q >= 1 && q <= transmitted));
+  const last = Math.max(0, ...got);
+  const tail = transmitted - last;
+  return last - got.size + (tail > 1 ? tail : 0);
+}
+
+/** `ping -i 0.1` from a target until stopped; counts from ping's own summary and its replies (see pingLoss). */
 export async function startPings(lab: Lab, from: string, ip: string): Promise<PingRun> {
   const p = spawnIn(lab, from, ['ping', '-n', '-i', '0.1', '-W', '1', ip]);
   await waitFor(() => /bytes from/.test(p.out()) || p.proc.exitCode !== null, { timeoutMs: 5000, intervalMs: 20, what: `first ping reply from ${ip}` });
@@ -165,7 +177,8 @@ export async function startPings(lab: Lab, from: string, ip: string): Promise<Pi
       if (!m) throw new Error(`no ping summary: ${p.out().slice(-300)}`);
       const transmitted = Number(m[1]);
       const received = Number(m[2]);
-      return { transmitted, received, lost: transmitted - received };
+      const seqs = [...p.out().matchAll(/bytes from .*icmp_seq=(\d+)/g)].map((x) => Number(x[1]));
+      return { transmitted, received, lost: pingLoss(transmitted, seqs) };
     },
   };
 }
