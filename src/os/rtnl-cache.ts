@@ -37,7 +37,8 @@ type ChangeListener = (evs: readonly RtnlEvent[], cause: 'events' | 'resync') =>
 /** IPv6 keeps one route per device for the same prefix and metric (fe80::/64 on every link): the device is part of its key. */
 const routeKey = (r: Pick<RouteInfo, 'table' | 'dst' | 'metric'> & { family?: 4 | 6; oif?: number }): string =>
   r.family === 6 ? `${r.table} ${r.dst} ${r.metric ?? 0} ${r.oif ?? 0}` : `${r.table} ${r.dst} ${r.metric ?? 0}`;
-const ruleKey = (r: RuleInfo): string => `${r.family} ${r.pref} ${r.table} ${r.action} ${r.src ?? ''} ${r.dst ?? ''} ${r.fwmark ?? ''} ${r.iifname ?? ''} ${r.oifname ?? ''}`;
+/** The kernel keeps rules apart that differ in protocol alone (the route agent's and the WireGuard driver's `pref 150 lookup 150`). */
+const ruleKey = (r: RuleInfo): string => `${r.family} ${r.pref} ${r.table} ${r.action} ${r.protocol ?? ''} ${r.src ?? ''} ${r.dst ?? ''} ${r.fwmark ?? ''} ${r.iifname ?? ''} ${r.oifname ?? ''}`;
 const addrKey = (a: AddrInfo): string => `${a.ifindex} ${a.address}/${a.prefix}`;
 const neighKey = (n: NeighInfo): string => (n.family === 'bridge' ? `b ${n.ifindex} ${n.mac ?? ''} ${n.dst ?? ''}` : `i ${n.ifindex} ${n.dst ?? ''}`);
 

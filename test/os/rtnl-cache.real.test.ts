@@ -59,6 +59,22 @@ neigh add 240.0.0.9 lladdr 02:00:00:00:00:09 dev vx0 nud permanent`);
     assert.ok(cache!.stats.events > 5);
   });
 
+  it('keeps two rules that differ only in protocol (the route agent\'s 147, the WireGuard driver\'s 119) apart', async () => {
+    // the route agent's rule first, then the driver's: with protocol out of the cache's key the second
+    // replaced the first, and the route agent re-added its "missing" rule for ever (EEXIST)
+    assert.deepEqual(await cache!.apply([{ op: 'rule-add', rule: { pref: 160, table: 160, protocol: 147 } }]), [{ ok: true }]);
+    await ipIn(ns, 'rule add pref 160 lookup 160 proto 119');
+    const protos = async (): Promise<string> => JSON.stringify((await cache!.rules()).filter((r) => r.pref === 160).map((r) => r.protocol).sort());
+    await waitFor(async () => (await protos()) === '[119,147]', { timeoutMs: 5000, intervalMs: 20, what: 'both rules in the cache' }).catch(async () => {
+      assert.equal(await protos(), '[119,147]');
+    });
+    await ipIn(ns, 'rule del pref 160 lookup 160 proto 119');
+    await waitFor(async () => (await protos()) === '[147]', { timeoutMs: 5000, intervalMs: 20, what: 'the route agent\'s rule left alone' }).catch(async () => {
+      assert.equal(await protos(), '[147]');
+    });
+    assert.equal(await snapshot(cache!), await snapshot(direct!));
+  });
+
   it('its own writes are visible to the next read at once', async () => {
     const [d0] = (await cache!.links()).filter((l) => l.name === 'd0');
     const out = await cache!.apply([{ op: 'route-add', route: { table: 151, dst: '10.11.0.0/16', oif: d0!.index, protocol: 147 } }]);

@@ -42,6 +42,16 @@ describe('soak invariants', () => {
     assert.ok(keys.includes('cluster-a: cables on 2 gateways'));
   });
 
+  it('reports a route agent with no reconcile pass without failures for over 90 s (counted from its start if none yet)', () => {
+    const ra = (lastCleanSyncS: number, startS: number): Observation['roles'][number] => ({ node: 'a-gw1', role: 'route-agent', pid: 2, lastCleanSyncS, startS });
+    const key = 'a-gw1/route-agent: no reconcile without failures';
+    const at = 1_000_000_000;
+    assert.deepEqual(check(observation({ at: at * 1000, roles: [ra(at - 30, at - 3600)] })), [], 'synced 30 s ago');
+    assert.deepEqual(check(observation({ at: at * 1000, roles: [ra(0, at - 60)] })), [], 'started 60 s ago, not synced yet');
+    assert.deepEqual(check(observation({ at: at * 1000, roles: [ra(0, at - 600)] })).map((d) => d.key), [key], 'started 10 minutes ago, never synced');
+    assert.deepEqual(check(observation({ at: at * 1000, roles: [ra(at - 120, at - 3600)] })).map((d) => d.key), [key], 'last clean pass 2 minutes ago');
+  });
+
   it('compares the Globalnet nft maps with the IPAM statuses and Endpoint subnets', () => {
     const o = observation();
     o.nodes[0]!.nftIngress = ['242.0.0.1', '242.0.0.9'];

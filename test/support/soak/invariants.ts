@@ -23,6 +23,8 @@ const GLOBALNET_TABLE = 'hawser-globalnet';
 /** Upper bounds for one role process (far above what a healthy role uses: a leak crosses them). */
 export const MAX_FDS = 256;
 export const MAX_ACTIVE_RESOURCES = 1000;
+/** Three resync periods: longer than that without a clean reconcile pass is a route agent stuck on a failing write. */
+export const ROUTE_AGENT_UNSYNCED_S = 90;
 const ROLE_METRICS_PORTS: Record<string, number> = { gateway: 32780, globalnet: 32781, 'route-agent': 32782 };
 
 export interface RoleMetrics {
@@ -34,6 +36,9 @@ export interface RoleMetrics {
   /** Buffers and other memory V8 tracks outside its heap (prom-client's nodejs_external_memory_bytes). */
   externalBytes?: number;
   openFds?: number;
+  /** Route agents: Unix seconds of the last reconcile pass without failures (0: none yet), and of the process start. */
+  lastCleanSyncS?: number;
+  startS?: number;
   activeResources?: number;
   activeHandles?: number;
 }
@@ -259,6 +264,8 @@ function roleMetrics(lab: Lab, node: string, role: string, text: string): RoleMe
   m.openFds = metricValue(text, 'process_open_fds') ?? p?.fds;
   m.activeResources = metricValue(text, 'nodejs_active_resources_total');
   m.activeHandles = metricValue(text, 'nodejs_active_handles_total');
+  m.lastCleanSyncS = metricValue(text, 'hawser_route_agent_last_sync_timestamp_seconds');
+  m.startS = metricValue(text, 'process_start_time_seconds');
   return m;
 }
 
@@ -353,6 +360,12 @@ export function check(o: Observation): Discrepancy[] {
   for (const r of o.roles) {
     if (r.pid === undefined) continue;
     if ((r.openFds ?? 0) > MAX_FDS) add(`${r.node}/${r.role}: ${r.openFds} fds`, `more than ${MAX_FDS} open fds`);
+    // a route agent resyncs every 30 s; one whose passes keep failing (a write the kernel refuses every time)
+    // has a data path nobody is keeping in shape, even while traffic still flows
+    if (r.role === 'route-agent' && r.lastCleanSyncS !== undefined && r.startS !== undefined) {
+      const behind = o.at / 1000 - Math.max(r.lastCleanSyncS, r.startS);
+      if (behind > ROUTE_AGENT_UNSYNCED_S) add(`${r.node}/route-agent: no reconcile without failures`, `none for ${Math.round(behind)} s (its log says which write fails)`);
+    }
     if ((r.activeResources ?? 0) > MAX_ACTIVE_RESOURCES) add(`${r.node}/${r.role}: ${r.activeResources} active resources`, `more than ${MAX_ACTIVE_RESOURCES} timers/handles/requests`);
   }
   return out;
