@@ -149,6 +149,8 @@ export class RouteAgentDataplane {
   private readonly resyncIntervalMs: number | undefined;
   /** sysctl values read or written as planned since the state was last marked stale. */
   private readonly sysctlOk = new Map<string, string>();
+  /** Optional sysctls already warned about (once per process). */
+  private readonly optionalWarned = new Set<string>();
   /** The firewall plan the nft table was last found or made to match (without an event-kept cache). */
   private firewallOk: string | undefined;
   /**
@@ -489,7 +491,15 @@ export class RouteAgentDataplane {
               this.sysctlOk.set(s.path, s.value);
             }
           } catch (err) {
-            report.failures.push(`sysctl ${name}=${s.value}: ${errorMessage(err)}`);
+            if (!s.optional) report.failures.push(`sysctl ${name}=${s.value}: ${errorMessage(err)}`);
+            else {
+              // not retried until the next full resync
+              this.sysctlOk.set(s.path, s.value);
+              const line = `cannot set ${name}=${s.value} (a tuning; the route agent works without it)`;
+              if (this.optionalWarned.has(s.path)) this.log.debug({ err: errorMessage(err) }, line);
+              else this.log.warn({ err: errorMessage(err) }, line);
+              this.optionalWarned.add(s.path);
+            }
           }
         }),
       );

@@ -136,6 +136,8 @@ export interface PlannedSysctl {
   /** Slash path under /proc/sys. */
   path: string;
   value: string;
+  /** A tuning, not a requirement: where it cannot be written (a read-only /proc/sys) it is logged once, not a failure. */
+  optional?: boolean;
 }
 
 export type MssPolicy = { kind: 'pmtu' } | { kind: 'fixed'; value: number };

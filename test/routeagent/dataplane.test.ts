@@ -52,10 +52,25 @@ function sorted(text: string): string {
 }
 
 describe('routeagent dataplane (fake kernel)', () => {
+  it('an optional sysctl that cannot be written (read-only /proc/sys) is not a failure; a required one is', async () => {
+    const { sysctl, dp } = world();
+    const refuse = (path: string): void => {
+      const set = sysctl.set.bind(sysctl);
+      sysctl.set = async (p: string, v: string): Promise<void> => (p === path ? Promise.reject(new Error('EROFS: read-only file system')) : set(p, v));
+    };
+    refuse('net/ipv4/neigh/vx-submariner/retrans_time_ms');
+    const r1 = await dp.reconcile(planRouteAgent(input));
+    assert.deepEqual(r1.failures, []);
+    refuse('net/ipv4/conf/vx-submariner/rp_filter');
+    sysctl.values.set('net/ipv4/conf/vx-submariner/rp_filter', '0');
+    dp.markStale();
+    await assert.rejects(dp.reconcile(planRouteAgent(input)), /sysctl net\.ipv4\.conf\.vx-submariner\.rp_filter=2: EROFS/);
+  });
+
   it('builds a non-gateway node from nothing, then a second reconcile writes nothing', async () => {
     const { rtnl, sysctl, nft, dp } = world();
     const r1 = await dp.reconcile(planRouteAgent(input));
-    assert.deepEqual({ ...r1, durationMs: 0 }, { links: 1, addresses: 1, fdb: 2, neighbors: 0, routes: 2, rules: 1, sysctls: 2, nft: 1, total: 10, durationMs: 0, failures: [] });
+    assert.deepEqual({ ...r1, durationMs: 0 }, { links: 1, addresses: 1, fdb: 2, neighbors: 0, routes: 2, rules: 1, sysctls: 3, nft: 1, total: 11, durationMs: 0, failures: [] });
     assert.equal(
       rtnl.dump(),
       sorted(`${FOREIGN}
@@ -67,7 +82,7 @@ route 10.112.0.0/12 via 240.0.0.11 dev vx-submariner table 150 proto ${ROUTE_PRO
 route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner table 150 proto ${ROUTE_PROTO} onlink
 rule 150 lookup 150 proto ${ROUTE_PROTO}`),
     );
-    assert.deepEqual(sysctl.writes, ['net/ipv4/ip_forward=1', 'net/ipv4/conf/vx-submariner/rp_filter=2']);
+    assert.deepEqual(sysctl.writes, ['net/ipv4/ip_forward=1', 'net/ipv4/conf/vx-submariner/rp_filter=2', 'net/ipv4/neigh/vx-submariner/retrans_time_ms=100']);
     assert.equal(nft.tables.get('ip foreign'), 'table ip foreign {\n}\n');
     rtnl.takeWrites();
     const r2 = await dp.reconcile(planRouteAgent(input));

@@ -40,6 +40,7 @@ route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss pmtu
 `,
   },
@@ -67,6 +68,7 @@ route 10.245.0.0/16 dev submariner scope link src 10.244.1.1 table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 sysctl net.ipv4.conf.cni0.rp_filter=2
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.11 mss 1340
 `,
@@ -83,6 +85,7 @@ fdb 02:68:0a:00:00:0c dst 10.0.0.12 dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.11 mss pmtu
 `,
   },
@@ -100,6 +103,7 @@ route 10.245.0.0/16 via 240.0.0.13 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss pmtu
 `,
   },
@@ -115,6 +119,7 @@ fdb 02:68:0a:00:00:0b dst 10.0.0.11 dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss pmtu
 `,
   },
@@ -138,6 +143,7 @@ route 192.168.7.0/24 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16,10.250.0.0/16} remote {10.245.0.0/16,172.16.0.0/16,192.168.7.0/24} snat-vtep-to 10.0.0.12 mss pmtu
 warning local cluster CIDR "banana" ignored: not a CIDR
 warning remote CIDR 10.244.128.0/17 ignored: it overlaps local CIDR 10.244.0.0/16 (overlapping clusters need Globalnet)
@@ -162,6 +168,7 @@ route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss 1300
 `,
   },
@@ -179,6 +186,7 @@ route 10.245.0.0/16 via 240.0.0.11 dev vx-submariner onlink table 150
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss 1410
 warning MSS override 20 ignored: expected an integer between 536 and 9000
 `,
@@ -193,6 +201,7 @@ address 240.0.0.12/8 dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.12 mss pmtu
 `,
   },
@@ -214,6 +223,7 @@ fdb 02:68:0a:00:00:0c dst 10.0.0.12 dev vx-submariner
 rule pref 150 lookup 150
 sysctl net.ipv4.ip_forward=1
 sysctl net.ipv4.conf.vx-submariner.rp_filter=2
+sysctl net.ipv4.neigh.vx-submariner.retrans_time_ms=100
 nft table ip hawser local {10.96.0.0/12,10.244.0.0/16} remote {10.112.0.0/12,10.245.0.0/16} snat-vtep-to 10.0.0.11 mss pmtu
 warning node bad ignored: "x" is not an IPv4 address
 warning CNI interface cni0 ignored: 192.168.1.1 is in no local cluster CIDR

@@ -232,15 +232,16 @@ export class FakeRtnl implements Rtnl {
   }
 }
 
-/** The sysctl fake: rp_filter exists only for links the Rtnl fake has. */
+/** The sysctl fake: per-link entries (rp_filter, ARP retrans_time_ms) exist only for links the Rtnl fake has, with the kernel's defaults. */
 export class FakeSysctl implements Sysctl {
   values = new Map<string, string>([['net/ipv4/ip_forward', '0']]);
   writes: string[] = [];
   constructor(private readonly rtnl: FakeRtnl) {}
   async get(path: string): Promise<string | undefined> {
-    const m = /^net\/ipv4\/conf\/([^/]+)\/rp_filter$/.exec(path);
-    if (m && !this.rtnl.links_.some((l) => l.name === m[1])) return undefined;
-    return this.values.get(path) ?? (m ? '0' : undefined);
+    const m = /^net\/ipv4\/(?:conf\/([^/]+)\/rp_filter|neigh\/([^/]+)\/retrans_time_ms)$/.exec(path);
+    const link = m?.[1] ?? m?.[2];
+    if (link && !this.rtnl.links_.some((l) => l.name === link)) return undefined;
+    return this.values.get(path) ?? (m ? (m[1] ? '0' : '1000') : undefined);
   }
   async set(path: string, value: string): Promise<void> {
     this.writes.push(`${path}=${value}`);
