@@ -212,7 +212,7 @@ export class NfnlSocket {
   dumpConntrack(keep?: CtKeep): Promise<CtEntry[]> {
     const next = this.queue.then(async () => {
       const acc: CtEntry[] = [];
-      // a busy gateway's table takes a while to read (0.4 s per 100,000 entries here): let other work run
+      // a busy gateway's table takes a while to read (0.3 s per 100,000 entries here): let other work run
       await this.dumpNow('conntrack dump', (seq) => encodeConntrackDump(seq), (buf, seq) => parseConntrackDump(buf, seq, { entries: acc, done: false, ...(keep ? { keep } : {}) }), () => [], { yieldAfterMs: 20 });
       return acc;
     });
