@@ -2,7 +2,7 @@
 // decided by its first packet; one that crossed this gateway before the table was loaded (just after a
 // failover) keeps leaving un-NATed for as long as its entry lives. Those entries are deleted once the table is
 // in place (NftDataplane.clearNatlessFlows), so the connection's next packet is NATed.
-import { ipv4ToInt, parseCidr } from '../net/cidr.js';
+import { parseIpv4Cidr, type Ipv4Cidr } from '../net/cidr.js';
 import { ctAddrsOf, type CtAddrs, type CtEntry } from '../os/nftables/conntrack.js';
 
 /**
@@ -11,17 +11,12 @@ import { ctAddrsOf, type CtAddrs, type CtEntry } from '../os/nftables/conntrack.
  * pass (no remote global CIDR), so no dump is needed.
  */
 export function natlessFlowTest(remoteGlobalCidrs: readonly string[], ownGlobalCidr: string | undefined): ((a: Readonly<CtAddrs>) => boolean) | undefined {
-  const range = (text: string): { base: number; mask: number } | undefined => {
-    const c = parseCidr(text);
-    if (!c || c.family !== 4) return undefined;
-    const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-    return { base: (ipv4ToInt(c.address) & mask) >>> 0, mask };
-  };
-  const remote = remoteGlobalCidrs.map(range).filter((r): r is { base: number; mask: number } => r !== undefined);
-  const own = ownGlobalCidr ? range(ownGlobalCidr) : undefined;
+  const remote = remoteGlobalCidrs.map((t) => parseIpv4Cidr(t)).filter((c): c is Ipv4Cidr => c !== undefined);
+  const own = ownGlobalCidr ? parseIpv4Cidr(ownGlobalCidr) : undefined;
   if (remote.length === 0) return undefined;
-  const inRemote = (ip: number): boolean => remote.some((r) => ((ip & r.mask) >>> 0) === r.base);
-  const inOwn = (ip: number): boolean => own !== undefined && ((ip & own.mask) >>> 0) === own.base;
+  const inRange = (c: Ipv4Cidr, ip: number): boolean => ip >= c.base && ip < c.base + c.size;
+  const inRemote = (ip: number): boolean => remote.some((c) => inRange(c, ip));
+  const inOwn = (ip: number): boolean => own !== undefined && inRange(own, ip);
   return (a) => {
     // Egress: to a remote cluster's global IP from a local (not global) address, and its source never rewritten.
     if (inRemote(a.origDst) && !inOwn(a.origSrc) && a.replyDst === a.origSrc) return true;
